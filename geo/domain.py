@@ -1,0 +1,186 @@
+"""Domain vocabularies: facility types, statuses, services and age rules, with their Korean source labels."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from enum import StrEnum
+
+
+class FacilityType(StrEnum):
+    """어린이집유형 (type of childcare centre)."""
+
+    national_public = "national_public"  # 국공립
+    social_welfare = "social_welfare"  # 사회복지법인
+    corporate_group = "corporate_group"  # 법인·단체등
+    private = "private"  # 민간
+    home = "home"  # 가정
+    cooperative = "cooperative"  # 협동
+    workplace = "workplace"  # 직장
+
+
+FACILITY_TYPE_KO: dict[FacilityType, str] = {
+    FacilityType.national_public: "국공립",
+    FacilityType.social_welfare: "사회복지법인",
+    FacilityType.corporate_group: "법인·단체등",
+    FacilityType.private: "민간",
+    FacilityType.home: "가정",
+    FacilityType.cooperative: "협동",
+    FacilityType.workplace: "직장",
+}
+
+
+def parse_facility_type(label: str) -> FacilityType | None:
+    """Map a source label to a type; tolerates ``법인?단체등`` (cp949 round-trip damage) and spacing."""
+    cleaned = re.sub(r"\s+", "", label or "")
+    cleaned = re.sub(r"[?·ㆍ.・/]", "", cleaned)
+    for ftype, ko in FACILITY_TYPE_KO.items():
+        if cleaned == re.sub(r"[·]", "", ko) or cleaned == ftype.value:
+            return ftype
+    if cleaned in {"법인단체", "법인단체등"}:
+        return FacilityType.corporate_group
+    if cleaned in {"국공립어린이집", "국립", "공립"}:
+        return FacilityType.national_public
+    return None
+
+
+class FacilityStatus(StrEnum):
+    """운영현황."""
+
+    active = "active"  # 정상
+    reopened = "reopened"  # 재개
+    suspended = "suspended"  # 휴지
+    closed = "closed"  # 폐지
+
+
+FACILITY_STATUS_KO: dict[FacilityStatus, str] = {
+    FacilityStatus.active: "정상",
+    FacilityStatus.reopened: "재개",
+    FacilityStatus.suspended: "휴지",
+    FacilityStatus.closed: "폐지",
+}
+OPERATING_STATUSES: tuple[FacilityStatus, ...] = (FacilityStatus.active, FacilityStatus.reopened)
+
+
+def parse_status(label: str) -> FacilityStatus | None:
+    """Map 운영현황 (정상/재개/휴지/폐지) to a status."""
+    cleaned = (label or "").strip()
+    for status, ko in FACILITY_STATUS_KO.items():
+        if cleaned in (ko, status.value):
+            return status
+    return None
+
+
+class Service(StrEnum):
+    """제공서비스: what a centre offers beyond standard daytime care."""
+
+    general = "general"  # 일반
+    extended_hours = "extended_hours"  # 야간연장(형) / 시간연장(형)
+    holiday = "holiday"  # 휴일보육
+    h24 = "24h"  # 24시간
+    disability_integrated = "disability_integrated"  # 장애아통합
+    disability_specialised = "disability_specialised"  # 장애아전문
+    multicultural = "multicultural"  # 다문화
+    infant_only = "infant_only"  # 영아전담
+    hourly = "hourly"  # 시간제보육
+    after_school_dedicated = "after_school_dedicated"  # 방과후 전담
+    after_school_integrated = "after_school_integrated"  # 방과후 통합
+
+
+# Longest labels first so that scanning a separator-less string never matches a prefix of a longer label.
+SERVICE_LABELS: list[tuple[str, Service]] = sorted(
+    [
+        ("일반", Service.general),
+        ("야간연장형", Service.extended_hours),
+        ("야간연장", Service.extended_hours),
+        ("시간연장형", Service.extended_hours),
+        ("시간연장", Service.extended_hours),
+        ("휴일보육", Service.holiday),
+        ("휴일", Service.holiday),
+        ("24시간", Service.h24),
+        ("장애아통합", Service.disability_integrated),
+        ("장애아전문", Service.disability_specialised),
+        ("다문화", Service.multicultural),
+        ("영아전담", Service.infant_only),
+        ("시간제보육", Service.hourly),
+        ("시간제", Service.hourly),
+        ("방과후전담", Service.after_school_dedicated),
+        ("방과후통합", Service.after_school_integrated),
+    ],
+    key=lambda pair: -len(pair[0]),
+)
+
+SERVICE_KO: dict[Service, str] = {
+    Service.general: "일반",
+    Service.extended_hours: "야간연장",
+    Service.holiday: "휴일보육",
+    Service.h24: "24시간",
+    Service.disability_integrated: "장애아통합",
+    Service.disability_specialised: "장애아전문",
+    Service.multicultural: "다문화",
+    Service.infant_only: "영아전담",
+    Service.hourly: "시간제보육",
+    Service.after_school_dedicated: "방과후전담",
+    Service.after_school_integrated: "방과후통합",
+}
+
+
+class UnknownServiceLabel(ValueError):
+    """A 제공서비스 fragment that is not a known service."""
+
+    def __init__(self, fragment: str) -> None:
+        super().__init__(f"unknown service label {fragment!r}")
+        self.fragment = fragment
+
+
+def parse_services(raw: str) -> set[Service]:
+    """Parse 제공서비스 with or without separators (``장애아통합,야간연장형`` or ``장애아통합야간연장``).
+
+    Raises ``UnknownServiceLabel`` when a part of the text is no known label.
+    """
+    text = re.sub(r"[\s,;/|·+]", "", raw or "")
+    found: set[Service] = set()
+    while text:
+        for label, service in SERVICE_LABELS:
+            if text.startswith(label):
+                found.add(service)
+                text = text[len(label) :]
+                break
+        else:
+            raise UnknownServiceLabel(text)
+    return found
+
+
+def parse_service_name(name: str) -> Service:
+    """A service from an API/CLI value: enum value (``24h``) or Korean label (``휴일보육``)."""
+    try:
+        return Service(name)
+    except ValueError:
+        pass
+    services = parse_services(name)
+    if len(services) != 1:
+        raise UnknownServiceLabel(name)
+    return services.pop()
+
+
+# Age groups of the Korean class system; "mixed_infant" = 영아혼합(만0~2세), "mixed_toddler" = 유아혼합(만3~5세).
+AGES: tuple[int, ...] = (0, 1, 2, 3, 4, 5)
+
+# Legal child:teacher ratios (영유아보육법 시행규칙 별표2) = children per class, used to turn class counts into
+# places by age because OA-20300 publishes 정원 only as a total.
+CHILDREN_PER_CLASS: dict[str, int] = {
+    "0": 3, "1": 5, "2": 7, "3": 15, "4": 20, "5": 20,
+    "mixed_infant": 5, "mixed_toddler": 18, "special": 3,
+}
+
+
+def class_age(birth_date: date, on: date) -> int:
+    """Age class (만 N세반) a child born on ``birth_date`` is placed in on ``on``.
+
+    Classes follow the childcare year (보육연도, March to February): in the year starting March Y,
+    the 만0세반 takes children born on or after 1 January Y-1, 만1세반 those born in Y-2, and so on
+    (so a child born in 2024 is in the 만1세반 from March 2026 to February 2027). A child born during
+    the current childcare year is in the 만0세반.
+    """
+    childcare_year = on.year if on.month >= 3 else on.year - 1
+    return max(0, childcare_year - birth_date.year - 1)

@@ -1,0 +1,46 @@
+"""Domain errors. They carry no HTTP: ``api/errors.py`` maps them to status codes in one table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class DolbomError(Exception):
+    """Base of every domain error; ``detail`` is a human sentence, ``extra`` machine-readable context."""
+
+    title = "Error"
+
+    def __init__(self, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra
+
+
+class InvalidQuery(DolbomError):
+    """A search parameter is outside what the domain accepts (coordinates, radius, filter values)."""
+
+    title = "Invalid query"
+
+
+class NotFound(DolbomError):
+    """A named thing (facility, district, dong, layer) does not exist."""
+
+    title = "Not found"
+
+
+class ImportFailed(DolbomError):
+    """An import could not run at all (unreadable file, unknown format); nothing was written."""
+
+    title = "Import failed"
+
+
+class ProvisioningError(DolbomError):
+    """The local PostGIS cluster could not be installed, initialised or started."""
+
+    title = "Provisioning failed"
+
+
+class RoutingUnavailable(DolbomError):
+    """Network catchments need a road network that has not been imported."""
+
+    title = "Road network not loaded"

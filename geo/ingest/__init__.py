@@ -1,0 +1,1 @@
+"""Importers for official formats, boundaries and population."""

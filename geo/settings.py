@@ -1,0 +1,78 @@
+"""Settings read from the environment (and `.env`) by pydantic-settings; nothing connects at import."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Runtime configuration.
+
+    ``database_url`` unset means "use the project-local PostGIS cluster" that ``dolbom db up`` provisions
+    under ``data_dir``.
+    """
+
+    model_config = SettingsConfigDict(env_file=".env", env_prefix="", extra="ignore")
+
+    database_url: str | None = Field(default=None, alias="DATABASE_URL")
+    data_dir: Path = Field(default=PROJECT_ROOT / ".dolbom", alias="DOLBOM_DATA_DIR")
+    local_pg_port: int = Field(default=54329, alias="DOLBOM_PG_PORT")
+    local_pg_database: str = Field(default="dolbom", alias="DOLBOM_PG_DATABASE")
+    host: str = Field(default="127.0.0.1", alias="DOLBOM_HOST")
+    port: int = Field(default=8000, alias="DOLBOM_PORT")
+    # Catchment radius (metres) by facility type, for "which centres' catchment contains my home".
+    # 가정 (home) centres serve their block; 국공립 draw from the whole neighbourhood.
+    catchment_radius_m: dict[str, float] = Field(
+        default={
+            "national_public": 1500.0,
+            "private": 1000.0,
+            "home": 500.0,
+            "workplace": 3000.0,
+            "corporate_group": 1000.0,
+            "social_welfare": 1500.0,
+            "cooperative": 1000.0,
+        },
+        alias="DOLBOM_CATCHMENT_RADIUS_M",
+    )
+    # Infant age groups (0-2세) get a shorter radius: parents walk with a pram.
+    catchment_infant_factor: float = Field(default=0.7, alias="DOLBOM_CATCHMENT_INFANT_FACTOR")
+    max_page_limit: int = Field(default=500, alias="DOLBOM_MAX_PAGE_LIMIT")
+    max_radius_m: float = Field(default=50_000.0, alias="DOLBOM_MAX_RADIUS_M")
+    external_geocoder_url: str | None = Field(default=None, alias="DOLBOM_GEOCODER_URL")
+
+    @property
+    def pg_dir(self) -> Path:
+        """Directory of the project-local PostgreSQL cluster."""
+        return self.data_dir / "pg"
+
+    def local_database_url(self, database: str | None = None) -> str:
+        """SQLAlchemy URL of the project-local cluster (unix socket in ``pg_dir``)."""
+        db = database or self.local_pg_database
+        return f"postgresql+psycopg://postgres@/{db}?host={self.pg_dir}&port={self.local_pg_port}"
+
+    @property
+    def effective_database_url(self) -> str:
+        """``DATABASE_URL`` when set, else the project-local cluster's URL."""
+        if self.database_url:
+            return normalise_url(self.database_url)
+        return self.local_database_url()
+
+
+def normalise_url(url: str) -> str:
+    """Make a libpq-style ``postgresql://`` URL use the psycopg 3 driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """Process-wide settings, built on first use."""
+    return Settings()

@@ -1,0 +1,1 @@
+"""Vector tiles (MVT) and TileJSON over the layer registry."""
