@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, datetime, time
 from enum import StrEnum
 
 
@@ -184,3 +184,87 @@ def class_age(birth_date: date, on: date) -> int:
     """
     childcare_year = on.year if on.month >= 3 else on.year - 1
     return max(0, childcare_year - birth_date.year - 1)
+
+
+# Opening hours (보육시간, 영유아보육법 시행규칙): standard care Mon-Fri 07:30-19:30 and Sat 07:30-15:30;
+# 야간연장 extends weekdays to 24:00; 24시간 centres never close; 휴일보육 centres open Sundays and public
+# holidays 07:30-19:30. OA-20300 publishes services, not hours, so hours follow from services.
+STANDARD_OPEN = time(7, 30)
+STANDARD_CLOSE = time(19, 30)
+SATURDAY_CLOSE = time(15, 30)
+
+
+def is_public_holiday(day: date) -> bool:
+    """Korean public holiday (incl. substitute holidays) or Sunday."""
+    import holidays
+
+    return day.weekday() == 6 or day in holidays.country_holidays("KR", years=day.year)
+
+
+def services_open_at(moment: datetime) -> set[Service] | None:
+    """Which services make a centre open at ``moment`` (local Korean time).
+
+    Returns ``None`` when every operating centre is open (standard hours), otherwise the set of services of
+    which a centre needs at least one; an empty set means no centre is open.
+    """
+    day, clock = moment.date(), moment.time()
+    if is_public_holiday(day):
+        return {Service.h24} | ({Service.holiday} if STANDARD_OPEN <= clock < STANDARD_CLOSE else set())
+    close = SATURDAY_CLOSE if day.weekday() == 5 else STANDARD_CLOSE
+    if STANDARD_OPEN <= clock < close:
+        return None
+    if day.weekday() < 5 and clock >= STANDARD_CLOSE:
+        return {Service.h24, Service.extended_hours}
+    return {Service.h24}
+
+
+def opening_hours(services: set[Service] | set[str]) -> dict[str, list[list[str]]]:
+    """Weekly opening hours implied by a centre's services (``{"mon": [["07:30", "19:30"]], ...}``)."""
+    values = {str(s) for s in services}
+    if Service.h24.value in values:
+        return {d: [["00:00", "24:00"]] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun", "holiday")}
+    weekday_close = "24:00" if Service.extended_hours.value in values else "19:30"
+    hours: dict[str, list[list[str]]] = {d: [["07:30", weekday_close]] for d in ("mon", "tue", "wed", "thu", "fri")}
+    hours["sat"] = [["07:30", "15:30"]]
+    if Service.holiday.value in values:
+        hours["sun"] = [["07:30", "19:30"]]
+        hours["holiday"] = [["07:30", "19:30"]]
+    return hours
+
+
+def places_by_age(classes_by_age: dict[str, int] | None) -> dict[str, int]:
+    """Places per age group from class counts × legal children per class (OA-20300 has no 정원 by age)."""
+    return {group: int((classes_by_age or {}).get(group) or 0) * per for group, per in CHILDREN_PER_CLASS.items()}
+
+
+# Which class groups can take a child of a given age class.
+GROUPS_FOR_AGE: dict[int, tuple[str, ...]] = {
+    0: ("0", "mixed_infant"),
+    1: ("1", "mixed_infant"),
+    2: ("2", "mixed_infant"),
+    3: ("3", "mixed_toddler"),
+    4: ("4", "mixed_toddler"),
+    5: ("5", "mixed_toddler"),
+}
+
+
+def free_places_by_age(
+    classes_by_age: dict[str, int] | None,
+    enrolled_by_age: dict[str, int] | None,
+    *,
+    capacity: int | None,
+    enrolled: int | None,
+) -> dict[str, int]:
+    """Estimated free places for each age 0..5 (plus ``total``).
+
+    Per class group, free = classes × legal ratio − children enrolled; an age's free places are those of its
+    own classes plus its mixed-age classes. Each figure is capped by the licensed headroom 정원 − 현원, which
+    is the only vacancy figure the source publishes exactly.
+    """
+    places = places_by_age(classes_by_age)
+    enrolled_map = enrolled_by_age or {}
+    free_group = {g: max(0, places[g] - int(enrolled_map.get(g) or 0)) for g in places}
+    headroom = max(0, (capacity or 0) - (enrolled or 0))
+    result = {str(age): min(headroom, sum(free_group[g] for g in groups)) for age, groups in GROUPS_FOR_AGE.items()}
+    result["total"] = headroom
+    return result

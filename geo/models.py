@@ -116,6 +116,8 @@ class Facility(Base):
     # {"0": n, ..., "5": n, "mixed_infant": n, "mixed_toddler": n, "special": n}
     classes_by_age: Mapped[dict | None] = mapped_column(JSONB)
     enrolled_by_age: Mapped[dict | None] = mapped_column(JSONB)
+    # Estimated free places {"0": n, ..., "5": n, "total": n}; see geo.domain.free_places_by_age.
+    free_by_age: Mapped[dict | None] = mapped_column(JSONB)
     services: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'::text[]"))
     # Opening hours; weekday default 07:30-19:30, extended 07:30-24:00, 24h all day; holiday opens weekends.
     opening_hours: Mapped[dict | None] = mapped_column(JSONB)

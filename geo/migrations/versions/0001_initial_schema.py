@@ -137,6 +137,7 @@ def upgrade() -> None:
     sa.Column('enrolled', sa.Integer(), nullable=True),
     sa.Column('classes_by_age', postgresql.JSONB(astext_type=sa.Text()), nullable=True),
     sa.Column('enrolled_by_age', postgresql.JSONB(astext_type=sa.Text()), nullable=True),
+    sa.Column('free_by_age', postgresql.JSONB(astext_type=sa.Text()), nullable=True),
     sa.Column('services', postgresql.ARRAY(sa.Text()), server_default=sa.text("'{}'::text[]"), nullable=False),
     sa.Column('opening_hours', postgresql.JSONB(astext_type=sa.Text()), nullable=True),
     sa.Column('approved_on', sa.Date(), nullable=True),
