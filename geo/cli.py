@@ -23,7 +23,7 @@ app.add_typer(import_app, name="import")
 app.add_typer(boundaries_app, name="boundaries")
 app.add_typer(osm_app, name="osm")
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 
 
 def _fail(exc: DolbomError) -> None:
@@ -140,7 +140,7 @@ def import_population(path: Annotated[Path, typer.Argument(exists=True, dir_okay
         result = import_mois_population(engine, path)
     except DolbomError as exc:
         _fail(exc)
-    console.print(result.summary())
+    _print_report(result)
 
 
 @boundaries_app.command("load")

@@ -1,0 +1,67 @@
+"""The ``dolbom`` command end to end: ``run`` serves /health with the default data; CLI errors name the problem."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from sqlalchemy import Engine
+
+DOLBOM = str(Path(sys.executable).with_name("dolbom"))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _env(engine: Engine) -> dict[str, str]:
+    return {**os.environ, "DATABASE_URL": engine.url.render_as_string(hide_password=False)}
+
+
+def test_run_migrates_loads_default_data_and_serves(make_database) -> None:
+    engine = make_database("cli_run")
+    port = _free_port()
+    proc = subprocess.Popen([DOLBOM, "run", "--port", str(port)], env=_env(engine),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        body = None
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                body = httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).json()
+                break
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        assert body is not None, proc.stdout.read() if proc.poll() is not None and proc.stdout else "no answer"
+        assert body["status"] == "ok"
+        assert body["facilities"] == 3980
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def test_import_error_names_row_and_column(make_database, tmp_path: Path) -> None:
+    engine = make_database("cli_errors")
+    subprocess.run([DOLBOM, "boundaries", "load"], env=_env(engine), check=True, capture_output=True)
+    path = tmp_path / "pop.csv"
+    path.write_text("행정구역,2026년06월_계_총인구수,2026년06월_계_연령구간인구수,"
+                    + ",".join(f"2026년06월_계_{a}세" for a in range(6))
+                    + '\n"서울특별시 종로구 사직동(1111053000)",100,10,1,2,3,x,2,2\n', encoding="utf-8")
+    done = subprocess.run([DOLBOM, "import", "population", str(path)], env=_env(engine),
+                          capture_output=True, text=True)
+    assert done.returncode == 0
+    assert "row 2" in done.stderr and "2026년06월_계_3세" in done.stderr
+
+    missing = tmp_path / "missing.csv"
+    missing.write_text("행정구역\n", encoding="utf-8")
+    done = subprocess.run([DOLBOM, "import", "population", str(missing)], env=_env(engine),
+                          capture_output=True, text=True)
+    assert done.returncode == 1
+    assert "error" in done.stderr and "0세" in done.stderr
