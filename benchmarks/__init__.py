@@ -1,0 +1,1 @@
+"""Latency benchmarks (run as modules: ``python -m benchmarks.<name>``)."""
