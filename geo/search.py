@@ -544,15 +544,20 @@ def radius_search(
     are stable. ``number_matched`` counts every match (window count).
     """
     settings = settings or get_settings()
-    filters = filters or FacilityFilters()
     _check(lat, lon, limit, offset, settings)
     radius_m = validate_distance_m(radius_m, param="radius_m", settings=settings)
-    where, params = filters.to_sql()
-    sql = _compose(RADIUS_SQL, columns=FACILITY_COLUMNS, distance=DISTANCE_M, geog=FACILITY_GEOG,
-                   point=POINT_GEOG, filters=where)
-    params |= {"lat": lat, "lon": lon, "radius_m": radius_m, "limit": limit, "offset": offset}
+    sql, params = radius_query(lat=lat, lon=lon, radius_m=radius_m, filters=filters, limit=limit, offset=offset)
     return _run_counted(conn, sql, params, limit=limit, offset=offset,
                         query={"lat": lat, "lon": lon, "radius_m": radius_m})
+
+
+def radius_query(*, lat: float, lon: float, radius_m: float, filters: FacilityFilters | None = None,
+                 limit: int = 50, offset: int = 0) -> tuple[TextClause, dict[str, Any]]:
+    """The SQL and bound parameters ``radius_search`` runs (unvalidated; for EXPLAIN and benchmarks)."""
+    where, params = (filters or FacilityFilters()).to_sql()
+    sql = _compose(RADIUS_SQL, columns=FACILITY_COLUMNS, distance=DISTANCE_M, geog=FACILITY_GEOG,
+                   point=POINT_GEOG, filters=where)
+    return sql, params | {"lat": lat, "lon": lon, "radius_m": radius_m, "limit": limit, "offset": offset}
 
 
 def nearest_search(
@@ -572,23 +577,31 @@ def nearest_search(
     KNN ``<->`` on the geography index finds candidates; the result is ordered by exact spheroid distance.
     """
     settings = settings or get_settings()
-    filters = filters or FacilityFilters()
     validate_point(lat=lat, lon=lon)
     validate_page(limit=k, offset=offset, settings=settings, param="k")
     if max_distance_m is not None:
         max_distance_m = validate_distance_m(max_distance_m, param="max_distance_m", settings=settings)
-    where, params = filters.to_sql()
-    within = _fill(NEAREST_WITHIN, geog=FACILITY_GEOG, point=POINT_GEOG) if max_distance_m is not None else ""
-    sql = _compose(NEAREST_SQL, columns=FACILITY_COLUMNS, distance=DISTANCE_M, geog=FACILITY_GEOG,
-                   point=POINT_GEOG, filters=where, within=within)
-    params |= {"lat": lat, "lon": lon, "knn_n": offset + k, "slack_m": _KNN_BOUND_SLACK_M,
-               "limit": k, "offset": offset, "max_distance_m": max_distance_m}
+    sql, count_sql, params = nearest_query(lat=lat, lon=lon, k=k, offset=offset, max_distance_m=max_distance_m,
+                                           filters=filters)
     rows = conn.execute(sql, params).all()
-    count = int(conn.execute(_compose(COUNT_SQL, filters=where, within=within), params).scalar_one())
+    count = int(conn.execute(count_sql, params).scalar_one())
     query: dict[str, Any] = {"lat": lat, "lon": lon, "k": k}
     if max_distance_m is not None:
         query["max_distance_m"] = max_distance_m
     return _page(rows, limit=k, offset=offset, query=query, count=count)
+
+
+def nearest_query(*, lat: float, lon: float, k: int = 10, offset: int = 0, max_distance_m: float | None = None,
+                  filters: FacilityFilters | None = None) -> tuple[TextClause, TextClause, dict[str, Any]]:
+    """The page SQL, the count SQL and their bound parameters that ``nearest_search`` runs (unvalidated)."""
+    where, params = (filters or FacilityFilters()).to_sql()
+    within = _fill(NEAREST_WITHIN, geog=FACILITY_GEOG, point=POINT_GEOG) if max_distance_m is not None else ""
+    sql = _compose(NEAREST_SQL, columns=FACILITY_COLUMNS, distance=DISTANCE_M, geog=FACILITY_GEOG,
+                   point=POINT_GEOG, filters=where, within=within)
+    count_sql = _compose(COUNT_SQL, filters=where, within=within)
+    params |= {"lat": lat, "lon": lon, "knn_n": offset + k, "slack_m": _KNN_BOUND_SLACK_M,
+               "limit": k, "offset": offset, "max_distance_m": max_distance_m}
+    return sql, count_sql, params
 
 
 @dataclass(frozen=True)
