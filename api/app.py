@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api.errors import install_error_handlers
-from api.routers import facilities, health, places
+from api.routers import facilities, health, isochrones, places
 from geo.db import make_engine
 from geo.settings import Settings, get_settings
 
@@ -36,4 +36,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(facilities.router)
     app.include_router(places.router)
+    app.include_router(isochrones.router)
     return app
