@@ -9,6 +9,7 @@ ambiguous. Eight centres are placed at exact geodesic distances and bearings fro
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -120,3 +121,12 @@ def keys_of(ids: dict[str, int], facility_ids: list[int]) -> list[str]:
     """Fixture keys of result ids, in order (ids that are not fixture centres are kept as ``?<id>``)."""
     by_id = {v: k for k, v in ids.items()}
     return [by_id.get(i, f"?{i}") for i in facility_ids]
+
+
+OPERATING = {"active", "reopened"}
+
+
+def expected_keys(radius_m: float, keep: Callable[[Centre], bool] = lambda c: c.status in OPERATING) -> list[str]:
+    """Fixture centres within ``radius_m`` of ``CENTRE`` that pass ``keep``, nearest first (from the table above,
+    not from SQL)."""
+    return [c.key for c in sorted(CENTRES, key=lambda c: c.distance_m) if c.distance_m <= radius_m and keep(c)]
