@@ -6,9 +6,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from api.errors import install_error_handlers
-from api.routers import facilities, health, isochrones, places
+from api.routers import facilities, health, isochrones, map, places
 from geo.db import make_engine
 from geo.settings import Settings, get_settings
 
@@ -37,4 +38,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(facilities.router)
     app.include_router(places.router)
     app.include_router(isochrones.router)
+    app.include_router(map.router)
+    app.mount("/static", StaticFiles(directory=map.STATIC_DIR), name="static")
     return app
