@@ -2,8 +2,9 @@
 
 Two fictional districts on Ulleungdo (far from every real data set the tests load): 가상구 (99901), a square
 split into 가상1동 (east) and 가상2동 (west), and 모의구 (99902) with another 가상1동 so that the name is
-ambiguous. Eight centres are placed at exact geodesic distances and bearings from ``CENTRE`` with
-``pyproj.Geod.fwd``; the expected memberships in the tests follow from the table below, not from the code.
+ambiguous. Eight centres (names prefixed 가상 so that no real centre shares them) are placed at exact geodesic
+distances and bearings from ``CENTRE`` with ``pyproj.Geod.fwd``; the expected memberships in the tests follow
+from the table below, not from the code.
 """
 
 from __future__ import annotations
@@ -63,17 +64,18 @@ class Centre:
 
 
 CENTRES: tuple[Centre, ...] = (
-    Centre("A", "해님어린이집", "national_public", "active", ("disability_integrated", "extended_hours"),
+    Centre("A", "가상해님어린이집", "national_public", "active", ("disability_integrated", "extended_hours"),
            _free(a1=2), True, 5, 100.0, 10.0),
-    Centre("B", "달님어린이집", "home", "active", ("general",), _free(a0=1, a2=3), False, 0, 300.0, 90.0),
-    Centre("C", "별님어린이집", "private", "reopened", ("24h", "extended_hours", "holiday"), _free(a2=5, a3=1),
+    Centre("B", "가상달님어린이집", "home", "active", ("general",), _free(a0=1, a2=3), False, 0, 300.0, 90.0),
+    Centre("C", "가상별님어린이집", "private", "reopened", ("24h", "extended_hours", "holiday"), _free(a2=5, a3=1),
            None, 2, 600.0, 190.0),
-    Centre("D", "꽃님어린이집", "workplace", "suspended", ("holiday",), _free(a4=3), True, 3, 800.0, 270.0),
-    Centre("E", "바다어린이집", "national_public", "closed", ("multicultural",), None, None, None, 900.0, 45.0),
-    Centre("F", "하늘어린이집", "corporate_group", "active", ("hourly", "infant_only"), None, False, 1, 1500.0, 90.0),
-    Centre("G", "100%_협동어린이집", "cooperative", "active", ("disability_specialised",), _free(a5=4), True, 8,
+    Centre("D", "가상꽃님어린이집", "workplace", "suspended", ("holiday",), _free(a4=3), True, 3, 800.0, 270.0),
+    Centre("E", "가상바다어린이집", "national_public", "closed", ("multicultural",), None, None, None, 900.0, 45.0),
+    Centre("F", "가상하늘어린이집", "corporate_group", "active", ("hourly", "infant_only"), None, False, 1,
+           1500.0, 90.0),
+    Centre("G", "가상100%_협동어린이집", "cooperative", "active", ("disability_specialised",), _free(a5=4), True, 8,
            2500.0, 270.0),
-    Centre("H", "산들어린이집", "social_welfare", "active", ("extended_hours", "multicultural"), _free(a3=2), True,
+    Centre("H", "가상산들어린이집", "social_welfare", "active", ("extended_hours", "multicultural"), _free(a3=2), True,
            4, 5000.0, 0.0),
 )
 BY_KEY: dict[str, Centre] = {c.key: c for c in CENTRES}
