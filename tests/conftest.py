@@ -16,7 +16,8 @@ from geo.db import make_engine
 from geo.migrate import upgrade
 from geo.settings import PROJECT_ROOT, Settings
 
-TEST_DATABASE = "dolbom_test"
+# Distinct names let concurrent test sessions share the local cluster (DOLBOM_TEST_DATABASE=dolbom_test_me).
+TEST_DATABASE = os.environ.get("DOLBOM_TEST_DATABASE", "dolbom_test")
 
 
 @pytest.fixture(scope="session")

@@ -75,6 +75,9 @@ STAFF_COLUMNS: dict[str, str] = {
     "director": "교직원현황-원장", "teacher": "교직원현황-보육교사", "special_teacher": "교직원현황-특수교사",
     "therapist": "교직원현황-치료교사", "nutritionist": "교직원현황-영양사", "nurse": "교직원현황-간호사",
     "nurse_aide": "교직원현황-간호조무사", "cook": "교직원현황-조리원", "office": "교직원현황-사무직원",
+    # The published total: in most rows it exceeds the sum of the roles above (roles such as 보조교사 are not
+    # broken out), so it is kept rather than recomputed.
+    "total": "교직원현황-총계",
 }
 
 
@@ -266,11 +269,11 @@ def legal_dong_names_in_address(address: str) -> list[str]:
     """Candidate 법정동 names in an address, most reliable first.
 
     Road addresses name the 법정동 first in parentheses (``"... 월드컵북로 416 2층(상암동, LGU+상암사옥)"`` ->
-    ``상암동``); jibun addresses name it as a word (``"서울특별시 강남구 역삼동 123-4"``, ``종로1가``). Old addresses
-    often name the 행정동 instead, so each word also yields its 법정동 spellings: ``신림8동``/``독산제2동``/
-    ``면목3.8동``/``화곡본동`` -> ``신림동``/``독산동``/``면목동``/``화곡동``, ``성수2가1동`` -> ``성수동2가``; a detached
-    ``N가`` is joined (``당산동 3가`` -> ``당산동3가``). Callers keep the first candidate that is a 법정동 of the
-    centre's 시군구.
+    ``상암동``); jibun addresses name it as a word (``"서울특별시 강남구 역삼동 123-4"``, ``종로1가``). Old
+    addresses often name the 행정동 instead, so each word also yields its 법정동 spellings: ``신림8동``/
+    ``독산제2동``/``면목3.8동``/``화곡본동`` -> ``신림동``/``독산동``/``면목동``/``화곡동``, ``성수2가1동`` ->
+    ``성수동2가``; a detached ``N가`` is joined (``당산동 3가`` -> ``당산동3가``). Callers keep the first
+    candidate that is a 법정동 of the centre's 시군구.
     """
     candidates: list[str] = []
 
