@@ -517,7 +517,7 @@ _NEAREST_SQL = """
         WHERE (CAST(:network AS text) IS NULL OR v.network = CAST(:network AS text))
           AND (EXISTS (SELECT 1 FROM road_edges e WHERE e.source = v.id AND e.{cost} >= 0)
                OR EXISTS (SELECT 1 FROM road_edges e WHERE e.target = v.id AND e.{reverse} >= 0))
-        ORDER BY v.geom_4326::geography <-> p.g
+        ORDER BY v.geom_4326::geography <-> p.g, v.network, v.id
         LIMIT 1
 """
 
@@ -526,7 +526,8 @@ def nearest_vertex(conn: Connection, *, lat: float, lon: float, mode: Mode = "wa
                    network: str | None = None, max_distance_m: float = MAX_SNAP_M) -> StartVertex:
     """The vertex nearest to (lat, lon) (KNN on geography) with an edge leaving it usable by ``mode``.
 
-    With ``network=None`` every imported network is searched and the nearest vertex's network is used.
+    With ``network=None`` every imported network is searched and the nearest vertex's network is used (ties,
+    e.g. one extract imported under two names, go to the first name).
 
     Raises
     ------
