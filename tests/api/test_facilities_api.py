@@ -218,7 +218,9 @@ def test_nearest(client: Client) -> None:
     assert re.search(r"offset=2(&|$)", nxt["href"]) and "k=2" in nxt["href"]
     assert client.keys(client.http.get(nxt["href"]).json()) == expected_keys(3000)[2:4]
     default = client.get("/facilities/nearest", BASE).json()
-    assert default["numberReturned"] == 10 and client.keys(default)[:6] == ["A", "B", "C", "F", "G", "H"]
+    # k defaults to 10; other data in the database may follow the six operating fixture centres.
+    assert default["numberReturned"] == min(10, default["numberMatched"])
+    assert client.keys(default)[:6] == ["A", "B", "C", "F", "G", "H"]
 
 
 def test_area(client: Client) -> None:
