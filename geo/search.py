@@ -717,14 +717,19 @@ def area_search(
 
 def catchment_radii_m(*, age: int | None = None, settings: Settings | None = None) -> dict[str, float]:
     """Catchment radius in metres per facility type value for a child of ``age`` (0-2: times
-    ``Settings.catchment_infant_factor``); types without a configured radius have no catchment."""
+    ``Settings.catchment_infant_factor``); types without a configured radius have no catchment.
+
+    Keys of ``Settings.catchment_radius_m`` may be type values or Korean labels; an unknown key raises
+    ``ValueError``.
+    """
     settings = settings or get_settings()
     factor = settings.catchment_infant_factor if age is not None and age <= 2 else 1.0
     radii: dict[str, float] = {}
     for key, radius_m in settings.catchment_radius_m.items():
         ftype = parse_facility_type(key)
         if ftype is None:
-            raise InvalidQuery(f"catchment_radius_m has an unknown facility type {key!r}", param="settings")
+            # A configuration error, not a bad query: let it surface as a server error.
+            raise ValueError(f"Settings.catchment_radius_m has an unknown facility type {key!r}")
         radii[ftype.value] = float(radius_m) * factor
     return radii
 

@@ -35,11 +35,12 @@ router = APIRouter(prefix="/facilities", tags=["facilities"])
 
 Format = Literal["geojson", "json"]
 MEDIA_TYPES: dict[str, str] = {"geojson": GEOJSON_MEDIA_TYPE, "json": JSON_MEDIA_TYPE}
+# Handlers return a ready JSONResponse (not validated again); the models document the bodies in OpenAPI.
+PageModel = FacilityFeatureCollection | FacilityList
 RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"description": "GeoJSON FeatureCollection (f=geojson) or compact list (f=json)",
-          "content": {GEOJSON_MEDIA_TYPE: {"schema": FacilityFeatureCollection.model_json_schema()},
-                      JSON_MEDIA_TYPE: {"schema": FacilityList.model_json_schema()}}},
-    404: {"description": "Unknown district or dong (problem+json)"},
+    200: {"description": "GeoJSON FeatureCollection as application/geo+json (f=geojson, default) or a compact "
+                         "list as application/json (f=json)"},
+    404: {"description": "Unknown district or dong (problem+json, RFC 9457)"},
     422: {"description": "Invalid query (problem+json, RFC 9457)"},
 }
 
@@ -109,7 +110,8 @@ def respond(request: Request, page: SearchPage, fmt: Format) -> JSONResponse:
     return JSONResponse(body, media_type=MEDIA_TYPES[fmt])
 
 
-@router.get("/radius", summary="Centres within a radius, nearest first", responses=RESPONSES)
+@router.get("/radius", summary="Centres within a radius, nearest first",
+            response_model=PageModel, responses=RESPONSES)
 def radius(
     request: Request, session: SessionDep, settings: SettingsDep, filters: FiltersDep,
     lat: Lat, lon: Lon,
@@ -124,7 +126,8 @@ def radius(
     return respond(request, page, f)
 
 
-@router.get("/nearest", summary="The k nearest centres", responses=RESPONSES)
+@router.get("/nearest", summary="The k nearest centres",
+            response_model=PageModel, responses=RESPONSES)
 def nearest(
     request: Request, session: SessionDep, settings: SettingsDep, filters: FiltersDep,
     lat: Lat, lon: Lon,
@@ -139,7 +142,8 @@ def nearest(
     return respond(request, page, f)
 
 
-@router.get("/area", summary="Centres in a 구 or 행정동", responses=RESPONSES)
+@router.get("/area", summary="Centres in a 구 or 행정동",
+            response_model=PageModel, responses=RESPONSES)
 def area(
     request: Request, session: SessionDep, settings: SettingsDep, filters: FiltersDep,
     district: Annotated[str | None, Query(description="구: districts.code (11440) or name (마포구)")] = None,
@@ -157,7 +161,8 @@ def area(
     return respond(request, page, f)
 
 
-@router.get("/catchment", summary="Centres whose catchment contains a home", responses=RESPONSES)
+@router.get("/catchment", summary="Centres whose catchment contains a home",
+            response_model=PageModel, responses=RESPONSES)
 def catchment(
     request: Request, session: SessionDep, settings: SettingsDep, filters: FiltersDep,
     lat: Lat, lon: Lon,

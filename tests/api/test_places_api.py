@@ -22,7 +22,15 @@ from sqlalchemy.orm import Session
 from api.app import create_app
 from api.deps import get_session
 from api.schemas import PlaceList, ReverseOut
-from geo.places import ChainedGeocoder, NominatimGeocoder, PostgisGeocoder, geocoder_for, reverse_lookup
+from geo.errors import InvalidQuery
+from geo.places import (
+    ChainedGeocoder,
+    NominatimGeocoder,
+    PostgisGeocoder,
+    geocoder_for,
+    reverse_lookup,
+    search_places,
+)
 from geo.settings import Settings
 from tests.search_data import BY_KEY, insert_search_fixture
 
@@ -120,6 +128,15 @@ def test_errors_are_problem_json(client: TestClient, path: str, params: dict, st
     assert response.headers["content-type"].startswith(PROBLEM)
     body = response.json()
     assert body["status"] == status and detail in body["detail"] and body["instance"] == path
+
+
+def test_search_places_in_geo(settings: Settings, engine: Engine, connection: Connection) -> None:
+    insert_search_fixture(connection)
+    places = search_places(connection, query=" 가상구  가상2동 ", limit=3, settings=settings)
+    assert [(p.kind, p.label) for p in places][:1] == [("admin_dong", "가상구 가상2동")]
+    small = settings.model_copy(update={"max_page_limit": 2})
+    with pytest.raises(InvalidQuery, match="between 1 and 2"):
+        search_places(connection, query="가상구", limit=3, settings=small)
 
 
 # --- the optional external geocoder (a local stub, no network) ----------------------------------------------

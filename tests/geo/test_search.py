@@ -314,6 +314,8 @@ def test_catchment_infant_factor_and_configuration(connection: Connection, ids: 
                         DOLBOM_CATCHMENT_INFANT_FACTOR=0.7)
     assert catchment_radii_m(age=1, settings=settings) == pytest.approx({"home": 280.0, "national_public": 35.0})
     assert catchment_radii_m(age=4, settings=settings) == {"home": 400.0, "national_public": 50.0}
+    with pytest.raises(ValueError, match="unknown facility type 'castle'"):
+        catchment_radii_m(settings=Settings(DOLBOM_CATCHMENT_RADIUS_M={"castle": 100}))
 
     def keys(**filters: object) -> list[str]:
         page = catchment_search(connection, lat=LAT, lon=LON, settings=settings,
