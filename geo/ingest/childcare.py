@@ -734,6 +734,8 @@ def _import(bind: Engine | Connection, path: Path, fmt: CsvFormat, *, progress: 
                      "inserted": result.inserted, "updated": result.updated, "unchanged": result.unchanged,
                      "skipped": result.skipped, "flagged": result.flagged, "report": Jsonb(result.report)},
                 )
+                # Fresh statistics, so that the planner picks the spatial indexes right after a bulk load.
+                conn.execute(text("ANALYZE facilities"))
         except csv.Error as exc:
             raise ImportFailed(f"{path.name}: malformed CSV near row {reader.line_num} ({exc})") from exc
         finally:

@@ -247,6 +247,7 @@ def load_default_data(engine: Engine, *, seed: int = DEFAULT_SEED, force: bool =
                 WHERE f.source = 'synthetic' AND f.legal_dong_code IS NULL
             """))
             created = len(records)
+            conn.execute(text("ANALYZE facilities"))
         present = conn.execute(text("SELECT count(*) FROM facilities")).scalar_one()
     return DefaultDataResult(boundaries_loaded=boundaries_loaded, facilities_created=created,
                              facilities_present=int(present))
