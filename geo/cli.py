@@ -104,17 +104,33 @@ def _print_report(result) -> None:  # type: ignore[no-untyped-def]
         console.print(f"  {issue['action']:8} {where} [{issue.get('code') or '-'}] {issue['reason']}")
 
 
+def _run_import(importer, path: Path, **options: object) -> None:  # type: ignore[no-untyped-def]
+    """Run one importer on the configured database and print its row-level report.
+
+    Centres are placed and assigned to 구/동 against the loaded boundaries: with none loaded yet, Seoul's are
+    loaded first (other regions: ``dolbom boundaries load --sido-code``)."""
+    from sqlalchemy import text
+
+    from geo.ingest.boundaries import load_boundaries
+
+    engine = _engine()
+    with engine.connect() as conn:
+        has_boundaries = conn.execute(text("SELECT EXISTS (SELECT 1 FROM districts)")).scalar_one()
+    if not has_boundaries:
+        console.print("no boundaries loaded yet: " + load_boundaries(engine, sido_code="11").summary())
+    try:
+        result = importer(engine, path, **options)
+    except DolbomError as exc:
+        _fail(exc)
+    _print_report(result)
+
+
 @import_app.command("seoul")
 def import_seoul(path: Annotated[Path, typer.Argument(exists=True, dir_okay=False)]) -> None:
     """Import Seoul OA-20300 '서울시 어린이집 정보(표준 데이터)' (cp949 or UTF-8)."""
     from geo.ingest.childcare import import_seoul_oa20300
 
-    engine = _engine()
-    try:
-        result = import_seoul_oa20300(engine, path, progress=True)
-    except DolbomError as exc:
-        _fail(exc)
-    _print_report(result)
+    _run_import(import_seoul_oa20300, path, progress=True)
 
 
 @import_app.command("national")
@@ -122,12 +138,7 @@ def import_national(path: Annotated[Path, typer.Argument(exists=True, dir_okay=F
     """Import the national 어린이집 기본정보 export (childinfo format)."""
     from geo.ingest.childcare import import_national_basic
 
-    engine = _engine()
-    try:
-        result = import_national_basic(engine, path, progress=True)
-    except DolbomError as exc:
-        _fail(exc)
-    _print_report(result)
+    _run_import(import_national_basic, path, progress=True)
 
 
 @import_app.command("population")
@@ -135,12 +146,7 @@ def import_population(path: Annotated[Path, typer.Argument(exists=True, dir_okay
     """Import a MOIS 주민등록 population export (single ages, or ages 0-5 by area) onto 행정동."""
     from geo.ingest.population import import_mois_population
 
-    engine = _engine()
-    try:
-        result = import_mois_population(engine, path)
-    except DolbomError as exc:
-        _fail(exc)
-    _print_report(result)
+    _run_import(import_mois_population, path)
 
 
 @boundaries_app.command("load")

@@ -15,6 +15,7 @@ from geo import provision
 from geo.db import make_engine
 from geo.migrate import upgrade
 from geo.settings import PROJECT_ROOT, Settings
+from tests.dbutil import rolled_back
 
 # Distinct names let concurrent test sessions share the local cluster (DOLBOM_TEST_DATABASE=dolbom_test_me).
 TEST_DATABASE = os.environ.get("DOLBOM_TEST_DATABASE", "dolbom_test")
@@ -61,12 +62,8 @@ def engine(settings: Settings) -> Iterator[Engine]:
 @pytest.fixture()
 def connection(engine: Engine) -> Iterator[Connection]:
     """A connection inside a transaction that is rolled back after the test."""
-    with engine.connect() as conn:
-        trans = conn.begin()
-        try:
-            yield conn
-        finally:
-            trans.rollback()
+    with rolled_back(engine) as conn:
+        yield conn
 
 
 @pytest.fixture()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -65,3 +66,22 @@ def test_import_error_names_row_and_column(make_database, tmp_path: Path) -> Non
                           capture_output=True, text=True)
     assert done.returncode == 1
     assert "error" in done.stderr and "0세" in done.stderr
+
+
+def test_import_seoul_prints_the_row_report(make_database, shared_data: Path) -> None:
+    engine = make_database("cli_seoul")
+    env = _env(engine)
+    # No `boundaries load` first: the import loads Seoul's boundaries itself when none are loaded.
+    path = shared_data / "childcare" / "seoul_childcare_OA-20300_20260721_full.csv"
+    done = subprocess.run([DOLBOM, "import", "seoul", str(path)], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    skipped = [line for line in done.stderr.splitlines() if line.strip().startswith("skipped")]
+    # The three rows of this snapshot without 운영현황, each named by row and column.
+    assert "no boundaries loaded yet" in done.stderr
+    assert len(skipped) == 3 and all("column 운영현황" in line for line in skipped)
+    again = subprocess.run([DOLBOM, "import", "seoul", str(path)], env=env, capture_output=True, text=True)
+    assert again.returncode == 0
+    counts = re.search(r"│\s*(\d+)\s*│\s*(\d+)\s*│\s*(\d+)\s*│\s*(\d+)\s*│\s*(\d+)\s*│", again.stderr)
+    assert counts is not None, again.stderr
+    rows, inserted, updated, unchanged, skipped_again = map(int, counts.groups())
+    assert (rows, inserted, updated, unchanged, skipped_again) == (9487, 0, 0, 9484, 3)

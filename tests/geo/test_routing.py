@@ -36,6 +36,7 @@ from geo.routing import (
     reachable_vertices,
 )
 from geo.search import FacilityFilters
+from tests.dbutil import rolled_back
 
 JAMSIL = "seoul_songpa_jamsil_asanH_overpass_20241101_norelations.osm"
 HEUKSEOK = "seoul_dongjak_heukseok_cauH_overpass_20241118_norelations.osm"
@@ -124,12 +125,8 @@ def routing_engine(make_database, osm_dir: Path) -> Engine:
 @pytest.fixture()
 def rconn(routing_engine: Engine):
     """A rolled-back connection on the routing database."""
-    with routing_engine.connect() as conn:
-        trans = conn.begin()
-        try:
-            yield conn
-        finally:
-            trans.rollback()
+    with rolled_back(routing_engine) as conn:
+        yield conn
 
 
 def edges_of(conn: Connection, network: str) -> list:
