@@ -6,6 +6,15 @@ import re
 from datetime import date, datetime, time
 from enum import StrEnum
 
+# Generous bounding box of South Korea incl. Jeju, Ulleungdo and Dokdo (lon_min, lat_min, lon_max, lat_max).
+KOREA_BBOX_4326: tuple[float, float, float, float] = (124.0, 33.0, 132.0, 39.0)
+
+
+def in_korea(*, lat: float, lon: float) -> bool:
+    """True when a WGS84 point (degrees) lies in South Korea's bounding box."""
+    lon_min, lat_min, lon_max, lat_max = KOREA_BBOX_4326
+    return lon_min <= lon <= lon_max and lat_min <= lat <= lat_max
+
 
 class FacilityType(StrEnum):
     """어린이집유형 (type of childcare centre)."""

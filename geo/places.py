@@ -20,9 +20,9 @@ from typing import Any, Literal, Protocol
 
 from sqlalchemy import text
 
-from geo.domain import OPERATING_STATUSES
+from geo.domain import KOREA_BBOX_4326, OPERATING_STATUSES
 from geo.errors import InvalidQuery, NotFound
-from geo.search import KOREA_BBOX_4326, Conn, validate_point
+from geo.search import Conn, validate_point
 from geo.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)

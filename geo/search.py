@@ -34,12 +34,14 @@ from sqlalchemy.orm import Session
 
 from geo.domain import (
     AGES,
+    KOREA_BBOX_4326,
     OPERATING_STATUSES,
     FacilityStatus,
     FacilityType,
     Service,
     UnknownServiceLabel,
     class_age,
+    in_korea,
     parse_facility_type,
     parse_service_name,
     parse_status,
@@ -52,8 +54,6 @@ Conn: TypeAlias = Connection | Session
 ServiceMatch = Literal["all", "any"]
 
 KOREA_TZ = ZoneInfo("Asia/Seoul")
-# Generous bounding box of South Korea incl. Jeju, Ulleungdo and Dokdo (lon_min, lat_min, lon_max, lat_max).
-KOREA_BBOX_4326: tuple[float, float, float, float] = (124.0, 33.0, 132.0, 39.0)
 MAX_NAME_LENGTH = 100
 # Added to the k-th candidate's distance so that ST_DWithin's own spheroid computation cannot drop it.
 _KNN_BOUND_SLACK_M = 0.01
@@ -61,11 +61,6 @@ _KNN_BOUND_SLACK_M = 0.01
 # ---------------------------------------------------------------------------------------------------------
 # Validation
 # ---------------------------------------------------------------------------------------------------------
-
-
-def _in_korea(lat: float, lon: float) -> bool:
-    lon_min, lat_min, lon_max, lat_max = KOREA_BBOX_4326
-    return lon_min <= lon <= lon_max and lat_min <= lat <= lat_max
 
 
 def validate_point(*, lat: float, lon: float) -> None:
@@ -79,7 +74,7 @@ def validate_point(*, lat: float, lon: float) -> None:
     """
     if not (math.isfinite(lat) and math.isfinite(lon)):
         raise InvalidQuery(f"lat and lon must be finite numbers (got lat={lat}, lon={lon})", param="lat,lon")
-    if _in_korea(lat=lon, lon=lat):
+    if in_korea(lat=lon, lon=lat):
         raise InvalidQuery(
             f"lat={lat}, lon={lon} is not in Korea but lat={lon}, lon={lat} is: lat and lon swapped?",
             param="lat,lon",
@@ -88,7 +83,7 @@ def validate_point(*, lat: float, lon: float) -> None:
         raise InvalidQuery(f"lat must be between -90 and 90 degrees (got {lat})", param="lat")
     if not -180.0 <= lon <= 180.0:
         raise InvalidQuery(f"lon must be between -180 and 180 degrees (got {lon})", param="lon")
-    if not _in_korea(lat=lat, lon=lon):
+    if not in_korea(lat=lat, lon=lon):
         lon_min, lat_min, lon_max, lat_max = KOREA_BBOX_4326
         raise InvalidQuery(
             f"lat={lat}, lon={lon} is outside Korea (lon {lon_min}..{lon_max}, lat {lat_min}..{lat_max})",

@@ -37,6 +37,7 @@ from geo.domain import (
     Service,
     UnknownServiceLabel,
     free_places_by_age,
+    in_korea,
     opening_hours,
     parse_facility_type,
     parse_services,
@@ -51,9 +52,6 @@ SOURCE_NATIONAL = "national_basic"
 
 # Placeholder that OA-20300 (and the national export) put on centres whose location is unknown: Seoul City Hall.
 CITY_HALL_PLACEHOLDER_LAT_LON = (37.566470, 126.977963)
-# Generous bounding box of South Korea incl. Jeju, Ulleungdo and Dokdo (degrees, EPSG:4326).
-KOREA_LAT_RANGE = (33.0, 38.7)
-KOREA_LON_RANGE = (124.5, 132.0)
 # Published points farther than this from the 시군구 named in the row are wrong (another city, the sea);
 # boundary vintages and simplification differ by far less.
 MAX_OFFSET_FROM_DISTRICT_M = 1000.0
@@ -519,7 +517,7 @@ class _RowParser:
         if (abs(lat - CITY_HALL_PLACEHOLDER_LAT_LON[0]) < 1e-6
                 and abs(lon - CITY_HALL_PLACEHOLDER_LAT_LON[1]) < 1e-6):
             return None, None, "coordinates are the Seoul City Hall placeholder 37.566470,126.977963"
-        if not (KOREA_LAT_RANGE[0] <= lat <= KOREA_LAT_RANGE[1] and KOREA_LON_RANGE[0] <= lon <= KOREA_LON_RANGE[1]):
+        if not in_korea(lat=lat, lon=lon):
             return None, None, f"coordinates {lat_raw},{lon_raw} outside South Korea"
         return lon, lat, None
 
