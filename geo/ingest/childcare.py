@@ -18,10 +18,9 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import io
 import math
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
@@ -44,7 +43,7 @@ from geo.domain import (
     parse_status,
 )
 from geo.errors import ImportFailed
-from geo.ingest.csvio import detect_encoding, file_sha256, parse_int
+from geo.ingest.csvio import file_sha256, open_csv, parse_int
 from geo.ingest.report import ImportResult
 
 SOURCE_SEOUL = "seoul_oa20300"
@@ -311,33 +310,6 @@ def sido_short_name(name: str) -> str:
 
 # --------------------------------------------------------------------------------------------------------------
 # Reading
-
-
-@contextmanager
-def _open_csv(path: Path, fmt: CsvFormat) -> Iterator[tuple[list[str], Any, Callable[[], int]]]:
-    """Header, a stream of raw rows and a byte-position callable (for progress); checks required columns."""
-    try:
-        encoding = detect_encoding(path)
-        raw = path.open("rb")
-    except OSError as exc:
-        raise ImportFailed(f"{path.name}: cannot read file ({exc.strerror or exc})") from exc
-    with raw, io.TextIOWrapper(raw, encoding=encoding, newline="") as fh:
-        reader = csv.reader(fh)
-        try:
-            header = [h.strip() for h in next(reader)]
-        except StopIteration:
-            raise ImportFailed(f"{path.name}: empty file", missing_columns=fmt.required()) from None
-        except csv.Error as exc:
-            raise ImportFailed(f"{path.name}: not a CSV file ({exc})") from exc
-        missing = [c for c in fmt.required() if c not in header]
-        if not any(lat in header and lon in header for lat, lon in fmt.coordinates):
-            missing += [c for c in fmt.coordinates[0] if c not in header]
-        if missing:
-            raise ImportFailed(
-                f"{path.name}: not a {fmt.kind} file, missing required column(s) {', '.join(missing)}",
-                missing_columns=missing,
-            )
-        yield header, reader, raw.tell
 
 
 @dataclass
@@ -688,7 +660,8 @@ def _import(bind: Engine | Connection, path: Path, fmt: CsvFormat, *, progress: 
             default_data_date: date | None) -> ImportResult:
     result = ImportResult(kind=fmt.kind, source_name=path.name)
     issues = _Issues()
-    with _open_csv(path, fmt) as (header, reader, position):
+    with open_csv(path, required=fmt.required(), coordinates=fmt.coordinates, kind=fmt.kind) as (
+            header, reader, position):
         lat_col, lon_col = next((lat, lon) for lat, lon in fmt.coordinates if lat in header and lon in header)
         bar = _Progress(progress, path.stat().st_size, path.name)
         try:

@@ -5,8 +5,11 @@ from __future__ import annotations
 import codecs
 import csv
 import hashlib
-from collections.abc import Iterator
+import io
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from geo.errors import ImportFailed
 
@@ -37,32 +40,46 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def read_rows(path: Path, *, required: tuple[str, ...] = ()) -> tuple[list[str], Iterator[tuple[int, dict[str, str]]]]:
-    """Header and a stream of ``(row_number, row)``; row numbers count the header as row 1, as a spreadsheet does.
+@contextmanager
+def open_csv(path: Path, *, required: Iterable[str] = (), coordinates: Sequence[tuple[str, str]] = (),
+             kind: str = "CSV") -> Iterator[tuple[list[str], Any, Callable[[], int]]]:
+    """Open a CSV export: yields its header, a ``csv.reader`` over the data rows and a callable giving the byte
+    position reached (for progress bars).
 
-    Raises ``ImportFailed`` naming the missing columns when ``required`` are not all in the header.
+    Raises ``ImportFailed`` when the file cannot be read, is empty, is not CSV, or lacks ``required`` columns
+    or every one of the alternative (latitude, longitude) ``coordinates`` pairs (the message names them; for
+    the coordinates, the first pair).
     """
-    encoding = detect_encoding(path)
-    fh = path.open(encoding=encoding, newline="")
-    reader = csv.reader(fh)
+    required = list(required)
     try:
-        header = [h.strip() for h in next(reader)]
-    except StopIteration:
-        fh.close()
-        raise ImportFailed(f"{path.name}: empty file") from None
-    missing = [c for c in required if c not in header]
-    if missing:
-        fh.close()
-        raise ImportFailed(f"{path.name}: missing required column(s) {', '.join(missing)}", missing_columns=missing)
+        encoding = detect_encoding(path)
+        raw = path.open("rb")
+    except OSError as exc:
+        raise ImportFailed(f"{path.name}: cannot read file ({exc.strerror or exc})") from exc
+    with raw, io.TextIOWrapper(raw, encoding=encoding, newline="") as fh:
+        reader = csv.reader(fh)
+        try:
+            header = [h.strip() for h in next(reader)]
+        except StopIteration:
+            raise ImportFailed(f"{path.name}: empty file", missing_columns=required) from None
+        except csv.Error as exc:
+            raise ImportFailed(f"{path.name}: not a CSV file ({exc})") from exc
+        missing = [c for c in required if c not in header]
+        if coordinates and not any(lat in header and lon in header for lat, lon in coordinates):
+            missing += [c for c in coordinates[0] if c not in header]
+        if missing:
+            raise ImportFailed(f"{path.name}: not a {kind} file, missing required column(s) {', '.join(missing)}",
+                               missing_columns=missing)
+        yield header, reader, raw.tell
 
-    def rows() -> Iterator[tuple[int, dict[str, str]]]:
-        with fh:
-            for number, values in enumerate(reader, start=2):
-                if not any(v.strip() for v in values):
-                    continue
-                yield number, {h: (values[i].strip() if i < len(values) else "") for i, h in enumerate(header)}
 
-    return header, rows()
+def iter_rows(header: list[str], reader: Iterable[list[str]]) -> Iterator[tuple[int, dict[str, str]]]:
+    """``(row_number, row)`` with stripped values, blank lines skipped; row numbers count the header as row 1,
+    as a spreadsheet does."""
+    for number, values in enumerate(reader, start=2):
+        if not any(v.strip() for v in values):
+            continue
+        yield number, {h: (values[i].strip() if i < len(values) else "") for i, h in enumerate(header)}
 
 
 def parse_int(value: str) -> int:

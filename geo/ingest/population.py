@@ -16,7 +16,7 @@ from pathlib import Path
 from sqlalchemy import Engine, text
 
 from geo.errors import ImportFailed
-from geo.ingest.csvio import file_sha256, parse_int, read_rows
+from geo.ingest.csvio import file_sha256, iter_rows, open_csv, parse_int
 from geo.ingest.report import ImportResult
 
 _AREA_RE = re.compile(r"^(?P<name>.*?)\s*\((?P<code>\d{10})\)$")
@@ -110,63 +110,67 @@ def import_mois_population(engine: Engine, path: Path) -> ImportResult:
     digits) and normalised dong name. Rows that match no 행정동 boundary (e.g. dongs split after the boundary
     vintage) are reported as skipped; dongs the file does not cover keep their census estimate.
     """
-    header, rows = read_rows(path)
-    result = ImportResult(kind="mois_population", source_name=path.name)
-    if "행정기관코드" in header and "0세남자" in header:
-        parsed = _rows_single_age(rows, header, result)
-    elif "행정구역" in header:
-        parsed = _rows_age_table(rows, header, result)
-    else:
-        raise ImportFailed(f"{path.name}: not a MOIS population export (no 행정기관코드/0세남자 or 행정구역 column)")
+    # The rows stream from the open file, so the whole import runs inside it.
+    with open_csv(path) as (header, reader, _position):
+        rows = iter_rows(header, reader)
+        result = ImportResult(kind="mois_population", source_name=path.name)
+        if "행정기관코드" in header and "0세남자" in header:
+            parsed = _rows_single_age(rows, header, result)
+        elif "행정구역" in header:
+            parsed = _rows_age_table(rows, header, result)
+        else:
+            raise ImportFailed(
+                f"{path.name}: not a MOIS population export (no 행정기관코드/0세남자 or 행정구역 column)")
 
-    with engine.begin() as conn:
-        dongs = conn.execute(text("SELECT id, mois_code, district_code, name FROM admin_dongs")).all()
-        if not dongs:
-            raise ImportFailed("no 행정동 boundaries loaded; run `dolbom boundaries load` first")
-        by_code = {d.mois_code: d.id for d in dongs if d.mois_code}
-        by_name = {(d.district_code, normalise_dong_name(d.name)): d.id for d in dongs}
-        districts_loaded = {d.district_code for d in dongs}
-        updates: dict[int, dict] = {}
-        for number, code, _sigungu, dong, total, ages, on, name_column in parsed:
-            if code[:5] not in districts_loaded:
-                continue  # another region than the loaded boundaries: not an error
-            dong_id = by_code.get(code) or next(
-                (by_name[(code[:5], v)] for v in dong_name_variants(dong) if (code[:5], v) in by_name), None)
-            if dong_id is None:
-                result.skip(number, f"no 행정동 boundary named {dong!r} in 시군구 {code[:5]}", code=code,
-                            column=name_column)
-                continue
-            if dong_id in updates:
-                result.skip(number, "second row for the same 행정동", code=code)
-                continue
-            updates[dong_id] = {"id": dong_id, "mois_code": code, "total": total,
-                                "pop05": sum(ages.values()), "ages": ages, "on": on,
-                                "source": f"mois:{path.name}"}
-        if updates:
-            # Free the codes first so that a re-assignment between dongs cannot violate uniqueness mid-update.
-            conn.execute(text("UPDATE admin_dongs SET mois_code = NULL WHERE mois_code = ANY(:codes)"),
-                         {"codes": [u["mois_code"] for u in updates.values()]})
+        with engine.begin() as conn:
+            dongs = conn.execute(text("SELECT id, mois_code, district_code, name FROM admin_dongs")).all()
+            if not dongs:
+                raise ImportFailed("no 행정동 boundaries loaded; run `dolbom boundaries load` first")
+            by_code = {d.mois_code: d.id for d in dongs if d.mois_code}
+            by_name = {(d.district_code, normalise_dong_name(d.name)): d.id for d in dongs}
+            districts_loaded = {d.district_code for d in dongs}
+            updates: dict[int, dict] = {}
+            for number, code, _sigungu, dong, total, ages, on, name_column in parsed:
+                if code[:5] not in districts_loaded:
+                    continue  # another region than the loaded boundaries: not an error
+                dong_id = by_code.get(code) or next(
+                    (by_name[(code[:5], v)] for v in dong_name_variants(dong) if (code[:5], v) in by_name), None)
+                if dong_id is None:
+                    result.skip(number, f"no 행정동 boundary named {dong!r} in 시군구 {code[:5]}", code=code,
+                                column=name_column)
+                    continue
+                if dong_id in updates:
+                    result.skip(number, "second row for the same 행정동", code=code)
+                    continue
+                updates[dong_id] = {"id": dong_id, "mois_code": code, "total": total,
+                                    "pop05": sum(ages.values()), "ages": ages, "on": on,
+                                    "source": f"mois:{path.name}"}
+            if updates:
+                # Free the codes first so that a re-assignment between dongs cannot violate uniqueness mid-update.
+                conn.execute(text("UPDATE admin_dongs SET mois_code = NULL WHERE mois_code = ANY(:codes)"),
+                             {"codes": [u["mois_code"] for u in updates.values()]})
+                conn.execute(
+                    text("""
+                        UPDATE admin_dongs SET mois_code = :mois_code, population_total = :total,
+                            population_0_5 = :pop05, population_by_age = CAST(:ages AS jsonb),
+                            population_source = :source, population_date = :on
+                        WHERE id = :id
+                    """),
+                    [{**u, "ages": _json(u["ages"])} for u in updates.values()],
+                )
+            result.updated = len(updates)
             conn.execute(
                 text("""
-                    UPDATE admin_dongs SET mois_code = :mois_code, population_total = :total,
-                        population_0_5 = :pop05, population_by_age = CAST(:ages AS jsonb),
-                        population_source = :source, population_date = :on
-                    WHERE id = :id
+                    INSERT INTO import_runs (kind, source_name, sha256, data_date, rows_read, inserted, updated,
+                                             unchanged, skipped, flagged, report)
+                    VALUES (:kind, :source, :sha, :on, :rows, 0, :updated, 0, :skipped, :flagged,
+                            CAST(:report AS jsonb))
                 """),
-                [{**u, "ages": _json(u["ages"])} for u in updates.values()],
+                {"kind": result.kind, "source": path.name, "sha": file_sha256(path),
+                 "on": next((u["on"] for u in updates.values()), None), "rows": result.rows_read,
+                 "updated": result.updated, "skipped": result.skipped, "flagged": result.flagged,
+                 "report": _json(result.report)},
             )
-        result.updated = len(updates)
-        conn.execute(
-            text("""
-                INSERT INTO import_runs (kind, source_name, sha256, data_date, rows_read, inserted, updated,
-                                         unchanged, skipped, flagged, report)
-                VALUES (:kind, :source, :sha, :on, :rows, 0, :updated, 0, :skipped, :flagged, CAST(:report AS jsonb))
-            """),
-            {"kind": result.kind, "source": path.name, "sha": file_sha256(path),
-             "on": next((u["on"] for u in updates.values()), None), "rows": result.rows_read,
-             "updated": result.updated, "skipped": result.skipped, "flagged": result.flagged,
-             "report": _json(result.report)},
-        )
     return result
 
 
