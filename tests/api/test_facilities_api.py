@@ -13,13 +13,12 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection, Engine
-from sqlalchemy.orm import Session
 
 from api.app import create_app
-from api.deps import get_session
 from api.schemas import FacilityFeatureCollection, FacilityList
 from geo.search import FacilityFilters, radius_search
 from geo.settings import Settings
+from tests.dbutil import client_on
 from tests.search_data import (
     BY_KEY,
     CENTRES,
@@ -54,14 +53,7 @@ class Client:
 @pytest.fixture()
 def client(settings: Settings, engine: Engine, connection: Connection) -> Iterator[Client]:
     ids = insert_search_fixture(connection)
-    app = create_app(settings)
-
-    def fixture_session() -> Iterator[Session]:
-        with Session(bind=connection, join_transaction_mode="create_savepoint") as session:
-            yield session
-
-    app.dependency_overrides[get_session] = fixture_session
-    with TestClient(app) as http:
+    with client_on(settings, connection) as http:
         yield Client(http, ids)
 
 
@@ -317,14 +309,7 @@ def test_ambiguous_dong_lists_candidates(client: Client) -> None:
 def test_limits_come_from_settings(settings: Settings, engine: Engine, connection: Connection) -> None:
     insert_search_fixture(connection)
     small = settings.model_copy(update={"max_page_limit": 2, "max_radius_m": 700.0})
-    app = create_app(small)
-
-    def fixture_session() -> Iterator[Session]:
-        with Session(bind=connection, join_transaction_mode="create_savepoint") as session:
-            yield session
-
-    app.dependency_overrides[get_session] = fixture_session
-    with TestClient(app) as http:
+    with client_on(small, connection) as http:
         assert http.get("/facilities/radius", params={**BASE, "radius_m": 600, "limit": 2}).status_code == 200
         too_far = http.get("/facilities/radius", params={**BASE, "radius_m": 800, "limit": 2}).json()
         too_many = http.get("/facilities/radius", params={**BASE, "radius_m": 600, "limit": 3}).json()

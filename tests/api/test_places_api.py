@@ -17,10 +17,8 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection, Engine, text
-from sqlalchemy.orm import Session
 
 from api.app import create_app
-from api.deps import get_session
 from api.schemas import PlaceList, ReverseOut
 from geo.errors import InvalidQuery
 from geo.places import (
@@ -32,26 +30,16 @@ from geo.places import (
     search_places,
 )
 from geo.settings import Settings
+from tests.dbutil import client_on
 from tests.search_data import BY_KEY, insert_search_fixture
 
 PROBLEM = "application/problem+json"
 
 
-def _client(settings: Settings, connection: Connection) -> TestClient:
-    app = create_app(settings)
-
-    def fixture_session() -> Iterator[Session]:
-        with Session(bind=connection, join_transaction_mode="create_savepoint") as session:
-            yield session
-
-    app.dependency_overrides[get_session] = fixture_session
-    return TestClient(app)
-
-
 @pytest.fixture()
 def client(settings: Settings, engine: Engine, connection: Connection) -> Iterator[TestClient]:
     insert_search_fixture(connection)
-    with _client(settings, connection) as http:
+    with client_on(settings, connection) as http:
         yield http
 
 
@@ -181,7 +169,7 @@ def test_external_geocoder_tops_up_offline_results(settings: Settings, engine: E
     configured = settings.model_copy(update={"external_geocoder_url": stub_geocoder})
     assert isinstance(geocoder_for(connection, settings=configured), ChainedGeocoder)
     assert isinstance(geocoder_for(connection, settings=settings), PostgisGeocoder)
-    with _client(configured, connection) as http:
+    with client_on(configured, connection) as http:
         places = _places(http, "가상해님", limit=5)
     assert [p["kind"] for p in places] == ["facility", "external"]  # Paris and the broken item are dropped
     external = places[1]
