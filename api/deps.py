@@ -1,11 +1,21 @@
-"""Dependency aliases: ``SessionDep`` (a SQLAlchemy session per request) and ``SettingsDep``."""
+"""Dependency aliases.
+
+- ``ReadConnDep``: a psycopg async connection from the read pool (autocommit, one statement per read); the search
+  endpoints run on it without leaving the event loop.
+- ``SessionDep``: a SQLAlchemy session for sync handlers that only read (closed, never committed).
+- ``TxSessionDep``: a SQLAlchemy session for writes, committed when the handler returns and rolled back when it
+  raises, so a request writes all or nothing.
+- ``SettingsDep``, ``EngineDep``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Annotated
+from collections.abc import AsyncIterator, Iterator
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
@@ -22,12 +32,32 @@ def get_app_settings(request: Request) -> Settings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
 
+async def get_read_connection(request: Request) -> AsyncIterator[AsyncConnection[Any]]:
+    """A read connection from the app's async pool, returned to the pool after the response."""
+    pool: AsyncConnectionPool = request.app.state.read_pool
+    async with pool.connection() as conn:
+        yield conn
+
+
 def get_session(request: Request) -> Iterator[Session]:
-    """A read-mostly session per request, closed afterwards."""
+    """A read-only session per request, closed afterwards (its transaction is rolled back)."""
     with Session(get_engine(request)) as session:
         yield session
 
 
+def get_tx_session(request: Request) -> Iterator[Session]:
+    """A session per writing request: committed when the handler succeeds, rolled back when it raises."""
+    with Session(get_engine(request), expire_on_commit=False) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
 EngineDep = Annotated[Engine, Depends(get_engine)]
+ReadConnDep = Annotated[AsyncConnection[Any], Depends(get_read_connection)]
 SessionDep = Annotated[Session, Depends(get_session)]
+TxSessionDep = Annotated[Session, Depends(get_tx_session)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]

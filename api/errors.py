@@ -1,12 +1,20 @@
-"""The only place mapping domain errors to HTTP: RFC 9457 ``application/problem+json`` bodies."""
+"""The only place mapping errors to HTTP: RFC 9457 ``application/problem+json`` bodies.
+
+Domain errors map through ``STATUS_BY_ERROR``; a database that cannot be reached (down, restarting, pool
+exhausted) is 503 with ``Retry-After``; anything unexpected is a 500 problem without internals.
+"""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from psycopg_pool import PoolTimeout
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from geo.errors import (
@@ -18,7 +26,10 @@ from geo.errors import (
     RoutingUnavailable,
 )
 
+log = logging.getLogger(__name__)
+
 PROBLEM_JSON = "application/problem+json"
+RETRY_AFTER_S = 5
 
 STATUS_BY_ERROR: dict[type[DolbomError], int] = {
     InvalidQuery: 422,
@@ -28,15 +39,18 @@ STATUS_BY_ERROR: dict[type[DolbomError], int] = {
     ProvisioningError: 503,
 }
 
+# Errors that mean "the database is not answering", not "this request is wrong".
+UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (psycopg.OperationalError, PoolTimeout)
+
 
 def problem(status: int, title: str, detail: str, *, instance: str | None = None,
-            type_: str = "about:blank", **extra: Any) -> JSONResponse:
+            type_: str = "about:blank", headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
     """An RFC 9457 problem response."""
     body: dict[str, Any] = {"type": type_, "title": title, "status": status, "detail": detail}
     if instance:
         body["instance"] = instance
     body.update(extra)
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
 def _status_for(exc: DolbomError) -> int:
@@ -63,7 +77,33 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    return problem(exc.status_code, "HTTP error", str(exc.detail), instance=str(request.url.path))
+    return problem(exc.status_code, "HTTP error", str(exc.detail), instance=str(request.url.path),
+                   headers=getattr(exc, "headers", None))
+
+
+def _unavailable(request: Request) -> JSONResponse:
+    return problem(503, "Database unavailable",
+                   "the database is not answering; the service reconnects by itself, try again shortly",
+                   instance=str(request.url.path), headers={"Retry-After": str(RETRY_AFTER_S)})
+
+
+async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("database unavailable on %s: %s", request.url.path, exc)
+    return _unavailable(request)
+
+
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DBAPIError)
+    if exc.connection_invalidated or isinstance(exc.orig, psycopg.OperationalError):
+        log.warning("database unavailable on %s: %s", request.url.path, exc.orig)
+        return _unavailable(request)
+    log.exception("database error on %s", request.url.path)
+    return problem(500, "Internal error", "the request failed on the server", instance=str(request.url.path))
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unexpected error on %s", request.url.path, exc_info=exc)
+    return problem(500, "Internal error", "the request failed on the server", instance=str(request.url.path))
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -71,3 +111,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DolbomError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    for error in UNAVAILABLE_ERRORS:
+        app.add_exception_handler(error, _database_unavailable)
+    app.add_exception_handler(DBAPIError, _database_error)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,8 +1,7 @@
-"""Response shapes of the search API and their single serialiser.
+"""Response shapes of the API, for OpenAPI.
 
-``feature_collection`` (GeoJSON, RFC 7946) and ``facility_list`` (compact JSON) are the only places that
-turn ``geo.search`` results into response bodies; every facilities endpoint uses them. The pydantic models
-document those bodies in OpenAPI (handlers return plain dicts so that large pages are not validated twice).
+The search bodies are written by the database (``geo.search.sql``) and passed through (``api.responses``);
+these models document them. ``tests/api`` validates real responses against them.
 """
 
 from __future__ import annotations
@@ -11,15 +10,6 @@ from datetime import date
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-
-from geo.domain import FACILITY_STATUS_KO, FACILITY_TYPE_KO, SERVICE_KO, FacilityStatus, FacilityType, Service
-from geo.search import FacilityHit, SearchPage
-
-COORD_DECIMALS = 7  # ~1 cm, RFC 7946 recommends no more than needed
-DISTANCE_DECIMALS = 2  # centimetres
-
-GEOJSON_MEDIA_TYPE = "application/geo+json"
-JSON_MEDIA_TYPE = "application/json"
 
 
 class Link(BaseModel):
@@ -82,7 +72,8 @@ class FacilityFeatureCollection(BaseModel):
 
     type: Literal["FeatureCollection"]
     features: list[FacilityFeature]
-    number_matched: int = Field(alias="numberMatched")
+    number_matched: int | None = Field(default=None, alias="numberMatched", description=(
+        "All matches: given when the page reaches the last one, or always with count=exact"))
     number_returned: int = Field(alias="numberReturned")
     links: list[Link]
     query: dict[str, Any] = Field(description="The search as understood (point, radius, area, radii)")
@@ -102,7 +93,7 @@ class FacilityList(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
     items: list[FacilityItem]
-    number_matched: int = Field(alias="numberMatched")
+    number_matched: int | None = Field(default=None, alias="numberMatched")
     number_returned: int = Field(alias="numberReturned")
     links: list[Link]
     query: dict[str, Any]
@@ -139,72 +130,3 @@ class ReverseOut(BaseModel):
     district: PlaceOut | None
     admin_dong: PlaceOut | None
     legal_dong: PlaceOut | None
-
-
-def _ko(mapping: dict[Any, str], enum: type, value: str) -> str | None:
-    try:
-        return mapping[enum(value)]
-    except ValueError:
-        return None
-
-
-def facility_properties(hit: FacilityHit) -> dict[str, Any]:
-    """The properties of one centre (shared by GeoJSON and compact JSON)."""
-    return {
-        "code": hit.code,
-        "name": hit.name,
-        "facility_type": hit.facility_type,
-        "facility_type_ko": _ko(FACILITY_TYPE_KO, FacilityType, hit.facility_type),
-        "status": hit.status,
-        "status_ko": _ko(FACILITY_STATUS_KO, FacilityStatus, hit.status),
-        "address": hit.address,
-        "phone": hit.phone,
-        "district_code": hit.district_code,
-        "sigungu_name": hit.sigungu_name,
-        "capacity": hit.capacity,
-        "enrolled": hit.enrolled,
-        "free_by_age": hit.free_by_age,
-        "services": hit.services,
-        "services_ko": [label for s in hit.services if (label := _ko(SERVICE_KO, Service, s))],
-        "has_bus": hit.has_bus,
-        "cctv_count": hit.cctv_count,
-        "geocode_quality": hit.geocode_quality,
-        "data_date": hit.data_date.isoformat() if hit.data_date else None,
-        "distance_m": round(hit.distance_m, DISTANCE_DECIMALS) if hit.distance_m is not None else None,
-        "catchment_radius_m": hit.catchment_radius_m,
-    }
-
-
-def facility_feature(hit: FacilityHit) -> dict[str, Any]:
-    """One centre as a GeoJSON Feature (lon, lat; 7 decimals)."""
-    return {
-        "type": "Feature",
-        "id": hit.id,
-        "geometry": {"type": "Point",
-                     "coordinates": [round(hit.lon, COORD_DECIMALS), round(hit.lat, COORD_DECIMALS)]},
-        "properties": facility_properties(hit),
-    }
-
-
-def feature_collection(page: SearchPage, *, links: list[dict[str, Any]]) -> dict[str, Any]:
-    """A page as a GeoJSON FeatureCollection with ``numberMatched``/``numberReturned``/``links``."""
-    return {
-        "type": "FeatureCollection",
-        "features": [facility_feature(hit) for hit in page.items],
-        "numberMatched": page.number_matched,
-        "numberReturned": page.number_returned,
-        "links": links,
-        "query": page.query,
-    }
-
-
-def facility_list(page: SearchPage, *, links: list[dict[str, Any]]) -> dict[str, Any]:
-    """A page as a compact JSON list (``id``, ``lon``, ``lat`` + the properties per item)."""
-    return {
-        "items": [{"id": hit.id, "lon": round(hit.lon, COORD_DECIMALS), "lat": round(hit.lat, COORD_DECIMALS),
-                   **facility_properties(hit)} for hit in page.items],
-        "numberMatched": page.number_matched,
-        "numberReturned": page.number_returned,
-        "links": links,
-        "query": page.query,
-    }

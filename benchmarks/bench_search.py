@@ -47,8 +47,8 @@ from pyproj import Geod
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
-from geo.db import check_database, make_engine
-from geo.search import FacilityFilters, radius_query, radius_search
+from geo.db import check_database, driver_connection, make_engine
+from geo.search import FacilityFilters, radius_search, radius_statement
 from geo.settings import PROJECT_ROOT, Settings
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -58,6 +58,7 @@ SERVICE = "extended_hours"
 LIMIT = 50
 JITTER_M = 500.0
 NATIONAL_SIZE = 30_000
+SETTINGS = Settings(DATABASE_URL=None)
 LAYERS = ("sql", "geo", "geo_session", "api", "api_floor")
 
 
@@ -258,12 +259,14 @@ def run_scenario(engine: Engine, *, name: str, iterations: int = 200, warmup: in
 
     with engine.connect() as conn:
         def sql(point: tuple[float, float]) -> int:
-            statement, params = radius_query(lat=point[0], lon=point[1], radius_m=RADIUS_M, filters=filters,
-                                             limit=LIMIT)
-            return len(conn.execute(statement, params).all())
+            statement = radius_statement(lat=point[0], lon=point[1], radius_m=RADIUS_M, filters=filters,
+                                         limit=LIMIT, settings=SETTINGS)
+            with driver_connection(conn).cursor() as cur:
+                return len(cur.execute(statement.page_sql, statement.params).fetchall())
 
         def geo(point: tuple[float, float]) -> int:
-            page = radius_search(conn, lat=point[0], lon=point[1], radius_m=RADIUS_M, filters=filters, limit=LIMIT)
+            page = radius_search(conn, lat=point[0], lon=point[1], radius_m=RADIUS_M, filters=filters, limit=LIMIT,
+                                 settings=SETTINGS)
             returned.append(page.number_returned)
             return page.number_returned
 
@@ -274,7 +277,7 @@ def run_scenario(engine: Engine, *, name: str, iterations: int = 200, warmup: in
         # What the API does per request: a new session (pool checkout, transaction, rollback on close).
         with Session(engine) as session:
             return radius_search(session, lat=point[0], lon=point[1], radius_m=RADIUS_M, filters=filters,
-                                 limit=LIMIT).number_returned
+                                 limit=LIMIT, settings=SETTINGS).number_returned
 
     session_timing = _time(geo_session, points, warmup)
     with engine.connect() as conn:

@@ -45,7 +45,7 @@ def _engine():  # type: ignore[no-untyped-def]
     from geo.db import make_engine
     from geo.migrate import upgrade
 
-    engine = make_engine(_database_url())
+    engine = make_engine(_database_url(), settings=get_settings())
     upgrade(engine)
     return engine
 

@@ -1,20 +1,59 @@
-"""Engine and session helpers (SQLAlchemy 2 + psycopg 3)."""
+"""Database access: the SQLAlchemy 2 engine (writes, ORM, migrations) and psycopg 3 connections for reads.
+
+Search statements are ``psycopg.sql`` compositions run on the driver connection: ``driver_connection`` finds it
+under a SQLAlchemy ``Connection`` or ``Session`` (the same transaction) and ``make_read_pool`` opens an async
+psycopg pool for the API's read path.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any, TypeAlias
 
-from sqlalchemy import Engine, create_engine, text
+import psycopg
+from psycopg_pool import AsyncConnectionPool
+from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from geo.settings import Settings, get_settings
+from geo.settings import Settings
+
+Conn: TypeAlias = Connection | Session | psycopg.Connection[Any]
 
 
-def make_engine(url: str | None = None, *, settings: Settings | None = None, **kwargs: object) -> Engine:
-    """Engine for ``url`` (default: the configured database); pool pre-ping on."""
-    settings = settings or get_settings()
-    return create_engine(url or settings.effective_database_url, pool_pre_ping=True, **kwargs)  # type: ignore[arg-type]
+def make_engine(url: str | None = None, *, settings: Settings | None = None, **kwargs: Any) -> Engine:
+    """Engine for ``url``, or for ``settings``' database when no URL is given (one of them is required). No
+    pre-ping per checkout: a connection that died is replaced by the pool on the error, and the API answers 503
+    meanwhile."""
+    if url is None:
+        if settings is None:
+            raise ValueError("make_engine needs a url or settings")
+        url = settings.effective_database_url
+    return create_engine(url, **kwargs)
+
+
+def libpq_url(settings: Settings) -> str:
+    """The configured database as a libpq URL (no SQLAlchemy driver suffix) for psycopg."""
+    return settings.effective_database_url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+def make_read_pool(settings: Settings, *, min_size: int = 2, max_size: int = 10) -> AsyncConnectionPool:
+    """An async psycopg pool for reads (not opened; ``await pool.open()``). Connections are autocommit: every
+    read is one statement, so no BEGIN/ROLLBACK round trips."""
+    return AsyncConnectionPool(
+        libpq_url(settings), min_size=min_size, max_size=max_size, open=False,
+        kwargs={"autocommit": True, "prepare_threshold": 1}, timeout=settings.db_timeout_s,
+    )
+
+
+def driver_connection(conn: Conn) -> psycopg.Connection[Any]:
+    """The psycopg connection under ``conn`` (inside the same transaction when ``conn`` is SQLAlchemy's)."""
+    if isinstance(conn, psycopg.Connection):
+        return conn
+    sa_conn = conn.connection() if isinstance(conn, Session) else conn
+    driver = sa_conn.connection.driver_connection
+    assert isinstance(driver, psycopg.Connection)
+    return driver
 
 
 @contextmanager

@@ -86,7 +86,7 @@ class Service(StrEnum):
     general = "general"  # 일반
     extended_hours = "extended_hours"  # 야간연장(형) / 시간연장(형)
     holiday = "holiday"  # 휴일보육
-    h24 = "24h"  # 24시간
+    twenty_four_hour = "twenty_four_hour"  # 24시간
     disability_integrated = "disability_integrated"  # 장애아통합
     disability_specialised = "disability_specialised"  # 장애아전문
     multicultural = "multicultural"  # 다문화
@@ -106,7 +106,7 @@ SERVICE_LABELS: list[tuple[str, Service]] = sorted(
         ("시간연장", Service.extended_hours),
         ("휴일보육", Service.holiday),
         ("휴일", Service.holiday),
-        ("24시간", Service.h24),
+        ("24시간", Service.twenty_four_hour),
         ("장애아통합", Service.disability_integrated),
         ("장애아전문", Service.disability_specialised),
         ("다문화", Service.multicultural),
@@ -123,7 +123,7 @@ SERVICE_KO: dict[Service, str] = {
     Service.general: "일반",
     Service.extended_hours: "야간연장",
     Service.holiday: "휴일보육",
-    Service.h24: "24시간",
+    Service.twenty_four_hour: "24시간",
     Service.disability_integrated: "장애아통합",
     Service.disability_specialised: "장애아전문",
     Service.multicultural: "다문화",
@@ -160,12 +160,19 @@ def parse_services(raw: str) -> set[Service]:
     return found
 
 
+# Short API spellings accepted besides the enum values (``24h`` was the value before it was named in full).
+SERVICE_ALIASES: dict[str, Service] = {"24h": Service.twenty_four_hour}
+
+
 def parse_service_name(name: str) -> Service:
-    """A service from an API/CLI value: enum value (``24h``) or Korean label (``휴일보육``)."""
+    """A service from an API/CLI value: enum value (``twenty_four_hour``), alias (``24h``) or Korean label
+    (``휴일보육``)."""
     try:
         return Service(name)
     except ValueError:
         pass
+    if name in SERVICE_ALIASES:
+        return SERVICE_ALIASES[name]
     services = parse_services(name)
     if len(services) != 1:
         raise UnknownServiceLabel(name)
@@ -218,19 +225,19 @@ def services_open_at(moment: datetime) -> set[Service] | None:
     """
     day, clock = moment.date(), moment.time()
     if is_public_holiday(day):
-        return {Service.h24} | ({Service.holiday} if STANDARD_OPEN <= clock < STANDARD_CLOSE else set())
+        return {Service.twenty_four_hour} | ({Service.holiday} if STANDARD_OPEN <= clock < STANDARD_CLOSE else set())
     close = SATURDAY_CLOSE if day.weekday() == 5 else STANDARD_CLOSE
     if STANDARD_OPEN <= clock < close:
         return None
     if day.weekday() < 5 and clock >= STANDARD_CLOSE:
-        return {Service.h24, Service.extended_hours}
-    return {Service.h24}
+        return {Service.twenty_four_hour, Service.extended_hours}
+    return {Service.twenty_four_hour}
 
 
 def opening_hours(services: set[Service] | set[str]) -> dict[str, list[list[str]]]:
     """Weekly opening hours implied by a centre's services (``{"mon": [["07:30", "19:30"]], ...}``)."""
     values = {str(s) for s in services}
-    if Service.h24.value in values:
+    if Service.twenty_four_hour.value in values:
         return {d: [["00:00", "24:00"]] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun", "holiday")}
     weekday_close = "24:00" if Service.extended_hours.value in values else "19:30"
     hours: dict[str, list[list[str]]] = {d: [["07:30", weekday_close]] for d in ("mon", "tue", "wed", "thu", "fri")}

@@ -18,12 +18,14 @@ import urllib.request
 from dataclasses import asdict, dataclass
 from typing import Any, Literal, Protocol
 
-from sqlalchemy import text
+from psycopg import AsyncConnection, sql
+from psycopg.rows import dict_row, namedtuple_row
 
+from geo.db import Conn, driver_connection
 from geo.domain import KOREA_BBOX_4326, OPERATING_STATUSES
 from geo.errors import InvalidQuery, NotFound
-from geo.search import Conn, validate_point
-from geo.settings import Settings, get_settings
+from geo.settings import Settings
+from geo.validation import clean_text, validate_point
 
 log = logging.getLogger(__name__)
 
@@ -66,13 +68,13 @@ class Geocoder(Protocol):
         ...
 
 
-def clean_query(query: str | None, *, limit: int, settings: Settings | None = None) -> tuple[str, list[str]]:
-    """The stripped query and its whitespace tokens (at most five); rejects empty or long queries and a
-    ``limit`` outside ``1..min(50, Settings.max_page_limit)``."""
-    max_limit = min(MAX_PLACES, (settings or get_settings()).max_page_limit)
+def clean_query(query: str | None, *, limit: int, settings: Settings) -> tuple[str, list[str]]:
+    """The stripped, NFC-normalised query and its whitespace tokens (at most five); rejects empty or long
+    queries, control characters and a ``limit`` outside ``1..min(50, settings.max_page_limit)``."""
+    max_limit = min(MAX_PLACES, settings.max_page_limit)
     if limit < 1 or limit > max_limit:
         raise InvalidQuery(f"limit must be between 1 and {max_limit} (got {limit})", param="limit")
-    cleaned = " ".join((query or "").split())
+    cleaned = " ".join((clean_text(query, param="q", max_length=10 * MAX_QUERY_LENGTH) or "").split())
     if not cleaned:
         raise InvalidQuery("q must not be empty", param="q")
     if len(cleaned) > MAX_QUERY_LENGTH:
@@ -87,11 +89,11 @@ def _like(token: str) -> str:
     return "%" + token.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
-# One branch per kind; {match_*} become "AND <haystack> ILIKE :tok_0 AND ..." built from constant fragments.
-_PLACE_SEARCH_SQL = """
+# One branch per kind; {match_*} become "AND <haystack> ILIKE %(tok_0)s AND ..." (psycopg.sql, values bound).
+_PLACE_SEARCH_SQL = sql.SQL("""
 WITH candidates AS (
     SELECT 'district' AS kind, d.code, d.name, d.name AS label, d.code AS district_code,
-           d.name AS district_name, CAST(NULL AS integer) AS facility_id, d.geom_4326, 0 AS kind_rank
+           d.name AS district_name, NULL::integer AS facility_id, d.geom_4326, 0 AS kind_rank
     FROM districts d
     WHERE TRUE {match_district}
     UNION ALL
@@ -107,30 +109,33 @@ WITH candidates AS (
     SELECT 'facility', f.code, f.name, f.name || COALESCE(' · ' || f.address, ''), f.district_code,
            f.sigungu_name, f.id, f.geom_4326, 3
     FROM facilities f
-    WHERE f.status = ANY(CAST(:statuses AS text[])) {match_facility}
+    WHERE f.status = ANY(%(statuses)s::text[]) {match_facility}
 )
 SELECT kind, code, name, label, district_code, district_name, facility_id,
        ST_X(ST_PointOnSurface(geom_4326)) AS lon, ST_Y(ST_PointOnSurface(geom_4326)) AS lat,
        ST_XMin(geom_4326) AS xmin, ST_YMin(geom_4326) AS ymin, ST_XMax(geom_4326) AS xmax,
        ST_YMax(geom_4326) AS ymax
 FROM candidates
-ORDER BY (name = ANY(CAST(:tokens AS text[])) OR name = :query) DESC, kind_rank,
-         (name ILIKE :prefix) DESC, length(name), name, code
-LIMIT :limit"""
+ORDER BY (name = ANY(%(tokens)s::text[]) OR name = %(query)s) DESC, kind_rank,
+         (name ILIKE %(prefix)s) DESC, length(name), name, code
+LIMIT %(limit)s""")
 
 # Per kind, the text each token must occur in (constant SQL).
-_HAYSTACKS: dict[str, str] = {
-    "district": "(d.sido_name || ' ' || d.name)",
-    "admin_dong": "(d.sido_name || ' ' || d.name || ' ' || a.name)",
-    "legal_dong": "(d.sido_name || ' ' || d.name || ' ' || l.name)",
+_HAYSTACKS: dict[str, sql.SQL] = {
+    "district": sql.SQL("(d.sido_name || ' ' || d.name)"),
+    "admin_dong": sql.SQL("(d.sido_name || ' ' || d.name || ' ' || a.name)"),
+    "legal_dong": sql.SQL("(d.sido_name || ' ' || d.name || ' ' || l.name)"),
 }
 
 
-def _token_clauses(kind: str, count: int) -> str:
+def _token_clauses(kind: str, count: int) -> sql.Composable:
     if kind == "facility":
         # Separate ILIKEs on name and address so that both trigram indexes can be used.
-        return "".join(f" AND (f.name ILIKE :tok_{i} OR f.address ILIKE :tok_{i})" for i in range(count))
-    return "".join(f" AND {_HAYSTACKS[kind]} ILIKE :tok_{i}" for i in range(count))
+        clause = sql.SQL(" AND (f.name ILIKE {tok} OR f.address ILIKE {tok})")
+        return sql.Composed([clause.format(tok=sql.Placeholder(f"tok_{i}")) for i in range(count)])
+    clause = sql.SQL(" AND {haystack} ILIKE {tok}")
+    return sql.Composed([clause.format(haystack=_HAYSTACKS[kind], tok=sql.Placeholder(f"tok_{i}"))
+                         for i in range(count)])
 
 
 class PostgisGeocoder:
@@ -140,23 +145,26 @@ class PostgisGeocoder:
     ``마포구 서교동`` finds 서교동 in 마포구); exact names rank first, then 구, 행정동, 법정동, centres.
     """
 
-    def __init__(self, conn: Conn) -> None:
+    def __init__(self, conn: Conn, *, settings: Settings) -> None:
         self.conn = conn
+        self.settings = settings
 
     def search(self, query: str, *, limit: int = 10) -> list[Place]:
         """At most ``limit`` places matching every word of ``query``, best first."""
-        cleaned, tokens = clean_query(query, limit=limit)
+        cleaned, tokens = clean_query(query, limit=limit, settings=self.settings)
         fragments = {f"match_{kind}": _token_clauses(kind, len(tokens))
                      for kind in ("district", "admin_dong", "legal_dong", "facility")}
-        sql = text(_PLACE_SEARCH_SQL.format(**fragments))
+        statement = _PLACE_SEARCH_SQL.format(**fragments)
         params: dict[str, Any] = {f"tok_{i}": _like(tok) for i, tok in enumerate(tokens)}
         params |= {"tokens": tokens, "query": cleaned, "prefix": _like(tokens[-1])[1:], "limit": limit,
                    "statuses": [s.value for s in OPERATING_STATUSES]}
+        with driver_connection(self.conn).cursor(row_factory=namedtuple_row) as cur:
+            rows: list[Any] = cur.execute(statement, params).fetchall()
         return [
             Place(kind=r.kind, code=r.code, name=r.name, label=r.label, lon=float(r.lon), lat=float(r.lat),
                   bbox_4326=(float(r.xmin), float(r.ymin), float(r.xmax), float(r.ymax)),
                   district_code=r.district_code, district_name=r.district_name, facility_id=r.facility_id)
-            for r in self.conn.execute(sql, params)
+            for r in rows
         ]
 
 
@@ -218,18 +226,16 @@ class ChainedGeocoder:
         return places
 
 
-def geocoder_for(conn: Conn, *, settings: Settings | None = None) -> Geocoder:
+def geocoder_for(conn: Conn, *, settings: Settings) -> Geocoder:
     """The configured geocoder: offline PostGIS, followed by the external one when a URL is configured."""
-    settings = settings or get_settings()
-    offline = PostgisGeocoder(conn)
+    offline = PostgisGeocoder(conn, settings=settings)
     if settings.external_geocoder_url:
         return ChainedGeocoder(offline, NominatimGeocoder(settings.external_geocoder_url))
     return offline
 
 
-def search_places(conn: Conn, *, query: str, limit: int = 10, settings: Settings | None = None) -> list[Place]:
+def search_places(conn: Conn, *, query: str, settings: Settings, limit: int = 10) -> list[Place]:
     """Places matching ``query`` with the configured geocoder (see ``geocoder_for``)."""
-    settings = settings or get_settings()
     clean_query(query, limit=limit, settings=settings)
     return geocoder_for(conn, settings=settings).search(query, limit=limit)
 
@@ -252,29 +258,28 @@ class ReverseResult:
                 "legal_dong": self.legal_dong.as_dict() if self.legal_dong else None}
 
 
-# Constant templates; {bbox} and {point} are filled with the constants below (values stay bound).
-_REVERSE_TEMPLATES: dict[str, str] = {
-    "district": """
+_BBOX_COLUMNS = sql.SQL(
+    "ST_X(ST_PointOnSurface(x.geom_4326)) AS px, ST_Y(ST_PointOnSurface(x.geom_4326)) AS py, "
+    "ST_XMin(x.geom_4326) AS xmin, ST_YMin(x.geom_4326) AS ymin, "
+    "ST_XMax(x.geom_4326) AS xmax, ST_YMax(x.geom_4326) AS ymax")
+_POINT = sql.SQL("ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)")
+_REVERSE_SQL: dict[str, sql.Composed] = {
+    "district": sql.SQL("""
         SELECT x.code, x.name, x.sido_name, {bbox}
         FROM districts x WHERE ST_Intersects(x.geom_4326, {point})
-        ORDER BY x.code LIMIT 1""",
-    "admin_dong": """
+        ORDER BY x.code LIMIT 1""").format(bbox=_BBOX_COLUMNS, point=_POINT),
+    "admin_dong": sql.SQL("""
         SELECT COALESCE(x.mois_code, x.kostat_code) AS code, x.name, x.district_code,
                d.name AS district_name, {bbox}
         FROM admin_dongs x JOIN districts d ON d.code = x.district_code
         WHERE ST_Intersects(x.geom_4326, {point})
-        ORDER BY x.id LIMIT 1""",
-    "legal_dong": """
+        ORDER BY x.id LIMIT 1""").format(bbox=_BBOX_COLUMNS, point=_POINT),
+    "legal_dong": sql.SQL("""
         SELECT x.code, x.name, x.district_code, d.name AS district_name, {bbox}
         FROM legal_dongs x JOIN districts d ON d.code = x.district_code
         WHERE ST_Intersects(x.geom_4326, {point})
-        ORDER BY x.code LIMIT 1""",
+        ORDER BY x.code LIMIT 1""").format(bbox=_BBOX_COLUMNS, point=_POINT),
 }
-_BBOX_COLUMNS = ("ST_X(ST_PointOnSurface(x.geom_4326)) AS px, ST_Y(ST_PointOnSurface(x.geom_4326)) AS py, "
-                 "ST_XMin(x.geom_4326) AS xmin, ST_YMin(x.geom_4326) AS ymin, "
-                 "ST_XMax(x.geom_4326) AS xmax, ST_YMax(x.geom_4326) AS ymax")
-_REVERSE_SQL = {kind: text(template.format(bbox=_BBOX_COLUMNS, point="ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)"))
-                for kind, template in _REVERSE_TEMPLATES.items()}
 
 
 def _place(kind: PlaceKind, row: Any, *, label: str, district_code: str, district_name: str) -> Place:
@@ -289,15 +294,16 @@ def reverse_lookup(conn: Conn, *, lat: float, lon: float) -> ReverseResult:
     Raises
     ------
     InvalidQuery
-        Bad coordinates (see ``geo.search.validate_point``).
+        Bad coordinates (see ``geo.validation.validate_point``).
     NotFound
         No loaded 구 or 동 contains the point.
     """
     validate_point(lat=lat, lon=lon)
     params = {"lat": lat, "lon": lon}
-    d = conn.execute(_REVERSE_SQL["district"], params).first()
-    a = conn.execute(_REVERSE_SQL["admin_dong"], params).first()
-    legal = conn.execute(_REVERSE_SQL["legal_dong"], params).first()
+    with driver_connection(conn).cursor(row_factory=namedtuple_row) as cur:
+        d: Any = cur.execute(_REVERSE_SQL["district"], params).fetchone()
+        a: Any = cur.execute(_REVERSE_SQL["admin_dong"], params).fetchone()
+        legal: Any = cur.execute(_REVERSE_SQL["legal_dong"], params).fetchone()
     if d is None and a is None and legal is None:
         raise NotFound(f"no 구 or 동 contains lat={lat}, lon={lon}; are the boundaries of that region loaded?",
                        lat=lat, lon=lon)
@@ -308,3 +314,118 @@ def reverse_lookup(conn: Conn, *, lat: float, lon: float) -> ReverseResult:
     legal_dong = _place("legal_dong", legal, label=f"{legal.district_name} {legal.name}",
                         district_code=legal.district_code, district_name=legal.district_name) if legal else None
     return ReverseResult(lat=lat, lon=lon, district=district, admin_dong=admin_dong, legal_dong=legal_dong)
+
+
+@dataclass(frozen=True)
+class Area:
+    """A resolved administrative area: a 구 (``districts``) or a 행정동 (``admin_dongs``)."""
+
+    kind: Literal["district", "admin_dong"]
+    key: str  # districts.code, or admin_dongs.id as text
+    name: str
+    district_code: str
+    district_name: str
+    mois_code: str | None = None
+    kostat_code: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-friendly description (without the internal key of dongs)."""
+        out: dict[str, Any] = {"kind": self.kind, "name": self.name, "district_code": self.district_code,
+                               "district_name": self.district_name}
+        if self.kind == "admin_dong":
+            out |= {"mois_code": self.mois_code, "kostat_code": self.kostat_code}
+        return out
+
+
+_DISTRICT_LOOKUP = "SELECT code, name FROM districts WHERE code = %(value)s OR name = %(value)s ORDER BY code"
+_DONG_LOOKUP = """
+    SELECT a.id, a.name, a.mois_code, a.kostat_code, a.district_code, d.name AS district_name
+    FROM admin_dongs a JOIN districts d ON d.code = a.district_code
+    WHERE (a.mois_code = %(value)s OR a.kostat_code = %(value)s OR a.name = %(value)s)
+      AND (%(district_code)s::text IS NULL OR a.district_code = %(district_code)s)
+    ORDER BY a.district_code, a.name, a.id"""
+
+
+@dataclass(frozen=True)
+class _AreaRequest:
+    """The steps of resolving an area; the same for sync and async callers (they only run the SQL)."""
+
+    district: str | None
+    dong: str | None
+
+    @classmethod
+    def of(cls, district: str | None, dong: str | None) -> _AreaRequest:
+        request = cls(clean_text(district, param="district"), clean_text(dong, param="dong"))
+        if request.district is None and request.dong is None:
+            raise InvalidQuery("give a district (구 code or name) or a dong (행정동 code or name)",
+                               param="district,dong")
+        return request
+
+    def district_row(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
+        if not rows:
+            raise NotFound(f"no district (구) with code or name {self.district!r}", param="district",
+                           value=self.district)
+        if len(rows) > 1:
+            raise InvalidQuery(f"district {self.district!r} is ambiguous; give its code", param="district",
+                               candidates=[{"code": r["code"], "name": r["name"]} for r in rows])
+        return rows[0]
+
+    def district_area(self, row: dict[str, Any]) -> Area:
+        return Area(kind="district", key=row["code"], name=row["name"], district_code=row["code"],
+                    district_name=row["name"])
+
+    def dong_area(self, rows: list[dict[str, Any]], district_row: dict[str, Any] | None) -> Area:
+        where = f" in {district_row['name']}" if district_row else ""
+        if not rows:
+            raise NotFound(f"no 행정동 with code or name {self.dong!r}{where}", param="dong", value=self.dong)
+        if len(rows) > 1:
+            raise InvalidQuery(
+                f"dong {self.dong!r} is ambiguous; give its district or code", param="dong",
+                candidates=[{"name": r["name"], "district_name": r["district_name"],
+                             "district_code": r["district_code"], "mois_code": r["mois_code"],
+                             "kostat_code": r["kostat_code"]} for r in rows],
+            )
+        r = rows[0]
+        return Area(kind="admin_dong", key=str(r["id"]), name=r["name"], district_code=r["district_code"],
+                    district_name=r["district_name"], mois_code=r["mois_code"], kostat_code=r["kostat_code"])
+
+    def dong_params(self, district_row: dict[str, Any] | None) -> dict[str, Any]:
+        return {"value": self.dong, "district_code": district_row["code"] if district_row else None}
+
+
+def resolve_area(conn: Conn, *, district: str | None = None, dong: str | None = None) -> Area:
+    """Find a 구 (``districts.code`` or ``name``) or a 행정동 (``admin_dongs.mois_code``, ``kostat_code`` or
+    ``name``, narrowed to ``district`` when both are given).
+
+    Raises
+    ------
+    InvalidQuery
+        Neither given, or a name that matches several areas (``candidates`` lists them).
+    NotFound
+        Nothing of that code or name.
+    """
+    request = _AreaRequest.of(district, dong)
+    with driver_connection(conn).cursor(row_factory=dict_row) as cur:
+        district_row = None
+        if request.district is not None:
+            district_row = request.district_row(cur.execute(_DISTRICT_LOOKUP, {"value": request.district}).fetchall())
+            if request.dong is None:
+                return request.district_area(district_row)
+        rows = cur.execute(_DONG_LOOKUP, request.dong_params(district_row)).fetchall()
+    return request.dong_area(rows, district_row)
+
+
+async def resolve_area_async(conn: AsyncConnection[Any], *, district: str | None = None,
+                             dong: str | None = None) -> Area:
+    """``resolve_area`` on a psycopg async connection."""
+    request = _AreaRequest.of(district, dong)
+    async with conn.cursor(row_factory=dict_row) as cur:
+        district_row = None
+        if request.district is not None:
+            await cur.execute(_DISTRICT_LOOKUP, {"value": request.district})
+            district_row = request.district_row(await cur.fetchall())
+            if request.dong is None:
+                return request.district_area(district_row)
+        await cur.execute(_DONG_LOOKUP, request.dong_params(district_row))
+        rows = await cur.fetchall()
+    return request.dong_area(rows, district_row)

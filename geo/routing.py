@@ -49,7 +49,9 @@ from sqlalchemy import Connection, Engine, insert, text
 from geo.errors import ImportFailed, InvalidQuery, RoutingUnavailable
 from geo.ingest.csvio import file_sha256
 from geo.models import ImportRun, RoadEdge, RoadVertex
-from geo.search import DISTANCE_M, FACILITY_COLUMNS, FacilityFilters, FacilityHit, validate_point
+from geo.search import FacilityFilters, FacilityHit, SearchPage, within_geometry_search
+from geo.settings import Settings
+from geo.validation import clean_text, validate_point
 
 Mode = Literal["walk", "drive"]
 
@@ -461,8 +463,17 @@ class Isochrone:
     reached_vertices: int
     reached_length_km: float
     geometry_4326: dict[str, Any]
-    facilities: list[FacilityHit]
-    facilities_matched: int
+    facilities_page: SearchPage
+
+    @property
+    def facilities(self) -> list[FacilityHit]:
+        """The centres inside, nearest to the origin first."""
+        return self.facilities_page.items
+
+    @property
+    def facilities_matched(self) -> int:
+        """Every centre inside passing the filters (not only the listed ones)."""
+        return self.facilities_page.number_matched or 0
 
     def feature(self) -> dict[str, Any]:
         """The catchment polygon as a GeoJSON Feature with its figures as properties."""
@@ -660,42 +671,7 @@ def reachable_vertices(conn: Connection, *, vertex_id: int, seconds: float, mode
     return {int(node): float(agg) for node, agg in rows}
 
 
-# Centres inside a GeoJSON polygon (EPSG:4326), nearest to the origin first; the columns, distance and filter
-# fragments are geo.search's, so that hits here are the same FacilityHit as in every other search.
-_FACILITIES_INSIDE_SQL = """
-    SELECT {columns}, {distance} AS distance_m, count(*) OVER () AS number_matched
-    FROM facilities f
-    WHERE ST_Intersects(f.geom_4326, ST_SetSRID(ST_GeomFromGeoJSON(:area_geojson), 4326)) AND {filters}
-    ORDER BY distance_m, f.id
-    LIMIT :limit
-"""
-_HIT_FIELDS = tuple(FacilityHit.__dataclass_fields__)
-
-
-def facilities_inside(conn: Connection, *, geometry_4326: dict[str, Any] | str, lat: float, lon: float,
-                      filters: FacilityFilters | None = None,
-                      limit: int | None = None) -> tuple[list[FacilityHit], int]:
-    """Centres inside a GeoJSON polygon (EPSG:4326) passing ``filters`` (default: operating centres).
-
-    Returns the hits nearest to (lat, lon) first (``distance_m``: geodesic metres), at most ``limit``, and
-    the number of all matches.
-    """
-    filters = filters or FacilityFilters()
-    where, params = filters.to_sql()
-    sql = _FACILITIES_INSIDE_SQL.format(columns=FACILITY_COLUMNS, distance=DISTANCE_M, filters=where)
-    geojson = geometry_4326 if isinstance(geometry_4326, str) else json.dumps(geometry_4326)
-    params |= {"area_geojson": geojson, "lat": lat, "lon": lon, "limit": limit}
-    rows = conn.execute(text(sql), params).all()
-    hits = []
-    for row in rows:
-        values = {name: row._mapping[name] for name in _HIT_FIELDS if name in row._mapping}
-        values["services"] = list(values.get("services") or [])
-        values["distance_m"] = float(values["distance_m"])
-        hits.append(FacilityHit(**values))
-    return hits, int(rows[0].number_matched) if rows else 0
-
-
-def isochrone(conn: Connection, *, lat: float, lon: float, minutes: float, mode: Mode,
+def isochrone(conn: Connection, *, lat: float, lon: float, minutes: float, mode: Mode, settings: Settings,
               network: str | None = None, buffer_m: float = DEFAULT_BUFFER_M,
               filters: FacilityFilters | None = None, facility_limit: int | None = None) -> Isochrone:
     """Area reachable from (lat, lon) within ``minutes`` walking (4.8 km/h) or driving, and the centres in it.
@@ -733,6 +709,7 @@ def isochrone(conn: Connection, *, lat: float, lon: float, minutes: float, mode:
     """
     validate_point(lat=lat, lon=lon)
     _check_mode(mode)
+    network = clean_text(network, param="network")
     if not (math.isfinite(minutes) and 0 < minutes <= MAX_MINUTES):
         raise InvalidQuery(f"minutes must be greater than 0 and at most {MAX_MINUTES:.0f} (got {minutes})",
                            param="minutes")
@@ -744,11 +721,12 @@ def isochrone(conn: Connection, *, lat: float, lon: float, minutes: float, mode:
     row = conn.execute(text(_sql(_CATCHMENT_SQL, mode)), {
         "network": start.network, "start": start.id, "budget_s": budget_s, "buffer_m": buffer_m, **box,
     }).one()
-    hits, matched = facilities_inside(conn, geometry_4326=row.geojson, lat=lat, lon=lon, filters=filters,
-                                      limit=facility_limit)
+    facilities = within_geometry_search(conn, settings=settings, count="exact", geometry_4326=row.geojson,
+                                        lat=lat, lon=lon, filters=filters,
+                                        limit=facility_limit or settings.max_page_limit)
     return Isochrone(
         network=start.network, mode=mode, minutes=minutes, origin_lon=lon, origin_lat=lat, start=start,
         buffer_m=buffer_m, area_km2=float(row.area_km2), reached_vertices=int(row.reached_vertices),
         reached_length_km=float(row.reached_length_km), geometry_4326=json.loads(row.geojson),
-        facilities=hits, facilities_matched=matched,
+        facilities_page=facilities,
     )

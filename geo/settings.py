@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -11,6 +12,17 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
+def dolbom_home() -> Path:
+    """Where ``.env`` and the data folder live: ``DOLBOM_HOME``; else the source checkout this package runs
+    from (a directory with pyproject.toml, whatever the working directory); else ``$XDG_DATA_HOME/dolbom``
+    (an installed package)."""
+    if os.environ.get("DOLBOM_HOME"):
+        return Path(os.environ["DOLBOM_HOME"]).expanduser().resolve()
+    if (PROJECT_ROOT / "pyproject.toml").is_file():
+        return PROJECT_ROOT
+    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "dolbom"
+
+
 class Settings(BaseSettings):
     """Runtime configuration.
 
@@ -18,10 +30,10 @@ class Settings(BaseSettings):
     under ``data_dir``.
     """
 
-    model_config = SettingsConfigDict(env_file=".env", env_prefix="", extra="ignore")
+    model_config = SettingsConfigDict(env_file=dolbom_home() / ".env", env_prefix="", extra="ignore")
 
     database_url: str | None = Field(default=None, alias="DATABASE_URL")
-    data_dir: Path = Field(default=PROJECT_ROOT / ".dolbom", alias="DOLBOM_DATA_DIR")
+    data_dir: Path = Field(default=dolbom_home() / ".dolbom", alias="DOLBOM_DATA_DIR")
     local_pg_port: int = Field(default=54329, alias="DOLBOM_PG_PORT")
     local_pg_database: str = Field(default="dolbom", alias="DOLBOM_PG_DATABASE")
     host: str = Field(default="127.0.0.1", alias="DOLBOM_HOST")
@@ -45,6 +57,10 @@ class Settings(BaseSettings):
     max_page_limit: int = Field(default=500, alias="DOLBOM_MAX_PAGE_LIMIT")
     max_radius_m: float = Field(default=50_000.0, alias="DOLBOM_MAX_RADIUS_M")
     external_geocoder_url: str | None = Field(default=None, alias="DOLBOM_GEOCODER_URL")
+    # Seconds to wait for a database connection before answering 503 (also the connect timeout).
+    db_timeout_s: float = Field(default=5.0, alias="DOLBOM_DB_TIMEOUT_S")
+    # Connections of the API's async read pool (per worker process).
+    read_pool_size: int = Field(default=10, alias="DOLBOM_READ_POOL_SIZE")
 
     @property
     def pg_dir(self) -> Path:
@@ -74,5 +90,6 @@ def normalise_url(url: str) -> str:
 
 @lru_cache
 def get_settings() -> Settings:
-    """Process-wide settings, built on first use."""
+    """The process's settings from the environment, built on first use. Only entry points (the CLI, the app
+    factory, scripts) call this; library functions take ``settings`` as an argument."""
     return Settings()

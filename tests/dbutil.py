@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
 
 from api.app import create_app
-from api.deps import get_session
+from api.deps import get_read_connection, get_session
+from geo.db import driver_connection
 from geo.settings import Settings
 
 
@@ -25,14 +27,52 @@ def rolled_back(engine: Engine) -> Iterator[Connection]:
             trans.rollback()
 
 
+class _AsyncCursor:
+    """The async cursor calls the read path makes, answered by a sync psycopg cursor."""
+
+    def __init__(self, cursor: Any) -> None:
+        self.cursor = cursor
+
+    async def __aenter__(self) -> _AsyncCursor:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.cursor.close()
+
+    async def execute(self, query: Any, params: Any = None) -> _AsyncCursor:
+        self.cursor.execute(query, params)
+        return self
+
+    async def fetchone(self) -> Any:
+        return self.cursor.fetchone()
+
+    async def fetchall(self) -> list[Any]:
+        return list(self.cursor.fetchall())
+
+
+class SyncAsAsyncConnection:
+    """A sync psycopg connection seen through the async connection interface of the read path, so that the API
+    reads inside a test's rolled-back transaction."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.driver = driver_connection(connection)
+
+    def cursor(self, **kwargs: Any) -> _AsyncCursor:
+        return _AsyncCursor(self.driver.cursor(**kwargs))
+
+
 def client_on(settings: Settings, connection: Connection) -> TestClient:
-    """A TestClient whose request sessions run inside ``connection``'s (rolled-back) transaction, so that the
-    API sees rows a test inserted without committing them."""
+    """A TestClient whose request sessions and read connections run inside ``connection``'s (rolled-back)
+    transaction, so that the API sees rows a test inserted without committing them."""
     app = create_app(settings)
 
     def fixture_session() -> Iterator[Session]:
         with Session(bind=connection, join_transaction_mode="create_savepoint") as session:
             yield session
 
+    async def fixture_read_connection() -> AsyncIterator[SyncAsAsyncConnection]:
+        yield SyncAsAsyncConnection(connection)
+
     app.dependency_overrides[get_session] = fixture_session
+    app.dependency_overrides[get_read_connection] = fixture_read_connection
     return TestClient(app)

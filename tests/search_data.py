@@ -67,7 +67,7 @@ CENTRES: tuple[Centre, ...] = (
     Centre("A", "가상해님어린이집", "national_public", "active", ("disability_integrated", "extended_hours"),
            _free(a1=2), True, 5, 100.0, 10.0),
     Centre("B", "가상달님어린이집", "home", "active", ("general",), _free(a0=1, a2=3), False, 0, 300.0, 90.0),
-    Centre("C", "가상별님어린이집", "private", "reopened", ("24h", "extended_hours", "holiday"), _free(a2=5, a3=1),
+    Centre("C", "가상별님어린이집", "private", "reopened", ("twenty_four_hour", "extended_hours", "holiday"), _free(a2=5, a3=1),
            None, 2, 600.0, 190.0),
     Centre("D", "가상꽃님어린이집", "workplace", "suspended", ("holiday",), _free(a4=3), True, 3, 800.0, 270.0),
     Centre("E", "가상바다어린이집", "national_public", "closed", ("multicultural",), None, None, None, 900.0, 45.0),

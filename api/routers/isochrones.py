@@ -18,10 +18,10 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
 from api.deps import SessionDep, SettingsDep
-from api.routers.facilities import FiltersDep
-from api.schemas import GEOJSON_MEDIA_TYPE, facility_feature
+from api.params import FiltersDep
+from api.responses import GEOJSON_MEDIA_TYPE
 from geo.routing import DEFAULT_BUFFER_M, MAX_MINUTES, isochrone
-from geo.search import validate_page
+from geo.validation import validate_page
 
 router = APIRouter(tags=["isochrones"])
 
@@ -48,21 +48,19 @@ def get_isochrone(
         description="walk: 4.8 km/h on every road but motorways/trunk roads, both ways; drive: speed limit "
                     "or road-class speed, one-way streets respected")] = "walk",
     network: Annotated[str | None, Query(
-        description="Road network name (`dolbom osm import --network`); default: nearest network")] = None,
+        description="Road network name (`dolbom osm import --network`); default: nearest network",
+        max_length=100)] = None,
     buffer_m: BufferM = DEFAULT_BUFFER_M,
-    limit: Annotated[int | None, Query(description="At most this many centres (default and maximum: "
+    limit: Annotated[int | None, Query(ge=1, le=10_000, description="At most this many centres (default and maximum: "
                                                    "max_page_limit)")] = None,
 ) -> JSONResponse:
     """The catchment polygon of ``minutes`` of travel from the point and the centres inside it."""
     page_limit = limit if limit is not None else settings.max_page_limit
     validate_page(limit=page_limit, offset=0, settings=settings)
     result = isochrone(session.connection(), lat=lat, lon=lon, minutes=minutes, mode=mode, network=network,
-                       buffer_m=buffer_m, filters=filters, facility_limit=page_limit)
-    facilities = []
-    for hit in result.facilities:
-        feature = facility_feature(hit)
-        feature["properties"] = {"kind": "facility", **feature["properties"]}
-        facilities.append(feature)
+                       buffer_m=buffer_m, filters=filters, facility_limit=page_limit, settings=settings)
+    facilities = [{**feature, "properties": {"kind": "facility", **feature["properties"]}}
+                  for feature in result.facilities_page.features]
     body = {
         "type": "FeatureCollection",
         "features": [result.feature(), *facilities],

@@ -24,8 +24,9 @@ GeocoderDep = Annotated[Geocoder, Depends(get_geocoder)]
 @router.get("/search", summary="Find 구, 동, centres and addresses by name", response_model=PlaceList)
 def search(
     geocoder: GeocoderDep, settings: SettingsDep,
-    q: Annotated[str, Query(description="Korean name or address fragment, e.g. '마포구 서교동', '해님어린이집'")],
-    limit: Annotated[int, Query(description="At most this many places (<= 50)")] = 10,
+    q: Annotated[str, Query(description="Korean name or address fragment, e.g. '마포구 서교동', '해님어린이집'",
+                            max_length=400)],
+    limit: Annotated[int, Query(ge=1, le=50, description="At most this many places (<= 50)")] = 10,
 ) -> dict[str, Any]:
     """Places matching every word of ``q``: 구, 행정동, 법정동, then operating centres (name or address)."""
     cleaned, _ = clean_query(q, limit=limit, settings=settings)

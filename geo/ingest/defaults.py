@@ -39,8 +39,9 @@ TYPE_COUNTS: dict[FacilityType, int] = {
 }
 # Service combinations per type with their counts (most frequent; the long tail is folded into the rarer
 # combinations below so every service type occurs).
+H24 = "twenty_four_hour"
 _COMMON_TAIL: dict[tuple[str, ...], int] = {
-    ("extended_hours", "holiday"): 4, ("24h", "extended_hours"): 2, ("24h", "extended_hours", "holiday"): 1,
+    ("extended_hours", "holiday"): 4, (H24, "extended_hours"): 2, (H24, "extended_hours", "holiday"): 1,
     ("extended_hours", "infant_only"): 2, ("infant_only",): 2, ("disability_specialised",): 1,
     ("after_school_dedicated",): 1,
 }
@@ -49,12 +50,12 @@ SERVICE_MIX: dict[FacilityType, dict[tuple[str, ...], int]] = {
         ("extended_hours",): 891, ("general",): 421, ("disability_integrated", "extended_hours"): 317,
         ("extended_hours", "hourly"): 54, ("disability_integrated",): 47,
         ("disability_integrated", "extended_hours", "hourly"): 24, ("extended_hours", "holiday"): 21,
-        ("general", "hourly"): 20, ("disability_specialised",): 8, ("24h", "extended_hours", "holiday"): 8,
-        ("24h", "extended_hours"): 6, ("holiday",): 6,
+        ("general", "hourly"): 20, ("disability_specialised",): 8, (H24, "extended_hours", "holiday"): 8,
+        (H24, "extended_hours"): 6, ("holiday",): 6,
     },
     FacilityType.home: {
         ("general",): 682, ("extended_hours",): 255, ("extended_hours", "hourly"): 26, ("general", "hourly"): 25,
-        ("extended_hours", "holiday"): 4, ("24h", "extended_hours"): 4, ("24h", "extended_hours", "holiday"): 2,
+        ("extended_hours", "holiday"): 4, (H24, "extended_hours"): 4, (H24, "extended_hours", "holiday"): 2,
         ("extended_hours", "infant_only"): 2, ("infant_only",): 5,
     },
     FacilityType.private: {
@@ -64,7 +65,7 @@ SERVICE_MIX: dict[FacilityType, dict[tuple[str, ...], int]] = {
     },
     FacilityType.workplace: {
         ("general",): 258, ("extended_hours",): 32, ("after_school_integrated", "extended_hours"): 2,
-        ("holiday",): 1, ("extended_hours", "holiday"): 1, ("24h", "extended_hours"): 1,
+        ("holiday",): 1, ("extended_hours", "holiday"): 1, (H24, "extended_hours"): 1,
         ("disability_integrated",): 1, ("extended_hours", "hourly"): 1,
     },
 }

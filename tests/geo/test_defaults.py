@@ -23,7 +23,8 @@ def test_counts_follow_the_real_distribution(default_engine: Engine) -> None:
         services = set(conn.execute(text("SELECT DISTINCT unnest(services) FROM facilities")).scalars())
     assert by_type == {t.value: n for t, n in TYPE_COUNTS.items()}
     assert by_status == {s.value: n for s, n in STATUS_COUNTS.items()}
-    assert {"general", "extended_hours", "holiday", "24h", "disability_integrated", "disability_specialised",
+    assert {"general", "extended_hours", "holiday", "twenty_four_hour", "disability_integrated",
+        "disability_specialised",
             "infant_only", "hourly"} <= services
 
 

@@ -39,7 +39,7 @@ STATUS = {"정상": "active", "재개": "reopened", "휴지": "suspended", "폐�
 TYPE = {"국공립": "national_public", "사회복지법인": "social_welfare", "법인?단체등": "corporate_group",
         "법인·단체등": "corporate_group", "민간": "private", "가정": "home", "협동": "cooperative", "직장": "workplace"}
 SERVICE = {"일반": "general", "야간연장형": "extended_hours", "야간연장": "extended_hours", "휴일보육": "holiday",
-           "24시간": "24h", "장애아통합": "disability_integrated", "장애아전문": "disability_specialised",
+           "24시간": "twenty_four_hour", "장애아통합": "disability_integrated", "장애아전문": "disability_specialised",
            "영아전담": "infant_only", "시간제보육": "hourly", "방과후전담": "after_school_dedicated",
            "방과후통합": "after_school_integrated"}
 STAFF = {"director": "원장", "teacher": "보육교사", "special_teacher": "특수교사", "therapist": "치료교사",
@@ -342,8 +342,8 @@ def test_2022_services_without_separators(formats, shared_data: Path) -> None:
     hand_written = {
         "장애아통합야간연장": {"disability_integrated", "extended_hours"},
         "장애아통합방과후 통합야간연장휴일보육24시간": {"disability_integrated", "after_school_integrated",
-                                                     "extended_hours", "holiday", "24h"},
-        "영아전담야간연장휴일보육24시간": {"infant_only", "extended_hours", "holiday", "24h"},
+                                                     "extended_hours", "holiday", "twenty_four_hour"},
+        "영아전담야간연장휴일보육24시간": {"infant_only", "extended_hours", "holiday", "twenty_four_hour"},
         "일반시간제보육": {"general", "hourly"},
         "방과후 전담": {"after_school_dedicated"},
         "야간연장": {"extended_hours"},

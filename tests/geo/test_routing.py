@@ -36,6 +36,7 @@ from geo.routing import (
     reachable_vertices,
 )
 from geo.search import FacilityFilters
+from geo.settings import Settings
 from tests.dbutil import rolled_back
 
 JAMSIL = "seoul_songpa_jamsil_asanH_overpass_20241101_norelations.osm"
@@ -107,6 +108,8 @@ def parse_xml(path: Path) -> XmlNetwork:
 
 # ------------------------------------------------------------------------------------------ fixtures
 
+
+S = Settings(DATABASE_URL=None)
 
 @pytest.fixture(scope="module")
 def osm_dir(shared_data: Path) -> Path:
@@ -288,7 +291,7 @@ def test_bad_file_fails_and_writes_nothing(routing_engine: Engine, tmp_path: Pat
 
 
 def test_walking_isochrones_grow_monotonically(rconn: Connection) -> None:
-    isos = [isochrone(rconn, lat=JAMSIL_LAT, lon=JAMSIL_LON, minutes=m, mode="walk") for m in (5, 10, 15)]
+    isos = [isochrone(rconn, settings=S, lat=JAMSIL_LAT, lon=JAMSIL_LON, minutes=m, mode="walk") for m in (5, 10, 15)]
     assert all(iso.network == "jamsil" for iso in isos)
     areas = [iso.area_km2 for iso in isos]
     assert 0 < areas[0] < areas[1] < areas[2]
@@ -302,7 +305,7 @@ def test_walking_isochrones_grow_monotonically(rconn: Connection) -> None:
 def test_walking_reach_is_bounded_and_matches_dijkstra(rconn: Connection) -> None:
     minutes = 10
     budget_s = minutes * 60
-    iso = isochrone(rconn, lat=JAMSIL_LAT, lon=JAMSIL_LON, minutes=minutes, mode="walk")
+    iso = isochrone(rconn, settings=S, lat=JAMSIL_LAT, lon=JAMSIL_LON, minutes=minutes, mode="walk")
     reached = reachable_vertices(rconn, vertex_id=iso.start.id, seconds=budget_s, mode="walk", network="jamsil")
     expected = dijkstra(edges_of(rconn, "jamsil"), iso.start.id, budget_s, "walk")
     assert reached.keys() == expected.keys()
@@ -323,7 +326,7 @@ def test_polygon_matches_independent_construction(rconn: Connection) -> None:
     """Rebuild the catchment in Python: reached fraction of every edge, buffered in EPSG:5179, unioned."""
     minutes = 7.5
     budget_s = minutes * 60
-    iso = isochrone(rconn, lat=JAMSIL_LAT, lon=JAMSIL_LON, minutes=minutes, mode="walk")
+    iso = isochrone(rconn, settings=S, lat=JAMSIL_LAT, lon=JAMSIL_LON, minutes=minutes, mode="walk")
     edges = edges_of(rconn, "jamsil")
     reached = dijkstra(edges, iso.start.id, budget_s, "walk")
     pieces = []
@@ -351,7 +354,7 @@ def test_polygon_matches_independent_construction(rconn: Connection) -> None:
 
 def test_driving_respects_oneway(rconn: Connection) -> None:
     edges = edges_of(rconn, "jamsil")
-    iso = isochrone(rconn, lat=JAMSIL_LAT, lon=JAMSIL_LON, minutes=5, mode="drive")
+    iso = isochrone(rconn, settings=S, lat=JAMSIL_LAT, lon=JAMSIL_LON, minutes=5, mode="drive")
     reached = reachable_vertices(rconn, vertex_id=iso.start.id, seconds=300, mode="drive", network="jamsil")
     expected = dijkstra(edges, iso.start.id, 300, "drive")
     assert reached.keys() == expected.keys()
@@ -373,12 +376,12 @@ def test_driving_respects_oneway(rconn: Connection) -> None:
             if asymmetric >= 5:
                 break
     assert asymmetric >= 5
-    walk = isochrone(rconn, lat=JAMSIL_LAT, lon=JAMSIL_LON, minutes=5, mode="walk")
+    walk = isochrone(rconn, settings=S, lat=JAMSIL_LAT, lon=JAMSIL_LON, minutes=5, mode="walk")
     assert iso.area_km2 > walk.area_km2
 
 
 def test_heukseok_network_is_chosen_by_location(rconn: Connection) -> None:
-    iso = isochrone(rconn, lat=37.5045, lon=126.9530, minutes=10, mode="walk")
+    iso = isochrone(rconn, settings=S, lat=37.5045, lon=126.9530, minutes=10, mode="walk")
     assert iso.network == "heukseok"
     assert iso.start.distance_m < 500
     assert iso.area_km2 > 0.2
@@ -391,13 +394,13 @@ def test_centres_inside_equal_point_in_polygon(rconn: Connection) -> None:
         SELECT 'iso-test-' || i || '-' || j, 'grid ' || i || ',' || j,
                CASE WHEN (i + j) % 3 = 0 THEN 'home' ELSE 'private' END,
                CASE WHEN (i * j) % 5 = 0 THEN 'closed' WHEN i % 7 = 0 THEN 'reopened' ELSE 'active' END,
-               CASE WHEN j % 4 = 0 THEN ARRAY['24h'] ELSE ARRAY[]::text[] END, 'source', 'test',
+               CASE WHEN j % 4 = 0 THEN ARRAY['twenty_four_hour'] ELSE ARRAY[]::text[] END, 'source', 'test',
                ST_SetSRID(ST_MakePoint(127.085 + i * 0.00056, 37.500 + j * 0.00045), 4326)
         FROM generate_series(0, 70) i, generate_series(0, 70) j"""))
     points = rconn.execute(text("""
         SELECT id, facility_type, status, services, ST_X(geom_4326) AS lon, ST_Y(geom_4326) AS lat
         FROM facilities""")).all()
-    iso = isochrone(rconn, lat=JAMSIL_LAT, lon=JAMSIL_LON, minutes=10, mode="walk")
+    iso = isochrone(rconn, settings=S, lat=JAMSIL_LAT, lon=JAMSIL_LON, minutes=10, mode="walk")
     polygon = shape(iso.geometry_4326)
     shapely.prepare(polygon)
     inside = {p.id for p in points if p.status in ("active", "reopened") and polygon.intersects(Point(p.lon, p.lat))}
@@ -407,10 +410,10 @@ def test_centres_inside_equal_point_in_polygon(rconn: Connection) -> None:
     distances = [h.distance_m for h in iso.facilities]
     assert distances == sorted(distances)
     # The search filters apply: home centres offering 24h care only.
-    filters = FacilityFilters.parse(types=["home"], services=["24h"])
-    filtered = isochrone(rconn, lat=JAMSIL_LAT, lon=JAMSIL_LON, minutes=10, mode="walk", filters=filters,
+    filters = FacilityFilters.parse(types=["home"], services=["twenty_four_hour"])
+    filtered = isochrone(rconn, settings=S, lat=JAMSIL_LAT, lon=JAMSIL_LON, minutes=10, mode="walk", filters=filters,
                          facility_limit=5)
-    subset = {p.id for p in points if p.id in inside and p.facility_type == "home" and "24h" in p.services}
+    subset = {p.id for p in points if p.id in inside and p.facility_type == "home" and "twenty_four_hour" in p.services}
     assert filtered.facilities_matched == len(subset) > 5
     assert {h.id for h in filtered.facilities} <= subset and len(filtered.facilities) == 5
 
@@ -419,7 +422,7 @@ def test_real_seoul_centres_inside(seoul_engine: Engine, osm_dir: Path) -> None:
     """The OA-20300 centres of Jamsil against the polygon; the network is committed under a test-only name."""
     import_osm_network(seoul_engine, osm_dir / JAMSIL, network="test_routing_jamsil")
     with seoul_engine.connect() as conn:
-        iso = isochrone(conn, lat=JAMSIL_LAT, lon=JAMSIL_LON, minutes=15, mode="walk",
+        iso = isochrone(conn, settings=S, lat=JAMSIL_LAT, lon=JAMSIL_LON, minutes=15, mode="walk",
                         network="test_routing_jamsil")
         points = conn.execute(text("""
             SELECT id, ST_X(geom_4326) AS lon, ST_Y(geom_4326) AS lat FROM facilities
@@ -433,16 +436,16 @@ def test_real_seoul_centres_inside(seoul_engine: Engine, osm_dir: Path) -> None:
 
 def test_query_errors(rconn: Connection) -> None:
     with pytest.raises(InvalidQuery, match="outside the road network"):
-        isochrone(rconn, lat=37.5665, lon=126.9780, minutes=10, mode="walk")  # Seoul City Hall
+        isochrone(rconn, settings=S, lat=37.5665, lon=126.9780, minutes=10, mode="walk")  # Seoul City Hall
     with pytest.raises(RoutingUnavailable, match="nowhere"):
-        isochrone(rconn, lat=JAMSIL_LAT, lon=JAMSIL_LON, minutes=10, mode="walk", network="nowhere")
+        isochrone(rconn, settings=S, lat=JAMSIL_LAT, lon=JAMSIL_LON, minutes=10, mode="walk", network="nowhere")
     for minutes in (0, -5, 61, math.nan):
         with pytest.raises(InvalidQuery, match="minutes"):
-            isochrone(rconn, lat=JAMSIL_LAT, lon=JAMSIL_LON, minutes=minutes, mode="walk")
+            isochrone(rconn, settings=S, lat=JAMSIL_LAT, lon=JAMSIL_LON, minutes=minutes, mode="walk")
     with pytest.raises(InvalidQuery, match="mode"):
-        isochrone(rconn, lat=JAMSIL_LAT, lon=JAMSIL_LON, minutes=10, mode="bike")  # type: ignore[arg-type]
+        isochrone(rconn, settings=S, lat=JAMSIL_LAT, lon=JAMSIL_LON, minutes=10, mode="bike")  # type: ignore[arg-type]
     with pytest.raises(InvalidQuery):
-        isochrone(rconn, lat=127.1, lon=37.5, minutes=10, mode="walk")  # swapped
+        isochrone(rconn, settings=S, lat=127.1, lon=37.5, minutes=10, mode="walk")  # swapped
     # No network at all (deleted inside the rolled-back transaction).
     rconn.execute(text("DELETE FROM road_edges"))
     with pytest.raises(RoutingUnavailable, match="osm import"):

@@ -15,20 +15,19 @@ from sqlalchemy import Connection, Engine, text
 
 from geo.domain import OPERATING_STATUSES, FacilityStatus, FacilityType, Service
 from geo.errors import InvalidQuery, NotFound
+from geo.places import resolve_area
 from geo.search import (
     FacilityFilters,
     area_search,
     catchment_radii_m,
     catchment_search,
-    child_age,
-    nearest_query,
     nearest_search,
-    radius_query,
+    nearest_statement,
     radius_search,
-    resolve_area,
-    validate_point,
+    radius_statement,
 )
 from geo.settings import Settings
+from geo.validation import child_age, validate_point
 from tests.search_data import (
     BY_KEY,
     CENTRES,
@@ -48,6 +47,8 @@ from tests.search_data import (
     keys_of,
 )
 
+S = Settings(DATABASE_URL=None)
+
 
 @pytest.fixture()
 def ids(connection: Connection) -> dict[str, int]:
@@ -55,7 +56,8 @@ def ids(connection: Connection) -> dict[str, int]:
 
 
 def radius_keys(conn: Connection, ids: dict[str, int], radius_m: float = 1000.0, **filters: object) -> list[str]:
-    page = radius_search(conn, lat=LAT, lon=LON, radius_m=radius_m, filters=FacilityFilters.parse(**filters))  # type: ignore[arg-type]
+    page = radius_search(conn, settings=S, count='exact',
+                         lat=LAT, lon=LON, radius_m=radius_m, filters=FacilityFilters.parse(**filters))  # type: ignore[arg-type]
     return keys_of(ids, [h.id for h in page.items])
 
 
@@ -63,7 +65,7 @@ def radius_keys(conn: Connection, ids: dict[str, int], radius_m: float = 1000.0,
 
 
 def test_radius_orders_by_true_distance_and_reports_metres(connection: Connection, ids: dict[str, int]) -> None:
-    page = radius_search(connection, lat=LAT, lon=LON, radius_m=1000)
+    page = radius_search(connection, settings=S, count='exact', lat=LAT, lon=LON, radius_m=1000)
     assert keys_of(ids, [h.id for h in page.items]) == expected_keys(1000) == ["A", "B", "C"]
     assert page.number_matched == 3 and page.number_returned == 3 and page.next_offset is None
     for hit in page.items:
@@ -81,10 +83,10 @@ def test_radius_membership(connection: Connection, ids: dict[str, int], radius_m
 
 
 def test_radius_pages_are_stable_and_counted(connection: Connection, ids: dict[str, int]) -> None:
-    first = radius_search(connection, lat=LAT, lon=LON, radius_m=3000, limit=2)
-    second = radius_search(connection, lat=LAT, lon=LON, radius_m=3000, limit=2, offset=2)
-    last = radius_search(connection, lat=LAT, lon=LON, radius_m=3000, limit=2, offset=4)
-    beyond = radius_search(connection, lat=LAT, lon=LON, radius_m=3000, limit=2, offset=10)
+    first = radius_search(connection, settings=S, count='exact', lat=LAT, lon=LON, radius_m=3000, limit=2)
+    second = radius_search(connection, settings=S, count='exact', lat=LAT, lon=LON, radius_m=3000, limit=2, offset=2)
+    last = radius_search(connection, settings=S, count='exact', lat=LAT, lon=LON, radius_m=3000, limit=2, offset=4)
+    beyond = radius_search(connection, settings=S, count='exact', lat=LAT, lon=LON, radius_m=3000, limit=2, offset=10)
     assert keys_of(ids, [h.id for p in (first, second, last) for h in p.items]) == expected_keys(3000)
     assert [p.number_matched for p in (first, second, last, beyond)] == [5, 5, 5, 5]
     assert (first.next_offset, second.next_offset, last.next_offset) == (2, 4, None)
@@ -104,11 +106,13 @@ def test_radius_pages_are_stable_and_counted(connection: Connection, ids: dict[s
         ({"status": "operating,closed"}, lambda c: c.status != "suspended"),
         ({"services": ["extended_hours"]}, lambda c: c.status in OPERATING and "extended_hours" in c.services),
         ({"services": ["야간연장"]}, lambda c: c.status in OPERATING and "extended_hours" in c.services),
-        ({"services": ["24h", "holiday"]}, lambda c: c.status in OPERATING and {"24h", "holiday"} <= set(c.services)),
-        ({"services": "24시간,휴일보육"}, lambda c: c.status in OPERATING and {"24h", "holiday"} <= set(c.services)),
-        ({"services": ["24h", "disability_integrated"]}, lambda c: False),
-        ({"services": ["24h", "disability_integrated"], "services_match": "any"},
-         lambda c: c.status in OPERATING and bool({"24h", "disability_integrated"} & set(c.services))),
+        ({"services": ["twenty_four_hour", "holiday"]},
+            lambda c: c.status in OPERATING and {"twenty_four_hour", "holiday"} <= set(c.services)),
+        ({"services": "24시간,휴일보육"}, lambda c: c.status in OPERATING and {"twenty_four_hour",
+            "holiday"} <= set(c.services)),
+        ({"services": ["twenty_four_hour", "disability_integrated"]}, lambda c: False),
+        ({"services": ["twenty_four_hour", "disability_integrated"], "services_match": "any"},
+         lambda c: c.status in OPERATING and bool({"twenty_four_hour", "disability_integrated"} & set(c.services))),
         ({"services": ["장애아통합"], "status": "all"}, lambda c: "disability_integrated" in c.services),
         ({"services": ["장애아전문"]}, lambda c: c.status in OPERATING and "disability_specialised" in c.services),
         ({"services": ["multicultural"], "status": "all"}, lambda c: "multicultural" in c.services),
@@ -157,18 +161,19 @@ def test_filter_expectations_by_hand(connection: Connection, ids: dict[str, int]
         # Wednesday 10:00: standard hours, every operating centre.
         (datetime(2026, 7, 22, 10, 0), lambda c: True),
         # Wednesday 21:00: extended hours or 24h.
-        (datetime(2026, 7, 22, 21, 0), lambda c: bool({"extended_hours", "24h"} & set(c.services))),
+        (datetime(2026, 7, 22, 21, 0), lambda c: bool({"extended_hours", "twenty_four_hour"} & set(c.services))),
         # Saturday 17:00: after Saturday closing, only 24h.
-        (datetime(2026, 7, 25, 17, 0), lambda c: "24h" in c.services),
+        (datetime(2026, 7, 25, 17, 0), lambda c: "twenty_four_hour" in c.services),
         # Sunday 10:00: holiday care or 24h.
-        (datetime(2026, 7, 26, 10, 0), lambda c: bool({"holiday", "24h"} & set(c.services))),
+        (datetime(2026, 7, 26, 10, 0), lambda c: bool({"holiday", "twenty_four_hour"} & set(c.services))),
         # Monday 17 Aug 2026 is the substitute holiday for Liberation Day: as on a Sunday.
-        (datetime(2026, 8, 17, 10, 0), lambda c: bool({"holiday", "24h"} & set(c.services))),
+        (datetime(2026, 8, 17, 10, 0), lambda c: bool({"holiday", "twenty_four_hour"} & set(c.services))),
         # Wednesday 03:00: only 24h.
-        (datetime(2026, 7, 22, 3, 0), lambda c: "24h" in c.services),
+        (datetime(2026, 7, 22, 3, 0), lambda c: "twenty_four_hour" in c.services),
         # An aware time is converted to Korean time: 01:00 UTC = 10:00 KST on Wednesday.
         (datetime(2026, 7, 22, 1, 0, tzinfo=UTC), lambda c: True),
-        (datetime(2026, 7, 22, 12, 0, tzinfo=timezone(timedelta(hours=-9))), lambda c: "24h" in c.services),
+        (datetime(2026, 7, 22, 12, 0, tzinfo=timezone(timedelta(hours=-9))),
+            lambda c: "twenty_four_hour" in c.services),
     ],
 )
 def test_open_at(connection: Connection, ids: dict[str, int], moment: datetime,
@@ -182,25 +187,28 @@ def test_birth_date_gives_the_age_class(connection: Connection, ids: dict[str, i
     assert child_age(birth_date=date(2024, 5, 1), on=date(2026, 7, 1)) == 1
     filters = FacilityFilters.parse(birth_date=date(2024, 5, 1), today=date(2026, 7, 1))
     assert filters.age == 1
-    page = radius_search(connection, lat=LAT, lon=LON, radius_m=6000, filters=filters)
+    page = radius_search(connection, settings=S, count='exact', lat=LAT, lon=LON, radius_m=6000, filters=filters)
     assert keys_of(ids, [h.id for h in page.items]) == ["A"]
     # In February the previous class year still runs: 만0세반.
     assert child_age(birth_date=date(2024, 5, 1), on=date(2025, 2, 28)) == 0
 
 
 def test_filter_sql_binds_every_value() -> None:
-    filters = FacilityFilters.parse(services=["24h"], types=["home"], age=3, name="x'; DROP TABLE facilities; --",
+    filters = FacilityFilters.parse(services=["twenty_four_hour"], types=["home"], age=3,
+        name="x'; DROP TABLE facilities; --",
                                     open_at=datetime(2026, 7, 22, 21, 0), has_bus=True, has_cctv=True)
-    where, params = filters.to_sql()
-    assert "DROP" not in where and "24h" not in where and "home" not in where
+    where, params = filters.where()
+    where_text = where.as_string(None)
+    assert "DROP" not in where_text and "twenty_four_hour" not in where_text and "home" not in where_text
     assert params["flt_name"] == "%x'; DROP TABLE facilities; --%"
-    assert params["flt_services"] == ["24h"] and params["flt_types"] == ["home"] and params["flt_age"] == "3"
-    assert FacilityFilters(statuses=None).to_sql() == ("TRUE", {})
+    assert params["flt_services"] == ["twenty_four_hour"] and params["flt_types"] == ["home"] and params["flt_age"] == "3"
+    where, params = FacilityFilters(statuses=None).where()
+    assert where.as_string(None) == "TRUE" and params == {}
 
 
 def test_parse_accepts_values_and_labels() -> None:
-    filters = FacilityFilters.parse(services=["휴일보육", "24h", "holiday"], types="가정", status="정상")
-    assert filters.services == (Service.holiday, Service.h24)
+    filters = FacilityFilters.parse(services=["휴일보육", "twenty_four_hour", "holiday"], types="가정", status="정상")
+    assert filters.services == (Service.holiday, Service.twenty_four_hour)
     assert filters.facility_types == (FacilityType.home,)
     assert filters.statuses == (FacilityStatus.active,)
     assert FacilityFilters.parse().statuses == OPERATING_STATUSES
@@ -211,26 +219,26 @@ def test_parse_accepts_values_and_labels() -> None:
 
 
 def test_nearest_k_and_max_distance(connection: Connection, ids: dict[str, int]) -> None:
-    page = nearest_search(connection, lat=LAT, lon=LON, k=2, max_distance_m=6000)
+    page = nearest_search(connection, settings=S, count='exact', lat=LAT, lon=LON, k=2, max_distance_m=6000)
     assert keys_of(ids, [h.id for h in page.items]) == ["A", "B"]
     assert page.number_matched == len(expected_keys(6000)) and page.next_offset == 2
     assert [h.distance_m for h in page.items] == pytest.approx([100.0, 300.0], abs=0.05)
 
-    within = nearest_search(connection, lat=LAT, lon=LON, k=5, max_distance_m=200)
+    within = nearest_search(connection, settings=S, count='exact', lat=LAT, lon=LON, k=5, max_distance_m=200)
     assert keys_of(ids, [h.id for h in within.items]) == ["A"] and within.number_matched == 1
 
-    paged = nearest_search(connection, lat=LAT, lon=LON, k=3, offset=1, max_distance_m=2000)
+    paged = nearest_search(connection, settings=S, count='exact', lat=LAT, lon=LON, k=3, offset=1, max_distance_m=2000)
     assert keys_of(ids, [h.id for h in paged.items]) == expected_keys(2000)[1:4] == ["B", "C", "F"]
     assert paged.number_matched == 4 and paged.next_offset is None
 
-    filtered = nearest_search(connection, lat=LAT, lon=LON, k=2, max_distance_m=6000,
+    filtered = nearest_search(connection, settings=S, count='exact', lat=LAT, lon=LON, k=2, max_distance_m=6000,
                               filters=FacilityFilters.parse(services=["multicultural"], status="all"))
     assert keys_of(ids, [h.id for h in filtered.items]) == ["E", "H"]
 
 
 def test_nearest_without_max_distance_starts_with_the_fixture(connection: Connection, ids: dict[str, int]) -> None:
     # Without a distance bound other data in the database counts too, but nothing is nearer than Ulleungdo's.
-    page = nearest_search(connection, lat=LAT, lon=LON, k=6)
+    page = nearest_search(connection, settings=S, count='exact', lat=LAT, lon=LON, k=6)
     assert keys_of(ids, [h.id for h in page.items]) == ["A", "B", "C", "F", "G", "H"]
     assert page.number_matched >= 6
 
@@ -253,25 +261,29 @@ def _inside(box_geom, keep: Callable[[Centre], bool] = lambda c: c.status in OPE
 def test_area_point_in_polygon(connection: Connection, ids: dict[str, int], district: str | None,
                                dong: str | None, box_name: str) -> None:
     box_geom = {"district": DISTRICT_BOX, "east": EAST_BOX, "west": WEST_BOX}[box_name]
-    page = area_search(connection, district=district, dong=dong)
+    page = area_search(connection, settings=S, count='exact', district=district, dong=dong)
     got = keys_of(ids, [h.id for h in page.items])
     assert set(got) == _inside(box_geom) and page.number_matched == len(got)
     # Without a point: by name; with one: by distance, filled in.
     assert [h.name for h in page.items] == sorted(h.name for h in page.items)
     assert all(h.distance_m is None for h in page.items)
-    near = area_search(connection, district=district, dong=dong, lat=LAT, lon=LON)
+    near = area_search(connection, settings=S, count='exact', district=district, dong=dong, lat=LAT, lon=LON)
     assert keys_of(ids, [h.id for h in near.items]) == [c.key for c in sorted(CENTRES, key=lambda c: c.distance_m)
                                                         if c.key in set(got)]
 
 
 def test_area_filters_and_pages(connection: Connection, ids: dict[str, int]) -> None:
-    page = area_search(connection, district="가상구", filters=FacilityFilters.parse(status="all"), limit=3)
+    page = area_search(connection, settings=S, count='exact',
+                       district="가상구", filters=FacilityFilters.parse(status="all"), limit=3)
     assert page.number_matched == len(_inside(DISTRICT_BOX, lambda c: True)) == 7 and page.next_offset == 3
-    rest = area_search(connection, district="가상구", filters=FacilityFilters.parse(status="all"), limit=3, offset=3)
-    beyond = area_search(connection, district="가상구", filters=FacilityFilters.parse(status="all"), offset=50)
+    rest = area_search(connection, settings=S, count='exact',
+                       district="가상구", filters=FacilityFilters.parse(status="all"), limit=3, offset=3)
+    beyond = area_search(connection, settings=S, count='exact',
+                         district="가상구", filters=FacilityFilters.parse(status="all"), offset=50)
     assert {h.id for h in page.items}.isdisjoint({h.id for h in rest.items})
     assert beyond.items == [] and beyond.number_matched == 7
-    bus = area_search(connection, district="가상구", filters=FacilityFilters.parse(has_bus=True))
+    bus = area_search(connection, settings=S, count='exact',
+                      district="가상구", filters=FacilityFilters.parse(has_bus=True))
     assert set(keys_of(ids, [h.id for h in bus.items])) == _inside(
         DISTRICT_BOX, lambda c: c.status in OPERATING and c.has_bus is True)
 
@@ -288,9 +300,9 @@ def test_area_errors(connection: Connection, ids: dict[str, int]) -> None:
     with pytest.raises(NotFound):
         resolve_area(connection, district="모의구", dong="가상2동")
     with pytest.raises(InvalidQuery, match="district"):
-        area_search(connection)
+        area_search(connection, settings=S)
     with pytest.raises(InvalidQuery, match="both lat and lon"):
-        area_search(connection, district="가상구", lat=LAT)
+        area_search(connection, settings=S, count='exact', district="가상구", lat=LAT)
 
 
 # --- catchment ----------------------------------------------------------------------------------------------
@@ -299,7 +311,7 @@ def test_area_errors(connection: Connection, ids: dict[str, int]) -> None:
 def test_catchment_uses_type_radii(connection: Connection, ids: dict[str, int]) -> None:
     settings = Settings()
     radii = settings.catchment_radius_m
-    page = catchment_search(connection, lat=LAT, lon=LON, settings=settings)
+    page = catchment_search(connection, count='exact', lat=LAT, lon=LON, settings=settings)
     expected = [c.key for c in sorted(CENTRES, key=lambda c: c.distance_m)
                 if c.status in OPERATING and c.distance_m <= radii[c.facility_type]]
     assert keys_of(ids, [h.id for h in page.items]) == expected
@@ -318,7 +330,7 @@ def test_catchment_infant_factor_and_configuration(connection: Connection, ids: 
         catchment_radii_m(settings=Settings(DOLBOM_CATCHMENT_RADIUS_M={"castle": 100}))
 
     def keys(**filters: object) -> list[str]:
-        page = catchment_search(connection, lat=LAT, lon=LON, settings=settings,
+        page = catchment_search(connection, count='exact', lat=LAT, lon=LON, settings=settings,
                                 filters=FacilityFilters.parse(**filters))  # type: ignore[arg-type]
         return keys_of(ids, [h.id for h in page.items])
 
@@ -327,7 +339,7 @@ def test_catchment_infant_factor_and_configuration(connection: Connection, ids: 
     assert keys(age=1, min_free=0) == []
     assert keys(age=0) == []  # B has a free place at age 0 but is outside the infant catchment
     wide = Settings(DOLBOM_CATCHMENT_RADIUS_M={"home": 1000})
-    page = catchment_search(connection, lat=LAT, lon=LON, settings=wide, filters=FacilityFilters.parse(age=0))
+    page = catchment_search(connection, count='exact', lat=LAT, lon=LON, settings=wide, filters=FacilityFilters.parse(age=0))
     assert keys_of(ids, [h.id for h in page.items]) == ["B"]
     assert page.items[0].catchment_radius_m == pytest.approx(1000 * wide.catchment_infant_factor)
 
@@ -357,22 +369,25 @@ def test_bad_points(kwargs: dict[str, float], message: str) -> None:
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        (lambda c: radius_search(c, lat=LAT, lon=LON, radius_m=0), "positive"),
-        (lambda c: radius_search(c, lat=LAT, lon=LON, radius_m=-5), "positive"),
-        (lambda c: radius_search(c, lat=LAT, lon=LON, radius_m=50_001), "at most 50000"),
-        (lambda c: radius_search(c, lat=LAT, lon=LON, radius_m=math.nan), "positive"),
-        (lambda c: radius_search(c, lat=LAT, lon=LON, radius_m=100, limit=0), "limit must be between 1 and 500"),
-        (lambda c: radius_search(c, lat=LAT, lon=LON, radius_m=100, limit=501), "limit must be between 1 and 500"),
-        (lambda c: radius_search(c, lat=LAT, lon=LON, radius_m=100, offset=-1), "offset"),
-        (lambda c: radius_search(c, lat=127.0, lon=37.5, radius_m=100), "swapped"),
-        (lambda c: nearest_search(c, lat=LAT, lon=LON, k=0), "k must be between"),
-        (lambda c: nearest_search(c, lat=LAT, lon=LON, k=501), "k must be between"),
-        (lambda c: nearest_search(c, lat=LAT, lon=LON, max_distance_m=0), "max_distance_m"),
-        (lambda c: nearest_search(c, lat=LAT, lon=LON, max_distance_m=60_000), "max_distance_m"),
-        (lambda c: catchment_search(c, lat=37.5, lon=140.0), "outside Korea"),
-        (lambda c: catchment_search(c, lat=LAT, lon=LON, limit=1000), "limit"),
-        (lambda c: area_search(c, district="가상구", limit=0), "limit"),
-        (lambda c: area_search(c, district="가상구", lat=127.0, lon=37.5), "swapped"),
+        (lambda c: radius_search(c, settings=S, count='exact', lat=LAT, lon=LON, radius_m=0), "positive"),
+        (lambda c: radius_search(c, settings=S, count='exact', lat=LAT, lon=LON, radius_m=-5), "positive"),
+        (lambda c: radius_search(c, settings=S, count='exact', lat=LAT, lon=LON, radius_m=50_001), "at most 50000"),
+        (lambda c: radius_search(c, settings=S, count='exact', lat=LAT, lon=LON, radius_m=math.nan), "positive"),
+        (lambda c: radius_search(c, settings=S, count='exact',
+                                 lat=LAT, lon=LON, radius_m=100, limit=0), "limit must be between 1 and 500"),
+        (lambda c: radius_search(c, settings=S, count='exact',
+                                 lat=LAT, lon=LON, radius_m=100, limit=501), "limit must be between 1 and 500"),
+        (lambda c: radius_search(c, settings=S, count='exact', lat=LAT, lon=LON, radius_m=100, offset=-1), "offset"),
+        (lambda c: radius_search(c, settings=S, count='exact', lat=127.0, lon=37.5, radius_m=100), "swapped"),
+        (lambda c: nearest_search(c, settings=S, count='exact', lat=LAT, lon=LON, k=0), "k must be between"),
+        (lambda c: nearest_search(c, settings=S, count='exact', lat=LAT, lon=LON, k=501), "k must be between"),
+        (lambda c: nearest_search(c, settings=S, count='exact', lat=LAT, lon=LON, max_distance_m=0), "max_distance_m"),
+        (lambda c: nearest_search(c, settings=S, count='exact',
+                                  lat=LAT, lon=LON, max_distance_m=60_000), "max_distance_m"),
+        (lambda c: catchment_search(c, settings=S, count='exact', lat=37.5, lon=140.0), "outside Korea"),
+        (lambda c: catchment_search(c, settings=S, count='exact', lat=LAT, lon=LON, limit=1000), "limit"),
+        (lambda c: area_search(c, settings=S, count='exact', district="가상구", limit=0), "limit"),
+        (lambda c: area_search(c, settings=S, count='exact', district="가상구", lat=127.0, lon=37.5), "swapped"),
     ],
 )
 def test_bad_search_arguments(connection: Connection, call: Callable[[Connection], object], message: str) -> None:
@@ -383,9 +398,9 @@ def test_bad_search_arguments(connection: Connection, call: Callable[[Connection
 def test_limits_follow_settings(connection: Connection, ids: dict[str, int]) -> None:
     small = Settings(DOLBOM_MAX_PAGE_LIMIT=2, DOLBOM_MAX_RADIUS_M=500)
     with pytest.raises(InvalidQuery, match="between 1 and 2"):
-        radius_search(connection, lat=LAT, lon=LON, radius_m=100, limit=3, settings=small)
+        radius_search(connection, count='exact', lat=LAT, lon=LON, radius_m=100, limit=3, settings=small)
     with pytest.raises(InvalidQuery, match="at most 500"):
-        radius_search(connection, lat=LAT, lon=LON, radius_m=600, limit=2, settings=small)
+        radius_search(connection, count='exact', lat=LAT, lon=LON, radius_m=600, limit=2, settings=small)
 
 
 @pytest.mark.parametrize(
@@ -414,21 +429,26 @@ def test_bad_filters(kwargs: dict, message: str) -> None:
 # --- plans --------------------------------------------------------------------------------------------------
 
 
-def _plan(conn: Connection, sql, params: dict) -> str:  # type: ignore[no-untyped-def]
-    return "\n".join(r[0] for r in conn.execute(text("EXPLAIN " + sql.text), params))
+def _plan(conn: Connection, statement) -> str:  # type: ignore[no-untyped-def]
+    from psycopg import sql
+
+    from geo.db import driver_connection
+
+    with driver_connection(conn).cursor() as cur:
+        rows = cur.execute(sql.SQL("EXPLAIN {}").format(statement.page_sql), statement.params).fetchall()
+    return "\n".join(r[0] for r in rows)
 
 
 def test_radius_and_knn_can_use_the_geography_index(connection: Connection, ids: dict[str, int]) -> None:
     # The fixture is too small for the planner to prefer an index on its own; forbidding sequential scans shows
     # that the predicates match the index expression (geom_4326::geography).
     connection.execute(text("SET LOCAL enable_seqscan = off"))
-    sql, params = radius_query(lat=LAT, lon=LON, radius_m=1000,
-                               filters=FacilityFilters.parse(services=["extended_hours"]))
-    plan = _plan(connection, sql, params)
+    plan = _plan(connection, radius_statement(lat=LAT, lon=LON, radius_m=1000, settings=S,
+                                              filters=FacilityFilters.parse(services=["extended_hours"])))
     assert "ix_facilities_geog" in plan and "st_dwithin" in plan.lower()
     # Without a status filter the KNN ordering itself must come from the index.
-    sql, count_sql, params = nearest_query(lat=LAT, lon=LON, k=10, filters=FacilityFilters(statuses=None))
-    plan = _plan(connection, sql, params)
+    plan = _plan(connection, nearest_statement(lat=LAT, lon=LON, k=10, settings=S,
+                                               filters=FacilityFilters(statuses=None)))
     assert "Index Scan using ix_facilities_geog" in plan and "Order By" in plan and "<->" in plan
 
 
@@ -498,7 +518,8 @@ def test_radius_matches_pyproj_on_seoul(seoul_engine: Engine, seoul: dict) -> No
                 expected_ids = [int(i) for i in seoul["ids"][inside][order]]
                 expected_d = [float(d) for d in dist[inside][order]]
                 filters = FacilityFilters.parse(services=[service] if service else None)
-                page = radius_search(conn, lat=lat, lon=lon, radius_m=1000, filters=filters, limit=500)
+                page = radius_search(conn, settings=S, count='exact',
+                                     lat=lat, lon=lon, radius_m=1000, filters=filters, limit=500)
                 assert page.number_matched == page.number_returned
                 by_id_d = dict(zip(seoul["ids"].tolist(), dist.tolist(), strict=True))
                 _check_ordered(page.items, expected_ids, expected_d, by_id_d, boundary_m=1000.0)
@@ -515,7 +536,7 @@ def test_nearest_matches_pyproj_on_seoul(seoul_engine: Engine, seoul: dict) -> N
             order = np.lexsort((seoul["ids"][mask], dist[mask]))
             expected_ids = [int(i) for i in seoul["ids"][mask][order][:10]]
             expected_d = [float(d) for d in dist[mask][order][:10]]
-            page = nearest_search(conn, lat=lat, lon=lon, k=10)
+            page = nearest_search(conn, settings=S, count='exact', lat=lat, lon=lon, k=10)
             assert page.number_returned == 10 and page.number_matched == int(mask.sum())
             by_id_d = dict(zip(seoul["ids"].tolist(), dist.tolist(), strict=True))
             _check_ordered(page.items, expected_ids, expected_d, by_id_d, boundary_m=expected_d[-1])
@@ -538,7 +559,7 @@ def test_area_matches_shapely_on_seoul(seoul_engine: Engine, seoul: dict) -> Non
             got: set[int] = set()
             offset = 0
             while True:
-                page = area_search(conn, district=key if kind == "district" else None,
+                page = area_search(conn, settings=S, count='exact', district=key if kind == "district" else None,
                                    dong=key if kind == "dong" else None, limit=500, offset=offset)
                 got |= {h.id for h in page.items}
                 if page.next_offset is None:
@@ -552,11 +573,9 @@ def test_plans_use_the_geography_index_on_seoul(seoul_engine: Engine) -> None:
     """On the real data (statistics fresh) the planner picks ix_facilities_geog unforced."""
     with seoul_engine.connect() as conn:
         conn.execute(text("ANALYZE facilities"))
-        sql, params = radius_query(lat=37.5563, lon=126.9220, radius_m=1000,
-                                   filters=FacilityFilters.parse(services=["extended_hours"]))
-        radius_plan = _plan(conn, sql, params)
-        sql, _, params = nearest_query(lat=37.5563, lon=126.9220, k=10,
-                                       filters=FacilityFilters.parse(services=["extended_hours"]))
-        knn_plan = _plan(conn, sql, params)
+        radius_plan = _plan(conn, radius_statement(lat=37.5563, lon=126.9220, radius_m=1000, settings=S,
+                                                   filters=FacilityFilters.parse(services=["extended_hours"])))
+        knn_plan = _plan(conn, nearest_statement(lat=37.5563, lon=126.9220, k=10, settings=S,
+                                                 filters=FacilityFilters.parse(services=["extended_hours"])))
     assert "ix_facilities_geog" in radius_plan, radius_plan
     assert "Index Scan using ix_facilities_geog" in knn_plan and "<->" in knn_plan, knn_plan

@@ -1,0 +1,48 @@
+"""Security headers on every response (a pure ASGI middleware: no per-request task or body copy).
+
+The map page needs only its own scripts and styles, OpenStreetMap tiles when online, and data: images (Leaflet
+icons); ``/docs`` and ``/redoc`` load Swagger UI / ReDoc from jsDelivr, so they get their own policy.
+"""
+
+from __future__ import annotations
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+APP_CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+           "img-src 'self' data: https://*.tile.openstreetmap.org https://tile.openstreetmap.org; "
+           "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
+           "frame-ancestors 'none'")
+DOCS_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+            "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: "
+            "https://fastapi.tiangolo.com https://cdn.redoc.ly; worker-src 'self' blob:; "
+            "connect-src 'self'; object-src 'none'; frame-ancestors 'none'")
+DOCS_PATHS = ("/docs", "/redoc")
+
+_COMMON = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"strict-origin-when-cross-origin"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+    (b"permissions-policy", b"geolocation=(self), camera=(), microphone=()"),
+]
+
+
+class SecurityHeaders:
+    """Adds Content-Security-Policy (with frame-ancestors), X-Content-Type-Options and friends."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        csp = DOCS_CSP if str(scope.get("path", "")).startswith(DOCS_PATHS) else APP_CSP
+        headers = [*_COMMON, (b"content-security-policy", csp.encode())]
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *headers]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

@@ -1,0 +1,181 @@
+"""The SQL of facility searches, composed with ``psycopg.sql`` from the constant fragments of this module.
+
+Every value is a bound ``%(name)s`` parameter; identifiers come from ``AREA_TABLES`` only. Each search selects
+a page of centres (``page``) and the database writes it as JSON: GeoJSON Features (RFC 7946, lon/lat rounded to
+7 decimals, ``distance_m`` to 2) or compact items, from one list of properties (``PROPERTIES``). The statement
+returns one row ``(json_text, fetched)`` where ``fetched`` counts the page plus one probe row that tells whether
+a next page exists, so no search counts all of its matches unless asked to.
+
+Distances are metres on the WGS84 spheroid (``geography``). Predicates are written against
+``f.geom_4326::geography`` exactly like the expression index ``ix_facilities_geog``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from psycopg import sql
+
+from geo.domain import FACILITY_STATUS_KO, FACILITY_TYPE_KO, SERVICE_KO
+
+Shape = Literal["feature", "item"]
+
+FACILITY_GEOG = sql.SQL("f.geom_4326::geography")
+POINT_GEOG = sql.SQL("ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)::geography")
+DISTANCE_M = sql.SQL("ST_Distance({geog}, {point})").format(geog=FACILITY_GEOG, point=POINT_GEOG)
+# Added to the k-th candidate's distance so that ST_DWithin's own spheroid computation cannot drop it.
+KNN_BOUND_SLACK_M = 0.01
+
+# Columns every page selects from facilities (alias f) into the page (alias p).
+PAGE_COLUMNS = sql.SQL("""f.id, f.code, f.name, f.facility_type, f.status, f.address, f.phone, f.district_code,
+    f.sigungu_name, f.capacity, f.enrolled, f.free_by_age, f.services, f.has_bus, f.cctv_count,
+    f.geocode_quality, f.data_date, f.geom_4326""")
+
+# Korean labels, bound once per statement as jsonb: {"type": {...}, "status": {...}, "service": {...}}.
+LABELS_JSON = json.dumps({
+    "type": {k.value: v for k, v in FACILITY_TYPE_KO.items()},
+    "status": {k.value: v for k, v in FACILITY_STATUS_KO.items()},
+    "service": {k.value: v for k, v in SERVICE_KO.items()},
+}, ensure_ascii=False)
+
+# (key, expression on the page alias p): the properties of a centre in every result.
+PROPERTIES: tuple[tuple[str, str], ...] = (
+    ("code", "p.code"),
+    ("name", "p.name"),
+    ("facility_type", "p.facility_type"),
+    ("facility_type_ko", "%(labels)s::jsonb -> 'type' ->> p.facility_type"),
+    ("status", "p.status"),
+    ("status_ko", "%(labels)s::jsonb -> 'status' ->> p.status"),
+    ("address", "p.address"),
+    ("phone", "p.phone"),
+    ("district_code", "p.district_code"),
+    ("sigungu_name", "p.sigungu_name"),
+    ("capacity", "p.capacity"),
+    ("enrolled", "p.enrolled"),
+    ("free_by_age", "p.free_by_age"),
+    ("services", "COALESCE(p.services, '{}'::text[])"),
+    ("services_ko", "ARRAY(SELECT %(labels)s::jsonb -> 'service' ->> s FROM unnest(p.services) AS s "
+                    "WHERE %(labels)s::jsonb -> 'service' ? s)"),
+    ("has_bus", "p.has_bus"),
+    ("cctv_count", "p.cctv_count"),
+    ("geocode_quality", "p.geocode_quality"),
+    ("data_date", "p.data_date"),
+    ("distance_m", "round(p.distance_m::numeric, 2)"),
+    ("catchment_radius_m", "p.catchment_radius_m"),
+)
+LON = sql.SQL("round(ST_X(p.geom_4326)::numeric, 7)")
+LAT = sql.SQL("round(ST_Y(p.geom_4326)::numeric, 7)")
+
+
+def _pairs() -> sql.Composable:
+    return sql.SQL(", ").join(sql.SQL("{}, {}").format(sql.Literal(key), sql.SQL(expr))  # type: ignore[arg-type]
+                              for key, expr in PROPERTIES)
+
+
+FEATURE_JSON = sql.SQL("""json_build_object('type', 'Feature', 'id', p.id,
+    'geometry', json_build_object('type', 'Point', 'coordinates', json_build_array({lon}, {lat})),
+    'properties', json_build_object({pairs}))""").format(lon=LON, lat=LAT, pairs=_pairs())
+ITEM_JSON = sql.SQL("json_build_object('id', p.id, 'lon', {lon}, 'lat', {lat}, {pairs})").format(
+    lon=LON, lat=LAT, pairs=_pairs())
+SHAPES: dict[str, sql.Composable] = {"feature": FEATURE_JSON, "item": ITEM_JSON}
+
+# The page (rows ordered and limited, one probe row beyond the page), numbered, written as one JSON array.
+PAGE_JSON = sql.SQL("""
+WITH {ctes}
+page AS ({page}),
+numbered AS (SELECT page.*, row_number() OVER (ORDER BY {order}) AS rn FROM page)
+SELECT COALESCE(json_agg({shape} ORDER BY p.rn) FILTER (WHERE p.rn <= %(limit)s), '[]')::text, count(*)
+FROM numbered p""")
+
+RADIUS_CTES = sql.SQL("""knn AS MATERIALIZED (
+    SELECT {distance} AS d FROM facilities f
+    WHERE ST_DWithin({geog}, {point}, %(radius_m)s) AND {filters}
+    ORDER BY {geog} <-> {point}
+    LIMIT %(knn_n)s
+),""")
+# KNN on the index orders candidates by <-> (sphere); the exact first n on the spheroid all lie within the largest
+# spheroid distance among the first n candidates, so the page re-selects with ST_DWithin and orders exactly.
+RADIUS_PAGE = sql.SQL("""
+    SELECT {columns}, {distance} AS distance_m, NULL::float8 AS catchment_radius_m
+    FROM facilities f
+    WHERE ST_DWithin({geog}, {point}, LEAST(%(radius_m)s, (SELECT max(d) FROM knn) + %(slack_m)s)) AND {filters}
+    ORDER BY distance_m, f.id
+    LIMIT %(probe)s OFFSET %(offset)s""")
+RADIUS_COUNT = sql.SQL(
+    "SELECT count(*) FROM facilities f WHERE ST_DWithin({geog}, {point}, %(radius_m)s) AND {filters}")
+
+NEAREST_CTES = sql.SQL("""knn AS MATERIALIZED (
+    SELECT {distance} AS d FROM facilities f
+    WHERE {filters} {within}
+    ORDER BY {geog} <-> {point}
+    LIMIT %(knn_n)s
+),""")
+NEAREST_PAGE = sql.SQL("""
+    SELECT {columns}, {distance} AS distance_m, NULL::float8 AS catchment_radius_m
+    FROM facilities f
+    WHERE ST_DWithin({geog}, {point}, (SELECT max(d) FROM knn) + %(slack_m)s) AND {filters}
+    ORDER BY distance_m, f.id
+    LIMIT %(probe)s OFFSET %(offset)s""")
+NEAREST_WITHIN = sql.SQL("AND ST_DWithin({geog}, {point}, %(max_distance_m)s)")
+NEAREST_COUNT = sql.SQL("SELECT count(*) FROM facilities f WHERE {filters} {within}")
+
+AREA_PAGE = sql.SQL("""
+    SELECT {columns}, {distance} AS distance_m, NULL::float8 AS catchment_radius_m
+    FROM facilities f
+    WHERE ST_Intersects(f.geom_4326, {area}) AND {filters}
+    ORDER BY {order}
+    LIMIT %(probe)s OFFSET %(offset)s""")
+AREA_COUNT = sql.SQL("SELECT count(*) FROM facilities f WHERE ST_Intersects(f.geom_4326, {area}) AND {filters}")
+GEOMETRY_AREA = sql.SQL("ST_SetSRID(ST_GeomFromGeoJSON(%(area_geojson)s), 4326)")
+
+CATCHMENT_PAGE = sql.SQL("""
+    SELECT {columns}, {distance} AS distance_m, c.radius_m AS catchment_radius_m
+    FROM facilities f
+    JOIN (VALUES {radii}) AS c (facility_type, radius_m) ON c.facility_type = f.facility_type
+    WHERE ST_DWithin({geog}, {point}, %(max_catchment_m)s)
+      AND ST_DWithin({geog}, {point}, c.radius_m)
+      AND {filters}
+    ORDER BY distance_m, f.id
+    LIMIT %(probe)s OFFSET %(offset)s""")
+CATCHMENT_COUNT = sql.SQL("""SELECT count(*) FROM facilities f
+    JOIN (VALUES {radii}) AS c (facility_type, radius_m) ON c.facility_type = f.facility_type
+    WHERE ST_DWithin({geog}, {point}, %(max_catchment_m)s) AND ST_DWithin({geog}, {point}, c.radius_m)
+      AND {filters}""")
+
+# Administrative areas: table and key condition per kind; identifiers from here only.
+AREA_TABLES: dict[str, tuple[str, str]] = {
+    "district": ("districts", "code"),
+    "admin_dong": ("admin_dongs", "id"),
+}
+
+
+def area_geometry(kind: str) -> sql.Composable:
+    """The geometry of a resolved 구 or 행정동 (``AREA_TABLES``) keyed by ``%(area_key)s``."""
+    table, key = AREA_TABLES[kind]
+    cast = "::integer" if key == "id" else ""
+    return sql.SQL("(SELECT a.geom_4326 FROM {table} a WHERE a.{key} = %(area_key)s{cast})").format(
+        table=sql.Identifier(table), key=sql.Identifier(key), cast=sql.SQL(cast))
+
+
+def radii_values(radii_m: dict[str, float]) -> tuple[sql.Composable, dict[str, Any]]:
+    """``VALUES`` rows ``(facility_type, radius_m)`` with bound placeholders, in type order."""
+    rows: list[sql.Composable] = []
+    params: dict[str, Any] = {}
+    for i, (ftype, radius_m) in enumerate(sorted(radii_m.items())):
+        type_key, radius_key = f"ct_{i}", f"cr_{i}"
+        rows.append(sql.SQL("({}, {}::float8)").format(sql.Placeholder(type_key), sql.Placeholder(radius_key)))
+        params[type_key] = ftype
+        params[radius_key] = float(radius_m)
+    return sql.SQL(", ").join(rows), params
+
+
+def page_statement(*, page: sql.Composable, order: sql.Composable, shape: Shape,
+                   ctes: sql.Composable | None = None) -> sql.Composed:
+    """The JSON page statement around a ``page`` select (``ctes`` end with a comma)."""
+    return PAGE_JSON.format(ctes=ctes or sql.SQL(""), page=page, order=order, shape=SHAPES[shape])
+
+
+def common_fragments() -> dict[str, sql.Composable]:
+    """The fragments every template above takes."""
+    return {"columns": PAGE_COLUMNS, "distance": DISTANCE_M, "geog": FACILITY_GEOG, "point": POINT_GEOG}

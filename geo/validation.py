@@ -1,0 +1,123 @@
+"""Validation of request values shared by every read: points, distances, pages, text and the child's age class.
+
+Every check raises ``geo.errors.InvalidQuery`` naming the parameter; the API maps it to 422 problem+json and
+the CLI prints it as one line. Bounds are settings (``max_radius_m``, ``max_page_limit``) or module constants.
+"""
+
+from __future__ import annotations
+
+import math
+import unicodedata
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from geo.domain import AGES, KOREA_BBOX_4326, class_age, in_korea
+from geo.errors import InvalidQuery
+from geo.settings import Settings
+
+KOREA_TZ = ZoneInfo("Asia/Seoul")
+# Larger offsets are no page anybody reads; the bound keeps OFFSET inside PostgreSQL's bigint.
+MAX_OFFSET = 1_000_000
+MAX_TEXT_LENGTH = 100
+
+
+def validate_point(*, lat: float, lon: float) -> None:
+    """Reject coordinates that are not finite, out of range, swapped or outside Korea (EPSG:4326 degrees).
+
+    Raises
+    ------
+    InvalidQuery
+        With ``param`` naming the offending parameter; a lat/lon pair that would lie in Korea once swapped
+        (``lat≈127, lon≈37``) says so.
+    """
+    if not (math.isfinite(lat) and math.isfinite(lon)):
+        raise InvalidQuery(f"lat and lon must be finite numbers (got lat={lat}, lon={lon})", param="lat,lon")
+    if in_korea(lat=lon, lon=lat):
+        raise InvalidQuery(
+            f"lat={lat}, lon={lon} is not in Korea but lat={lon}, lon={lat} is: lat and lon swapped?",
+            param="lat,lon",
+        )
+    if not -90.0 <= lat <= 90.0:
+        raise InvalidQuery(f"lat must be between -90 and 90 degrees (got {lat})", param="lat")
+    if not -180.0 <= lon <= 180.0:
+        raise InvalidQuery(f"lon must be between -180 and 180 degrees (got {lon})", param="lon")
+    if not in_korea(lat=lat, lon=lon):
+        lon_min, lat_min, lon_max, lat_max = KOREA_BBOX_4326
+        raise InvalidQuery(
+            f"lat={lat}, lon={lon} is outside Korea (lon {lon_min}..{lon_max}, lat {lat_min}..{lat_max})",
+            param="lat,lon",
+        )
+
+
+def validate_distance_m(value_m: float, *, param: str, settings: Settings) -> float:
+    """A search distance in metres: finite, > 0 and at most ``settings.max_radius_m``."""
+    max_m = settings.max_radius_m
+    if not math.isfinite(value_m) or value_m <= 0:
+        raise InvalidQuery(f"{param} must be a positive number of metres (got {value_m})", param=param)
+    if value_m > max_m:
+        raise InvalidQuery(f"{param} must be at most {max_m:g} m (got {value_m:g})", param=param)
+    return float(value_m)
+
+
+def validate_page(*, limit: int, offset: int, settings: Settings, param: str = "limit") -> None:
+    """``1 <= limit <= settings.max_page_limit`` and ``0 <= offset <= MAX_OFFSET``."""
+    max_limit = settings.max_page_limit
+    if limit < 1 or limit > max_limit:
+        raise InvalidQuery(f"{param} must be between 1 and {max_limit} (got {limit})", param=param)
+    if offset < 0 or offset > MAX_OFFSET:
+        raise InvalidQuery(f"offset must be between 0 and {MAX_OFFSET} (got {offset})", param="offset")
+
+
+def clean_text(value: str | None, *, param: str, max_length: int = MAX_TEXT_LENGTH) -> str | None:
+    """A free-text parameter: NFC-normalised Hangul, stripped, ``None`` when empty.
+
+    Raises
+    ------
+    InvalidQuery
+        A NUL or other control character (PostgreSQL text cannot hold NUL), or more than ``max_length``
+        characters.
+    """
+    if value is None:
+        return None
+    if any(unicodedata.category(ch) == "Cc" for ch in value):
+        raise InvalidQuery(f"{param} must not contain control characters such as NUL", param=param)
+    cleaned = unicodedata.normalize("NFC", value).strip()
+    if len(cleaned) > max_length:
+        raise InvalidQuery(f"{param} must be at most {max_length} characters (got {len(cleaned)})", param=param)
+    return cleaned or None
+
+
+def child_age(*, age: int | None = None, birth_date: date | None = None, on: date | None = None) -> int | None:
+    """The age class (만 N세반, 0..5) to search for, given directly or from a birth date on ``on`` (default:
+    today in Korea); ``None`` when neither is given.
+
+    Raises
+    ------
+    InvalidQuery
+        Both given, age outside 0..5, birth date in the future, or a child too old for 어린이집 classes.
+    """
+    if age is not None and birth_date is not None:
+        raise InvalidQuery("give either age or birth_date, not both", param="age,birth_date")
+    if age is not None:
+        if age not in AGES:
+            raise InvalidQuery(f"age must be an age class between {AGES[0]} and {AGES[-1]} (got {age})",
+                               param="age")
+        return age
+    if birth_date is None:
+        return None
+    today = on or datetime.now(KOREA_TZ).date()
+    if birth_date > today:
+        raise InvalidQuery(f"birth_date {birth_date.isoformat()} is in the future (today is {today.isoformat()})",
+                           param="birth_date")
+    derived = class_age(birth_date, today)
+    if derived not in AGES:
+        raise InvalidQuery(f"a child born on {birth_date.isoformat()} is in the 만{derived}세반 on "
+                           f"{today.isoformat()}; 어린이집 classes are 만0-5세", param="birth_date")
+    return derived
+
+
+def korean_wall_clock(moment: datetime) -> datetime:
+    """Korean wall-clock time of ``moment`` (naive datetimes are taken as Korean time already)."""
+    if moment.tzinfo is None:
+        return moment
+    return moment.astimezone(KOREA_TZ).replace(tzinfo=None)
