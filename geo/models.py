@@ -138,6 +138,10 @@ class Facility(Base):
         Index("ix_facilities_geog", text("(geom_4326::geography)"), postgresql_using="gist"),
         Index("ix_facilities_geom_4326", "geom_4326", postgresql_using="gist"),
         Index("ix_facilities_services", "services", postgresql_using="gin"),
+        # Trigram indexes for ILIKE '%fragment%' on names and addresses (place search, the name filter).
+        Index("ix_facilities_name_trgm", "name", postgresql_using="gin", postgresql_ops={"name": "gin_trgm_ops"}),
+        Index("ix_facilities_address_trgm", "address", postgresql_using="gin",
+              postgresql_ops={"address": "gin_trgm_ops"}),
     )
 
 
