@@ -59,5 +59,6 @@ def get_tx_session(request: Request) -> Iterator[Session]:
 EngineDep = Annotated[Engine, Depends(get_engine)]
 ReadConnDep = Annotated[AsyncConnection[Any], Depends(get_read_connection)]
 SessionDep = Annotated[Session, Depends(get_session)]
-TxSessionDep = Annotated[Session, Depends(get_tx_session)]
+# scope="function": commit before the response is sent, so a failed commit is an error response, not a lost write.
+TxSessionDep = Annotated[Session, Depends(get_tx_session, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
