@@ -45,6 +45,11 @@ class Settings(BaseSettings):
     max_page_limit: int = Field(default=500, alias="DOLBOM_MAX_PAGE_LIMIT")
     max_radius_m: float = Field(default=50_000.0, alias="DOLBOM_MAX_RADIUS_M")
     external_geocoder_url: str | None = Field(default=None, alias="DOLBOM_GEOCODER_URL")
+    # Imports stop (nothing written) once more than this share of the rows read was unusable, counted after
+    # import_min_rows_for_ratio rows; reports keep the first import_report_per_kind issues of each kind.
+    import_max_skip_ratio: float = Field(default=0.5, ge=0.0, le=1.0, alias="DOLBOM_IMPORT_MAX_SKIP_RATIO")
+    import_min_rows_for_ratio: int = Field(default=200, ge=1, alias="DOLBOM_IMPORT_MIN_ROWS_FOR_RATIO")
+    import_report_per_kind: int = Field(default=1000, ge=1, alias="DOLBOM_IMPORT_REPORT_PER_KIND")
 
     @property
     def pg_dir(self) -> Path:
