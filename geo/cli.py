@@ -7,10 +7,10 @@ never a traceback (1: the command failed, 2: wrong usage, 130: interrupted).
 from __future__ import annotations
 
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -64,15 +64,15 @@ def main(argv: list[str] | None = None) -> None:
     """Run the ``dolbom`` command line; errors become one line on stderr and a non-zero exit status."""
     try:
         code = app(args=argv, prog_name="dolbom", standalone_mode=False)
-    except click.exceptions.NoArgsIsHelpError as exc:
-        click.echo(exc.ctx.get_help() if exc.ctx else "", err=True)
-        sys.exit(2)
-    except click.ClickException as exc:
-        _error_line(exc.format_message())
-        sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
+    except typer.Abort:
         _error_line("interrupted")
         sys.exit(130)
+    except typer.TyperException as exc:  # usage errors (typer's click)
+        if type(exc).__name__ == "NoArgsIsHelpError":  # `dolbom` or `dolbom db` alone: the help, not an error
+            exc.show()  # type: ignore[attr-defined]
+            sys.exit(2)
+        _error_line(getattr(exc, "format_message", exc.__str__)())
+        sys.exit(int(getattr(exc, "exit_code", 2)))
     except DolbomError as exc:
         _error_line(exc.detail)
         sys.exit(1)
@@ -183,28 +183,35 @@ def _run_import(importer, path: Path, **options: object) -> None:  # type: ignor
     _print_report(result)
 
 
-SnapshotOption = Annotated[str, typer.Option(
-    click_type=click.Choice(["auto", "full", "partial"]),
+class SnapshotMode(StrEnum):
+    """How a childcare file is read (see ``geo.ingest.childcare``)."""
+
+    auto = "auto"
+    full = "full"
+    partial = "partial"
+
+
+SnapshotOption = Annotated[SnapshotMode, typer.Option(
     help="full: centres of the region missing from the file are marked unlisted; partial: an extract; "
          "auto: full when the file lists closed (폐지) centres.")]
 
 
 @import_app.command("seoul")
 def import_seoul(path: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
-                 snapshot: SnapshotOption = "auto") -> None:
+                 snapshot: SnapshotOption = SnapshotMode.auto) -> None:
     """Import Seoul OA-20300 '서울시 어린이집 정보(표준 데이터)' (cp949 or UTF-8)."""
     from geo.ingest.childcare import import_seoul_oa20300
 
-    _run_import(import_seoul_oa20300, path, snapshot=snapshot)
+    _run_import(import_seoul_oa20300, path, snapshot=snapshot.value)
 
 
 @import_app.command("national")
 def import_national(path: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
-                    snapshot: SnapshotOption = "auto") -> None:
+                    snapshot: SnapshotOption = SnapshotMode.auto) -> None:
     """Import the national 어린이집 기본정보 export (childinfo format)."""
     from geo.ingest.childcare import import_national_basic
 
-    _run_import(import_national_basic, path, snapshot=snapshot)
+    _run_import(import_national_basic, path, snapshot=snapshot.value)
 
 
 @import_app.command("population")
@@ -221,7 +228,10 @@ def boundaries_load(sido_code: str = "11") -> None:
     from geo.ingest.boundaries import load_boundaries
 
     engine = _engine()
-    result = load_boundaries(engine, sido_code=sido_code)
+    try:
+        result = load_boundaries(engine, sido_code=sido_code, progress=True)
+    except DolbomError as exc:
+        _fail(exc)
     console.print(result.summary())
 
 
@@ -243,7 +253,10 @@ def seed(seed: int = 20090101, force: bool = False) -> None:
     from geo.ingest.defaults import load_default_data
 
     engine = _engine()
-    console.print(load_default_data(engine, seed=seed, force=force).summary())
+    try:
+        console.print(load_default_data(engine, seed=seed, force=force, progress=True).summary())
+    except DolbomError as exc:
+        _fail(exc)
 
 
 @osm_app.command("import")

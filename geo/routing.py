@@ -24,7 +24,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import Connection, text
+from psycopg import sql
+from sqlalchemy import Connection, TextClause, text
 
 from geo.errors import InvalidQuery, RoutingUnavailable
 from geo.search import DISTANCE_M, FACILITY_COLUMNS, FacilityFilters, FacilityHit, validate_point
@@ -155,10 +156,9 @@ def nearest_vertex(conn: Connection, *, lat: float, lon: float, mode: Mode = "wa
         The nearest usable vertex is farther than ``max_distance_m`` metres: outside the road network.
     """
     validate_point(lat=lat, lon=lon)
-    cost, reverse = _check_mode(mode)
+    _check_mode(mode)
     _require_network(conn, network)
-    sql = _NEAREST_SQL.format(cost=cost, reverse=reverse)
-    row = conn.execute(text(sql), {"lat": lat, "lon": lon, "network": network}).one_or_none()
+    row = conn.execute(_sql(conn, _NEAREST_SQL, mode), {"lat": lat, "lon": lon, "network": network}).one_or_none()
     if row is None:
         where = f"network {network!r}" if network else "any imported network"
         raise RoutingUnavailable(f"{where} has no road usable for mode {mode!r}", mode=mode)
@@ -171,7 +171,7 @@ def nearest_vertex(conn: Connection, *, lat: float, lon: float, mode: Mode = "wa
     return StartVertex(row.id, row.network, row.lon, row.lat, row.distance_m)
 
 
-# SQL templates: filled by _sql() with the identifiers of _COST_COLUMNS only; every value is bound.
+# SQL templates: composed by _sql() (psycopg.sql) with the identifiers of _COST_COLUMNS only; values are bound.
 #
 # dd(node, agg_cost): vertices reachable from :start within :budget_s seconds on :network. Only edges in the
 # box :xmin..:ymax (EPSG:4326) are loaded: see _search_box. The edges query is a string handed to pgRouting:
@@ -240,12 +240,14 @@ _CATCHMENT_SQL = """
 """
 
 
-def _sql(template: str, mode: str) -> str:
-    """``template`` with the cost columns and direction of ``mode`` (constants, never request data)."""
-    cost, reverse = _COST_COLUMNS[mode]
-    directed = "true" if _DIRECTED[mode] else "false"
-    dd = _DD_CTE.format(cost=cost, reverse=reverse, directed=directed)
-    return template.format(dd=dd, cost=cost, reverse=reverse)
+def _sql(conn: Connection, template: str, mode: str) -> TextClause:
+    """``template`` composed with ``psycopg.sql``: the cost columns of ``mode`` as quoted identifiers, its
+    direction and the ``dd`` CTE (constants, never request data); values stay bound parameters."""
+    cost, reverse = (sql.Identifier(column) for column in _COST_COLUMNS[mode])
+    directed = sql.SQL("true" if _DIRECTED[mode] else "false")
+    dd = sql.SQL(_DD_CTE).format(cost=cost, reverse=reverse, directed=directed)
+    query = sql.SQL(template).format(dd=dd, cost=cost, reverse=reverse)
+    return text(query.as_string(conn.connection.driver_connection))
 
 
 def _search_box(conn: Connection, *, network: str, mode: str, vertex_id: int, seconds: float) -> dict[str, float]:
@@ -255,9 +257,7 @@ def _search_box(conn: Connection, *, network: str, mode: str, vertex_id: int, se
     loading only the edges touching this box gives pgRouting the same answer as the whole network, at the cost
     of a city block instead of a city for a walk.
     """
-    cost, reverse = _COST_COLUMNS[mode]
-    row = conn.execute(text(_BOX_SQL.format(cost=cost, reverse=reverse)),
-                       {"start": vertex_id, "network": network}).one_or_none()
+    row = conn.execute(_sql(conn, _BOX_SQL, mode), {"start": vertex_id, "network": network}).one_or_none()
     if row is None:
         raise InvalidQuery(f"vertex {vertex_id} is not in network {network!r}", param="vertex_id")
     # 1% and 10 m of slack over the bound; degrees per metre taken where they are largest (the box's pole side).
@@ -273,7 +273,7 @@ def reachable_vertices(conn: Connection, *, vertex_id: int, seconds: float, mode
     _check_mode(mode)
     _require_network(conn, network)
     box = _search_box(conn, network=network, mode=mode, vertex_id=vertex_id, seconds=seconds)
-    rows = conn.execute(text(_sql(_REACHABLE_SQL, mode)),
+    rows = conn.execute(_sql(conn, _REACHABLE_SQL, mode),
                         {"network": network, "start": vertex_id, "budget_s": seconds, **box})
     return {int(node): float(agg) for node, agg in rows}
 
@@ -359,7 +359,7 @@ def isochrone(conn: Connection, *, lat: float, lon: float, minutes: float, mode:
     start = nearest_vertex(conn, lat=lat, lon=lon, mode=mode, network=network)
     budget_s = minutes * 60.0
     box = _search_box(conn, network=start.network, mode=mode, vertex_id=start.id, seconds=budget_s)
-    row = conn.execute(text(_sql(_CATCHMENT_SQL, mode)), {
+    row = conn.execute(_sql(conn, _CATCHMENT_SQL, mode), {
         "network": start.network, "start": start.id, "budget_s": budget_s, "buffer_m": buffer_m, **box,
     }).one()
     hits, matched = facilities_inside(conn, geometry_4326=row.geojson, lat=lat, lon=lon, filters=filters,

@@ -4,11 +4,19 @@ Both importers stream the CSV (UTF-8 with or without BOM, else cp949) row by row
 COPY the parsed rows into a temporary staging table and finish set-based in SQL: coordinates are checked
 and, where unusable, replaced by a point inside the 법정동 (else the 시군구) named in the address; 시군구,
 법정동 and 행정동 are filled by point-in-polygon; then ``facilities`` is upserted by code and every change of
-현원, 정원, enrolment by age or status of an existing centre is written to ``enrollment_changes``.
+현원, 정원, 반수 (classes by age), enrolment by age or status of an existing centre is written to
+``enrollment_changes``.
 
-One file is one transaction: a file that cannot be read or lacks required columns raises ``ImportFailed``
-and writes nothing; problems of single rows are reported in the ``ImportResult`` (row number, code, column,
-reason) and in ``import_runs.report``, never silently dropped. Re-importing the same file changes nothing
+Snapshots (each row dated by its 데이터기준일자) may come in any order: a row older than the stored one is not
+applied; a centre first seen in a snapshot older than the newest *full* snapshot of its 시도 is stored as
+``unlisted``; a full snapshot marks the centres of its 시도 that it no longer lists (and no newer snapshot
+listed) as ``unlisted`` with a history row, except those already closed. Partial snapshots (extracts) infer
+nothing from absent centres. ``snapshot="auto"`` treats a file listing closed (폐지) centres as full.
+
+One file is one import run (``geo.ingest.run``), one transaction: a file that cannot be read, lacks required
+columns, is cut short, holds a NUL byte or is mostly unusable rows raises ``ImportFailed`` and writes nothing;
+problems of single rows are reported in the ``ImportResult`` (row number, code, column, reason; bounded per kind)
+and in ``import_runs.report``, never silently dropped. Re-importing the same file changes nothing
 (``facilities.updated_at`` included): rows are compared field by field before they are written.
 
 All geometries are EPSG:4326 points (lon, lat).
@@ -829,13 +837,15 @@ def _upsert(conn: Connection, run: ImportRun, fmt: CsvFormat, ctx: _Context, iss
     if stale:
         conn.execute(text("DELETE FROM _childcare_staging WHERE row_number = ANY(:rows)"),
                      {"rows": [r.row_number for r in stale]})
-    # Centres this file lists but a newer full snapshot of their region did not: no longer listed as of then.
+    # Centres this file lists but a newer full snapshot of their region did not: no longer listed as of then
+    # (a centre closed when last listed stays closed, as a full snapshot leaves it).
     conn.execute(text("""
         UPDATE _childcare_staging s SET unlisted_on = newest.data_date
         FROM (SELECT unnest(r.coverage) AS sido_name, max(r.data_date) AS data_date FROM import_runs r
               WHERE r.kind = :kind AND r.snapshot = 'full' AND r.id <> :run_id GROUP BY 1) newest
         WHERE s.facility_id IS NULL AND newest.sido_name = s.sido_name AND s.data_date < newest.data_date
-    """), {"kind": fmt.kind, "run_id": run.run_id})
+          AND s.status <> :closed
+    """), {"kind": fmt.kind, "run_id": run.run_id, "closed": FacilityStatus.closed.value})
     for r in conn.execute(text("SELECT row_number, code, data_date, unlisted_on FROM _childcare_staging "
                                "WHERE unlisted_on IS NOT NULL ORDER BY row_number")):
         issues.flag(r.row_number, r.code, fmt.status,
