@@ -112,7 +112,8 @@ def test_full_snapshot_records_centres_no_longer_listed(oldest_first: Engine, sh
 def test_class_counts_changes_are_history(newest_first: Engine, shared_data: Path) -> None:
     old = _rows(shared_data / "childcare" / F0701)
     new = _rows(shared_data / "childcare" / F0721)
-    groups = ["만0세", "만1세", "만2세", "만3세", "만4세", "만5세", "영아혼합(만0~2세)", "유아혼합(만3~5세)", "특수장애"]
+    groups = ["만0세", "만1세", "만2세", "만3세", "만4세", "만5세", "영아혼합(만0~2세)", "유아혼합(만3~5세)",
+              "특수장애"]
     classes = [f"반수-{g}" for g in groups]
     others = ["현원", "정원", "운영현황", *[f"아동수-{g}" for g in groups]]
     only_classes = {c for c in new if c in old and new[c]["운영현황"] in STATUS and old[c]["운영현황"] in STATUS
