@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from geo.errors import (
     DolbomError,
     ImportFailed,
+    ImportRunning,
     InvalidQuery,
     NotFound,
     ProvisioningError,
@@ -35,6 +36,7 @@ STATUS_BY_ERROR: dict[type[DolbomError], int] = {
     InvalidQuery: 422,
     NotFound: 404,
     ImportFailed: 422,
+    ImportRunning: 409,
     RoutingUnavailable: 409,
     ProvisioningError: 503,
 }

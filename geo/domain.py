@@ -60,6 +60,8 @@ class FacilityStatus(StrEnum):
     reopened = "reopened"  # 재개
     suspended = "suspended"  # 휴지
     closed = "closed"  # 폐지
+    # Not in the newest full snapshot of its region although listed before (neither operating nor known closed).
+    unlisted = "unlisted"  # 목록에서 제외
 
 
 FACILITY_STATUS_KO: dict[FacilityStatus, str] = {
@@ -67,6 +69,7 @@ FACILITY_STATUS_KO: dict[FacilityStatus, str] = {
     FacilityStatus.reopened: "재개",
     FacilityStatus.suspended: "휴지",
     FacilityStatus.closed: "폐지",
+    FacilityStatus.unlisted: "목록제외",
 }
 OPERATING_STATUSES: tuple[FacilityStatus, ...] = (FacilityStatus.active, FacilityStatus.reopened)
 
@@ -183,10 +186,12 @@ def parse_service_name(name: str) -> Service:
 AGES: tuple[int, ...] = (0, 1, 2, 3, 4, 5)
 
 # Legal child:teacher ratios (영유아보육법 시행규칙 별표2) = children per class, used to turn class counts into
-# places by age because OA-20300 publishes 정원 only as a total.
+# places by age because OA-20300 publishes 정원 only as a total. A mixed-age class follows the ratio of its
+# youngest child; the source does not say whether a 영아혼합 class holds 0-year-olds (or will take one), so it
+# is counted conservatively at the 0세 ratio 1:3 rather than 1:5.
 CHILDREN_PER_CLASS: dict[str, int] = {
     "0": 3, "1": 5, "2": 7, "3": 15, "4": 20, "5": 20,
-    "mixed_infant": 5, "mixed_toddler": 18, "special": 3,
+    "mixed_infant": 3, "mixed_toddler": 18, "special": 3,
 }
 
 

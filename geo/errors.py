@@ -34,6 +34,12 @@ class ImportFailed(DolbomError):
     title = "Import failed"
 
 
+class ImportRunning(ImportFailed):
+    """Another import holds the import lock; nothing was written (try again when it has finished)."""
+
+    title = "An import is running"
+
+
 class ProvisioningError(DolbomError):
     """The local PostGIS cluster could not be installed, initialised or started."""
 

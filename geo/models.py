@@ -162,12 +162,21 @@ class ImportRun(Base):
     unchanged: Mapped[int] = mapped_column(Integer, default=0)
     skipped: Mapped[int] = mapped_column(Integer, default=0)
     flagged: Mapped[int] = mapped_column(Integer, default=0)
-    # [{"row": 12, "code": "...", "column": "...", "action": "skipped|flagged", "reason": "..."}]
+    # [{"row": 12, "code": "...", "column": "...", "action": "skipped|flagged", "reason": "..."}]: the first
+    # issues of each kind (action + column), bounded; ``issue_counts`` counts every issue by kind.
     report: Mapped[list | None] = mapped_column(JSONB)
+    issue_counts: Mapped[dict | None] = mapped_column(JSONB)
+    # "full": the file lists every centre of its region (``coverage``: 시도 names), so centres it does not list
+    # are no longer listed; "partial": an extract (e.g. operating centres only); null for non-facility imports.
+    snapshot: Mapped[str | None] = mapped_column(String(8))
+    coverage: Mapped[list[str] | None] = mapped_column(ARRAY(Text))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class EnrollmentChange(Base):
-    """A change of enrollment, capacity or status between two snapshots of a centre."""
+    """A change of enrollment, capacity, classes (반수) or status between two snapshots of a centre.
+
+    A centre that a newer full snapshot no longer lists gets ``status_after = "unlisted"``."""
 
     __tablename__ = "enrollment_changes"
 
@@ -184,6 +193,8 @@ class EnrollmentChange(Base):
     status_after: Mapped[str | None] = mapped_column(String(12))
     enrolled_by_age_before: Mapped[dict | None] = mapped_column(JSONB)
     enrolled_by_age_after: Mapped[dict | None] = mapped_column(JSONB)
+    classes_by_age_before: Mapped[dict | None] = mapped_column(JSONB)
+    classes_by_age_after: Mapped[dict | None] = mapped_column(JSONB)
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 

@@ -119,8 +119,9 @@ def up(settings: Settings) -> str:
               "--encoding=UTF8", "--locale=C.UTF-8"])
     if not is_running(settings):
         log = pg_dir / "server.log"
-        opts = (f"-c listen_addresses='' -k {pg_dir} -p {settings.local_pg_port} "
-                "-c fsync=off -c synchronous_commit=off -c shared_buffers=256MB")
+        # fsync and synchronous_commit stay on (PostgreSQL's defaults): the cluster holds applications and
+        # bookings that must survive a crash or power loss.
+        opts = f"-c listen_addresses='' -k {pg_dir} -p {settings.local_pg_port} -c shared_buffers=256MB"
         _run([str(bin_dir / "pg_ctl"), "start", "-w", "-t", "60", "-D", str(pg_dir), "-l", str(log),
               "-o", opts])
     ensure_database(settings, settings.local_pg_database)

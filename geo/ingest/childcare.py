@@ -4,11 +4,19 @@ Both importers stream the CSV (UTF-8 with or without BOM, else cp949) row by row
 COPY the parsed rows into a temporary staging table and finish set-based in SQL: coordinates are checked
 and, where unusable, replaced by a point inside the 법정동 (else the 시군구) named in the address; 시군구,
 법정동 and 행정동 are filled by point-in-polygon; then ``facilities`` is upserted by code and every change of
-현원, 정원, enrolment by age or status of an existing centre is written to ``enrollment_changes``.
+현원, 정원, 반수 (classes by age), enrolment by age or status of an existing centre is written to
+``enrollment_changes``.
 
-One file is one transaction: a file that cannot be read or lacks required columns raises ``ImportFailed``
-and writes nothing; problems of single rows are reported in the ``ImportResult`` (row number, code, column,
-reason) and in ``import_runs.report``, never silently dropped. Re-importing the same file changes nothing
+Snapshots (each row dated by its 데이터기준일자) may come in any order: a row older than the stored one is not
+applied; a centre first seen in a snapshot older than the newest *full* snapshot of its 시도 is stored as
+``unlisted``; a full snapshot marks the centres of its 시도 that it no longer lists (and no newer snapshot
+listed) as ``unlisted`` with a history row, except those already closed. Partial snapshots (extracts) infer
+nothing from absent centres. ``snapshot="auto"`` treats a file listing closed (폐지) centres as full.
+
+One file is one import run (``geo.ingest.run``), one transaction: a file that cannot be read, lacks required
+columns, is cut short, holds a NUL byte or is mostly unusable rows raises ``ImportFailed`` and writes nothing;
+problems of single rows are reported in the ``ImportResult`` (row number, code, column, reason; bounded per kind)
+and in ``import_runs.report``, never silently dropped. Re-importing the same file changes nothing
 (``facilities.updated_at`` included): rows are compared field by field before they are written.
 
 All geometries are EPSG:4326 points (lon, lat).
@@ -16,17 +24,15 @@ All geometries are EPSG:4326 points (lon, lat).
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import math
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+from psycopg import sql
 from psycopg.types.json import Jsonb
 from sqlalchemy import Connection, Engine, text
 
@@ -43,8 +49,9 @@ from geo.domain import (
     parse_status,
 )
 from geo.errors import ImportFailed
-from geo.ingest.csvio import file_sha256, open_csv, parse_int
+from geo.ingest.csvio import data_rows, field_count_problem, file_sha256, open_csv, parse_int
 from geo.ingest.report import ImportResult
+from geo.ingest.run import DEFAULT_LIMITS, ImportLimits, ImportRun, composed, import_run, jsonb
 
 SOURCE_SEOUL = "seoul_oa20300"
 SOURCE_NATIONAL = "national_basic"
@@ -162,7 +169,7 @@ _INPUT_COLUMNS: tuple[tuple[str, str], ...] = (
 _DERIVED_COLUMNS: tuple[tuple[str, str], ...] = (
     ("geom_4326", "geometry(Point, 4326)"), ("geocode_quality", "text"), ("admin_dong_id", "integer"),
     ("offset_m", "double precision"), ("facility_id", "integer"), ("changed", "boolean"),
-    ("history_changed", "boolean"),
+    ("history_changed", "boolean"), ("unlisted_on", "date"),
 )
 # facilities columns written by the importers (all compared to decide updated vs unchanged).
 _FACILITY_COLUMNS: tuple[str, ...] = (
@@ -172,14 +179,18 @@ _FACILITY_COLUMNS: tuple[str, ...] = (
     "classes_by_age", "enrolled_by_age", "free_by_age", "services", "opening_hours", "approved_on",
     "suspended_from", "suspended_until", "closed_on", "data_date", "geocode_quality", "source", "geom_4326",
 )
-_HISTORY_COLUMNS: tuple[str, ...] = ("enrolled", "capacity", "enrolled_by_age", "status")
+# Compared to decide whether a change goes to the history (enrollment_changes: <column>_before/_after).
+_HISTORY_COLUMNS: tuple[str, ...] = ("enrolled", "capacity", "enrolled_by_age", "classes_by_age", "status")
+_HISTORY_INSERT: tuple[str, ...] = tuple(f"{c}_{when}" for c in _HISTORY_COLUMNS for when in ("before", "after"))
+SNAPSHOT_MODES = ("auto", "full", "partial")
 
 
 # --------------------------------------------------------------------------------------------------------------
 # Public API
 
 
-def import_seoul_oa20300(engine: Engine | Connection, path: Path, *, progress: bool = False) -> ImportResult:
+def import_seoul_oa20300(engine: Engine | Connection, path: Path, *, progress: bool = False,
+                         snapshot: str = "auto", limits: ImportLimits = DEFAULT_LIMITS) -> ImportResult:
     """Import Seoul OA-20300 "서울시 어린이집 정보(표준 데이터)" (62 columns) into ``facilities``.
 
     Also reads the 2025 redistribution whose coordinate columns are named ``위도``/``경도`` and whose
@@ -196,6 +207,12 @@ def import_seoul_oa20300(engine: Engine | Connection, path: Path, *, progress: b
         The CSV file (UTF-8 with or without BOM, or cp949).
     progress
         Show a rich progress bar on stderr.
+    snapshot
+        ``"full"``: the file lists every centre of Seoul, so centres it does not list are marked ``unlisted``;
+        ``"partial"``: an extract, nothing is inferred from absent centres; ``"auto"`` (default): full when
+        the file lists closed (폐지) centres, as OA-20300 does and filtered extracts do not.
+    limits
+        Skip ratio and report bounds (``ImportLimits.from_settings``).
 
     Returns
     -------
@@ -207,13 +224,18 @@ def import_seoul_oa20300(engine: Engine | Connection, path: Path, *, progress: b
     ------
     ImportFailed
         The file cannot be read or its header lacks required columns (named in the message and in
-        ``extra["missing_columns"]``); nothing is written.
+        ``extra["missing_columns"]``), is cut short, holds a NUL byte, or is mostly unusable rows; nothing
+        is written.
+    ImportRunning
+        Another import is running.
     """
-    return _import(engine, path, SEOUL_OA20300, progress=progress, default_data_date=None)
+    return _import(engine, path, SEOUL_OA20300, progress=progress, default_data_date=None, snapshot=snapshot,
+                   limits=limits)
 
 
 def import_national_basic(engine: Engine | Connection, path: Path, *, progress: bool = False,
-                          data_date: date | None = None) -> ImportResult:
+                          data_date: date | None = None, snapshot: str = "auto",
+                          limits: ImportLimits = DEFAULT_LIMITS) -> ImportResult:
     """Import the national 보육정보공개 "어린이집 기본정보" export (24 columns) into ``facilities``.
 
     The format has no 어린이집코드, so each centre gets a derived key
@@ -235,14 +257,19 @@ def import_national_basic(engine: Engine | Connection, path: Path, *, progress: 
     data_date
         Reference date of the snapshot. The export carries it only in its file name
         (``...-기준일(20260630)``), so by default the first 8-digit date in the file name is used.
+    snapshot, limits
+        As for ``import_seoul_oa20300``; a full snapshot covers the 시도 named in the file.
 
     Raises
     ------
     ImportFailed
-        The file cannot be read or lacks required columns; nothing is written.
+        The file cannot be read, lacks required columns, is cut short, holds a NUL byte or is mostly
+        unusable rows; nothing is written.
+    ImportRunning
+        Another import is running.
     """
     return _import(engine, path, NATIONAL_BASIC, progress=progress,
-                   default_data_date=data_date or date_from_file_name(path.name))
+                   default_data_date=data_date or date_from_file_name(path.name), snapshot=snapshot, limits=limits)
 
 
 def national_key(sido: str, sigungu: str, name: str, approved_on: str) -> str:
@@ -510,6 +537,9 @@ class _Context:
     default_data_date: date | None
     seen: dict[str, tuple[int, str]] = field(default_factory=dict)
     data_dates: set[date] = field(default_factory=set)
+    # 시도 names and statuses of the rows staged: the snapshot's coverage and whether it lists closed centres.
+    sidos: set[str] = field(default_factory=set)
+    statuses: dict[FacilityStatus, int] = field(default_factory=dict)
 
 
 def _row_key(ctx: _Context, p: _RowParser) -> str | None:
@@ -566,12 +596,17 @@ def _parse_row(ctx: _Context, number: int, row: dict[str, str]) -> list[Any] | N
         return None
     status_raw = row.get(fmt.status, "").strip()
     status: FacilityStatus | None = parse_status(status_raw)
+    if status is FacilityStatus.unlisted:  # ours, not a value of the sources
+        status = None
     if status is None:
         reason = "운영현황 is empty" if not status_raw else f"unknown 운영현황 {status_raw!r}"
         issues.skip(number, code, fmt.status, f"{reason}; cannot tell whether the centre operates")
         return None
 
     sido = p.text(fmt.sido) if fmt.sido else "서울특별시"
+    if sido:
+        ctx.sidos.add(sido)
+    ctx.statuses[status] = ctx.statuses.get(status, 0) + 1
     sigungu = p.text(fmt.district)
     address = p.text(fmt.address)
     if sigungu is None and address:
@@ -601,7 +636,7 @@ def _parse_row(ctx: _Context, number: int, row: dict[str, str]) -> list[Any] | N
         p.postal_code(fmt.postal_code), address, p.phone(fmt.phone), p.phone(fmt.fax), p.text(fmt.homepage),
         p.integer(fmt.rooms), p.decimal(fmt.room_area), p.integer(fmt.playgrounds), p.integer(fmt.cctv),
         p.integer(fmt.staff), _json(staff_by_role), p.bus(fmt.bus), capacity, enrolled, _json(classes),
-        _json(enrolled_by_age), Jsonb(free), services, Jsonb(opening_hours(set(services))),
+        _json(enrolled_by_age), jsonb(free), services, jsonb(opening_hours(set(services))),
         p.day(fmt.approved_on), p.day(fmt.suspended_from), p.day(fmt.suspended_until), p.day(fmt.closed_on),
         data_date, fmt.source, lon, lat, geocode_reason,
     ]
@@ -612,112 +647,68 @@ def _ints(groups: dict[str, int | None] | None) -> dict[str, int] | None:
 
 
 def _json(value: dict[str, Any] | None) -> Jsonb | None:
-    return None if value is None else Jsonb(value)
+    return jsonb(value)
 
 
 # --------------------------------------------------------------------------------------------------------------
 # Loading
 
 
-@contextmanager
-def _transaction(bind: Engine | Connection) -> Iterator[Connection]:
-    if isinstance(bind, Connection):
-        with bind.begin_nested():
-            yield bind
-    else:
-        with bind.begin() as conn:
-            yield conn
-
-
-class _Progress:
-    """A rich progress display, or nothing."""
-
-    def __init__(self, enabled: bool, total_bytes: int, label: str) -> None:
-        self.bar: Any = None
-        if enabled:
-            from rich.console import Console
-            from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
-
-            self.bar = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
-                                TimeElapsedColumn(), console=Console(stderr=True), transient=True)
-            self.bar.start()
-            self.task = self.bar.add_task(f"reading {label}", total=total_bytes)
-
-    def advance_to(self, position: int) -> None:
-        if self.bar is not None:
-            self.bar.update(self.task, completed=position)
-
-    def step(self, description: str) -> None:
-        if self.bar is not None:
-            self.bar.update(self.task, description=description)
-
-    def stop(self) -> None:
-        if self.bar is not None:
-            self.bar.stop()
-
-
 def _import(bind: Engine | Connection, path: Path, fmt: CsvFormat, *, progress: bool,
-            default_data_date: date | None) -> ImportResult:
-    result = ImportResult(kind=fmt.kind, source_name=path.name)
+            default_data_date: date | None, snapshot: str, limits: ImportLimits) -> ImportResult:
+    if snapshot not in SNAPSHOT_MODES:
+        raise ImportFailed(f"snapshot must be one of {', '.join(SNAPSHOT_MODES)}, not {snapshot!r}")
     issues = _Issues()
     with open_csv(path, required=fmt.required(), coordinates=fmt.coordinates, kind=fmt.kind) as (
-            header, reader, position):
+            header, reader, position), \
+            import_run(bind, kind=fmt.kind, source_name=path.name, sha256=file_sha256(path), limits=limits,
+                       progress=progress, total_bytes=path.stat().st_size) as run:
+        conn, result = run.conn, run.result
         lat_col, lon_col = next((lat, lon) for lat, lon in fmt.coordinates if lat in header and lon in header)
-        bar = _Progress(progress, path.stat().st_size, path.name)
-        try:
-            with _transaction(bind) as conn:
-                ctx = _Context(fmt, _Lookups.load(conn), issues, lat_col, lon_col, default_data_date)
-                run_id = conn.execute(
-                    text("INSERT INTO import_runs (kind, source_name, sha256, rows_read, inserted, updated, "
-                         "unchanged, skipped, flagged) VALUES (:kind, :name, :sha, 0, 0, 0, 0, 0, 0) RETURNING id"),
-                    {"kind": fmt.kind, "name": path.name, "sha": file_sha256(path)},
-                ).scalar_one()
-                result.import_run_id = run_id
-                _create_staging(conn)
-                raw = conn.connection.driver_connection
-                assert raw is not None
-                columns = ", ".join(name for name, _ in _INPUT_COLUMNS)
-                with raw.cursor() as cur, cur.copy(f"COPY _childcare_staging ({columns}) FROM STDIN") as copy:
-                    for number, values in enumerate(reader, start=2):
-                        if not any(v.strip() for v in values):
-                            continue
-                        result.rows_read += 1
-                        row = {h: (values[i] if i < len(values) else "") for i, h in enumerate(header)}
-                        staged = _parse_row(ctx, number, row)
-                        if staged is not None:
-                            copy.write_row(staged)
-                        if result.rows_read % 500 == 0:
-                            bar.advance_to(position())
-                bar.step("locating centres")
-                _locate(conn, fmt, ctx, issues)
-                bar.step("writing facilities")
-                _upsert(conn, run_id, issues, result)
-                issues.emit(result)
-                conn.execute(text("DROP TABLE _childcare_staging"))
-                conn.execute(
-                    text("""
-                        UPDATE import_runs SET data_date = :data_date, rows_read = :rows_read,
-                            inserted = :inserted, updated = :updated, unchanged = :unchanged, skipped = :skipped,
-                            flagged = :flagged, report = :report
-                        WHERE id = :id
-                    """),
-                    {"id": run_id, "data_date": max(ctx.data_dates, default=None), "rows_read": result.rows_read,
-                     "inserted": result.inserted, "updated": result.updated, "unchanged": result.unchanged,
-                     "skipped": result.skipped, "flagged": result.flagged, "report": Jsonb(result.report)},
-                )
-                # Fresh statistics, so that the planner picks the spatial indexes right after a bulk load.
-                conn.execute(text("ANALYZE facilities"))
-        except csv.Error as exc:
-            raise ImportFailed(f"{path.name}: malformed CSV near row {reader.line_num} ({exc})") from exc
-        finally:
-            bar.stop()
+        ctx = _Context(fmt, _Lookups.load(conn), issues, lat_col, lon_col, default_data_date)
+        _create_staging(conn)
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        copy_sql = sql.SQL("COPY _childcare_staging ({}) FROM STDIN").format(
+            sql.SQL(", ").join(sql.Identifier(name) for name, _ in _INPUT_COLUMNS))
+        with raw.cursor() as cur, cur.copy(copy_sql) as copy:
+            for number, values in data_rows(header, reader, name=path.name):
+                result.rows_read += 1
+                problem = field_count_problem(header, values)
+                if problem:
+                    issues.skip(number, None, None, problem)
+                else:
+                    staged = _parse_row(ctx, number, dict(zip(header, values, strict=True)))
+                    if staged is not None:
+                        copy.write_row(staged)
+                if result.rows_read % 500 == 0:
+                    run.bar.advance_to(position())
+                    run.check_skip_ratio(len(issues.skips), result.rows_read)
+        run.check_skip_ratio(len(issues.skips), result.rows_read)
+        run.data_date = max(ctx.data_dates, default=None)
+        run.coverage = sorted(ctx.sidos)
+        if snapshot == "auto":
+            # An extract of operating centres (such as the 2025 redistribution) lists no closed one; a full
+            # snapshot of OA-20300 or the national export lists thousands.
+            snapshot = "full" if ctx.statuses.get(FacilityStatus.closed) else "partial"
+        run.snapshot = snapshot
+        run.bar.step("locating centres")
+        _locate(conn, fmt, ctx, issues)
+        run.bar.step("writing facilities")
+        _upsert(conn, run, fmt, ctx, issues)
+        issues.emit(result)
+        conn.execute(text("DROP TABLE _childcare_staging"))
+        # Fresh statistics, so that the planner picks the spatial indexes right after a bulk load.
+        conn.execute(text("ANALYZE facilities"))
     return result
 
 
 def _create_staging(conn: Connection) -> None:
-    columns = ", ".join(f"{name} {sql_type}" for name, sql_type in (*_INPUT_COLUMNS, *_DERIVED_COLUMNS))
+    columns = sql.SQL(", ").join(
+        sql.SQL("{} {}").format(sql.Identifier(name), sql.SQL(sql_type))
+        for name, sql_type in (*_INPUT_COLUMNS, *_DERIVED_COLUMNS))
     conn.execute(text("DROP TABLE IF EXISTS _childcare_staging"))
-    conn.execute(text(f"CREATE TEMP TABLE _childcare_staging ({columns}) ON COMMIT DROP"))
+    conn.execute(composed(conn, sql.SQL("CREATE TEMP TABLE _childcare_staging ({}) ON COMMIT DROP").format(columns)))
 
 
 def _locate(conn: Connection, fmt: CsvFormat, ctx: _Context, issues: _Issues) -> None:
@@ -813,20 +804,27 @@ def _locate(conn: Connection, fmt: CsvFormat, ctx: _Context, issues: _Issues) ->
         conn.execute(text("DELETE FROM _childcare_staging WHERE row_number = ANY(:rows)"), {"rows": unplaced})
 
 
-def _upsert(conn: Connection, run_id: int, issues: _Issues, result: ImportResult) -> None:
-    """Compare staged rows with ``facilities``, record history, update changed rows, insert new ones."""
-    set_cols = ", ".join(_FACILITY_COLUMNS)
-    f_cols = ", ".join(f"f.{c}" for c in _FACILITY_COLUMNS)
-    s_cols = ", ".join(f"s.{c}" for c in _FACILITY_COLUMNS)
-    f_hist = ", ".join(f"f.{c}" for c in _HISTORY_COLUMNS)
-    s_hist = ", ".join(f"s.{c}" for c in _HISTORY_COLUMNS)
-    # Identifiers below come from the module constants only; values are bound.
-    conn.execute(text(f"""
+def _cols(columns: tuple[str, ...], alias: str | None = None) -> sql.Composed:
+    """``a.x, a.y`` (or ``x, y``) as quoted identifiers."""
+    return sql.SQL(", ").join(sql.Identifier(alias, c) if alias else sql.Identifier(c) for c in columns)
+
+
+def _upsert(conn: Connection, run: ImportRun, fmt: CsvFormat, ctx: _Context, issues: _Issues) -> None:
+    """Compare staged rows with ``facilities`` and apply the snapshot (see the module docstring).
+
+    Rows older than what is stored are not applied; centres first seen in a snapshot older than the newest
+    full snapshot of their region are stored as ``unlisted``; a full snapshot marks the centres of its region
+    that it no longer lists as ``unlisted``. Every change of 현원, 정원, 반수, enrolment by age or status goes
+    to ``enrollment_changes``.
+    """
+    result = run.result
+    conn.execute(composed(conn, sql.SQL("""
         UPDATE _childcare_staging s SET facility_id = f.id,
             changed = ROW({f_cols}) IS DISTINCT FROM ROW({s_cols}),
             history_changed = ROW({f_hist}) IS DISTINCT FROM ROW({s_hist})
         FROM facilities f WHERE f.code = s.code
-    """))  # noqa: S608
+    """).format(f_cols=_cols(_FACILITY_COLUMNS, "f"), s_cols=_cols(_FACILITY_COLUMNS, "s"),
+                f_hist=_cols(_HISTORY_COLUMNS, "f"), s_hist=_cols(_HISTORY_COLUMNS, "s"))))
     # An older snapshot never overwrites a newer one.
     stale = conn.execute(text("""
         SELECT s.row_number, s.code, s.data_date, f.data_date AS stored
@@ -839,22 +837,88 @@ def _upsert(conn: Connection, run_id: int, issues: _Issues, result: ImportResult
     if stale:
         conn.execute(text("DELETE FROM _childcare_staging WHERE row_number = ANY(:rows)"),
                      {"rows": [r.row_number for r in stale]})
-    result.enrollment_changes = conn.execute(text("""
-        INSERT INTO enrollment_changes (facility_id, import_run_id, observed_on, previous_data_date,
-            enrolled_before, enrolled_after, capacity_before, capacity_after, status_before, status_after,
-            enrolled_by_age_before, enrolled_by_age_after)
-        SELECT f.id, :run_id, s.data_date, f.data_date, f.enrolled, s.enrolled, f.capacity, s.capacity,
-               f.status, s.status, f.enrolled_by_age, s.enrolled_by_age
+    # Centres this file lists but a newer full snapshot of their region did not: no longer listed as of then
+    # (a centre closed when last listed stays closed, as a full snapshot leaves it).
+    conn.execute(text("""
+        UPDATE _childcare_staging s SET unlisted_on = newest.data_date
+        FROM (SELECT unnest(r.coverage) AS sido_name, max(r.data_date) AS data_date FROM import_runs r
+              WHERE r.kind = :kind AND r.snapshot = 'full' AND r.id <> :run_id GROUP BY 1) newest
+        WHERE s.facility_id IS NULL AND newest.sido_name = s.sido_name AND s.data_date < newest.data_date
+          AND s.status <> :closed
+    """), {"kind": fmt.kind, "run_id": run.run_id, "closed": FacilityStatus.closed.value})
+    for r in conn.execute(text("SELECT row_number, code, data_date, unlisted_on FROM _childcare_staging "
+                               "WHERE unlisted_on IS NOT NULL ORDER BY row_number")):
+        issues.flag(r.row_number, r.code, fmt.status,
+                    f"listed in this snapshot of {r.data_date} but not in the full snapshot of {r.unlisted_on} "
+                    "already imported; stored as unlisted")
+    history = _cols(_HISTORY_INSERT)
+    result.enrollment_changes = conn.execute(composed(conn, sql.SQL("""
+        INSERT INTO enrollment_changes (facility_id, import_run_id, observed_on, previous_data_date, {history})
+        SELECT f.id, :run_id, s.data_date, f.data_date, {pairs}
         FROM _childcare_staging s JOIN facilities f ON f.id = s.facility_id
         WHERE s.history_changed
-    """), {"run_id": run_id}).rowcount
-    result.updated = conn.execute(text(f"""
-        UPDATE facilities f SET ({set_cols}, updated_at) = ({s_cols}, now())
+    """).format(history=history, pairs=_history_pairs("f", "s"))), {"run_id": run.run_id}).rowcount
+    result.updated = conn.execute(composed(conn, sql.SQL("""
+        UPDATE facilities f SET ({cols}, updated_at) = ({s_cols}, now())
         FROM _childcare_staging s WHERE s.facility_id = f.id AND s.changed
-    """)).rowcount  # noqa: S608
+    """).format(cols=_cols(_FACILITY_COLUMNS), s_cols=_cols(_FACILITY_COLUMNS, "s")))).rowcount
     result.unchanged = conn.execute(text(
         "SELECT count(*) FROM _childcare_staging WHERE facility_id IS NOT NULL AND NOT changed")).scalar_one()
-    result.inserted = conn.execute(text(f"""
-        INSERT INTO facilities (code, {set_cols})
+    result.inserted = conn.execute(composed(conn, sql.SQL("""
+        INSERT INTO facilities (code, {cols})
         SELECT s.code, {s_cols} FROM _childcare_staging s WHERE s.facility_id IS NULL ORDER BY s.row_number
-    """)).rowcount  # noqa: S608
+    """).format(cols=_cols(_FACILITY_COLUMNS), s_cols=_cols(_FACILITY_COLUMNS, "s")))).rowcount
+    result.enrollment_changes += _unlist(conn, run, fmt, ctx)
+
+
+def _history_pairs(before: str, after: str) -> sql.Composed:
+    """``before.enrolled, after.enrolled, ...`` in ``_HISTORY_INSERT`` order."""
+    return sql.SQL(", ").join(sql.Identifier(alias, column) for column in _HISTORY_COLUMNS
+                              for alias in (before, after))
+
+
+def _unlist(conn: Connection, run: ImportRun, fmt: CsvFormat, ctx: _Context) -> int:
+    """Mark as ``unlisted`` (with a history row) the centres that should be listed but are not: those first
+    seen in this older snapshot (``unlisted_on``) and, for a full snapshot, the centres of its region that it
+    does not list although nothing newer said otherwise. Returns the number of history rows written."""
+    keep = [c for c in _HISTORY_COLUMNS if c != "status"]
+    same = sql.SQL(", ").join(sql.Identifier("f", c) for c in keep for _ in range(2))
+    figures = _cols(tuple(f"{c}_{when}" for c in keep for when in ("before", "after")))
+    written = conn.execute(composed(conn, sql.SQL("""
+        WITH late AS (
+            SELECT f.id, s.data_date, s.unlisted_on, f.status
+            FROM _childcare_staging s JOIN facilities f ON f.code = s.code
+            WHERE s.unlisted_on IS NOT NULL
+        ), history AS (
+            INSERT INTO enrollment_changes (facility_id, import_run_id, observed_on, previous_data_date, {figures},
+                                            status_before, status_after)
+            SELECT f.id, :run_id, late.unlisted_on, late.data_date, {same}, late.status, :unlisted
+            FROM late JOIN facilities f ON f.id = late.id
+        )
+        UPDATE facilities f SET status = :unlisted, data_date = late.unlisted_on
+        FROM late WHERE f.id = late.id
+    """).format(figures=figures, same=same)), {"run_id": run.run_id, "unlisted": FacilityStatus.unlisted.value})
+    count = written.rowcount
+    if run.snapshot != "full" or run.data_date is None:
+        return count
+    gone = conn.execute(composed(conn, sql.SQL("""
+        WITH gone AS (
+            SELECT f.id FROM facilities f
+            WHERE f.source = :source AND f.sido_name = ANY(:coverage) AND f.data_date < :snapshot_date
+              AND f.status <> ALL(:kept) AND f.code NOT IN (SELECT unnest(CAST(:listed AS text[])))
+        ), history AS (
+            INSERT INTO enrollment_changes (facility_id, import_run_id, observed_on, previous_data_date, {figures},
+                                            status_before, status_after)
+            SELECT f.id, :run_id, :snapshot_date, f.data_date, {same}, f.status, :unlisted
+            FROM gone JOIN facilities f ON f.id = gone.id
+        )
+        UPDATE facilities f SET status = :unlisted, data_date = :snapshot_date, updated_at = now()
+        FROM gone WHERE f.id = gone.id
+    """).format(figures=figures, same=same)), {
+        "run_id": run.run_id, "unlisted": FacilityStatus.unlisted.value, "source": fmt.source,
+        "coverage": run.coverage, "snapshot_date": run.data_date, "listed": list(ctx.seen),
+        # A centre already closed stays closed: that is what it was when last listed.
+        "kept": [FacilityStatus.closed.value, FacilityStatus.unlisted.value],
+    }).rowcount
+    run.result.unlisted = count + gone
+    return count + gone

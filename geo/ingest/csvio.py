@@ -1,4 +1,10 @@
-"""Reading official CSV exports: encoding detection (UTF-8 with/without BOM, else cp949) and streaming rows."""
+"""Reading official CSV exports: encoding detection (UTF-8 with/without BOM, else cp949) and streaming rows.
+
+A file is read whole or not at all: a NUL byte, a quoted field still open at the end of the file, or a last
+row with fewer fields than the header (a download or copy cut short) fail the whole file with ``ImportFailed``
+naming the row (and column); importers run inside one transaction, so nothing is written. A row in the middle
+with the wrong number of fields is skipped and reported by the importer (``field_count_problem``).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from geo.errors import ImportFailed
+from geo.ingest.report import ImportResult
 
 ENCODINGS = ("utf-8-sig", "cp949")
 
@@ -57,7 +64,8 @@ def open_csv(path: Path, *, required: Iterable[str] = (), coordinates: Sequence[
     except OSError as exc:
         raise ImportFailed(f"{path.name}: cannot read file ({exc.strerror or exc})") from exc
     with raw, io.TextIOWrapper(raw, encoding=encoding, newline="") as fh:
-        reader = csv.reader(fh)
+        # strict: a quoted field still open at the end of the file is an error, not a silently closed row.
+        reader = csv.reader(fh, strict=True)
         try:
             header = [h.strip() for h in next(reader)]
         except StopIteration:
@@ -73,13 +81,65 @@ def open_csv(path: Path, *, required: Iterable[str] = (), coordinates: Sequence[
         yield header, reader, raw.tell
 
 
-def iter_rows(header: list[str], reader: Iterable[list[str]]) -> Iterator[tuple[int, dict[str, str]]]:
-    """``(row_number, row)`` with stripped values, blank lines skipped; row numbers count the header as row 1,
-    as a spreadsheet does."""
-    for number, values in enumerate(reader, start=2):
-        if not any(v.strip() for v in values):
+def data_rows(header: list[str], reader: Iterable[list[str]], *, name: str) -> Iterator[tuple[int, list[str]]]:
+    """``(row_number, values)`` of the data rows (the header is row 1, as in a spreadsheet), checked for
+    truncation and NUL bytes; blank lines are skipped.
+
+    Raises
+    ------
+    ImportFailed
+        A NUL byte (row and column named), a quoted field open at the end of the file, a last row with fewer
+        fields than the header, or any other CSV syntax error (row named).
+    """
+    rows = iter(reader)
+    number = 1
+    pending: tuple[int, list[str]] | None = None
+    while True:
+        try:
+            values = next(rows)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            at = number + 1
+            if "unexpected end of data" in str(exc):
+                raise ImportFailed(f"{name}: the file ends inside a quoted field that starts in row {at} "
+                                   "(cut short?); nothing was imported", row=at) from exc
+            raise ImportFailed(f"{name}: malformed CSV in row {at} ({exc}); nothing was imported", row=at) from exc
+        number += 1
+        for i, value in enumerate(values):
+            if "\x00" in value:
+                column = header[i] if i < len(header) else f"field {i + 1}"
+                raise ImportFailed(f"{name}: row {number}, column {column}: NUL byte (binary data in a text "
+                                   "file); nothing was imported", row=number, column=column)
+        if pending is not None:
+            yield pending
+        pending = (number, values) if any(v.strip() for v in values) else None
+    if pending is not None:
+        last_number, values = pending
+        if len(values) < len(header):
+            raise ImportFailed(f"{name}: the last row ({last_number}) has {len(values)} of {len(header)} fields: "
+                               "the file is cut short; nothing was imported", row=last_number)
+        yield pending
+
+
+def field_count_problem(header: list[str], values: list[str]) -> str | None:
+    """Why a row does not fit the header (wrong number of fields), or None."""
+    if len(values) != len(header):
+        return f"{len(values)} fields where the header has {len(header)}"
+    return None
+
+
+def iter_rows(header: list[str], reader: Iterable[list[str]], *, name: str,
+              result: ImportResult) -> Iterator[tuple[int, dict[str, str]]]:
+    """``(row_number, row)`` with stripped values (see ``data_rows``); rows with the wrong number of fields are
+    counted as read and reported as skipped in ``result``."""
+    for number, values in data_rows(header, reader, name=name):
+        problem = field_count_problem(header, values)
+        if problem:
+            result.rows_read += 1
+            result.skip(number, problem)
             continue
-        yield number, {h: (values[i].strip() if i < len(values) else "") for i, h in enumerate(header)}
+        yield number, {h: values[i].strip() for i, h in enumerate(header)}
 
 
 def parse_int(value: str) -> int:

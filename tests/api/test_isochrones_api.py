@@ -12,7 +12,7 @@ from shapely.geometry import Point, shape
 from sqlalchemy import Engine, text
 
 from api.app import create_app
-from geo.routing import import_osm_network
+from geo.ingest.osm import import_osm_network
 from geo.settings import Settings
 
 JAMSIL = "seoul_songpa_jamsil_asanH_overpass_20241101_norelations.osm"

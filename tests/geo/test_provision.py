@@ -23,8 +23,11 @@ def test_up_status_down_cycle(tmp_path: Path) -> None:
             extensions = {r[0] for r in conn.execute("SELECT extname FROM pg_extension")}
             # No TCP listener: the cluster only answers on its own socket directory.
             listen = conn.execute("SHOW listen_addresses").fetchone()
+            durability = [conn.execute("SHOW fsync").fetchone(), conn.execute("SHOW synchronous_commit").fetchone()]
         assert {"postgis", "pgrouting"} <= extensions
         assert listen == ("",)
+        # Durable: a crash must not lose committed applications.
+        assert durability == [("on",), ("on",)]
         # Idempotent: a second `up` finds the cluster running and the database present.
         assert provision.up(settings) == url
     finally:

@@ -26,15 +26,8 @@ from shapely.ops import substring
 from sqlalchemy import Connection, Engine, text
 
 from geo.errors import ImportFailed, InvalidQuery, RoutingUnavailable
-from geo.routing import (
-    WALK_SPEED_MPS,
-    drive_directions,
-    import_osm_network,
-    isochrone,
-    nearest_vertex,
-    parse_maxspeed,
-    reachable_vertices,
-)
+from geo.ingest.osm import WALK_SPEED_MPS, drive_directions, import_osm_network, parse_maxspeed
+from geo.routing import isochrone, nearest_vertex, reachable_vertices
 from geo.search import FacilityFilters
 from geo.settings import Settings
 from tests.dbutil import rolled_back
