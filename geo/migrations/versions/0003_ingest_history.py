@@ -1,7 +1,7 @@
 """ingest history: class counts in the history, snapshot coverage and bounded reports of import runs
 
 Revision ID: 0003_ingest_history
-Revises: 0001
+Revises: 0007_service_names
 Create Date: 2026-11-25
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0003_ingest_history"
-down_revision = "0001"
+down_revision = "0007_service_names"
 branch_labels = None
 depends_on = None
 
