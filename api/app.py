@@ -9,9 +9,10 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from api.errors import install_error_handlers
-from api.routers import facilities, health, isochrones, map, places
-from geo.db import make_engine
+from api.routers import facilities, features, health, isochrones, map, places, tiles
+from geo.db import make_async_engine, make_engine
 from geo.settings import Settings, get_settings
+from tiles.cache import TileCache
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -21,10 +22,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.engine = make_engine(settings=settings, pool_size=10, max_overflow=10)
+        # Map layers (OGC API - Features, tiles) read on an async engine; tiles are cached by data version.
+        app.state.layer_engine = make_async_engine(settings=settings, pool_size=10, max_overflow=20)
+        app.state.tile_cache = TileCache()
         try:
             yield
         finally:
             app.state.engine.dispose()
+            await app.state.layer_engine.dispose()
 
     app = FastAPI(
         title="dolbom",
@@ -39,5 +44,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(places.router)
     app.include_router(isochrones.router)
     app.include_router(map.router)
+    app.include_router(features.router)
+    app.include_router(tiles.router)
     app.mount("/static", StaticFiles(directory=map.STATIC_DIR), name="static")
     return app

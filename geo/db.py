@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from geo.settings import Settings, get_settings
@@ -38,3 +39,9 @@ def check_database(engine: Engine) -> dict[str, str]:
         pg = conn.execute(text("SHOW server_version")).scalar_one()
         postgis = conn.execute(text("SELECT postgis_lib_version()")).scalar_one()
     return {"postgresql": str(pg), "postgis": str(postgis)}
+
+
+def make_async_engine(url: str | None = None, *, settings: Settings | None = None, **kwargs: object) -> AsyncEngine:
+    """Async engine (psycopg 3) for ``url`` (default: the configured database); no pre-ping per checkout."""
+    settings = settings or get_settings()
+    return create_async_engine(url or settings.effective_database_url, **kwargs)  # type: ignore[arg-type]

@@ -16,7 +16,7 @@ from geo.models import AdminDong, District, Facility
 _OPERATING = [s.value for s in OPERATING_STATUSES]
 
 
-def _per_100(places, children):  # noqa: ANN001, ANN202 - SQLAlchemy expressions
+def _per_100(places, children):
     return func.round(cast(places, Numeric) * 100 / func.nullif(children, 0), 1)
 
 

@@ -15,7 +15,7 @@ _f = Facility.__table__.alias("f")
 _c = _f.c
 
 
-def _free(key: str):  # noqa: ANN202 - a SQLAlchemy column expression
+def _free(key: str):
     return cast(_c.free_by_age[key].astext, Integer)
 
 
