@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import html
 import shutil
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
 import orjson
@@ -39,6 +39,7 @@ router = APIRouter(prefix="/ogc", tags=["ogc-features"])
 GEOJSON = "application/geo+json"
 JSON = "application/json"
 HTML = "text/html; charset=utf-8"
+OPENAPI = "application/vnd.oai.openapi+json;version=3.0"
 CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
@@ -65,6 +66,9 @@ _JSON_SCHEMA_TYPES: dict[str, dict[str, Any]] = {
     "date-time": {"type": "string", "format": "date-time"}, "array": {"type": "array", "items": {"type": "string"}},
 }
 
+# cql-text: the pre-standard name that GDAL's OAPIF driver sends; parsed as CQL2 text.
+FilterLang = Literal["cql2-text", "cql2-json", "cql-text"]
+FILTER_LANGS = ("cql2-text", "cql2-json", "cql-text")
 FormatParam = Annotated[str | None, Query(alias="f", pattern="^(json|html|geojson)$", description="json or html")]
 
 
@@ -112,8 +116,7 @@ async def landing(request: Request, f: FormatParam = None) -> Response:
     base = _base(request)
     links = [
         {"rel": "self", "href": base, "type": JSON, "title": "this document"},
-        {"rel": "service-desc", "href": str(request.base_url) + "openapi.json",
-         "type": "application/vnd.oai.openapi+json;version=3.0", "title": "API definition"},
+        {"rel": "service-desc", "href": base + "/api", "type": OPENAPI, "title": "API definition (OpenAPI 3)"},
         {"rel": "service-doc", "href": str(request.base_url) + "docs", "type": "text/html", "title": "API docs"},
         {"rel": "conformance", "href": base + "/conformance", "type": JSON, "title": "conformance"},
         {"rel": "data", "href": base + "/collections", "type": JSON, "title": "collections"},
@@ -123,6 +126,25 @@ async def landing(request: Request, f: FormatParam = None) -> Response:
     if _wants_html(request, f):
         return _page(body["title"], _links_html(links))  # type: ignore[arg-type]
     return _json(body)
+
+
+@router.get("/api", summary="OpenAPI 3 definition of the OGC API (paths relative to /ogc)")
+async def api_definition(request: Request) -> Response:
+    """The app's OpenAPI document cut to the OGC paths, relative to ``/ogc`` as OGC clients expect."""
+    full = request.app.openapi()
+    paths: dict[str, Any] = {}
+    for path, item in full.get("paths", {}).items():
+        if not path.startswith("/ogc/"):
+            continue
+        item = orjson.loads(orjson.dumps(item).replace(b"collection_id", b"collectionId"))
+        for operation in item.values():
+            for param in operation.get("parameters", []):
+                if param.get("name") == "filter-lang":
+                    param["schema"] = {"type": "string", "enum": list(FILTER_LANGS), "default": "cql2-text"}
+        paths[path.removeprefix("/ogc").replace("collection_id", "collectionId")] = item
+    doc = {"openapi": "3.0.3", "info": full.get("info", {}), "servers": [{"url": _base(request)}], "paths": paths,
+           "components": full.get("components", {})}
+    return Response(dumps(doc), media_type=OPENAPI)
 
 
 @router.get("/conformance", summary="Conformance classes")
@@ -155,7 +177,10 @@ async def _collection(request: Request, engine: LayerEngineDep, layer: Layer) ->
             {"rel": "items", "href": base + "/items", "type": GEOJSON, "title": "items"},
             {"rel": "http://www.opengis.net/def/rel/ogc/1.0/queryables", "href": base + "/queryables",
              "type": "application/schema+json", "title": "queryables"},
-            {"rel": "describedby", "href": f"{root}/tiles/{layer.id}/tilejson.json", "type": JSON,
+            # The short rel is what GDAL's OAPIF driver (3.6) looks for.
+            {"rel": "queryables", "href": base + "/queryables", "type": "application/schema+json",
+             "title": "queryables"},
+            {"rel": "alternate", "href": f"{root}/tiles/{layer.id}/tilejson.json", "type": JSON,
              "title": "TileJSON of the vector tiles"},
             *({"rel": "enclosure", "href": f"{base}/export?format={name}", "type": spec.media_type,
                "title": f"export as {name}"} for name, spec in FORMATS.items()),
@@ -204,11 +229,15 @@ async def queryables(request: Request, collection_id: str, f: FormatParam = None
         "title": layer.title,
         "properties": props,
         "additionalProperties": False,
+        # Draft-era list that GDAL's OAPIF driver (3.6) reads to know which properties it may filter on.
+        "queryables": [{"id": name} for name in props],
     }
     if _wants_html(request, f):
         return _page(f"Queryables of {layer.id}", _table_html(
             [{"name": k, **{kk: str(vv) for kk, vv in v.items()}} for k, v in props.items()]))
-    return _json(body, "application/schema+json")
+    accept = request.headers.get("accept", "")
+    return _json(body, "application/schema+json" if "schema+json" in accept or not accept or "*/*" in accept
+                 else JSON)
 
 
 def items_query(request: Request, settings_max: int, *, limit: int, offset: int, bbox: str | None,
@@ -261,7 +290,7 @@ async def items(
     bbox_crs: Annotated[str | None, Query(alias="bbox-crs")] = None,
     datetime: Annotated[str | None, Query(description="RFC 3339 instant or interval (a/b, ../b, a/..)")] = None,
     filter: Annotated[str | None, Query(description="CQL2 text or JSON filter")] = None,
-    filter_lang: Annotated[str | None, Query(alias="filter-lang", pattern="^cql2-(text|json)$")] = None,
+    filter_lang: Annotated[FilterLang | None, Query(alias="filter-lang")] = None,
     filter_crs: Annotated[str | None, Query(alias="filter-crs")] = None,
     crs: Annotated[str | None, Query(description="output CRS URI")] = None,
     f: FormatParam = None,
@@ -329,7 +358,7 @@ def export(
     bbox_crs: Annotated[str | None, Query(alias="bbox-crs")] = None,
     datetime: Annotated[str | None, Query()] = None,
     filter: Annotated[str | None, Query()] = None,
-    filter_lang: Annotated[str | None, Query(alias="filter-lang", pattern="^cql2-(text|json)$")] = None,
+    filter_lang: Annotated[FilterLang | None, Query(alias="filter-lang")] = None,
     filter_crs: Annotated[str | None, Query(alias="filter-crs")] = None,
     crs: Annotated[str | None, Query()] = None,
 ) -> FileResponse:

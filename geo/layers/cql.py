@@ -58,6 +58,8 @@ _TEMPORAL = ("t_before", "t_after", "t_equals", "t_intersects")
 def parse_filter(text: str, *, lang: str | None = None) -> dict[str, Any]:
     """CQL2 JSON of a ``filter`` parameter in ``lang`` (``cql2-text``, the default, or ``cql2-json``)."""
     lang = lang or "cql2-text"
+    if lang == "cql-text":  # the draft name GDAL's OAPIF driver (3.6) sends; its comparisons are CQL2 text
+        lang = "cql2-text"
     if lang not in FILTER_LANGS:
         raise InvalidQuery(f"filter-lang {lang!r} is not supported; use {' or '.join(FILTER_LANGS)}",
                            parameter="filter-lang")

@@ -42,7 +42,7 @@ def geometry_json(geom_4326: ColumnElement, crs: ServedCrs) -> ColumnElement:
     geom = geom_4326 if crs.srid == 4326 else func.ST_Transform(geom_4326, crs.srid)
     if crs.north_first:
         geom = func.ST_FlipCoordinates(geom)
-    return func.ST_AsGeoJSON(geom, 7 if crs.srid == 4326 else 2)
+    return func.ST_AsGeoJSON(geom, 7 if crs.srid == 4326 else 2, 0)  # options 0: no "crs" member
 
 
 def _interval(value: str) -> tuple[datetime | None, datetime | None]:
