@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Float, Integer, Select, Subquery, and_, cast, func, literal, select
+from sqlalchemy import ColumnElement, Float, Integer, Select, Subquery, and_, cast, func, literal, select, true
 from sqlalchemy.sql.elements import Label
 
 from geo.errors import InvalidQuery
@@ -99,7 +99,7 @@ def items_statement(layer: Layer, query: ItemsQuery) -> Select:
     stmt = (
         select(*columns, geometry_json(source.c.geom_4326, query.crs).label("geometry"),
                func.count().over().label("number_matched"))
-        .where(and_(*conditions(layer, source, query)))
+        .where(and_(true(), *conditions(layer, source, query)))
         .order_by(source.c.id)
         .offset(literal(query.offset, Integer))
     )
@@ -113,7 +113,7 @@ def frame_statement(layer: Layer, query: ItemsQuery) -> Select:
     source = layer.source()
     return (
         select(source.c.id, *(source.c[p.name] for p in layer.properties), source.c.geom_4326.label("geometry"))
-        .where(and_(*conditions(layer, source, query)))
+        .where(and_(true(), *conditions(layer, source, query)))
         .order_by(source.c.id)
     )
 
@@ -121,7 +121,7 @@ def frame_statement(layer: Layer, query: ItemsQuery) -> Select:
 def count_statement(layer: Layer, query: ItemsQuery) -> Select:
     """``count(*)`` of the features matching ``query`` (independent of paging)."""
     source = layer.source()
-    return select(func.count()).select_from(source).where(and_(*conditions(layer, source, query)))
+    return select(func.count()).select_from(source).where(and_(true(), *conditions(layer, source, query)))
 
 
 def feature_id_value(layer: Layer, feature_id: str) -> Any:
