@@ -12,8 +12,8 @@ from sqlalchemy.dialects import postgresql
 
 from geo.analysis.supply import supply_by_district, supply_by_dong
 from geo.errors import InvalidQuery
-from geo.layers.crs import parse_bbox, parse_crs
 from geo.layers.cql import parse_filter
+from geo.layers.crs import parse_bbox, parse_crs
 from geo.layers.features import ItemsQuery, count_statement, items_statement
 from geo.layers.registry import LAYERS, get_layer
 

@@ -122,7 +122,7 @@ POINTS = {"a": (127.0000, 37.5000), "b": (127.0300, 37.5200), "c": (126.9500, 37
 
 
 @pytest.fixture(scope="module")
-def small_db(make_database) -> Engine:  # noqa: ANN001 - conftest factory
+def small_db(make_database) -> Engine:
     """A committed database: one 구, one 행정동 and three centres in different z14 tiles."""
     engine = make_database("layers_tiles")
     with engine.begin() as conn:
