@@ -8,12 +8,15 @@ quantised by ``ST_AsMVTGeom``; the combined tile is the concatenation of the per
 from __future__ import annotations
 
 import hashlib
+from functools import lru_cache
+from typing import Any
 
 from sqlalchemy import ColumnElement, Integer, LargeBinary, Select, Text, func, literal, select
 
 from geo.errors import InvalidQuery, NotFound
 from geo.layers.base import Layer
-from geo.layers.versions import tile_envelope
+from geo.layers.registry import LAYERS
+from geo.layers.versions import TileCoord, precompile, tile_binds, tile_envelope
 
 EXTENT = 4096
 BUFFER = 64
@@ -33,12 +36,17 @@ def layers_at_zoom(layers: list[Layer], z: int) -> list[Layer]:
     return [layer for layer in layers if layer.minzoom <= z <= layer.maxzoom]
 
 
-def layer_tile_statement(layer: Layer, z: int, x: int, y: int) -> Select:
-    """One layer's MVT (bytea; empty when no feature) with its lean properties for ``z``."""
+def layer_tile_statement(layer: Layer, z: int, x: TileCoord, y: TileCoord, *,
+                         z_sql: TileCoord | None = None) -> Select:
+    """One layer's MVT (bytea; empty when no feature) with its lean properties for ``z``.
+
+    ``x``/``y`` (and ``z_sql``, the zoom as used in SQL, default ``z``) may be bound parameters.
+    """
     names = layer.properties_at_zoom(z)
+    z_in_sql = z if z_sql is None else z_sql
     source = layer.source(names)
-    envelope = tile_envelope(z, x, y)
-    search_4326 = func.ST_Transform(tile_envelope(z, x, y, margin=MARGIN), 4326)
+    envelope = tile_envelope(z_in_sql, x, y)
+    search_4326 = func.ST_Transform(tile_envelope(z_in_sql, x, y, margin=MARGIN), 4326)
     integer_id = layer.id_column.type.python_type is int
     rows = (
         select(
@@ -57,16 +65,24 @@ def layer_tile_statement(layer: Layer, z: int, x: int, y: int) -> Select:
         rows.c.geom.is_not(None))
 
 
-def tile_statement(layers: list[Layer], z: int, x: int, y: int) -> Select:
+def tile_statement(layers: list[Layer], z: int, x: TileCoord, y: TileCoord, *,
+                   z_sql: TileCoord | None = None) -> Select:
     """The combined tile of ``layers`` at z/x/y (each layer in its zoom range), one bytea; NotFound if none."""
     active = layers_at_zoom(layers, z)
     if not active:
         raise NotFound(f"no layer has tiles at zoom {z}", layers=[layer.id for layer in layers])
-    parts = [layer_tile_statement(layer, z, x, y).scalar_subquery() for layer in active]
+    parts = [layer_tile_statement(layer, z, x, y, z_sql=z_sql).scalar_subquery() for layer in active]
     combined: ColumnElement = parts[0]
     for part in parts[1:]:
         combined = combined.op("||")(part)
     return select(combined.label("tile"))
+
+
+@lru_cache(maxsize=256)
+def compiled_tile(layer_ids: tuple[str, ...], z: int) -> tuple[str, dict[str, Any]]:
+    """Precompiled ``tile_statement`` of registered ``layer_ids`` at zoom ``z``; x/y (and z) are parameters."""
+    z_bind, x_bind, y_bind = tile_binds()
+    return precompile(tile_statement([LAYERS[i] for i in layer_ids], z, x_bind, y_bind, z_sql=z_bind))
 
 
 def definition_hash(layers: list[Layer], z: int) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request, Response
 
 from api.routers.layer_common import LayerEngineDep, TileCacheDep, dumps, etag_response
@@ -9,9 +11,9 @@ from geo.errors import NotFound
 from geo.layers.base import Layer
 from geo.layers.features import extent_statement
 from geo.layers.registry import LAYERS, get_layer
-from geo.layers.versions import tile_version_statement
+from geo.layers.versions import compiled_tile_version
 from tiles.cache import tile_etag
-from tiles.mvt import MARGIN, check_tile, definition_hash, layers_at_zoom, tile_statement
+from tiles.mvt import MARGIN, check_tile, compiled_tile, definition_hash, layers_at_zoom
 from tiles.tilejson import tilejson
 
 router = APIRouter(prefix="/tiles", tags=["tiles"])
@@ -37,13 +39,17 @@ async def tile(request: Request, layer_id: str, z: int, x: int, y: int, engine: 
     if not active:
         raise NotFound(f"{layer_id} has no tiles at zoom {z}", minzoom=min(la.minzoom for la in layers),
                        maxzoom=max(la.maxzoom for la in layers))
+    ids = tuple(la.id for la in active)
+    tile_params = {"tile_z": z, "tile_x": x, "tile_y": y}
+    version_sql, version_params = compiled_tile_version(ids, MARGIN)
     async with engine.connect() as conn:
-        count, last_seq = (await conn.execute(
-            tile_version_statement([la.id for la in active], z, x, y, margin=MARGIN))).one()
+        version: Any = (await conn.exec_driver_sql(version_sql, {**version_params, **tile_params})).one()
+        count, last_seq = version[0], version[1]
         etag = tile_etag(f"{layer_id}/{z}/{x}/{y}", definition_hash(active, z), int(count), int(last_seq))
         body = cache.get(etag)
         if body is None:
-            body = bytes((await conn.execute(tile_statement(active, z, x, y))).scalar_one() or b"")
+            tile_sql, constants = compiled_tile(ids, z)
+            body = bytes((await conn.exec_driver_sql(tile_sql, {**constants, **tile_params})).scalar_one() or b"")
             cache.put(etag, body)
     return etag_response(request, body, MVT, etag=etag)
 
