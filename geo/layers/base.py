@@ -56,6 +56,7 @@ class Layer:
     # Whether the layer's rows are recorded in layer_changes (by trigger) under this id.
     versioned: bool = True
     _by_name: dict[str, Property] = field(default_factory=dict, compare=False, repr=False)
+    _sources: dict[tuple[str, ...] | None, Subquery] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         names = [p.name for p in self.properties]
@@ -82,11 +83,18 @@ class Layer:
         return chosen
 
     def source(self, names: tuple[str, ...] | None = None) -> Subquery:
-        """The layer as a subquery with columns ``id``, ``geom_4326`` and the properties ``names`` (all if None)."""
+        """The layer as a subquery with columns ``id``, ``geom_4326`` and the properties ``names`` (all if None).
+
+        Built once per property set: constructing it is a large share of a request's Python time.
+        """
+        cached = self._sources.get(names)
+        if cached is not None:
+            return cached
         props = self.properties if names is None else tuple(self._by_name[n] for n in names if n != "id")
         stmt: Select = select(
             self.id_column.label("id"),
             *(p.column.label(p.name) for p in props),
             self.geometry.label("geom_4326"),
         ).select_from(self.from_)
-        return stmt.subquery(self.id)
+        self._sources[names] = stmt.subquery(self.id)
+        return self._sources[names]
