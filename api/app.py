@@ -23,7 +23,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.engine = make_engine(settings=settings, pool_size=10, max_overflow=10)
         # Map layers (OGC API - Features, tiles) read on an async engine; tiles are cached by data version.
-        app.state.layer_engine = make_async_engine(settings=settings, pool_size=10, max_overflow=20)
+        app.state.layer_engine = make_async_engine(settings=settings, pool_size=32, max_overflow=8)
         app.state.tile_cache = TileCache()
         try:
             yield

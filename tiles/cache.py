@@ -33,6 +33,7 @@ class TileCache:
     def __init__(self, max_bytes: int = 64 * 1024 * 1024) -> None:
         self.max_bytes = max_bytes
         self._entries: OrderedDict[str, bytes] = OrderedDict()
+        self._keys: set[str] = set()  # tile keys (layers/z/x/y) rendered at some version
         self._bytes = 0
         self._lock = Lock()
         self.hits = 0
@@ -49,11 +50,17 @@ class TileCache:
             self.hits += 1
             return body
 
-    def put(self, etag: str, body: bytes) -> None:
+    def seen(self, key: str) -> bool:
+        """Whether tile ``key`` was rendered before (in any version): if not, render without asking first."""
+        return key in self._keys
+
+    def put(self, etag: str, body: bytes, *, key: str | None = None) -> None:
         """Keep ``body`` under ``etag``, evicting the least recently used tiles beyond ``max_bytes``."""
         if len(body) > self.max_bytes:
             return
         with self._lock:
+            if key is not None and len(self._keys) < 1_000_000:
+                self._keys.add(key)
             old = self._entries.pop(etag, None)
             if old is not None:
                 self._bytes -= len(old)
@@ -67,4 +74,5 @@ class TileCache:
         """Forget every tile."""
         with self._lock:
             self._entries.clear()
+            self._keys.clear()
             self._bytes = 0

@@ -13,7 +13,7 @@ from geo.layers.features import extent_statement
 from geo.layers.registry import LAYERS, get_layer
 from geo.layers.versions import compiled_tile_version
 from tiles.cache import tile_etag
-from tiles.mvt import MARGIN, check_tile, compiled_tile, definition_hash, layers_at_zoom
+from tiles.mvt import MARGIN, check_tile, compiled_tile, compiled_tile_and_version, definition_hash, layers_at_zoom
 from tiles.tilejson import tilejson
 
 router = APIRouter(prefix="/tiles", tags=["tiles"])
@@ -40,17 +40,27 @@ async def tile(request: Request, layer_id: str, z: int, x: int, y: int, engine: 
         raise NotFound(f"{layer_id} has no tiles at zoom {z}", minzoom=min(la.minzoom for la in layers),
                        maxzoom=max(la.maxzoom for la in layers))
     ids = tuple(la.id for la in active)
+    key = f"{layer_id}/{z}/{x}/{y}"
+    definition = definition_hash(active, z)
     tile_params = {"tile_z": z, "tile_x": x, "tile_y": y}
-    version_sql, version_params = compiled_tile_version(ids, MARGIN)
     async with engine.connect() as conn:
-        version: Any = (await conn.exec_driver_sql(version_sql, {**version_params, **tile_params})).one()
-        count, last_seq = version[0], version[1]
-        etag = tile_etag(f"{layer_id}/{z}/{x}/{y}", definition_hash(active, z), int(count), int(last_seq))
-        body = cache.get(etag)
-        if body is None:
-            tile_sql, constants = compiled_tile(ids, z)
-            body = bytes((await conn.exec_driver_sql(tile_sql, {**constants, **tile_params})).scalar_one() or b"")
-            cache.put(etag, body)
+        if not cache.seen(key):  # cold: version and tile in one round trip
+            sql, constants = compiled_tile_and_version(ids, z)
+            row: Any = (await conn.exec_driver_sql(sql, {**constants, **tile_params})).one()
+            etag = tile_etag(key, definition, int(row[0]), int(row[1]))
+            body = bytes(row[2] or b"")
+            cache.put(etag, body, key=key)
+        else:
+            version_sql, version_params = compiled_tile_version(ids, MARGIN)
+            version: Any = (await conn.exec_driver_sql(version_sql, {**version_params, **tile_params})).one()
+            etag = tile_etag(key, definition, int(version[0]), int(version[1]))
+            cached = cache.get(etag)
+            if cached is None:
+                tile_sql, constants = compiled_tile(ids, z)
+                cached = bytes((await conn.exec_driver_sql(tile_sql, {**constants, **tile_params})).scalar_one()
+                               or b"")
+                cache.put(etag, cached, key=key)
+            body = cached
     return etag_response(request, body, MVT, etag=etag)
 
 

@@ -42,7 +42,7 @@ def tile_version_statement(layer_ids: list[str], z: TileCoord, x: TileCoord, y: 
                            margin: float) -> Select:
     """``(count, max seq)`` of the changes of ``layer_ids`` meeting tile z/x/y grown by ``margin``."""
     table = LayerChange.__table__
-    return select(func.count(), func.coalesce(func.max(table.c.seq), 0)).where(
+    return select(func.count().label("changes"), func.coalesce(func.max(table.c.seq), 0).label("last_seq")).where(
         table.c.layer == func.any(literal(layer_ids, ARRAY(Text))),
         table.c.env_3857.op("&&")(tile_envelope(z, x, y, margin=margin)),
     )
