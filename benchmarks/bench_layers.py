@@ -45,7 +45,6 @@ from sqlalchemy.engine import make_url
 from benchmarks.bench_search import analyze, load_seoul, throwaway_database
 from geo.db import check_database, make_engine
 from geo.settings import PROJECT_ROOT
-from tests.serverutil import free_port
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 TIPG_VENV = PROJECT_ROOT / ".dolbom" / "tipg-venv"
@@ -55,6 +54,15 @@ WORKLOADS = ("items_bbox", "items_cql2", "tiles_cold", "tiles_cached", "tiles_re
 
 
 # --- servers ------------------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def ensure_tipg(venv: Path) -> Path:
