@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,9 +19,6 @@ from geo.layers.features import ItemsQuery, count_statement
 from geo.layers.registry import LAYERS
 from geo.settings import Settings
 from tests.serverutil import uvicorn_server
-
-pytestmark = pytest.mark.skipif(shutil.which("ogr2ogr") is None, reason="gdal-bin is installed by scripts/setup")
-
 
 @pytest.fixture(scope="module")
 def server(settings: Settings, seoul_engine: Engine) -> Iterator[str]:
