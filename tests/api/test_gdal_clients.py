@@ -20,6 +20,7 @@ from geo.layers.registry import LAYERS
 from geo.settings import Settings
 from tests.serverutil import uvicorn_server
 
+
 @pytest.fixture(scope="module")
 def server(settings: Settings, seoul_engine: Engine) -> Iterator[str]:
     with uvicorn_server(settings.effective_database_url) as base:
