@@ -11,9 +11,10 @@ from fastapi.staticfiles import StaticFiles
 
 from api.errors import install_error_handlers
 from api.headers import SecurityHeaders
-from api.routers import facilities, health, isochrones, map_page, places
-from geo.db import make_engine, make_read_pool
+from api.routers import facilities, features, health, isochrones, map_page, places, tiles
+from geo.db import make_async_engine, make_engine, make_read_pool
 from geo.settings import Settings, get_settings
+from tiles.cache import TileCache
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -27,11 +28,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                        connect_args={"connect_timeout": max(1, int(settings.db_timeout_s))})
         app.state.read_pool = make_read_pool(settings, max_size=settings.read_pool_size)
         await app.state.read_pool.open(wait=False)
+        # Map layers (OGC API - Features, tiles) read on an async engine; tiles are cached by data version.
+        app.state.layer_engine = make_async_engine(settings=settings, pool_size=32, max_overflow=8)
+        app.state.tile_cache = TileCache()
         try:
             yield
         finally:
             await app.state.read_pool.close()
             app.state.engine.dispose()
+            await app.state.layer_engine.dispose()
 
     app = FastAPI(
         title="dolbom",
@@ -47,5 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(places.router)
     app.include_router(isochrones.router)
     app.include_router(map_page.router)
+    app.include_router(features.router)
+    app.include_router(tiles.router)
     app.mount("/static", StaticFiles(directory=map_page.STATIC_DIR), name="static")
     return app

@@ -14,6 +14,7 @@ from typing import Any, TypeAlias
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import Connection, Engine, create_engine, text
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from geo.settings import Settings
@@ -77,3 +78,12 @@ def check_database(engine: Engine) -> dict[str, str]:
         pg = conn.execute(text("SHOW server_version")).scalar_one()
         postgis = conn.execute(text("SELECT postgis_lib_version()")).scalar_one()
     return {"postgresql": str(pg), "postgis": str(postgis)}
+
+
+def make_async_engine(url: str | None = None, *, settings: Settings | None = None, **kwargs: Any) -> AsyncEngine:
+    """Async engine (psycopg 3) for ``url``, or for ``settings``' database; no pre-ping per checkout."""
+    if url is None:
+        if settings is None:
+            raise ValueError("make_async_engine needs a url or settings")
+        url = settings.effective_database_url
+    return create_async_engine(url, **kwargs)

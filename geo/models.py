@@ -16,6 +16,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Identity,
     Index,
     Integer,
     String,
@@ -231,3 +232,20 @@ class RoadVertex(Base):
     geom_4326 = mapped_column(Geometry("POINT", srid=4326, spatial_index=False), nullable=False)
 
     __table_args__ = (Index("ix_road_vertices_geog", text("(geom_4326::geography)"), postgresql_using="gist"),)
+
+
+class LayerChange(Base):
+    """One changed feature of a map layer: the area it touches (EPSG:3857 envelope), written by triggers.
+
+    Tile versions are the count and the last ``seq`` of the rows whose envelope meets the tile, so a cached
+    tile changes exactly when a feature in it changes (see ``geo.layers.versions``).
+    """
+
+    __tablename__ = "layer_changes"
+
+    seq: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
+    layer: Mapped[str] = mapped_column(Text, index=True)
+    env_3857 = mapped_column(Geometry("GEOMETRY", srid=3857, spatial_index=False), nullable=False)
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    __table_args__ = (Index("ix_layer_changes_env_3857", "env_3857", postgresql_using="gist"),)

@@ -1,0 +1,376 @@
+"""OGC API - Features (Parts 1 Core, 2 CRS, 3 Filtering) over the layer registry, under ``/ogc``.
+
+Handlers parse parameters, run the statements of ``geo.layers.features`` on the async engine and serialise;
+JSON (GeoJSON for items) or HTML by ``f`` or the Accept header. Exports of a filtered layer at
+``/ogc/collections/{id}/export?format=geojson|gpkg|csv|fgb``.
+"""
+
+from __future__ import annotations
+
+import html
+import shutil
+from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
+
+import orjson
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import FileResponse
+from starlette.background import BackgroundTask
+
+from api.deps import EngineDep, SettingsDep
+from api.routers.layer_common import LayerEngineDep, dumps, etag_response
+from geo.errors import InvalidQuery, NotFound
+from geo.layers.base import Layer
+from geo.layers.cql import parse_filter
+from geo.layers.crs import CRS_URIS, DEFAULT, parse_bbox, parse_crs
+from geo.layers.export import FORMATS, export_layer
+from geo.layers.features import (
+    ItemsQuery,
+    count_statement,
+    extent_statement,
+    feature_id_value,
+    item_statement,
+    items_statement,
+)
+from geo.layers.registry import LAYERS, get_layer
+
+router = APIRouter(prefix="/ogc", tags=["ogc-features"])
+
+GEOJSON = "application/geo+json"
+JSON = "application/json"
+HTML = "text/html; charset=utf-8"
+OPENAPI = "application/vnd.oai.openapi+json;version=3.0"
+CONFORMANCE = [
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/html",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+    "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/filter",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/features-filter",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables",
+    "http://www.opengis.net/spec/cql2/1.0/conf/cql2-text",
+    "http://www.opengis.net/spec/cql2/1.0/conf/cql2-json",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-cql2",
+    "http://www.opengis.net/spec/cql2/1.0/conf/advanced-comparison-operators",
+    "http://www.opengis.net/spec/cql2/1.0/conf/case-insensitive-comparison",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-functions",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-functions-plus",
+    "http://www.opengis.net/spec/cql2/1.0/conf/spatial-functions",
+    "http://www.opengis.net/spec/cql2/1.0/conf/array-functions",
+    "http://www.opengis.net/spec/cql2/1.0/conf/arithmetic",
+]
+_JSON_SCHEMA_TYPES: dict[str, dict[str, Any]] = {
+    "string": {"type": "string"}, "integer": {"type": "integer"}, "number": {"type": "number"},
+    "boolean": {"type": "boolean"}, "date": {"type": "string", "format": "date"},
+    "date-time": {"type": "string", "format": "date-time"}, "array": {"type": "array", "items": {"type": "string"}},
+}
+
+# cql-text: the pre-standard name that GDAL's OAPIF driver sends; parsed as CQL2 text.
+FilterLang = Literal["cql2-text", "cql2-json", "cql-text"]
+FILTER_LANGS = ("cql2-text", "cql2-json", "cql-text")
+FormatParam = Annotated[str | None, Query(alias="f", pattern="^(json|html|geojson)$", description="json or html")]
+
+
+def _wants_html(request: Request, f: str | None) -> bool:
+    if f is not None:
+        return f == "html"
+    accept = request.headers.get("accept", "")
+    return "text/html" in accept and "json" not in accept
+
+
+def _base(request: Request) -> str:
+    return str(request.base_url).rstrip("/") + "/ogc"
+
+
+def _page(title: str, body: str) -> Response:
+    doc = (f"<!doctype html><html lang='ko'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+           "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+           "td,th{border:1px solid #ccc;padding:2px 6px;font-size:13px}</style></head>"
+           f"<body><h1>{html.escape(title)}</h1>{body}</body></html>")
+    return Response(doc, media_type=HTML)
+
+
+def _links_html(links: list[dict[str, Any]]) -> str:
+    items = "".join(f"<li><a href='{html.escape(link['href'])}'>{html.escape(link.get('title') or link['rel'])}</a>"
+                    f" ({html.escape(link['rel'])}, {html.escape(link.get('type', ''))})</li>" for link in links)
+    return f"<ul>{items}</ul>"
+
+
+def _table_html(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "<p>No features.</p>"
+    head = "".join(f"<th>{html.escape(str(k))}</th>" for k in rows[0])
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row.values()) + "</tr>"
+                   for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _json(body: Any, media_type: str = JSON) -> Response:
+    return Response(dumps(body), media_type=media_type)
+
+
+@router.get("", summary="OGC API landing page")
+async def landing(request: Request, f: FormatParam = None) -> Response:
+    """Landing page: links to the API definition, conformance and collections."""
+    base = _base(request)
+    links = [
+        {"rel": "self", "href": base, "type": JSON, "title": "this document"},
+        {"rel": "service-desc", "href": base + "/api", "type": OPENAPI, "title": "API definition (OpenAPI 3)"},
+        {"rel": "service-doc", "href": str(request.base_url) + "docs", "type": "text/html", "title": "API docs"},
+        {"rel": "conformance", "href": base + "/conformance", "type": JSON, "title": "conformance"},
+        {"rel": "data", "href": base + "/collections", "type": JSON, "title": "collections"},
+    ]
+    body = {"title": "dolbom map layers", "description": "Childcare centres, 구 and 행정동 with supply statistics",
+            "links": links}
+    if _wants_html(request, f):
+        return _page(body["title"], _links_html(links))  # type: ignore[arg-type]
+    return _json(body)
+
+
+@router.get("/api", summary="OpenAPI 3 definition of the OGC API (paths relative to /ogc)")
+async def api_definition(request: Request) -> Response:
+    """The app's OpenAPI document cut to the OGC paths, relative to ``/ogc`` as OGC clients expect."""
+    full = request.app.openapi()
+    paths: dict[str, Any] = {}
+    for path, item in full.get("paths", {}).items():
+        if not path.startswith("/ogc/"):
+            continue
+        item = orjson.loads(orjson.dumps(item).replace(b"collection_id", b"collectionId"))
+        for operation in item.values():
+            for param in operation.get("parameters", []):
+                if param.get("name") == "filter-lang":
+                    param["schema"] = {"type": "string", "enum": list(FILTER_LANGS), "default": "cql2-text"}
+        paths[path.removeprefix("/ogc").replace("collection_id", "collectionId")] = item
+    doc = {"openapi": "3.0.3", "info": full.get("info", {}), "servers": [{"url": _base(request)}], "paths": paths,
+           "components": full.get("components", {})}
+    return Response(dumps(doc), media_type=OPENAPI)
+
+
+@router.get("/conformance", summary="Conformance classes")
+async def conformance(request: Request, f: FormatParam = None) -> Response:
+    """The conformance classes this API implements."""
+    if _wants_html(request, f):
+        return _page("Conformance", "<ul>" + "".join(f"<li>{html.escape(c)}</li>" for c in CONFORMANCE) + "</ul>")
+    return _json({"conformsTo": CONFORMANCE})
+
+
+async def _collection(request: Request, engine: LayerEngineDep, layer: Layer) -> dict[str, Any]:
+    base = _base(request) + f"/collections/{layer.id}"
+    async with engine.connect() as conn:
+        bbox = (await conn.execute(extent_statement(layer))).one()
+    extent: dict[str, Any] = {"spatial": {"bbox": [list(bbox) if bbox[0] is not None else [-180, -90, 180, 90]],
+                                          "crs": DEFAULT.uri}}
+    if layer.temporal:
+        extent["temporal"] = {"interval": [[None, None]], "trs": "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian"}
+    root = str(request.base_url).rstrip("/")
+    return {
+        "id": layer.id,
+        "title": layer.title,
+        "description": layer.description,
+        "itemType": "feature",
+        "extent": extent,
+        "crs": list(CRS_URIS),
+        "storageCrs": DEFAULT.uri,
+        "links": [
+            {"rel": "self", "href": base, "type": JSON, "title": layer.title},
+            {"rel": "items", "href": base + "/items", "type": GEOJSON, "title": "items"},
+            {"rel": "http://www.opengis.net/def/rel/ogc/1.0/queryables", "href": base + "/queryables",
+             "type": "application/schema+json", "title": "queryables"},
+            # The short rel is what GDAL's OAPIF driver (3.6) looks for.
+            {"rel": "queryables", "href": base + "/queryables", "type": "application/schema+json",
+             "title": "queryables"},
+            {"rel": "alternate", "href": f"{root}/tiles/{layer.id}/tilejson.json", "type": JSON,
+             "title": "TileJSON of the vector tiles"},
+            *({"rel": "enclosure", "href": f"{base}/export?format={name}", "type": spec.media_type,
+               "title": f"export as {name}"} for name, spec in FORMATS.items()),
+        ],
+    }
+
+
+@router.get("/collections", summary="Feature collections (one per registered layer)")
+async def collections(request: Request, engine: LayerEngineDep, f: FormatParam = None) -> Response:
+    """Every registered layer as a collection."""
+    items = [await _collection(request, engine, layer) for layer in LAYERS.values()]
+    links = [{"rel": "self", "href": _base(request) + "/collections", "type": JSON, "title": "collections"}]
+    if _wants_html(request, f):
+        return _page("Collections", _links_html([
+            {"rel": "collection", "href": c["links"][0]["href"] + "?f=html", "title": c["title"], "type": "text/html"}
+            for c in items]))
+    return _json({"collections": items, "links": links, "crs": list(CRS_URIS)})
+
+
+@router.get("/collections/{collection_id}", summary="One feature collection")
+async def collection(request: Request, collection_id: str, engine: LayerEngineDep, f: FormatParam = None) -> Response:
+    """Metadata of one layer: extent, CRSs, links to items, queryables, tiles and exports."""
+    body = await _collection(request, engine, get_layer(collection_id))
+    if _wants_html(request, f):
+        return _page(body["title"], f"<p>{html.escape(body['description'])}</p>" + _links_html(body["links"]))
+    return _json(body)
+
+
+@router.get("/collections/{collection_id}/queryables", summary="Queryable properties (JSON schema)")
+async def queryables(request: Request, collection_id: str, f: FormatParam = None) -> Response:
+    """The properties a CQL2 filter may use, with their JSON-schema types."""
+    layer = get_layer(collection_id)
+    geometry_format = {"Point": "geometry-point", "MultiPolygon": "geometry-multipolygon"}.get(layer.geometry_type,
+                                                                                                "geometry-any")
+    props: dict[str, Any] = {
+        "geometry": {"format": geometry_format, "title": "geometry"},
+        "id": {"type": "integer" if layer.id_column.type.python_type is int else "string", "title": "id"},
+    }
+    for prop in layer.properties:
+        props[prop.name] = {**_JSON_SCHEMA_TYPES[prop.type], "title": prop.name,
+                            "description": prop.description}
+    body = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": _base(request) + f"/collections/{layer.id}/queryables",
+        "type": "object",
+        "title": layer.title,
+        "properties": props,
+        "additionalProperties": False,
+        # Draft-era list that GDAL's OAPIF driver (3.6) reads to know which properties it may filter on.
+        "queryables": [{"id": name} for name in props],
+    }
+    if _wants_html(request, f):
+        return _page(f"Queryables of {layer.id}", _table_html(
+            [{"name": k, **{kk: str(vv) for kk, vv in v.items()}} for k, v in props.items()]))
+    accept = request.headers.get("accept", "")
+    return _json(body, "application/schema+json" if "schema+json" in accept or not accept or "*/*" in accept
+                 else JSON)
+
+
+def items_query(request: Request, settings_max: int, *, limit: int, offset: int, bbox: str | None,
+                bbox_crs: str | None, datetime_: str | None, filter_: str | None, filter_lang: str | None,
+                filter_crs: str | None, crs: str | None) -> ItemsQuery:
+    """Parse the OGC items parameters into an ItemsQuery (limit clamped to the configured maximum)."""
+    known = {"f", "limit", "offset", "bbox", "bbox-crs", "datetime", "filter", "filter-lang", "filter-crs", "crs",
+             "format"}
+    unknown = sorted(set(request.query_params) - known)
+    if unknown:
+        raise InvalidQuery(f"unknown parameter(s) {', '.join(unknown)}", parameter=unknown[0])
+    served_bbox_crs = parse_crs(bbox_crs, parameter="bbox-crs")
+    served_filter_crs = parse_crs(filter_crs, parameter="filter-crs")
+    return ItemsQuery(
+        bbox=parse_bbox(bbox, crs=served_bbox_crs) if bbox else None,
+        bbox_crs=served_bbox_crs,
+        datetime=datetime_,
+        filter=parse_filter(filter_, lang=filter_lang) if filter_ else None,
+        filter_crs=served_filter_crs,
+        crs=parse_crs(crs),
+        limit=min(limit, settings_max),
+        offset=offset,
+    )
+
+
+def _feature(row: Any, layer: Layer) -> dict[str, Any]:
+    return {
+        "type": "Feature",
+        "id": row.id,
+        "geometry": orjson.Fragment(row.geometry) if row.geometry is not None else None,
+        "properties": {p.name: getattr(row, p.name) for p in layer.properties},
+    }
+
+
+def _with_offset(request: Request, offset: int) -> str:
+    params = dict(request.query_params)
+    params["offset"] = str(offset)
+    return str(request.url.replace(query=urlencode(params)))
+
+
+@router.get("/collections/{collection_id}/items", summary="Features of a collection")
+async def items(
+    request: Request,
+    collection_id: str,
+    engine: LayerEngineDep,
+    settings: SettingsDep,
+    limit: Annotated[int, Query(ge=1, le=100_000, description="page size (clamped to the configured maximum)")] = 10,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    bbox: Annotated[str | None, Query(description="minx,miny,maxx,maxy in bbox-crs axis order")] = None,
+    bbox_crs: Annotated[str | None, Query(alias="bbox-crs")] = None,
+    datetime: Annotated[str | None, Query(description="RFC 3339 instant or interval (a/b, ../b, a/..)")] = None,
+    filter: Annotated[str | None, Query(description="CQL2 text or JSON filter")] = None,
+    filter_lang: Annotated[FilterLang | None, Query(alias="filter-lang")] = None,
+    filter_crs: Annotated[str | None, Query(alias="filter-crs")] = None,
+    crs: Annotated[str | None, Query(description="output CRS URI")] = None,
+    f: FormatParam = None,
+) -> Response:
+    """Features with bbox, datetime, CQL2 filter and output CRS; paged with limit/offset and next/prev links."""
+    layer = get_layer(collection_id)
+    query = items_query(request, settings.max_page_limit, limit=limit, offset=offset, bbox=bbox, bbox_crs=bbox_crs,
+                        datetime_=datetime, filter_=filter, filter_lang=filter_lang, filter_crs=filter_crs, crs=crs)
+    async with engine.connect() as conn:
+        rows = (await conn.execute(items_statement(layer, query))).all()
+        if rows:
+            matched = int(rows[0].number_matched)
+        else:
+            matched = int((await conn.execute(count_statement(layer, query))).scalar_one())
+    features = [_feature(row, layer) for row in rows]
+    page = query.limit or len(rows)
+    links = [{"rel": "self", "href": str(request.url), "type": GEOJSON, "title": "this page"},
+             {"rel": "collection", "href": _base(request) + f"/collections/{layer.id}", "type": JSON}]
+    if offset + page < matched:
+        links.append({"rel": "next", "href": _with_offset(request, offset + page), "type": GEOJSON, "title": "next"})
+    if offset > 0:
+        links.append({"rel": "prev", "href": _with_offset(request, max(0, offset - page)), "type": GEOJSON,
+                      "title": "previous"})
+    headers = {"Content-Crs": f"<{query.crs.uri}>"}
+    if _wants_html(request, f):
+        table = [{"id": feat["id"], **feat["properties"]} for feat in features]
+        return _page(f"{layer.title}: {matched} features",
+                     _links_html(links) + _table_html(table))  # type: ignore[arg-type]
+    body = {"type": "FeatureCollection", "features": features, "numberMatched": matched,
+            "numberReturned": len(features), "links": links}
+    return etag_response(request, dumps(body), GEOJSON, headers=headers)
+
+
+@router.get("/collections/{collection_id}/items/{feature_id}", summary="One feature")
+async def item(request: Request, collection_id: str, feature_id: str, engine: LayerEngineDep,
+               crs: Annotated[str | None, Query(description="output CRS URI")] = None,
+               f: FormatParam = None) -> Response:
+    """One feature by id, in the requested CRS."""
+    layer = get_layer(collection_id)
+    served = parse_crs(crs)
+    typed = feature_id_value(layer, feature_id)
+    row = None
+    if typed is not None:
+        async with engine.connect() as conn:
+            row = (await conn.execute(item_statement(layer, typed, crs=served))).first()
+    if row is None:
+        raise NotFound(f"{layer.id} has no feature {feature_id!r}")
+    feature = _feature(row, layer)
+    feature["links"] = [
+        {"rel": "self", "href": str(request.url), "type": GEOJSON},
+        {"rel": "collection", "href": _base(request) + f"/collections/{layer.id}", "type": JSON},
+    ]
+    if _wants_html(request, f):
+        return _page(f"{layer.id} {feature_id}", _table_html([{"id": row.id, **feature["properties"]}]))
+    return etag_response(request, dumps(feature), GEOJSON, headers={"Content-Crs": f"<{served.uri}>"})
+
+
+@router.get("/collections/{collection_id}/export", summary="Download a (filtered) layer as a file")
+def export(
+    request: Request,
+    collection_id: str,
+    engine: EngineDep,
+    format: Annotated[str, Query(pattern="^(geojson|gpkg|csv|fgb)$")] = "gpkg",
+    bbox: Annotated[str | None, Query()] = None,
+    bbox_crs: Annotated[str | None, Query(alias="bbox-crs")] = None,
+    datetime: Annotated[str | None, Query()] = None,
+    filter: Annotated[str | None, Query()] = None,
+    filter_lang: Annotated[FilterLang | None, Query(alias="filter-lang")] = None,
+    filter_crs: Annotated[str | None, Query(alias="filter-crs")] = None,
+    crs: Annotated[str | None, Query()] = None,
+) -> FileResponse:
+    """GeoJSON, GeoPackage, CSV (WKT geometry) or FlatGeobuf of every feature matching the filter."""
+    layer = get_layer(collection_id)
+    query = items_query(request, 1, limit=1, offset=0, bbox=bbox, bbox_crs=bbox_crs, datetime_=datetime,
+                        filter_=filter, filter_lang=filter_lang, filter_crs=filter_crs, crs=crs)
+    query = ItemsQuery(**{**query.__dict__, "limit": None})
+    with engine.connect() as conn:
+        path = export_layer(conn, layer, query, format)
+    spec = FORMATS[format]
+    return FileResponse(path, media_type=spec.media_type, filename=path.name,
+                        background=BackgroundTask(shutil.rmtree, path.parent, ignore_errors=True))
+
+

@@ -1,0 +1,81 @@
+"""Vector tiles (MVT) per layer and combined (``all``), with TileJSON 3.0 and ETags that follow the data."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+
+from api.routers.layer_common import LayerEngineDep, TileCacheDep, dumps, etag_response
+from geo.errors import NotFound
+from geo.layers.base import Layer
+from geo.layers.features import extent_statement
+from geo.layers.registry import LAYERS, get_layer
+from geo.layers.versions import compiled_tile_version
+from tiles.cache import tile_etag
+from tiles.mvt import MARGIN, check_tile, compiled_tile, compiled_tile_and_version, definition_hash, layers_at_zoom
+from tiles.tilejson import tilejson
+
+router = APIRouter(prefix="/tiles", tags=["tiles"])
+
+MVT = "application/vnd.mapbox-vector-tile"
+COMBINED = "all"
+
+
+def _layers(layer_id: str) -> list[Layer]:
+    if layer_id == COMBINED:
+        return list(LAYERS.values())
+    return [get_layer(layer_id)]
+
+
+@router.get("/{layer_id}/{z}/{x}/{y}.mvt", summary="Mapbox vector tile of a layer (or 'all' layers)",
+            response_class=Response, responses={200: {"content": {MVT: {}}}, 304: {"description": "not modified"}})
+async def tile(request: Request, layer_id: str, z: int, x: int, y: int, engine: LayerEngineDep,
+               cache: TileCacheDep) -> Response:
+    """The tile z/x/y (XYZ scheme); ETag = data version of exactly this tile, 304 on If-None-Match."""
+    layers = _layers(layer_id)
+    check_tile(z, x, y)
+    active = layers_at_zoom(layers, z)
+    if not active:
+        raise NotFound(f"{layer_id} has no tiles at zoom {z}", minzoom=min(la.minzoom for la in layers),
+                       maxzoom=max(la.maxzoom for la in layers))
+    ids = tuple(la.id for la in active)
+    key = f"{layer_id}/{z}/{x}/{y}"
+    definition = definition_hash(active, z)
+    tile_params = {"tile_z": z, "tile_x": x, "tile_y": y}
+    async with engine.connect() as conn:
+        if not cache.seen(key):  # cold: version and tile in one round trip
+            sql, constants = compiled_tile_and_version(ids, z)
+            row: Any = (await conn.exec_driver_sql(sql, {**constants, **tile_params})).one()
+            etag = tile_etag(key, definition, int(row[0]), int(row[1]))
+            body = bytes(row[2] or b"")
+            cache.put(etag, body, key=key)
+        else:
+            version_sql, version_params = compiled_tile_version(ids, MARGIN)
+            version: Any = (await conn.exec_driver_sql(version_sql, {**version_params, **tile_params})).one()
+            etag = tile_etag(key, definition, int(version[0]), int(version[1]))
+            cached = cache.get(etag)
+            if cached is None:
+                tile_sql, constants = compiled_tile(ids, z)
+                cached = bytes((await conn.exec_driver_sql(tile_sql, {**constants, **tile_params})).scalar_one()
+                               or b"")
+                cache.put(etag, cached, key=key)
+            body = cached
+    return etag_response(request, body, MVT, etag=etag)
+
+
+@router.get("/{layer_id}/tilejson.json", summary="TileJSON 3.0 of a layer (or 'all' layers)")
+async def tilejson_document(request: Request, layer_id: str, engine: LayerEngineDep) -> Response:
+    """TileJSON 3.0.0 with the tile URL template, zoom range, bounds and fields of each vector layer."""
+    layers = _layers(layer_id)
+    boxes = []
+    async with engine.connect() as conn:
+        for layer in layers:
+            row = (await conn.execute(extent_statement(layer))).one()
+            if row[0] is not None:
+                boxes.append(tuple(float(v) for v in row))
+    bounds = (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes),
+              max(b[3] for b in boxes)) if boxes else None
+    url = str(request.base_url).rstrip("/") + f"/tiles/{layer_id}/{{z}}/{{x}}/{{y}}.mvt"
+    doc = tilejson(layers, name=layer_id, tiles_url=url, bounds=bounds)
+    return etag_response(request, dumps(doc), "application/json")

@@ -1,0 +1,334 @@
+"""Map layers side by side with tipg: items (bbox, CQL2) and vector tiles (z12-15, cold and cached), throughput
+at 8 and 32 concurrent clients, repeated and interleaved, reported as ratios dolbom / tipg with their spread.
+
+Run ``python -m benchmarks.bench_layers`` (see benchmarks/README.md). Both servers run one uvicorn worker on
+127.0.0.1 against the same database (a throw-away Seoul import, or ``--url``). tipg is installed with pip into its
+own virtualenv (``.dolbom/tipg-venv`` by default), created by this script when missing.
+
+Workloads (each request list is the same for both servers):
+
+- ``items_bbox``: ``/items?bbox=<1 km box around a centre>&limit=50``;
+- ``items_cql2``: the same with ``filter=facility_type = 'home' AND capacity > 10`` (CQL2 text);
+- ``tiles_cold``: facility tiles z12-15 never requested before from that server process (dolbom renders and
+  stores them; tipg always renders);
+- ``tiles_cached``: the same tiles requested again (dolbom: version check + memory; tipg: renders again);
+- ``tiles_revalidate``: the same with ``If-None-Match`` of the first answer (dolbom 304; tipg has no ETag, 200).
+
+Clients are a minimal asyncio HTTP/1.1 keep-alive client (one connection per client) so that the load generator
+costs little next to the servers on a small machine. A round runs every workload at every concurrency on both
+servers, alternating which goes first; the ratio of a round is dolbom req/s over tipg req/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import platform
+import random
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
+
+from benchmarks.bench_search import analyze, load_seoul, throwaway_database
+from geo.db import check_database, make_engine
+from geo.settings import PROJECT_ROOT
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+TIPG_VENV = PROJECT_ROOT / ".dolbom" / "tipg-venv"
+CQL2 = "facility_type = 'home' AND capacity > 10"
+ZOOMS = (12, 13, 14, 15)
+WORKLOADS = ("items_bbox", "items_cql2", "tiles_cold", "tiles_cached", "tiles_revalidate")
+
+
+# --- servers ------------------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def ensure_tipg(venv: Path) -> Path:
+    """The python of a virtualenv with tipg and uvicorn, created with pip when missing."""
+    python = venv / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    if subprocess.run([str(python), "-c", "import tipg, uvicorn"], capture_output=True).returncode != 0:
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "tipg", "uvicorn"], check=True)
+    return python
+
+
+def asyncpg_url(sqlalchemy_url: str) -> str:
+    """libpq/asyncpg URL of a SQLAlchemy URL; a unix-socket directory becomes a percent-encoded host."""
+    url = make_url(sqlalchemy_url)
+    socket_dir = url.query.get("host")
+    port = url.query.get("port") or url.port or 5432
+    host = quote(str(socket_dir), safe="") if socket_dir else (url.host or "localhost")
+    auth = url.username or "postgres"
+    if url.password:
+        auth += ":" + quote(url.password, safe="")
+    return f"postgresql://{auth}@{host}:{port}/{url.database}"
+
+
+@contextmanager
+def server(cmd: list[str], env: dict[str, str], probe: str, port: int) -> Iterator[str]:
+    """Start ``cmd`` and wait until ``probe`` answers 200; yields the base URL; stops it afterwards."""
+    import httpx
+
+    proc = subprocess.Popen(cmd, env={**os.environ, **env}, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{cmd[0]} exited: {(proc.stderr.read() if proc.stderr else b'')[-1500:]!r}")
+            try:
+                if httpx.get(base + probe, timeout=5).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{cmd} did not answer {probe}")
+            time.sleep(0.3)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def dolbom_server(database_url: str) -> Any:
+    """Our API (one uvicorn worker)."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host", "127.0.0.1", "--port",
+           str(port), "--workers", "1", "--log-level", "warning", "--no-access-log"]
+    return server(cmd, {"DATABASE_URL": database_url}, "/ogc/conformance", port)
+
+
+def tipg_server(tipg_python: Path, database_url: str) -> Any:
+    """tipg (one uvicorn worker) on the same database, public schema."""
+    port = free_port()
+    cmd = [str(tipg_python), "-m", "uvicorn", "tipg.main:app", "--host", "127.0.0.1", "--port", str(port),
+           "--workers", "1", "--log-level", "warning", "--no-access-log"]
+    env = {"DATABASE_URL": asyncpg_url(database_url), "TIPG_DB_SCHEMAS": '["public"]',
+           "TIPG_DB_TABLES": '["public.facilities", "public.districts", "public.admin_dongs"]'}
+    return server(cmd, env, "/collections/public.facilities", port)
+
+
+# --- requests -----------------------------------------------------------------------------------------------
+
+
+def tile_of(lon: float, lat: float, z: int) -> tuple[int, int]:
+    """XYZ tile containing lon/lat."""
+    n = 2**z
+    return (int((lon + 180.0) / 360.0 * n),
+            int((1.0 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2.0 * n))
+
+
+def workload_inputs(engine: Engine, *, requests: int, rounds: int, seed: int = 12) -> dict[str, Any]:
+    """Boxes around random centres, and disjoint lists of facility tiles (z12-15) for every cold run."""
+    rng = random.Random(seed)
+    with engine.connect() as conn:
+        points = [(float(x), float(y)) for x, y in conn.execute(text(
+            "SELECT ST_X(geom_4326), ST_Y(geom_4326) FROM facilities ORDER BY id"))]
+    boxes = []
+    for _ in range(requests):
+        lon, lat = rng.choice(points)
+        boxes.append((lon - 0.0056, lat - 0.0045, lon + 0.0056, lat + 0.0045))  # about 1 km
+    tiles = sorted({(z, *tile_of(lon, lat, z)) for lon, lat in points for z in ZOOMS})
+    rng.shuffle(tiles)
+    runs = rounds * 2  # one disjoint list per (round, concurrency)
+    per_run = min(requests, len(tiles) // runs)
+    chunks = [tiles[i * per_run:(i + 1) * per_run] for i in range(runs)]
+    return {"boxes": boxes, "tile_chunks": chunks}
+
+
+def paths(kind: str, server_name: str, inputs: dict[str, Any], chunk: int) -> list[str]:
+    """Request paths of one workload for one server."""
+    if kind.startswith("items"):
+        base = "/ogc/collections/facilities/items" if server_name == "dolbom" else \
+            "/collections/public.facilities/items"
+        out = []
+        for box in inputs["boxes"]:
+            params = {"bbox": ",".join(f"{v:.6f}" for v in box), "limit": "50"}
+            if kind == "items_cql2":
+                params |= {"filter": CQL2, "filter-lang": "cql2-text"}
+            out.append(f"{base}?{urlencode(params)}")
+        return out
+    tiles = inputs["tile_chunks"][chunk]
+    if server_name == "dolbom":
+        return [f"/tiles/facilities/{z}/{x}/{y}.mvt" for z, x, y in tiles]
+    return [f"/collections/public.facilities/tiles/WebMercatorQuad/{z}/{x}/{y}" for z, x, y in tiles]
+
+
+async def _request(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, path: str,
+                   headers: dict[str, str]) -> tuple[int, dict[str, str]]:
+    extra = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{extra}\r\n".encode())
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    got = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:] if line)}
+    if got.get("transfer-encoding") == "chunked":
+        while True:
+            size = int((await reader.readline()).strip(), 16)
+            await reader.readexactly(size + 2)
+            if size == 0:
+                break
+    else:
+        await reader.readexactly(int(got.get("content-length", "0")))
+    return status, got
+
+
+async def throughput(base: str, request_paths: list[str], concurrency: int, *,
+                     etags: dict[str, str] | None = None) -> tuple[float, dict[str, str]]:
+    """Requests per second for ``request_paths`` spread over ``concurrency`` keep-alive clients, and ETags seen."""
+    host, port = base.removeprefix("http://").split(":")
+    queue: asyncio.Queue[str] = asyncio.Queue()
+    for p in request_paths:
+        queue.put_nowait(p)
+    seen: dict[str, str] = {}
+    statuses: list[int] = []
+
+    async def client() -> None:
+        reader, writer = await asyncio.open_connection(host, int(port))
+        try:
+            while True:
+                try:
+                    p = queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    return
+                headers = {"If-None-Match": etags[p]} if etags and p in etags else {}
+                status, got = await _request(reader, writer, p, headers)
+                statuses.append(status)
+                if "etag" in got:
+                    seen[p] = got["etag"]
+        finally:
+            writer.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - started
+    bad = [s for s in statuses if s not in (200, 304)]
+    if bad:
+        raise RuntimeError(f"{base}: {len(bad)} failed requests (status {bad[0]}) of {len(statuses)}")
+    return len(request_paths) / elapsed, seen
+
+
+# --- the run ------------------------------------------------------------------------------------------------
+
+
+def run(engine: Engine, database_url: str, *, tipg_python: Path, requests: int, rounds: int,
+        concurrencies: tuple[int, ...]) -> dict[str, Any]:
+    """Interleaved rounds; returns req/s per (workload, concurrency, server) and per-round ratios."""
+    inputs = workload_inputs(engine, requests=requests, rounds=rounds)
+    rates: dict[str, dict[str, list[float]]] = {}
+    with dolbom_server(database_url) as dolbom, tipg_server(tipg_python, database_url) as tipg:
+        bases = {"dolbom": dolbom, "tipg": tipg}
+        for name, base in bases.items():  # warm both (connection pools, catalog, PostgreSQL caches)
+            asyncio.run(throughput(base, paths("items_bbox", name, inputs, 0)[:20], 4))
+        chunk = 0
+        for round_no in range(rounds):
+            for concurrency in concurrencies:
+                order = ["dolbom", "tipg"] if (round_no + concurrency) % 2 == 0 else ["tipg", "dolbom"]
+                etags: dict[str, dict[str, str]] = {}
+                for kind in WORKLOADS:
+                    for name in order:
+                        key = f"{kind}@{concurrency}"
+                        use_chunk = chunk
+                        request_paths = paths(kind, name, inputs, use_chunk)
+                        rate, seen = asyncio.run(throughput(
+                            bases[name], request_paths, concurrency,
+                            etags=etags.get(name) if kind == "tiles_revalidate" else None))
+                        if kind == "tiles_cold":
+                            etags[name] = seen
+                        rates.setdefault(key, {}).setdefault(name, []).append(rate)
+                chunk += 1
+    table = []
+    for key, by_server in rates.items():
+        ratios = [d / t for d, t in zip(by_server["dolbom"], by_server["tipg"], strict=True)]
+        table.append({
+            "workload": key.split("@")[0], "clients": int(key.split("@")[1]),
+            "dolbom_rps_median": statistics.median(by_server["dolbom"]),
+            "tipg_rps_median": statistics.median(by_server["tipg"]),
+            "ratio_median": statistics.median(ratios), "ratio_min": min(ratios), "ratio_max": max(ratios),
+            "rounds": len(ratios),
+        })
+    return {"requests_per_run": requests, "rounds": rounds, "results": table,
+            "tiles_per_cold_run": len(inputs["tile_chunks"][0])}
+
+
+def print_table(report: dict[str, Any]) -> None:
+    """Human-readable table of the ratios."""
+    print(f"{'workload':<18}{'clients':>8}{'dolbom/s':>11}{'tipg/s':>10}{'ratio':>8}  spread (min-max)")
+    for row in report["results"]:
+        print(f"{row['workload']:<18}{row['clients']:>8}{row['dolbom_rps_median']:>11.0f}"
+              f"{row['tipg_rps_median']:>10.0f}{row['ratio_median']:>8.2f}  "
+              f"{row['ratio_min']:.2f}-{row['ratio_max']:.2f} ({row['rounds']} rounds)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse arguments, prepare data and tipg, run, print and save."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_layers", description=__doc__.split("\n")[0])
+    parser.add_argument("--url", help="an existing database with the Seoul import (else a throw-away one)")
+    parser.add_argument("--requests", type=int, default=400, help="requests per run (default 400)")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--clients", type=int, nargs="+", default=[8, 32])
+    parser.add_argument("--tipg-venv", type=Path, default=TIPG_VENV)
+    parser.add_argument("--shared-data", type=Path,
+                        default=Path(os.environ.get("DOLBOM_SHARED_DATA", PROJECT_ROOT.parent / "shared" / "data")))
+    parser.add_argument("--keep", action="store_true", help="keep (and reuse) the throw-away database")
+    parser.add_argument("--output", type=Path, help="write the JSON report here (default benchmarks/results/)")
+    args = parser.parse_args(argv)
+
+    tipg_python = ensure_tipg(args.tipg_venv)
+    environment: dict[str, Any] = {"python": platform.python_version(), "cpus": os.cpu_count()}
+
+    def go(engine: Engine, url: str) -> dict[str, Any]:
+        environment.update(check_database(engine))
+        return run(engine, url, tipg_python=tipg_python, requests=args.requests, rounds=args.rounds,
+                   concurrencies=tuple(args.clients))
+
+    if args.url:
+        engine = make_engine(args.url)
+        report = go(engine, args.url)
+        engine.dispose()
+    else:
+        with throwaway_database("layers", keep=args.keep) as (engine, filled):
+            if not filled:
+                load_seoul(engine, args.shared_data)
+                analyze(engine)
+            report = go(engine, engine.url.render_as_string(hide_password=False))
+    report["environment"] = environment
+    print_table(report)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    path = args.output or RESULTS_DIR / f"bench_layers-{stamp}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2), encoding="utf-8")
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

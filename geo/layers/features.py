@@ -1,0 +1,151 @@
+"""Item queries over a layer: bbox (any served CRS), datetime, CQL2 filter, output CRS, paging.
+
+The statements are SQLAlchemy Core with every value bound; the API, the exports and the benchmarks run the
+same statements. Geometries leave the database as GeoJSON text in the requested CRS and axis order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Float, Integer, Select, Subquery, and_, cast, func, literal, select, true
+from sqlalchemy.sql.elements import Label
+
+from geo.errors import InvalidQuery
+from geo.layers.base import Layer
+from geo.layers.cql import filter_condition
+from geo.layers.crs import DEFAULT, ServedCrs
+
+
+@dataclass(frozen=True)
+class ItemsQuery:
+    """What a client asked of a collection's items.
+
+    ``bbox`` is (xmin, ymin, xmax, ymax) in ``bbox_crs`` east/north order (see ``crs.parse_bbox``); ``filter``
+    is CQL2 JSON (``cql.parse_filter``); ``crs`` the output CRS; ``limit`` None means every match (exports).
+    """
+
+    bbox: tuple[float, float, float, float] | None = None
+    bbox_crs: ServedCrs = DEFAULT
+    datetime: str | None = None
+    filter: dict[str, Any] | bool | None = None
+    filter_crs: ServedCrs = DEFAULT
+    crs: ServedCrs = DEFAULT
+    limit: int | None = 10
+    offset: int = 0
+
+
+def geometry_json(geom_4326: ColumnElement, crs: ServedCrs) -> ColumnElement:
+    """GeoJSON text of an EPSG:4326 geometry in ``crs`` (axis order of the CRS; 7 decimals for degrees, 2 for m)."""
+    geom = geom_4326 if crs.srid == 4326 else func.ST_Transform(geom_4326, crs.srid)
+    if crs.north_first:
+        geom = func.ST_FlipCoordinates(geom)
+    return func.ST_AsGeoJSON(geom, 7 if crs.srid == 4326 else 2, 0)  # options 0: no "crs" member
+
+
+def _interval(value: str) -> tuple[datetime | None, datetime | None]:
+    def instant(text: str, *, end: bool) -> datetime | None:
+        if text in ("", ".."):
+            return None
+        try:
+            if len(text) == 10:
+                day = date.fromisoformat(text)
+                return datetime(day.year, day.month, day.day, 23, 59, 59, 999999, tzinfo=UTC) if end else \
+                    datetime(day.year, day.month, day.day, tzinfo=UTC)
+            parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        except ValueError:
+            raise InvalidQuery(f"datetime {value!r} is not an RFC 3339 date, date-time or interval",
+                               parameter="datetime") from None
+
+    if "/" in value:
+        start, _, end = value.partition("/")
+        low, high = instant(start, end=False), instant(end, end=True)
+        if low is None and high is None:
+            raise InvalidQuery("datetime interval open at both ends", parameter="datetime")
+        if low is not None and high is not None and low > high:
+            raise InvalidQuery("datetime interval ends before it starts", parameter="datetime")
+        return low, high
+    return instant(value, end=False), instant(value, end=True)
+
+
+def conditions(layer: Layer, source: Subquery, query: ItemsQuery) -> list[ColumnElement[bool]]:
+    """The WHERE conditions of ``query`` over ``source``."""
+    where: list[ColumnElement[bool]] = []
+    if query.bbox is not None:
+        xmin, ymin, xmax, ymax = (literal(v, Float) for v in query.bbox)
+        envelope = func.ST_MakeEnvelope(xmin, ymin, xmax, ymax, query.bbox_crs.srid)
+        if query.bbox_crs.srid != 4326:
+            envelope = func.ST_Transform(envelope, 4326)
+        where.append(func.ST_Intersects(source.c.geom_4326, envelope))
+    if query.datetime and layer.temporal:
+        low, high = _interval(query.datetime)
+        column = source.c[layer.temporal]
+        if low is not None:
+            where.append(column >= low)
+        if high is not None:
+            where.append(column <= high)
+    if query.filter is not None:
+        where.append(filter_condition(layer, source, query.filter, filter_crs=query.filter_crs))
+    return where
+
+
+def items_statement(layer: Layer, query: ItemsQuery) -> Select:
+    """Rows ``id, <properties>, geometry (GeoJSON text), number_matched`` of one page, ordered by id."""
+    source = layer.source()
+    columns: list[ColumnElement | Label] = [source.c.id, *(source.c[p.name] for p in layer.properties)]
+    stmt = (
+        select(*columns, geometry_json(source.c.geom_4326, query.crs).label("geometry"),
+               func.count().over().label("number_matched"))
+        .where(and_(true(), *conditions(layer, source, query)))
+        .order_by(source.c.id)
+        .offset(literal(query.offset, Integer))
+    )
+    if query.limit is not None:
+        stmt = stmt.limit(literal(query.limit, Integer))
+    return stmt
+
+
+def frame_statement(layer: Layer, query: ItemsQuery) -> Select:
+    """Every matching row with its EPSG:4326 geometry as ``geometry`` (for geopandas exports), ordered by id."""
+    source = layer.source()
+    return (
+        select(source.c.id, *(source.c[p.name] for p in layer.properties), source.c.geom_4326.label("geometry"))
+        .where(and_(true(), *conditions(layer, source, query)))
+        .order_by(source.c.id)
+    )
+
+
+def count_statement(layer: Layer, query: ItemsQuery) -> Select:
+    """``count(*)`` of the features matching ``query`` (independent of paging)."""
+    source = layer.source()
+    return select(func.count()).select_from(source).where(and_(true(), *conditions(layer, source, query)))
+
+
+def feature_id_value(layer: Layer, feature_id: str) -> Any:
+    """``feature_id`` typed like the layer's id column; None when it cannot be one (so: not found)."""
+    python_type = layer.id_column.type.python_type
+    if python_type is int:
+        try:
+            return int(feature_id)
+        except ValueError:
+            return None
+    return feature_id
+
+
+def item_statement(layer: Layer, feature_id: Any, *, crs: ServedCrs = DEFAULT) -> Select:
+    """The row of one feature (same columns as ``items_statement`` without the count)."""
+    source = layer.source()
+    return select(source.c.id, *(source.c[p.name] for p in layer.properties),
+                  geometry_json(source.c.geom_4326, crs).label("geometry")).where(
+        source.c.id == literal(feature_id, layer.id_column.type))
+
+
+def extent_statement(layer: Layer) -> Select:
+    """Bounding box of the layer in EPSG:4326 as (xmin, ymin, xmax, ymax), nulls when empty."""
+    source = layer.source(())
+    extent = func.ST_Extent(source.c.geom_4326)
+    return select(cast(func.ST_XMin(extent), Float), cast(func.ST_YMin(extent), Float),
+                  cast(func.ST_XMax(extent), Float), cast(func.ST_YMax(extent), Float))

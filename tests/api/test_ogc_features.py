@@ -1,0 +1,173 @@
+"""OGC API - Features on the real Seoul data: landing, conformance, collections, items (paging, bbox, bbox-crs,
+crs, datetime, CQL2 text/JSON), single items, queryables, HTML, ETags, exports and problem+json errors.
+Expected results come from SQL written here, not from the layer code."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, text
+
+from api.app import create_app
+from geo.layers.registry import LAYERS
+from geo.settings import Settings
+
+PROBLEM = "application/problem+json"
+
+
+@pytest.fixture(scope="module")
+def client(settings: Settings, seoul_engine: Engine) -> Iterator[TestClient]:
+    with TestClient(create_app(settings)) as http:
+        yield http
+
+
+def sql(engine: Engine, query: str, **params: Any) -> list[Any]:
+    with engine.connect() as conn:
+        return list(conn.execute(text(query), params))
+
+
+def test_landing_conformance_and_collections(client: TestClient) -> None:
+    landing = client.get("/ogc").json()
+    rels = {link["rel"] for link in landing["links"]}
+    assert {"self", "service-desc", "conformance", "data"} <= rels
+    conformance = client.get("/ogc/conformance").json()["conformsTo"]
+    assert "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core" in conformance
+    assert "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs" in conformance
+    assert "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/filter" in conformance
+    collections = client.get("/ogc/collections").json()["collections"]
+    assert [c["id"] for c in collections] == list(LAYERS)
+    for c in collections:
+        assert "http://www.opengis.net/def/crs/EPSG/0/5179" in c["crs"]
+        assert any(link["rel"] == "items" for link in c["links"])
+    api = client.get("/ogc/api").json()
+    assert "/collections/{collectionId}/items" in api["paths"]
+    assert client.get("/ogc/collections?f=html").headers["content-type"].startswith("text/html")
+    html = client.get("/ogc/collections/districts/items", params={"f": "html", "limit": 3})
+    assert html.status_code == 200 and "<table>" in html.text
+
+
+def test_items_page_through_next_links(client: TestClient, seoul_engine: Engine) -> None:
+    expected = [r[0] for r in sql(seoul_engine, "SELECT code FROM districts ORDER BY code")]
+    seen: list[str] = []
+    url: str | None = "/ogc/collections/districts/items?limit=10"
+    pages = 0
+    while url:
+        body = client.get(url).json()
+        assert body["numberMatched"] == len(expected)
+        seen += [f["id"] for f in body["features"]]
+        url = next((link["href"] for link in body["links"] if link["rel"] == "next"), None)
+        pages += 1
+    assert seen == expected
+    assert pages == -(-len(expected) // 10)
+
+
+def test_bbox_in_crs84_and_epsg5179_select_what_sql_selects(client: TestClient, seoul_engine: Engine) -> None:
+    expected = {r[0] for r in sql(seoul_engine, "SELECT id FROM facilities WHERE ST_Intersects(geom_4326, "
+                                                "ST_MakeEnvelope(126.97, 37.55, 126.99, 37.57, 4326))")}
+    body = client.get("/ogc/collections/facilities/items",
+                      params={"bbox": "126.97,37.55,126.99,37.57", "limit": 1000}).json()
+    assert {f["id"] for f in body["features"]} == expected and body["numberMatched"] == len(expected)
+    # The same kind of box in EPSG:5179, northing first as EPSG defines it.
+    n0, e0, n1, e1 = 1_950_000, 953_000, 1_952_000, 955_000
+    expected = {r[0] for r in sql(seoul_engine, "SELECT id FROM facilities WHERE ST_Intersects(geom_4326, "
+                                  f"ST_Transform(ST_MakeEnvelope({e0}, {n0}, {e1}, {n1}, 5179), 4326))")}
+    assert expected
+    body = client.get("/ogc/collections/facilities/items", params={
+        "bbox": f"{n0},{e0},{n1},{e1}", "bbox-crs": "http://www.opengis.net/def/crs/EPSG/0/5179",
+        "limit": 1000}).json()
+    assert {f["id"] for f in body["features"]} == expected
+
+
+@pytest.mark.parametrize(("srid", "north_first"), [(4326, True), (3857, False), (5179, True), (5186, True)])
+def test_crs_output_matches_st_transform_and_axis_order(client: TestClient, seoul_engine: Engine, srid: int,
+                                                        north_first: bool) -> None:
+    fid, x, y = sql(seoul_engine, f"SELECT id, ST_X(ST_Transform(geom_4326, {srid})), "
+                    f"ST_Y(ST_Transform(geom_4326, {srid})) FROM facilities ORDER BY id LIMIT 1")[0]
+    uri = f"http://www.opengis.net/def/crs/EPSG/0/{srid}"
+    response = client.get(f"/ogc/collections/facilities/items/{fid}", params={"crs": uri})
+    assert response.headers["content-crs"] == f"<{uri}>"
+    coords = response.json()["geometry"]["coordinates"]
+    expected = [y, x] if north_first else [x, y]
+    tolerance = 1e-6 if srid == 4326 else 0.01
+    assert coords == pytest.approx(expected, abs=tolerance)
+    default = client.get(f"/ogc/collections/facilities/items/{fid}").json()["geometry"]["coordinates"]
+    lon, lat = sql(seoul_engine, "SELECT ST_X(geom_4326), ST_Y(geom_4326) FROM facilities WHERE id = :i", i=fid)[0]
+    assert default == pytest.approx([lon, lat], abs=1e-6)  # CRS84: longitude first
+
+
+@pytest.mark.parametrize(("params", "where"), [
+    ({"filter": "A_CONTAINS(services, ('24h')) AND free_total > 0"},
+     "services @> ARRAY['24h'] AND (free_by_age->>'total')::int > 0"),
+    ({"filter": '{"op": "a_overlaps", "args": [{"property": "services"}, ["holiday", "24h"]]}',
+      "filter-lang": "cql2-json"}, "services && ARRAY['holiday', '24h']"),
+    ({"filter": "S_INTERSECTS(geometry, POLYGON((126.9 37.5, 127 37.5, 127 37.6, 126.9 37.5)))"},
+     "ST_Intersects(geom_4326, ST_GeomFromText('POLYGON((126.9 37.5, 127 37.5, 127 37.6, 126.9 37.5))', 4326))"),
+    ({"datetime": "2026-07-21"}, "data_date = DATE '2026-07-21'"),
+    ({"datetime": "../2020-01-01"}, "data_date <= DATE '2020-01-01'"),
+    ({"filter": "facility_type = 'home'", "bbox": "126.9,37.5,127.1,37.6"},
+     "facility_type = 'home' AND ST_Intersects(geom_4326, ST_MakeEnvelope(126.9, 37.5, 127.1, 37.6, 4326))"),
+])
+def test_filters_over_http_count_like_sql(client: TestClient, seoul_engine: Engine, params: dict, where: str) -> None:
+    expected = sql(seoul_engine, f"SELECT count(*) FROM facilities WHERE {where}")[0][0]
+    body = client.get("/ogc/collections/facilities/items", params={**params, "limit": 1}).json()
+    assert body["numberMatched"] == expected
+
+
+@pytest.mark.parametrize(("path", "params", "status"), [
+    ("/ogc/collections/facilities/items", {"filter": "capacity >"}, 422),
+    ("/ogc/collections/facilities/items", {"filter": "unknown_prop = 1"}, 422),
+    ("/ogc/collections/facilities/items", {"filter": "{not json", "filter-lang": "cql2-json"}, 422),
+    ("/ogc/collections/facilities/items", {"filter-lang": "sql", "filter": "1=1"}, 422),
+    ("/ogc/collections/facilities/items", {"crs": "http://www.opengis.net/def/crs/EPSG/0/2097"}, 422),
+    ("/ogc/collections/facilities/items", {"bbox": "1,2,3"}, 422),
+    ("/ogc/collections/facilities/items", {"datetime": "yesterday"}, 422),
+    ("/ogc/collections/facilities/items", {"colour": "red"}, 422),
+    ("/ogc/collections/nope/items", {}, 404),
+    ("/ogc/collections/facilities/items/999999999", {}, 404),
+    ("/ogc/collections/facilities/items/abc", {}, 404),
+])
+def test_errors_are_problem_json(client: TestClient, path: str, params: dict, status: int) -> None:
+    response = client.get(path, params=params)
+    assert response.status_code == status
+    assert response.headers["content-type"].startswith(PROBLEM)
+    assert response.json()["status"] == status
+
+
+def test_queryables_list_every_property_with_types(client: TestClient) -> None:
+    body = client.get("/ogc/collections/facilities/queryables").json()
+    assert body["properties"]["services"] == {"type": "array", "items": {"type": "string"}, "title": "services",
+                                              "description": LAYERS["facilities"].property("services").description}
+    assert body["properties"]["capacity"]["type"] == "integer"
+    assert body["properties"]["geometry"]["format"] == "geometry-point"
+    assert {p.name for p in LAYERS["facilities"].properties} <= set(body["properties"])
+
+
+def test_items_etag_and_not_modified(client: TestClient) -> None:
+    first = client.get("/ogc/collections/districts/items", params={"limit": 5})
+    etag = first.headers["etag"]
+    assert "no-cache" in first.headers["cache-control"]
+    again = client.get("/ogc/collections/districts/items", params={"limit": 5}, headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.content == b""
+    other = client.get("/ogc/collections/districts/items", params={"limit": 6}, headers={"If-None-Match": etag})
+    assert other.status_code == 200
+
+
+@pytest.mark.parametrize("fmt", ["geojson", "gpkg", "csv", "fgb"])
+def test_exports_with_a_filter_hold_what_sql_selects(client: TestClient, seoul_engine: Engine, tmp_path: Path,
+                                                     fmt: str) -> None:
+    expected = {r[0] for r in sql(seoul_engine, "SELECT id FROM facilities WHERE services @> ARRAY['holiday']")}
+    response = client.get("/ogc/collections/facilities/export",
+                          params={"format": fmt, "filter": "A_CONTAINS(services, ('holiday'))"})
+    assert response.status_code == 200
+    path = tmp_path / f"export.{fmt}"
+    path.write_bytes(response.content)
+    frame = gpd.read_file(path) if fmt != "csv" else gpd.read_file(path, engine="pyogrio")
+    assert set(int(v) for v in frame["id"]) == expected
+    if fmt != "csv":
+        assert frame.geometry.notna().all()
+    assert all("holiday" in str(v) for v in frame["services"])

@@ -1,0 +1,196 @@
+"""geo.layers: the registry, the 구/행정동 statistics against geo.analysis.supply, CQL2 filters against
+hand-written SQL on the real Seoul data, and the layer_changes triggers."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+from sqlalchemy import Connection, Engine, select, text
+from sqlalchemy.dialects import postgresql
+
+from geo.analysis.supply import supply_by_district, supply_by_dong
+from geo.errors import InvalidQuery
+from geo.layers.cql import parse_filter
+from geo.layers.crs import parse_bbox, parse_crs
+from geo.layers.features import ItemsQuery, count_statement, items_statement
+from geo.layers.registry import LAYERS, get_layer
+
+
+@pytest.fixture()
+def seoul(seoul_engine: Engine) -> Connection:
+    with seoul_engine.connect() as conn:
+        yield conn
+
+
+def test_registry_layers_and_lean_tile_properties() -> None:
+    assert set(LAYERS) >= {"facilities", "districts", "admin_dongs"}
+    for layer in LAYERS.values():
+        names = {p.name for p in layer.properties}
+        for z in range(layer.minzoom, layer.maxzoom + 1):
+            assert set(layer.properties_at_zoom(z)) <= names
+        assert len(layer.properties_at_zoom(layer.minzoom)) <= len(layer.properties_at_zoom(layer.maxzoom))
+    assert get_layer("facilities").temporal == "data_date"
+    with pytest.raises(Exception, match="no layer"):
+        get_layer("nope")
+
+
+def _layer_rows(conn: Connection, layer_id: str) -> dict:
+    layer = LAYERS[layer_id]
+    rows = conn.execute(items_statement(layer, ItemsQuery(limit=None))).mappings().all()
+    return {str(r["id"]): r for r in rows}
+
+
+def test_district_statistics_equal_supply_analysis(seoul: Connection) -> None:
+    frame = supply_by_district(seoul)
+    rows = _layer_rows(seoul, "districts")
+    assert len(frame) == 25
+    for record in frame.itertuples():
+        row = rows[record.code]
+        assert row["children_0_5"] == record.population_0_5
+        assert row["centres"] == record.centres
+        assert row["places"] == record.capacity
+        # one decimal, rounded half away from zero in SQL: within 0.05 of the unrounded ratio of the analysis
+        exact = record.capacity / record.population_0_5 * 100
+        assert float(row["places_per_100_children"]) == pytest.approx(exact, abs=0.0501)
+
+
+def test_dong_statistics_equal_supply_analysis(seoul: Connection) -> None:
+    frame = supply_by_dong(seoul)
+    rows = _layer_rows(seoul, "admin_dongs")
+    assert len(frame) > 400
+    for record in frame.itertuples():
+        row = rows[str(record.id)]
+        assert row["centres"] == record.centres
+        assert row["places"] == record.capacity
+        if not record.population_0_5 or math.isnan(record.population_0_5):
+            assert row["places_per_100_children"] is None
+        else:
+            exact = record.capacity / record.population_0_5 * 100
+            assert float(row["places_per_100_children"]) == pytest.approx(exact, abs=0.0501)
+
+
+# Each CQL2 filter with the same condition written by hand in SQL over the facilities table.
+FILTERS = [
+    ("capacity > 100 AND facility_type = 'national_public'", "capacity > 100 AND facility_type = 'national_public'"),
+    ("A_CONTAINS(services, ('24h','holiday'))", "services @> ARRAY['24h','holiday']"),
+    ("A_OVERLAPS(services, ('24h','holiday'))", "services && ARRAY['24h','holiday']"),
+    ("A_CONTAINEDBY(services, ('general','extended_hours'))", "services <@ ARRAY['general','extended_hours']"),
+    ("name LIKE '%숲%'", "name LIKE '%숲%'"),
+    ("free_total BETWEEN 1 AND 5", "(free_by_age->>'total')::int BETWEEN 1 AND 5"),
+    ("status IN ('suspended', 'closed')", "status IN ('suspended', 'closed')"),
+    ("NOT (has_bus = true) AND cctv_count >= 10", "NOT (has_bus = true) AND cctv_count >= 10"),
+    ("district_code = '11440' OR capacity IS NULL", "district_code = '11440' OR capacity IS NULL"),
+    ("data_date = DATE('2026-07-21')", "data_date = DATE '2026-07-21'"),
+    ("S_INTERSECTS(geometry, POLYGON((126.9 37.5, 127.0 37.5, 127.0 37.6, 126.9 37.6, 126.9 37.5)))",
+     "ST_Intersects(geom_4326, ST_MakeEnvelope(126.9, 37.5, 127.0, 37.6, 4326))"),
+    ("S_WITHIN(geometry, BBOX(126.95, 37.52, 127.05, 37.58))",
+     "ST_Within(geom_4326, ST_MakeEnvelope(126.95, 37.52, 127.05, 37.58, 4326))"),
+    ("S_DWITHIN(geometry, POINT(126.978 37.5665), 1500)",
+     "ST_DWithin(geom_4326::geography, ST_SetSRID(ST_MakePoint(126.978, 37.5665), 4326)::geography, 1500)"),
+    ("capacity - enrolled > 30", "capacity - enrolled > 30"),
+]
+
+
+def _sql_count(conn: Connection, where: str) -> int:
+    return int(conn.execute(text(f"SELECT count(*) FROM facilities WHERE {where}")).scalar_one())
+
+
+@pytest.mark.parametrize(("cql", "sql"), FILTERS)
+def test_cql2_text_counts_equal_sql(seoul: Connection, cql: str, sql: str) -> None:
+    layer = LAYERS["facilities"]
+    query = ItemsQuery(filter=parse_filter(cql))
+    expected = _sql_count(seoul, sql)
+    assert seoul.execute(count_statement(layer, query)).scalar_one() == expected
+    assert expected > 0 or "closed" in cql  # the filters are chosen to match something in Seoul
+
+
+def test_cql2_json_counts_equal_sql(seoul: Connection) -> None:
+    layer = LAYERS["facilities"]
+    doc = {"op": "and", "args": [
+        {"op": "a_contains", "args": [{"property": "services"}, ["24h"]]},
+        {"op": "s_intersects", "args": [{"property": "geometry"}, {"bbox": [126.8, 37.4, 127.2, 37.7]}]},
+        {"op": ">=", "args": [{"property": "free_total"}, 1]},
+    ]}
+    query = ItemsQuery(filter=parse_filter(json.dumps(doc), lang="cql2-json"))
+    expected = _sql_count(seoul, "services @> ARRAY['24h'] AND (free_by_age->>'total')::int >= 1 AND "
+                                 "ST_Intersects(geom_4326, ST_MakeEnvelope(126.8, 37.4, 127.2, 37.7, 4326))")
+    assert expected > 0
+    assert seoul.execute(count_statement(layer, query)).scalar_one() == expected
+
+
+def test_filter_crs_and_bbox_crs_in_korean_metric_crs(seoul: Connection) -> None:
+    """A box given in EPSG:5179 (northing first) selects what ST_Transform of the same box selects."""
+    layer = LAYERS["facilities"]
+    n0, e0, n1, e1 = 1_945_000.0, 950_000.0, 1_952_000.0, 958_000.0
+    expected = _sql_count(seoul, f"ST_Intersects(geom_4326, ST_Transform(ST_MakeEnvelope({e0}, {n0}, {e1}, {n1}, "
+                                 "5179), 4326))")
+    assert expected > 10
+    crs = parse_crs("http://www.opengis.net/def/crs/EPSG/0/5179")
+    by_bbox = ItemsQuery(bbox=parse_bbox(f"{n0},{e0},{n1},{e1}", crs=crs), bbox_crs=crs)
+    assert seoul.execute(count_statement(layer, by_bbox)).scalar_one() == expected
+    polygon = f"POLYGON(({n0} {e0}, {n0} {e1}, {n1} {e1}, {n1} {e0}, {n0} {e0}))"
+    by_filter = ItemsQuery(filter=parse_filter(f"S_INTERSECTS(geometry, {polygon})"), filter_crs=crs)
+    assert seoul.execute(count_statement(layer, by_filter)).scalar_one() == expected
+
+
+@pytest.mark.parametrize("bad", [
+    "capacity >",                      # syntax
+    "nonexistent = 1",                 # unknown queryable
+    "capacity = 'many'",               # type mismatch
+    "has_bus = 3",                     # type mismatch
+    "A_CONTAINS(name, ('x'))",         # not an array
+    "S_INTERSECTS(name, POINT(1 2))",  # not a geometry
+])
+def test_bad_filters_are_invalid_queries(bad: str) -> None:
+    layer = LAYERS["facilities"]
+    with pytest.raises(InvalidQuery):
+        count_statement(layer, ItemsQuery(filter=parse_filter(bad)))
+
+
+def test_filter_values_are_bound_never_inlined() -> None:
+    layer = LAYERS["facilities"]
+    evil = "x' OR 1=1 --"
+    stmt = count_statement(layer, ItemsQuery(filter=parse_filter(f"name = '{evil.replace(chr(39), chr(39) * 2)}'")))
+    compiled = stmt.compile(dialect=postgresql.psycopg.dialect())
+    assert evil not in str(compiled)
+    assert evil in compiled.params.values()
+
+
+# --- layer_changes triggers ---------------------------------------------------------------------------------
+
+
+def _changes_after(conn: Connection, seq: int) -> list[tuple[str, str]]:
+    return [(r[0], r[1]) for r in conn.execute(text(
+        "SELECT layer, ST_AsText(env_3857) FROM layer_changes WHERE seq > :s ORDER BY seq"), {"s": seq})]
+
+
+def test_triggers_record_exactly_the_touched_features(seoul_engine: Engine) -> None:
+    with seoul_engine.connect() as conn, conn.begin() as trans:
+        fid, point, district, dong = conn.execute(text(
+            "SELECT id, ST_AsText(ST_Transform(geom_4326, 3857)), district_code, admin_dong_id FROM facilities "
+            "WHERE status = 'active' AND admin_dong_id IS NOT NULL ORDER BY id LIMIT 1")).one()
+        seq = conn.execute(select(text("coalesce(max(seq), 0)")).select_from(text("layer_changes"))).scalar_one()
+
+        # free places change: only the facility's point
+        conn.execute(text("UPDATE facilities SET free_by_age = jsonb_set(free_by_age, '{total}', '99') "
+                          "WHERE id = :id"), {"id": fid})
+        changes = _changes_after(conn, seq)
+        assert changes == [("facilities", point)]
+
+        # identical rewrite: nothing
+        seq = conn.execute(text("SELECT max(seq) FROM layer_changes")).scalar_one()
+        conn.execute(text("UPDATE facilities SET name = name WHERE id = :id"), {"id": fid})
+        assert _changes_after(conn, seq) == []
+
+        # capacity change: the point, its 구 and its 행정동 (statistics)
+        conn.execute(text("UPDATE facilities SET capacity = coalesce(capacity, 0) + 1 WHERE id = :id"), {"id": fid})
+        changes = _changes_after(conn, seq)
+        district_env = conn.execute(text("SELECT ST_AsText(ST_Envelope(ST_Transform(geom_4326, 3857))) FROM districts "
+                                         "WHERE code = :c"), {"c": district}).scalar_one()
+        dong_env = conn.execute(text("SELECT ST_AsText(ST_Envelope(ST_Transform(geom_4326, 3857))) FROM admin_dongs "
+                                     "WHERE id = :d"), {"d": dong}).scalar_one()
+        assert sorted(changes) == sorted([("facilities", point), ("districts", district_env),
+                                          ("admin_dongs", dong_env)])
+        trans.rollback()
