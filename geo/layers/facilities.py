@@ -33,7 +33,7 @@ PROPERTIES: tuple[Property, ...] = (
     Property("free_total", "integer", _free("total"), "estimated free places, all ages"),
     *(Property(f"free_age_{age}", "integer", _free(str(age)), f"estimated free places for 만 {age}세")
       for age in range(6)),
-    Property("services", "array", _c.services, "services offered (24h, holiday, extended_hours, ...)"),
+    Property("services", "array", _c.services, "services offered (twenty_four_hour, holiday, extended_hours, ...)"),
     Property("has_bus", "boolean", _c.has_bus, "runs a school bus"),
     Property("cctv_count", "integer", _c.cctv_count, "number of CCTV cameras"),
     Property("data_date", "date", _c.data_date, "date the source data describes"),

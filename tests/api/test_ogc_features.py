@@ -101,10 +101,10 @@ def test_crs_output_matches_st_transform_and_axis_order(client: TestClient, seou
 
 
 @pytest.mark.parametrize(("params", "where"), [
-    ({"filter": "A_CONTAINS(services, ('24h')) AND free_total > 0"},
-     "services @> ARRAY['24h'] AND (free_by_age->>'total')::int > 0"),
-    ({"filter": '{"op": "a_overlaps", "args": [{"property": "services"}, ["holiday", "24h"]]}',
-      "filter-lang": "cql2-json"}, "services && ARRAY['holiday', '24h']"),
+    ({"filter": "A_CONTAINS(services, ('twenty_four_hour')) AND free_total > 0"},
+     "services @> ARRAY['twenty_four_hour'] AND (free_by_age->>'total')::int > 0"),
+    ({"filter": '{"op": "a_overlaps", "args": [{"property": "services"}, ["holiday", "twenty_four_hour"]]}',
+      "filter-lang": "cql2-json"}, "services && ARRAY['holiday', 'twenty_four_hour']"),
     ({"filter": "S_INTERSECTS(geometry, POLYGON((126.9 37.5, 127 37.5, 127 37.6, 126.9 37.5)))"},
      "ST_Intersects(geom_4326, ST_GeomFromText('POLYGON((126.9 37.5, 127 37.5, 127 37.6, 126.9 37.5))', 4326))"),
     ({"datetime": "2026-07-21"}, "data_date = DATE '2026-07-21'"),

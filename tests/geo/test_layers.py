@@ -74,8 +74,8 @@ def test_dong_statistics_equal_supply_analysis(seoul: Connection) -> None:
 # Each CQL2 filter with the same condition written by hand in SQL over the facilities table.
 FILTERS = [
     ("capacity > 100 AND facility_type = 'national_public'", "capacity > 100 AND facility_type = 'national_public'"),
-    ("A_CONTAINS(services, ('24h','holiday'))", "services @> ARRAY['24h','holiday']"),
-    ("A_OVERLAPS(services, ('24h','holiday'))", "services && ARRAY['24h','holiday']"),
+    ("A_CONTAINS(services, ('twenty_four_hour','holiday'))", "services @> ARRAY['twenty_four_hour','holiday']"),
+    ("A_OVERLAPS(services, ('twenty_four_hour','holiday'))", "services && ARRAY['twenty_four_hour','holiday']"),
     ("A_CONTAINEDBY(services, ('general','extended_hours'))", "services <@ ARRAY['general','extended_hours']"),
     ("name LIKE '%숲%'", "name LIKE '%숲%'"),
     ("free_total BETWEEN 1 AND 5", "(free_by_age->>'total')::int BETWEEN 1 AND 5"),
@@ -109,12 +109,12 @@ def test_cql2_text_counts_equal_sql(seoul: Connection, cql: str, sql: str) -> No
 def test_cql2_json_counts_equal_sql(seoul: Connection) -> None:
     layer = LAYERS["facilities"]
     doc = {"op": "and", "args": [
-        {"op": "a_contains", "args": [{"property": "services"}, ["24h"]]},
+        {"op": "a_contains", "args": [{"property": "services"}, ["twenty_four_hour"]]},
         {"op": "s_intersects", "args": [{"property": "geometry"}, {"bbox": [126.8, 37.4, 127.2, 37.7]}]},
         {"op": ">=", "args": [{"property": "free_total"}, 1]},
     ]}
     query = ItemsQuery(filter=parse_filter(json.dumps(doc), lang="cql2-json"))
-    expected = _sql_count(seoul, "services @> ARRAY['24h'] AND (free_by_age->>'total')::int >= 1 AND "
+    expected = _sql_count(seoul, "services @> ARRAY['twenty_four_hour'] AND (free_by_age->>'total')::int >= 1 AND "
                                  "ST_Intersects(geom_4326, ST_MakeEnvelope(126.8, 37.4, 127.2, 37.7, 4326))")
     assert expected > 0
     assert seoul.execute(count_statement(layer, query)).scalar_one() == expected
