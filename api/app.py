@@ -8,12 +8,22 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from starlette.types import ASGIApp
 
 from api.errors import install_error_handlers
 from api.headers import SecurityHeaders
+from api.openapi import install_openapi
 from api.routers import facilities, health, isochrones, map_page, places
 from geo.db import make_engine, make_read_pool
 from geo.settings import Settings, get_settings
+
+
+class DolbomAPI(FastAPI):
+    """FastAPI with the security headers outside every other layer, so that the 500 answers of Starlette's
+    ServerErrorMiddleware (the outermost layer of a plain app) carry them too."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return SecurityHeaders(super().build_middleware_stack())
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -33,7 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await app.state.read_pool.close()
             app.state.engine.dispose()
 
-    app = FastAPI(
+    app = DolbomAPI(
         title="dolbom",
         summary="Childcare (어린이집) search, vacancy and planning API over PostGIS",
         version="0.1.0",
@@ -41,7 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     install_error_handlers(app)
-    app.add_middleware(SecurityHeaders)
+    install_openapi(app, settings)
     app.include_router(health.router)
     app.include_router(facilities.router)
     app.include_router(places.router)
