@@ -34,7 +34,8 @@ def search(
     return {"query": cleaned, "places": [p.as_dict() for p in geocoder.search(cleaned, limit=limit)]}
 
 
-@router.get("/reverse", summary="The 구 and 동 of a point", response_model=ReverseOut)
+@router.get("/reverse", summary="The 구 and 동 of a point", response_model=ReverseOut,
+            responses={404: {"description": "No loaded 구 or 동 contains the point (problem+json, RFC 9457)"}})
 def reverse(
     session: SessionDep,
     lat: Lat,
