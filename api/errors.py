@@ -73,9 +73,10 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     ]
     detail = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors)
     # Name the parameters at fault like domain errors do (``param``), from the last part of each location.
-    params = ",".join(dict.fromkeys(str(e["loc"][-1]) for e in errors if e["loc"]))
-    return problem(422, "Invalid request", detail, instance=str(request.url.path), errors=errors,
-                   **({"param": params} if params else {}))
+    extra: dict[str, Any] = {"errors": errors}
+    if params := ",".join(dict.fromkeys(str(e["loc"][-1]) for e in errors if e["loc"])):
+        extra["param"] = params
+    return problem(422, "Invalid request", detail, instance=str(request.url.path), **extra)
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
