@@ -347,3 +347,33 @@ def test_prev_of_a_partial_page_stays_in_range(client: TestClient) -> None:
     past = client.get("/facilities/radius", params={**RADIUS, "limit": 2, "offset": 10}).json()
     assert _offset(_link(past, "prev") or "") == 2
     assert _link(client.get("/facilities/radius", params={**RADIUS, "limit": 2}).json(), "prev") is None
+
+
+@pytest.mark.parametrize(("path", "params"), [
+    ("/facilities/radius", {**RADIUS, "open_at": "9999-12-31T23:59:59-12:00"}),
+    ("/facilities/radius", {**RADIUS, "open_at": "0001-01-01T00:00:00+14:00"}),
+    ("/facilities/radius", {**RADIUS, "open_at": "0001-01-01T00:00:00"}),
+    ("/facilities/radius", {**RADIUS, "birth_date": "0001-01-01"}),
+    ("/facilities/radius", {**RADIUS, "birth_date": "9999-12-31"}),
+    ("/facilities/radius", {**RADIUS, "radius_m": 1e-300}),
+    ("/facilities/radius", {**RADIUS, "radius_m": 50_000, "limit": 500, "offset": MAX_OFFSET}),
+    ("/facilities/nearest", {"lat": 33, "lon": 124, "k": 500, "max_distance_m": 1e-300}),
+    ("/facilities/area", {"district": "%", "dong": "_"}),
+    ("/facilities/area", {"dong": "\\"}),
+    ("/facilities/catchment", {"lat": 39, "lon": 132, "birth_date": "2026-02-28"}),
+    ("/places/search", {"q": "% _ \\ ' \""}),
+    ("/places/reverse", {"lat": 33, "lon": 124}),
+    ("/isochrones", {"lat": LAT, "lon": LON, "minutes": 1e-300, "buffer_m": 500}),
+])
+def test_odd_but_well_formed_values_are_never_a_server_error(client: TestClient, path: str, params: dict) -> None:
+    response = client.get(path, params=params)
+    assert response.status_code < 500, response.text
+    if response.status_code >= 400:
+        _problem(response, response.status_code)
+
+
+def test_open_at_outside_representable_korean_time_is_422(client: TestClient) -> None:
+    # Found by hand while hardening: converting these to Korean time overflowed datetime (a 500 before).
+    for moment in ("9999-12-31T23:59:59-12:00", "0001-01-01T00:00:00+14:00"):
+        body = _problem(client.get("/facilities/radius", params={**RADIUS, "open_at": moment}))
+        assert body["param"] == "open_at" and "years 1 to 9999" in body["detail"]
