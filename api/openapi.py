@@ -27,8 +27,6 @@ DESCRIPTIONS = {
            "(problem+json, RFC 9457; `param` names the parameter when one is at fault)",
     "503": "Database unavailable (problem+json, RFC 9457); retry after `Retry-After` seconds",
 }
-# Operations that do not touch the database (none today besides the excluded map page).
-NO_DATABASE: set[str] = set()
 
 
 def _settings_bounds(settings: Settings) -> dict[str, tuple[str, float]]:
@@ -69,7 +67,7 @@ def problem_openapi(app: FastAPI, settings: Settings) -> dict[str, Any]:
     components.update(problem_schema.pop("$defs", {}))
     components["Problem"] = problem_schema
     bounds = _settings_bounds(settings)
-    for path, methods in spec.get("paths", {}).items():
+    for methods in spec.get("paths", {}).values():
         for operation in methods.values():
             responses = operation.setdefault("responses", {})
             for status, response in list(responses.items()):
@@ -79,8 +77,8 @@ def problem_openapi(app: FastAPI, settings: Settings) -> dict[str, Any]:
                         retry_after=status == "503")
             if operation.get("parameters"):
                 responses.setdefault("422", _problem_response(DESCRIPTIONS["422"]))
-            if path not in NO_DATABASE:
-                responses.setdefault("503", _problem_response(DESCRIPTIONS["503"], retry_after=True))
+            # Every documented operation reads the database (the map page and static files are not documented).
+            responses.setdefault("503", _problem_response(DESCRIPTIONS["503"], retry_after=True))
             for parameter in operation.get("parameters", []):
                 if parameter.get("name") in bounds:
                     _tighten(parameter, *bounds[parameter["name"]])
