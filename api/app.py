@@ -8,13 +8,23 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from starlette.types import ASGIApp
 
 from api.errors import install_error_handlers
 from api.headers import SecurityHeaders
+from api.openapi import install_openapi
 from api.routers import facilities, features, health, isochrones, map_page, places, tiles
 from geo.db import make_async_engine, make_engine, make_read_pool
 from geo.settings import Settings, get_settings
 from tiles.cache import TileCache
+
+
+class DolbomAPI(FastAPI):
+    """FastAPI with the security headers outside every other layer, so that the 500 answers of Starlette's
+    ServerErrorMiddleware (the outermost layer of a plain app) carry them too."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return SecurityHeaders(super().build_middleware_stack())
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -38,7 +48,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.engine.dispose()
             await app.state.layer_engine.dispose()
 
-    app = FastAPI(
+    app = DolbomAPI(
         title="dolbom",
         summary="Childcare (어린이집) search, vacancy and planning API over PostGIS",
         version="0.1.0",
@@ -46,7 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     install_error_handlers(app)
-    app.add_middleware(SecurityHeaders)
+    install_openapi(app, settings)
     app.include_router(health.router)
     app.include_router(facilities.router)
     app.include_router(places.router)

@@ -74,7 +74,13 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
         for err in exc.errors()
     ]
     detail = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors)
-    return problem(422, "Invalid request", detail, instance=str(request.url.path), errors=errors)
+    # Name the parameters at fault like domain errors do (``param``): the name after the location
+    # (``["query", "service", 0]`` is the parameter ``service``).
+    extra: dict[str, Any] = {"errors": errors}
+    if params := ",".join(dict.fromkeys(str(e["loc"][1] if len(e["loc"]) > 1 else e["loc"][0])
+                                        for e in errors if e["loc"])):
+        extra["param"] = params
+    return problem(422, "Invalid request", detail, instance=str(request.url.path), **extra)
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:

@@ -130,3 +130,26 @@ class ReverseOut(BaseModel):
     district: PlaceOut | None
     admin_dong: PlaceOut | None
     legal_dong: PlaceOut | None
+
+
+class ProblemError(BaseModel):
+    """One malformed parameter as reported by request validation."""
+
+    loc: list[str | int] = Field(description='Where: ["query", "lat"]')
+    msg: str
+    type: str
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem (``application/problem+json``): every 4xx and 5xx of the API."""
+
+    model_config = ConfigDict(extra="allow", json_schema_extra={"additionalProperties": True})
+
+    type: str = Field(default="about:blank", description="A URI reference identifying the problem type")
+    title: str = Field(description="Short summary of the problem type")
+    status: int = Field(ge=100, le=599, description="The HTTP status code")
+    detail: str = Field(description="What went wrong with this request, for a human")
+    instance: str | None = Field(default=None, description="The request path")
+    param: str | None = Field(default=None, description="Parameter(s) at fault, comma-separated (domain errors)")
+    errors: list[ProblemError] | None = Field(default=None, description="Each malformed parameter (validation)")
+    candidates: list[dict[str, Any]] | None = Field(default=None, description="Matches of an ambiguous name")

@@ -116,8 +116,18 @@ def child_age(*, age: int | None = None, birth_date: date | None = None, on: dat
     return derived
 
 
-def korean_wall_clock(moment: datetime) -> datetime:
-    """Korean wall-clock time of ``moment`` (naive datetimes are taken as Korean time already)."""
+def korean_wall_clock(moment: datetime, *, param: str = "open_at") -> datetime:
+    """Korean wall-clock time of ``moment`` (naive datetimes are taken as Korean time already).
+
+    Raises
+    ------
+    InvalidQuery
+        The moment lies outside the years 1..9999 once in Korean time (``0001-01-01T00:00+14:00``).
+    """
     if moment.tzinfo is None:
         return moment
-    return moment.astimezone(KOREA_TZ).replace(tzinfo=None)
+    try:
+        return moment.astimezone(KOREA_TZ).replace(tzinfo=None)
+    except OverflowError:
+        raise InvalidQuery(f"{param} {moment.isoformat()} is outside the years 1 to 9999 in Korean time",
+                           param=param) from None

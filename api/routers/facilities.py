@@ -15,6 +15,7 @@ from fastapi.responses import Response
 from api.deps import ReadConnDep, SettingsDep
 from api.params import (
     MAX_LIMIT_PARAM,
+    POSITIVE,
     TEXT,
     CountQuery,
     FiltersDep,
@@ -22,9 +23,11 @@ from api.params import (
     Lat,
     Lon,
     OffsetQuery,
+    OptionalLat,
+    OptionalLon,
     PageDep,
 )
-from api.responses import SHAPES, page_response
+from api.responses import GEOJSON_MEDIA_TYPE, SHAPES, page_response
 from api.schemas import FacilityFeatureCollection, FacilityList
 from geo.places import resolve_area_async
 from geo.search import area_statement, catchment_statement, nearest_statement, radius_statement, run_async
@@ -35,9 +38,10 @@ router = APIRouter(prefix="/facilities", tags=["facilities"])
 PageModel = FacilityFeatureCollection | FacilityList
 RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"description": "GeoJSON FeatureCollection as application/geo+json (f=geojson, default) or a compact "
-                         "list as application/json (f=json)"},
-    404: {"description": "Unknown district or dong (problem+json, RFC 9457)"},
+                         "list as application/json (f=json)",
+          "content": {GEOJSON_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/FacilityFeatureCollection"}}}},
 }
+AREA_RESPONSES = {**RESPONSES, 404: {"description": "Unknown district or dong (problem+json, RFC 9457)"}}
 
 
 @router.get("/radius", summary="Centres within a radius, nearest first",
@@ -45,7 +49,8 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
 async def radius(
     request: Request, conn: ReadConnDep, settings: SettingsDep, filters: FiltersDep, page: PageDep,
     lat: Lat, lon: Lon,
-    radius_m: Annotated[float, Query(description="Radius in metres (0 < r <= max_radius_m, default 50 km)")],
+    radius_m: Annotated[float, Query(description="Radius in metres (0 < r <= max_radius_m, default 50 km)",
+                                     json_schema_extra=POSITIVE)],
     f: FormatQuery = "geojson",
 ) -> Response:
     """Centres within ``radius_m`` metres of the point (ST_DWithin on geography), with ``distance_m``."""
@@ -60,7 +65,8 @@ async def nearest(
     request: Request, conn: ReadConnDep, settings: SettingsDep, filters: FiltersDep,
     lat: Lat, lon: Lon,
     k: Annotated[int, Query(ge=1, le=MAX_LIMIT_PARAM, description="How many nearest centres (page size)")] = 10,
-    max_distance_m: Annotated[float | None, Query(description="Only centres within this many metres")] = None,
+    max_distance_m: Annotated[float | None, Query(description="Only centres within this many metres "
+                                                              "(<= max_radius_m)", json_schema_extra=POSITIVE)] = None,
     f: FormatQuery = "geojson",
     offset: OffsetQuery = 0,
     count: CountQuery = "auto",
@@ -72,15 +78,15 @@ async def nearest(
 
 
 @router.get("/area", summary="Centres in a 구 or 행정동",
-            response_model=PageModel, responses=RESPONSES)
+            response_model=PageModel, responses=AREA_RESPONSES)
 async def area(
     request: Request, conn: ReadConnDep, settings: SettingsDep, filters: FiltersDep, page: PageDep,
     district: Annotated[str | None, Query(description="구: districts.code (11440) or name (마포구)", **TEXT)] = None,
     dong: Annotated[str | None, Query(
         description="행정동: mois_code, kostat_code or name (서교동; give district too when the name repeats)",
         **TEXT)] = None,
-    lat: Annotated[float | None, Query(description="Optional point: order by distance from it")] = None,
-    lon: Annotated[float | None, Query(description="Optional point: order by distance from it")] = None,
+    lat: OptionalLat = None,
+    lon: OptionalLon = None,
     f: FormatQuery = "geojson",
 ) -> Response:
     """Centres located in the area (point-in-polygon), by name or by distance from an optional point."""

@@ -21,7 +21,7 @@ from api.deps import SessionDep, SettingsDep
 from api.params import FiltersDep
 from api.responses import GEOJSON_MEDIA_TYPE
 from geo.routing import DEFAULT_BUFFER_M, MAX_MINUTES, isochrone
-from geo.validation import validate_page
+from geo.validation import clean_text, validate_page
 
 router = APIRouter(tags=["isochrones"])
 
@@ -57,6 +57,7 @@ def get_isochrone(
     """The catchment polygon of ``minutes`` of travel from the point and the centres inside it."""
     page_limit = limit if limit is not None else settings.max_page_limit
     validate_page(limit=page_limit, offset=0, settings=settings)
+    network = clean_text(network, param="network")
     result = isochrone(session.connection(), lat=lat, lon=lon, minutes=minutes, mode=mode, network=network,
                        buffer_m=buffer_m, filters=filters, facility_limit=page_limit, settings=settings)
     facilities = [{**feature, "properties": {"kind": "facility", **feature["properties"]}}

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 
 from api.deps import SessionDep, SettingsDep
+from api.params import Lat, Lon
 from api.schemas import PlaceList, ReverseOut
 from geo.places import Geocoder, clean_query, geocoder_for, reverse_lookup
 
@@ -33,11 +34,12 @@ def search(
     return {"query": cleaned, "places": [p.as_dict() for p in geocoder.search(cleaned, limit=limit)]}
 
 
-@router.get("/reverse", summary="The 구 and 동 of a point", response_model=ReverseOut)
+@router.get("/reverse", summary="The 구 and 동 of a point", response_model=ReverseOut,
+            responses={404: {"description": "No loaded 구 or 동 contains the point (problem+json, RFC 9457)"}})
 def reverse(
     session: SessionDep,
-    lat: Annotated[float, Query(description="Latitude, degrees EPSG:4326")],
-    lon: Annotated[float, Query(description="Longitude, degrees EPSG:4326")],
+    lat: Lat,
+    lon: Lon,
 ) -> dict[str, Any]:
     """The 구, 행정동 and 법정동 containing the clicked point (point-in-polygon, offline)."""
     return reverse_lookup(session, lat=lat, lon=lon).as_dict()

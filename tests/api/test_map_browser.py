@@ -44,11 +44,28 @@ def server_url(seoul_engine: Engine) -> Iterator[str]:
     proc.wait(timeout=10)
 
 
+# Records every Content-Security-Policy violation of the page (the event fires for blocked and report-only).
+CSP_LISTENER = """
+window.__cspViolations = [];
+document.addEventListener("securitypolicyviolation", (e) => {
+  window.__cspViolations.push(`${e.effectiveDirective} blocked ${e.blockedURI || "inline"} (${e.sourceFile}:${e.lineNumber})`);
+});
+"""
+
+
 @pytest.fixture(scope="module")
-def page(server_url: str) -> Iterator[Page]:
+def console() -> list[str]:
+    """The page's console messages, in order."""
+    return []
+
+
+@pytest.fixture(scope="module")
+def page(server_url: str, console: list[str]) -> Iterator[Page]:
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         tab = browser.new_page(viewport={"width": 1280, "height": 800})
+        tab.add_init_script(CSP_LISTENER)
+        tab.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
         tab.goto(server_url + "/")
         yield tab
         browser.close()
@@ -91,3 +108,20 @@ def test_filters_narrow_the_list(page: Page) -> None:
     wider = call.value.json()
     assert len(wider["features"]) >= len(narrowed["features"])
     assert max(f["properties"]["distance_m"] for f in wider["features"]) <= 3000
+
+
+def test_no_content_security_policy_violations(page: Page, console: list[str]) -> None:
+    # Runs after the tests above, so the policy has seen the map, its markers, popups, place search and filters.
+    with page.expect_response(lambda r: "/places/search" in r.url):
+        page.locator("#place-q").fill("마포")
+        page.locator("#place-q").dispatch_event("input")
+    page.wait_for_function("document.querySelectorAll('#place-results li').length > 0")
+    with page.expect_response(lambda r: "/facilities/radius" in r.url):
+        page.locator("#place-results li").first.click()
+    page.wait_for_function("document.querySelectorAll('#results li').length > 0")
+    assert page.evaluate("window.__cspViolations") == []
+    assert not [m for m in console if "Content Security Policy" in m or "Refused to" in m], console
+    # The listener does see violations: an inline style attribute is one under this policy.
+    page.evaluate("""document.body.insertAdjacentHTML("beforeend", '<b style="color: red">x</b>')""")
+    page.wait_for_function("window.__cspViolations.length > 0")
+    assert "style-src" in page.evaluate("window.__cspViolations")[0]

@@ -1,0 +1,96 @@
+"""The OpenAPI document as the API really answers: every error as RFC 9457 ``application/problem+json``.
+
+FastAPI documents its own ``HTTPValidationError`` body for 422; ``api/errors.py`` answers problem+json instead,
+for malformed values and for domain errors alike. ``install_openapi`` post-processes the generated document once:
+each operation's 422 (and 404/409/503 where they happen) points at the ``Problem`` schema, and the bounds that come
+from settings (``max_page_limit``, ``max_radius_m``) are written into the parameters they bound.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from api.errors import PROBLEM_JSON
+from api.schemas import Problem
+from geo.settings import Settings
+
+PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+
+# Default descriptions of the problem statuses an operation may answer.
+DESCRIPTIONS = {
+    "404": "Not found (problem+json, RFC 9457)",
+    "409": "Conflict with the loaded data (problem+json, RFC 9457)",
+    "422": "Invalid request: a malformed or out-of-bounds parameter, or a query the domain rejects "
+           "(problem+json, RFC 9457; `param` names the parameter when one is at fault)",
+    "503": "Database unavailable (problem+json, RFC 9457); retry after `Retry-After` seconds",
+}
+
+
+def _settings_bounds(settings: Settings) -> dict[str, tuple[str, float]]:
+    """Parameter name -> (JSON Schema keyword, bound) for bounds that are settings."""
+    return {
+        "limit": ("maximum", settings.max_page_limit),
+        "k": ("maximum", settings.max_page_limit),
+        "radius_m": ("maximum", settings.max_radius_m),
+        "max_distance_m": ("maximum", settings.max_radius_m),
+    }
+
+
+def _problem_response(description: str, *, retry_after: bool = False) -> dict[str, Any]:
+    response: dict[str, Any] = {"description": description, "content": {PROBLEM_JSON: {"schema": PROBLEM_REF}}}
+    if retry_after:
+        response["headers"] = {"Retry-After": {
+            "description": "Seconds to wait before retrying", "schema": {"type": "integer", "minimum": 0}}}
+    return response
+
+
+def _tighten(parameter: dict[str, Any], keyword: str, bound: float) -> None:
+    """Lower a parameter's documented maximum to ``bound`` (never raise it)."""
+    schema = parameter.get("schema", {})
+    targets = [s for s in schema.get("anyOf", [schema]) if s.get("type") in ("integer", "number")]
+    for target in targets:
+        current = target.get(keyword)
+        target[keyword] = bound if current is None else min(current, bound)
+
+
+def problem_openapi(app: FastAPI, settings: Settings) -> dict[str, Any]:
+    """The app's OpenAPI document with problem+json errors and the settings' bounds."""
+    spec = get_openapi(title=app.title, version=app.version, summary=app.summary, description=app.description,
+                       routes=app.routes, tags=app.openapi_tags, servers=app.servers)
+    components = spec.setdefault("components", {}).setdefault("schemas", {})
+    components.pop("HTTPValidationError", None)
+    components.pop("ValidationError", None)
+    problem_schema = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    components.update(problem_schema.pop("$defs", {}))
+    components["Problem"] = problem_schema
+    bounds = _settings_bounds(settings)
+    for methods in spec.get("paths", {}).values():
+        for operation in methods.values():
+            responses = operation.setdefault("responses", {})
+            for status, response in list(responses.items()):
+                if status.startswith(("4", "5")):
+                    responses[status] = _problem_response(
+                        response.get("description") if status != "422" else DESCRIPTIONS["422"],
+                        retry_after=status == "503")
+            if operation.get("parameters"):
+                responses.setdefault("422", _problem_response(DESCRIPTIONS["422"]))
+            # Every documented operation reads the database (the map page and static files are not documented).
+            responses.setdefault("503", _problem_response(DESCRIPTIONS["503"], retry_after=True))
+            for parameter in operation.get("parameters", []):
+                if parameter.get("name") in bounds:
+                    _tighten(parameter, *bounds[parameter["name"]])
+    return spec
+
+
+def install_openapi(app: FastAPI, settings: Settings) -> None:
+    """Serve ``problem_openapi`` at ``/openapi.json`` (built once, on first use)."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = problem_openapi(app, settings)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
