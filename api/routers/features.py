@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
 import orjson
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
@@ -33,6 +33,7 @@ from geo.layers.features import (
     items_statement,
 )
 from geo.layers.registry import LAYERS, get_layer
+from geo.validation import MAX_OFFSET
 
 router = APIRouter(prefix="/ogc", tags=["ogc-features"])
 
@@ -69,7 +70,12 @@ _JSON_SCHEMA_TYPES: dict[str, dict[str, Any]] = {
 # cql-text: the pre-standard name that GDAL's OAPIF driver sends; parsed as CQL2 text.
 FilterLang = Literal["cql2-text", "cql2-json", "cql-text"]
 FILTER_LANGS = ("cql2-text", "cql2-json", "cql-text")
-FormatParam = Annotated[str | None, Query(alias="f", pattern="^(json|html|geojson)$", description="json or html")]
+FormatParam = Annotated[str | None, Query(alias="f", pattern="^(json|html|geojson)$", max_length=10,
+                                         description="json or html")]
+CollectionId = Annotated[str, Path(max_length=100, description="a layer id of the registry")]
+FeatureId = Annotated[str, Path(max_length=100, description="the feature's id")]
+Text = Annotated[str | None, Query(max_length=200)]
+FilterText = Annotated[str | None, Query(max_length=8000, description="CQL2 text or JSON filter")]
 
 
 def _wants_html(request: Request, f: str | None) -> bool:
@@ -201,7 +207,8 @@ async def collections(request: Request, engine: LayerEngineDep, f: FormatParam =
 
 
 @router.get("/collections/{collection_id}", summary="One feature collection")
-async def collection(request: Request, collection_id: str, engine: LayerEngineDep, f: FormatParam = None) -> Response:
+async def collection(request: Request, collection_id: CollectionId, engine: LayerEngineDep,
+                     f: FormatParam = None) -> Response:
     """Metadata of one layer: extent, CRSs, links to items, queryables, tiles and exports."""
     body = await _collection(request, engine, get_layer(collection_id))
     if _wants_html(request, f):
@@ -210,7 +217,7 @@ async def collection(request: Request, collection_id: str, engine: LayerEngineDe
 
 
 @router.get("/collections/{collection_id}/queryables", summary="Queryable properties (JSON schema)")
-async def queryables(request: Request, collection_id: str, f: FormatParam = None) -> Response:
+async def queryables(request: Request, collection_id: CollectionId, f: FormatParam = None) -> Response:
     """The properties a CQL2 filter may use, with their JSON-schema types."""
     layer = get_layer(collection_id)
     geometry_format = {"Point": "geometry-point", "MultiPolygon": "geometry-multipolygon"}.get(layer.geometry_type,
@@ -281,18 +288,20 @@ def _with_offset(request: Request, offset: int) -> str:
 @router.get("/collections/{collection_id}/items", summary="Features of a collection")
 async def items(
     request: Request,
-    collection_id: str,
+    collection_id: CollectionId,
     engine: LayerEngineDep,
     settings: SettingsDep,
     limit: Annotated[int, Query(ge=1, le=100_000, description="page size (clamped to the configured maximum)")] = 10,
-    offset: Annotated[int, Query(ge=0)] = 0,
-    bbox: Annotated[str | None, Query(description="minx,miny,maxx,maxy in bbox-crs axis order")] = None,
-    bbox_crs: Annotated[str | None, Query(alias="bbox-crs")] = None,
-    datetime: Annotated[str | None, Query(description="RFC 3339 instant or interval (a/b, ../b, a/..)")] = None,
-    filter: Annotated[str | None, Query(description="CQL2 text or JSON filter")] = None,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+    bbox: Annotated[str | None, Query(max_length=200,
+                                      description="minx,miny,maxx,maxy in bbox-crs axis order")] = None,
+    bbox_crs: Annotated[str | None, Query(alias="bbox-crs", max_length=200)] = None,
+    datetime: Annotated[str | None, Query(max_length=100,
+                                          description="RFC 3339 instant or interval (a/b, ../b, a/..)")] = None,
+    filter: FilterText = None,
     filter_lang: Annotated[FilterLang | None, Query(alias="filter-lang")] = None,
-    filter_crs: Annotated[str | None, Query(alias="filter-crs")] = None,
-    crs: Annotated[str | None, Query(description="output CRS URI")] = None,
+    filter_crs: Annotated[str | None, Query(alias="filter-crs", max_length=200)] = None,
+    crs: Annotated[str | None, Query(max_length=200, description="output CRS URI")] = None,
     f: FormatParam = None,
 ) -> Response:
     """Features with bbox, datetime, CQL2 filter and output CRS; paged with limit/offset and next/prev links."""
@@ -325,8 +334,8 @@ async def items(
 
 
 @router.get("/collections/{collection_id}/items/{feature_id}", summary="One feature")
-async def item(request: Request, collection_id: str, feature_id: str, engine: LayerEngineDep,
-               crs: Annotated[str | None, Query(description="output CRS URI")] = None,
+async def item(request: Request, collection_id: CollectionId, feature_id: FeatureId, engine: LayerEngineDep,
+               crs: Annotated[str | None, Query(max_length=200, description="output CRS URI")] = None,
                f: FormatParam = None) -> Response:
     """One feature by id, in the requested CRS."""
     layer = get_layer(collection_id)
@@ -351,16 +360,16 @@ async def item(request: Request, collection_id: str, feature_id: str, engine: La
 @router.get("/collections/{collection_id}/export", summary="Download a (filtered) layer as a file")
 def export(
     request: Request,
-    collection_id: str,
+    collection_id: CollectionId,
     engine: EngineDep,
-    format: Annotated[str, Query(pattern="^(geojson|gpkg|csv|fgb)$")] = "gpkg",
-    bbox: Annotated[str | None, Query()] = None,
-    bbox_crs: Annotated[str | None, Query(alias="bbox-crs")] = None,
-    datetime: Annotated[str | None, Query()] = None,
-    filter: Annotated[str | None, Query()] = None,
+    format: Annotated[str, Query(pattern="^(geojson|gpkg|csv|fgb)$", max_length=10)] = "gpkg",
+    bbox: Text = None,
+    bbox_crs: Annotated[str | None, Query(alias="bbox-crs", max_length=200)] = None,
+    datetime: Annotated[str | None, Query(max_length=100)] = None,
+    filter: FilterText = None,
     filter_lang: Annotated[FilterLang | None, Query(alias="filter-lang")] = None,
-    filter_crs: Annotated[str | None, Query(alias="filter-crs")] = None,
-    crs: Annotated[str | None, Query()] = None,
+    filter_crs: Annotated[str | None, Query(alias="filter-crs", max_length=200)] = None,
+    crs: Text = None,
 ) -> FileResponse:
     """GeoJSON, GeoPackage, CSV (WKT geometry) or FlatGeobuf of every feature matching the filter."""
     layer = get_layer(collection_id)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Path, Request, Response
 
 from api.routers.layer_common import LayerEngineDep, TileCacheDep, dumps, etag_response
 from geo.errors import NotFound
@@ -15,6 +15,9 @@ from geo.layers.versions import compiled_tile_version
 from tiles.cache import tile_etag
 from tiles.mvt import MARGIN, check_tile, compiled_tile, compiled_tile_and_version, definition_hash, layers_at_zoom
 from tiles.tilejson import tilejson
+
+MAX_ZOOM = 19  # OpenStreetMap's deepest zoom; tiles below it hold one building
+LayerId = Annotated[str, Path(max_length=100, description="a registered layer id, or 'all'")]
 
 router = APIRouter(prefix="/tiles", tags=["tiles"])
 
@@ -30,8 +33,9 @@ def _layers(layer_id: str) -> list[Layer]:
 
 @router.get("/{layer_id}/{z}/{x}/{y}.mvt", summary="Mapbox vector tile of a layer (or 'all' layers)",
             response_class=Response, responses={200: {"content": {MVT: {}}}, 304: {"description": "not modified"}})
-async def tile(request: Request, layer_id: str, z: int, x: int, y: int, engine: LayerEngineDep,
-               cache: TileCacheDep) -> Response:
+async def tile(request: Request, layer_id: LayerId, z: Annotated[int, Path(ge=0, le=MAX_ZOOM)],
+               x: Annotated[int, Path(ge=0, le=2**MAX_ZOOM - 1)], y: Annotated[int, Path(ge=0, le=2**MAX_ZOOM - 1)],
+               engine: LayerEngineDep, cache: TileCacheDep) -> Response:
     """The tile z/x/y (XYZ scheme); ETag = data version of exactly this tile, 304 on If-None-Match."""
     layers = _layers(layer_id)
     check_tile(z, x, y)
@@ -65,7 +69,7 @@ async def tile(request: Request, layer_id: str, z: int, x: int, y: int, engine: 
 
 
 @router.get("/{layer_id}/tilejson.json", summary="TileJSON 3.0 of a layer (or 'all' layers)")
-async def tilejson_document(request: Request, layer_id: str, engine: LayerEngineDep) -> Response:
+async def tilejson_document(request: Request, layer_id: LayerId, engine: LayerEngineDep) -> Response:
     """TileJSON 3.0.0 with the tile URL template, zoom range, bounds and fields of each vector layer."""
     layers = _layers(layer_id)
     boxes = []
