@@ -664,7 +664,7 @@ def resolve_area(conn: Conn, *, district: str | None = None, dong: str | None = 
         # A 법정동 name (역삼동) is not a 행정동: list the 행정동 it lies in. Imported here: geo.places imports us.
         from geo.places import admin_dongs_of_legal_dong
 
-        candidates = admin_dongs_of_legal_dong(conn, name=dong,
+        candidates = admin_dongs_of_legal_dong(conn, name=dong or "",
                                                district_code=district_row.code if district_row else None)
         if candidates:
             names = ", ".join(sorted({f"{c['district_name']} {c['name']}" for c in candidates}))
