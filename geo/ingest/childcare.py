@@ -826,8 +826,8 @@ def _locate(conn: Connection, fmt: CsvFormat, ctx: _Context, issues: _Issues) ->
         if r.geocode_quality == GEOCODE_SOURCE_SNAPPED:
             where = f"in {r.published_in}" if r.published_in else "in no loaded 시군구"
             issues.flag(r.row_number, r.code, coords,
-                        f"coordinates {r.lat},{r.lon} lie {where}, not in 시군구 {r.district_name} named in "
-                        f"{fmt.district}; moved {r.moved_m:.1f} m to the nearest point inside it")
+                        f"coordinates {r.lat},{r.lon} lie outside 시군구 {r.district_name} named in {fmt.district} "
+                        f"({where}); moved {r.moved_m:.1f} m to the nearest point inside it")
             continue
         why = r.geocode_reason or (
             f"coordinates {r.lat},{r.lon} lie {r.offset_m / 1000:.1f} km outside 시군구 {r.district_name}")
