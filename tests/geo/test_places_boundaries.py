@@ -64,6 +64,11 @@ def test_district_counts_equal_the_files_own_sigungu(seoul_engine: Engine, seoul
             FROM facilities f LEFT JOIN districts d ON ST_Covers(d.geom_4326, f.geom_4326)
             WHERE f.source = 'seoul_oa20300' AND f.status IN ('active', 'reopened')
             GROUP BY f.code, f.sigungu_name""")).all()
+        every_status = dict(conn.execute(text("""
+            SELECT d.name, count(*) FROM facilities f JOIN districts d ON ST_Covers(d.geom_4326, f.geom_4326)
+            WHERE f.source = 'seoul_oa20300' GROUP BY d.name""")).all())
+    # Closed centres too (placed at their 법정동 when the file has no point), all but the 3 rows without 운영현황.
+    assert every_status == Counter(r["시군구명"] for r in seoul_rows if r["운영현황"] in (*OPERATING, "휴지", "폐지"))
     assert by_code == dict(expected)
     assert [r.code for r in covering if r.names is None or len(r.names) != 1] == []
     assert Counter(r.names[0] for r in covering) == expected
