@@ -824,10 +824,13 @@ def _locate(conn: Connection, fmt: CsvFormat, ctx: _Context, issues: _Issues) ->
     unplaced: list[int] = []
     for r in rows:
         if r.geocode_quality == GEOCODE_SOURCE_SNAPPED:
-            where = f"in {r.published_in}" if r.published_in else "in no loaded 시군구"
-            issues.flag(r.row_number, r.code, coords,
-                        f"coordinates {r.lat},{r.lon} lie outside 시군구 {r.district_name} named in {fmt.district} "
-                        f"({where}); moved {r.moved_m:.1f} m to the nearest point inside it")
+            inside = [name for name in (r.published_in or "").split(", ") if name]
+            others = ", ".join(name for name in inside if name != r.district_name) or "no 시군구"
+            where = (f"on the edge between 시군구 {r.district_name} named in {fmt.district} and {others}"
+                     if r.district_name in inside else
+                     f"outside 시군구 {r.district_name} named in {fmt.district} (in {others})")
+            issues.flag(r.row_number, r.code, coords, f"coordinates {r.lat},{r.lon} lie {where}; moved "
+                        f"{r.moved_m:.1f} m to the nearest point inside {r.district_name}")
             continue
         why = r.geocode_reason or (
             f"coordinates {r.lat},{r.lon} lie {r.offset_m / 1000:.1f} km outside 시군구 {r.district_name}")
