@@ -42,7 +42,8 @@ class FacilityProperties(BaseModel):
     services_ko: list[str]
     has_bus: bool | None
     cctv_count: int | None
-    geocode_quality: str = Field(description="source | legal_dong_centroid | district_centroid | ...")
+    geocode_quality: str = Field(description="source | source_snapped (moved into its own 구) | "
+                                             "legal_dong_centroid | district_centroid | ...")
     data_date: date | None
     distance_m: float | None = Field(description="Distance from the query point in metres (WGS84 spheroid)")
     catchment_radius_m: float | None = Field(default=None,

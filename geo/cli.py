@@ -209,8 +209,12 @@ def import_seoul(path: Annotated[Path, typer.Argument(exists=True, dir_okay=Fals
 def import_national(path: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
                     snapshot: SnapshotOption = SnapshotMode.auto) -> None:
     """Import the national 어린이집 기본정보 export (childinfo format)."""
+    from geo.ingest.boundaries import load_missing_boundaries, regions_in_national_file, sido_codes_for_regions
     from geo.ingest.childcare import import_national_basic
 
+    # The regions the file names get their boundaries first, so that rows find their 시군구 and 법정동.
+    for loaded in load_missing_boundaries(_engine(), sido_codes_for_regions(regions_in_national_file(path))):
+        console.print("boundaries of the file's regions: " + loaded.summary())
     _run_import(import_national_basic, path, snapshot=snapshot.value)
 
 

@@ -316,6 +316,34 @@ def reverse_lookup(conn: Conn, *, lat: float, lon: float) -> ReverseResult:
     return ReverseResult(lat=lat, lon=lon, district=district, admin_dong=admin_dong, legal_dong=legal_dong)
 
 
+# Share of the smaller of the two areas that a 행정동 and a 법정동 must have in common for the 행정동 to be a
+# candidate: the two boundary sources differ by metres along shared streets, which makes slivers, not shares.
+LEGAL_DONG_OVERLAP_SHARE = 0.05
+
+_ADMIN_DONGS_OF_LEGAL_DONG = """
+    SELECT a.name, a.mois_code, a.kostat_code, a.district_code, d.name AS district_name,
+           l.name AS legal_dong_name, l.code AS legal_dong_code
+    FROM legal_dongs l
+    JOIN admin_dongs a ON a.district_code = l.district_code AND ST_Intersects(a.geom_4326, l.geom_4326)
+    JOIN districts d ON d.code = a.district_code
+    WHERE l.name = %(name)s AND (%(district_code)s::text IS NULL OR l.district_code = %(district_code)s)
+      AND ST_Area(ST_Intersection(a.geom_4326, l.geom_4326)::geography)
+          >= %(share)s * LEAST(ST_Area(a.geom_4326::geography), ST_Area(l.geom_4326::geography))
+    ORDER BY a.district_code, a.name, a.id"""
+
+
+def admin_dongs_of_legal_dong(conn: Conn, *, name: str, district_code: str | None = None) -> list[dict[str, Any]]:
+    """The 행정동 that share area with the 법정동 called ``name`` (in 구 ``district_code`` when given), e.g.
+    역삼동 -> 역삼1동, 역삼2동; empty when no 법정동 has that name.
+
+    Each candidate: ``name``, ``district_name``, ``district_code``, ``mois_code``, ``kostat_code`` and the
+    ``legal_dong_name``/``legal_dong_code`` it overlaps.
+    """
+    with driver_connection(conn).cursor(row_factory=dict_row) as cur:
+        return cur.execute(_ADMIN_DONGS_OF_LEGAL_DONG, {"name": name, "district_code": district_code,
+                                                        "share": LEGAL_DONG_OVERLAP_SHARE}).fetchall()
+
+
 @dataclass(frozen=True)
 class Area:
     """A resolved administrative area: a 구 (``districts``) or a 행정동 (``admin_dongs``)."""
@@ -374,10 +402,21 @@ class _AreaRequest:
         return Area(kind="district", key=row["code"], name=row["name"], district_code=row["code"],
                     district_name=row["name"])
 
-    def dong_area(self, rows: list[dict[str, Any]], district_row: dict[str, Any] | None) -> Area:
+    def legal_params(self, district_row: dict[str, Any] | None) -> dict[str, Any]:
+        return {"name": self.dong, "district_code": district_row["code"] if district_row else None,
+                "share": LEGAL_DONG_OVERLAP_SHARE}
+
+    def not_found(self, candidates: list[dict[str, Any]], district_row: dict[str, Any] | None) -> NotFound:
+        """No 행정동 of that name; a 법정동 name (역삼동) lists the 행정동 it lies in (역삼1동, 역삼2동)."""
         where = f" in {district_row['name']}" if district_row else ""
-        if not rows:
-            raise NotFound(f"no 행정동 with code or name {self.dong!r}{where}", param="dong", value=self.dong)
+        if candidates:
+            names = ", ".join(sorted({f"{c['district_name']} {c['name']}" for c in candidates}))
+            return NotFound(f"{self.dong!r} is a 법정동, not a 행정동{where}; it lies in the 행정동 {names}",
+                            param="dong", value=self.dong, candidates=candidates)
+        return NotFound(f"no 행정동 with code or name {self.dong!r}{where}", param="dong", value=self.dong)
+
+    def dong_area(self, rows: list[dict[str, Any]], district_row: dict[str, Any] | None) -> Area:
+        assert rows, "not_found handles a name without 행정동"
         if len(rows) > 1:
             raise InvalidQuery(
                 f"dong {self.dong!r} is ambiguous; give its district or code", param="dong",
@@ -412,6 +451,9 @@ def resolve_area(conn: Conn, *, district: str | None = None, dong: str | None = 
             if request.dong is None:
                 return request.district_area(district_row)
         rows = cur.execute(_DONG_LOOKUP, request.dong_params(district_row)).fetchall()
+        if not rows:
+            candidates = cur.execute(_ADMIN_DONGS_OF_LEGAL_DONG, request.legal_params(district_row)).fetchall()
+            raise request.not_found(candidates, district_row)
     return request.dong_area(rows, district_row)
 
 
@@ -428,4 +470,7 @@ async def resolve_area_async(conn: AsyncConnection[Any], *, district: str | None
                 return request.district_area(district_row)
         await cur.execute(_DONG_LOOKUP, request.dong_params(district_row))
         rows = await cur.fetchall()
+        if not rows:
+            await cur.execute(_ADMIN_DONGS_OF_LEGAL_DONG, request.legal_params(district_row))
+            raise request.not_found(await cur.fetchall(), district_row)
     return request.dong_area(rows, district_row)

@@ -63,8 +63,13 @@ CITY_HALL_PLACEHOLDER_LAT_LON = (37.566470, 126.977963)
 MAX_OFFSET_FROM_DISTRICT_M = 1000.0
 # Points in no 법정동/행정동 polygon (gaps between boundary vintages) take the nearest one within this distance.
 DONG_SNAP_M = 100.0
+# A point outside the 시군구 its row names (or on the edge it shares with another) is moved this far inside it, so
+# that point-in-polygon gives the official 시군구 and exactly one 행정동 of it.
+DISTRICT_INSET_M = 1.0
 
 GEOCODE_SOURCE = "source"
+# The published point, moved into the row's own 시군구 (see ``DISTRICT_INSET_M``).
+GEOCODE_SOURCE_SNAPPED = "source_snapped"
 GEOCODE_LEGAL_DONG = "legal_dong_centroid"
 GEOCODE_DISTRICT = "district_centroid"
 
@@ -734,6 +739,21 @@ def _locate(conn: Connection, fmt: CsvFormat, ctx: _Context, issues: _Issues) ->
         UPDATE _childcare_staging s SET geom_4326 = ST_PointOnSurface(d.geom_4326), geocode_quality = :quality
         FROM districts d WHERE s.geom_4326 IS NULL AND d.code = s.district_code
     """), {"quality": GEOCODE_DISTRICT})
+    # The row's 시군구 is official: a point outside it (geocoded a few metres across the line) or on the edge it
+    # shares with another 구 is moved to the nearest point DISTRICT_INSET_M inside it (metric, EPSG:5179).
+    conn.execute(text("""
+        UPDATE _childcare_staging s SET
+            geom_4326 = (
+                SELECT ST_Transform(ST_ClosestPoint(CASE WHEN ST_IsEmpty(x.inset) THEN x.gu ELSE x.inset END,
+                                                    ST_Transform(s.geom_4326, 5179)), 4326)
+                FROM (SELECT ST_Transform(d.geom_4326, 5179) AS gu,
+                             ST_Buffer(ST_Transform(d.geom_4326, 5179), -:inset_m) AS inset) x),
+            geocode_quality = CASE WHEN s.geocode_quality = :source THEN :snapped ELSE s.geocode_quality END
+        FROM districts d
+        WHERE d.code = s.district_code AND s.geom_4326 IS NOT NULL
+          AND (NOT ST_Covers(d.geom_4326, s.geom_4326)
+               OR EXISTS (SELECT 1 FROM districts o WHERE o.code <> d.code AND ST_Covers(o.geom_4326, s.geom_4326)))
+    """), {"inset_m": DISTRICT_INSET_M, "source": GEOCODE_SOURCE, "snapped": GEOCODE_SOURCE_SNAPPED})
     # Point-in-polygon for what the address did not give; ties on shared edges broken by code for stability,
     # preferring polygons of the row's own 시군구.
     conn.execute(text("""
@@ -747,10 +767,12 @@ def _locate(conn: Connection, fmt: CsvFormat, ctx: _Context, issues: _Issues) ->
             ORDER BY (l.district_code IS NOT DISTINCT FROM s.district_code) DESC, l.code LIMIT 1)
         WHERE s.legal_dong_code IS NULL AND s.geom_4326 IS NOT NULL
     """))
+    # The 행정동 must lie in the row's 시군구.
     conn.execute(text("""
         UPDATE _childcare_staging s SET admin_dong_id = (
             SELECT a.id FROM admin_dongs a WHERE ST_Covers(a.geom_4326, s.geom_4326)
-            ORDER BY (a.district_code IS NOT DISTINCT FROM s.district_code) DESC, a.id LIMIT 1)
+              AND (s.district_code IS NULL OR a.district_code = s.district_code)
+            ORDER BY a.id LIMIT 1)
         WHERE s.geom_4326 IS NOT NULL
     """))
     # Points in slivers between dong polygons of different vintages: the nearest dong within DONG_SNAP_M (the bbox
@@ -770,6 +792,7 @@ def _locate(conn: Connection, fmt: CsvFormat, ctx: _Context, issues: _Issues) ->
             SELECT a.id FROM admin_dongs a
             WHERE a.geom_4326 && ST_Expand(s.geom_4326, :snap_deg)
               AND ST_DWithin(a.geom_4326::geography, s.geom_4326::geography, :snap_m)
+              AND (s.district_code IS NULL OR a.district_code = s.district_code)
             ORDER BY (a.district_code IS NOT DISTINCT FROM s.district_code) DESC, a.geom_4326 <-> s.geom_4326, a.id
             LIMIT 1)
         WHERE s.admin_dong_id IS NULL AND s.geom_4326 IS NOT NULL
@@ -778,7 +801,11 @@ def _locate(conn: Connection, fmt: CsvFormat, ctx: _Context, issues: _Issues) ->
     coords = f"{ctx.lat_col},{ctx.lon_col}"
     rows = conn.execute(text("""
         SELECT s.row_number, s.code, s.geocode_reason, s.offset_m, s.geocode_quality, s.lat, s.lon,
-               s.legal_dong_code, l.name AS legal_dong_name, s.district_code, d.name AS district_name
+               s.legal_dong_code, l.name AS legal_dong_name, s.district_code, d.name AS district_name,
+               ST_Distance(ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326)::geography, s.geom_4326::geography)
+                   AS moved_m,
+               (SELECT string_agg(o.name, ', ' ORDER BY o.code) FROM districts o
+                WHERE ST_Covers(o.geom_4326, ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326))) AS published_in
         FROM _childcare_staging s
         LEFT JOIN legal_dongs l ON l.code = s.legal_dong_code
         LEFT JOIN districts d ON d.code = s.district_code
@@ -787,6 +814,15 @@ def _locate(conn: Connection, fmt: CsvFormat, ctx: _Context, issues: _Issues) ->
     """), {"source": GEOCODE_SOURCE}).all()
     unplaced: list[int] = []
     for r in rows:
+        if r.geocode_quality == GEOCODE_SOURCE_SNAPPED:
+            inside = [name for name in (r.published_in or "").split(", ") if name]
+            others = ", ".join(name for name in inside if name != r.district_name) or "no 시군구"
+            where = (f"on the edge between 시군구 {r.district_name} named in {fmt.district} and {others}"
+                     if r.district_name in inside else
+                     f"outside 시군구 {r.district_name} named in {fmt.district} (in {others})")
+            issues.flag(r.row_number, r.code, coords, f"coordinates {r.lat},{r.lon} lie {where}; moved "
+                        f"{r.moved_m:.1f} m to the nearest point inside {r.district_name}")
+            continue
         why = r.geocode_reason or (
             f"coordinates {r.lat},{r.lon} lie {r.offset_m / 1000:.1f} km outside 시군구 {r.district_name}")
         if r.geocode_quality == GEOCODE_LEGAL_DONG:

@@ -225,7 +225,7 @@ def test_place_search_finds_real_districts_dongs_names_and_addresses(settings: S
     with seoul_engine.connect() as conn:
         districts = conn.execute(text("SELECT code, name FROM districts WHERE code LIKE '11%'")).all()
         dongs = conn.execute(text("""
-            SELECT a.kostat_code, a.name, d.name AS district FROM admin_dongs a
+            SELECT COALESCE(a.mois_code, a.kostat_code) AS code, a.name, d.name AS district FROM admin_dongs a
             JOIN districts d ON d.code = a.district_code WHERE a.district_code LIKE '11%'""")).all()
         centres = conn.execute(text("""
             SELECT f.code, f.name, f.address FROM facilities f
@@ -239,7 +239,7 @@ def test_place_search_finds_real_districts_dongs_names_and_addresses(settings: S
             assert (first["kind"], first["code"]) == ("district", d.code)
         for dong in rng.sample(list(dongs), 40):
             found = [p for p in _places(http, f"{dong.district} {dong.name}") if p["kind"] == "admin_dong"]
-            assert found[0]["code"] == dong.kostat_code and found[0]["label"] == f"{dong.district} {dong.name}"
+            assert found[0]["code"] == dong.code and found[0]["label"] == f"{dong.district} {dong.name}"
         for centre in rng.sample(list(centres), 40):
             assert centre.code in [p["code"] for p in _places(http, centre.name, limit=50)], centre.name
             # "<구> <road> <number>" from the road address, e.g. "마포구 월드컵북로 396".

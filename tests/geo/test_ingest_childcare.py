@@ -179,9 +179,12 @@ def test_0721_geocode_flags_match_an_independent_count(seoul_engine: Engine, sha
                 for (n, r), p in zip([x for x in loaded if x[0] not in bad], points, strict=True)}
     far = {n for n, d in offset_m.items() if d > 1200}
     near = {n for n, d in offset_m.items() if d < 800}
+    # Points published just across their 구's line are moved inside it (see tests/geo/test_places_boundaries.py).
+    moved = {n for n, e in geocode.items() if "moved" in e["reason"]}
+    assert moved <= near
     assert far and far <= set(geocode)
-    assert not (near & set(geocode))
-    assert set(geocode) <= bad | {n for n, d in offset_m.items() if d >= 800}
+    assert not (near & (set(geocode) - moved))
+    assert set(geocode) <= bad | {n for n, d in offset_m.items() if d >= 800} | moved
     with seoul_engine.connect() as conn:
         placed = {r.code: r for r in conn.execute(text("""
             SELECT f.code, f.geocode_quality, l.name AS dong, d.name AS gu,
