@@ -74,7 +74,8 @@ def test_district_counts_equal_the_files_own_sigungu(seoul_engine: Engine, seoul
     assert Counter(r.names[0] for r in covering) == expected
     assert all(r.names == [r.sigungu_name] for r in covering)
     for name, count in expected.items():
-        response = seoul_client.get("/facilities/area", params={"district": name, "f": "json", "limit": 1})
+        response = seoul_client.get("/facilities/area", params={"district": name, "f": "json", "limit": 1,
+                                                                 "count": "exact"})
         assert response.status_code == 200, response.text
         assert response.json()["numberMatched"] == count, name
 
