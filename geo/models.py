@@ -216,3 +216,7 @@ class RoadVertex(Base):
     geom_4326 = mapped_column(Geometry("POINT", srid=4326, spatial_index=False), nullable=False)
 
     __table_args__ = (Index("ix_road_vertices_geog", text("(geom_4326::geography)"), postgresql_using="gist"),)
+
+
+# Tables of other areas, declared in their own modules on the same Base (imported here so Alembic sees them).
+from geo.models_planner import PlannerCell, PlannerRun  # noqa: E402, F401
