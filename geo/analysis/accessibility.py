@@ -134,8 +134,8 @@ def two_step_fca(pairs: Pairs, demand: FloatArray, supply: FloatArray, *, catchm
     """
     ratio = supply_ratios(pairs, demand, supply, catchment_m=catchment_m, decay=decay)
     w = _weights(pairs, catchment_m, decay)
-    out: FloatArray = np.bincount(pairs.demand, weights=w * ratio[pairs.supply], minlength=len(demand))
-    return out
+    out = np.bincount(pairs.demand, weights=w * ratio[pairs.supply], minlength=len(demand)).astype(float)
+    return np.asarray(out, dtype=np.float64)
 
 
 def enhanced_two_step_fca(pairs: Pairs, demand: FloatArray, supply: FloatArray, *, catchment_m: float,

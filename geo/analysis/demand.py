@@ -66,6 +66,8 @@ def grid_cells(pieces: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     dissolved = pieces[["cell_i", "cell_j", "children", "area_m2", "geometry"]].dissolve(
         by=["cell_i", "cell_j"], aggfunc="sum", as_index=False)
     cells = dissolved.merge(main, on=["cell_i", "cell_j"], how="left")
+    # Area of the union: 행정동 boundaries of some sources overlap slightly, pieces may too.
+    cells["area_m2"] = cells.geometry.area
     centroids = cells.geometry.centroid
     cells["x_5179"] = centroids.x
     cells["y_5179"] = centroids.y

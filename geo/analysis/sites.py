@@ -9,8 +9,10 @@ programme with HiGHS (``scipy.optimize.milp``)::
                 x_j in {0, 1}, 0 <= y_i <= 1
 
 with ``a_i`` the unserved children of grid cell ``i`` (no centre of the service within ``coverage_m``),
-``N_i`` the candidate sites within ``coverage_m`` of it. Candidate sites are the demand points of the grid
-cells (any cell, inhabited or not, within reach of some unserved child).
+``N_i`` the candidate sites within ``coverage_m`` of it. Candidate sites are the demand points of grid cells
+within reach of some unserved child; on a whole city the ``max_candidates`` best of them alone (default 400)
+keep the programme small enough to solve to proven optimality in seconds. Demand cells reached by the same
+candidates are merged into one row.
 """
 
 from __future__ import annotations
@@ -59,20 +61,39 @@ def maximal_covering(demand_xy: NDArray[np.float64], weights: NDArray[np.float64
     if k > n_cand:
         raise InvalidQuery(f"k={k} is more than the {n_cand} candidate sites", field="k")
     pairs = acc.pairs_within(demand_xy, candidate_xy, max_distance_m=coverage_m)
-    # Variables: x_0..x_{n_cand-1}, then y_0..y_{n_dem-1}.
-    c = np.concatenate([np.zeros(n_cand), -weights])
-    m = len(pairs.demand)
-    # y_i - sum_{j in N_i} x_j <= 0
-    a_cover = coo_matrix((-np.ones(m), (pairs.demand, pairs.supply)), shape=(n_dem, n_cand)).tocsr()
-    a_rows = hstack([a_cover, identity(n_dem, format="csr")]).tocsr()
+    # Demand points reached by the same candidates are one row of the programme (weights added): same optimum,
+    # far fewer rows on a fine grid. Points no candidate reaches cannot be covered and are left out.
+    order = np.lexsort((pairs.supply, pairs.demand))
+    dem, sup = pairs.demand[order], pairs.supply[order]
+    groups: dict[tuple[int, ...], int] = {}
+    row_of = np.full(n_dem, -1, dtype=np.intp)
+    starts = np.flatnonzero(np.r_[True, dem[1:] != dem[:-1]]) if len(dem) else np.empty(0, dtype=np.intp)
+    bounds_ = np.r_[starts, len(dem)]
+    row_cands: list[tuple[int, ...]] = []
+    for a, b in zip(bounds_[:-1], bounds_[1:], strict=True):
+        signature = tuple(sup[a:b].tolist())
+        row = groups.setdefault(signature, len(groups))
+        if row == len(row_cands):
+            row_cands.append(signature)
+        row_of[dem[a]] = row
+    n_rows = len(row_cands)
+    row_weight = np.bincount(row_of[row_of >= 0], weights=weights[row_of >= 0], minlength=n_rows)
+    r_idx = np.repeat(np.arange(n_rows), [len(c) for c in row_cands])
+    c_idx = np.fromiter((j for c in row_cands for j in c), dtype=np.intp, count=len(r_idx))
+    # Variables: x_0..x_{n_cand-1}, then y_0..y_{n_rows-1}.
+    c = np.concatenate([np.zeros(n_cand), -row_weight])
+    # y_r - sum_{j in N_r} x_j <= 0
+    a_cover = coo_matrix((-np.ones(len(r_idx)), (r_idx, c_idx)), shape=(n_rows, n_cand)).tocsr()
+    a_rows = hstack([a_cover, identity(n_rows, format="csr")]).tocsr()
     a_k = coo_matrix((np.ones(n_cand), (np.zeros(n_cand, dtype=int), np.arange(n_cand))),
-                     shape=(1, n_cand + n_dem)).tocsr()
+                     shape=(1, n_cand + n_rows)).tocsr()
     constraints = [LinearConstraint(a_rows, -np.inf, 0.0), LinearConstraint(a_k, k, k)]
-    integrality = np.concatenate([np.ones(n_cand), np.zeros(n_dem)])
+    integrality = np.concatenate([np.ones(n_cand), np.zeros(n_rows)])
     res = milp(c, constraints=constraints, integrality=integrality, bounds=Bounds(0, 1),
                options={"time_limit": time_limit_s, "mip_rel_gap": 0.0})
     if res.x is None:
-        raise InvalidQuery(f"the covering problem could not be solved: {res.message}", field="k")
+        raise InvalidQuery(f"the covering problem could not be solved in {time_limit_s:g} s: {res.message}; "
+                           "try fewer candidates or a longer time limit", field="k")
     x = np.round(res.x[:n_cand]).astype(int)
     chosen = np.flatnonzero(x == 1)
     covered = np.zeros(n_dem, dtype=bool)
@@ -82,11 +103,13 @@ def maximal_covering(demand_xy: NDArray[np.float64], weights: NDArray[np.float64
 
 
 def suggest_sites(result: PlannerResult, *, k: int, coverage_m: float | None = None,
-                  time_limit_s: float = 60.0) -> gpd.GeoDataFrame:
+                  max_candidates: int | None = 400, time_limit_s: float = 60.0) -> gpd.GeoDataFrame:
     """``k`` new centre sites for the run's service type covering the most unserved children.
 
     Unserved: children of cells with no centre of the service within ``coverage_m`` (default: the run's
-    catchment). Returns one row per site (EPSG:4326 points) in the order of the children each newly covers
+    catchment). Candidates: the ``max_candidates`` cells that alone would cover the most unserved children
+    (None: every cell within reach of one); the optimum is exact over them. Returns one row per site
+    (EPSG:4326 points) in the order of the children each newly covers
     (``children_newly_covered``: the unserved children it covers that no earlier site in the list covers);
     ``children_covered_total`` is the optimum. ``optimal`` says whether HiGHS proved optimality.
     """
@@ -105,6 +128,11 @@ def suggest_sites(result: PlannerResult, *, k: int, coverage_m: float | None = N
                "children_covered_total", "unserved_children", "optimal", "geometry"]
     if len(cand_idx) == 0:
         return gpd.GeoDataFrame({c: [] for c in columns}, geometry="geometry", crs=4326)
+    if max_candidates is not None and len(cand_idx) > max_candidates:
+        # Keep the cells that alone would cover the most unserved children (the programme is exact over these).
+        alone = np.bincount(reach.demand, weights=demand["children"].to_numpy()[reach.supply], minlength=len(cells))
+        cand_idx = cand_idx[np.argsort(-alone[cand_idx], kind="stable")[:max_candidates]]
+        cand_idx.sort()
     candidates = cells.iloc[cand_idx]
     k_eff = min(k, len(candidates))
     sol = maximal_covering(demand_xy, demand["children"].to_numpy(), candidates[["x_5179", "y_5179"]].to_numpy(),
