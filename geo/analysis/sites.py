@@ -128,7 +128,7 @@ def suggest_sites(result: PlannerResult, *, k: int, coverage_m: float | None = N
                "children_covered_total", "unserved_children", "optimal", "geometry"]
     if len(cand_idx) == 0:
         return gpd.GeoDataFrame({c: [] for c in columns}, geometry="geometry", crs=4326)
-    if max_candidates is not None and len(cand_idx) > max_candidates:
+    if reach is not None and max_candidates is not None and len(cand_idx) > max_candidates:
         # Keep the cells that alone would cover the most unserved children (the programme is exact over these).
         alone = np.bincount(reach.demand, weights=demand["children"].to_numpy()[reach.supply], minlength=len(cells))
         cand_idx = cand_idx[np.argsort(-alone[cand_idx], kind="stable")[:max_candidates]]
