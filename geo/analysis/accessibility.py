@@ -51,9 +51,9 @@ def pairs_within(demand_xy: FloatArray, supply_xy: FloatArray, *, max_distance_m
 
     Notes
     -----
-    Vectorised bucket search: supply points are sorted into square buckets as wide as the radius, so every
-    pair within reach lies in the 3 x 3 buckets around the demand point's bucket; those candidates are
-    generated with numpy (no Python loop per point) and filtered by exact distance.
+    Candidates come from a KD-tree (``scipy.spatial.cKDTree.sparse_distance_matrix``, all in C) with a
+    hair of slack; exact ``hypot`` distances then decide, so a pair at the radius counts however rounding
+    falls inside the tree.
     """
     if max_distance_m <= 0:
         raise InvalidQuery(f"the catchment must be positive, not {max_distance_m} m", field="catchment_m")
@@ -62,28 +62,11 @@ def pairs_within(demand_xy: FloatArray, supply_xy: FloatArray, *, max_distance_m
     if len(demand_xy) == 0 or len(supply_xy) == 0:
         empty = np.empty(0, dtype=np.intp)
         return Pairs(empty, empty.copy(), np.empty(0))
-    origin = np.minimum(demand_xy.min(axis=0), supply_xy.min(axis=0))
-    d_bucket = np.floor((demand_xy - origin) / max_distance_m).astype(np.int64) + 1
-    s_bucket = np.floor((supply_xy - origin) / max_distance_m).astype(np.int64) + 1
-    width = int(max(d_bucket[:, 1].max(), s_bucket[:, 1].max())) + 2
-    s_key = s_bucket[:, 0] * width + s_bucket[:, 1]
-    order = np.argsort(s_key, kind="stable")
-    sorted_key = s_key[order]
-    d_key = d_bucket[:, 0] * width + d_bucket[:, 1]
-    offsets = np.array([dx * width + dy for dx in (-1, 0, 1) for dy in (-1, 0, 1)], dtype=np.int64)
-    keys = (d_key[:, None] + offsets[None, :]).ravel()
-    first = np.searchsorted(sorted_key, keys, side="left")
-    counts = np.searchsorted(sorted_key, keys, side="right") - first
-    total = int(counts.sum())
-    i = np.repeat(np.repeat(np.arange(len(demand_xy), dtype=np.intp), len(offsets)), counts)
-    within = np.arange(total, dtype=np.intp) - np.repeat(np.cumsum(counts) - counts, counts)
-    j = order[np.repeat(first, counts) + within].astype(np.intp)
-    # Squared distances screen the candidates (with slack for rounding); exact distances decide on the rest.
-    dx = demand_xy[:, 0][i] - supply_xy[:, 0][j]
-    dy = demand_xy[:, 1][i] - supply_xy[:, 1][j]
-    near = dx * dx + dy * dy <= max_distance_m * max_distance_m * (1 + 1e-9)
-    i, j = i[near], j[near]
-    d = np.hypot(dx[near], dy[near])
+    found = cKDTree(demand_xy).sparse_distance_matrix(cKDTree(supply_xy), max_distance_m * (1 + 1e-9),
+                                                      output_type="ndarray")
+    i = found["i"].astype(np.intp)
+    j = found["j"].astype(np.intp)
+    d = np.hypot(demand_xy[i, 0] - supply_xy[j, 0], demand_xy[i, 1] - supply_xy[j, 1])
     keep = d <= max_distance_m
     return Pairs(i[keep], j[keep], d[keep])
 
