@@ -43,15 +43,12 @@ from geo.settings import PROJECT_ROOT
 MEASURES = ("2sfca", "e2sfca")
 
 
-def load_inputs(engine: Engine, *, cell_m: float = 250.0, district_code: str | None = None) -> dict[str, np.ndarray]:
-    """Demand points/children (grid cells) and supply points/places (operating centres) in EPSG:5179."""
-    prefix = district_code or "11"
+def load_inputs(engine: Engine, *, cell_m: float = 250.0, area_code: str = "11") -> dict[str, np.ndarray]:
+    """Demand points/children (grid cells) and supply points/places (operating centres) in EPSG:5179, for
+    Seoul (11) or one 구 (e.g. 11440)."""
     with engine.connect() as conn:
-        cells = grid_cells(grid_pieces(conn, sido_code="11", cell_m=cell_m))
-        supply = centres(conn, sido_code="11")
-    if district_code:
-        cells = cells[cells["district_code"] == prefix]
-        supply = supply[supply["district_code"] == prefix]
+        cells = grid_cells(grid_pieces(conn, area_code=area_code, cell_m=cell_m))
+        supply = centres(conn, area_code=area_code)
     return {"demand_xy": cells[["x_5179", "y_5179"]].to_numpy(), "children": cells["children"].to_numpy(),
             "supply_xy": supply[["x_5179", "y_5179"]].to_numpy(),
             "places": supply["places"].to_numpy(dtype=float)}

@@ -207,7 +207,7 @@ def planner_run(
     catchment_m: Annotated[float, typer.Option(help="Catchment radius in metres")] = 1000.0,
     decay: Annotated[str, typer.Option(help="2SFCA decay inside the catchment: none or gaussian")] = "none",
     cell_m: Annotated[float, typer.Option(help="Grid cell size in metres (EPSG:5179)")] = 250.0,
-    sido_code: str = "11",
+    area: Annotated[str, typer.Option(help="Code prefix of the area: 11 (Seoul) or a 구 such as 11440")] = "11",
     sites: Annotated[int, typer.Option(help="Suggest this many new centre sites (0: none)")] = 0,
     save: Annotated[bool, typer.Option(help="Persist the cells in planner_cells (map layer)")] = True,
 ) -> None:
@@ -217,7 +217,7 @@ def planner_run(
     from geo.analysis.sites import suggest_sites
 
     try:
-        params = PlannerParams(sido_code=sido_code, cell_m=cell_m, service=service, catchment_m=catchment_m,
+        params = PlannerParams(area_code=area, cell_m=cell_m, service=service, catchment_m=catchment_m,
                                decay=decay)
         engine = _engine()
         with engine.begin() as conn:

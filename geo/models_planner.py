@@ -20,7 +20,8 @@ class PlannerRun(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     params_key: Mapped[str] = mapped_column(String(32), unique=True)
     params: Mapped[dict] = mapped_column(JSONB)
-    sido_code: Mapped[str] = mapped_column(String(2))
+    # 시도 (11) or 구 (11440) code prefix of the area studied.
+    area_code: Mapped[str] = mapped_column(String(10))
     service: Mapped[str] = mapped_column(Text)
     cell_m: Mapped[float] = mapped_column(Float)
     catchment_m: Mapped[float] = mapped_column(Float)

@@ -41,18 +41,19 @@ _PIECES = """
 """
 
 
-def grid_pieces(conn: Connection, *, sido_code: str = "11", cell_m: float = 250.0) -> gpd.GeoDataFrame:
-    """Grid pieces (cell x 행정동) with their children aged 0-5, polygons in EPSG:5179.
+def grid_pieces(conn: Connection, *, area_code: str = "11", cell_m: float = 250.0) -> gpd.GeoDataFrame:
+    """Grid pieces (cell x 행정동) with their children aged 0-5, polygons in EPSG:5179, for the 행정동 whose 구
+    code starts with ``area_code`` (a 시도 such as 11, or one 구 such as 11440).
 
     Columns: ``admin_dong_id``, ``district_code``, ``cell_i``, ``cell_j``, ``area_m2``, ``children`` (float:
     the dong's 0-5 population times the piece's share of the dong's area) and ``geometry``.
     """
     if not 50 <= cell_m <= 5000:
         raise InvalidQuery(f"the grid cell must be 50-5000 m, not {cell_m} m", field="cell_m")
-    if not sido_code.isdigit():
-        raise InvalidQuery(f"a 시도 code is digits, not {sido_code!r}", field="sido_code")
+    if not area_code.isdigit() or len(area_code) > 10:
+        raise InvalidQuery(f"an area code is a 시도 (11) or 구 (11440) code, not {area_code!r}", field="area_code")
     frame = gpd.read_postgis(text(_PIECES), conn, geom_col="geometry",
-                             params={"prefix": f"{sido_code}%", "cell_m": float(cell_m)})
+                             params={"prefix": f"{area_code}%", "cell_m": float(cell_m)})
     frame = frame.set_crs(5179, allow_override=True)
     frame["children"] = frame["children"].fillna(0.0).astype(float)
     return frame

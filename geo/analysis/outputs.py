@@ -67,7 +67,7 @@ def district_report(result: PlannerResult, *, sites: gpd.GeoDataFrame | None = N
     p = result.params
     s = result.summary
     lines = [
-        f"# Childcare planner report: service `{p.service}`, 시도 {p.sido_code}",
+        f"# Childcare planner report: service `{p.service}`, area {p.area_code}",
         "",
         f"Grid {p.cell_m:g} m (EPSG:5179), catchment {p.catchment_m:g} m, decay `{p.decay}`, E2SFCA zones "
         f"{', '.join(f'{z:g}' for z in p.zones)} m weighted {', '.join(f'{w:g}' for w in p.zone_weights)}. "

@@ -61,7 +61,8 @@ def service_filter(service: str | None) -> tuple[str, ...]:
 class PlannerParams:
     """Parameters of one planner run; their canonical JSON keys the persisted results."""
 
-    sido_code: str = "11"
+    # 시도 (11 = Seoul) or 구 (11440 = 마포구) code prefix of the area studied.
+    area_code: str = "11"
     cell_m: float = 250.0
     service: str = "all"
     catchment_m: float = 1000.0
@@ -123,11 +124,11 @@ _SUPPLY = """
 """
 
 
-def centres(conn: Connection, *, sido_code: str = "11", service: str | None = None) -> pd.DataFrame:
-    """Operating centres of one 시도 offering ``service`` (any centre for None/"all"): places, free places and
-    coordinates in EPSG:5179 metres (``x_5179``, ``y_5179``)."""
+def centres(conn: Connection, *, area_code: str = "11", service: str | None = None) -> pd.DataFrame:
+    """Operating centres of one 시도 or 구 (code prefix) offering ``service`` (any centre for None/"all"):
+    places, free places and coordinates in EPSG:5179 metres (``x_5179``, ``y_5179``)."""
     frame = pd.read_sql_query(text(_SUPPLY), conn, params={
-        "statuses": [s.value for s in OPERATING_STATUSES], "prefix": f"{sido_code}%",
+        "statuses": [s.value for s in OPERATING_STATUSES], "prefix": f"{area_code}%",
         "services": list(service_filter(service))})
     return frame
 
@@ -163,13 +164,13 @@ def _area_measures(frame: pd.DataFrame, params: PlannerParams) -> pd.DataFrame:
 
 
 def run_planner(conn: Connection, params: PlannerParams | None = None) -> PlannerResult:
-    """Compute every planner measure for one 시도 and service type (see the module docstring)."""
+    """Compute every planner measure for one area (시도 or 구) and service type (see the module docstring)."""
     params = params or PlannerParams()
-    pieces = grid_pieces(conn, sido_code=params.sido_code, cell_m=params.cell_m)
+    pieces = grid_pieces(conn, area_code=params.area_code, cell_m=params.cell_m)
     if pieces.empty:
-        raise NotFound(f"no 행정동 boundaries loaded for 시도 {params.sido_code}", sido_code=params.sido_code)
+        raise NotFound(f"no 행정동 boundaries loaded for area {params.area_code}", area_code=params.area_code)
     cells = grid_cells(pieces)
-    supply = centres(conn, sido_code=params.sido_code, service=params.service)
+    supply = centres(conn, area_code=params.area_code, service=params.service)
 
     demand_xy = cells[["x_5179", "y_5179"]].to_numpy()
     supply_xy = supply[["x_5179", "y_5179"]].to_numpy()
@@ -218,11 +219,11 @@ def run_planner(conn: Connection, params: PlannerParams | None = None) -> Planne
     measured["gap_places"] = measured["gap_places"] * share
     sums = ["children", "w_sfca", "w_e2sfca", "w_nearest", "beyond", "blind_children", "gap_places"]
 
-    dongs = _areas(conn, "dong", params.sido_code)
+    dongs = _areas(conn, "dong", params.area_code)
     by_dong = measured.groupby("admin_dong_id")[sums].sum()
     dongs = dongs.join(by_dong, on="id").join(_count_in(supply["admin_dong_id"], supply, ["places", "free_places"]),
                                               on="id")
-    districts = _areas(conn, "district", params.sido_code)
+    districts = _areas(conn, "district", params.area_code)
     by_district = measured.groupby("district_code")[sums].sum()
     districts = districts.join(by_district, on="code").join(
         _count_in(supply["district_code"], supply, ["places", "free_places"]), on="code")
@@ -258,9 +259,9 @@ _DONGS = """
 _DISTRICTS = "SELECT d.code, d.name, d.geom_4326 AS geometry FROM districts d WHERE d.code LIKE :prefix ORDER BY d.code"
 
 
-def _areas(conn: Connection, level: str, sido_code: str) -> gpd.GeoDataFrame:
+def _areas(conn: Connection, level: str, area_code: str) -> gpd.GeoDataFrame:
     sql = _DONGS if level == "dong" else _DISTRICTS
-    return gpd.read_postgis(text(sql), conn, geom_col="geometry", params={"prefix": f"{sido_code}%"})
+    return gpd.read_postgis(text(sql), conn, geom_col="geometry", params={"prefix": f"{area_code}%"})
 
 
 # --- persistence -------------------------------------------------------------------------------------------
@@ -290,9 +291,9 @@ def save_run(conn: Connection, result: PlannerResult) -> int:
     params = result.params
     conn.execute(text("DELETE FROM planner_runs WHERE params_key = :key"), {"key": params.key()})
     run_id = conn.execute(text("""
-        INSERT INTO planner_runs (params_key, params, sido_code, service, cell_m, catchment_m, summary)
-        VALUES (:key, CAST(:params AS jsonb), :sido_code, :service, :cell_m, :catchment_m, CAST(:summary AS jsonb))
-        RETURNING id"""), {"key": params.key(), "params": params.to_json(), "sido_code": params.sido_code,
+        INSERT INTO planner_runs (params_key, params, area_code, service, cell_m, catchment_m, summary)
+        VALUES (:key, CAST(:params AS jsonb), :area_code, :service, :cell_m, :catchment_m, CAST(:summary AS jsonb))
+        RETURNING id"""), {"key": params.key(), "params": params.to_json(), "area_code": params.area_code,
                            "service": params.service, "cell_m": params.cell_m, "catchment_m": params.catchment_m,
                            "summary": json.dumps(result.summary)}).scalar_one()
     cols = ["cell_i", "cell_j", "admin_dong_id", "district_code", "children", "centres", "places", "free_places",

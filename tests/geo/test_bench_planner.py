@@ -10,7 +10,7 @@ from benchmarks.bench_planner import MEASURES, load_inputs, run_benchmark
 
 
 def test_benchmark_smoke(seoul_engine: Engine) -> None:
-    inputs = load_inputs(seoul_engine, district_code="11440")  # 마포구
+    inputs = load_inputs(seoul_engine, area_code="11440")  # 마포구
     assert len(inputs["children"]) > 100 and len(inputs["places"]) > 50
     result = run_benchmark(inputs, repeats=2)
     assert result["pairs"] > 0 and set(result["measures"]) == set(MEASURES)

@@ -24,7 +24,7 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('params_key', sa.String(length=32), nullable=False),
     sa.Column('params', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
-    sa.Column('sido_code', sa.String(length=2), nullable=False),
+    sa.Column('area_code', sa.String(length=10), nullable=False),
     sa.Column('service', sa.Text(), nullable=False),
     sa.Column('cell_m', sa.Float(), nullable=False),
     sa.Column('catchment_m', sa.Float(), nullable=False),
