@@ -249,3 +249,7 @@ class LayerChange(Base):
     changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
     __table_args__ = (Index("ix_layer_changes_env_3857", "env_3857", postgresql_using="gist"),)
+
+
+# Tables of other areas, declared in their own modules on the same Base (imported here so Alembic sees them).
+from geo.models_planner import PlannerCell, PlannerRun  # noqa: E402, F401
