@@ -106,7 +106,7 @@ def test_small_catchment_hand_computed(square) -> None:
 
 def test_service_filter_and_sites(square) -> None:
     conn, dong = square
-    _centre(conn, "T24", dong, x=X0 + 125, y=Y0 + 125, places=10, services=("24h",))
+    _centre(conn, "T24", dong, x=X0 + 125, y=Y0 + 125, places=10, services=("twenty_four_hour",))
     result = run_planner(conn, PlannerParams(area_code="99", service="24시간", catchment_m=300))
     assert result.centres["code"].tolist() == ["T24"]
     assert run_planner(conn, PlannerParams(area_code="99", catchment_m=300)).centres["code"].tolist() == ["T1", "T24"]

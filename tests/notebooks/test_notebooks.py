@@ -76,7 +76,7 @@ def test_planner_accessibility_notebook(planner_engine: Engine, tmp_path: Path) 
         children = dict(conn.execute(text(
             "SELECT district_code, sum(population_0_5) FROM admin_dongs GROUP BY district_code")).all())
         h24 = conn.execute(text("""SELECT count(*) FROM facilities
-                                   WHERE status IN ('active', 'reopened') AND '24h' = ANY(services)""")).scalar_one()
+                                   WHERE status IN ('active', 'reopened') AND 'twenty_four_hour' = ANY(services)""")).scalar_one()
         saved = conn.execute(text("""SELECT count(*) FILTER (WHERE blind_spot), sum(children) FROM planner_cells c
                                      JOIN planner_runs r ON r.id = c.run_id WHERE r.service = 'all'""")).one()
     with (tmp_path / "all" / "districts.csv").open(encoding="utf-8") as fh:
