@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from api.errors import install_error_handlers
-from api.routers import facilities, health, isochrones, map, places
+from api.routers import admin, auth, facilities, health, isochrones, map, places, vacancy
 from geo.db import make_engine
 from geo.settings import Settings, get_settings
 
@@ -24,6 +24,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            hub = getattr(app.state, "vacancy_hub", None)
+            if hub is not None:
+                await hub.stop()
             app.state.engine.dispose()
 
     app = FastAPI(
@@ -39,5 +42,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(places.router)
     app.include_router(isochrones.router)
     app.include_router(map.router)
+    app.include_router(auth.router)
+    app.include_router(admin.router)
+    app.include_router(vacancy.router)
     app.mount("/static", StaticFiles(directory=map.STATIC_DIR), name="static")
     return app

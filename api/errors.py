@@ -10,12 +10,17 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from geo.errors import (
+    Conflict,
     DolbomError,
+    Forbidden,
     ImportFailed,
     InvalidQuery,
     NotFound,
     ProvisioningError,
     RoutingUnavailable,
+    SyncFailed,
+    TooManyAttempts,
+    Unauthenticated,
 )
 
 PROBLEM_JSON = "application/problem+json"
@@ -26,6 +31,11 @@ STATUS_BY_ERROR: dict[type[DolbomError], int] = {
     ImportFailed: 422,
     RoutingUnavailable: 409,
     ProvisioningError: 503,
+    Unauthenticated: 401,
+    Forbidden: 403,
+    TooManyAttempts: 429,
+    Conflict: 409,
+    SyncFailed: 502,
 }
 
 

@@ -216,3 +216,7 @@ class RoadVertex(Base):
     geom_4326 = mapped_column(Geometry("POINT", srid=4326, spatial_index=False), nullable=False)
 
     __table_args__ = (Index("ix_road_vertices_geog", text("(geom_4326::geography)"), postgresql_using="gist"),)
+
+
+# Accounts, audit and live vacancy tables (their own module, registered on the same metadata).
+from geo import models_accounts  # noqa: E402,F401

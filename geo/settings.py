@@ -45,6 +45,31 @@ class Settings(BaseSettings):
     max_page_limit: int = Field(default=500, alias="DOLBOM_MAX_PAGE_LIMIT")
     max_radius_m: float = Field(default=50_000.0, alias="DOLBOM_MAX_RADIUS_M")
     external_geocoder_url: str | None = Field(default=None, alias="DOLBOM_GEOCODER_URL")
+    # Accounts: web sessions, API tokens, login throttling, 본인인증 (identity verification).
+    session_ttl_hours: float = Field(default=12.0, alias="DOLBOM_SESSION_TTL_HOURS")
+    token_ttl_days: float = Field(default=90.0, alias="DOLBOM_TOKEN_TTL_DAYS")
+    login_max_failures: int = Field(default=5, alias="DOLBOM_LOGIN_MAX_FAILURES")
+    login_ip_max_failures: int = Field(default=50, alias="DOLBOM_LOGIN_IP_MAX_FAILURES")
+    login_lockout_minutes: float = Field(default=15.0, alias="DOLBOM_LOGIN_LOCKOUT_MINUTES")
+    cookie_secure: bool = Field(default=False, alias="DOLBOM_COOKIE_SECURE")
+    # Key of the HMAC that turns a provider's CI into the stored ci_hash; set it in production.
+    ci_hash_key: str = Field(default="dolbom-development-ci-key", alias="DOLBOM_CI_HASH_KEY")
+    identity_provider: str = Field(default="local", alias="DOLBOM_IDENTITY_PROVIDER")
+    oidc_issuer: str | None = Field(default=None, alias="DOLBOM_OIDC_ISSUER")
+    oidc_client_id: str | None = Field(default=None, alias="DOLBOM_OIDC_CLIENT_ID")
+    oidc_client_secret: str | None = Field(default=None, alias="DOLBOM_OIDC_CLIENT_SECRET")
+    oidc_redirect_uri: str | None = Field(default=None, alias="DOLBOM_OIDC_REDIRECT_URI")
+    # Live vacancy: a centre that has not reported for this many days is flagged stale.
+    vacancy_stale_days: float = Field(default=7.0, alias="DOLBOM_VACANCY_STALE_DAYS")
+    # Daily sync from the official APIs.
+    seoul_api_key: str | None = Field(default=None, alias="DOLBOM_SEOUL_API_KEY")
+    seoul_api_url: str = Field(default="http://openapi.seoul.go.kr:8088", alias="DOLBOM_SEOUL_API_URL")
+    national_api_key: str | None = Field(default=None, alias="DOLBOM_NATIONAL_API_KEY")
+    national_api_url: str = Field(default="https://apis.data.go.kr/childcare/basicinfo",
+                                  alias="DOLBOM_NATIONAL_API_URL")
+    sync_page_size: int = Field(default=1000, alias="DOLBOM_SYNC_PAGE_SIZE")
+    sync_timeout_s: float = Field(default=30.0, alias="DOLBOM_SYNC_TIMEOUT_S")
+    sync_retries: int = Field(default=2, alias="DOLBOM_SYNC_RETRIES")
 
     @property
     def pg_dir(self) -> Path:
