@@ -12,7 +12,7 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import EngineDep, SessionDep, SettingsDep
+from api.deps import SessionDep, SettingsDep, get_engine
 from api.schemas_accounts import CentreVacancyOut, ReportHistoryOut, VacancyEventOut, VacancyReportBody
 from api.security import CurrentUser, authorize
 from geo.auth.policy import Action
@@ -90,7 +90,7 @@ def _sse(event: dict[str, Any]) -> str:
 @router.get("/stream", summary="Server-Sent Events of vacancy changes",
             response_class=StreamingResponse, responses={200: {"content": {"text/event-stream": {}}}})
 async def stream(
-    request: Request, engine: EngineDep,
+    request: Request,
     bbox: Annotated[str | None, Query(description="west,south,east,north in degrees (EPSG:4326)")] = None,
     district: Annotated[str | None, Query(description="구 code (5 digits)")] = None,
     code: Annotated[list[str] | None, Query(description="어린이집코드 (repeatable)")] = None,
@@ -106,6 +106,7 @@ async def stream(
             after = int(last_event_id)
         except ValueError as exc:
             raise InvalidQuery(f"Last-Event-ID must be an event id, got {last_event_id!r}") from exc
+    engine = get_engine(request)
     hub = _hub(request, engine)
     sub = await hub.subscribe(flt)
 
