@@ -52,7 +52,8 @@ def test_bearer_token_login_me_logout_and_revocation(settings: Settings, conn: C
     _problem(client.post("/auth/token", json={"email": "p@example.kr", "password": "wrong password"}), 401)
     token = client.post("/auth/token", json={"email": "p@example.kr", "password": PASSWORD, "label": "cli"}).json()
     # Only the SHA-256 of the secret is stored.
-    hashes = conn.execute(text("SELECT token_hash FROM auth_tokens WHERE id = :id"), {"id": token["id"]}).scalars().all()
+    hashes = conn.execute(text("SELECT token_hash FROM auth_tokens WHERE id = :id"),
+                          {"id": token["id"]}).scalars().all()
     assert hashes == [hashlib.sha256(token["access_token"].encode()).hexdigest()]
     auth = {"Authorization": f"Bearer {token['access_token']}"}
     assert client.get("/auth/me", headers=auth).json()["email"] == "p@example.kr"
@@ -200,7 +201,8 @@ def test_audit_rows_record_who_what_and_previous_value(settings: Settings, conn:
     assert created.after["facility_codes"] == [cast.own.code]
     assert "password" not in str(created.after) and "argon2" not in str(created.after)
     client.post("/auth/logout", headers=cast.headers["parent"])
-    revoked = conn.execute(text("SELECT actor_user_id, before, after FROM audit_log WHERE action = 'bearer.revoke'")).one()
+    revoked = conn.execute(text("SELECT actor_user_id, before, after FROM audit_log "
+                                "WHERE action = 'bearer.revoke'")).one()
     assert revoked.actor_user_id == cast.ids["parent"] and revoked.before == {"revoked": False}
 
 

@@ -79,8 +79,8 @@ def _handler(api: Api) -> type[BaseHTTPRequestHandler]:
                 page, size = int(q["pageNo"]), int(q["numOfRows"])
                 rows = api.national[(page - 1) * size: page * size]
                 ok = q.get("serviceKey") == KEY
-                body = {"response": {"header": {"resultCode": "00" if ok else "30",
-                                                "resultMsg": "NORMAL SERVICE." if ok else "SERVICE KEY IS NOT REGISTERED"},
+                message = "NORMAL SERVICE." if ok else "SERVICE KEY IS NOT REGISTERED"
+                body = {"response": {"header": {"resultCode": "00" if ok else "30", "resultMsg": message},
                                      "body": {"totalCount": len(api.national), "pageNo": page, "numOfRows": size,
                                               "items": {"item": [] if page in api.empty else rows}}}}
             else:
@@ -92,7 +92,8 @@ def _handler(api: Api) -> type[BaseHTTPRequestHandler]:
                     body = {"RESULT": {"CODE": "ERROR-500", "MESSAGE": "서버 오류입니다."}}
                 elif page in api.empty:
                     body = {service: {"list_total_count": len(api.seoul),
-                                      "RESULT": {"CODE": "INFO-200", "MESSAGE": "해당하는 데이터가 없습니다."}, "row": []}}
+                                      "RESULT": {"CODE": "INFO-200", "MESSAGE": "해당하는 데이터가 없습니다."},
+                                      "row": []}}
                 else:
                     body = {service: {"list_total_count": len(api.seoul),
                                       "RESULT": {"CODE": "INFO-000", "MESSAGE": "정상 처리되었습니다"}, "row": rows}}
@@ -136,8 +137,9 @@ def db(make_database) -> Engine:
 
 
 def _settings(api: Api, **extra: object) -> Settings:
-    return Settings(DOLBOM_SEOUL_API_URL=api.url, DOLBOM_SEOUL_API_KEY=KEY, DOLBOM_NATIONAL_API_URL=f"{api.url}/national",
-                    DOLBOM_NATIONAL_API_KEY=KEY, DOLBOM_SYNC_TIMEOUT_S=extra.pop("timeout", 10.0),
+    return Settings(DOLBOM_SEOUL_API_URL=api.url, DOLBOM_SEOUL_API_KEY=KEY,
+                    DOLBOM_NATIONAL_API_URL=f"{api.url}/national", DOLBOM_NATIONAL_API_KEY=KEY,
+                    DOLBOM_SYNC_TIMEOUT_S=extra.pop("timeout", 10.0),
                     DOLBOM_SYNC_RETRIES=extra.pop("retries", 1), **extra)
 
 
@@ -220,8 +222,9 @@ def test_transient_error_is_retried_and_history_recorded(api: Api, db: Engine, s
     both = [c for c in new if c in old and old[c]["운영현황"] in STATUS and new[c]["운영현황"] in STATUS]
     changed = {c for c in both if any(old[c][k] != new[c][k] for k in ["현원", "정원", "운영현황", *ages])}
     with db.connect() as conn:
-        codes = set(conn.execute(text("SELECT f.code FROM enrollment_changes e JOIN facilities f ON f.id = e.facility_id "
-                                      "WHERE e.import_run_id = :run"), {"run": result.import_run_id}).scalars())
+        codes = set(conn.execute(text("SELECT f.code FROM enrollment_changes e "
+                                      "JOIN facilities f ON f.id = e.facility_id WHERE e.import_run_id = :run"),
+                                 {"run": result.import_run_id}).scalars())
     assert codes == changed
 
 
