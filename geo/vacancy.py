@@ -60,7 +60,8 @@ def validate_report(report: VacancyReportIn, *, capacity: int | None,
     3. per class group, enrolled <= classes × children per class (field ``enrolled_by_age.<g>``);
     4. per age 0-5, free <= the places left in the classes that take that age (its own and the mixed class)
        (field ``free_by_age.<a>``);
-    5. free places of all ages together <= 정원 − enrolled (field ``free_by_age``).
+    5. per age, free <= 정원 − enrolled (field ``free_by_age.<a>``): one free place may be offered to
+       several ages, so their sum is not capped.
     """
     enrolled = _check_keys(report.enrolled_by_age, GROUPS, "enrolled_by_age")
     free = _check_keys(report.free_by_age, AGES, "free_by_age")
@@ -84,9 +85,10 @@ def validate_report(report: VacancyReportIn, *, capacity: int | None,
         if free[a] > room:
             raise InvalidReport(f"free_by_age.{a}: {free[a]} free places but the classes taking age {a} have "
                                 f"room for {room}", field=f"free_by_age.{a}", limit=room)
-    if capacity is not None and sum(free.values()) > capacity - total:
-        raise InvalidReport(f"free_by_age: {sum(free.values())} free places in all exceed 정원 − 현원 = "
-                            f"{capacity - total}", field="free_by_age", limit=capacity - total)
+        # The same free place may be offered to several ages, so each age (not their sum) is capped.
+        if capacity is not None and free[a] > capacity - total:
+            raise InvalidReport(f"free_by_age.{a}: {free[a]} free places exceed 정원 − 현원 = {capacity - total}",
+                                field=f"free_by_age.{a}", limit=capacity - total)
     return enrolled, free, classes
 
 

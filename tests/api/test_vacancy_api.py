@@ -37,9 +37,9 @@ def test_contradicting_reports_name_the_field(settings: Settings, conn: Connecti
         # More children than 정원 (classes given explicitly so that only capacity is broken).
         ({"enrolled_by_age": {"5": cap + 1}, "free_by_age": {},
           "classes_by_age": {"5": cap // 20 + 1}}, "enrolled_by_age"),
-        # Free places of all ages beyond 정원 − 현원.
+        # Free places of one age beyond 정원 − 현원 although its classes have room.
         ({"enrolled_by_age": {"5": cap - 1}, "free_by_age": {"4": 2},
-          "classes_by_age": {"4": 1, "5": cap // 20 + 1}}, "free_by_age"),
+          "classes_by_age": {"4": 1, "5": cap // 20 + 1}}, "free_by_age.4"),
     ]
     for body, field in cases:
         resp = _post(client, cast, body)
