@@ -24,6 +24,12 @@ log = logging.getLogger(__name__)
 QUEUE_SIZE = 1000
 
 
+def sse_frame(event: dict[str, Any]) -> str:
+    """The Server-Sent Events frame of an event: ``id`` = seq, ``event: vacancy``, JSON ``data``."""
+    data = {k: v for k, v in event.items() if not k.startswith("_")}
+    return f"id: {event['seq']}\nevent: vacancy\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+
 def libpq_url(sqlalchemy_url: str) -> str:
     """A SQLAlchemy ``postgresql+psycopg://`` URL as a libpq URL."""
     return sqlalchemy_url.replace("postgresql+psycopg://", "postgresql://", 1)
@@ -73,6 +79,8 @@ class VacancyHub:
         if seq <= self.last_seq:
             return
         self.last_seq = seq
+        # Serialised once for every subscriber (the SSE frame is the same for all of them).
+        event = {**event, "_frame": sse_frame(event)}
         for sub in list(self.subscriptions):
             if sub.filter.matches(event):
                 try:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -28,7 +27,7 @@ from geo.vacancy import (
     report_history,
     submit_report,
 )
-from geo.vacancy_hub import VacancyHub
+from geo.vacancy_hub import VacancyHub, sse_frame
 
 router = APIRouter(prefix="/vacancy", tags=["vacancy"])
 HEARTBEAT_S = 15.0
@@ -84,7 +83,7 @@ def _hub(request: Request, engine: Engine) -> VacancyHub:
 
 
 def _sse(event: dict[str, Any]) -> str:
-    return f"id: {event['seq']}\nevent: vacancy\ndata: {json.dumps(event, ensure_ascii=False)}\n\n"
+    return event.get("_frame") or sse_frame(event)
 
 
 @router.get("/stream", summary="Server-Sent Events of vacancy changes",
