@@ -9,7 +9,8 @@ project-local cluster: one test centre, a city admin with a bearer token, one uv
   of any push through PostgreSQL);
 - ``report``: ``POST /vacancy/centres/{code}/reports`` until each connected client has parsed the event;
   one latency per (round, client): validation, history, audit, event row, NOTIFY, the API process's fan-out
-  and SSE framing, the client's parsing.
+  and SSE framing, the client's parsing. Also reported: ``post`` (the POST's own response time) and
+  ``report_first`` (until the first of the clients has the event: the pipeline without the fan-out).
 
 Reported: p50/p99/mean (ms) of both, the ratios report/notify of p50 and p99 of the same run, and the spread
 of the per-block p50s (rounds split in ``--blocks`` blocks). Results are printed and written to
@@ -96,6 +97,8 @@ async def _measure(engine: Engine, url: str, token: str, *, clients: int, rounds
     limits = httpx.Limits(max_connections=clients + 10, max_keepalive_connections=clients + 10)
     notify_ms: list[float] = []
     report_ms: list[float] = []
+    first_ms: list[float] = []
+    post_ms: list[float] = []
     async with httpx.AsyncClient(timeout=httpx.Timeout(timeout_s, read=None), limits=limits) as http, \
             await psycopg.AsyncConnection.connect(dsn, autocommit=True) as listener, \
             await psycopg.AsyncConnection.connect(dsn, autocommit=True) as sender:
@@ -116,18 +119,21 @@ async def _measure(engine: Engine, url: str, token: str, *, clients: int, rounds
                 resp = await http.post(f"{url}/vacancy/centres/{CODE}/reports", headers=headers,
                                        json={"enrolled_by_age": {"0": i % 6}, "free_by_age": {"0": 0}})
                 resp.raise_for_status()
+                post_ms.append((time.perf_counter() - t0) * 1000)
                 seq = int(resp.json()["seq"])
                 deadline = time.monotonic() + timeout_s
                 while len(arrivals.get(seq, ())) < clients:
                     if time.monotonic() > deadline:
                         raise TimeoutError(f"event {seq} reached {len(arrivals.get(seq, ()))} of {clients} clients")
                     await asyncio.sleep(0.001)
-                report_ms.extend((t - t0) * 1000 for t in arrivals.pop(seq))
+                times = arrivals.pop(seq)
+                report_ms.extend((t - t0) * 1000 for t in times)
+                first_ms.append((min(times) - t0) * 1000)
         finally:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-    return {"notify": notify_ms, "report": report_ms}
+    return {"notify": notify_ms, "report": report_ms, "report_first": first_ms, "post": post_ms}
 
 
 def run_benchmark(engine: Engine, *, clients: int = 1000, rounds: int = 60, blocks: int = 3,
@@ -166,7 +172,8 @@ def run_benchmark(engine: Engine, *, clients: int = 1000, rounds: int = 60, bloc
             block_ratios.append(_pct(r, 0.5) / _pct(n, 0.5))
     result = {
         "clients": clients, "rounds": rounds, "machine": f"{platform.machine()} {os.cpu_count()} cpu",
-        "notify": _stats(notify), "report": _stats(report),
+        "notify": _stats(notify), "report": _stats(report), "report_first": _stats(samples["report_first"]),
+        "post": _stats(samples["post"]),
         "ratio_p50": _pct(report, 0.5) / _pct(notify, 0.5),
         "ratio_p99": _pct(report, 0.99) / _pct(notify, 0.99),
         "ratio_p50_by_block": block_ratios,
@@ -186,10 +193,10 @@ def main() -> None:
 
     with throwaway_database("vacancy", keep=args.keep) as (engine, _):
         result = run_benchmark(engine, clients=args.clients, rounds=args.rounds, blocks=args.blocks)
-    print(f"{'':8} {'n':>7} {'p50 ms':>9} {'p99 ms':>9} {'mean ms':>9}")
-    for name in ("notify", "report"):
+    print(f"{'':12} {'n':>7} {'p50 ms':>9} {'p99 ms':>9} {'mean ms':>9}")
+    for name in ("notify", "post", "report_first", "report"):
         s = result[name]
-        print(f"{name:8} {s['n']:>7} {s['p50_ms']:>9.2f} {s['p99_ms']:>9.2f} {s['mean_ms']:>9.2f}")
+        print(f"{name:12} {s['n']:>7} {s['p50_ms']:>9.2f} {s['p99_ms']:>9.2f} {s['mean_ms']:>9.2f}")
     spread = ", ".join(f"{r:.1f}" for r in result["ratio_p50_by_block"])
     print(f"report/notify: p50 x{result['ratio_p50']:.1f}, p99 x{result['ratio_p99']:.1f} "
           f"(p50 ratio by block: {spread}); {result['clients']} clients")

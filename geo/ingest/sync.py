@@ -27,8 +27,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
+from geo.auth.audit import audit
 from geo.errors import SyncFailed
 from geo.ingest.childcare import import_national_basic, import_seoul_oa20300
 from geo.ingest.report import ImportResult
@@ -206,7 +207,9 @@ def sync_seoul(engine: Engine, settings: Settings, *, client: httpx.Client | Non
         path = Path(tmp) / f"seoul_oa20300_api_{date.today():%Y%m%d}.csv"
         _write_csv(path, SEOUL_CSV_COLUMNS, [_seoul_csv_row(r) for r in rows])
         with engine.begin() as conn:
-            return import_seoul_oa20300(conn, path)
+            result = import_seoul_oa20300(conn, path)
+            _audit_sync(conn, "sync.seoul", result, pages=-(-len(rows) // settings.sync_page_size))
+            return result
 
 
 def sync_national(engine: Engine, settings: Settings, *, client: httpx.Client | None = None,
@@ -221,7 +224,17 @@ def sync_national(engine: Engine, settings: Settings, *, client: httpx.Client | 
         _write_csv(path, NATIONAL_CSV_COLUMNS,
                    [["" if r.get(c) is None else str(r.get(c)) for c in NATIONAL_CSV_COLUMNS] for r in rows])
         with engine.begin() as conn:
-            return import_national_basic(conn, path, data_date=day)
+            result = import_national_basic(conn, path, data_date=day)
+            _audit_sync(conn, "sync.national", result, pages=-(-len(rows) // settings.sync_page_size))
+            return result
+
+
+def _audit_sync(conn: Connection, action: str, result: ImportResult, *, pages: int) -> None:
+    """The sync as a system write in the audit log (the row-level detail is in ``import_runs``)."""
+    audit(conn, actor_user_id=None, action=action, entity="import_runs", entity_id=result.import_run_id,
+          before=None, after={"pages": pages, "rows": result.rows_read, "inserted": result.inserted,
+                              "updated": result.updated, "skipped": result.skipped,
+                              "enrollment_changes": result.enrollment_changes})
 
 
 class _client:

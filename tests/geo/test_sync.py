@@ -158,7 +158,7 @@ def _state(engine: Engine) -> tuple:
         return tuple(conn.execute(text("""
             SELECT (SELECT count(*) FROM facilities), (SELECT coalesce(sum(enrolled), 0) FROM facilities),
                    (SELECT max(updated_at) FROM facilities), (SELECT count(*) FROM import_runs),
-                   (SELECT count(*) FROM enrollment_changes)
+                   (SELECT count(*) FROM enrollment_changes), (SELECT count(*) FROM audit_log)
         """)).one())
 
 
@@ -181,6 +181,10 @@ def test_seoul_sync_equals_importing_the_file(api: Api, db: Engine, shared_data:
         enrolled = dict(conn.execute(text("SELECT code, enrolled FROM facilities")).all())
     assert len(enrolled) == result.inserted
     assert all(enrolled[r["어린이집코드"]] == int(r["현원"]) for r in api.seoul if r["어린이집코드"] in enrolled)
+    with db.connect() as conn:
+        audited = conn.execute(text("SELECT actor_user_id, after FROM audit_log WHERE action = 'sync.seoul' "
+                                    "AND entity_id = :run"), {"run": str(result.import_run_id)}).one()
+    assert audited.actor_user_id is None and audited.after["rows"] == len(api.seoul)
 
 
 @pytest.mark.parametrize("fault", ["http_error", "timeout", "empty_page", "api_error", "not_json", "bad_key"])
