@@ -23,7 +23,7 @@ from api.security import CSRF_COOKIE, SESSION_COOKIE, CurrentUser
 from geo.auth.accounts import create_user, get_user, issue_token, list_tokens, login, revoke_token, revoke_user_token
 from geo.auth.identity import LocalTestProvider, provider_from_settings, store_identity
 from geo.auth.policy import Role
-from geo.errors import DolbomError, InvalidQuery, Unauthenticated
+from geo.errors import InvalidQuery, Unauthenticated
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 IDV_COOKIE = "dolbom_idv"
@@ -139,10 +139,7 @@ def _check_state(request: Request, state: str) -> str:
 
 
 def _finish(session: SessionDep, settings: SettingsDep, user_id: int, complete: Any, response: Response) -> Any:
-    try:
-        identity = complete()
-    except DolbomError:
-        raise
+    identity = complete()
     store_identity(session.connection(), settings, user_id=user_id, identity=identity)
     user = get_user(session.connection(), user_id)
     session.commit()
