@@ -11,7 +11,7 @@ from fastapi.staticfiles import StaticFiles
 
 from api.errors import install_error_handlers
 from api.headers import SecurityHeaders
-from api.routers import facilities, health, isochrones, map_page, places
+from api.routers import facilities, facility_detail, health, isochrones, map_page, places
 from geo.db import make_engine, make_read_pool
 from geo.settings import Settings, get_settings
 
@@ -44,6 +44,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(SecurityHeaders)
     app.include_router(health.router)
     app.include_router(facilities.router)
+    # After the search routes, so that /facilities/radius is never read as an id.
+    app.include_router(facility_detail.router)
     app.include_router(places.router)
     app.include_router(isochrones.router)
     app.include_router(map_page.router)

@@ -201,14 +201,18 @@ def run(
     host: Annotated[str | None, typer.Option()] = None,
     port: Annotated[int | None, typer.Option()] = None,
 ) -> None:
-    """Provision PostGIS, migrate, load the default data if empty, and serve the map."""
+    """Provision PostGIS, migrate, load the default data if empty (Seoul boundaries and the bundled OA-20300
+    snapshot), and serve the map."""
     import uvicorn
 
-    from geo.ingest.defaults import load_default_data
+    from geo.ingest.bundled import load_default_seoul
 
     settings = get_settings()
     engine = _engine()
-    console.print(load_default_data(engine).summary())
+    try:
+        console.print(load_default_seoul(engine).summary())
+    except DolbomError as exc:
+        _fail(exc)
     engine.dispose()
     host = host or settings.host
     port = port or settings.port
