@@ -435,6 +435,8 @@ function renderList() {
     .sort((a, b) => distanceFrom(a) - distanceFrom(b))
     .map((item) => item.id);
   const list = document.getElementById("results");
+  // Re-rendering must not drop the keyboard focus of a listed centre.
+  const focusedId = document.activeElement?.closest?.("#results button")?.dataset.id;
   list.innerHTML = "";
   for (const id of order.slice(0, listShown)) {
     const item = centres.get(id);
@@ -456,6 +458,7 @@ function renderList() {
     list.appendChild(li);
   }
   document.getElementById("more").hidden = order.length <= listShown;
+  if (focusedId) (list.querySelector(`button[data-id="${focusedId}"]`) || document.getElementById("results-heading")).focus();
   renderSummary();
 }
 
