@@ -720,6 +720,8 @@ document.getElementById("detail").addEventListener("keydown", (event) => {
 });
 
 buildControls();
+// On a phone the filters start folded so that the map and the list come first.
+if (window.matchMedia("(max-width: 720px)").matches) document.getElementById("filters-box").open = false;
 applyLanguage();
 setupBaseMap();
 loadCentres();
