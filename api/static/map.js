@@ -202,9 +202,11 @@ function addOnlineOsm() {
   probe.onload = () => {
     clearTimeout(timer);
     L.tileLayer("https://tile.openstreetmap.org/{z}/{x}/{y}.png", {
-      maxZoom: 19, opacity: 0.55,
+      maxZoom: 19,
       attribution: '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a>',
     }).addTo(map);
+    // Streets and buildings show through the platform's boundaries, whose names stay on top.
+    map.getPane("boundaries").classList.add("over-osm");
   };
   probe.onerror = () => clearTimeout(timer);
   probe.src = "https://tile.openstreetmap.org/0/0/0.png";
