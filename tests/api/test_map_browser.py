@@ -27,7 +27,7 @@ from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, BrowserContext, Page, Route, expect, sync_playwright
 from sqlalchemy import Engine, text
 
-from geo.settings import PROJECT_ROOT
+from geo.settings import PROJECT_ROOT, Settings
 
 CHROMIUM = "/usr/bin/chromium"
 # Without these flags chromium keeps dialling Google services that this network refuses.
@@ -467,16 +467,47 @@ def test_vacancy_change_arrives_from_the_stream(offline, server_url: str) -> Non
     shot(page, "10-live-vacancy")
 
 
-def test_vacancy_change_arrives_live(offline, server_url: str) -> None:
-    """Against the real ``GET /vacancy/stream`` (skipped until that route is merged): the page holds the stream
-    open. After merging, extend it with a vacancy report and the badge assertion of the stub test above."""
-    with httpx.stream("GET", f"{server_url}/vacancy/stream", timeout=5) as response:
-        if response.status_code == 404:
-            pytest.skip("GET /vacancy/stream is not part of this build yet")
+def test_vacancy_change_arrives_live(offline, server_url: str, seoul_engine: Engine, settings: Settings) -> None:
+    """A staff report through the real API reaches the open page through ``GET /vacancy/stream``: the centre's
+    badge and the open detail change. The centre's row is restored afterwards (the Seoul data is shared)."""
+    from geo.auth.accounts import create_user, issue_token
+
     page = open_map(offline(), server_url)
-    expect(page.locator("#results li").first).to_be_visible()
+    page.locator("#age").select_option("0")
     page.wait_for_timeout(500)
-    assert page.evaluate("vacancyStream && vacancyStream.readyState") == 1
+    listed = listed_ids(page)
+    with seoul_engine.begin() as conn:
+        row = conn.execute(text("""
+            SELECT id, code, enrolled, enrolled_by_age, free_by_age, classes_by_age, updated_at FROM facilities
+            WHERE id = ANY(:ids) AND COALESCE((classes_by_age->>'0')::int, 0) > 0
+              AND COALESCE((free_by_age->>'0')::int, 0) <> 1 AND capacity - COALESCE(enrolled, 0) >= 1
+            ORDER BY array_position(CAST(:ids AS integer[]), id) LIMIT 1"""), {"ids": listed}).mappings().one()
+        user_id = create_user(conn, email=f"live-staff-{row['id']}@example.kr", password="live-test-password-1",
+                              role="centre_staff", facility_codes=[row["code"]])
+        token = issue_token(conn, settings, user_id=user_id, kind="bearer").secret
+    page.locator(f'#results button[data-id="{row["id"]}"]').click()
+    expect(page.locator("#detail-name")).to_be_focused()
+    page.wait_for_function("vacancyStream && vacancyStream.readyState === 1")
+    try:
+        response = httpx.post(f"{server_url}/vacancy/centres/{row['code']}/reports", timeout=30,
+                              headers={"Authorization": f"Bearer {token}"},
+                              json={"enrolled_by_age": {"0": 0}, "free_by_age": {"0": 1}})
+        assert response.status_code == 201, response.text
+        badge = page.locator(f'#results button[data-id="{row["id"]}"] .badge')
+        expect(badge).to_have_text("여석 1", timeout=15_000)
+        expect(page.locator("#vacancy-date")).to_contain_text("실시간 갱신")
+        shot(page, "11-live-vacancy-real-stream")
+    finally:
+        with seoul_engine.begin() as conn:
+            conn.execute(text("""
+                UPDATE facilities SET enrolled = :enrolled, enrolled_by_age = CAST(:eba AS jsonb),
+                       free_by_age = CAST(:fba AS jsonb), classes_by_age = CAST(:cba AS jsonb),
+                       updated_at = :updated_at
+                WHERE id = :id"""), {"id": row["id"], "enrolled": row["enrolled"],
+                                     "eba": orjson.dumps(row["enrolled_by_age"]).decode(),
+                                     "fba": orjson.dumps(row["free_by_age"]).decode(),
+                                     "cba": orjson.dumps(row["classes_by_age"]).decode(),
+                                     "updated_at": row["updated_at"]})
 
 
 CSP_LISTENER = """
