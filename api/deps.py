@@ -27,8 +27,9 @@ def get_engine(request: Request) -> Engine:
     return request.app.state.engine  # type: ignore[no-any-return]
 
 
-def get_app_settings(request: Request) -> Settings:
-    """The settings the app was created with."""
+async def get_app_settings(request: Request) -> Settings:
+    """The settings the app was created with (``async``: FastAPI runs a sync dependency in its thread pool, a
+    hand-off per request that the read path measured at ~15% of the API's time)."""
     return request.app.state.settings  # type: ignore[no-any-return]
 
 
