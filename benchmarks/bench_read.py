@@ -49,7 +49,7 @@ import psycopg
 from pyproj import Geod
 from sqlalchemy import Engine, text
 
-from geo.db import check_database, make_engine
+from geo.db import READ_SESSION_SETUP, check_database, make_engine
 from geo.places import resolve_area
 from geo.search import FacilityFilters, SearchStatement, area_statement, nearest_statement, radius_statement
 from geo.settings import PROJECT_ROOT, Settings
@@ -128,7 +128,8 @@ _CREATE_SIGUNGU = text("""CREATE TEMP TABLE bench_sigungu (code text, name text,
     geom geometry(MultiPolygon, 4326)) ON COMMIT DROP""")
 _INSERT_SIGUNGU = text("""INSERT INTO bench_sigungu
     VALUES (:code, :name, :sido_name, ST_Multi(ST_GeomFromWKB(:wkb, 4326)))""")
-# The same number of random points in every 시군구, each given the attributes of one pool record in turn.
+# The same number of random points in every 시군구 (ST_GeneratePoints may return a few less for thin polygons,
+# hence a margin), ``size`` of them kept in a pseudo-random order, each given the attributes of one pool record.
 _INSERT_SYNTHETIC = text("""
     INSERT INTO facilities (code, name, facility_type, status, sido_name, sigungu_name, district_code, address,
         rooms, cctv_count, staff_count, has_bus, capacity, enrolled, classes_by_age, enrolled_by_age, free_by_age,
@@ -137,7 +138,8 @@ _INSERT_SYNTHETIC = text("""
         p.status, pt.sido_name, pt.name, pt.code, pt.sido_name || ' ' || pt.name || ' (합성 주소)', p.rooms,
         p.cctv_count, p.staff_count, p.has_bus, p.capacity, p.enrolled, p.classes_by_age, p.enrolled_by_age,
         p.free_by_age, p.services, p.opening_hours, 'synthetic', 'synthetic', pt.geom
-    FROM (SELECT s.code, s.name, s.sido_name, d.geom, row_number() OVER (ORDER BY s.code, d.path) AS n
+    FROM (SELECT s.code, s.name, s.sido_name, d.geom,
+                 row_number() OVER (ORDER BY md5(s.code || ':' || d.path[1]::text), s.code, d.path) AS n
           FROM bench_sigungu s, LATERAL ST_Dump(ST_GeneratePoints(s.geom, :per_sigungu, :seed)) AS d) AS pt
     JOIN bench_pool p ON p.i = mod(pt.n - 1, :pool_size)
     WHERE pt.n <= :size""")
@@ -161,7 +163,7 @@ def load_synthetic(engine: Engine, *, size: int = SCALE_SIZE, seed: int = 202607
               "population_0_5": 1, "wkb": square} for r in sigungu.itertuples()]
     pool = synthetic_facilities(areas, seed=seed)
     pool_rows = [{"i": i, **{c: record[c] for c in _POOL_COLUMNS}} for i, record in enumerate(pool)]
-    per_sigungu = math.ceil(size / len(sigungu))
+    per_sigungu = math.ceil(size * 1.02 / len(sigungu)) + 1
     with engine.begin() as conn:
         conn.execute(_CREATE_POOL)
         conn.execute(_INSERT_POOL, pool_rows)
@@ -395,8 +397,11 @@ class KeepAliveClient:
 
 
 def sql_connection(engine: Engine) -> psycopg.Connection[Any]:
-    """A psycopg connection configured like the API's read pool (autocommit, prepared after one use)."""
-    return psycopg.connect(libpq_url(engine), autocommit=True, prepare_threshold=1)
+    """A psycopg connection configured like the API's read pool (autocommit, prepared after one use, custom
+    plans: ``geo.db.READ_SESSION_SETUP``)."""
+    conn = psycopg.connect(libpq_url(engine), autocommit=True, prepare_threshold=1)
+    conn.execute(READ_SESSION_SETUP)
+    return conn
 
 
 def run_sql(conn: psycopg.Connection[Any], statement: SearchStatement) -> int:
