@@ -89,7 +89,7 @@ def search(session: SessionDep, settings: SettingsDep,
 def _feature(row: dict[str, Any]) -> dict[str, Any]:
     props = {k: v for k, v in row.items() if k not in ("lon", "lat")}
     for key in ("starts_at", "ends_at"):
-        props[key] = props[key].isoformat()
+        props[key] = props[key].astimezone(slots.SEOUL).isoformat()
     props["slot_id"] = props.pop("id")
     return {"type": "Feature", "id": row["id"], "geometry": {"type": "Point", "coordinates": [row["lon"], row["lat"]]},
             "properties": props}
