@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 
 from api.deps import SessionDep, SettingsDep
 from api.schemas_bookings import BookingBody, EmergencyAcceptBody, EmergencyBody, PatternBody, SlotBody
@@ -19,6 +19,9 @@ from geo.routing import isochrone
 from geo.validation import korean_wall_clock, validate_distance_m
 
 router = APIRouter(prefix="/bookings", tags=["bookings"])
+# Row ids (bigint sequences) and 어린이집코드 in paths.
+IdPath = Annotated[int, Path(ge=1, le=2**31 - 1)]
+CodePath = Annotated[str, Path(min_length=1, max_length=40)]
 
 
 def _centre(conn: Any, code: str, user: Any) -> dict[str, Any]:
@@ -28,7 +31,7 @@ def _centre(conn: Any, code: str, user: Any) -> dict[str, Any]:
 
 
 @router.post("/centres/{code}/slots", status_code=201, summary="Publish one slot (staff of the centre)")
-def create_slot(code: str, body: SlotBody, user: CurrentUser, session: SessionDep) -> dict[str, Any]:
+def create_slot(code: CodePath, body: SlotBody, user: CurrentUser, session: SessionDep) -> dict[str, Any]:
     """A date, a time range (an end at or before the start is the next morning) and places by age."""
     conn = session.connection()
     _centre(conn, code, user)
@@ -40,7 +43,7 @@ def create_slot(code: str, body: SlotBody, user: CurrentUser, session: SessionDe
 
 @router.post("/centres/{code}/patterns", status_code=201,
              summary="Publish a recurring pattern with exceptions (staff of the centre)")
-def create_pattern(code: str, body: PatternBody, user: CurrentUser, session: SessionDep) -> dict[str, Any]:
+def create_pattern(code: CodePath, body: PatternBody, user: CurrentUser, session: SessionDep) -> dict[str, Any]:
     """Every ``weekday`` (0 = Monday) or every Korean public holiday (``on_holidays``) from ``valid_from`` to
     ``valid_until``; ``skip_holidays`` leaves public holidays out; ``exceptions`` are days without a slot."""
     conn = session.connection()
@@ -116,7 +119,7 @@ def mine(user: CurrentUser, session: SessionDep) -> list[dict[str, Any]]:
 
 
 @router.post("/{booking_id}/cancel", summary="Cancel (the parent, before the cut-off; or the centre's staff)")
-def cancel(booking_id: int, user: CurrentUser, session: SessionDep, settings: SettingsDep) -> dict[str, Any]:
+def cancel(booking_id: IdPath, user: CurrentUser, session: SessionDep, settings: SettingsDep) -> dict[str, Any]:
     """Frees the place and promotes the waiting list in order (each promoted parent gets an SMS)."""
     conn = session.connection()
     facility_id = bookings.booking_facility_id(conn, booking_id)
@@ -130,7 +133,7 @@ def cancel(booking_id: int, user: CurrentUser, session: SessionDep, settings: Se
 
 
 @router.post("/{booking_id}/confirm", summary="Confirm a booking (staff of the centre)")
-def confirm(booking_id: int, user: CurrentUser, session: SessionDep) -> dict[str, Any]:
+def confirm(booking_id: IdPath, user: CurrentUser, session: SessionDep) -> dict[str, Any]:
     """``booked`` → ``confirmed``; audited, SMS queued."""
     conn = session.connection()
     authorize(user, Action.manage_bookings, facility_id=bookings.booking_facility_id(conn, booking_id))
@@ -140,7 +143,7 @@ def confirm(booking_id: int, user: CurrentUser, session: SessionDep) -> dict[str
 
 
 @router.get("/centres/{code}", summary="A centre's bookings (its staff)")
-def centre_bookings(code: str, user: CurrentUser, session: SessionDep,
+def centre_bookings(code: CodePath, user: CurrentUser, session: SessionDep,
                     status: Annotated[str | None, Query(pattern="^(booked|confirmed|cancelled|waiting)$")] = None,
                     ) -> list[dict[str, Any]]:
     """By slot start, then booking order."""
@@ -184,7 +187,7 @@ def emergency_open(user: CurrentUser, session: SessionDep,
 
 
 @router.post("/emergency/{request_id}/accept", summary="Accept an emergency request (staff of a centre nearby)")
-def emergency_accept(request_id: int, body: EmergencyAcceptBody, user: CurrentUser,
+def emergency_accept(request_id: IdPath, body: EmergencyAcceptBody, user: CurrentUser,
                      session: SessionDep) -> dict[str, Any]:
     """The first acceptance wins; later ones are 409 ``reason=taken``. The parent gets an SMS."""
     conn = session.connection()
