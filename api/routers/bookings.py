@@ -22,6 +22,7 @@ router = APIRouter(prefix="/bookings", tags=["bookings"])
 # Row ids (bigint sequences) and 어린이집코드 in paths.
 IdPath = Annotated[int, Path(ge=1, le=2**31 - 1)]
 CodePath = Annotated[str, Path(min_length=1, max_length=40)]
+STATUS_PATTERN = "^(booked|confirmed|cancelled|waiting)$"
 
 
 def _centre(conn: Any, code: str, user: Any) -> dict[str, Any]:
@@ -144,7 +145,7 @@ def confirm(booking_id: IdPath, user: CurrentUser, session: SessionDep) -> dict[
 
 @router.get("/centres/{code}", summary="A centre's bookings (its staff)")
 def centre_bookings(code: CodePath, user: CurrentUser, session: SessionDep,
-                    status: Annotated[str | None, Query(pattern="^(booked|confirmed|cancelled|waiting)$")] = None,
+                    status: Annotated[str | None, Query(max_length=10, pattern=STATUS_PATTERN)] = None,
                     ) -> list[dict[str, Any]]:
     """By slot start, then booking order."""
     conn = session.connection()
