@@ -93,7 +93,6 @@ class Settings(BaseSettings):
     sync_retries: int = Field(default=2, alias="DOLBOM_SYNC_RETRIES")
     # Booking (holiday/night/24-hour/hourly care): parents may cancel until this many hours before the start.
     booking_cancel_cutoff_hours: float = Field(default=2.0, ge=0, alias="DOLBOM_BOOKING_CANCEL_CUTOFF_HOURS")
-    booking_max_radius_m: float = Field(default=20_000.0, alias="DOLBOM_BOOKING_MAX_RADIUS_M")
     emergency_radius_m: float = Field(default=3_000.0, alias="DOLBOM_EMERGENCY_RADIUS_M")
     # Notifications: "file" (a JSON-lines sink, default) or "http" (an SMS gateway taking an Idempotency-Key).
     notify_provider: str = Field(default="file", alias="DOLBOM_NOTIFY_PROVIDER")

@@ -18,7 +18,16 @@ from geo.errors import InvalidQuery
 from geo.routing import isochrone
 from geo.validation import korean_wall_clock, validate_distance_m
 
-router = APIRouter(prefix="/bookings", tags=["bookings"])
+# Every problem the booking operations answer (problem+json bodies, see api/openapi.py); 422 and 503 are added
+# to every operation there.
+PROBLEMS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "A request body that is not JSON"},
+    401: {"description": "Not authenticated (writes and personal lists need a session or a bearer token)"},
+    403: {"description": "The role may not do this here (policy: geo/auth/policy.py)"},
+    404: {"description": "No such centre, slot, booking or request"},
+    409: {"description": "Full (`reason=full`), past the cut-off, already taken, or no road network loaded"},
+}
+router = APIRouter(prefix="/bookings", tags=["bookings"], responses=PROBLEMS)
 # Row ids (bigint sequences) and 어린이집코드 in paths.
 IdPath = Annotated[int, Path(ge=1, le=2**31 - 1)]
 CodePath = Annotated[str, Path(min_length=1, max_length=40)]
