@@ -16,6 +16,7 @@ from api.openapi import install_openapi
 from api.routers import (
     admin,
     auth,
+    bookings,
     facilities,
     facility_detail,
     features,
@@ -84,5 +85,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(auth.router)
     app.include_router(admin.router)
     app.include_router(vacancy.router)
+    app.include_router(bookings.router)
     app.mount("/static", StaticFiles(directory=map_page.STATIC_DIR), name="static")
     return app

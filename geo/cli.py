@@ -40,6 +40,8 @@ vacancy_app = typer.Typer(help="Live vacancy: replay snapshot changes through th
 app.add_typer(users_app, name="users")
 app.add_typer(sync_app, name="sync")
 app.add_typer(vacancy_app, name="vacancy")
+notify_app = typer.Typer(help="Booking notifications: send the SMS outbox.", no_args_is_help=True)
+app.add_typer(notify_app, name="notify")
 
 console = Console(stderr=True, soft_wrap=True)
 
@@ -515,6 +517,24 @@ def run(
     console.print(f"[green]serving[/green] http://{host}:{port}/")
     # By import string, so that geo/ never imports the web layer.
     uvicorn.run("api.app:create_app", factory=True, host=host, port=port)
+
+
+@notify_app.command("worker")
+def notify_worker(
+    once: Annotated[bool, typer.Option(help="Stop when no message is due instead of polling")] = False,
+    poll_s: Annotated[float, typer.Option(help="Seconds between polls when idle")] = 2.0,
+) -> None:
+    """Send the notification outbox through the configured provider (DOLBOM_NOTIFY_PROVIDER: file or http)."""
+    from geo.booking.notify import delivery_counts, provider_from_settings, run_worker
+
+    settings = get_settings()
+    try:
+        provider = provider_from_settings(settings)
+    except ValueError as exc:
+        _fail(DolbomError(str(exc)))
+    engine = _engine()
+    handled = run_worker(engine, settings, provider=provider, once=once, poll_s=poll_s)
+    console.print(f"handled {handled} messages; outbox {delivery_counts(engine)}")
 
 
 if __name__ == "__main__":

@@ -91,6 +91,21 @@ class Settings(BaseSettings):
     sync_page_size: int = Field(default=1000, alias="DOLBOM_SYNC_PAGE_SIZE")
     sync_timeout_s: float = Field(default=30.0, alias="DOLBOM_SYNC_TIMEOUT_S")
     sync_retries: int = Field(default=2, alias="DOLBOM_SYNC_RETRIES")
+    # Booking (holiday/night/24-hour/hourly care): parents may cancel until this many hours before the start.
+    booking_cancel_cutoff_hours: float = Field(default=2.0, ge=0, alias="DOLBOM_BOOKING_CANCEL_CUTOFF_HOURS")
+    emergency_radius_m: float = Field(default=3_000.0, alias="DOLBOM_EMERGENCY_RADIUS_M")
+    # Notifications: "file" (a JSON-lines sink, default) or "http" (an SMS gateway taking an Idempotency-Key).
+    notify_provider: str = Field(default="file", alias="DOLBOM_NOTIFY_PROVIDER")
+    notify_file_path: Path | None = Field(default=None, alias="DOLBOM_NOTIFY_FILE")
+    notify_file_ack_delay_s: float = Field(default=0.0, ge=0, alias="DOLBOM_NOTIFY_FILE_ACK_DELAY_S")
+    sms_gateway_url: str | None = Field(default=None, alias="DOLBOM_SMS_GATEWAY_URL")
+    sms_gateway_key: str | None = Field(default=None, alias="DOLBOM_SMS_GATEWAY_KEY")
+    sms_gateway_sender: str = Field(default="dolbom", alias="DOLBOM_SMS_GATEWAY_SENDER")
+    notify_timeout_s: float = Field(default=10.0, alias="DOLBOM_NOTIFY_TIMEOUT_S")
+    notify_max_attempts: int = Field(default=6, ge=1, alias="DOLBOM_NOTIFY_MAX_ATTEMPTS")
+    notify_backoff_s: float = Field(default=15.0, ge=0, alias="DOLBOM_NOTIFY_BACKOFF_S")
+    # A claimed message another worker may take over once this lease has passed (the claimer died).
+    notify_lease_s: float = Field(default=60.0, gt=0, alias="DOLBOM_NOTIFY_LEASE_S")
 
     @property
     def pg_dir(self) -> Path:

@@ -2,8 +2,10 @@
 
 Every router asks ``authorize`` (through ``api.security``); nothing else compares roles. Rules:
 
-- ``parent``: their own account and their own tokens; reads of public data (no rule needed).
-- ``centre_staff``: report vacancy for, and read the history of, the centres they are bound to; nothing else.
+- ``parent``: their own account and their own tokens; reads of public data (no rule needed); booking care
+  slots and emergency requests for their children.
+- ``centre_staff``: report vacancy for, read the history of, and publish booking slots, see and confirm the
+  bookings of, and accept emergency requests for the centres they are bound to; nothing else.
 - ``district_officer``: read (never write) vacancy, history and staleness of every centre in their 구.
 - ``city_admin``: everything, including creating staff, officers and admins, and reading the audit log.
 """
@@ -34,6 +36,8 @@ class Action(StrEnum):
     manage_users = "manage_users"
     read_audit = "read_audit"
     run_sync = "run_sync"
+    manage_bookings = "manage_bookings"
+    book_care = "book_care"
 
 
 @dataclass(frozen=True)
@@ -59,8 +63,10 @@ def is_allowed(subject: Subject, action: Action, resource: Resource | None = Non
     if subject.role is Role.city_admin:
         return True
     res = resource or Resource()
-    if action is Action.report_vacancy:
+    if action in (Action.report_vacancy, Action.manage_bookings):
         return subject.role is Role.centre_staff and res.facility_id in subject.facility_ids
+    if action is Action.book_care:
+        return subject.role is Role.parent
     if action is Action.read_centre_history:
         if subject.role is Role.centre_staff:
             return res.facility_id in subject.facility_ids

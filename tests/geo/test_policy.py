@@ -23,6 +23,9 @@ ALLOWED = {
     (Role.centre_staff, Action.read_centre_history): (True, False),
     (Role.district_officer, Action.read_centre_history): (True, False),
     (Role.district_officer, Action.read_district): (True, False),
+    # Booking (issue 12): staff manage their own centre's slots and bookings; parents book anywhere.
+    (Role.centre_staff, Action.manage_bookings): (True, False),
+    (Role.parent, Action.book_care): (True, True),
 }
 
 
