@@ -6,11 +6,8 @@ from __future__ import annotations
 import json
 import os
 import queue
-import socket
-import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass

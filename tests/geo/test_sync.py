@@ -21,7 +21,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from geo.errors import SyncFailed
-from geo.ingest.boundaries import districts_frame, legal_dongs_frame, load_boundaries
+from geo.ingest.boundaries import load_boundaries
 from geo.ingest.childcare import import_national_basic, import_seoul_oa20300
 from geo.ingest.sync import SEOUL_CSV_TO_API, sync_national, sync_seoul
 from geo.settings import Settings
