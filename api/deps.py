@@ -19,6 +19,7 @@ from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from geo.db import session_scope
 from geo.settings import Settings
 
 
@@ -48,13 +49,8 @@ def get_session(request: Request) -> Iterator[Session]:
 
 def get_tx_session(request: Request) -> Iterator[Session]:
     """A session per writing request: committed when the handler succeeds, rolled back when it raises."""
-    with Session(get_engine(request), expire_on_commit=False) as session:
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
+    with session_scope(get_engine(request)) as session:
+        yield session
 
 
 EngineDep = Annotated[Engine, Depends(get_engine)]

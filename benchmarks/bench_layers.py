@@ -43,6 +43,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
 from benchmarks.bench_read import analyze, load_seoul, throwaway_database
+from benchmarks.serving import free_port, running_server
 from geo.db import check_database, make_engine
 from geo.settings import PROJECT_ROOT
 
@@ -54,15 +55,6 @@ WORKLOADS = ("items_bbox", "items_cql2", "tiles_cold", "tiles_cached", "tiles_re
 
 
 # --- servers ------------------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def ensure_tipg(venv: Path) -> Path:
@@ -90,32 +82,9 @@ def asyncpg_url(sqlalchemy_url: str) -> str:
 @contextmanager
 def server(cmd: list[str], env: dict[str, str], probe: str, port: int) -> Iterator[str]:
     """Start ``cmd`` and wait until ``probe`` answers 200; yields the base URL; stops it afterwards."""
-    import httpx
-
-    proc = subprocess.Popen(cmd, env={**os.environ, **env}, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"{cmd[0]} exited: {(proc.stderr.read() if proc.stderr else b'')[-1500:]!r}")
-            try:
-                if httpx.get(base + probe, timeout=5).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{cmd} did not answer {probe}")
-            time.sleep(0.3)
+    with running_server(cmd, base_url=base, ready_path=probe, env={**os.environ, **env}, timeout_s=120):
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def dolbom_server(database_url: str) -> Any:

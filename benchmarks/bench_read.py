@@ -30,7 +30,6 @@ import json
 import math
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
@@ -49,6 +48,7 @@ import psycopg
 from pyproj import Geod
 from sqlalchemy import Engine, text
 
+from benchmarks.serving import free_port, running_server
 from geo.db import READ_SESSION_SETUP, check_database, make_engine
 from geo.places import resolve_area
 from geo.search import FacilityFilters, SearchStatement, area_statement, nearest_statement, radius_statement
@@ -248,13 +248,6 @@ def ratio_spread(numerator: list[list[float]], denominator: list[list[float]], q
 # ---------------------------------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _has(module: str, python: str | Path = sys.executable) -> bool:
     return subprocess.run([str(python), "-c", f"import {module}"], capture_output=True).returncode == 0
 
@@ -291,30 +284,9 @@ def serve(name: str, command: list[str], *, env: dict[str, str], ready_path: str
           cwd: Path = PROJECT_ROOT) -> Iterator[Server]:
     """Start ``command`` (a uvicorn on ``--port``), wait until ``ready_path`` answers 200, stop it on exit."""
     port = int(command[command.index("--port") + 1])
-    process = subprocess.Popen(command, cwd=cwd, env=env)
-    server = Server(name, port, process)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"{name} exited with {process.returncode}")
-            try:
-                status, body = http_get(server, ready_path)
-                if status == 200:
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{name} did not start")
-            time.sleep(0.2)
-        yield server
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    with running_server(command, base_url=f"http://127.0.0.1:{port}", ready_path=ready_path, env=env,
+                        cwd=cwd) as process:
+        yield Server(name, port, process)
 
 
 def http_get(server: Server, path: str) -> tuple[int, bytes]:

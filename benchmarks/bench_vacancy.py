@@ -24,9 +24,7 @@ import asyncio
 import json
 import os
 import platform
-import socket
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -37,18 +35,13 @@ import psycopg
 from psycopg.types.json import Jsonb
 from sqlalchemy import Engine, text
 
+from benchmarks.serving import free_port, running_server
 from geo.auth.accounts import create_user, issue_token
 from geo.settings import Settings
 from geo.vacancy_hub import libpq_url
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 CODE = "B0000000001"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def prepare(engine: Engine) -> str:
@@ -140,28 +133,15 @@ def run_benchmark(engine: Engine, *, clients: int = 1000, rounds: int = 60, bloc
                   timeout_s: float = 120.0) -> dict[str, Any]:
     """Start one API process on ``engine``'s database, connect ``clients`` streams, measure ``rounds`` rounds."""
     token = prepare(engine)
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "DATABASE_URL": engine.url.render_as_string(hide_password=False)}
-    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host",
-                             "127.0.0.1", "--port", str(port), "--log-level", "warning", "--backlog", "4096"],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(f"{url}/health", timeout=2).raise_for_status()
-                break
-            except httpx.HTTPError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"API did not start: {proc.stderr.read() if proc.stderr else ''}") from None
-                time.sleep(0.3)
+    command = [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host", "127.0.0.1", "--port",
+               str(port), "--log-level", "warning", "--backlog", "4096"]
+    with running_server(command, base_url=url, ready_path="/health", env=env):
         # One warm-up round (first LISTEN connection, code paths, pools) is measured and dropped.
         asyncio.run(_measure(engine, url, token, clients=min(clients, 10), rounds=1, timeout_s=timeout_s))
         samples = asyncio.run(_measure(engine, url, token, clients=clients, rounds=rounds, timeout_s=timeout_s))
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
     notify, report = samples["notify"], samples["report"]
     per_block = max(1, rounds // blocks)
     block_ratios = []

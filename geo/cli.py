@@ -394,17 +394,22 @@ def users_token(email: Annotated[str, typer.Option(help="Account e-mail")],
     print(issued.secret)
 
 
+def _run_sync(sync) -> None:  # type: ignore[no-untyped-def]
+    """Run one ``geo.ingest.sync`` function on the configured database and print its report, or fail in one line."""
+    engine = _engine()
+    try:
+        result = sync(engine, get_settings())
+    except DolbomError as exc:
+        _fail(exc)
+    _print_report(result)
+
+
 @sync_app.command("seoul")
 def sync_seoul_cmd() -> None:
     """Fetch OA-20300 from the Seoul open data API (DOLBOM_SEOUL_API_KEY) and import it; all or nothing."""
     from geo.ingest.sync import sync_seoul
 
-    engine = _engine()
-    try:
-        result = sync_seoul(engine, get_settings())
-    except DolbomError as exc:
-        _fail(exc)
-    _print_report(result)
+    _run_sync(sync_seoul)
 
 
 @sync_app.command("national")
@@ -412,12 +417,7 @@ def sync_national_cmd() -> None:
     """Fetch 어린이집 기본정보 from the national open API (DOLBOM_NATIONAL_API_KEY) and import it."""
     from geo.ingest.sync import sync_national
 
-    engine = _engine()
-    try:
-        result = sync_national(engine, get_settings())
-    except DolbomError as exc:
-        _fail(exc)
-    _print_report(result)
+    _run_sync(sync_national)
 
 
 @vacancy_app.command("replay")

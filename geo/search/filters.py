@@ -7,10 +7,10 @@ table alias ``f`` built from constant fragments, with every value a bound parame
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from psycopg import sql
 
@@ -29,6 +29,7 @@ from geo.errors import InvalidQuery
 from geo.validation import child_age, clean_text, korean_wall_clock
 
 ServiceMatch = Literal["all", "any"]
+E = TypeVar("E")
 MAX_LIST_VALUES = 20
 MAX_MIN_FREE = 1000
 
@@ -46,34 +47,56 @@ def _split_values(values: Iterable[str] | str | None, *, param: str) -> list[str
     return parts
 
 
+def _unique_values(raw: list[str], parse: Callable[[str], Iterable[E] | None], *, param: str, noun: str,
+                   choices: str) -> tuple[E, ...]:
+    """Each value parsed (to one or more members), duplicates removed, order kept.
+
+    ``parse`` returns ``None`` for an unknown value, which raises ``InvalidQuery`` naming ``param`` and the
+    accepted ``choices``.
+    """
+    found: list[E] = []
+    for value in raw:
+        parsed = parse(value)
+        if parsed is None:
+            raise InvalidQuery(f"unknown {noun} {value!r}; use one of {choices}", param=param, value=value)
+        for item in parsed:
+            if item not in found:
+                found.append(item)
+    return tuple(found)
+
+
+def _service_or_none(value: str) -> tuple[Service] | None:
+    try:
+        return (parse_service_name(value),)
+    except UnknownServiceLabel:
+        return None
+
+
+def _type_or_none(value: str) -> tuple[FacilityType] | None:
+    ftype = parse_facility_type(value)
+    return None if ftype is None else (ftype,)
+
+
+def _statuses_or_none(value: str) -> tuple[FacilityStatus, ...] | None:
+    if value.lower() == "operating":
+        return OPERATING_STATUSES
+    status = parse_status(value)
+    return None if status is None else (status,)
+
+
 def parse_services(values: Iterable[str] | str | None) -> tuple[Service, ...]:
     """Services from enum values (``twenty_four_hour``, ``24h``) or Korean labels (``휴일보육``); duplicates
     removed, order kept."""
-    found: list[Service] = []
-    for value in _split_values(values, param="service"):
-        try:
-            service = parse_service_name(value)
-        except UnknownServiceLabel:
-            known = ", ".join(s.value for s in Service)
-            raise InvalidQuery(f"unknown service {value!r}; use one of {known} or its Korean label",
-                               param="service", value=value) from None
-        if service not in found:
-            found.append(service)
-    return tuple(found)
+    known = ", ".join(s.value for s in Service)
+    return _unique_values(_split_values(values, param="service"), _service_or_none, param="service",
+                          noun="service", choices=f"{known} or its Korean label")
 
 
 def parse_types(values: Iterable[str] | str | None) -> tuple[FacilityType, ...]:
     """Facility types from enum values (``home``) or Korean labels (``가정``)."""
-    found: list[FacilityType] = []
-    for value in _split_values(values, param="type"):
-        ftype = parse_facility_type(value)
-        if ftype is None:
-            known = ", ".join(t.value for t in FacilityType)
-            raise InvalidQuery(f"unknown facility type {value!r}; use one of {known} or its Korean label",
-                               param="type", value=value)
-        if ftype not in found:
-            found.append(ftype)
-    return tuple(found)
+    known = ", ".join(t.value for t in FacilityType)
+    return _unique_values(_split_values(values, param="type"), _type_or_none, param="type",
+                          noun="facility type", choices=f"{known} or its Korean label")
 
 
 def parse_statuses(values: Iterable[str] | str | None) -> tuple[FacilityStatus, ...] | None:
@@ -84,17 +107,9 @@ def parse_statuses(values: Iterable[str] | str | None) -> tuple[FacilityStatus, 
         return OPERATING_STATUSES
     if [v.lower() for v in raw] == ["all"]:
         return None
-    found: list[FacilityStatus] = []
-    for value in raw:
-        expanded = OPERATING_STATUSES if value.lower() == "operating" else (parse_status(value),)
-        for status in expanded:
-            if status is None:
-                known = ", ".join(s.value for s in FacilityStatus)
-                raise InvalidQuery(f"unknown status {value!r}; use one of {known}, operating or all",
-                                   param="status", value=value)
-            if status not in found:
-                found.append(status)
-    return tuple(found)
+    known = ", ".join(s.value for s in FacilityStatus)
+    return _unique_values(raw, _statuses_or_none, param="status", noun="status",
+                          choices=f"{known}, operating or all")
 
 
 def like_pattern(fragment: str) -> str:

