@@ -156,13 +156,16 @@ def load_synthetic(engine: Engine, *, size: int = SCALE_SIZE, seed: int = 202607
 
     from geo.ingest.boundaries import districts_frame
     from geo.ingest.defaults import synthetic_facilities
+    from geo.ingest.run import jsonb
 
     sigungu = districts_frame("")  # every 시군구 in Korea
     square = box(127.0, 37.0, 127.001, 37.001).wkb
     areas = [{"id": None, "district_code": r.code, "district_name": r.name, "name": r.name,
               "population_0_5": 1, "wkb": square} for r in sigungu.itertuples()]
     pool = synthetic_facilities(areas, seed=seed)
-    pool_rows = [{"i": i, **{c: record[c] for c in _POOL_COLUMNS}} for i, record in enumerate(pool)]
+    json_columns = {"classes_by_age", "enrolled_by_age", "free_by_age", "opening_hours"}
+    pool_rows = [{"i": i, **{c: jsonb(record[c]) if c in json_columns and isinstance(record[c], dict) else record[c]
+                             for c in _POOL_COLUMNS}} for i, record in enumerate(pool)]
     per_sigungu = math.ceil(size * 1.02 / len(sigungu)) + 1
     with engine.begin() as conn:
         conn.execute(_CREATE_POOL)
