@@ -23,6 +23,10 @@ ALLOWED = {
     (Role.centre_staff, Action.read_centre_history): (True, False),
     (Role.district_officer, Action.read_centre_history): (True, False),
     (Role.district_officer, Action.read_district): (True, False),
+    (Role.parent, Action.apply_waitlist): (True, True),
+    (Role.centre_staff, Action.manage_waitlist): (True, False),
+    (Role.centre_staff, Action.read_waitlist): (True, False),
+    (Role.district_officer, Action.read_waitlist): (True, False),
 }
 
 
