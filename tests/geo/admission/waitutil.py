@@ -8,18 +8,17 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from geo.admission import waitlist as wl
-from geo.auth.accounts import create_user
 
 NOW = datetime(2026, 11, 26, 1, 0, tzinfo=UTC)  # 보육연도 2026
-PASSWORD = "correct horse battery"
 
 
 def parent(conn: Connection, email: str, *, verified: bool = True) -> int:
-    """A parent account, identity-verified unless told otherwise."""
-    uid = create_user(conn, email=email, password=PASSWORD, role="parent")
-    if verified:
-        conn.execute(text("UPDATE users SET verified_at = now(), verified_name = 'x' WHERE id = :u"), {"u": uid})
-    return uid
+    """A parent account, identity-verified unless told otherwise (inserted directly: no password hashing, which
+    would dominate the concurrency tests; accounts are tested in tests/api/test_accounts_api.py)."""
+    return int(conn.execute(text("""INSERT INTO users (email, password_hash, role, verified_at, verified_name)
+                                    VALUES (:e, 'not-a-login', 'parent', CASE WHEN :v THEN now() END,
+                                            CASE WHEN :v THEN '부모' END) RETURNING id"""),
+                            {"e": email, "v": verified}).scalar_one())
 
 
 def centres(conn: Connection, n: int) -> list[Any]:
