@@ -13,7 +13,19 @@ from starlette.types import ASGIApp
 from api.errors import install_error_handlers
 from api.headers import SecurityHeaders
 from api.openapi import install_openapi
-from api.routers import admin, auth, facilities, features, health, isochrones, map_page, places, tiles, vacancy
+from api.routers import (
+    admin,
+    auth,
+    facilities,
+    features,
+    health,
+    isochrones,
+    map_page,
+    places,
+    tiles,
+    vacancy,
+    waitlist,
+)
 from geo.db import make_async_engine, make_engine, make_read_pool
 from geo.settings import Settings, get_settings
 from tiles.cache import TileCache
@@ -70,5 +82,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(auth.router)
     app.include_router(admin.router)
     app.include_router(vacancy.router)
+    app.include_router(waitlist.router)
     app.mount("/static", StaticFiles(directory=map_page.STATIC_DIR), name="static")
     return app

@@ -395,7 +395,7 @@ def withdraw(conn: Connection, *, parent_user_id: int, entry_public_id: str,
     at = _now(now)
     entry = _own_entry(conn, entry_public_id, parent_user_id)
     if entry.status not in ACTIVE:
-        raise Conflict(f"entry {entry_public_id} is {entry.status}, not active", status=entry.status)
+        raise Conflict(f"entry {entry_public_id} is {entry.status}, not active", state=entry.status)
     conn.execute(text("UPDATE waitlist_offers SET status = 'declined', answered_at = :at "
                       "WHERE entry_id = :e AND status = 'open'"), {"e": entry.id, "at": at})
     _set_status(conn, entry, "withdrawn", at=at, event={"type": "withdraw"})
@@ -416,7 +416,7 @@ def renew(conn: Connection, *, parent_user_id: int, entry_public_id: str,
     entry = _own_entry(conn, entry_public_id, parent_user_id)
     target = childcare_year(at.astimezone(SEOUL).date()) + 1
     if entry.status != "waiting" or entry.year >= target:
-        raise Conflict(f"entry {entry_public_id} cannot be renewed for {target}", status=entry.status)
+        raise Conflict(f"entry {entry_public_id} cannot be renewed for {target}", state=entry.status)
     if entry.age_class + (target - entry.year) > 5:
         raise Conflict("the child is past the 5세 class next year", param="entry")
     conn.execute(text("UPDATE waitlist_entries SET year = :y, age_class = age_class + :d WHERE id = :e"),
@@ -549,7 +549,7 @@ def _own_offer(conn: Connection, offer_id: int, parent_user_id: int) -> Any:
     if row is None:
         raise NotFound(f"no offer {offer_id} of yours", param="offer_id", value=offer_id)
     if row.status != "open":
-        raise Conflict(f"offer {offer_id} is already {row.status}", status=row.status)
+        raise Conflict(f"offer {offer_id} is already {row.status}", state=row.status)
     return row
 
 
@@ -564,7 +564,7 @@ def accept(conn: Connection, *, parent_user_id: int, offer_id: int, now: datetim
     at = _now(now)
     offer = _own_offer(conn, offer_id, parent_user_id)
     if at > offer.deadline:
-        raise Conflict(f"offer {offer_id} expired at {offer.deadline.isoformat()}", status="expired")
+        raise Conflict(f"offer {offer_id} expired at {offer.deadline.isoformat()}", state="expired")
     rules = rules_for(childcare_year(at.astimezone(SEOUL).date()))
     conn.execute(text("UPDATE waitlist_offers SET status = 'accepted', answered_at = :at WHERE id = :o"),
                  {"o": offer_id, "at": at})
