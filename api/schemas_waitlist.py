@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -12,9 +12,10 @@ class ChildIn(BaseModel):
     """A child registered by a verified parent, with the priority categories claimed."""
 
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=100)
+    name: str = Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")
     birth_date: date
-    claims: list[str] = Field(default_factory=list, max_length=20)
+    claims: list[Annotated[str, Field(max_length=60, pattern=r"^[a-z0-9_]+$")]] = Field(default_factory=list,
+                                                                                        max_length=20)
     enrolled: bool = False
 
 
@@ -23,15 +24,15 @@ class ApplyIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     child_id: int = Field(ge=1, le=2_147_483_647)
-    centre: str = Field(min_length=1, max_length=40)
+    centre: str = Field(min_length=1, max_length=40, pattern=r"^[0-9A-Za-z_-]+$")
 
 
 class EvidenceIn(BaseModel):
     """The checked state of a child's claim."""
 
     model_config = ConfigDict(extra="forbid")
-    child: str = Field(min_length=1, max_length=32)
-    category: str = Field(min_length=1, max_length=60)
+    child: str = Field(min_length=1, max_length=32, pattern=r"^[0-9a-f]+$")
+    category: str = Field(min_length=1, max_length=60, pattern=r"^[a-z0-9_]+$")
     evidence: Literal["verified_centre", "verified_record", "rejected", "claimed"]
 
 
@@ -47,4 +48,4 @@ class CorrectionIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     status: Literal["waiting", "withdrawn", "dropped", "lapsed"]
-    reason: str = Field(min_length=1, max_length=500)
+    reason: str = Field(min_length=1, max_length=500, pattern=r"^[^\x00]+$")

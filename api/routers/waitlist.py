@@ -22,8 +22,8 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
     409: {"description": "Conflicts with the waitlist's state or limits (problem+json, RFC 9457)"},
 }
 router = APIRouter(prefix="/waitlist", tags=["waitlist"], responses=PROBLEMS)
-Code = Annotated[str, Path(min_length=1, max_length=40)]
-EntryId = Annotated[str, Path(min_length=1, max_length=32)]
+Code = Annotated[str, Path(min_length=1, max_length=40, pattern=r"^[0-9A-Za-z_-]+$")]
+EntryId = Annotated[str, Path(min_length=1, max_length=32, pattern=r"^[0-9a-f]+$")]
 OfferId = Annotated[int, Path(ge=1, le=2_147_483_647)]
 AgeClass = Annotated[int, Query(ge=0, le=5)]
 Year = Annotated[int | None, Query(ge=2000, le=2100)]

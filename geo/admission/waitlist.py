@@ -21,6 +21,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, text
+from sqlalchemy.exc import IntegrityError
 
 from geo.admission.chain import GENESIS, ChainProblem, ChainRow, digest, inclusion_proof, link, verify_chain
 from geo.admission.matching import deferred_acceptance
@@ -513,11 +514,19 @@ def offer_next(conn: Connection, *, facility_id: int, age_class: int, actor_user
                             "reason": f"priority claims not verified yet: {', '.join(q.unverified)}"})
             continue
         deadline = at + timedelta(days=rules.offer_days)
-        offer_id = conn.execute(text("""INSERT INTO waitlist_offers (entry_id, child_id, facility_id, age_class,
-                                                                     deadline, status, offered_by, created_at)
-                                        VALUES (:e, :c, :f, :a, :d, 'open', :u, :at) RETURNING id"""),
-                                {"e": q.entry_id, "c": q.child_id, "f": facility_id, "a": age_class, "d": deadline,
-                                 "u": actor_user_id, "at": at}).scalar_one()
+        try:
+            # Another centre may offer this child a place at the same moment: the unique partial index on live
+            # offers decides, and the loser moves on to its next entry.
+            with conn.begin_nested():
+                offer_id = conn.execute(text("""
+                    INSERT INTO waitlist_offers (entry_id, child_id, facility_id, age_class, deadline, status,
+                                                 offered_by, created_at)
+                    VALUES (:e, :c, :f, :a, :d, 'open', :u, :at) RETURNING id
+                """), {"e": q.entry_id, "c": q.child_id, "f": facility_id, "a": age_class, "d": deadline,
+                       "u": actor_user_id, "at": at}).scalar_one()
+        except IntegrityError:
+            skipped.append({"entry": q.ranked.public_id, "reason": "the child holds a live offer elsewhere"})
+            continue
         conn.execute(text("UPDATE waitlist_entries SET status = 'offered', status_at = :at WHERE id = :e"),
                      {"e": q.entry_id, "at": at})
         append_event(conn, facility_id, {"type": "offer", "entry": q.ranked.public_id, "offer": offer_id,

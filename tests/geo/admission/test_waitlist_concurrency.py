@@ -120,3 +120,27 @@ def test_one_offer_accepted_once_and_one_place_offered_once(db: Engine) -> None:
                             {"f": facility_id}).scalar_one()
         assert wl.verify_centre(conn, facility_id) == []
     assert admitted == 1 and free["1"] == 0
+
+
+def test_two_centres_offering_one_child_at_once_give_one_live_offer(db: Engine) -> None:
+    with db.begin() as conn:
+        ids = []
+        for code in ("T0010", "T0011"):
+            ids.append(conn.execute(text("""INSERT INTO facilities (code, name, facility_type, status,
+                                                geocode_quality, source, geom_4326, free_by_age)
+                                            VALUES (:c, '경합 어린이집', '국공립', 'active', 'exact', 'test',
+                                                    ST_SetSRID(ST_MakePoint(126.98, 37.57), 4326), '{"2": 1}')
+                                            RETURNING id"""), {"c": code}).scalar_one())
+        uid = parent(conn, "both@example.kr")
+        kid = wl.register_child(conn, parent_user_id=uid, name="셋째", birth_date=date(2023, 4, 1), now=NOW)
+        for code in ("T0010", "T0011"):
+            wl.apply(conn, parent_user_id=uid, child_id=kid["id"], facility_code=code, now=NOW)
+    results = _run_together(db, [lambda conn, f=f: wl.offer_next(conn, facility_id=f, age_class=2,  # type: ignore[misc]
+                                                                 actor_user_id=None, now=NOW) for f in ids])
+    made = [r["offer"] for r in results if r["offer"] is not None]
+    skipped = [s["reason"] for r in results for s in r["skipped"]]
+    assert len(made) == 1 and skipped == ["the child holds a live offer elsewhere"]
+    with db.connect() as conn:
+        live = conn.execute(text("SELECT count(*) FROM waitlist_offers WHERE child_id = :c AND status = 'open'"),
+                            {"c": kid["id"]}).scalar_one()
+    assert live == 1
