@@ -14,6 +14,7 @@ from api.security import CurrentUser, authorize
 from geo.admission import waitlist as wl
 from geo.admission.rules import childcare_year
 from geo.auth.policy import Action
+from geo.validation import MAX_OFFSET
 
 PROBLEMS: dict[int | str, dict[str, Any]] = {
     401: {"description": "Not authenticated (problem+json, RFC 9457)"},
@@ -24,7 +25,7 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
 router = APIRouter(prefix="/waitlist", tags=["waitlist"], responses=PROBLEMS)
 Code = Annotated[str, Path(min_length=1, max_length=40, pattern=r"^[0-9A-Za-z_-]+$")]
 EntryId = Annotated[str, Path(min_length=1, max_length=32, pattern=r"^[0-9a-f]+$")]
-OfferId = Annotated[int, Path(ge=1, le=2_147_483_647)]
+OfferId = Annotated[int, Path(ge=1, le=MAX_OFFSET)]
 AgeClass = Annotated[int, Query(ge=0, le=5)]
 Year = Annotated[int | None, Query(ge=2000, le=2100)]
 
@@ -149,7 +150,7 @@ def correct(entry: EntryId, body: CorrectionIn, user: CurrentUser, session: TxSe
 
 @router.get("/centres/{code}/chain", summary="A centre's hash chain, its daily heads and its verification")
 def chain(code: Code, session: SessionDep,
-          after: Annotated[int, Query(ge=0, le=2_147_483_647)] = 0,
+          after: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
           limit: Annotated[int, Query(ge=1, le=1000)] = 1000) -> dict[str, Any]:
     """Public: events hold only pseudonymous ids and nonces. ``problems`` names edited or removed rows."""
     conn = session.connection()
