@@ -17,6 +17,7 @@ from geo.auth.policy import Action
 from geo.validation import MAX_OFFSET
 
 PROBLEMS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "A body that is not JSON (problem+json, RFC 9457)"},
     401: {"description": "Not authenticated (problem+json, RFC 9457)"},
     403: {"description": "The role or the identity verification does not allow this (problem+json, RFC 9457)"},
     404: {"description": "No such centre, child, entry or offer of yours (problem+json, RFC 9457)"},
