@@ -26,6 +26,7 @@ from api.routers import (
     places,
     tiles,
     vacancy,
+    waitlist,
 )
 from geo.db import make_async_engine, make_engine, make_read_pool
 from geo.settings import Settings, get_settings
@@ -86,5 +87,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(admin.router)
     app.include_router(vacancy.router)
     app.include_router(bookings.router)
+    app.include_router(waitlist.router)
     app.mount("/static", StaticFiles(directory=map_page.STATIC_DIR), name="static")
     return app

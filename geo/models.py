@@ -253,5 +253,6 @@ class LayerChange(Base):
 
 # Tables of other areas, declared in their own modules on the same Base (imported here so Alembic sees them).
 # Accounts, audit and live vacancy tables (their own module, registered on the same metadata).
-from geo import models_accounts, models_booking  # noqa: E402,F401
+# Accounts, bookings and the admission waitlist: their own modules on the same metadata.
+from geo import models_accounts, models_booking, models_waitlist  # noqa: E402,F401
 from geo.models_planner import PlannerCell, PlannerRun  # noqa: E402, F401

@@ -8,6 +8,10 @@ Every router asks ``authorize`` (through ``api.security``); nothing else compare
   bookings of, and accept emergency requests for the centres they are bound to; nothing else.
 - ``district_officer``: read (never write) vacancy, history and staleness of every centre in their 구.
 - ``city_admin``: everything, including creating staff, officers and admins, and reading the audit log.
+
+Waitlist: only a parent applies (for their own children; ownership is checked with the child); staff of a centre
+verify claims, offer places and read its named waitlist; a 구's officer reads the named waitlists of its centres;
+corrections with a reason are a city admin's.
 """
 
 from __future__ import annotations
@@ -38,6 +42,10 @@ class Action(StrEnum):
     run_sync = "run_sync"
     manage_bookings = "manage_bookings"
     book_care = "book_care"
+    apply_waitlist = "apply_waitlist"
+    manage_waitlist = "manage_waitlist"
+    read_waitlist = "read_waitlist"
+    correct_waitlist = "correct_waitlist"
 
 
 @dataclass(frozen=True)
@@ -76,7 +84,17 @@ def is_allowed(subject: Subject, action: Action, resource: Resource | None = Non
     if action is Action.read_district:
         return (subject.role is Role.district_officer and res.district_code is not None
                 and res.district_code == subject.district_code)
-    # manage_users, read_audit, run_sync: city admins only.
+    if action is Action.apply_waitlist:
+        return subject.role is Role.parent
+    if action is Action.manage_waitlist:
+        return subject.role is Role.centre_staff and res.facility_id in subject.facility_ids
+    if action is Action.read_waitlist:
+        if subject.role is Role.centre_staff:
+            return res.facility_id in subject.facility_ids
+        if subject.role is Role.district_officer:
+            return res.district_code is not None and res.district_code == subject.district_code
+        return False
+    # manage_users, read_audit, run_sync, correct_waitlist: city admins only.
     return False
 
 

@@ -26,6 +26,10 @@ ALLOWED = {
     # Booking (issue 12): staff manage their own centre's slots and bookings; parents book anywhere.
     (Role.centre_staff, Action.manage_bookings): (True, False),
     (Role.parent, Action.book_care): (True, True),
+    (Role.parent, Action.apply_waitlist): (True, True),
+    (Role.centre_staff, Action.manage_waitlist): (True, False),
+    (Role.centre_staff, Action.read_waitlist): (True, False),
+    (Role.district_officer, Action.read_waitlist): (True, False),
 }
 
 

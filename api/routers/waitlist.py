@@ -1,0 +1,165 @@
+"""The admission waitlist over HTTP: thin handlers over ``geo.admission.waitlist``; who may do what is decided by
+``geo.auth.policy`` (through ``api.security.authorize``), ownership of children and entries by the domain."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query
+
+from api.deps import SessionDep, TxSessionDep
+from api.schemas_waitlist import ApplyIn, ChildIn, CorrectionIn, EvidenceIn, OfferIn
+from api.security import CurrentUser, authorize
+from geo.admission import waitlist as wl
+from geo.admission.rules import childcare_year
+from geo.auth.policy import Action
+from geo.validation import MAX_OFFSET
+
+PROBLEMS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "A body that is not JSON (problem+json, RFC 9457)"},
+    401: {"description": "Not authenticated (problem+json, RFC 9457)"},
+    403: {"description": "The role or the identity verification does not allow this (problem+json, RFC 9457)"},
+    404: {"description": "No such centre, child, entry or offer of yours (problem+json, RFC 9457)"},
+    409: {"description": "Conflicts with the waitlist's state or limits (problem+json, RFC 9457)"},
+}
+router = APIRouter(prefix="/waitlist", tags=["waitlist"], responses=PROBLEMS)
+Code = Annotated[str, Path(min_length=1, max_length=40, pattern=r"^[0-9A-Za-z_-]+$")]
+EntryId = Annotated[str, Path(min_length=1, max_length=32, pattern=r"^[0-9a-f]+$")]
+OfferId = Annotated[int, Path(ge=1, le=MAX_OFFSET)]
+AgeClass = Annotated[int, Query(ge=0, le=5)]
+Year = Annotated[int | None, Query(ge=2000, le=2100)]
+
+
+def _year(year: int | None) -> int:
+    return year if year is not None else childcare_year(datetime.now(UTC).date())
+
+
+@router.post("/children", status_code=201, summary="Register a child (identity-verified parents)")
+def register_child(body: ChildIn, user: CurrentUser, session: TxSessionDep) -> dict[str, Any]:
+    """Birth date and claimed priority categories (evidence ``claimed`` until checked)."""
+    authorize(user, Action.apply_waitlist)
+    return wl.register_child(session.connection(), parent_user_id=user.user_id, name=body.name,
+                             birth_date=body.birth_date, claims=body.claims, enrolled=body.enrolled)
+
+
+@router.post("/entries", status_code=201, summary="Apply for a child to a centre")
+def apply(body: ApplyIn, user: CurrentUser, session: TxSessionDep) -> dict[str, Any]:
+    """Up to the year's ``max_applications`` centres per child, one active entry per centre."""
+    authorize(user, Action.apply_waitlist)
+    return wl.apply(session.connection(), parent_user_id=user.user_id, child_id=body.child_id,
+                    facility_code=body.centre)
+
+
+@router.get("/me", summary="My entries: rank, score band and the reasons for every change since I last looked")
+def my_ranks(user: CurrentUser, session: TxSessionDep) -> list[dict[str, Any]]:
+    """Live ranks; the view is remembered so the next call explains what changed since."""
+    authorize(user, Action.apply_waitlist)
+    return wl.my_ranks(session.connection(), parent_user_id=user.user_id)
+
+
+@router.get("/me/proofs", summary="Inclusion proofs of my entries' events in the centres' chains")
+def my_proofs(user: CurrentUser, session: SessionDep) -> list[dict[str, Any]]:
+    """Each proof leads from one of my events to the chain's head without showing anyone else's events."""
+    authorize(user, Action.apply_waitlist)
+    return wl.inclusion_proofs(session.connection(), parent_user_id=user.user_id)
+
+
+@router.get("/me/notices", summary="My notices (offers, entries dropped at year end)")
+def my_notices(user: CurrentUser, session: SessionDep) -> list[dict[str, Any]]:
+    """Newest first."""
+    authorize(user, Action.apply_waitlist)
+    return wl.notices(session.connection(), parent_user_id=user.user_id)
+
+
+@router.post("/entries/{entry}/withdraw", summary="Withdraw one of my entries")
+def withdraw(entry: EntryId, user: CurrentUser, session: TxSessionDep) -> dict[str, Any]:
+    """An open offer on it is declined."""
+    authorize(user, Action.apply_waitlist)
+    return wl.withdraw(session.connection(), parent_user_id=user.user_id, entry_public_id=entry)
+
+
+@router.post("/entries/{entry}/keep", summary="Keep an entry after my child's admission elsewhere")
+def keep(entry: EntryId, user: CurrentUser, session: TxSessionDep) -> dict[str, Any]:
+    """Otherwise it lapses after the year's ``keep_other_entries_days``."""
+    authorize(user, Action.apply_waitlist)
+    return wl.keep_entries(session.connection(), parent_user_id=user.user_id, entry_public_id=entry)
+
+
+@router.post("/entries/{entry}/renew", summary="Renew an entry for the next 보육연도")
+def renew(entry: EntryId, user: CurrentUser, session: TxSessionDep) -> dict[str, Any]:
+    """Entries not renewed are dropped at the start of the year, with a notice."""
+    authorize(user, Action.apply_waitlist)
+    return wl.renew(session.connection(), parent_user_id=user.user_id, entry_public_id=entry)
+
+
+@router.post("/offers/{offer_id}/accept", summary="Accept an offer before its deadline")
+def accept(offer_id: OfferId, user: CurrentUser, session: TxSessionDep) -> dict[str, Any]:
+    """Once: a second acceptance is a 409."""
+    authorize(user, Action.apply_waitlist)
+    return wl.accept(session.connection(), parent_user_id=user.user_id, offer_id=offer_id)
+
+
+@router.post("/offers/{offer_id}/decline", summary="Decline an offer (the place moves on)")
+def decline(offer_id: OfferId, user: CurrentUser, session: TxSessionDep) -> dict[str, Any]:
+    """The entry is withdrawn and the next eligible entry gets the offer."""
+    authorize(user, Action.apply_waitlist)
+    return wl.decline(session.connection(), parent_user_id=user.user_id, offer_id=offer_id)
+
+
+@router.get("/centres/{code}/queue", summary="A centre's queue, anonymised (rank, score band, application date)")
+def public_queue(code: Code, session: SessionDep, age_class: AgeClass, year: Year = None) -> list[dict[str, Any]]:
+    """Public: no names, no ids."""
+    return wl.public_queue(session.connection(), code, year=_year(year), age_class=age_class)
+
+
+@router.get("/centres/{code}/applicants", summary="A centre's queue with names and claims (its staff, its 구)")
+def applicants(code: Code, user: CurrentUser, session: SessionDep, age_class: AgeClass,
+               year: Year = None) -> list[dict[str, Any]]:
+    """What staff need to check claims and make offers."""
+    facility = wl.facility_by_code(session.connection(), code)
+    authorize(user, Action.read_waitlist, facility_id=facility.id, district_code=facility.district_code)
+    return wl.staff_queue(session.connection(), facility.id, year=_year(year), age_class=age_class)
+
+
+@router.post("/centres/{code}/claims", summary="Record the checked state of a child's claim (staff)")
+def set_evidence(code: Code, body: EvidenceIn, user: CurrentUser, session: TxSessionDep) -> dict[str, Any]:
+    """Logged on the chains of the child's centres; their queues are re-ranked."""
+    conn = session.connection()
+    facility = wl.facility_by_code(conn, code)
+    authorize(user, Action.manage_waitlist, facility_id=facility.id, district_code=facility.district_code)
+    return wl.set_evidence(conn, facility_id=facility.id, child_public_id=body.child, category=body.category,
+                           evidence=body.evidence, actor_user_id=user.user_id)
+
+
+@router.post("/centres/{code}/offers", status_code=201, summary="Offer a free place to the first eligible entry")
+def offer(code: Code, body: OfferIn, user: CurrentUser, session: TxSessionDep) -> dict[str, Any]:
+    """Entries skipped are listed with their reason; 409 when no place is free."""
+    conn = session.connection()
+    facility = wl.facility_by_code(conn, code)
+    authorize(user, Action.manage_waitlist, facility_id=facility.id, district_code=facility.district_code)
+    return wl.offer_next(conn, facility_id=facility.id, age_class=body.age_class, actor_user_id=user.user_id)
+
+
+@router.post("/entries/{entry}/correction", summary="Correct an entry's status with a reason (city admins)")
+def correct(entry: EntryId, body: CorrectionIn, user: CurrentUser, session: TxSessionDep) -> dict[str, Any]:
+    """Logged on the centre's chain with the reason."""
+    authorize(user, Action.correct_waitlist)
+    return wl.correct(session.connection(), entry_public_id=entry, status=body.status, reason=body.reason,
+                      actor_user_id=user.user_id)
+
+
+@router.get("/centres/{code}/chain", summary="A centre's hash chain, its daily heads and its verification")
+def chain(code: Code, session: SessionDep,
+          after: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+          limit: Annotated[int, Query(ge=1, le=1000)] = 1000) -> dict[str, Any]:
+    """Public: events hold only pseudonymous ids and nonces. ``problems`` names edited or removed rows."""
+    conn = session.connection()
+    facility = wl.facility_by_code(conn, code)
+    rows = wl.chain_rows(conn, facility.id)
+    problems = wl.verify_centre(conn, facility.id)
+    return {"centre": code, "ok": not problems,
+            "problems": [{"seq": p.seq, "reason": p.reason} for p in problems],
+            "heads": wl.daily_heads(conn, facility.id),
+            "links": [{"seq": r.seq, "event": r.event, "digest": r.digest, "hash": r.hash}
+                      for r in rows if r.seq > after][:limit]}

@@ -1,0 +1,51 @@
+"""Request bodies of the waitlist endpoints."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ChildIn(BaseModel):
+    """A child registered by a verified parent, with the priority categories claimed."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")
+    birth_date: date
+    claims: list[Annotated[str, Field(max_length=60, pattern=r"^[a-z0-9_]+$")]] = Field(default_factory=list,
+                                                                                        max_length=20)
+    enrolled: bool = False
+
+
+class ApplyIn(BaseModel):
+    """An application of one of the parent's children to a centre."""
+
+    model_config = ConfigDict(extra="forbid")
+    child_id: int = Field(ge=1, le=2_147_483_647)
+    centre: str = Field(min_length=1, max_length=40, pattern=r"^[0-9A-Za-z_-]+$")
+
+
+class EvidenceIn(BaseModel):
+    """The checked state of a child's claim."""
+
+    model_config = ConfigDict(extra="forbid")
+    child: str = Field(min_length=1, max_length=32, pattern=r"^[0-9a-f]+$")
+    category: str = Field(min_length=1, max_length=60, pattern=r"^[a-z0-9_]+$")
+    evidence: Literal["verified_centre", "verified_record", "rejected", "claimed"]
+
+
+class OfferIn(BaseModel):
+    """Offer a free place of an age class to the first eligible entry."""
+
+    model_config = ConfigDict(extra="forbid")
+    age_class: int = Field(ge=0, le=5)
+
+
+class CorrectionIn(BaseModel):
+    """An administrator's correction of an entry's status, with its reason."""
+
+    model_config = ConfigDict(extra="forbid")
+    status: Literal["waiting", "withdrawn", "dropped", "lapsed"]
+    reason: str = Field(min_length=1, max_length=500, pattern=r"^[^\x00]+$")

@@ -1,0 +1,53 @@
+"""``dolbom waitlist`` end to end: verify names an edited row, errors are one line; simulate prints its table."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from sqlalchemy import Engine, text
+
+from geo.admission import waitlist as wl
+from tests.geo.admission.waitutil import NOW
+
+DOLBOM = str(Path(sys.executable).with_name("dolbom"))
+
+
+def _run(engine: Engine, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "DATABASE_URL": engine.url.render_as_string(hide_password=False)}
+    return subprocess.run([DOLBOM, *args], env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_waitlist_verify_names_edited_rows(make_database) -> None:
+    engine = make_database("cli_waitlist")
+    with engine.begin() as conn:
+        facility_id = conn.execute(text("""INSERT INTO facilities (code, name, facility_type, status,
+                                               geocode_quality, source, geom_4326)
+                                           VALUES ('T0002', '체인 어린이집', '국공립', 'active', 'exact', 'test',
+                                                   ST_SetSRID(ST_MakePoint(126.98, 37.57), 4326))
+                                           RETURNING id""")).scalar_one()
+        for i in range(4):
+            wl.append_event(conn, facility_id, {"type": "apply", "entry": f"e{i}"}, now=NOW)
+    done = _run(engine, "waitlist", "verify")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["T0002", "ok", "4", "links"]
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE waitlist_chain SET event = event || '{\"entry\": \"x\"}' WHERE seq = 2"))
+    failed = _run(engine, "waitlist", "verify", "--centre", "T0002")
+    assert failed.returncode == 1
+    assert "T0002\tseq 2\tevent content does not match its digest (edited)" in failed.stdout
+    assert "1 of 1 chains do not verify" in failed.stderr and "Traceback" not in failed.stderr
+    missing = _run(engine, "waitlist", "verify", "--centre", "NOPE")
+    assert missing.returncode == 1 and "no centre" in missing.stderr and len(missing.stderr.splitlines()) == 1
+
+
+def test_waitlist_simulate_prints_the_table(seoul_engine: Engine) -> None:
+    done = _run(seoul_engine, "waitlist", "simulate", "--area", "11110", "--applicant-rate", "0.1")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("area 11110:") and "| intake round (DA) |" in done.stdout
+    assert "| sequential offers |" in done.stdout
+    bad = _run(seoul_engine, "waitlist", "simulate", "--area", "seoul")
+    assert bad.returncode == 1 and "code prefix" in bad.stderr
