@@ -75,8 +75,11 @@ def problem_openapi(app: FastAPI, settings: Settings) -> dict[str, Any]:
                     responses[status] = _problem_response(
                         response.get("description") if status != "422" else DESCRIPTIONS["422"],
                         retry_after=status == "503")
-            if operation.get("parameters"):
+            if operation.get("parameters") or operation.get("requestBody"):
                 responses.setdefault("422", _problem_response(DESCRIPTIONS["422"]))
+            # A path names something (a layer, a feature) that may not exist.
+            if any(p.get("in") == "path" for p in operation.get("parameters", [])):
+                responses.setdefault("404", _problem_response(DESCRIPTIONS["404"]))
             # Every documented operation reads the database (the map page and static files are not documented).
             responses.setdefault("503", _problem_response(DESCRIPTIONS["503"], retry_after=True))
             for parameter in operation.get("parameters", []):

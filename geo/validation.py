@@ -87,6 +87,18 @@ def clean_text(value: str | None, *, param: str, max_length: int = MAX_TEXT_LENG
     return cleaned or None
 
 
+def reject_control_characters(value: str | None, *, param: str, allow_whitespace: bool = False) -> None:
+    """Reject a text parameter holding a NUL or another control character (``InvalidQuery`` naming ``param``).
+
+    ``allow_whitespace`` lets tab, line feed and carriage return through (a pretty-printed CQL2 JSON filter).
+    """
+    if value is None:
+        return
+    allowed = "\t\n\r" if allow_whitespace else ""
+    if any(unicodedata.category(ch) == "Cc" and ch not in allowed for ch in value):
+        raise InvalidQuery(f"{param} must not contain control characters such as NUL", param=param)
+
+
 def child_age(*, age: int | None = None, birth_date: date | None = None, on: date | None = None) -> int | None:
     """The age class (만 N세반, 0..5) to search for, given directly or from a birth date on ``on`` (default:
     today in Korea); ``None`` when neither is given.
