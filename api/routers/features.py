@@ -72,7 +72,9 @@ FilterLang = Literal["cql2-text", "cql2-json", "cql-text"]
 FILTER_LANGS = ("cql2-text", "cql2-json", "cql-text")
 FormatParam = Annotated[str | None, Query(alias="f", pattern="^(json|html|geojson)$", max_length=10,
                                          description="json or html")]
-CollectionId = Annotated[str, Path(max_length=100, description="a layer id of the registry")]
+# The registered ids as an enum: clients (and schemathesis) see the valid values; others are a 404 problem.
+CollectionId = Annotated[str, Path(max_length=100, description="a layer id of the registry",
+                                   json_schema_extra={"enum": list(LAYERS)})]
 FeatureId = Annotated[str, Path(max_length=100, description="the feature's id")]
 Text = Annotated[str | None, Query(max_length=200)]
 FilterText = Annotated[str | None, Query(max_length=8000, description="CQL2 text or JSON filter")]
@@ -83,7 +85,8 @@ _HTML: dict[str, Any] = {"schema": {"type": "string"}}
 NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
     304: {"description": "Not modified: the representation matching If-None-Match (ETag) is still current"}}
 JSON_OR_HTML: dict[int | str, dict[str, Any]] = {
-    200: {"description": "JSON, or HTML with f=html or Accept: text/html", "content": {JSON: _OBJECT, "text/html": _HTML}}}
+    200: {"description": "JSON, or HTML with f=html or Accept: text/html",
+          "content": {JSON: _OBJECT, "text/html": _HTML}}}
 GEOJSON_OR_HTML: dict[int | str, dict[str, Any]] = {
     200: {"description": "GeoJSON, or HTML with f=html or Accept: text/html",
           "content": {GEOJSON: _OBJECT, "text/html": _HTML}},
@@ -93,7 +96,8 @@ QUERYABLES: dict[int | str, dict[str, Any]] = {
           "content": {"application/schema+json": _OBJECT, JSON: _OBJECT, "text/html": _HTML}}}
 EXPORTS: dict[int | str, dict[str, Any]] = {
     200: {"description": "The file (Content-Disposition: attachment)",
-          "content": {spec.media_type: {"schema": {"type": "string", "format": "binary"}} for spec in FORMATS.values()}}}
+          "content": {spec.media_type: {"schema": {"type": "string", "format": "binary"}}
+                      for spec in FORMATS.values()}}}
 
 
 def _layer(collection_id: str) -> Layer:

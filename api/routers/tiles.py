@@ -18,12 +18,13 @@ from tiles.mvt import MARGIN, check_tile, compiled_tile, compiled_tile_and_versi
 from tiles.tilejson import tilejson
 
 MAX_ZOOM = 19  # OpenStreetMap's deepest zoom; tiles below it hold one building
-LayerId = Annotated[str, Path(max_length=100, description="a registered layer id, or 'all'")]
+COMBINED = "all"
+LayerId = Annotated[str, Path(max_length=100, description="a registered layer id, or 'all'",
+                              json_schema_extra={"enum": [*LAYERS, COMBINED]})]
 
 router = APIRouter(prefix="/tiles", tags=["tiles"])
 
 MVT = "application/vnd.mapbox-vector-tile"
-COMBINED = "all"
 
 
 def _layers(layer_id: str) -> list[Layer]:
@@ -74,8 +75,9 @@ async def tile(request: Request, layer_id: LayerId, z: Annotated[int, Path(ge=0,
 
 
 @router.get("/{layer_id}/tilejson.json", summary="TileJSON 3.0 of a layer (or 'all' layers)", response_class=Response,
-            responses={200: {"description": "TileJSON 3.0.0", "content": {"application/json": {"schema": {"type": "object"}}}},
-                       304: {"description": "Not modified: the document matching If-None-Match (ETag) is still current"}})
+            responses={
+                200: {"description": "TileJSON 3.0.0", "content": {"application/json": {"schema": {"type": "object"}}}},
+                304: {"description": "Not modified: the document matching If-None-Match (ETag) is still current"}})
 async def tilejson_document(request: Request, layer_id: LayerId, engine: LayerEngineDep) -> Response:
     """TileJSON 3.0.0 with the tile URL template, zoom range, bounds and fields of each vector layer."""
     layers = _layers(layer_id)

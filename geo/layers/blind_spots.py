@@ -8,15 +8,16 @@ Source: ``planner_cells`` (see :mod:`geo.analysis.planner` for the definitions) 
 from __future__ import annotations
 
 from sqlalchemy import String, and_, cast, func, select
+from sqlalchemy.dialects.postgresql import distinct_on
 
 from geo.layers.base import Layer, Property
-from geo.models_planner import PlannerCell, PlannerRun
+from geo.models import PlannerCell, PlannerRun
 
 _runs = PlannerRun.__table__.alias("br")
 _c = PlannerCell.__table__.alias("bc")
 _latest = (
     select(_runs.c.id, _runs.c.service, _runs.c.area_code, _runs.c.cell_m, _runs.c.catchment_m)
-    .distinct(_runs.c.service)
+    .ext(distinct_on(_runs.c.service))
     .order_by(_runs.c.service, _runs.c.created_at.desc(), _runs.c.id.desc())
     .subquery("latest_run")
 )
