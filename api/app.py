@@ -13,7 +13,7 @@ from starlette.types import ASGIApp
 from api.errors import install_error_handlers
 from api.headers import SecurityHeaders
 from api.openapi import install_openapi
-from api.routers import facilities, features, health, isochrones, map_page, places, tiles
+from api.routers import admin, auth, facilities, features, health, isochrones, map_page, places, tiles, vacancy
 from geo.db import make_async_engine, make_engine, make_read_pool
 from geo.settings import Settings, get_settings
 from tiles.cache import TileCache
@@ -45,6 +45,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await app.state.read_pool.close()
+            hub = getattr(app.state, "vacancy_hub", None)
+            if hub is not None:
+                await hub.stop()
             app.state.engine.dispose()
             await app.state.layer_engine.dispose()
 
@@ -64,5 +67,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(map_page.router)
     app.include_router(features.router)
     app.include_router(tiles.router)
+    app.include_router(auth.router)
+    app.include_router(admin.router)
+    app.include_router(vacancy.router)
     app.mount("/static", StaticFiles(directory=map_page.STATIC_DIR), name="static")
     return app

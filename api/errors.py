@@ -18,13 +18,18 @@ from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from geo.errors import (
+    Conflict,
     DolbomError,
+    Forbidden,
     ImportFailed,
     ImportRunning,
     InvalidQuery,
     NotFound,
     ProvisioningError,
     RoutingUnavailable,
+    SyncFailed,
+    TooManyAttempts,
+    Unauthenticated,
 )
 
 log = logging.getLogger(__name__)
@@ -39,6 +44,11 @@ STATUS_BY_ERROR: dict[type[DolbomError], int] = {
     ImportRunning: 409,
     RoutingUnavailable: 409,
     ProvisioningError: 503,
+    Unauthenticated: 401,
+    Forbidden: 403,
+    TooManyAttempts: 429,
+    Conflict: 409,
+    SyncFailed: 502,
 }
 
 # Errors that mean "the database is not answering", not "this request is wrong".

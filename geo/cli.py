@@ -33,6 +33,14 @@ app.add_typer(boundaries_app, name="boundaries")
 app.add_typer(osm_app, name="osm")
 app.add_typer(planner_app, name="planner")
 
+users_app = typer.Typer(help="Accounts: create staff, officers and admins; list accounts.", no_args_is_help=True)
+sync_app = typer.Typer(help="Daily sync from the official open APIs (keys from settings).", no_args_is_help=True)
+vacancy_app = typer.Typer(help="Live vacancy: replay snapshot changes through the report API.",
+                          no_args_is_help=True)
+app.add_typer(users_app, name="users")
+app.add_typer(sync_app, name="sync")
+app.add_typer(vacancy_app, name="vacancy")
+
 console = Console(stderr=True, soft_wrap=True)
 
 
@@ -320,6 +328,117 @@ def planner_run(
         console.print(f"{len(suggested)} sites cover {suggested['children_covered_total'].iloc[0]:,.0f} of "
                       f"{suggested['unserved_children'].iloc[0]:,.0f} unserved children")
     console.print(f"wrote {len(paths)} files to {out}")
+
+@users_app.command("create")
+def users_create(
+    email: Annotated[str, typer.Option(help="Login e-mail")],
+    role: Annotated[str, typer.Option(help="parent | centre_staff | district_officer | city_admin")],
+    centre: Annotated[list[str] | None, typer.Option(help="어린이집코드 (staff; repeatable)")] = None,
+    district: Annotated[str | None, typer.Option(help="구 code or name (district officers)")] = None,
+    name: Annotated[str | None, typer.Option(help="Display name")] = None,
+    password: Annotated[str | None, typer.Option(help="Default: DOLBOM_NEW_PASSWORD or a prompt",
+                                                 envvar="DOLBOM_NEW_PASSWORD")] = None,
+) -> None:
+    """Create an account (the city admin's tool for staff, officers and further admins)."""
+    from geo.auth.accounts import create_user
+
+    if password is None:
+        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    engine = _engine()
+    try:
+        with engine.begin() as conn:
+            user_id = create_user(conn, email=email, password=password, role=role, display_name=name,
+                                  district_code=district, facility_codes=centre or [])
+    except (DolbomError, ValueError) as exc:
+        _fail(exc if isinstance(exc, DolbomError) else DolbomError(str(exc)))
+    console.print(f"[green]created[/green] user {user_id} {email} ({role})")
+
+
+@users_app.command("list")
+def users_list() -> None:
+    """List accounts with role and bindings."""
+    from sqlalchemy import text
+
+    engine = _engine()
+    table = Table(title="users")
+    for col in ("id", "email", "role", "구", "centres", "verified"):
+        table.add_column(col)
+    with engine.connect() as conn:
+        rows = conn.execute(text("""
+            SELECT u.id, u.email, u.role, u.district_code, count(uc.facility_id) AS centres, u.verified_at
+            FROM users u LEFT JOIN user_centres uc ON uc.user_id = u.id GROUP BY u.id ORDER BY u.id
+        """)).all()
+    for r in rows:
+        table.add_row(str(r.id), r.email, r.role, r.district_code or "", str(r.centres),
+                      "yes" if r.verified_at else "")
+    Console().print(table)
+
+
+@users_app.command("token")
+def users_token(email: Annotated[str, typer.Option(help="Account e-mail")],
+                label: Annotated[str | None, typer.Option()] = None) -> None:
+    """Issue an API bearer token for an account (printed once on stdout; only its hash is stored)."""
+    from sqlalchemy import text
+
+    from geo.auth.accounts import issue_token
+
+    engine = _engine()
+    with engine.begin() as conn:
+        user_id = conn.execute(text("SELECT id FROM users WHERE email = :e"),
+                               {"e": email.strip().lower()}).scalar_one_or_none()
+        if user_id is None:
+            _fail(DolbomError(f"no account {email}"))
+        issued = issue_token(conn, get_settings(), user_id=user_id, kind="bearer", label=label or "cli")
+    print(issued.secret)
+
+
+@sync_app.command("seoul")
+def sync_seoul_cmd() -> None:
+    """Fetch OA-20300 from the Seoul open data API (DOLBOM_SEOUL_API_KEY) and import it; all or nothing."""
+    from geo.ingest.sync import sync_seoul
+
+    engine = _engine()
+    try:
+        result = sync_seoul(engine, get_settings())
+    except DolbomError as exc:
+        _fail(exc)
+    _print_report(result)
+
+
+@sync_app.command("national")
+def sync_national_cmd() -> None:
+    """Fetch 어린이집 기본정보 from the national open API (DOLBOM_NATIONAL_API_KEY) and import it."""
+    from geo.ingest.sync import sync_national
+
+    engine = _engine()
+    try:
+        result = sync_national(engine, get_settings())
+    except DolbomError as exc:
+        _fail(exc)
+    _print_report(result)
+
+
+@vacancy_app.command("replay")
+def vacancy_replay(
+    old: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="Older OA-20300 snapshot")],
+    new: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="Newer OA-20300 snapshot")],
+    token: Annotated[str, typer.Option(envvar="DOLBOM_TOKEN", help="Bearer token of a city admin")],
+    url: Annotated[str, typer.Option(help="API base URL")] = "http://127.0.0.1:8000",
+    concurrency: Annotated[int, typer.Option(min=1, max=64)] = 4,
+) -> None:
+    """POST the centres that changed between two snapshots as vacancy reports (pushed on /vacancy/stream)."""
+    import httpx
+
+    from geo.vacancy_replay import changed_reports, replay
+
+    reports = changed_reports(old, new)
+    console.print(f"{len(reports)} centres changed between {old.name} and {new.name}")
+    try:
+        with httpx.Client(base_url=url, timeout=30) as client:
+            result = replay(client, reports, token=token, concurrency=concurrency)
+    except httpx.HTTPError as exc:
+        _fail(DolbomError(f"cannot reach {url}: {exc}"))
+    console.print(result.summary())
 
 
 @app.command("run")

@@ -50,3 +50,39 @@ class RoutingUnavailable(DolbomError):
     """Network catchments need a road network that has not been imported."""
 
     title = "Road network not loaded"
+
+
+class Unauthenticated(DolbomError):
+    """No valid session or token, or wrong credentials."""
+
+    title = "Not authenticated"
+
+
+class Forbidden(DolbomError):
+    """The authenticated user's role does not allow this action on this resource."""
+
+    title = "Forbidden"
+
+
+class TooManyAttempts(DolbomError):
+    """Too many failed logins for this account or client address; ``extra['retry_after_s']`` says how long."""
+
+    title = "Too many failed attempts"
+
+
+class Conflict(DolbomError):
+    """The write conflicts with existing data (e.g. an e-mail already registered)."""
+
+    title = "Conflict"
+
+
+class InvalidReport(InvalidQuery):
+    """A vacancy report contradicts capacity or the class ratios; ``extra['field']`` names the field."""
+
+    title = "Invalid vacancy report"
+
+
+class SyncFailed(DolbomError):
+    """A sync from an official API failed (timeout, error page, malformed answer); nothing was written."""
+
+    title = "Sync failed"

@@ -252,4 +252,6 @@ class LayerChange(Base):
 
 
 # Tables of other areas, declared in their own modules on the same Base (imported here so Alembic sees them).
+# Accounts, audit and live vacancy tables (their own module, registered on the same metadata).
+from geo import models_accounts  # noqa: E402,F401
 from geo.models_planner import PlannerCell, PlannerRun  # noqa: E402, F401

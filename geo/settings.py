@@ -66,6 +66,31 @@ class Settings(BaseSettings):
     import_max_skip_ratio: float = Field(default=0.5, ge=0.0, le=1.0, alias="DOLBOM_IMPORT_MAX_SKIP_RATIO")
     import_min_rows_for_ratio: int = Field(default=200, ge=1, alias="DOLBOM_IMPORT_MIN_ROWS_FOR_RATIO")
     import_report_per_kind: int = Field(default=1000, ge=1, alias="DOLBOM_IMPORT_REPORT_PER_KIND")
+    # Accounts: web sessions, API tokens, login throttling, 본인인증 (identity verification).
+    session_ttl_hours: float = Field(default=12.0, alias="DOLBOM_SESSION_TTL_HOURS")
+    token_ttl_days: float = Field(default=90.0, alias="DOLBOM_TOKEN_TTL_DAYS")
+    login_max_failures: int = Field(default=5, alias="DOLBOM_LOGIN_MAX_FAILURES")
+    login_ip_max_failures: int = Field(default=50, alias="DOLBOM_LOGIN_IP_MAX_FAILURES")
+    login_lockout_minutes: float = Field(default=15.0, alias="DOLBOM_LOGIN_LOCKOUT_MINUTES")
+    cookie_secure: bool = Field(default=False, alias="DOLBOM_COOKIE_SECURE")
+    # Key of the HMAC that turns a provider's CI into the stored ci_hash; set it in production.
+    ci_hash_key: str = Field(default="dolbom-development-ci-key", alias="DOLBOM_CI_HASH_KEY")
+    identity_provider: str = Field(default="local", alias="DOLBOM_IDENTITY_PROVIDER")
+    oidc_issuer: str | None = Field(default=None, alias="DOLBOM_OIDC_ISSUER")
+    oidc_client_id: str | None = Field(default=None, alias="DOLBOM_OIDC_CLIENT_ID")
+    oidc_client_secret: str | None = Field(default=None, alias="DOLBOM_OIDC_CLIENT_SECRET")
+    oidc_redirect_uri: str | None = Field(default=None, alias="DOLBOM_OIDC_REDIRECT_URI")
+    # Live vacancy: a centre that has not reported for this many days is flagged stale.
+    vacancy_stale_days: float = Field(default=7.0, alias="DOLBOM_VACANCY_STALE_DAYS")
+    # Daily sync from the official APIs.
+    seoul_api_key: str | None = Field(default=None, alias="DOLBOM_SEOUL_API_KEY")
+    seoul_api_url: str = Field(default="http://openapi.seoul.go.kr:8088", alias="DOLBOM_SEOUL_API_URL")
+    national_api_key: str | None = Field(default=None, alias="DOLBOM_NATIONAL_API_KEY")
+    national_api_url: str = Field(default="https://apis.data.go.kr/childcare/basicinfo",
+                                  alias="DOLBOM_NATIONAL_API_URL")
+    sync_page_size: int = Field(default=1000, alias="DOLBOM_SYNC_PAGE_SIZE")
+    sync_timeout_s: float = Field(default=30.0, alias="DOLBOM_SYNC_TIMEOUT_S")
+    sync_retries: int = Field(default=2, alias="DOLBOM_SYNC_RETRIES")
 
     @property
     def pg_dir(self) -> Path:

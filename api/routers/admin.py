@@ -1,0 +1,50 @@
+"""City admin: create staff, officers and admins; read accounts and the audit log."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from sqlalchemy import text
+
+from api.deps import SessionDep
+from api.schemas_accounts import AuditOut, UserCreateIn, UserOut
+from api.security import AdminUser
+from geo.auth.accounts import create_user, get_user
+
+router = APIRouter(prefix="/admin", tags=["admin"])
+
+
+@router.post("/users", status_code=201, response_model=UserOut, summary="Create an account (city admin)")
+def create(body: UserCreateIn, admin: AdminUser, session: SessionDep) -> dict[str, Any]:
+    """Centre staff are bound to centres (어린이집코드), district officers to a 구."""
+    conn = session.connection()
+    user_id = create_user(conn, email=body.email, password=body.password, role=body.role,
+                          display_name=body.display_name, district_code=body.district_code,
+                          facility_codes=body.facility_codes, actor_user_id=admin.user_id)
+    user = get_user(conn, user_id)
+    session.commit()
+    return user
+
+
+@router.get("/users/{user_id}", response_model=UserOut, summary="An account (city admin)")
+def read(user_id: int, admin: AdminUser, session: SessionDep) -> dict[str, Any]:
+    """Account fields, never hashes."""
+    return get_user(session.connection(), user_id)
+
+
+@router.get("/audit", response_model=list[AuditOut], summary="The audit log (city admin), newest first")
+def audit_log(
+    admin: AdminUser, session: SessionDep,
+    entity: Annotated[str | None, Query()] = None,
+    entity_id: Annotated[str | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[dict[str, Any]]:
+    """Who changed what, when, with the previous and new values."""
+    rows = session.connection().execute(text("""
+        SELECT id, at, actor_user_id, action, entity, entity_id, before, after FROM audit_log
+        WHERE (CAST(:entity AS text) IS NULL OR entity = :entity)
+          AND (CAST(:entity_id AS text) IS NULL OR entity_id = :entity_id)
+        ORDER BY id DESC LIMIT :limit
+    """), {"entity": entity, "entity_id": entity_id, "limit": limit}).mappings().all()
+    return [dict(r) for r in rows]

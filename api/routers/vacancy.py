@@ -1,0 +1,150 @@
+"""Live vacancy: staff reports, centre and 구 status with staleness, report history, and the SSE stream."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import StreamingResponse
+from sqlalchemy import Engine
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import SessionDep, SettingsDep, get_engine
+from api.schemas_accounts import CentreVacancyOut, ReportHistoryOut, VacancyEventOut, VacancyReportBody
+from api.security import CurrentUser, authorize
+from geo.auth.policy import Action
+from geo.errors import InvalidQuery
+from geo.vacancy import (
+    EventFilter,
+    VacancyReportIn,
+    centre_status,
+    district_status,
+    events_after,
+    facility_ref,
+    parse_bbox,
+    report_history,
+    submit_report,
+)
+from geo.vacancy_hub import VacancyHub, sse_frame
+
+router = APIRouter(prefix="/vacancy", tags=["vacancy"])
+HEARTBEAT_S = 15.0
+REPLAY_BATCH = 1000
+
+
+@router.post("/centres/{code}/reports", status_code=201, response_model=VacancyEventOut,
+             summary="Report enrolment and free places by age (staff of the centre)")
+def report(code: str, body: VacancyReportBody, user: CurrentUser, session: SessionDep) -> dict[str, Any]:
+    """Checked against 정원 and the class ratios (422 naming the field); kept in history with its author,
+    written to the facility row, audited and pushed to ``/vacancy/stream``."""
+    conn = session.connection()
+    facility_id, district = facility_ref(conn, code)
+    authorize(user, Action.report_vacancy, facility_id=facility_id, district_code=district)
+    event = submit_report(conn, facility_code=code, author_user_id=user.user_id,
+                          report=VacancyReportIn(enrolled_by_age=body.enrolled_by_age, free_by_age=body.free_by_age,
+                                                 classes_by_age=body.classes_by_age))
+    session.commit()
+    return event
+
+
+@router.get("/centres/{code}", response_model=CentreVacancyOut, summary="A centre's vacancy and staleness")
+def centre(code: str, session: SessionDep, settings: SettingsDep) -> dict[str, Any]:
+    """Public: free places by age, when the centre last reported, stale after ``DOLBOM_VACANCY_STALE_DAYS``."""
+    return centre_status(session.connection(), code, stale_after_days=settings.vacancy_stale_days)
+
+
+@router.get("/centres/{code}/reports", response_model=list[ReportHistoryOut],
+            summary="A centre's report history (its staff, its 구's officer, admins)")
+def history(code: str, user: CurrentUser, session: SessionDep,
+            limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[dict[str, Any]]:
+    """Reports newest first, each with its author."""
+    conn = session.connection()
+    facility_id, district = facility_ref(conn, code)
+    authorize(user, Action.read_centre_history, facility_id=facility_id, district_code=district)
+    return report_history(conn, code, limit=limit)
+
+
+@router.get("/districts/{district_code}", response_model=list[CentreVacancyOut],
+            summary="Every operating centre of a 구 with staleness (its officer, admins)")
+def district(district_code: str, user: CurrentUser, session: SessionDep,
+             settings: SettingsDep) -> list[dict[str, Any]]:
+    """Which centres report, and which are stale."""
+    authorize(user, Action.read_district, district_code=district_code)
+    return district_status(session.connection(), district_code, stale_after_days=settings.vacancy_stale_days)
+
+
+def _hub(request: Request, engine: Engine) -> VacancyHub:
+    hub = getattr(request.app.state, "vacancy_hub", None)
+    if hub is None:
+        hub = request.app.state.vacancy_hub = VacancyHub(engine.url.render_as_string(hide_password=False))
+    return hub  # type: ignore[no-any-return]
+
+
+def _sse(event: dict[str, Any]) -> str:
+    return event.get("_frame") or sse_frame(event)
+
+
+@router.get("/stream", summary="Server-Sent Events of vacancy changes",
+            response_class=StreamingResponse, responses={200: {"content": {"text/event-stream": {}}}})
+async def stream(
+    request: Request,
+    bbox: Annotated[str | None, Query(description="west,south,east,north in degrees (EPSG:4326)")] = None,
+    district: Annotated[str | None, Query(description="구 code (5 digits)")] = None,
+    code: Annotated[list[str] | None, Query(description="어린이집코드 (repeatable)")] = None,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+) -> StreamingResponse:
+    """``event: vacancy`` with ``id`` = the event sequence. Reconnect with ``Last-Event-ID`` (browsers do it by
+    themselves) to receive what was missed. Works across API worker processes (PostgreSQL LISTEN/NOTIFY)."""
+    flt = EventFilter(bbox_4326=parse_bbox(bbox) if bbox else None, district_code=district,
+                      facility_codes=frozenset(code or ()))
+    after: int | None = None
+    if last_event_id:
+        try:
+            after = int(last_event_id)
+        except ValueError as exc:
+            raise InvalidQuery(f"Last-Event-ID must be an event id, got {last_event_id!r}") from exc
+    engine = get_engine(request)
+    hub = _hub(request, engine)
+    sub = await hub.subscribe(flt)
+
+    async def body() -> AsyncIterator[str]:
+        sent = after
+        try:
+            yield "retry: 2000\n\n"
+            if sent is not None:
+                # Subscribed first, then replayed: anything committed meanwhile is both in the queue and
+                # possibly in the replay; ``sent`` drops the duplicates.
+                while True:
+                    batch = await run_in_threadpool(_replay, engine, sent)
+                    for event in batch:
+                        sent = event["seq"]
+                        if flt.matches(event):
+                            yield _sse(event)
+                    if len(batch) < REPLAY_BATCH:
+                        break
+            while True:
+                if sub.overflowed and sub.queue.empty():
+                    return  # fell behind: the client reconnects with Last-Event-ID and replays
+                try:
+                    event = await asyncio.wait_for(sub.queue.get(), timeout=HEARTBEAT_S)
+                except TimeoutError:
+                    if await request.is_disconnected():
+                        return
+                    yield ": ping\n\n"
+                    continue
+                if sent is not None and event["seq"] <= sent:
+                    continue
+                sent = event["seq"]
+                yield _sse(event)
+        finally:
+            hub.unsubscribe(sub)
+
+    return StreamingResponse(body(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+
+def _replay(engine: Engine, after: int) -> list[dict[str, Any]]:
+    with engine.connect() as conn:
+        return events_after(conn, after, limit=REPLAY_BATCH)

@@ -1,0 +1,167 @@
+"""Request/response bodies of the accounts, admin and vacancy endpoints."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class SignupIn(BaseModel):
+    """A parent signing up."""
+
+    model_config = ConfigDict(extra="forbid")
+    email: str
+    password: str = Field(min_length=1)
+    display_name: str | None = None
+
+
+class LoginIn(BaseModel):
+    """Credentials."""
+
+    model_config = ConfigDict(extra="forbid")
+    email: str
+    password: str
+
+
+class TokenLoginIn(LoginIn):
+    """Credentials plus a label for the API token."""
+
+    label: str | None = None
+
+
+class NewTokenIn(BaseModel):
+    """A new API token for the logged-in user."""
+
+    model_config = ConfigDict(extra="forbid")
+    label: str | None = None
+
+
+class SessionOut(BaseModel):
+    """A web session was opened (the session secret is only in the HttpOnly cookie)."""
+
+    csrf_token: str
+    expires_at: datetime
+
+
+class TokenOut(BaseModel):
+    """A bearer token, shown once."""
+
+    id: int
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_at: datetime
+
+
+class UserOut(BaseModel):
+    """An account (never hashes)."""
+
+    id: int
+    email: str
+    role: str
+    display_name: str | None
+    district_code: str | None
+    facility_codes: list[str]
+    verified_name: str | None = None
+    verified_birth_date: date | None = None
+    verified_phone: str | None = None
+    identity_provider: str | None = None
+    verified_at: datetime | None = None
+    created_at: datetime
+
+
+class UserCreateIn(BaseModel):
+    """An admin creating staff, an officer, an admin (or a parent)."""
+
+    model_config = ConfigDict(extra="forbid")
+    email: str
+    password: str
+    role: Literal["parent", "centre_staff", "district_officer", "city_admin"]
+    display_name: str | None = None
+    district_code: str | None = Field(default=None, description="구 code or name, district officers only")
+    facility_codes: list[str] = Field(default_factory=list, description="어린이집코드 list, centre staff only")
+
+
+class IdentityStartOut(BaseModel):
+    """Where to verify identity."""
+
+    provider: str
+    url: str
+    state: str
+
+
+class LocalIdentityIn(BaseModel):
+    """The local test provider's form."""
+
+    model_config = ConfigDict(extra="forbid")
+    state: str
+    name: str
+    birth_date: str = Field(description="YYYY-MM-DD")
+    phone: str | None = None
+
+
+class VacancyReportBody(BaseModel):
+    """A centre's report: children enrolled by class group, free places by age 0-5, optionally class counts.
+
+    Keys: ``"0"``..``"5"`` (and ``mixed_infant``, ``mixed_toddler``, ``special`` for enrolment and classes)."""
+
+    model_config = ConfigDict(extra="forbid")
+    enrolled_by_age: dict[str, int]
+    free_by_age: dict[str, int]
+    classes_by_age: dict[str, int] | None = None
+
+
+class VacancyEventOut(BaseModel):
+    """An accepted report as published on the stream."""
+
+    seq: int
+    code: str
+    name: str
+    district_code: str | None
+    lon: float
+    lat: float
+    capacity: int | None
+    enrolled: int
+    free_by_age: dict[str, int]
+    reported_at: datetime
+
+
+class CentreVacancyOut(BaseModel):
+    """Current vacancy of a centre, when it last reported and whether that is stale."""
+
+    code: str
+    name: str
+    district_code: str | None
+    capacity: int | None
+    enrolled: int | None
+    free_by_age: dict[str, int] | None
+    last_reported_at: datetime | None
+    stale: bool
+
+
+class ReportHistoryOut(BaseModel):
+    """One past report with its author."""
+
+    id: int
+    reported_at: datetime
+    enrolled: int
+    capacity: int | None
+    enrolled_by_age: dict[str, int]
+    free_by_age: dict[str, int]
+    classes_by_age: dict[str, int] | None
+    author_user_id: int | None
+    author_email: str | None
+
+
+class AuditOut(BaseModel):
+    """An audit row."""
+
+    id: int
+    at: datetime
+    actor_user_id: int | None
+    action: str
+    entity: str
+    entity_id: str | None
+    before: dict | None
+    after: dict | None

@@ -1,0 +1,210 @@
+"""Report -> SSE event latency with many connected clients, as a ratio to a bare NOTIFY -> LISTEN round trip.
+
+Run ``python -m benchmarks.bench_vacancy`` (see benchmarks/README.md). In a throw-away database of the
+project-local cluster: one test centre, a city admin with a bearer token, one uvicorn API process on
+127.0.0.1 and ``--clients`` (default 1,000) SSE clients (httpx, one asyncio loop in this process) on
+``GET /vacancy/stream``. Rounds alternate two measurements:
+
+- ``notify``: a bare ``NOTIFY`` on one psycopg connection until ``LISTEN`` on another receives it (the floor
+  of any push through PostgreSQL);
+- ``report``: ``POST /vacancy/centres/{code}/reports`` until each connected client has parsed the event;
+  one latency per (round, client): validation, history, audit, event row, NOTIFY, the API process's fan-out
+  and SSE framing, the client's parsing. Also reported: ``post`` (the POST's own response time) and
+  ``report_first`` (until the first of the clients has the event: the pipeline without the fan-out).
+
+Reported: p50/p99/mean (ms) of both, the ratios report/notify of p50 and p99 of the same run, and the spread
+of the per-block p50s (rounds split in ``--blocks`` blocks). Results are printed and written to
+``benchmarks/results/bench_vacancy-<timestamp>.json`` (gitignored).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+from psycopg.types.json import Jsonb
+from sqlalchemy import Engine, text
+
+from geo.auth.accounts import create_user, issue_token
+from geo.settings import Settings
+from geo.vacancy_hub import libpq_url
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+CODE = "B0000000001"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def prepare(engine: Engine) -> str:
+    """One centre and a city admin; returns the admin's bearer token."""
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM facilities WHERE code = :c"), {"c": CODE})
+        conn.execute(text("DELETE FROM users WHERE email = 'bench@example.kr'"))
+        conn.execute(text("""
+            INSERT INTO facilities (code, name, facility_type, status, district_code, capacity, enrolled,
+                classes_by_age, geocode_quality, source, geom_4326)
+            VALUES (:c, '벤치어린이집', 'national_public', 'active', '11440', 60, 0, :classes, 'source', 'bench',
+                    ST_SetSRID(ST_MakePoint(126.91, 37.56), 4326))
+        """), {"c": CODE, "classes": Jsonb({"0": 2, "1": 2, "2": 2})})
+        admin = create_user(conn, email="bench@example.kr", password="bench password 1", role="city_admin")
+        return issue_token(conn, Settings(), user_id=admin, kind="bearer").secret
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+def _stats(values: list[float]) -> dict[str, float]:
+    return {"n": len(values), "p50_ms": _pct(values, 0.5), "p99_ms": _pct(values, 0.99),
+            "mean_ms": statistics.fmean(values)}
+
+
+async def _client(http: httpx.AsyncClient, url: str, arrivals: dict[int, list[float]], ready: asyncio.Event,
+                  counter: list[int], clients: int) -> None:
+    async with http.stream("GET", f"{url}/vacancy/stream", params={"code": CODE}) as resp:
+        async for line in resp.aiter_lines():
+            if line.startswith("retry:"):
+                counter[0] += 1
+                if counter[0] == clients:
+                    ready.set()
+            elif line.startswith("id: "):
+                arrivals.setdefault(int(line[4:]), []).append(time.perf_counter())
+
+
+async def _measure(engine: Engine, url: str, token: str, *, clients: int, rounds: int,
+                   timeout_s: float) -> dict[str, list[float]]:
+    dsn = libpq_url(engine.url.render_as_string(hide_password=False))
+    arrivals: dict[int, list[float]] = {}
+    ready = asyncio.Event()
+    counter = [0]
+    limits = httpx.Limits(max_connections=clients + 10, max_keepalive_connections=clients + 10)
+    notify_ms: list[float] = []
+    report_ms: list[float] = []
+    first_ms: list[float] = []
+    post_ms: list[float] = []
+    async with httpx.AsyncClient(timeout=httpx.Timeout(timeout_s, read=None), limits=limits) as http, \
+            await psycopg.AsyncConnection.connect(dsn, autocommit=True) as listener, \
+            await psycopg.AsyncConnection.connect(dsn, autocommit=True) as sender:
+        tasks = [asyncio.create_task(_client(http, url, arrivals, ready, counter, clients)) for _ in range(clients)]
+        await asyncio.wait_for(ready.wait(), timeout_s)
+        await listener.execute("LISTEN bench_round_trip")
+        headers = {"Authorization": f"Bearer {token}"}
+        try:
+            for i in range(rounds):
+                # Baseline: bare NOTIFY -> LISTEN.
+                t0 = time.perf_counter()
+                await sender.execute("SELECT pg_notify('bench_round_trip', %s)", (str(i),))
+                async for _ in listener.notifies(timeout=timeout_s, stop_after=1):
+                    pass
+                notify_ms.append((time.perf_counter() - t0) * 1000)
+                # Report -> every client has the event.
+                t0 = time.perf_counter()
+                resp = await http.post(f"{url}/vacancy/centres/{CODE}/reports", headers=headers,
+                                       json={"enrolled_by_age": {"0": i % 6}, "free_by_age": {"0": 0}})
+                resp.raise_for_status()
+                post_ms.append((time.perf_counter() - t0) * 1000)
+                seq = int(resp.json()["seq"])
+                deadline = time.monotonic() + timeout_s
+                while len(arrivals.get(seq, ())) < clients:
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(f"event {seq} reached {len(arrivals.get(seq, ()))} of {clients} clients")
+                    await asyncio.sleep(0.001)
+                times = arrivals.pop(seq)
+                report_ms.extend((t - t0) * 1000 for t in times)
+                first_ms.append((min(times) - t0) * 1000)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+    return {"notify": notify_ms, "report": report_ms, "report_first": first_ms, "post": post_ms}
+
+
+def run_benchmark(engine: Engine, *, clients: int = 1000, rounds: int = 60, blocks: int = 3,
+                  timeout_s: float = 120.0) -> dict[str, Any]:
+    """Start one API process on ``engine``'s database, connect ``clients`` streams, measure ``rounds`` rounds."""
+    token = prepare(engine)
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "DATABASE_URL": engine.url.render_as_string(hide_password=False)}
+    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host",
+                             "127.0.0.1", "--port", str(port), "--log-level", "warning", "--backlog", "4096"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(f"{url}/health", timeout=2).raise_for_status()
+                break
+            except httpx.HTTPError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"API did not start: {proc.stderr.read() if proc.stderr else ''}") from None
+                time.sleep(0.3)
+        # One warm-up round (first LISTEN connection, code paths, pools) is measured and dropped.
+        asyncio.run(_measure(engine, url, token, clients=min(clients, 10), rounds=1, timeout_s=timeout_s))
+        samples = asyncio.run(_measure(engine, url, token, clients=clients, rounds=rounds, timeout_s=timeout_s))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    notify, report = samples["notify"], samples["report"]
+    per_block = max(1, rounds // blocks)
+    block_ratios = []
+    for b in range(blocks):
+        n = notify[b * per_block:(b + 1) * per_block]
+        r = report[b * per_block * clients:(b + 1) * per_block * clients]
+        if n and r:
+            block_ratios.append(_pct(r, 0.5) / _pct(n, 0.5))
+    result = {
+        "clients": clients, "rounds": rounds, "machine": f"{platform.machine()} {os.cpu_count()} cpu",
+        "notify": _stats(notify), "report": _stats(report), "report_first": _stats(samples["report_first"]),
+        "post": _stats(samples["post"]),
+        "ratio_p50": _pct(report, 0.5) / _pct(notify, 0.5),
+        "ratio_p99": _pct(report, 0.99) / _pct(notify, 0.99),
+        "ratio_p50_by_block": block_ratios,
+    }
+    return result
+
+
+def main() -> None:
+    """Command line entry point."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=60)
+    parser.add_argument("--blocks", type=int, default=3)
+    parser.add_argument("--keep", action="store_true", help="keep the throw-away database")
+    args = parser.parse_args()
+    from benchmarks.bench_search import throwaway_database
+
+    with throwaway_database("vacancy", keep=args.keep) as (engine, _):
+        result = run_benchmark(engine, clients=args.clients, rounds=args.rounds, blocks=args.blocks)
+    print(f"{'':12} {'n':>7} {'p50 ms':>9} {'p99 ms':>9} {'mean ms':>9}")
+    for name in ("notify", "post", "report_first", "report"):
+        s = result[name]
+        print(f"{name:12} {s['n']:>7} {s['p50_ms']:>9.2f} {s['p99_ms']:>9.2f} {s['mean_ms']:>9.2f}")
+    spread = ", ".join(f"{r:.1f}" for r in result["ratio_p50_by_block"])
+    print(f"report/notify: p50 x{result['ratio_p50']:.1f}, p99 x{result['ratio_p99']:.1f} "
+          f"(p50 ratio by block: {spread}); {result['clients']} clients")
+    RESULTS_DIR.mkdir(exist_ok=True)
+    out = RESULTS_DIR / f"bench_vacancy-{time.strftime('%Y%m%dT%H%M%S')}.json"
+    out.write_text(json.dumps(result, indent=2))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

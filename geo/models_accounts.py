@@ -1,0 +1,151 @@
+"""Tables of accounts, roles, sessions/tokens, the audit trail and live vacancy reports (migration 0006).
+
+Imported by ``geo.models`` so that one ``Base.metadata`` describes the whole schema.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from geo.models import Base
+
+ROLES = ("parent", "centre_staff", "district_officer", "city_admin")
+
+
+class User(Base):
+    """An account: parent, centre staff (bound to centres), district officer (bound to a 구) or city admin.
+
+    Identity data is only what a 본인인증 provider returned (name, birth date, phone, a hash of the CI); a
+    주민등록번호 is never stored.
+    """
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(Text, unique=True)
+    password_hash: Mapped[str] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(String(20))
+    display_name: Mapped[str | None] = mapped_column(Text)
+    # District officers: the 구 they read (5-digit code); null for every other role.
+    district_code: Mapped[str | None] = mapped_column(String(5), ForeignKey("districts.code"))
+    disabled: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    verified_name: Mapped[str | None] = mapped_column(Text)
+    verified_birth_date: Mapped[date | None] = mapped_column(Date)
+    verified_phone: Mapped[str | None] = mapped_column(Text)
+    # HMAC-SHA256 of the provider's CI (연계정보), hex; identifies a person across accounts without the CI.
+    ci_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    identity_provider: Mapped[str | None] = mapped_column(Text)
+    verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    __table_args__ = (
+        CheckConstraint("role IN ('parent', 'centre_staff', 'district_officer', 'city_admin')", name="ck_users_role"),
+        CheckConstraint("(role = 'district_officer') = (district_code IS NOT NULL)", name="ck_users_district"),
+    )
+
+
+class UserCentre(Base):
+    """A centre a staff account may report for."""
+
+    __tablename__ = "user_centres"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    facility_id: Mapped[int] = mapped_column(ForeignKey("facilities.id", ondelete="CASCADE"), primary_key=True,
+                                             index=True)
+
+
+class AuthToken(Base):
+    """A web session (cookie) or an API bearer token; only the SHA-256 of the secret is stored."""
+
+    __tablename__ = "auth_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # Sessions only: SHA-256 of the synchronizer CSRF token sent in X-CSRF-Token on unsafe requests.
+    csrf_hash: Mapped[str | None] = mapped_column(String(64))
+    label: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (CheckConstraint("kind IN ('session', 'bearer')", name="ck_auth_tokens_kind"),)
+
+
+class LoginFailure(Base):
+    """A failed login, by e-mail and client address; recent ones lock the account / throttle the address."""
+
+    __tablename__ = "login_failures"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    email: Mapped[str] = mapped_column(Text, index=True)
+    client_ip: Mapped[str | None] = mapped_column(Text, index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class AuditEntry(Base):
+    """One write: who, when, what (action, entity) and the previous and new values."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), index=True)
+    actor_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    action: Mapped[str] = mapped_column(Text)
+    entity: Mapped[str] = mapped_column(Text)
+    entity_id: Mapped[str | None] = mapped_column(Text)
+    before: Mapped[dict | None] = mapped_column(JSONB)
+    after: Mapped[dict | None] = mapped_column(JSONB)
+
+    __table_args__ = (Index("ix_audit_log_entity", "entity", "entity_id"),)
+
+
+class VacancyReport(Base):
+    """A centre's own report of enrolment and free places by age class, with its author."""
+
+    __tablename__ = "vacancy_reports"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    facility_id: Mapped[int] = mapped_column(ForeignKey("facilities.id", ondelete="CASCADE"))
+    author_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    reported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    enrolled_by_age: Mapped[dict] = mapped_column(JSONB)
+    free_by_age: Mapped[dict] = mapped_column(JSONB)
+    classes_by_age: Mapped[dict | None] = mapped_column(JSONB)
+    capacity: Mapped[int | None] = mapped_column(Integer)
+    enrolled: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (Index("ix_vacancy_reports_facility_reported", "facility_id", "reported_at"),)
+
+
+class VacancyEvent(Base):
+    """A pushed vacancy change; ``seq`` is the SSE event id a reconnecting client resumes after."""
+
+    __tablename__ = "vacancy_events"
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    facility_id: Mapped[int] = mapped_column(ForeignKey("facilities.id", ondelete="CASCADE"), index=True)
+    facility_code: Mapped[str] = mapped_column(String(40))
+    district_code: Mapped[str | None] = mapped_column(String(5))
+    lon: Mapped[float] = mapped_column(Float)
+    lat: Mapped[float] = mapped_column(Float)
+    payload: Mapped[dict] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

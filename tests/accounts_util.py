@@ -1,0 +1,68 @@
+"""Helpers for account tests: users of every role bound to real centres, and bearer headers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, text
+
+from geo.auth.accounts import create_user, issue_token
+from geo.settings import Settings
+
+PASSWORD = "correct horse battery"
+
+
+@dataclass
+class Centre:
+    """A real centre of the loaded data."""
+
+    id: int
+    code: str
+    district_code: str
+    capacity: int
+    classes_by_age: dict
+
+
+@dataclass
+class Cast:
+    """One user per role, two centres in two different 구, tokens as headers."""
+
+    own: Centre
+    other: Centre
+    headers: dict[str, dict[str, str]]
+    ids: dict[str, int]
+
+
+def pick_centres(conn: Connection) -> tuple[Centre, Centre]:
+    """Two operating centres in different 구 with classes for ages 0-2 (deterministic: lowest codes)."""
+    rows = conn.execute(text("""
+        SELECT DISTINCT ON (district_code) id, code, district_code, capacity, classes_by_age FROM facilities
+        WHERE status = 'active' AND capacity >= 20 AND district_code IS NOT NULL
+          AND (classes_by_age->>'0')::int >= 1 AND (classes_by_age->>'2')::int >= 1
+        ORDER BY district_code, code LIMIT 2
+    """)).all()
+    assert len(rows) == 2
+    return tuple(Centre(r.id, r.code, r.district_code, r.capacity, r.classes_by_age) for r in rows)  # type: ignore[return-value]
+
+
+def make_cast(conn: Connection, settings: Settings) -> Cast:
+    """Admin, parent, staff of ``own``, officer of ``own``'s 구, all with bearer tokens."""
+    own, other = pick_centres(conn)
+    ids = {
+        "admin": create_user(conn, email="admin@example.kr", password=PASSWORD, role="city_admin"),
+        "parent": create_user(conn, email="parent@example.kr", password=PASSWORD, role="parent"),
+        "staff": create_user(conn, email="staff@example.kr", password=PASSWORD, role="centre_staff",
+                             facility_codes=[own.code]),
+        "officer": create_user(conn, email="officer@example.kr", password=PASSWORD, role="district_officer",
+                               district_code=own.district_code),
+    }
+    headers = {name: {"Authorization": "Bearer " + issue_token(conn, settings, user_id=uid, kind="bearer").secret}
+               for name, uid in ids.items()}
+    return Cast(own=own, other=other, headers=headers, ids=ids)
+
+
+def valid_report(centre: Centre) -> dict:
+    """A report that fits the centre: one child in each of its 0/1/2세 classes, one free 0세 place."""
+    classes = centre.classes_by_age
+    enrolled = {g: 1 for g in ("0", "1", "2") if int(classes.get(g) or 0) > 0}
+    return {"enrolled_by_age": enrolled, "free_by_age": {"0": 1}}

@@ -1,0 +1,177 @@
+"""The SSE stream over real HTTP: two API processes (uvicorn) on one database; a report written through one
+reaches streams on both, filters apply, and a client reconnecting with Last-Event-ID gets what it missed."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+from psycopg.types.json import Jsonb
+from sqlalchemy import Engine, text
+
+from geo.auth.accounts import create_user, issue_token
+from geo.settings import Settings
+
+WAIT_S = 30.0  # hang guard only, never a pass/fail timing
+
+CENTRES = [
+    # code, district, lon, lat
+    ("T0000000001", "11440", 126.91, 37.56),
+    ("T0000000002", "11680", 127.05, 37.50),
+    ("T0000000003", "11440", 126.93, 37.55),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Servers:
+    urls: list[str]
+    token: str
+    engine: Engine
+
+
+@pytest.fixture(scope="module")
+def servers(make_database) -> Iterator[Servers]:
+    engine = make_database("vacancy_stream")
+    with engine.begin() as conn:
+        for code, district, lon, lat in CENTRES:
+            conn.execute(text("""
+                INSERT INTO facilities (code, name, facility_type, status, district_code, capacity, enrolled,
+                    classes_by_age, geocode_quality, source, geom_4326)
+                VALUES (:code, :name, 'national_public', 'active', :district, 40, 0, :classes, 'source', 'test',
+                        ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))
+            """), {"code": code, "name": f"시험어린이집 {code[-1]}", "district": district, "lon": lon, "lat": lat,
+                   "classes": Jsonb({"0": 1, "1": 1, "2": 1, "3": 1})})
+        admin = create_user(conn, email="admin@example.kr", password="correct horse battery", role="city_admin")
+        token = issue_token(conn, Settings(), user_id=admin, kind="bearer").secret
+    env = {**os.environ, "DATABASE_URL": engine.url.render_as_string(hide_password=False)}
+    procs, urls = [], []
+    for _ in range(2):
+        port = _free_port()
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host", "127.0.0.1",
+             "--port", str(port), "--log-level", "warning"], env=env, stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE, text=True))
+        urls.append(f"http://127.0.0.1:{port}")
+    try:
+        for url, proc in zip(urls, procs, strict=True):
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    httpx.get(f"{url}/health", timeout=2).raise_for_status()
+                    break
+                except httpx.HTTPError:
+                    assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+                    assert time.monotonic() < deadline, "API process did not start"
+                    time.sleep(0.3)
+        yield Servers(urls=urls, token=token, engine=engine)
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(timeout=20)
+
+
+class Reader:
+    """Reads ``count`` SSE events from a stream in a thread; ``ready`` once the server has subscribed."""
+
+    def __init__(self, url: str, *, count: int, params: dict | None = None, last_event_id: str | None = None) -> None:
+        self.events: queue.Queue[dict] = queue.Queue()
+        self.ready = threading.Event()
+        headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
+        self.thread = threading.Thread(target=self._run, args=(url, count, params or {}, headers), daemon=True)
+        self.thread.start()
+        assert self.ready.wait(WAIT_S), "stream did not open"
+
+    def _run(self, url: str, count: int, params: dict, headers: dict) -> None:
+        got = 0
+        event: dict = {}
+        with httpx.stream("GET", f"{url}/vacancy/stream", params=params, headers=headers,
+                          timeout=httpx.Timeout(WAIT_S)) as resp:
+            assert resp.headers["content-type"].startswith("text/event-stream")
+            for line in resp.iter_lines():
+                if line.startswith("retry:"):
+                    self.ready.set()
+                elif line.startswith("id: "):
+                    event["id"] = line[4:]
+                elif line.startswith("event: "):
+                    event["event"] = line[7:]
+                elif line.startswith("data: "):
+                    event["data"] = json.loads(line[6:])
+                elif line == "" and event:
+                    self.events.put(event)
+                    event = {}
+                    got += 1
+                    if got == count:
+                        return
+
+    def take(self, n: int) -> list[dict]:
+        return [self.events.get(timeout=WAIT_S) for _ in range(n)]
+
+
+def _report(servers: Servers, url: str, code: str, enrolled_0: int) -> dict:
+    resp = httpx.post(f"{url}/vacancy/centres/{code}/reports", timeout=WAIT_S,
+                      headers={"Authorization": f"Bearer {servers.token}"},
+                      json={"enrolled_by_age": {"0": enrolled_0}, "free_by_age": {"0": 3 - enrolled_0}})
+    assert resp.status_code == 201, resp.text
+    return resp.json()
+
+
+def test_report_through_one_worker_reaches_streams_on_both(servers: Servers) -> None:
+    first, second = servers.urls
+    on_first = Reader(first, count=1)
+    on_second = Reader(second, count=1)
+    event = _report(servers, second, CENTRES[0][0], 1)
+    for reader in (on_first, on_second):
+        (got,) = reader.take(1)
+        assert got["event"] == "vacancy" and int(got["id"]) == event["seq"]
+        assert got["data"]["code"] == CENTRES[0][0] and got["data"]["free_by_age"]["0"] == 2
+
+
+def test_filters_by_district_bbox_and_centre(servers: Servers) -> None:
+    first, second = servers.urls
+    by_district = Reader(first, count=1, params={"district": "11680"})
+    by_bbox = Reader(second, count=1, params={"bbox": "126.92,37.54,126.94,37.56"})  # only centre 3
+    by_code = Reader(first, count=1, params={"code": [CENTRES[1][0]]})
+    events = [_report(servers, first, code, 2) for code, *_ in CENTRES]
+    # Events arrive in sequence order, so a filter that let an earlier event through would show it first.
+    assert by_district.take(1)[0]["data"]["seq"] == events[1]["seq"]
+    assert by_bbox.take(1)[0]["data"]["seq"] == events[2]["seq"]
+    assert by_code.take(1)[0]["data"]["seq"] == events[1]["seq"]
+
+
+def test_reconnect_with_last_event_id_replays_what_was_missed(servers: Servers) -> None:
+    first, second = servers.urls
+    reader = Reader(first, count=1, params={"district": "11440"})
+    seen = _report(servers, second, CENTRES[0][0], 0)
+    (got,) = reader.take(1)
+    reader.thread.join(WAIT_S)  # disconnected
+    missed = [_report(servers, second, CENTRES[1][0], 1),  # another 구: filtered out on replay as well
+              _report(servers, second, CENTRES[2][0], 1),
+              _report(servers, second, CENTRES[0][0], 2)]
+    # Reconnect to the other worker: the replay comes from the database, then the stream continues live.
+    again = Reader(second, count=3, params={"district": "11440"}, last_event_id=got["id"])
+    replayed = again.take(2)
+    assert [int(e["id"]) for e in replayed] == [missed[1]["seq"], missed[2]["seq"]]
+    assert int(got["id"]) == seen["seq"]
+    live = _report(servers, first, CENTRES[2][0], 0)
+    assert int(again.take(1)[0]["id"]) == live["seq"]
+    with servers.engine.connect() as conn:
+        persisted = conn.execute(text("SELECT seq FROM vacancy_events WHERE seq > :s AND district_code = '11440' "
+                                      "ORDER BY seq"), {"s": int(got["id"])}).scalars().all()
+    assert persisted == [missed[1]["seq"], missed[2]["seq"], live["seq"]]

@@ -1,0 +1,39 @@
+"""The authorisation table, exhaustively: every role x action x (own / other resource)."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from geo.auth.policy import Action, Resource, Role, Subject, authorize, is_allowed
+from geo.errors import Forbidden
+
+OWN = Resource(facility_id=1, district_code="11440")
+OTHER = Resource(facility_id=2, district_code="11680")
+SUBJECTS = {
+    Role.parent: Subject(user_id=1, role=Role.parent),
+    Role.centre_staff: Subject(user_id=2, role=Role.centre_staff, facility_ids=frozenset({1})),
+    Role.district_officer: Subject(user_id=3, role=Role.district_officer, district_code="11440"),
+    Role.city_admin: Subject(user_id=4, role=Role.city_admin),
+}
+# (role, action) -> allowed on (own, other); written out by hand from the issue's rules.
+ALLOWED = {
+    (Role.centre_staff, Action.report_vacancy): (True, False),
+    (Role.centre_staff, Action.read_centre_history): (True, False),
+    (Role.district_officer, Action.read_centre_history): (True, False),
+    (Role.district_officer, Action.read_district): (True, False),
+}
+
+
+@pytest.mark.parametrize(("role", "action"), list(itertools.product(Role, Action)))
+def test_rule_table(role: Role, action: Action) -> None:
+    subject = SUBJECTS[role]
+    expected = (True, True) if role is Role.city_admin else ALLOWED.get((role, action), (False, False))
+    assert (is_allowed(subject, action, OWN), is_allowed(subject, action, OTHER)) == expected
+    for resource, allowed in zip((OWN, OTHER), expected, strict=True):
+        if allowed:
+            authorize(subject, action, resource)
+        else:
+            with pytest.raises(Forbidden):
+                authorize(subject, action, resource)
