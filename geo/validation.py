@@ -19,6 +19,8 @@ KOREA_TZ = ZoneInfo("Asia/Seoul")
 # Larger offsets are no page anybody reads; the bound keeps OFFSET inside PostgreSQL's bigint.
 MAX_OFFSET = 1_000_000
 MAX_TEXT_LENGTH = 100
+# Row ids (serial): PostgreSQL's integer range.
+MAX_ID = 2**31 - 1
 
 
 def validate_point(*, lat: float, lon: float) -> None:

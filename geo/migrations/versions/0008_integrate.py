@@ -1,7 +1,7 @@
 """Tile versions for the blind-spots layer: planner_cells and planner_runs record their changes in layer_changes
 
 Revision ID: 0008_integrate
-Revises: 0005_planner
+Revises: 0006_accounts_vacancy
 Create Date: 2026-11-25
 
 The ``blind_spots`` layer (geo.layers.blind_spots) serves the blind-spot cells of the latest run per service.
@@ -14,7 +14,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0008_integrate"
-down_revision = "0005_planner"
+down_revision = "0006_accounts_vacancy"
 branch_labels = None
 depends_on = None
 
