@@ -96,8 +96,8 @@ QUERYABLES: dict[int | str, dict[str, Any]] = {
           "content": {"application/schema+json": _OBJECT, JSON: _OBJECT, "text/html": _HTML}}}
 EXPORTS: dict[int | str, dict[str, Any]] = {
     200: {"description": "The file (Content-Disposition: attachment)",
-          "content": {spec.media_type: {"schema": {"type": "string", "format": "binary"}}
-                      for spec in FORMATS.values()}}}
+          "content": {spec.media_type: _OBJECT if spec.media_type == GEOJSON
+                      else {"schema": {"type": "string", "format": "binary"}} for spec in FORMATS.values()}}}
 
 
 def _layer(collection_id: str) -> Layer:

@@ -17,6 +17,7 @@ from api.schemas_accounts import CentreVacancyOut, ReportHistoryOut, VacancyEven
 from api.security import CurrentUser, authorize
 from geo.auth.policy import Action
 from geo.errors import InvalidQuery
+from geo.search.filters import MAX_LIST_VALUES
 from geo.vacancy import (
     EventFilter,
     VacancyReportIn,
@@ -35,6 +36,12 @@ router = APIRouter(prefix="/vacancy", tags=["vacancy"])
 CodeValue = Annotated[str, StringConstraints(max_length=50)]
 CentreCode = Annotated[str, Path(max_length=50, description="어린이집코드")]
 DistrictCode = Annotated[str, Path(max_length=20, description="구 code (5 digits)")]
+
+
+def _code(code: str, param: str = "code") -> str:
+    """A code from the path, free of control characters (PostgreSQL text cannot hold NUL)."""
+    reject_control_characters(code, param=param)
+    return code
 HEARTBEAT_S = 15.0
 REPLAY_BATCH = 1000
 
@@ -45,7 +52,7 @@ def report(code: CentreCode, body: VacancyReportBody, user: CurrentUser, session
     """Checked against 정원 and the class ratios (422 naming the field); kept in history with its author,
     written to the facility row, audited and pushed to ``/vacancy/stream``."""
     conn = session.connection()
-    facility_id, district = facility_ref(conn, code)
+    facility_id, district = facility_ref(conn, _code(code))
     authorize(user, Action.report_vacancy, facility_id=facility_id, district_code=district)
     event = submit_report(conn, facility_code=code, author_user_id=user.user_id,
                           report=VacancyReportIn(enrolled_by_age=body.enrolled_by_age, free_by_age=body.free_by_age,
@@ -57,7 +64,7 @@ def report(code: CentreCode, body: VacancyReportBody, user: CurrentUser, session
 @router.get("/centres/{code}", response_model=CentreVacancyOut, summary="A centre's vacancy and staleness")
 def centre(code: CentreCode, session: SessionDep, settings: SettingsDep) -> dict[str, Any]:
     """Public: free places by age, when the centre last reported, stale after ``DOLBOM_VACANCY_STALE_DAYS``."""
-    return centre_status(session.connection(), code, stale_after_days=settings.vacancy_stale_days)
+    return centre_status(session.connection(), _code(code), stale_after_days=settings.vacancy_stale_days)
 
 
 @router.get("/centres/{code}/reports", response_model=list[ReportHistoryOut],
@@ -66,7 +73,7 @@ def history(code: CentreCode, user: CurrentUser, session: SessionDep,
             limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[dict[str, Any]]:
     """Reports newest first, each with its author."""
     conn = session.connection()
-    facility_id, district = facility_ref(conn, code)
+    facility_id, district = facility_ref(conn, _code(code))
     authorize(user, Action.read_centre_history, facility_id=facility_id, district_code=district)
     return report_history(conn, code, limit=limit)
 
@@ -76,7 +83,7 @@ def history(code: CentreCode, user: CurrentUser, session: SessionDep,
 def district(district_code: DistrictCode, user: CurrentUser, session: SessionDep,
              settings: SettingsDep) -> list[dict[str, Any]]:
     """Which centres report, and which are stale."""
-    authorize(user, Action.read_district, district_code=district_code)
+    authorize(user, Action.read_district, district_code=_code(district_code, "district_code"))
     return district_status(session.connection(), district_code, stale_after_days=settings.vacancy_stale_days)
 
 
@@ -99,7 +106,8 @@ async def stream(
     bbox: Annotated[str | None, Query(description="west,south,east,north in degrees (EPSG:4326)",
                                       max_length=200)] = None,
     district: Annotated[str | None, Query(description="구 code (5 digits)", max_length=20)] = None,
-    code: Annotated[list[CodeValue] | None, Query(description="어린이집코드 (repeatable)", max_length=100)] = None,
+    code: Annotated[list[CodeValue] | None, Query(description="어린이집코드 (repeatable)",
+                                                  max_length=MAX_LIST_VALUES)] = None,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=20)] = None,
 ) -> StreamingResponse:
     """``event: vacancy`` with ``id`` = the event sequence. Reconnect with ``Last-Event-ID`` (browsers do it by

@@ -34,10 +34,10 @@ SOURCES = {
 
 @pytest.fixture(scope="module")
 def planner_run(seoul_engine: Engine) -> Iterator[int]:
-    """One saved planner run (종로구, all centres) for the blind-spots layer; removed afterwards, so that the
-    Seoul database is as the other tests expect."""
+    """One saved planner run (종로구, all centres, a short catchment: some dozens of blind spots) for the
+    blind-spots layer; removed afterwards, so that the Seoul database is as the other tests expect."""
     with seoul_engine.begin() as conn:
-        run_id = save_run(conn, run_planner(conn, PlannerParams(area_code="11110", catchment_m=900)))
+        run_id = save_run(conn, run_planner(conn, PlannerParams(area_code="11110", catchment_m=400)))
     yield run_id
     with seoul_engine.begin() as conn:
         conn.execute(text("DELETE FROM planner_runs WHERE id = :id"), {"id": run_id})
