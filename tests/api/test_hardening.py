@@ -79,6 +79,7 @@ OGC_TEXT_PARAMS: list[tuple[str, str]] = [
     ("/ogc/collections/facilities/items/1?crs={}", "crs"),
     ("/ogc/collections/fac{}ilities/items", "collection_id"),
     ("/ogc/collections/facilities/items/1{}", "feature_id"),
+    ("/ogc/collections/districts/items/11110{}", "feature_id"),  # a text id: bound into SQL
     ("/tiles/fac{}ilities/14/13969/6344.mvt", "layer_id"),
     ("/tiles/a{}ll/tilejson.json", "layer_id"),
     ("/vacancy/stream?bbox={}", "bbox"),
