@@ -13,7 +13,19 @@ from starlette.types import ASGIApp
 from api.errors import install_error_handlers
 from api.headers import SecurityHeaders
 from api.openapi import install_openapi
-from api.routers import admin, auth, facilities, features, health, isochrones, map_page, places, tiles, vacancy
+from api.routers import (
+    admin,
+    auth,
+    facilities,
+    facility_detail,
+    features,
+    health,
+    isochrones,
+    map_page,
+    places,
+    tiles,
+    vacancy,
+)
 from geo.db import make_async_engine, make_engine, make_read_pool
 from geo.settings import Settings, get_settings
 from tiles.cache import TileCache
@@ -62,6 +74,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_openapi(app, settings)
     app.include_router(health.router)
     app.include_router(facilities.router)
+    # After the search routes, so that /facilities/radius is never read as an id.
+    app.include_router(facility_detail.router)
     app.include_router(places.router)
     app.include_router(isochrones.router)
     app.include_router(map_page.router)

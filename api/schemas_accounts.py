@@ -134,6 +134,7 @@ class VacancyEventOut(BaseModel):
     """An accepted report as published on the stream."""
 
     seq: int
+    facility_id: int
     code: str
     name: str
     district_code: str | None

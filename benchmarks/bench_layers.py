@@ -42,7 +42,7 @@ from urllib.parse import quote, urlencode
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
-from benchmarks.bench_search import analyze, load_seoul, throwaway_database
+from benchmarks.bench_read import analyze, load_seoul, throwaway_database
 from geo.db import check_database, make_engine
 from geo.settings import PROJECT_ROOT
 

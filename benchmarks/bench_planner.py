@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
 
-from benchmarks.bench_search import RESULTS_DIR, load_seoul, throwaway_database
+from benchmarks.bench_read import RESULTS_DIR, load_seoul, throwaway_database
 from geo.analysis import accessibility as acc
 from geo.analysis.demand import grid_cells, grid_pieces
 from geo.analysis.planner import centres

@@ -189,7 +189,7 @@ def main() -> None:
     parser.add_argument("--blocks", type=int, default=3)
     parser.add_argument("--keep", action="store_true", help="keep the throw-away database")
     args = parser.parse_args()
-    from benchmarks.bench_search import throwaway_database
+    from benchmarks.bench_read import throwaway_database
 
     with throwaway_database("vacancy", keep=args.keep) as (engine, _):
         result = run_benchmark(engine, clients=args.clients, rounds=args.rounds, blocks=args.blocks)

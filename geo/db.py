@@ -38,12 +38,25 @@ def libpq_url(settings: Settings) -> str:
     return settings.effective_database_url.replace("postgresql+psycopg://", "postgresql://", 1)
 
 
+# Session setting of every read connection. Searches are prepared (parsed once per connection) but planned for
+# their values every time: a generic plan cannot see how selective the point, radius and filters are, and on a
+# large table it picks e.g. the services GIN index over the KNN scan (measured by benchmarks/bench_read.py at
+# 300,000 centres: radius p50 15x that of a custom plan).
+READ_SESSION_SETUP = "SET plan_cache_mode = force_custom_plan"
+
+
+async def _configure_read_connection(conn: psycopg.AsyncConnection[Any]) -> None:
+    await conn.execute(READ_SESSION_SETUP)
+
+
 def make_read_pool(settings: Settings, *, min_size: int = 2, max_size: int = 10) -> AsyncConnectionPool:
     """An async psycopg pool for reads (not opened; ``await pool.open()``). Connections are autocommit: every
-    read is one statement, so no BEGIN/ROLLBACK round trips."""
+    read is one statement, so no BEGIN/ROLLBACK round trips; statements are prepared after their first use and
+    always planned with their values (``READ_SESSION_SETUP``)."""
     return AsyncConnectionPool(
         libpq_url(settings), min_size=min_size, max_size=max_size, open=False,
-        kwargs={"autocommit": True, "prepare_threshold": 1}, timeout=settings.db_timeout_s,
+        kwargs={"autocommit": True, "prepare_threshold": 1}, configure=_configure_read_connection,
+        timeout=settings.db_timeout_s,
     )
 
 

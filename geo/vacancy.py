@@ -137,7 +137,8 @@ def submit_report(conn: Connection, *, facility_code: str, report: VacancyReport
                   "classes_by_age": f.classes_by_age},
           after={"enrolled": total, "enrolled_by_age": enrolled, "free_by_age": free_out,
                  "classes_by_age": classes if report.classes_by_age is not None else f.classes_by_age})
-    payload = {"code": f.code, "name": f.name, "district_code": f.district_code, "lon": f.lon, "lat": f.lat,
+    payload = {"facility_id": f.id, "code": f.code, "name": f.name, "district_code": f.district_code,
+               "lon": f.lon, "lat": f.lat,
                "capacity": f.capacity, "enrolled": total, "free_by_age": free_out,
                "reported_at": reported_at.isoformat()}
     # Events commit in sequence order (one publisher at a time from here to commit), so a client resuming

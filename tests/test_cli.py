@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import csv
+import gzip
+import hashlib
+import io
 import os
 import re
 import socket
 import subprocess
 import sys
 import time
+from datetime import date
 from pathlib import Path
 
 import httpx
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
+
+from geo.ingest.bundled import BUNDLED_OA20300, load_bundled_seoul
 
 DOLBOM = str(Path(sys.executable).with_name("dolbom"))
 
@@ -26,14 +33,28 @@ def _env(engine: Engine) -> dict[str, str]:
     return {**os.environ, "DATABASE_URL": engine.url.render_as_string(hide_password=False)}
 
 
-def test_run_migrates_loads_default_data_and_serves(make_database) -> None:
+def _bundled_operating_rows() -> tuple[int, str]:
+    """Rows of the shipped OA-20300 snapshot that have a 운영현황 (what the importer can load), and the SHA-256
+    of the decompressed file; read here with the csv module, independently of the importer."""
+    with gzip.open(BUNDLED_OA20300, "rb") as fh:
+        raw = fh.read()
+    rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
+    return sum(1 for row in rows if row["운영현황"].strip()), hashlib.sha256(raw).hexdigest()
+
+
+def test_bundled_snapshot_is_the_shared_file(shared_data: Path) -> None:
+    source = shared_data / "childcare" / "seoul_childcare_OA-20300_20260721_full.csv"
+    assert _bundled_operating_rows()[1] == hashlib.sha256(source.read_bytes()).hexdigest()
+
+
+def test_run_migrates_loads_the_bundled_seoul_snapshot_and_serves(make_database) -> None:
     engine = make_database("cli_run")
     port = _free_port()
     proc = subprocess.Popen([DOLBOM, "run", "--port", str(port)], env=_env(engine),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         body = None
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 300
         while time.monotonic() < deadline and proc.poll() is None:
             try:
                 body = httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).json()
@@ -42,10 +63,42 @@ def test_run_migrates_loads_default_data_and_serves(make_database) -> None:
                 time.sleep(0.5)
         assert body is not None, proc.stdout.read() if proc.poll() is not None and proc.stdout else "no answer"
         assert body["status"] == "ok"
-        assert body["facilities"] == 3980
+        assert body["facilities"] == _bundled_operating_rows()[0]
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+    with engine.connect() as conn:
+        sources = conn.execute(text("SELECT DISTINCT source FROM facilities")).scalars().all()
+        latest = conn.execute(text("SELECT max(data_date) FROM facilities")).scalar_one()
+        districts = conn.execute(text("SELECT count(*) FROM districts WHERE code LIKE '11%'")).scalar_one()
+    assert sources != ["synthetic"] and "synthetic" not in sources
+    assert latest == date(2026, 7, 21) and districts == 25
+    # A second start leaves a loaded database alone.
+    again = load_bundled_seoul(engine)
+    assert again.imported is None and not again.boundaries_loaded
+    assert again.facilities_present == body["facilities"]
+
+
+def test_map_writes_a_folium_map_of_a_search(seoul_engine: Engine, tmp_path: Path) -> None:
+    out = tmp_path / "mapo.html"
+    done = subprocess.run([DOLBOM, "map", "--out", str(out), "--district", "마포구", "--service", "야간연장",
+                           "--age", "2"], env=_env(seoul_engine), capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    with seoul_engine.connect() as conn:
+        expected = conn.execute(text("""
+            SELECT count(*) FROM facilities f JOIN districts d ON d.name = '마포구'
+            WHERE f.status IN ('active', 'reopened') AND 'extended_hours' = ANY(f.services)
+              AND (f.free_by_age ->> '2')::int >= 1 AND ST_Intersects(d.geom_4326, f.geom_4326)""")).scalar_one()
+    page = out.read_text(encoding="utf-8")
+    assert expected > 0 and page.count("L.circleMarker(") == expected
+    assert f"어린이집 {expected}곳" in page and "OA-20300" in page
+    assert f"{expected} centres" in done.stderr
+
+    bad = tmp_path / "bad.html"
+    done = subprocess.run([DOLBOM, "map", "--out", str(bad), "--lat", "37.55", "--lon", "126.92"],
+                          env=_env(seoul_engine), capture_output=True, text=True)
+    assert done.returncode == 1 and "error" in done.stderr and "Traceback" not in done.stderr
+    assert "--radius-m" in done.stderr and not bad.exists()
 
 
 def test_import_error_names_row_and_column(make_database, tmp_path: Path) -> None:

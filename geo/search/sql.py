@@ -78,7 +78,10 @@ FEATURE_JSON = sql.SQL("""json_build_object('type', 'Feature', 'id', p.id,
     'properties', json_build_object({pairs}))""").format(lon=LON, lat=LAT, pairs=_pairs())
 ITEM_JSON = sql.SQL("json_build_object('id', p.id, 'lon', {lon}, 'lat', {lat}, {pairs})").format(
     lon=LON, lat=LAT, pairs=_pairs())
-SHAPES: dict[str, sql.Composable] = {"feature": FEATURE_JSON, "item": ITEM_JSON}
+# Rendered once to plain SQL: the composed trees (63 nodes, 21 literals to adapt) were rendered again on every
+# execution, ~15 % of the API's CPU per search (benchmarks/bench_read.py). Only constants are rendered here.
+SHAPES: dict[str, sql.Composable] = {"feature": sql.SQL(FEATURE_JSON.as_string()),
+                                     "item": sql.SQL(ITEM_JSON.as_string())}
 
 # The page (rows ordered and limited, one probe row beyond the page), numbered, written as one JSON array.
 PAGE_JSON = sql.SQL("""

@@ -4,7 +4,6 @@ test transaction (the app's session is overridden to use it), plus one check on 
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable, Iterator
 from datetime import date, timedelta
@@ -348,18 +347,3 @@ def test_api_matches_geo_on_seoul(settings: Settings, seoul_engine: Engine) -> N
     for feature, hit in zip(body["features"], page.items, strict=True):
         assert feature["geometry"]["coordinates"] == [round(hit.lon, 7), round(hit.lat, 7)]
         assert feature["properties"]["free_by_age"] == hit.free_by_age
-
-
-@pytest.mark.slow
-def test_benchmark_smoke(seoul_engine: Engine) -> None:
-    """The benchmark runs end to end on a few points and reports numbers (no timing assertions)."""
-    from benchmarks.bench_search import LAYERS, run_scenario
-
-    result = run_scenario(seoul_engine, name="smoke", iterations=5, warmup=1)
-    assert set(result["timings"]) == set(LAYERS)
-    for layer in LAYERS:
-        summary = result["timings"][layer]
-        assert summary["n"] == 5 and all(math.isfinite(summary[k]) and summary[k] > 0
-                                          for k in ("p50_ms", "p99_ms", "mean_ms"))
-    assert set(result["ratios"]) == {f"{layer}/sql_{stat}" for layer in LAYERS[1:] for stat in ("p50", "p99")}
-    assert result["mean_returned"] > 0

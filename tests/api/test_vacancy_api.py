@@ -27,7 +27,7 @@ def test_contradicting_reports_name_the_field(settings: Settings, conn: Connecti
     classes = {k: int(v or 0) for k, v in cast.own.classes_by_age.items()}
     cap = cast.own.capacity
     over_class = classes["2"] * CHILDREN_PER_CLASS["2"] + 1
-    room0 = classes["0"] * 3 + classes.get("mixed_infant", 0) * 5
+    room0 = classes["0"] * 3 + classes.get("mixed_infant", 0) * CHILDREN_PER_CLASS["mixed_infant"]
     cases = [
         ({"enrolled_by_age": {"2": over_class}, "free_by_age": {}}, "enrolled_by_age.2"),
         ({"enrolled_by_age": {"0": 0}, "free_by_age": {"0": room0 + 1}}, "free_by_age.0"),

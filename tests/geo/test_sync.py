@@ -223,8 +223,10 @@ def test_transient_error_is_retried_and_history_recorded(api: Api, db: Engine, s
     old = {r["어린이집코드"]: r for r in _rows(shared_data / "childcare" / F0701)}
     new = {r["어린이집코드"]: r for r in api.seoul}
     ages = [f"아동수-{v}" for v in AGE_KEYS.values()]
+    classes = [f"반수-{v}" for v in AGE_KEYS.values()]  # 반수 changes are history too (they change free places)
     both = [c for c in new if c in old and old[c]["운영현황"] in STATUS and new[c]["운영현황"] in STATUS]
-    changed = {c for c in both if any(old[c][k] != new[c][k] for k in ["현원", "정원", "운영현황", *ages])}
+    changed = {c for c in both
+               if any(old[c][k] != new[c][k] for k in ["현원", "정원", "운영현황", *ages, *classes])}
     with db.connect() as conn:
         codes = set(conn.execute(text("SELECT f.code FROM enrollment_changes e "
                                       "JOIN facilities f ON f.id = e.facility_id WHERE e.import_run_id = :run"),
