@@ -11,16 +11,23 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.dependencies.models import Dependant
 from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute, iter_route_contexts
 
 from api.errors import PROBLEM_JSON
 from api.schemas import Problem
+from api.security import current_user, optional_user
 from geo.settings import Settings
 
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 
 # Default descriptions of the problem statuses an operation may answer.
 DESCRIPTIONS = {
+    "400": "The request body is not valid JSON (problem+json, RFC 9457)",
+    "401": "Not authenticated: no, an invalid or an expired session or bearer token (problem+json, RFC 9457)",
+    "403": "Authenticated but not allowed: role or policy, or a cookie session without its X-CSRF-Token "
+           "(problem+json, RFC 9457)",
     "404": "Not found (problem+json, RFC 9457)",
     "409": "Conflict with the loaded data (problem+json, RFC 9457)",
     "422": "Invalid request: a malformed or out-of-bounds parameter, or a query the domain rejects "
@@ -56,6 +63,25 @@ def _tighten(parameter: dict[str, Any], keyword: str, bound: float) -> None:
         target[keyword] = bound if current is None else min(current, bound)
 
 
+def _authenticated_operations(app: FastAPI) -> set[tuple[str, str]]:
+    """(path, method) of the operations that identify the caller (a login required, or optional but checked)."""
+    checks = {current_user, optional_user}
+
+    def calls(dependant: Dependant) -> set[Any]:
+        found = {dependant.call}
+        for sub in dependant.dependencies:
+            found |= calls(sub)
+        return found
+
+    operations: set[tuple[str, str]] = set()
+    # Routes of included routers are reached through their route contexts (FastAPI >= 0.165).
+    for context in iter_route_contexts(app.routes):
+        route = context.original_route
+        if isinstance(route, APIRoute) and calls(route.dependant) & checks:
+            operations |= {(str(context.path_format), method.lower()) for method in context.methods or ()}
+    return operations
+
+
 def problem_openapi(app: FastAPI, settings: Settings) -> dict[str, Any]:
     """The app's OpenAPI document with problem+json errors and the settings' bounds."""
     spec = get_openapi(title=app.title, version=app.version, summary=app.summary, description=app.description,
@@ -67,16 +93,25 @@ def problem_openapi(app: FastAPI, settings: Settings) -> dict[str, Any]:
     components.update(problem_schema.pop("$defs", {}))
     components["Problem"] = problem_schema
     bounds = _settings_bounds(settings)
-    for methods in spec.get("paths", {}).values():
-        for operation in methods.values():
+    authenticated = _authenticated_operations(app)
+    for path, methods in spec.get("paths", {}).items():
+        for method, operation in methods.items():
             responses = operation.setdefault("responses", {})
+            if (path, method) in authenticated:
+                for status in ("401", "403"):
+                    responses.setdefault(status, {"description": DESCRIPTIONS[status]})
+            if operation.get("requestBody"):
+                responses.setdefault("400", {"description": DESCRIPTIONS["400"]})
             for status, response in list(responses.items()):
                 if status.startswith(("4", "5")):
                     responses[status] = _problem_response(
                         response.get("description") if status != "422" else DESCRIPTIONS["422"],
                         retry_after=status == "503")
-            if operation.get("parameters"):
+            if operation.get("parameters") or operation.get("requestBody"):
                 responses.setdefault("422", _problem_response(DESCRIPTIONS["422"]))
+            # A path names something (a layer, a feature) that may not exist.
+            if any(p.get("in") == "path" for p in operation.get("parameters", [])):
+                responses.setdefault("404", _problem_response(DESCRIPTIONS["404"]))
             # Every documented operation reads the database (the map page and static files are not documented).
             responses.setdefault("503", _problem_response(DESCRIPTIONS["503"], retry_after=True))
             for parameter in operation.get("parameters", []):

@@ -2,40 +2,57 @@
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import date, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+
+def _no_control_characters(value: str) -> str:
+    if any(unicodedata.category(ch) == "Cc" for ch in value):
+        raise ValueError("must not contain control characters such as NUL")
+    return value
+
+
+# Every text in a request body is bounded and free of control characters (PostgreSQL text cannot hold NUL).
+Text = Annotated[str, StringConstraints(max_length=200), AfterValidator(_no_control_characters)]
+Secret = Annotated[str, StringConstraints(max_length=1000), AfterValidator(_no_control_characters)]
+Code = Annotated[str, StringConstraints(max_length=50), AfterValidator(_no_control_characters)]
+AgeKey = Annotated[str, StringConstraints(max_length=20)]
+# Children or places of one age class: bounded so that sums stay integers PostgreSQL can store.
+Count = Annotated[int, Field(le=100_000)]
+Counts = Annotated[dict[AgeKey, Count], Field(max_length=20)]
 
 
 class SignupIn(BaseModel):
     """A parent signing up."""
 
     model_config = ConfigDict(extra="forbid")
-    email: str
-    password: str = Field(min_length=1)
-    display_name: str | None = None
+    email: Text
+    password: Secret = Field(min_length=1)
+    display_name: Text | None = None
 
 
 class LoginIn(BaseModel):
     """Credentials."""
 
     model_config = ConfigDict(extra="forbid")
-    email: str
-    password: str
+    email: Text
+    password: Secret
 
 
 class TokenLoginIn(LoginIn):
     """Credentials plus a label for the API token."""
 
-    label: str | None = None
+    label: Text | None = None
 
 
 class NewTokenIn(BaseModel):
     """A new API token for the logged-in user."""
 
     model_config = ConfigDict(extra="forbid")
-    label: str | None = None
+    label: Text | None = None
 
 
 class SessionOut(BaseModel):
@@ -75,12 +92,13 @@ class UserCreateIn(BaseModel):
     """An admin creating staff, an officer, an admin (or a parent)."""
 
     model_config = ConfigDict(extra="forbid")
-    email: str
-    password: str
+    email: Text
+    password: Secret
     role: Literal["parent", "centre_staff", "district_officer", "city_admin"]
-    display_name: str | None = None
-    district_code: str | None = Field(default=None, description="구 code or name, district officers only")
-    facility_codes: list[str] = Field(default_factory=list, description="어린이집코드 list, centre staff only")
+    display_name: Text | None = None
+    district_code: Text | None = Field(default=None, description="구 code or name, district officers only")
+    facility_codes: list[Code] = Field(default_factory=list, max_length=100,
+                                       description="어린이집코드 list, centre staff only")
 
 
 class IdentityStartOut(BaseModel):
@@ -95,10 +113,10 @@ class LocalIdentityIn(BaseModel):
     """The local test provider's form."""
 
     model_config = ConfigDict(extra="forbid")
-    state: str
-    name: str
-    birth_date: str = Field(description="YYYY-MM-DD")
-    phone: str | None = None
+    state: Text
+    name: Text
+    birth_date: Text = Field(description="YYYY-MM-DD")
+    phone: Text | None = None
 
 
 class VacancyReportBody(BaseModel):
@@ -107,9 +125,9 @@ class VacancyReportBody(BaseModel):
     Keys: ``"0"``..``"5"`` (and ``mixed_infant``, ``mixed_toddler``, ``special`` for enrolment and classes)."""
 
     model_config = ConfigDict(extra="forbid")
-    enrolled_by_age: dict[str, int]
-    free_by_age: dict[str, int]
-    classes_by_age: dict[str, int] | None = None
+    enrolled_by_age: Counts
+    free_by_age: Counts
+    classes_by_age: Counts | None = None
 
 
 class VacancyEventOut(BaseModel):

@@ -82,6 +82,8 @@ class Settings(BaseSettings):
     oidc_redirect_uri: str | None = Field(default=None, alias="DOLBOM_OIDC_REDIRECT_URI")
     # Live vacancy: a centre that has not reported for this many days is flagged stale.
     vacancy_stale_days: float = Field(default=7.0, alias="DOLBOM_VACANCY_STALE_DAYS")
+    # An SSE stream ends after this many seconds; the client reconnects with Last-Event-ID and misses nothing.
+    vacancy_stream_max_s: float = Field(default=3600.0, gt=0, alias="DOLBOM_VACANCY_STREAM_MAX_S")
     # Daily sync from the official APIs.
     seoul_api_key: str | None = Field(default=None, alias="DOLBOM_SEOUL_API_KEY")
     seoul_api_url: str = Field(default="http://openapi.seoul.go.kr:8088", alias="DOLBOM_SEOUL_API_URL")

@@ -19,6 +19,8 @@ KOREA_TZ = ZoneInfo("Asia/Seoul")
 # Larger offsets are no page anybody reads; the bound keeps OFFSET inside PostgreSQL's bigint.
 MAX_OFFSET = 1_000_000
 MAX_TEXT_LENGTH = 100
+# Row ids (serial): PostgreSQL's integer range.
+MAX_ID = 2**31 - 1
 
 
 def validate_point(*, lat: float, lon: float) -> None:
@@ -85,6 +87,18 @@ def clean_text(value: str | None, *, param: str, max_length: int = MAX_TEXT_LENG
     if len(cleaned) > max_length:
         raise InvalidQuery(f"{param} must be at most {max_length} characters (got {len(cleaned)})", param=param)
     return cleaned or None
+
+
+def reject_control_characters(value: str | None, *, param: str, allow_whitespace: bool = False) -> None:
+    """Reject a text parameter holding a NUL or another control character (``InvalidQuery`` naming ``param``).
+
+    ``allow_whitespace`` lets tab, line feed and carriage return through (a pretty-printed CQL2 JSON filter).
+    """
+    if value is None:
+        return
+    allowed = "\t\n\r" if allow_whitespace else ""
+    if any(unicodedata.category(ch) == "Cc" and ch not in allowed for ch in value):
+        raise InvalidQuery(f"{param} must not contain control characters such as NUL", param=param)
 
 
 def child_age(*, age: int | None = None, birth_date: date | None = None, on: date | None = None) -> int | None:

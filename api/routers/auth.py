@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import secrets
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Path, Request, Response
 
 from api.deps import SessionDep, SettingsDep
 from api.schemas_accounts import (
@@ -24,8 +24,15 @@ from geo.auth.accounts import create_user, get_user, issue_token, list_tokens, l
 from geo.auth.identity import LocalTestProvider, provider_from_settings, store_identity
 from geo.auth.policy import Role
 from geo.errors import InvalidQuery, Unauthenticated
+from geo.validation import MAX_ID
 
 router = APIRouter(prefix="/auth", tags=["auth"])
+# Documented as problem+json by api.openapi (401/403 of authenticated operations are added there).
+LOGIN_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Wrong e-mail or password"},
+    429: {"description": "Too many failed logins for this account or address; retry later"}}
+IDENTITY_ERRORS: dict[int | str, dict[str, Any]] = {
+    409: {"description": "This person is already verified on another account"}}
 IDV_COOKIE = "dolbom_idv"
 
 
@@ -33,7 +40,8 @@ def _client_ip(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
-@router.post("/signup", status_code=201, response_model=UserOut, summary="A parent creates an account")
+@router.post("/signup", status_code=201, response_model=UserOut, summary="A parent creates an account",
+             responses={409: {"description": "E-mail already registered"}})
 def signup(body: SignupIn, session: SessionDep) -> dict[str, Any]:
     """Parents sign up themselves; every other role is created by a city admin."""
     conn = session.connection()
@@ -55,7 +63,7 @@ def _login_or_record(session: SessionDep, fn: Any) -> Any:
     return result
 
 
-@router.post("/login", response_model=SessionOut, summary="Open a web session (cookies)")
+@router.post("/login", response_model=SessionOut, summary="Open a web session (cookies)", responses=LOGIN_ERRORS)
 def login_session(body: LoginIn, request: Request, response: Response, session: SessionDep,
                   settings: SettingsDep) -> dict[str, Any]:
     """Sets the HttpOnly ``dolbom_session`` cookie and the readable ``dolbom_csrf`` cookie; send the CSRF token
@@ -71,7 +79,7 @@ def login_session(body: LoginIn, request: Request, response: Response, session: 
     return {"csrf_token": issued.csrf, "expires_at": issued.expires_at}
 
 
-@router.post("/token", response_model=TokenOut, summary="Get an API bearer token")
+@router.post("/token", response_model=TokenOut, summary="Get an API bearer token", responses=LOGIN_ERRORS)
 def login_token(body: TokenLoginIn, request: Request, session: SessionDep, settings: SettingsDep) -> dict[str, Any]:
     """A bearer token for API clients (shown once; only its hash is stored)."""
     issued = _login_or_record(session, lambda: login(session.connection(), settings, email=body.email,
@@ -113,7 +121,7 @@ def new_token(body: NewTokenIn, user: CurrentUser, session: SessionDep, settings
 
 
 @router.delete("/tokens/{token_id}", status_code=204, summary="Revoke one of my tokens")
-def delete_token(token_id: int, user: CurrentUser, session: SessionDep) -> Response:
+def delete_token(token_id: Annotated[int, Path(ge=1, le=MAX_ID)], user: CurrentUser, session: SessionDep) -> Response:
     """Revoke a token or session of the caller (404 for anyone else's)."""
     revoke_user_token(session.connection(), user_id=user.user_id, token_id=token_id)
     session.commit()
@@ -147,7 +155,8 @@ def _finish(session: SessionDep, settings: SettingsDep, user_id: int, complete: 
     return user
 
 
-@router.post("/identity/local", response_model=UserOut, summary="Complete 본인인증 with the local test provider")
+@router.post("/identity/local", response_model=UserOut, summary="Complete 본인인증 with the local test provider",
+             responses=IDENTITY_ERRORS)
 def identity_local(body: LocalIdentityIn, user: CurrentUser, request: Request, response: Response,
                    session: SessionDep, settings: SettingsDep) -> dict[str, Any]:
     """Development only (``DOLBOM_IDENTITY_PROVIDER=local``): the submitted name/birth date/phone are taken as
@@ -160,7 +169,8 @@ def identity_local(body: LocalIdentityIn, user: CurrentUser, request: Request, r
         {"name": body.name, "birth_date": body.birth_date, "phone": body.phone or ""}, nonce=nonce), response)
 
 
-@router.get("/identity/callback", response_model=UserOut, summary="OpenID Connect 본인인증 callback")
+@router.get("/identity/callback", response_model=UserOut, summary="OpenID Connect 본인인증 callback",
+            responses=IDENTITY_ERRORS)
 def identity_callback(request: Request, user: CurrentUser, response: Response, session: SessionDep,
                       settings: SettingsDep) -> dict[str, Any]:
     """The provider redirects here with ``code`` and ``state``."""

@@ -33,7 +33,7 @@ from geo.layers.features import (
     items_statement,
 )
 from geo.layers.registry import LAYERS, get_layer
-from geo.validation import MAX_OFFSET
+from geo.validation import MAX_OFFSET, reject_control_characters
 
 router = APIRouter(prefix="/ogc", tags=["ogc-features"])
 
@@ -72,10 +72,38 @@ FilterLang = Literal["cql2-text", "cql2-json", "cql-text"]
 FILTER_LANGS = ("cql2-text", "cql2-json", "cql-text")
 FormatParam = Annotated[str | None, Query(alias="f", pattern="^(json|html|geojson)$", max_length=10,
                                          description="json or html")]
-CollectionId = Annotated[str, Path(max_length=100, description="a layer id of the registry")]
+# The registered ids as an enum: clients (and schemathesis) see the valid values; others are a 404 problem.
+CollectionId = Annotated[str, Path(max_length=100, description="a layer id of the registry",
+                                   json_schema_extra={"enum": list(LAYERS)})]
 FeatureId = Annotated[str, Path(max_length=100, description="the feature's id")]
 Text = Annotated[str | None, Query(max_length=200)]
 FilterText = Annotated[str | None, Query(max_length=8000, description="CQL2 text or JSON filter")]
+
+# What each operation really answers, for OpenAPI (errors are added as problem+json by api.openapi).
+_OBJECT: dict[str, Any] = {"schema": {"type": "object"}}
+_HTML: dict[str, Any] = {"schema": {"type": "string"}}
+NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
+    304: {"description": "Not modified: the representation matching If-None-Match (ETag) is still current"}}
+JSON_OR_HTML: dict[int | str, dict[str, Any]] = {
+    200: {"description": "JSON, or HTML with f=html or Accept: text/html",
+          "content": {JSON: _OBJECT, "text/html": _HTML}}}
+GEOJSON_OR_HTML: dict[int | str, dict[str, Any]] = {
+    200: {"description": "GeoJSON, or HTML with f=html or Accept: text/html",
+          "content": {GEOJSON: _OBJECT, "text/html": _HTML}},
+    **NOT_MODIFIED}
+QUERYABLES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "JSON schema of the queryable properties (HTML with f=html)",
+          "content": {"application/schema+json": _OBJECT, JSON: _OBJECT, "text/html": _HTML}}}
+EXPORTS: dict[int | str, dict[str, Any]] = {
+    200: {"description": "The file (Content-Disposition: attachment)",
+          "content": {spec.media_type: _OBJECT if spec.media_type == GEOJSON
+                      else {"schema": {"type": "string", "format": "binary"}} for spec in FORMATS.values()}}}
+
+
+def _layer(collection_id: str) -> Layer:
+    """The registered layer named by the path (a control character in it is a 422, not a 404)."""
+    reject_control_characters(collection_id, param="collection_id")
+    return get_layer(collection_id)
 
 
 def _wants_html(request: Request, f: str | None) -> bool:
@@ -116,7 +144,7 @@ def _json(body: Any, media_type: str = JSON) -> Response:
     return Response(dumps(body), media_type=media_type)
 
 
-@router.get("", summary="OGC API landing page")
+@router.get("", summary="OGC API landing page", response_class=Response, responses=JSON_OR_HTML)
 async def landing(request: Request, f: FormatParam = None) -> Response:
     """Landing page: links to the API definition, conformance and collections."""
     base = _base(request)
@@ -134,7 +162,8 @@ async def landing(request: Request, f: FormatParam = None) -> Response:
     return _json(body)
 
 
-@router.get("/api", summary="OpenAPI 3 definition of the OGC API (paths relative to /ogc)")
+@router.get("/api", summary="OpenAPI 3 definition of the OGC API (paths relative to /ogc)", response_class=Response,
+            responses={200: {"description": "OpenAPI 3 document", "content": {OPENAPI: _OBJECT}}})
 async def api_definition(request: Request) -> Response:
     """The app's OpenAPI document cut to the OGC paths, relative to ``/ogc`` as OGC clients expect."""
     full = request.app.openapi()
@@ -153,7 +182,7 @@ async def api_definition(request: Request) -> Response:
     return Response(dumps(doc), media_type=OPENAPI)
 
 
-@router.get("/conformance", summary="Conformance classes")
+@router.get("/conformance", summary="Conformance classes", response_class=Response, responses=JSON_OR_HTML)
 async def conformance(request: Request, f: FormatParam = None) -> Response:
     """The conformance classes this API implements."""
     if _wants_html(request, f):
@@ -194,7 +223,8 @@ async def _collection(request: Request, engine: LayerEngineDep, layer: Layer) ->
     }
 
 
-@router.get("/collections", summary="Feature collections (one per registered layer)")
+@router.get("/collections", summary="Feature collections (one per registered layer)", response_class=Response,
+            responses=JSON_OR_HTML)
 async def collections(request: Request, engine: LayerEngineDep, f: FormatParam = None) -> Response:
     """Every registered layer as a collection."""
     items = [await _collection(request, engine, layer) for layer in LAYERS.values()]
@@ -206,20 +236,22 @@ async def collections(request: Request, engine: LayerEngineDep, f: FormatParam =
     return _json({"collections": items, "links": links, "crs": list(CRS_URIS)})
 
 
-@router.get("/collections/{collection_id}", summary="One feature collection")
+@router.get("/collections/{collection_id}", summary="One feature collection", response_class=Response,
+            responses=JSON_OR_HTML)
 async def collection(request: Request, collection_id: CollectionId, engine: LayerEngineDep,
                      f: FormatParam = None) -> Response:
     """Metadata of one layer: extent, CRSs, links to items, queryables, tiles and exports."""
-    body = await _collection(request, engine, get_layer(collection_id))
+    body = await _collection(request, engine, _layer(collection_id))
     if _wants_html(request, f):
         return _page(body["title"], f"<p>{html.escape(body['description'])}</p>" + _links_html(body["links"]))
     return _json(body)
 
 
-@router.get("/collections/{collection_id}/queryables", summary="Queryable properties (JSON schema)")
+@router.get("/collections/{collection_id}/queryables", summary="Queryable properties (JSON schema)",
+            response_class=Response, responses=QUERYABLES)
 async def queryables(request: Request, collection_id: CollectionId, f: FormatParam = None) -> Response:
     """The properties a CQL2 filter may use, with their JSON-schema types."""
-    layer = get_layer(collection_id)
+    layer = _layer(collection_id)
     geometry_format = {"Point": "geometry-point", "MultiPolygon": "geometry-multipolygon"}.get(layer.geometry_type,
                                                                                                 "geometry-any")
     props: dict[str, Any] = {
@@ -253,6 +285,10 @@ def items_query(request: Request, settings_max: int, *, limit: int, offset: int,
     """Parse the OGC items parameters into an ItemsQuery (limit clamped to the configured maximum)."""
     known = {"f", "limit", "offset", "bbox", "bbox-crs", "datetime", "filter", "filter-lang", "filter-crs", "crs",
              "format"}
+    for param, value in (("bbox", bbox), ("bbox-crs", bbox_crs), ("datetime", datetime_), ("filter-crs", filter_crs),
+                         ("crs", crs)):
+        reject_control_characters(value, param=param)
+    reject_control_characters(filter_, param="filter", allow_whitespace=True)
     unknown = sorted(set(request.query_params) - known)
     if unknown:
         raise InvalidQuery(f"unknown parameter(s) {', '.join(unknown)}", parameter=unknown[0])
@@ -285,7 +321,8 @@ def _with_offset(request: Request, offset: int) -> str:
     return str(request.url.replace(query=urlencode(params)))
 
 
-@router.get("/collections/{collection_id}/items", summary="Features of a collection")
+@router.get("/collections/{collection_id}/items", summary="Features of a collection", response_class=Response,
+            responses=GEOJSON_OR_HTML)
 async def items(
     request: Request,
     collection_id: CollectionId,
@@ -305,7 +342,7 @@ async def items(
     f: FormatParam = None,
 ) -> Response:
     """Features with bbox, datetime, CQL2 filter and output CRS; paged with limit/offset and next/prev links."""
-    layer = get_layer(collection_id)
+    layer = _layer(collection_id)
     query = items_query(request, settings.max_page_limit, limit=limit, offset=offset, bbox=bbox, bbox_crs=bbox_crs,
                         datetime_=datetime, filter_=filter, filter_lang=filter_lang, filter_crs=filter_crs, crs=crs)
     async with engine.connect() as conn:
@@ -333,12 +370,15 @@ async def items(
     return etag_response(request, dumps(body), GEOJSON, headers=headers)
 
 
-@router.get("/collections/{collection_id}/items/{feature_id}", summary="One feature")
+@router.get("/collections/{collection_id}/items/{feature_id}", summary="One feature", response_class=Response,
+            responses=GEOJSON_OR_HTML)
 async def item(request: Request, collection_id: CollectionId, feature_id: FeatureId, engine: LayerEngineDep,
                crs: Annotated[str | None, Query(max_length=200, description="output CRS URI")] = None,
                f: FormatParam = None) -> Response:
     """One feature by id, in the requested CRS."""
-    layer = get_layer(collection_id)
+    layer = _layer(collection_id)
+    reject_control_characters(feature_id, param="feature_id")
+    reject_control_characters(crs, param="crs")
     served = parse_crs(crs)
     typed = feature_id_value(layer, feature_id)
     row = None
@@ -357,7 +397,8 @@ async def item(request: Request, collection_id: CollectionId, feature_id: Featur
     return etag_response(request, dumps(feature), GEOJSON, headers={"Content-Crs": f"<{served.uri}>"})
 
 
-@router.get("/collections/{collection_id}/export", summary="Download a (filtered) layer as a file")
+@router.get("/collections/{collection_id}/export", summary="Download a (filtered) layer as a file",
+            response_class=FileResponse, responses=EXPORTS)
 def export(
     request: Request,
     collection_id: CollectionId,
@@ -372,7 +413,7 @@ def export(
     crs: Text = None,
 ) -> FileResponse:
     """GeoJSON, GeoPackage, CSV (WKT geometry) or FlatGeobuf of every feature matching the filter."""
-    layer = get_layer(collection_id)
+    layer = _layer(collection_id)
     query = items_query(request, 1, limit=1, offset=0, bbox=bbox, bbox_crs=bbox_crs, datetime_=datetime,
                         filter_=filter, filter_lang=filter_lang, filter_crs=filter_crs, crs=crs)
     query = ItemsQuery(**{**query.__dict__, "limit": None})

@@ -12,27 +12,33 @@ from geo.layers.base import Layer
 from geo.layers.features import extent_statement
 from geo.layers.registry import LAYERS, get_layer
 from geo.layers.versions import compiled_tile_version
+from geo.validation import reject_control_characters
 from tiles.cache import tile_etag
 from tiles.mvt import MARGIN, check_tile, compiled_tile, compiled_tile_and_version, definition_hash, layers_at_zoom
 from tiles.tilejson import tilejson
 
 MAX_ZOOM = 19  # OpenStreetMap's deepest zoom; tiles below it hold one building
-LayerId = Annotated[str, Path(max_length=100, description="a registered layer id, or 'all'")]
+COMBINED = "all"
+LayerId = Annotated[str, Path(max_length=100, description="a registered layer id, or 'all'",
+                              json_schema_extra={"enum": [*LAYERS, COMBINED]})]
 
 router = APIRouter(prefix="/tiles", tags=["tiles"])
 
 MVT = "application/vnd.mapbox-vector-tile"
-COMBINED = "all"
 
 
 def _layers(layer_id: str) -> list[Layer]:
+    reject_control_characters(layer_id, param="layer_id")
     if layer_id == COMBINED:
         return list(LAYERS.values())
     return [get_layer(layer_id)]
 
 
 @router.get("/{layer_id}/{z}/{x}/{y}.mvt", summary="Mapbox vector tile of a layer (or 'all' layers)",
-            response_class=Response, responses={200: {"content": {MVT: {}}}, 304: {"description": "not modified"}})
+            response_class=Response, responses={
+                200: {"description": "The tile (may be empty)",
+                      "content": {MVT: {"schema": {"type": "string", "format": "binary"}}}},
+                304: {"description": "Not modified: the tile matching If-None-Match (ETag) is still current"}})
 async def tile(request: Request, layer_id: LayerId, z: Annotated[int, Path(ge=0, le=MAX_ZOOM)],
                x: Annotated[int, Path(ge=0, le=2**MAX_ZOOM - 1)], y: Annotated[int, Path(ge=0, le=2**MAX_ZOOM - 1)],
                engine: LayerEngineDep, cache: TileCacheDep) -> Response:
@@ -68,7 +74,10 @@ async def tile(request: Request, layer_id: LayerId, z: Annotated[int, Path(ge=0,
     return etag_response(request, body, MVT, etag=etag)
 
 
-@router.get("/{layer_id}/tilejson.json", summary="TileJSON 3.0 of a layer (or 'all' layers)")
+@router.get("/{layer_id}/tilejson.json", summary="TileJSON 3.0 of a layer (or 'all' layers)", response_class=Response,
+            responses={
+                200: {"description": "TileJSON 3.0.0", "content": {"application/json": {"schema": {"type": "object"}}}},
+                304: {"description": "Not modified: the document matching If-None-Match (ETag) is still current"}})
 async def tilejson_document(request: Request, layer_id: LayerId, engine: LayerEngineDep) -> Response:
     """TileJSON 3.0.0 with the tile URL template, zoom range, bounds and fields of each vector layer."""
     layers = _layers(layer_id)

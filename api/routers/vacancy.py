@@ -6,8 +6,9 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import StreamingResponse
+from pydantic import StringConstraints
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
@@ -16,6 +17,7 @@ from api.schemas_accounts import CentreVacancyOut, ReportHistoryOut, VacancyEven
 from api.security import CurrentUser, authorize
 from geo.auth.policy import Action
 from geo.errors import InvalidQuery
+from geo.search.filters import MAX_LIST_VALUES
 from geo.vacancy import (
     EventFilter,
     VacancyReportIn,
@@ -28,19 +30,29 @@ from geo.vacancy import (
     submit_report,
 )
 from geo.vacancy_hub import VacancyHub, sse_frame
+from geo.validation import reject_control_characters
 
 router = APIRouter(prefix="/vacancy", tags=["vacancy"])
+CodeValue = Annotated[str, StringConstraints(max_length=50)]
+CentreCode = Annotated[str, Path(max_length=50, description="어린이집코드")]
+DistrictCode = Annotated[str, Path(max_length=20, description="구 code (5 digits)")]
+
+
+def _code(code: str, param: str = "code") -> str:
+    """A code from the path, free of control characters (PostgreSQL text cannot hold NUL)."""
+    reject_control_characters(code, param=param)
+    return code
 HEARTBEAT_S = 15.0
 REPLAY_BATCH = 1000
 
 
 @router.post("/centres/{code}/reports", status_code=201, response_model=VacancyEventOut,
              summary="Report enrolment and free places by age (staff of the centre)")
-def report(code: str, body: VacancyReportBody, user: CurrentUser, session: SessionDep) -> dict[str, Any]:
+def report(code: CentreCode, body: VacancyReportBody, user: CurrentUser, session: SessionDep) -> dict[str, Any]:
     """Checked against 정원 and the class ratios (422 naming the field); kept in history with its author,
     written to the facility row, audited and pushed to ``/vacancy/stream``."""
     conn = session.connection()
-    facility_id, district = facility_ref(conn, code)
+    facility_id, district = facility_ref(conn, _code(code))
     authorize(user, Action.report_vacancy, facility_id=facility_id, district_code=district)
     event = submit_report(conn, facility_code=code, author_user_id=user.user_id,
                           report=VacancyReportIn(enrolled_by_age=body.enrolled_by_age, free_by_age=body.free_by_age,
@@ -50,28 +62,28 @@ def report(code: str, body: VacancyReportBody, user: CurrentUser, session: Sessi
 
 
 @router.get("/centres/{code}", response_model=CentreVacancyOut, summary="A centre's vacancy and staleness")
-def centre(code: str, session: SessionDep, settings: SettingsDep) -> dict[str, Any]:
+def centre(code: CentreCode, session: SessionDep, settings: SettingsDep) -> dict[str, Any]:
     """Public: free places by age, when the centre last reported, stale after ``DOLBOM_VACANCY_STALE_DAYS``."""
-    return centre_status(session.connection(), code, stale_after_days=settings.vacancy_stale_days)
+    return centre_status(session.connection(), _code(code), stale_after_days=settings.vacancy_stale_days)
 
 
 @router.get("/centres/{code}/reports", response_model=list[ReportHistoryOut],
             summary="A centre's report history (its staff, its 구's officer, admins)")
-def history(code: str, user: CurrentUser, session: SessionDep,
+def history(code: CentreCode, user: CurrentUser, session: SessionDep,
             limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[dict[str, Any]]:
     """Reports newest first, each with its author."""
     conn = session.connection()
-    facility_id, district = facility_ref(conn, code)
+    facility_id, district = facility_ref(conn, _code(code))
     authorize(user, Action.read_centre_history, facility_id=facility_id, district_code=district)
     return report_history(conn, code, limit=limit)
 
 
 @router.get("/districts/{district_code}", response_model=list[CentreVacancyOut],
             summary="Every operating centre of a 구 with staleness (its officer, admins)")
-def district(district_code: str, user: CurrentUser, session: SessionDep,
+def district(district_code: DistrictCode, user: CurrentUser, session: SessionDep,
              settings: SettingsDep) -> list[dict[str, Any]]:
     """Which centres report, and which are stale."""
-    authorize(user, Action.read_district, district_code=district_code)
+    authorize(user, Action.read_district, district_code=_code(district_code, "district_code"))
     return district_status(session.connection(), district_code, stale_after_days=settings.vacancy_stale_days)
 
 
@@ -90,13 +102,19 @@ def _sse(event: dict[str, Any]) -> str:
             response_class=StreamingResponse, responses={200: {"content": {"text/event-stream": {}}}})
 async def stream(
     request: Request,
-    bbox: Annotated[str | None, Query(description="west,south,east,north in degrees (EPSG:4326)")] = None,
-    district: Annotated[str | None, Query(description="구 code (5 digits)")] = None,
-    code: Annotated[list[str] | None, Query(description="어린이집코드 (repeatable)")] = None,
-    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+    settings: SettingsDep,
+    bbox: Annotated[str | None, Query(description="west,south,east,north in degrees (EPSG:4326)",
+                                      max_length=200)] = None,
+    district: Annotated[str | None, Query(description="구 code (5 digits)", max_length=20)] = None,
+    code: Annotated[list[CodeValue] | None, Query(description="어린이집코드 (repeatable)",
+                                                  max_length=MAX_LIST_VALUES)] = None,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=20)] = None,
 ) -> StreamingResponse:
     """``event: vacancy`` with ``id`` = the event sequence. Reconnect with ``Last-Event-ID`` (browsers do it by
     themselves) to receive what was missed. Works across API worker processes (PostgreSQL LISTEN/NOTIFY)."""
+    for param, value in (("bbox", bbox), ("district", district), ("Last-Event-ID", last_event_id),
+                         *(("code", c) for c in code or ())):
+        reject_control_characters(value, param=param)
     flt = EventFilter(bbox_4326=parse_bbox(bbox) if bbox else None, district_code=district,
                       facility_codes=frozenset(code or ()))
     after: int | None = None
@@ -104,10 +122,15 @@ async def stream(
         try:
             after = int(last_event_id)
         except ValueError as exc:
-            raise InvalidQuery(f"Last-Event-ID must be an event id, got {last_event_id!r}") from exc
+            raise InvalidQuery(f"Last-Event-ID must be an event id, got {last_event_id!r}",
+                               param="Last-Event-ID") from exc
+        if not 0 <= after < 2**63:  # event ids are bigint sequence values
+            raise InvalidQuery(f"Last-Event-ID must be an event id, got {last_event_id!r}", param="Last-Event-ID")
     engine = get_engine(request)
     hub = _hub(request, engine)
     sub = await hub.subscribe(flt)
+    loop = asyncio.get_running_loop()
+    ends_at = loop.time() + settings.vacancy_stream_max_s
 
     async def body() -> AsyncIterator[str]:
         sent = after
@@ -127,10 +150,13 @@ async def stream(
             while True:
                 if sub.overflowed and sub.queue.empty():
                     return  # fell behind: the client reconnects with Last-Event-ID and replays
+                left_s = ends_at - loop.time()
+                if left_s <= 0:
+                    return  # a bounded stream: the client reconnects with Last-Event-ID
                 try:
-                    event = await asyncio.wait_for(sub.queue.get(), timeout=HEARTBEAT_S)
+                    event = await asyncio.wait_for(sub.queue.get(), timeout=min(HEARTBEAT_S, left_s))
                 except TimeoutError:
-                    if await request.is_disconnected():
+                    if loop.time() >= ends_at or await request.is_disconnected():
                         return
                     yield ": ping\n\n"
                     continue

@@ -1,7 +1,7 @@
 """The layer registry: the only place that names tables for outside use (features, tiles, exports).
 
-Blind spots (planner measures from ``geo.analysis``) and walking catchments join here as one ``Layer`` each once
-their tables exist; add the table's trigger to ``layer_changes`` in the same migration so its tiles version.
+Blind spots (planner cells of ``geo.analysis``) are one ``Layer``; walking catchments join the same way once their
+table exists; add the table's trigger to ``layer_changes`` in the same migration so its tiles version.
 """
 
 from __future__ import annotations
@@ -9,9 +9,10 @@ from __future__ import annotations
 from geo.errors import NotFound
 from geo.layers.areas import ADMIN_DONGS, DISTRICTS
 from geo.layers.base import Layer
+from geo.layers.blind_spots import LAYER as BLIND_SPOTS
 from geo.layers.facilities import LAYER as FACILITIES
 
-LAYERS: dict[str, Layer] = {layer.id: layer for layer in (FACILITIES, DISTRICTS, ADMIN_DONGS)}
+LAYERS: dict[str, Layer] = {layer.id: layer for layer in (FACILITIES, DISTRICTS, ADMIN_DONGS, BLIND_SPOTS)}
 
 
 def get_layer(layer_id: str) -> Layer:

@@ -1,6 +1,7 @@
 """Real clients against a real server: GDAL's ogrinfo/ogr2ogr (Debian gdal-bin) read the OGC API (OAPIF
 driver, also with a server-side CQL filter) and the MVT tiles from uvicorn on 127.0.0.1; counts equal SQL.
-Plus the smoke test over every registered layer (features + one decoded tile)."""
+Plus the smoke test over every registered layer (features + one decoded tile); the blind spots come from one
+planner run saved for this module."""
 
 from __future__ import annotations
 
@@ -15,14 +16,35 @@ import mapbox_vector_tile
 import pytest
 from sqlalchemy import Engine, text
 
+from geo.analysis.planner import PlannerParams, run_planner, save_run
 from geo.layers.features import ItemsQuery, count_statement
 from geo.layers.registry import LAYERS
 from geo.settings import Settings
 from tests.serverutil import uvicorn_server
 
+# Each layer's rows in SQL written independently of the registry (blind spots: the latest run per service).
+SOURCES = {
+    "facilities": "facilities",
+    "districts": "districts",
+    "admin_dongs": "admin_dongs",
+    "blind_spots": "(SELECT c.* FROM planner_cells c WHERE c.blind_spot AND c.run_id IN "
+                   "(SELECT max(id) FROM planner_runs GROUP BY service)) blind",
+}
+
 
 @pytest.fixture(scope="module")
-def server(settings: Settings, seoul_engine: Engine) -> Iterator[str]:
+def planner_run(seoul_engine: Engine) -> Iterator[int]:
+    """One saved planner run (종로구, all centres, a short catchment: some dozens of blind spots) for the
+    blind-spots layer; removed afterwards, so that the Seoul database is as the other tests expect."""
+    with seoul_engine.begin() as conn:
+        run_id = save_run(conn, run_planner(conn, PlannerParams(area_code="11110", catchment_m=400)))
+    yield run_id
+    with seoul_engine.begin() as conn:
+        conn.execute(text("DELETE FROM planner_runs WHERE id = :id"), {"id": run_id})
+
+
+@pytest.fixture(scope="module")
+def server(settings: Settings, seoul_engine: Engine, planner_run: int) -> Iterator[str]:
     with uvicorn_server(settings.effective_database_url) as base:
         yield base
 
@@ -46,9 +68,8 @@ def ogr_counts(*args: str) -> dict[str, int]:
 
 
 def sql_count(engine: Engine, layer_id: str, where: str = "true") -> int:
-    table = {"facilities": "facilities", "districts": "districts", "admin_dongs": "admin_dongs"}[layer_id]
     with engine.connect() as conn:
-        return int(conn.execute(text(f"SELECT count(*) FROM {table} WHERE {where}")).scalar_one())
+        return int(conn.execute(text(f"SELECT count(*) FROM {SOURCES[layer_id]} WHERE {where}")).scalar_one())
 
 
 @pytest.mark.parametrize("layer_id", list(LAYERS))
@@ -90,10 +111,9 @@ def test_ogr2ogr_to_epsg5179_lands_where_st_transform_does(server: str, seoul_en
 def _tile_with_features(engine: Engine, layer_id: str) -> tuple[int, int, int]:
     layer = LAYERS[layer_id]
     z = max(layer.minzoom, min(14, layer.maxzoom))
-    table = {"facilities": "facilities", "districts": "districts", "admin_dongs": "admin_dongs"}[layer_id]
     with engine.connect() as conn:
         lon, lat = conn.execute(text(f"SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom_4326) p "
-                                     f"FROM {table} ORDER BY 1 LIMIT 1) s")).one()
+                                     f"FROM {SOURCES[layer_id]} ORDER BY 1 LIMIT 1) s")).one()
     n = 2**z
     x = int((lon + 180.0) / 360.0 * n)
     y = int((1.0 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2.0 * n)

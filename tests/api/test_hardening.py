@@ -8,7 +8,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
@@ -17,7 +17,7 @@ from sqlalchemy import Connection, Engine, text
 from api.app import create_app
 from api.schemas import Problem
 from geo.settings import Settings
-from geo.validation import MAX_OFFSET
+from geo.validation import MAX_ID, MAX_OFFSET
 from tests.dbutil import client_on
 from tests.search_data import BY_KEY, LAT, LON, expected_keys, insert_search_fixture
 
@@ -70,6 +70,34 @@ def test_control_characters_in_every_string_parameter_are_422(client: TestClient
             body = _problem(client.get(path, params={**base, param: value}))
             assert body["param"] == param, (char, body)
             assert "control characters" in body["detail"]
+
+
+# The OGC API, tile and live-vacancy text parameters (query and path); ``{}`` marks where the value goes.
+OGC_TEXT_PARAMS: list[tuple[str, str]] = [
+    *((f"/ogc/collections/facilities/{what}?{param}={{}}", param)
+      for what in ("items", "export") for param in ("bbox", "bbox-crs", "datetime", "filter", "filter-crs", "crs")),
+    ("/ogc/collections/facilities/items/1?crs={}", "crs"),
+    ("/ogc/collections/fac{}ilities/items", "collection_id"),
+    ("/ogc/collections/facilities/items/1{}", "feature_id"),
+    ("/ogc/collections/districts/items/11110{}", "feature_id"),  # a text id: bound into SQL
+    ("/tiles/fac{}ilities/14/13969/6344.mvt", "layer_id"),
+    ("/tiles/a{}ll/tilejson.json", "layer_id"),
+    ("/vacancy/stream?bbox={}", "bbox"),
+    ("/vacancy/stream?district={}", "district"),
+    ("/vacancy/stream?code=1&code={}", "code"),
+    ("/vacancy/centres/1{}", "code"),
+]
+
+
+@pytest.mark.parametrize(("template", "param"), OGC_TEXT_PARAMS, ids=[t for t, _ in OGC_TEXT_PARAMS])
+def test_control_characters_in_ogc_tile_and_vacancy_parameters_are_422(client: TestClient, template: str,
+                                                                      param: str) -> None:
+    # A pretty-printed CQL2 JSON filter may hold line breaks and tabs; nothing else may.
+    chars = [c for c in CONTROL_CHARACTERS if param != "filter" or c not in "\t\n"]
+    for char in chars:
+        body = _problem(client.get(template.format(quote(f"x{char}y", safe=""))))
+        assert body["param"] == param, (char, body)
+        assert "control characters" in body["detail"]
 
 
 def test_control_character_in_a_repeated_value_names_the_parameter(client: TestClient) -> None:
@@ -203,7 +231,9 @@ def test_openapi_bounds_every_string_and_integer_parameter(settings: Settings) -
                         assert schema.get("maxLength", 10**6) <= 8000, where
                         checked += 1
                     if schema.get("type") == "integer":
-                        assert "minimum" in schema and schema.get("maximum", 2**63) <= 2**31 - 1, where  # int4, no overflow
+                        # Row ids in a path reach PostgreSQL's integer range; counts and offsets stay smaller.
+                        bound = MAX_ID if parameter["in"] == "path" else MAX_OFFSET
+                        assert "minimum" in schema and schema.get("maximum", 2**63) <= bound, where
                         checked += 1
                     if schema.get("type") == "array":
                         assert schema.get("maxItems", 10**6) <= 20, where

@@ -89,3 +89,15 @@ def test_unknown_centre_and_bad_stream_parameters(settings: Settings, conn: Conn
     assert client.get("/vacancy/centres/nope").status_code == 404
     assert client.get("/vacancy/stream", params={"bbox": "1,2,3"}).status_code == 422
     assert client.get("/vacancy/stream", headers={"Last-Event-ID": "abc"}).status_code == 422
+
+
+def test_a_stream_ends_after_its_configured_duration(settings: Settings, conn: Connection) -> None:
+    """``DOLBOM_VACANCY_STREAM_MAX_S`` bounds a stream (the client reconnects with Last-Event-ID); an event id
+    beyond bigint is a 422 naming the header, not a database error."""
+    bounded = settings.model_copy(update={"vacancy_stream_max_s": 0.2})
+    with client_on(bounded, conn) as client:
+        response = client.get("/vacancy/stream")  # returns only because the stream ends by itself
+        assert response.status_code == 200 and response.text.startswith("retry: ")
+        assert response.headers["content-type"].startswith("text/event-stream")
+        huge = client.get("/vacancy/stream", headers={"Last-Event-ID": str(2**63)})
+        assert huge.status_code == 422 and huge.json()["param"] == "Last-Event-ID"

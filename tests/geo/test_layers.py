@@ -1,5 +1,5 @@
 """geo.layers: the registry, the 구/행정동 statistics against geo.analysis.supply, CQL2 filters against
-hand-written SQL on the real Seoul data, and the layer_changes triggers."""
+hand-written SQL on the real Seoul data, the layer_changes triggers, and the blind spots against the planner."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import Connection, Engine, select, text
 from sqlalchemy.dialects import postgresql
 
+from geo.analysis.planner import PlannerParams, PlannerResult, run_planner, save_run
 from geo.analysis.supply import supply_by_district, supply_by_dong
 from geo.errors import InvalidQuery
 from geo.layers.cql import parse_filter
@@ -194,3 +195,45 @@ def test_triggers_record_exactly_the_touched_features(seoul_engine: Engine) -> N
         assert sorted(changes) == sorted([("facilities", point), ("districts", district_env),
                                           ("admin_dongs", dong_env)])
         trans.rollback()
+
+
+# --- blind spots (planner cells) ---------------------------------------------------------------------------
+
+
+def _expected_blind_spots(result: PlannerResult, run_id: int) -> dict[str, dict]:
+    """The blind-spot cells of an in-memory planner result, keyed like the layer's feature ids."""
+    spots = result.blind_spots()
+    return {f"{result.params.service}-{int(c.cell_i)}-{int(c.cell_j)}": {
+        "run_id": run_id, "children": c.children, "places_in_reach": c.places_in_reach, "e2sfca": c.e2sfca,
+        "desert": bool(c.desert), "blind_rank": int(c.blind_rank), "gap_places": c.gap_places}
+        for c in spots.itertuples()}
+
+
+def test_blind_spots_layer_equals_the_latest_planner_run_of_each_service(seoul_engine: Engine,
+                                                                         connection: Connection) -> None:
+    """The layer holds the blind-spot cells of the latest saved run per service, with the planner's values; an
+    older run of a service is not served; saving a run records its cells and the superseded run's in
+    layer_changes (so their tiles get new versions)."""
+    layer = get_layer("blind_spots")
+    older = run_planner(connection, PlannerParams(area_code="11110", catchment_m=600))
+    older_id = save_run(connection, older)
+    latest = run_planner(connection, PlannerParams(area_code="11110", catchment_m=900))
+    seq = connection.execute(text("SELECT coalesce(max(seq), 0) FROM layer_changes")).scalar_one()
+    latest_id = save_run(connection, latest)
+    changed = connection.execute(text("SELECT count(*) FROM layer_changes WHERE seq > :s AND layer = 'blind_spots'"),
+                                 {"s": seq}).scalar_one()
+    assert changed == len(older.blind_spots()) + len(latest.blind_spots())
+    other = run_planner(connection, PlannerParams(area_code="11110", service="holiday", catchment_m=900))
+    other_id = save_run(connection, other)
+    expected = _expected_blind_spots(latest, latest_id) | _expected_blind_spots(other, other_id)
+    assert len(latest.blind_spots()) > 0 and len(other.blind_spots()) > 0
+    rows = {r["id"]: r for r in connection.execute(items_statement(layer, ItemsQuery(limit=None))).mappings()}
+    assert set(rows) == set(expected)
+    assert older_id not in {r["run_id"] for r in rows.values()}
+    for key, want in expected.items():
+        row = rows[key]
+        for name, value in want.items():
+            assert row[name] == pytest.approx(value, rel=1e-9, abs=1e-12), (key, name)
+    # A CQL2 filter on a planner measure selects what the planner frame selects.
+    query = ItemsQuery(filter=parse_filter("service = 'all' AND blind_rank <= 5"))
+    assert connection.execute(count_statement(layer, query)).scalar_one() == min(5, len(latest.blind_spots()))
