@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import folium
-from sqlalchemy import Connection, text
+from psycopg import sql
+from sqlalchemy import Connection
 
+from geo.db import driver_connection
 from geo.domain import FACILITY_TYPE_KO, FacilityType
 from geo.errors import InvalidQuery
 from geo.places import resolve_area
@@ -109,9 +111,12 @@ def search_map(conn: Connection, *, settings: Settings, filters: FacilityFilters
     if area is not None:
         table = "districts" if area.kind == "district" else "admin_dongs"
         key = "code" if area.kind == "district" else "id"
-        outline = conn.execute(text(  # table and key come from the fixed choice above, never from input
-            f"SELECT ST_AsGeoJSON(geom_4326, 6) FROM {table} WHERE {key}::text = :key"),  # noqa: S608
-            {"key": area.key}).scalar_one()
+        outline_sql = sql.SQL("SELECT ST_AsGeoJSON(geom_4326, 6) FROM {table} WHERE {key}::text = %(key)s").format(
+            table=sql.Identifier(table), key=sql.Identifier(key))
+        with driver_connection(conn).cursor() as cur:
+            found = cur.execute(outline_sql, {"key": area.key}).fetchone()
+        assert found is not None
+        outline = found[0]
         shape: folium.GeoJson | folium.Circle = folium.GeoJson(
             outline, name=area.name, style_function=lambda _: {"color": "#0969da", "weight": 2, "fillOpacity": 0.03})
         title = area.name if area.kind == "district" else f"{area.district_name} {area.name}"

@@ -13,10 +13,12 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from psycopg import sql
 from sqlalchemy import Connection, text
 
 from geo.domain import Service
 from geo.errors import Conflict, InvalidQuery, NotFound
+from geo.ingest.run import composed
 from geo.validation import validate_point
 
 SEOUL = ZoneInfo("Asia/Seoul")
@@ -209,18 +211,20 @@ def search_slots(conn: Connection, *, lat: float, lon: float, age: int, radius_m
     if service is not None:
         clauses.append("s.service = :service")
         params["service"] = service
-    free_filter = "" if include_full else f"AND {FREE_SQL} > 0"
+    free_filter = sql.SQL("") if include_full else sql.SQL("AND {free} > 0").format(free=sql.SQL(FREE_SQL))
     clauses.append("COALESCE((s.places_by_age ->> CAST(:age AS text))::int, 0) > 0")
-    rows = conn.execute(text(f"""
-        SELECT s.id, s.service, s.starts_at, s.ends_at, s.places_by_age, {FREE_SQL} AS free_places,
+    statement = sql.SQL("""
+        SELECT s.id, s.service, s.starts_at, s.ends_at, s.places_by_age, {free} AS free_places,
                f.code AS facility_code, f.name AS facility_name, f.phone, ST_X(f.geom_4326) AS lon,
                ST_Y(f.geom_4326) AS lat,
                ST_Distance(f.geom_4326::geography, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography)
                    AS distance_m,
                (SELECT count(*) FROM bookings b WHERE b.slot_id = s.id AND b.status = 'waiting') AS waiting
         FROM booking_slots s JOIN facilities f ON f.id = s.facility_id
-        WHERE {' AND '.join(clauses)} {free_filter}
+        WHERE {where} {free_filter}
         ORDER BY distance_m, s.starts_at, s.id
         LIMIT :limit
-    """), params).mappings().all()  # noqa: S608 - fixed fragments only, every value bound
+    """).format(free=sql.SQL(FREE_SQL), where=sql.SQL(" AND ").join(sql.SQL(c) for c in clauses),
+                free_filter=free_filter)
+    rows = conn.execute(composed(conn, statement), params).mappings().all()
     return [dict(r) for r in rows]
