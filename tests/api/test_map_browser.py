@@ -567,3 +567,39 @@ def test_missing_tiles_are_said_not_fatal(offline, server_url: str) -> None:
     page = open_map(ctx, server_url)
     expect(page.locator("#basemap-note")).to_be_visible()
     assert page.evaluate("centres.size") > 0
+
+
+def test_bookable_slots_near_home_on_the_map(offline, server_url: str, seoul_engine: Engine) -> None:
+    """A slot a centre publishes (issue 12) appears in the page's booking list and as a marker; without an age the
+    page asks for one. The slot is removed afterwards (the Seoul data is shared)."""
+    from datetime import date, time, timedelta
+
+    from geo.booking.slots import create_slot
+
+    page = open_map(offline(), server_url)
+    centre = page.evaluate("[map.getCenter().lat, map.getCenter().lng]")
+    day = date.today() + timedelta(days=2)
+    with seoul_engine.begin() as conn:
+        code, name = conn.execute(text(f"""
+            SELECT code, name FROM facilities WHERE {OPERATING} AND services && ARRAY['holiday', 'extended_hours']
+            ORDER BY geom_4326::geography <-> ST_MakePoint(:lon, :lat)::geography LIMIT 1"""),
+            {"lat": centre[0], "lon": centre[1]}).one()
+        service = conn.execute(text("SELECT CASE WHEN 'holiday' = ANY(services) THEN 'holiday' "
+                                    "ELSE 'extended_hours' END FROM facilities WHERE code = :c"), {"c": code}).scalar_one()
+        slot_id = create_slot(conn, facility_code=code, service=service, day=day, start=time(19, 30),
+                              end=time(23, 0), places_by_age={"2": 3})
+    try:
+        page.locator("#care-slots summary").click()
+        page.locator("#slots-find").click()
+        expect(page.locator("#slots-status")).to_have_text("아이 나이(반)를 먼저 고르세요.")
+        page.locator("#age").select_option("2")
+        page.locator("#slots-day").fill(day.isoformat())
+        page.locator("#slots-find").click()
+        item = page.locator(f'#slots li[data-slot-id="{slot_id}"]')
+        expect(item).to_contain_text(name)
+        expect(item).to_contain_text("남은 자리 3")
+        assert page.locator(".slot-marker").count() >= 1
+        shot(page, "12-bookable-slots")
+    finally:
+        with seoul_engine.begin() as conn:
+            conn.execute(text("DELETE FROM booking_slots WHERE id = :id"), {"id": slot_id})
