@@ -37,8 +37,8 @@ from sqlalchemy import Engine, text
 
 from benchmarks.serving import free_port, running_server
 from geo.auth.accounts import create_user, issue_token
+from geo.db import as_libpq_url
 from geo.settings import Settings
-from geo.vacancy_hub import libpq_url
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 CODE = "B0000000001"
@@ -83,7 +83,7 @@ async def _client(http: httpx.AsyncClient, url: str, arrivals: dict[int, list[fl
 
 async def _measure(engine: Engine, url: str, token: str, *, clients: int, rounds: int,
                    timeout_s: float) -> dict[str, list[float]]:
-    dsn = libpq_url(engine.url.render_as_string(hide_password=False))
+    dsn = as_libpq_url(engine.url.render_as_string(hide_password=False))
     arrivals: dict[int, list[float]] = {}
     ready = asyncio.Event()
     counter = [0]

@@ -33,9 +33,14 @@ def make_engine(url: str | None = None, *, settings: Settings | None = None, **k
     return create_engine(url, **kwargs)
 
 
+def as_libpq_url(url: str) -> str:
+    """A SQLAlchemy ``postgresql+psycopg://`` URL as a libpq URL for psycopg (other URLs unchanged)."""
+    return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
 def libpq_url(settings: Settings) -> str:
     """The configured database as a libpq URL (no SQLAlchemy driver suffix) for psycopg."""
-    return settings.effective_database_url.replace("postgresql+psycopg://", "postgresql://", 1)
+    return as_libpq_url(settings.effective_database_url)
 
 
 # Session setting of every read connection. Searches are prepared (parsed once per connection) but planned for

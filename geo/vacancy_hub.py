@@ -18,6 +18,7 @@ from typing import Any
 
 import psycopg
 
+from geo.db import as_libpq_url
 from geo.vacancy import NOTIFY_CHANNEL, EventFilter
 
 log = logging.getLogger(__name__)
@@ -28,11 +29,6 @@ def sse_frame(event: dict[str, Any]) -> str:
     """The Server-Sent Events frame of an event: ``id`` = seq, ``event: vacancy``, JSON ``data``."""
     data = {k: v for k, v in event.items() if not k.startswith("_")}
     return f"id: {event['seq']}\nevent: vacancy\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
-
-
-def libpq_url(sqlalchemy_url: str) -> str:
-    """A SQLAlchemy ``postgresql+psycopg://`` URL as a libpq URL."""
-    return sqlalchemy_url.replace("postgresql+psycopg://", "postgresql://", 1)
 
 
 @dataclass(eq=False)
@@ -48,7 +44,7 @@ class VacancyHub:
     """LISTEN once, fan out to subscriptions; started lazily by the first subscriber."""
 
     def __init__(self, dsn: str, *, reconnect_delay_s: float = 1.0) -> None:
-        self.dsn = libpq_url(dsn)
+        self.dsn = as_libpq_url(dsn)
         self.reconnect_delay_s = reconnect_delay_s
         self.subscriptions: set[Subscription] = set()
         self.last_seq = 0
