@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import unicodedata
 from datetime import date, datetime
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from geo.validation import has_control_characters
+
 
 def _no_control_characters(value: str) -> str:
-    if any(unicodedata.category(ch) == "Cc" for ch in value):
+    if has_control_characters(value):
         raise ValueError("must not contain control characters such as NUL")
     return value
 

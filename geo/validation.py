@@ -70,6 +70,11 @@ def validate_page(*, limit: int, offset: int, settings: Settings, param: str = "
         raise InvalidQuery(f"offset must be between 0 and {MAX_OFFSET} (got {offset})", param="offset")
 
 
+def has_control_characters(value: str, *, allowed: str = "") -> bool:
+    """Whether ``value`` holds a NUL or another control character (Unicode category Cc) not in ``allowed``."""
+    return any(unicodedata.category(ch) == "Cc" and ch not in allowed for ch in value)
+
+
 def clean_text(value: str | None, *, param: str, max_length: int = MAX_TEXT_LENGTH) -> str | None:
     """A free-text parameter: NFC-normalised Hangul, stripped, ``None`` when empty.
 
@@ -81,8 +86,7 @@ def clean_text(value: str | None, *, param: str, max_length: int = MAX_TEXT_LENG
     """
     if value is None:
         return None
-    if any(unicodedata.category(ch) == "Cc" for ch in value):
-        raise InvalidQuery(f"{param} must not contain control characters such as NUL", param=param)
+    reject_control_characters(value, param=param)
     cleaned = unicodedata.normalize("NFC", value).strip()
     if len(cleaned) > max_length:
         raise InvalidQuery(f"{param} must be at most {max_length} characters (got {len(cleaned)})", param=param)
@@ -97,7 +101,7 @@ def reject_control_characters(value: str | None, *, param: str, allow_whitespace
     if value is None:
         return
     allowed = "\t\n\r" if allow_whitespace else ""
-    if any(unicodedata.category(ch) == "Cc" and ch not in allowed for ch in value):
+    if has_control_characters(value, allowed=allowed):
         raise InvalidQuery(f"{param} must not contain control characters such as NUL", param=param)
 
 
