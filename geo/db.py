@@ -12,8 +12,9 @@ from contextlib import contextmanager
 from typing import Any, TypeAlias
 
 import psycopg
+from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
-from sqlalchemy import Connection, Engine, create_engine, text
+from sqlalchemy import Connection, Engine, TextClause, create_engine, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -63,6 +64,12 @@ def make_read_pool(settings: Settings, *, min_size: int = 2, max_size: int = 10)
         kwargs={"autocommit": True, "prepare_threshold": 1}, configure=_configure_read_connection,
         timeout=settings.db_timeout_s,
     )
+
+
+def composed(conn: Connection, query: sql.Composable) -> TextClause:
+    """A ``psycopg.sql`` composition (identifiers quoted by psycopg) as an executable SQLAlchemy clause, for SQL
+    that mixes composed fragments with SQLAlchemy's ``:name`` parameters."""
+    return text(query.as_string(driver_connection(conn)))
 
 
 def driver_connection(conn: Conn) -> psycopg.Connection[Any]:

@@ -16,9 +16,9 @@ from zoneinfo import ZoneInfo
 from psycopg import sql
 from sqlalchemy import Connection, text
 
+from geo.db import composed
 from geo.domain import Service
 from geo.errors import Conflict, InvalidQuery, NotFound
-from geo.ingest.run import composed
 from geo.validation import validate_point
 
 SEOUL = ZoneInfo("Asia/Seoul")

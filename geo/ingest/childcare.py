@@ -36,6 +36,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 from sqlalchemy import Connection, Engine, text
 
+from geo.db import composed
 from geo.domain import (
     FacilityStatus,
     FacilityType,
@@ -51,7 +52,7 @@ from geo.domain import (
 from geo.errors import ImportFailed
 from geo.ingest.csvio import data_rows, field_count_problem, file_sha256, open_csv, parse_int
 from geo.ingest.report import ImportResult
-from geo.ingest.run import DEFAULT_LIMITS, ImportLimits, ImportRun, composed, import_run, jsonb
+from geo.ingest.run import DEFAULT_LIMITS, ImportLimits, ImportRun, import_run, jsonb
 
 SOURCE_SEOUL = "seoul_oa20300"
 SOURCE_NATIONAL = "national_basic"

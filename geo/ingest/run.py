@@ -24,9 +24,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from psycopg import sql
 from psycopg.types.json import Jsonb
-from sqlalchemy import Connection, Engine, TextClause, text
+from sqlalchemy import Connection, Engine, text
 
 from geo.errors import ImportFailed, ImportRunning
 from geo.ingest.report import ImportResult
@@ -73,11 +72,6 @@ def jsonb(value: Any) -> Jsonb | None:
     """A JSONB parameter (None stays SQL NULL): the one way importers write JSON."""
     return None if value is None else Jsonb(value)
 
-
-def composed(conn: Connection, query: sql.Composable) -> TextClause:
-    """A ``psycopg.sql`` composition (identifiers quoted by psycopg) as an executable SQLAlchemy clause."""
-    raw = conn.connection.driver_connection
-    return text(query.as_string(raw))
 
 
 class Progress:
