@@ -637,14 +637,21 @@ def serve(
     workers: WorkersOption = None,
 ) -> None:
     """Serve the API only: no provisioning, migration or data loading (a deployment where ``dolbom db migrate``
-    and the imports run separately). A database that is down makes requests answer 503 until it is back."""
+    and the imports run separately). Refuses a database whose schema is not the one this code migrates to; a
+    database that is down is served anyway (503 answers until it is back)."""
     from sqlalchemy.exc import OperationalError
 
     from geo.db import make_engine
+    from geo.migrate import schema_revisions
 
     settings = get_settings()
     engine = make_engine(settings=settings, connect_args={"connect_timeout": max(1, int(settings.db_timeout_s))})
     try:
+        current, heads = schema_revisions(engine)
+        if current != heads:
+            at = ", ".join(sorted(current)) or "no schema"
+            _fail(DolbomError(f"the database is at {at}, this code needs {', '.join(sorted(heads))}: "
+                              "run `dolbom db migrate` first"))
         _check_connection_budget(engine, settings, workers or settings.workers)
     except OperationalError:
         console.print("[yellow]warning:[/yellow] the database does not answer yet; serving anyway (503 until it does)")

@@ -12,6 +12,7 @@ import json
 import math
 import os
 import queue
+import signal
 import subprocess
 import sys
 import threading
@@ -26,8 +27,10 @@ from psycopg.types.json import Jsonb
 from sqlalchemy import Engine, text
 
 from benchmarks.serving import free_port, running_server
+from geo import provision
 from geo.auth.accounts import create_user, issue_token
 from geo.settings import Settings
+from tests.conftest import TEST_DATABASE
 
 WAIT_S = 30.0  # hang guard only, never a pass/fail timing
 WORKER = "x-dolbom-worker"
@@ -39,6 +42,9 @@ CENTRES = [
     ("W0000000001", 126.9784, 37.5667),
     ("W0000000002", 126.9790, 37.5670),
 ]
+
+
+SERVE = [sys.executable, "-m", "geo.cli", "serve"]
 
 
 @dataclass
@@ -82,7 +88,7 @@ def server(make_database) -> Iterator[Server]:
     env = {**os.environ, "DATABASE_URL": engine.url.render_as_string(hide_password=False),
            "DOLBOM_WORKER_HEADER": "true", "DOLBOM_LOGIN_MAX_FAILURES": str(MAX_FAILURES),
            "DOLBOM_IDENTITY_PROVIDER": "local"}
-    cmd = [sys.executable, "-m", "geo.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"]
+    cmd = [*SERVE, "--host", "127.0.0.1", "--port", str(port), "--workers", "2"]
     with running_server(cmd, base_url=url, ready_path="/health", env=env) as process:
         pids: set[int] = set()
         for _ in range(400):  # fresh connections until both workers have answered (the kernel picks)
@@ -104,6 +110,12 @@ def pinned(server: Server, pid: int) -> httpx.Client:
     pytest.fail(f"worker {pid} never took a connection")
 
 
+def parent_of(pid: int) -> int:
+    """The parent process id of ``pid`` (Linux /proc)."""
+    with open(f"/proc/{pid}/stat") as fh:
+        return int(fh.read().rsplit(")", 1)[1].split()[1])
+
+
 @contextmanager
 def on_worker(server: Server, pid: int) -> Iterator[httpx.Client]:
     """``pinned`` for one block, closed afterwards."""
@@ -121,9 +133,7 @@ def test_both_worker_processes_of_the_one_server_answer(server: Server) -> None:
             assert resp.status_code == 200 and answered_by(resp) == pid
             assert resp.json()["worker_pid"] == pid
         # A worker is a child of the `dolbom serve` process, not some other server on the machine.
-        with open(f"/proc/{pid}/stat") as fh:
-            parent_pid = int(fh.read().rsplit(")", 1)[1].split()[1])
-        assert parent_pid == server.process.pid
+        assert parent_of(pid) == server.process.pid
 
 
 def _login(client: httpx.Client, email: str, password: str = PASSWORD) -> httpx.Response:
@@ -274,3 +284,49 @@ def test_tile_cached_on_both_workers_changes_on_both_after_a_report(server: Serv
     assert [r.status_code for r in after] == [200, 200]
     assert after[0].headers["etag"] == after[1].headers["etag"] != etag
     assert [free_total_in(r.content) for r in after] == [new_free, new_free]
+
+
+def test_a_worker_that_dies_is_replaced_and_sessions_outlive_it(server: Server) -> None:
+    a, b = server.pids
+    with on_worker(server, a) as client:
+        resp = _login(client, "parent@example.kr")
+        assert resp.status_code == 200 and answered_by(resp) == a
+        cookie = {"Cookie": f"dolbom_session={resp.cookies['dolbom_session']}"}
+    assert parent_of(a) == server.process.pid  # a worker of the server this module started, nothing else
+    os.kill(a, signal.SIGKILL)
+    seen: set[int] = set()
+    for _ in range(400):  # uvicorn's supervisor starts a new worker in its place (a hang guard, not a timing)
+        try:
+            seen.add(answered_by(httpx.get(f"{server.url}/health", timeout=WAIT_S)))
+        except httpx.HTTPError:
+            pass
+        if seen - {a, b}:
+            break
+    (replacement,) = seen - {a, b}
+    assert a not in seen
+    with on_worker(server, replacement) as client:
+        me = client.get("/auth/me", headers=cookie)
+        assert me.status_code == 200 and answered_by(me) == replacement
+    server.pids = (b, replacement)
+
+
+def test_serve_refuses_a_database_without_the_schema() -> None:
+    local = Settings(DATABASE_URL=None)
+    database = f"{TEST_DATABASE}_workers_empty"
+    provision.drop_database(local, database)
+    provision.ensure_database(local, database)  # PostGIS, but never migrated
+    try:
+        done = subprocess.run([*SERVE, "--port", str(free_port())], capture_output=True, text=True, timeout=120,
+                              env={**os.environ, "DATABASE_URL": local.local_database_url(database)})
+    finally:
+        provision.drop_database(local, database)
+    assert done.returncode == 1
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("error: the database is at no schema") and "dolbom db migrate" in line
+
+
+def test_serve_workers_must_be_positive() -> None:
+    done = subprocess.run([*SERVE, "--workers", "0"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("error:") and "--workers" in line
