@@ -330,3 +330,34 @@ def test_serve_workers_must_be_positive() -> None:
     assert done.returncode == 2
     (line,) = done.stderr.strip().splitlines()
     assert line.startswith("error:") and "--workers" in line
+
+
+def test_the_connection_budget_is_what_the_app_opens(settings: Settings, engine: Engine) -> None:
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from geo.db import api_connections_per_worker
+
+    with TestClient(create_app(settings)) as client:
+        state = client.app.state  # type: ignore[attr-defined]
+        pools = (state.engine.pool.size() + state.engine.pool._max_overflow
+                 + state.layer_engine.pool.size() + state.layer_engine.pool._max_overflow
+                 + state.read_pool.max_size)
+    assert pools + 1 == api_connections_per_worker(settings)  # + the vacancy LISTEN connection
+
+
+def test_run_and_serve_warn_when_workers_could_exceed_max_connections(settings: Settings, engine: Engine,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    from geo.cli import _check_connection_budget
+    from geo.db import api_connections_per_worker
+
+    with engine.connect() as conn:
+        allowed = int(conn.execute(text("SHOW max_connections")).scalar_one())
+    fits = allowed // api_connections_per_worker(settings)
+    if fits:
+        _check_connection_budget(engine, settings, fits)
+        assert "warning" not in capsys.readouterr().err
+    _check_connection_budget(engine, settings, fits + 1)
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"{fits + 1} workers may open up to {(fits + 1) * api_connections_per_worker(settings)}" in err
+    assert f"the server allows {allowed}" in err
