@@ -11,7 +11,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
 from api.errors import install_error_handlers
-from api.headers import SecurityHeaders
+from api.headers import SecurityHeaders, WorkerHeader
 from api.openapi import install_openapi
 from api.routers import (
     admin,
@@ -28,7 +28,7 @@ from api.routers import (
     vacancy,
     waitlist,
 )
-from geo.db import make_async_engine, make_engine, make_read_pool
+from geo.db import API_ENGINE_POOL, API_LAYER_POOL, make_async_engine, make_engine, make_read_pool
 from geo.settings import Settings, get_settings
 from tiles.cache import TileCache
 
@@ -38,7 +38,11 @@ class DolbomAPI(FastAPI):
     ServerErrorMiddleware (the outermost layer of a plain app) carry them too."""
 
     def build_middleware_stack(self) -> ASGIApp:
-        return SecurityHeaders(super().build_middleware_stack())
+        stack: ASGIApp = SecurityHeaders(super().build_middleware_stack())
+        settings = getattr(self.state, "settings", None)  # built at the first request, after create_app
+        if settings is not None and settings.worker_header:
+            stack = WorkerHeader(stack)
+        return stack
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -48,12 +52,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.engine = make_engine(settings=settings, pool_size=10, max_overflow=10,
+        app.state.engine = make_engine(settings=settings, pool_size=API_ENGINE_POOL[0],
+                                       max_overflow=API_ENGINE_POOL[1],
                                        connect_args={"connect_timeout": max(1, int(settings.db_timeout_s))})
         app.state.read_pool = make_read_pool(settings, max_size=settings.read_pool_size)
         await app.state.read_pool.open(wait=False)
         # Map layers (OGC API - Features, tiles) read on an async engine; tiles are cached by data version.
-        app.state.layer_engine = make_async_engine(settings=settings, pool_size=32, max_overflow=8)
+        app.state.layer_engine = make_async_engine(settings=settings, pool_size=API_LAYER_POOL[0],
+                                                   max_overflow=API_LAYER_POOL[1])
+        # Per worker process; correct across workers because every request asks the database for the tile's
+        # version and bodies are kept by the ETag derived from it (see tiles/cache.py).
         app.state.tile_cache = TileCache()
         try:
             yield

@@ -6,6 +6,8 @@ icons); ``/docs`` and ``/redoc`` load Swagger UI / ReDoc from jsDelivr, so they 
 
 from __future__ import annotations
 
+import os
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 APP_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; "
@@ -46,3 +48,26 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class WorkerHeader:
+    """Adds ``X-Dolbom-Worker: <pid>`` (the process that answered) when ``DOLBOM_WORKER_HEADER`` is on, so that
+    an operator or a test can see how requests spread over the workers of one port. Off by default: a process
+    id is nothing a browser needs."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        # Built in the worker process itself (the app factory runs after the worker starts).
+        self.header = (b"x-dolbom-worker", str(os.getpid()).encode())
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_header(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), self.header]
+            await send(message)
+
+        await self.app(scope, receive, send_with_header)

@@ -55,6 +55,19 @@ async def _configure_read_connection(conn: psycopg.AsyncConnection[Any]) -> None
     await conn.execute(READ_SESSION_SETUP)
 
 
+# Connection pools of one API worker process (api/app.py sizes its pools from these): the sync engine (pool,
+# overflow), the async layer engine for features and tiles (pool, overflow), and the vacancy LISTEN connection;
+# the read pool adds ``read_pool_size``. Every worker has its own, so the server may open N times as many.
+API_ENGINE_POOL = (10, 10)
+API_LAYER_POOL = (32, 8)
+API_LISTEN_CONNECTIONS = 1
+
+
+def api_connections_per_worker(settings: Settings) -> int:
+    """The most database connections one API worker process opens (all its pools full)."""
+    return sum(API_ENGINE_POOL) + sum(API_LAYER_POOL) + settings.read_pool_size + API_LISTEN_CONNECTIONS
+
+
 def make_read_pool(settings: Settings, *, min_size: int = 2, max_size: int = 10) -> AsyncConnectionPool:
     """An async psycopg pool for reads (not opened; ``await pool.open()``). Connections are autocommit: every
     read is one statement, so no BEGIN/ROLLBACK round trips; statements are prepared after their first use and

@@ -26,3 +26,14 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
+
+
+def schema_revisions(engine: Engine) -> tuple[frozenset[str], frozenset[str]]:
+    """The revisions the database behind ``engine`` is at, and the heads of the packaged migrations (equal when
+    the schema is current)."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    with engine.connect() as conn:
+        current = frozenset(MigrationContext.configure(conn).get_current_heads())
+    return current, frozenset(ScriptDirectory.from_config(alembic_config()).get_heads())

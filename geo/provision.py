@@ -121,7 +121,10 @@ def up(settings: Settings) -> str:
         log = pg_dir / "server.log"
         # fsync and synchronous_commit stay on (PostgreSQL's defaults): the cluster holds applications and
         # bookings that must survive a crash or power loss.
-        opts = f"-c listen_addresses='' -k {pg_dir} -p {settings.local_pg_port} -c shared_buffers=256MB"
+        # max_connections: room for four API workers with full pools (geo.db.api_connections_per_worker: 71
+        # each by default) besides imports and the notification worker.
+        opts = (f"-c listen_addresses='' -k {pg_dir} -p {settings.local_pg_port} -c shared_buffers=256MB "
+                "-c max_connections=300")
         _run([str(bin_dir / "pg_ctl"), "start", "-w", "-t", "60", "-D", str(pg_dir), "-l", str(log),
               "-o", opts])
     ensure_database(settings, settings.local_pg_database)

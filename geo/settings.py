@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     local_pg_database: str = Field(default="dolbom", alias="DOLBOM_PG_DATABASE")
     host: str = Field(default="127.0.0.1", alias="DOLBOM_HOST")
     port: int = Field(default=8000, alias="DOLBOM_PORT")
+    # API worker processes behind the one port (uvicorn's multi-process mode); each has its own pools.
+    workers: int = Field(default=1, ge=1, le=64, alias="DOLBOM_WORKERS")
+    # Name the answering worker process in an ``X-Dolbom-Worker: <pid>`` response header (load-balancing checks).
+    worker_header: bool = Field(default=False, alias="DOLBOM_WORKER_HEADER")
     # Catchment radius (metres) by facility type, for "which centres' catchment contains my home".
     # 가정 (home) centres serve their block; 국공립 draw from the whole neighbourhood.
     catchment_radius_m: dict[str, float] = Field(

@@ -50,7 +50,8 @@ def test_bundled_snapshot_is_the_shared_file(shared_data: Path) -> None:
 def test_run_migrates_loads_the_bundled_seoul_snapshot_and_serves(make_database) -> None:
     engine = make_database("cli_run")
     port = _free_port()
-    proc = subprocess.Popen([DOLBOM, "run", "--port", str(port)], env=_env(engine),
+    # Two workers (DOLBOM_WORKERS): the data is loaded once, before uvicorn starts the worker processes.
+    proc = subprocess.Popen([DOLBOM, "run", "--port", str(port)], env={**_env(engine), "DOLBOM_WORKERS": "2"},
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         body = None
@@ -64,6 +65,8 @@ def test_run_migrates_loads_the_bundled_seoul_snapshot_and_serves(make_database)
         assert body is not None, proc.stdout.read() if proc.poll() is not None and proc.stdout else "no answer"
         assert body["status"] == "ok"
         assert body["facilities"] == _bundled_operating_rows()[0]
+        pids = {httpx.get(f"http://127.0.0.1:{port}/health", timeout=10).json()["worker_pid"] for _ in range(200)}
+        assert len(pids) == 2 and proc.pid not in pids
     finally:
         proc.terminate()
         proc.wait(timeout=20)

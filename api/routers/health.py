@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from fastapi import APIRouter
@@ -17,8 +18,9 @@ router = APIRouter(tags=["health"])
 @router.get("/health", summary="Service and database health",
             responses={503: {"description": "Database unavailable (problem+json, Retry-After)"}})
 def health(engine: EngineDep) -> dict[str, Any]:
-    """200 with versions and facility count when PostGIS answers."""
+    """200 with versions, facility count and ``worker_pid`` (the API process that answered: with
+    ``dolbom run --workers N`` several share the port) when PostGIS answers."""
     versions = check_database(engine)
     with engine.connect() as conn:
         facilities = conn.execute(select(func.count()).select_from(Facility)).scalar_one()
-    return {"status": "ok", "database": versions, "facilities": facilities}
+    return {"status": "ok", "database": versions, "facilities": facilities, "worker_pid": os.getpid()}
