@@ -8,6 +8,7 @@ advisory lock across pooled connections."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -117,6 +118,17 @@ def bouncer() -> Iterator[Bouncer]:
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
+@pytest.fixture(scope="module")
+def api(bouncer: Bouncer) -> Iterator[str]:
+    """One uvicorn API process with DOLBOM_PGBOUNCER=1 and a read pool of 3; yields its base URL."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    cmd = [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host", "127.0.0.1", "--port",
+           str(port), "--log-level", "warning", "--no-access-log"]
+    with running_server(cmd, base_url=base, ready_path="/health", env=bouncer.env | {"DOLBOM_READ_POOL_SIZE": "3"}):
+        yield base
+
+
 def test_settings_route_the_app_through_pgbouncer_and_the_rest_direct(bouncer: Bouncer) -> None:
     s = bouncer.settings
     assert s.effective_database_url == s.local_pgbouncer_url() != s.direct_database_url == s.local_database_url()
@@ -161,16 +173,10 @@ def test_prepared_statements_break_through_pgbouncer_unless_disabled(bouncer: Bo
         engine.dispose()
 
 
-def test_api_searches_and_writes_share_two_server_connections(bouncer: Bouncer) -> None:
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = bouncer.env | {"DOLBOM_READ_POOL_SIZE": "3"}
-    cmd = [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host", "127.0.0.1", "--port",
-           str(port), "--log-level", "warning", "--no-access-log"]
+def test_api_searches_and_writes_share_two_server_connections(bouncer: Bouncer, api: str) -> None:
     auth = {"Authorization": f"Bearer {bouncer.token}"}
     before = {r["database"]: int(r["total_xact_count"]) for r in bouncer.admin("SHOW STATS")}
-    with running_server(cmd, base_url=base, ready_path="/health", env=env), httpx.Client(base_url=base,
-                                                                                        timeout=WAIT_S) as client:
+    with httpx.Client(base_url=api, timeout=WAIT_S) as client:
 
         def worker(n: int) -> list[tuple[str, int, Any, Any]]:
             seen = []
@@ -187,6 +193,9 @@ def test_api_searches_and_writes_share_two_server_connections(bouncer: Bouncer) 
                 seen.append(("report", r.status_code, r.json(), (code, 3 - enrolled)))
                 r = client.get(f"/vacancy/centres/{code}")
                 seen.append(("centre", r.status_code, r.json(), code))
+                # The map layers' async engine.
+                r = client.get("/ogc/collections/facilities/items", params={"bbox": "126.9,37.55,126.92,37.56"})
+                seen.append(("features", r.status_code, r.json(), None))
             return seen
 
         with ThreadPoolExecutor(6) as pool:
@@ -200,6 +209,8 @@ def test_api_searches_and_writes_share_two_server_connections(bouncer: Bouncer) 
             assert sorted(f["code"] for f in body["items"]) == [CENTRES[0][0], CENTRES[1][0]]
         elif kind == "nearest":
             assert [f["code"] for f in body["items"]] == [CENTRES[2][0]]
+        elif kind == "features":
+            assert sorted(f["properties"]["code"] for f in body["features"]) == [CENTRES[0][0], CENTRES[1][0]]
         elif kind == "report":
             assert (body["code"], body["free_by_age"]["0"]) == expected
         else:
@@ -207,6 +218,7 @@ def test_api_searches_and_writes_share_two_server_connections(bouncer: Bouncer) 
     # Sharing: more client connections of the API than server connections behind them, every request a
     # transaction through PgBouncer.
     assert len(servers) <= POOL_SIZE < len(clients), (servers, clients)
+    assert bouncer.pool()["pool_mode"] == "transaction"
     after = {r["database"]: int(r["total_xact_count"]) for r in bouncer.admin("SHOW STATS")}
     db = bouncer.settings.local_pg_database
     assert after[db] - before.get(db, 0) >= len(results)
@@ -215,27 +227,22 @@ def test_api_searches_and_writes_share_two_server_connections(bouncer: Bouncer) 
     assert reports >= 6 * ROUNDS
 
 
-def test_vacancy_report_through_pgbouncer_reaches_the_stream(bouncer: Bouncer) -> None:
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    cmd = [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host", "127.0.0.1", "--port",
-           str(port), "--log-level", "warning", "--no-access-log"]
-    with running_server(cmd, base_url=base, ready_path="/health", env=bouncer.env):
-        reader = Reader(base, count=2, params={"district": "11440"})
-        events = []
-        for code, enrolled in ((CENTRES[2][0], 1), (CENTRES[0][0], 2), (CENTRES[1][0], 0)):
-            r = httpx.post(f"{base}/vacancy/centres/{code}/reports", timeout=WAIT_S,
-                           headers={"Authorization": f"Bearer {bouncer.token}"},
-                           json={"enrolled_by_age": {"0": enrolled}, "free_by_age": {"0": 3 - enrolled}})
-            assert r.status_code == 201, r.text
-            events.append(r.json())
-        got = reader.take(2)
+def test_vacancy_report_through_pgbouncer_reaches_the_stream(bouncer: Bouncer, api: str) -> None:
+    reader = Reader(api, count=2, params={"district": "11440"})
+    events = []
+    for code, enrolled in ((CENTRES[2][0], 1), (CENTRES[0][0], 2), (CENTRES[1][0], 0)):
+        r = httpx.post(f"{api}/vacancy/centres/{code}/reports", timeout=WAIT_S,
+                       headers={"Authorization": f"Bearer {bouncer.token}"},
+                       json={"enrolled_by_age": {"0": enrolled}, "free_by_age": {"0": 3 - enrolled}})
+        assert r.status_code == 201, r.text
+        events.append(r.json())
+    got = reader.take(2)
     # The 11680 centre is filtered out; the two 11440 reports arrive in order, written through PgBouncer.
     assert [int(e["id"]) for e in got] == [events[1]["seq"], events[2]["seq"]]
     assert [e["data"]["code"] for e in got] == [CENTRES[0][0], CENTRES[1][0]]
 
 
-def test_import_lock_across_pooled_connections_and_the_cli(bouncer: Bouncer, shared_data: Path) -> None:
+def test_import_lock_across_pooled_connections_and_cli_restarting_pgbouncer(bouncer: Bouncer, shared_data: Path) -> None:
     osm = shared_data / "osm" / "seoul_dongjak_heukseok_cauH_overpass_20241118_norelations.osm"
     pooled = make_engine(settings=bouncer.settings)
     try:
@@ -256,11 +263,15 @@ def test_import_lock_across_pooled_connections_and_the_cli(bouncer: Bouncer, sha
             pass
     finally:
         pooled.dispose()
+    # With PgBouncer stopped, a command run with DOLBOM_PGBOUNCER=1 starts it again.
+    assert provision.pgbouncer_down(bouncer.settings) and not provision.pgbouncer_status(bouncer.settings).running
     done = subprocess.run([DOLBOM, "osm", "import", str(osm), "--network", "pgb"], env=bouncer.env,
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+    status = subprocess.run([DOLBOM, "db", "status"], env=bouncer.env, capture_output=True, text=True)
+    found = re.search(r"^pgbouncer \S+: running=(\w+) pid=\d+ used=(\w+)$", status.stderr, re.MULTILINE)
+    assert found is not None and found.groups() == ("True", "True"), status.stderr
     with bouncer.direct.connect() as conn:
         kinds = conn.execute(text("SELECT kind FROM import_runs WHERE kind IN ('osm_network', 'test_hold', "
                                   "'test_other', 'test_after') ORDER BY id")).scalars().all()
     assert kinds == ["test_after", "osm_network"]
-    assert provision.pgbouncer_status(bouncer.settings).running
