@@ -2,6 +2,9 @@
 
 Used when ``DATABASE_URL`` is not set. The cluster lives in ``Settings.pg_dir``, listens only on a unix
 socket in that directory (no TCP port is taken) and trusts local connections.
+
+``pgbouncer_up`` puts Debian's PgBouncer in transaction mode in front of it (``Settings.pgbouncer_dir``: its
+unix socket, and ``DOLBOM_PGBOUNCER_LISTEN_ADDR:DOLBOM_PGBOUNCER_PORT``), started as the cluster owner.
 """
 
 from __future__ import annotations
