@@ -275,3 +275,23 @@ def test_import_lock_across_pooled_connections_and_cli_restarting_pgbouncer(boun
         kinds = conn.execute(text("SELECT kind FROM import_runs WHERE kind IN ('osm_network', 'test_hold', "
                                   "'test_other', 'test_after') ORDER BY id")).scalars().all()
     assert kinds == ["test_after", "osm_network"]
+
+
+def test_bench_pgbouncer_smoke(bouncer: Bouncer) -> None:
+    """``benchmarks.bench_pgbouncer`` on a few searches: the three ways return the same pages; numbers are there
+    (no timing is asserted)."""
+    from benchmarks import bench_pgbouncer
+
+    try:
+        bench_pgbouncer.fill(bouncer.direct, centres=3000)
+        with bouncer.direct.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM facilities WHERE source = 'bench'")).scalar_one() == 3000
+        result = bench_pgbouncer.latency(bouncer.settings, repeats=2, requests=12, warmup=12)
+        assert result["same_results"] and result["mean_returned"] > 0
+        assert all(r["median"] > 0 and r["rounds"] == 2 for r in result["ratios"].values())
+        load = bench_pgbouncer.clients(bouncer.settings, repeats=2, clients=4, duration_s=0.3)
+        assert load["server_connections"] == {"direct": 4, "pgbouncer": POOL_SIZE}
+        assert all(s["min"] > 0 for s in load["searches_per_s"].values())
+    finally:
+        with bouncer.direct.begin() as conn:
+            conn.execute(text("DELETE FROM facilities WHERE source = 'bench'"))
