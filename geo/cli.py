@@ -61,8 +61,13 @@ def _fail(exc: DolbomError) -> None:
 
 
 def _describe(exc: BaseException) -> str:
-    """A one-line description of an unexpected error (database, file system, anything else)."""
+    """A one-line description of an unexpected error (settings, database, file system, anything else)."""
+    from pydantic import ValidationError
     from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+    if isinstance(exc, ValidationError):  # e.g. Settings from a bad environment: say which and why
+        return f"invalid {exc.title}: " + "; ".join(
+            ".".join(map(str, e["loc"])) + (": " if e["loc"] else "") + e["msg"] for e in exc.errors())
 
     if isinstance(exc, DBAPIError) and exc.orig is not None:
         first = str(exc.orig).strip().splitlines()
@@ -132,10 +137,12 @@ def _engine(*, direct: bool = False, pgbouncer: bool = False):  # type: ignore[n
     return make_engine(settings=settings)
 
 
+PgBouncerOption = Annotated[bool, typer.Option(
+    "--pgbouncer", help="Also start PgBouncer (transaction pooling) in front of the local cluster")]
+
+
 @db_app.command("up")
-def db_up(pgbouncer: Annotated[bool, typer.Option(
-        "--pgbouncer", help="Also start PgBouncer (transaction pooling) in front of the local cluster")] = False,
-          ) -> None:
+def db_up(pgbouncer: PgBouncerOption = False) -> None:
     """Install PostGIS if needed, initialise and start the local cluster, apply migrations."""
     from geo.db import check_database
 

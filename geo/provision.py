@@ -311,10 +311,15 @@ def pgbouncer_up(settings: Settings) -> str:
         owner = pwd.getpwnam("postgres")
         for path in (d, *d.iterdir()):
             os.chown(path, owner.pw_uid, owner.pw_gid)
-    if _pgbouncer_pid(settings) is not None:
+    pid = _pgbouncer_pid(settings)
+    if pid is not None:
         # Running: RELOAD re-reads the ini (pool sizes); a changed port needs `dolbom db down` first.
-        with psycopg.connect(_pgbouncer_conninfo(settings, "pgbouncer"), autocommit=True) as admin:
-            admin.execute("RELOAD")
+        try:
+            with psycopg.connect(_pgbouncer_conninfo(settings, "pgbouncer"), autocommit=True) as admin:
+                admin.execute("RELOAD")
+        except psycopg.Error as exc:
+            raise ProvisioningError(f"pgbouncer (pid {pid}) runs but does not answer on port "
+                                    f"{settings.pgbouncer_port} ({exc}); `dolbom db down` and up again") from exc
         return settings.local_pgbouncer_url()
     done = subprocess.run(_as_cluster_owner([str(binary), "-d", str(d / "pgbouncer.ini")]),
                           capture_output=True, text=True)

@@ -141,6 +141,13 @@ def test_settings_route_the_app_through_pgbouncer_and_the_rest_direct(bouncer: B
     assert external.through_pgbouncer and external.direct_database_url.endswith("@server:5432/db")
     with pytest.raises(ValueError, match="DOLBOM_DIRECT_DATABASE_URL"):
         Settings(DATABASE_URL="postgresql://u@pooler:6432/db", DOLBOM_PGBOUNCER=True)  # type: ignore[call-arg]
+    # The command line says so in one line.
+    env = {**os.environ, "DATABASE_URL": "postgresql://u@127.0.0.1:1/db", "DOLBOM_PGBOUNCER": "1"}
+    env.pop("DOLBOM_DIRECT_DATABASE_URL", None)
+    done = subprocess.run([DOLBOM, "db", "status"], env=env, capture_output=True, text=True)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 1 and len(lines) == 1 and lines[0].startswith("error: invalid Settings")
+    assert "DOLBOM_DIRECT_DATABASE_URL" in lines[0] and "Traceback" not in done.stderr
 
 
 def test_prepared_statements_break_through_pgbouncer_unless_disabled(bouncer: Bouncer) -> None:
