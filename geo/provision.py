@@ -3,8 +3,8 @@
 Used when ``DATABASE_URL`` is not set. The cluster lives in ``Settings.pg_dir``, listens only on a unix
 socket in that directory (no TCP port is taken) and trusts local connections.
 
-``pgbouncer_up`` puts Debian's PgBouncer in transaction mode in front of it (``Settings.pgbouncer_dir``: its
-unix socket, and ``DOLBOM_PGBOUNCER_LISTEN_ADDR:DOLBOM_PGBOUNCER_PORT``), started as the cluster owner.
+``pgbouncer_up`` puts Debian's PgBouncer in transaction mode in front of it (a unix socket in
+``Settings.pgbouncer_dir``, TCP only when ``DOLBOM_PGBOUNCER_LISTEN_ADDR`` is set), started as the cluster owner.
 """
 
 from __future__ import annotations
@@ -305,6 +305,8 @@ def pgbouncer_up(settings: Settings) -> str:
         raise ProvisioningError(f"the local cluster in {settings.pg_dir} is not running; `dolbom db up` first")
     d = settings.pgbouncer_dir
     d.mkdir(parents=True, exist_ok=True)
+    # Only the owner reaches the socket (as initdb does for the cluster's directory): PgBouncer trusts its clients.
+    d.chmod(0o700)
     (d / "pgbouncer.ini").write_text(pgbouncer_ini(settings))
     (d / "userlist.txt").write_text('"postgres" ""\n')
     if os.geteuid() == 0:

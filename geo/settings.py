@@ -113,8 +113,10 @@ class Settings(BaseSettings):
     # a transaction pooler and DOLBOM_DIRECT_DATABASE_URL the server itself (LISTEN, migrations, imports).
     pgbouncer: bool = Field(default=False, alias="DOLBOM_PGBOUNCER")
     pgbouncer_port: int = Field(default=64329, alias="DOLBOM_PGBOUNCER_PORT")
-    # TCP address PgBouncer listens on besides its unix socket ("": the socket only).
-    pgbouncer_listen_addr: str = Field(default="127.0.0.1", alias="DOLBOM_PGBOUNCER_LISTEN_ADDR")
+    # TCP address PgBouncer listens on besides its unix socket (default "": the socket only, in a directory only the
+    # cluster owner reaches). Like the cluster it trusts its clients: on TCP every local user could connect as the
+    # superuser, so set 127.0.0.1 only on a machine of your own.
+    pgbouncer_listen_addr: str = Field(default="", alias="DOLBOM_PGBOUNCER_LISTEN_ADDR")
     # Server connections per database (PostgreSQL's max_connections is 100), shared by all client connections.
     pgbouncer_pool_size: int = Field(default=20, ge=1, alias="DOLBOM_PGBOUNCER_POOL_SIZE")
     pgbouncer_max_client_conn: int = Field(default=2000, ge=1, alias="DOLBOM_PGBOUNCER_MAX_CLIENT_CONN")

@@ -84,7 +84,8 @@ def bouncer() -> Iterator[Bouncer]:
     data_dir = Path(tempfile.mkdtemp(prefix="dolbom-pgb-test-", dir="/tmp"))
     overrides = {"DOLBOM_DATA_DIR": str(data_dir), "DOLBOM_PG_PORT": "55500",
                  "DOLBOM_PGBOUNCER_PORT": str(_free_tcp_port(55501, 55539)),
-                 "DOLBOM_PGBOUNCER_POOL_SIZE": str(POOL_SIZE), "DOLBOM_PG_DATABASE": "dolbom"}
+                 "DOLBOM_PGBOUNCER_POOL_SIZE": str(POOL_SIZE), "DOLBOM_PG_DATABASE": "dolbom",
+                 "DOLBOM_PGBOUNCER_LISTEN_ADDR": "127.0.0.1"}
     env = {k: v for k, v in os.environ.items()
            if k not in ("DATABASE_URL", "DOLBOM_DIRECT_DATABASE_URL", "DOLBOM_PGBOUNCER")} | overrides
     settings = Settings(DATABASE_URL=None, DOLBOM_PGBOUNCER=True, **overrides)  # type: ignore[arg-type]
@@ -135,6 +136,11 @@ def test_settings_route_the_app_through_pgbouncer_and_the_rest_direct(bouncer: B
     assert through_pgbouncer(s.effective_database_url, s) and not through_pgbouncer(s.direct_database_url, s)
     assert connect_kwargs(s.effective_database_url, s) == {"prepare_threshold": None}
     assert connect_kwargs(s.direct_database_url, s) == {}
+    # Its unix socket is reachable by the cluster owner only; TCP was asked for here (LISTEN_ADDR).
+    assert s.pgbouncer_dir.stat().st_mode & 0o777 == 0o700
+    with psycopg.connect(f"host=127.0.0.1 port={s.pgbouncer_port} user=postgres dbname=dolbom",
+                         prepare_threshold=None) as tcp:
+        assert tcp.execute("SELECT count(*) FROM facilities").fetchone() == (len(CENTRES),)
     # An external pooler: DATABASE_URL is PgBouncer, the direct URL must be given.
     external = Settings(DATABASE_URL="postgresql://u@pooler:6432/db", DOLBOM_PGBOUNCER=True,  # type: ignore[call-arg]
                         DOLBOM_DIRECT_DATABASE_URL="postgresql://u@server:5432/db")
