@@ -14,7 +14,7 @@ from typing import Any, TypeAlias
 import psycopg
 from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
-from sqlalchemy import Connection, Engine, TextClause, create_engine, text
+from sqlalchemy import Connection, Engine, TextClause, create_engine, make_url, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -23,12 +23,26 @@ from geo.settings import Settings, normalise_url
 Conn: TypeAlias = Connection | Session | psycopg.Connection[Any]
 
 
+def _server_address(url: str) -> tuple[str | None, str | None]:
+    """(host or unix-socket directory, port) a database URL connects to."""
+    parsed = make_url(normalise_url(url))
+
+    def query(key: str) -> str | None:
+        value = parsed.query.get(key)
+        return value[0] if isinstance(value, tuple) else value
+
+    port = parsed.port if parsed.port is not None else query("port")
+    return parsed.host or query("host"), None if port is None else str(port)
+
+
 def through_pgbouncer(url: str, settings: Settings | None) -> bool:
-    """True when connections to ``url`` go through PgBouncer in transaction mode (``settings.pgbouncer`` on and
-    ``url`` not the direct server URL): each transaction may then run on another server connection."""
+    """True when connections to ``url`` go through PgBouncer in transaction mode: ``settings.pgbouncer`` is on
+    and ``url`` names the same host (or socket directory) and port as ``effective_database_url``, whatever the
+    database. Each transaction may then run on another server connection. The direct URL, and any other server
+    (a replica), is not pooled."""
     if settings is None or not settings.through_pgbouncer:
         return False
-    return normalise_url(url) != settings.direct_database_url
+    return _server_address(url) == _server_address(settings.effective_database_url)
 
 
 def connect_kwargs(url: str, settings: Settings | None) -> dict[str, Any]:

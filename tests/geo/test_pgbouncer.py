@@ -136,6 +136,9 @@ def test_settings_route_the_app_through_pgbouncer_and_the_rest_direct(bouncer: B
     assert through_pgbouncer(s.effective_database_url, s) and not through_pgbouncer(s.direct_database_url, s)
     assert connect_kwargs(s.effective_database_url, s) == {"prepare_threshold": None}
     assert connect_kwargs(s.direct_database_url, s) == {}
+    # Another database through the same PgBouncer is pooled too; another server (a replica) is not.
+    assert through_pgbouncer(s.local_pgbouncer_url("other"), s)
+    assert not through_pgbouncer("postgresql://u@replica:5432/dolbom", s)
     # Its unix socket is reachable by the cluster owner only; TCP was asked for here (LISTEN_ADDR).
     assert s.pgbouncer_dir.stat().st_mode & 0o777 == 0o700
     with psycopg.connect(f"host=127.0.0.1 port={s.pgbouncer_port} user=postgres dbname=dolbom",
@@ -145,6 +148,8 @@ def test_settings_route_the_app_through_pgbouncer_and_the_rest_direct(bouncer: B
     external = Settings(DATABASE_URL="postgresql://u@pooler:6432/db", DOLBOM_PGBOUNCER=True,  # type: ignore[call-arg]
                         DOLBOM_DIRECT_DATABASE_URL="postgresql://u@server:5432/db")
     assert external.through_pgbouncer and external.direct_database_url.endswith("@server:5432/db")
+    assert through_pgbouncer("postgresql+psycopg://u@pooler:6432/db", external)
+    assert not through_pgbouncer(external.direct_database_url, external)
     with pytest.raises(ValueError, match="DOLBOM_DIRECT_DATABASE_URL"):
         Settings(DATABASE_URL="postgresql://u@pooler:6432/db", DOLBOM_PGBOUNCER=True)  # type: ignore[call-arg]
     # The command line says so in one line.
