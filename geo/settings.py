@@ -6,7 +6,7 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -112,6 +112,27 @@ class Settings(BaseSettings):
     notify_backoff_s: float = Field(default=15.0, ge=0, alias="DOLBOM_NOTIFY_BACKOFF_S")
     # A claimed message another worker may take over once this lease has passed (the claimer died).
     notify_lease_s: float = Field(default=60.0, gt=0, alias="DOLBOM_NOTIFY_LEASE_S")
+    # PgBouncer (transaction pooling) between the workers and PostgreSQL. On with the local cluster: `dolbom db up
+    # --pgbouncer` / `dolbom run` start it and the app connects through it. On with DATABASE_URL: DATABASE_URL is
+    # a transaction pooler and DOLBOM_DIRECT_DATABASE_URL the server itself (LISTEN, migrations, imports).
+    pgbouncer: bool = Field(default=False, alias="DOLBOM_PGBOUNCER")
+    pgbouncer_port: int = Field(default=64329, alias="DOLBOM_PGBOUNCER_PORT")
+    # TCP address PgBouncer listens on besides its unix socket (default "": the socket only, in a directory only the
+    # cluster owner reaches). Like the cluster it trusts its clients: on TCP every local user could connect as the
+    # superuser, so set 127.0.0.1 only on a machine of your own.
+    pgbouncer_listen_addr: str = Field(default="", alias="DOLBOM_PGBOUNCER_LISTEN_ADDR")
+    # Server connections per database (PostgreSQL's max_connections is 100), shared by all client connections.
+    pgbouncer_pool_size: int = Field(default=20, ge=1, alias="DOLBOM_PGBOUNCER_POOL_SIZE")
+    pgbouncer_max_client_conn: int = Field(default=2000, ge=1, alias="DOLBOM_PGBOUNCER_MAX_CLIENT_CONN")
+    direct_database_url_setting: str | None = Field(default=None, alias="DOLBOM_DIRECT_DATABASE_URL")
+
+    @model_validator(mode="after")
+    def _pooler_needs_a_direct_url(self) -> Settings:
+        """With an external pooler, LISTEN and migrations need the server's own URL: refuse to guess it."""
+        if self.pgbouncer and self.database_url and not self.direct_database_url_setting:
+            raise ValueError("DOLBOM_PGBOUNCER=1 with DATABASE_URL needs DOLBOM_DIRECT_DATABASE_URL (the "
+                             "PostgreSQL server itself, for LISTEN, migrations and imports)")
+        return self
 
     @property
     def pg_dir(self) -> Path:
@@ -124,11 +145,40 @@ class Settings(BaseSettings):
         return f"postgresql+psycopg://postgres@/{db}?host={self.pg_dir}&port={self.local_pg_port}"
 
     @property
+    def pgbouncer_dir(self) -> Path:
+        """Directory of the local PgBouncer: its ini, userlist, pid file, log and unix socket."""
+        return self.data_dir / "pgbouncer"
+
+    def local_pgbouncer_url(self, database: str | None = None) -> str:
+        """SQLAlchemy URL of the local PgBouncer (unix socket in ``pgbouncer_dir``) for ``database``."""
+        db = database or self.local_pg_database
+        return f"postgresql+psycopg://postgres@/{db}?host={self.pgbouncer_dir}&port={self.pgbouncer_port}"
+
+    @property
     def effective_database_url(self) -> str:
-        """``DATABASE_URL`` when set, else the project-local cluster's URL."""
+        """Where the app's connections go: ``DATABASE_URL`` when set, else the local PgBouncer when
+        ``pgbouncer`` is on, else the project-local cluster."""
+        if self.database_url:
+            return normalise_url(self.database_url)
+        if self.pgbouncer:
+            return self.local_pgbouncer_url()
+        return self.local_database_url()
+
+    @property
+    def direct_database_url(self) -> str:
+        """PostgreSQL itself, never a transaction pooler: for what needs one server session (LISTEN, migrations
+        and DDL, session advisory locks, long imports). ``DOLBOM_DIRECT_DATABASE_URL``, else ``DATABASE_URL``,
+        else the project-local cluster."""
+        if self.direct_database_url_setting:
+            return normalise_url(self.direct_database_url_setting)
         if self.database_url:
             return normalise_url(self.database_url)
         return self.local_database_url()
+
+    @property
+    def through_pgbouncer(self) -> bool:
+        """True when ``effective_database_url`` goes through a transaction pooler."""
+        return self.pgbouncer and self.effective_database_url != self.direct_database_url
 
 
 def normalise_url(url: str) -> str:

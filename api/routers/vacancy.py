@@ -18,6 +18,7 @@ from api.security import CurrentUser, authorize
 from geo.auth.policy import Action
 from geo.errors import InvalidQuery
 from geo.search.filters import MAX_LIST_VALUES
+from geo.settings import Settings
 from geo.vacancy import (
     EventFilter,
     VacancyReportIn,
@@ -87,10 +88,12 @@ def district(district_code: DistrictCode, user: CurrentUser, session: SessionDep
     return district_status(session.connection(), district_code, stale_after_days=settings.vacancy_stale_days)
 
 
-def _hub(request: Request, engine: Engine) -> VacancyHub:
+def _hub(request: Request, settings: Settings) -> VacancyHub:
     hub = getattr(request.app.state, "vacancy_hub", None)
     if hub is None:
-        hub = request.app.state.vacancy_hub = VacancyHub(engine.url.render_as_string(hide_password=False))
+        # LISTEN needs its own server session: on the direct URL, never through PgBouncer's transaction pooling
+        # (there the LISTEN would stay on a server connection that other clients then use).
+        hub = request.app.state.vacancy_hub = VacancyHub(settings.direct_database_url)
     return hub  # type: ignore[no-any-return]
 
 
@@ -127,7 +130,7 @@ async def stream(
         if not 0 <= after < 2**63:  # event ids are bigint sequence values
             raise InvalidQuery(f"Last-Event-ID must be an event id, got {last_event_id!r}", param="Last-Event-ID")
     engine = get_engine(request)
-    hub = _hub(request, engine)
+    hub = _hub(request, settings)
     sub = await hub.subscribe(flt)
     loop = asyncio.get_running_loop()
     ends_at = loop.time() + settings.vacancy_stream_max_s

@@ -10,7 +10,7 @@ from geo.models import Base
 from geo.settings import get_settings
 
 config = context.config
-url = config.get_main_option("sqlalchemy.url") or get_settings().effective_database_url
+url = config.get_main_option("sqlalchemy.url") or get_settings().direct_database_url
 
 
 def run_migrations_online() -> None:
