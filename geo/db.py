@@ -55,14 +55,17 @@ async def _configure_read_connection(conn: psycopg.AsyncConnection[Any]) -> None
     await conn.execute(READ_SESSION_SETUP)
 
 
-def make_read_pool(settings: Settings, *, min_size: int = 2, max_size: int = 10) -> AsyncConnectionPool:
-    """An async psycopg pool for reads (not opened; ``await pool.open()``). Connections are autocommit: every
-    read is one statement, so no BEGIN/ROLLBACK round trips; statements are prepared after their first use and
-    always planned with their values (``READ_SESSION_SETUP``)."""
+def make_read_pool(settings: Settings, *, min_size: int = 2, max_size: int = 10, url: str | None = None,
+                   check: bool = False) -> AsyncConnectionPool:
+    """An async psycopg pool for reads (not opened; ``await pool.open()``) on ``url`` (default: the configured
+    database). Connections are autocommit: every read is one statement, so no BEGIN/ROLLBACK round trips;
+    statements are prepared after their first use and always planned with their values (``READ_SESSION_SETUP``).
+    ``check``: test each connection on checkout (one empty round trip), for replica pools whose server may have
+    gone since the connection was last used, so that the caller can fall back before running its query."""
     return AsyncConnectionPool(
-        libpq_url(settings), min_size=min_size, max_size=max_size, open=False,
+        as_libpq_url(url) if url else libpq_url(settings), min_size=min_size, max_size=max_size, open=False,
         kwargs={"autocommit": True, "prepare_threshold": 1}, configure=_configure_read_connection,
-        timeout=settings.db_timeout_s,
+        check=AsyncConnectionPool.check_connection if check else None, timeout=settings.db_timeout_s,
     )
 
 
