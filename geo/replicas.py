@@ -99,6 +99,15 @@ class Server:
         self.state = ServerState(self.name)
 
 
+@dataclass(frozen=True)
+class Lease:
+    """A connection lent by ``ReadRouter.checkout``, its server and the pool it goes back to."""
+
+    conn: psycopg.AsyncConnection[Any]
+    server: Server
+    pool: AsyncConnectionPool
+
+
 class ReadRouter:
     """Chooses the server for each read (see the module docstring); ``start()`` opens the replica pools and the
     monitors, ``close()`` stops them. The primary's pool is the caller's (opened and closed by it)."""
@@ -152,6 +161,8 @@ class ReadRouter:
                             as_libpq_url(server.url), autocommit=True,
                             connect_timeout=max(1, int(self.settings.db_timeout_s)))
                     row = await (await conn.execute(query)).fetchone()
+                    if server.is_replica and not server.state.up and server.state.polled_at is not None:
+                        await self._renew_pool(server)
                     self._record(server, parse_lsn(row[0]) if row and row[0] else None)
                 except (psycopg.Error, OSError) as exc:
                     if server.state.up:
@@ -170,6 +181,14 @@ class ReadRouter:
         finally:
             if conn is not None:
                 await conn.close()
+
+    async def _renew_pool(self, server: Server) -> None:
+        """A fresh pool for a replica that is back: the old one may be waiting out its reconnection backoff
+        (seconds) after the failures; connections still lent from it are closed when they are given back."""
+        old = server.pool
+        server.pool = make_read_pool(self.settings, url=server.url, max_size=old.max_size, check=True)
+        await server.pool.open(wait=False)
+        await old.close(timeout=0)
 
     def _record(self, server: Server, lsn: int | None) -> None:
         now = time.monotonic()
@@ -235,58 +254,58 @@ class ReadRouter:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._progress.wait(), max(0.0, deadline - time.monotonic()))
 
-    async def _getconn(self, server: Server) -> psycopg.AsyncConnection[Any] | None:
+    async def _getconn(self, server: Server) -> Lease | None:
         """A connection from ``server``'s pool, or None (the server marked down) when it cannot give one."""
+        pool = server.pool
         try:
-            return await server.pool.getconn(timeout=REPLICA_CHECKOUT_TIMEOUT_S)
+            return Lease(await pool.getconn(timeout=REPLICA_CHECKOUT_TIMEOUT_S), server, pool)
         except (psycopg.OperationalError, PoolTimeout) as exc:
             log.warning("%s: no read connection (%s); falling back", server.name, exc)
             server.state.up = False
             server.wake.set()
             return None
 
-    async def checkout(self, min_lsn: int | None = None) -> tuple[psycopg.AsyncConnection[Any], Server]:
-        """A read connection and its server (give it back with ``release``): an eligible replica, waiting up to
+    async def checkout(self, min_lsn: int | None = None) -> Lease:
+        """A read connection (give it back with ``release``): an eligible replica, waiting up to
         ``read_your_writes_wait_ms`` for one to replay ``min_lsn``; else the primary; the primary failing, the
         most advanced replica that answers. Raises only when no server answers."""
         deadline = time.monotonic() + self.settings.read_your_writes_wait_ms / 1000
         while True:
             for replica in self.eligible(min_lsn):
-                conn = await self._getconn(replica)
-                if conn is not None:
-                    return conn, replica
+                if lease := await self._getconn(replica):
+                    return lease
             waiting = min_lsn is not None and any(r.state.up for r in self.replicas)
             if not waiting or time.monotonic() >= deadline:
                 break
             await self._wait_for_progress(deadline)
         primary_error: Exception | None = None
         if self.primary.state.up or self.primary.state.polled_at is None or not self.replicas:
+            pool = self.primary.pool
             try:
-                return await self.primary.pool.getconn(), self.primary
+                return Lease(await pool.getconn(), self.primary, pool)
             except (psycopg.OperationalError, PoolTimeout) as exc:
                 primary_error = exc
                 self.primary.state.up = False
                 self.primary.wake.set()
         for replica in self._fallback_replicas():
-            conn = await self._getconn(replica)
-            if conn is not None:
-                return conn, replica
+            if lease := await self._getconn(replica):
+                return lease
         if primary_error is not None:
             raise primary_error
         raise psycopg.OperationalError("no database server answers (primary and replicas are down)")
 
-    async def release(self, conn: psycopg.AsyncConnection[Any], server: Server) -> None:
-        """Give a connection from ``checkout`` back to its pool."""
-        await server.pool.putconn(conn)
+    async def release(self, lease: Lease) -> None:
+        """Give a connection from ``checkout`` back to the pool it came from."""
+        await lease.pool.putconn(lease.conn)
 
     @asynccontextmanager
     async def connection(self, min_lsn: int | None = None) -> AsyncIterator[tuple[psycopg.AsyncConnection[Any], str]]:
         """``checkout`` as a context manager yielding the connection and the name of its server."""
-        conn, server = await self.checkout(min_lsn)
+        lease = await self.checkout(min_lsn)
         try:
-            yield conn, server.name
+            yield lease.conn, lease.server.name
         finally:
-            await self.release(conn, server)
+            await self.release(lease)
 
     async def primary_lsn(self) -> int | None:
         """The primary's current WAL position (a write committed before this call is at or before it), or None
