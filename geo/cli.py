@@ -98,40 +98,50 @@ def main(argv: list[str] | None = None) -> None:
     sys.exit(code if isinstance(code, int) else 0)
 
 
-def _database_url() -> str:
-    """The configured database, provisioning the local cluster when ``DATABASE_URL`` is unset."""
+def _database_url(replicas: int | None = None) -> str:
+    """The configured database, provisioning the local cluster (and ``replicas`` standbys, default
+    ``DOLBOM_PG_REPLICAS``) when ``DATABASE_URL`` is unset."""
     from geo import provision
 
     settings = get_settings()
     if settings.database_url:
         return settings.effective_database_url
-    return provision.up(settings)
+    return provision.up(settings, replicas=replicas)
 
 
-def _engine():  # type: ignore[no-untyped-def]
+def _engine(replicas: int | None = None):  # type: ignore[no-untyped-def]
     from geo.db import make_engine
     from geo.migrate import upgrade
 
-    engine = make_engine(_database_url(), settings=get_settings())
+    engine = make_engine(_database_url(replicas), settings=get_settings())
     upgrade(engine)
     return engine
 
 
 @db_app.command("up")
-def db_up() -> None:
-    """Install PostGIS if needed, initialise and start the local cluster, apply migrations."""
+def db_up(
+    replicas: Annotated[int | None, typer.Option(
+        min=0, max=9, help="Local read replicas (streaming standbys) to start beside the primary "
+                           "(default: DOLBOM_PG_REPLICAS)")] = None,
+) -> None:
+    """Install PostGIS if needed, initialise and start the local cluster (and its standbys), apply migrations."""
+    settings = get_settings()
+    if replicas and settings.database_url:
+        _fail(DolbomError("--replicas provisions local standbys; DATABASE_URL is set (give DOLBOM_REPLICA_URLS)"))
     try:
-        engine = _engine()
+        engine = _engine(replicas)
     except DolbomError as exc:
         _fail(exc)
     from geo.db import check_database
 
     console.print(f"[green]up[/green] {engine.url.render_as_string(hide_password=True)} {check_database(engine)}")
+    for index in settings.local_replica_indexes() if not settings.database_url else []:
+        console.print(f"replica {index}: {settings.local_replica_url(index)}")
 
 
 @db_app.command("down")
 def db_down() -> None:
-    """Stop the local cluster."""
+    """Stop the local cluster and its standbys."""
     from geo import provision
 
     stopped = provision.down(get_settings())
@@ -140,7 +150,7 @@ def db_down() -> None:
 
 @db_app.command("status")
 def db_status() -> None:
-    """Show whether the local cluster is initialised and running."""
+    """Show whether the local cluster is initialised and running, and its standbys with their replay lag."""
     from sqlalchemy.engine import make_url
 
     from geo import provision
@@ -152,6 +162,10 @@ def db_status() -> None:
         return
     st = provision.status(settings)
     console.print(f"cluster {st.pg_dir}: initialised={st.initialised} running={st.running}\nurl {st.url}")
+    for replica in st.replicas:
+        lag = "unknown" if replica.replay_lag_bytes is None else f"{replica.replay_lag_bytes} bytes"
+        console.print(f"replica {replica.index} {replica.pg_dir}: running={replica.running} replay_lag={lag}\n"
+                      f"url {replica.url}")
 
 
 @db_app.command("migrate")

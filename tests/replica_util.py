@@ -59,8 +59,8 @@ def replica_cluster(name: str, *, port: int, replicas: int,
             ids = insert_search_fixture(conn)
         if prepare is not None:
             prepare(engine)
-        for index in range(1, replicas + 1):
-            provision.start_replica(local, index)
+        # `up` again, now with standbys: the primary is running, so this only copies and starts them.
+        provision.up(local, replicas=replicas)
         yield ReplicaCluster(local, primary_url, engine,
                              [local.local_replica_url(i) for i in range(1, replicas + 1)], ids)
     finally:

@@ -4,6 +4,9 @@ replicas in turn, read-your-writes by WAL position, lag, a stopped standby, LSN 
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -13,7 +16,7 @@ import pytest
 from geo import provision
 from geo.errors import InvalidQuery
 from geo.replicas import ReadRouter, format_lsn, parse_lsn, settled_lsn
-from geo.settings import Settings
+from geo.settings import PROJECT_ROOT, Settings
 from tests.replica_util import ReplicaCluster, replica_cluster, wait_until
 
 
@@ -79,6 +82,15 @@ def test_status_lists_standbys_with_lag(cluster: ReplicaCluster) -> None:
     assert cluster.local.effective_replica_urls == cluster.replica_urls
     with cluster.replica(1) as standby:
         assert standby.execute("SELECT pg_is_in_recovery()").fetchone() == (True,)
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env.update(DOLBOM_DATA_DIR=str(cluster.local.data_dir), DOLBOM_PG_PORT=str(cluster.local.local_pg_port),
+               PYTHONPATH=str(PROJECT_ROOT), COLUMNS="200")
+    shown = subprocess.run([sys.executable, "-c", "from geo.cli import main; main()", "db", "status"],
+                           env=env, capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0, shown.stderr
+    for index in (1, 2):  # the CLI reports on stderr
+        assert f"replica {index} {cluster.local.local_replica_dir(index)}: running=True replay_lag=0 bytes" \
+            in shown.stderr, shown.stderr
 
 
 def test_reads_go_to_the_replicas_in_turn(cluster: ReplicaCluster) -> None:
