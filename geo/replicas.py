@@ -330,7 +330,7 @@ class ReadRouter:
                 "lsn": format_lsn(state.lsn) if state.lsn is not None else None,
                 **({"replay_lag_s": None if state.lag_s is None else round(state.lag_s, 3),
                     "replay_lag_bytes": state.lag_bytes} if server.is_replica else {}),
+                # No error text: /health is public and connection errors name hosts and sockets (they are logged).
                 "serves_reads": (server is reader and state.up) or (server.is_replica and self._serves(server, None)),
-                **({"error": state.error} if state.error and not state.up else {}),
             })
         return {"servers": servers, "reads_from": reader.name if reader.state.up else None}
