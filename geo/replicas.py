@@ -309,9 +309,9 @@ class ReadRouter:
 
     async def primary_lsn(self) -> int | None:
         """The primary's current WAL position (a write committed before this call is at or before it), or None
-        when the primary does not answer."""
+        when the primary does not answer (within ``db_timeout_s``, like any request on it)."""
         try:
-            async with self.primary.pool.connection(timeout=REPLICA_CHECKOUT_TIMEOUT_S) as conn:
+            async with self.primary.pool.connection() as conn:
                 row = await (await conn.execute("SELECT pg_current_wal_lsn()::text")).fetchone()
         except (psycopg.OperationalError, PoolTimeout):
             return None

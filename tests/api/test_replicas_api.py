@@ -74,7 +74,11 @@ def test_searches_read_the_replica_and_writes_carry_their_position(cluster: Repl
                                                                    client: TestClient) -> None:
     assert _search(client)[1] == "replica-1"
     assert client.get(f"/vacancy/centres/{CODE}").headers[READ_SOURCE_HEADER] == "replica-1"
-    assert client.get("/ogc/collections/facilities/items?limit=1").headers[READ_SOURCE_HEADER] == "replica-1"
+    for path in ("/ogc/collections/facilities/items?limit=1", f"/waitlist/centres/{CODE}/queue?age_class=0",
+                 f"/places/reverse?lat={LAT}&lon={LON}", "/places/search?q=가상해님", "/tiles/facilities/14/14149/6348.mvt"):
+        response = client.get(path)
+        assert response.status_code == 200, (path, response.text)
+        assert response.headers[READ_SOURCE_HEADER] == "replica-1", path
     written = _report(client, 2)
     assert written.status_code == 201, written.text
     position = written.headers[LSN_HEADER]
@@ -148,9 +152,11 @@ def test_a_stopped_primary_answers_writes_503_and_reads_from_the_replica(cluster
         assert written.headers["retry-after"].isdigit() and written.json()["status"] == 503
         # The writer's cookie names a position the replica has (the primary sent all its WAL before stopping).
         assert _search(client) == (False, "replica-1")
-        assert client.get(f"/vacancy/centres/{CODE}").status_code == 200
-        features = client.get("/ogc/collections/facilities/items?limit=1")
-        assert features.status_code == 200 and features.headers[READ_SOURCE_HEADER] == "replica-1"
+        for path in (f"/vacancy/centres/{CODE}", "/ogc/collections/facilities/items?limit=1",
+                     f"/places/reverse?lat={LAT}&lon={LON}", "/tiles/facilities/14/14149/6348.mvt"):
+            response = client.get(path)
+            assert response.status_code == 200, (path, response.text)
+            assert response.headers[READ_SOURCE_HEADER] == "replica-1", path
         health = client.get("/health")
         assert health.status_code == 200
         assert health.json()["status"] == "degraded" and health.json()["answered_by"] == "replica-1"
