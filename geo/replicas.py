@@ -160,18 +160,20 @@ class ReadRouter:
                         conn = await psycopg.AsyncConnection.connect(
                             as_libpq_url(server.url), autocommit=True,
                             connect_timeout=max(1, int(self.settings.db_timeout_s)))
-                    row = await (await conn.execute(query)).fetchone()
+                    # Bounded: a server behind a dead TCP link would otherwise hold its monitor forever.
+                    row = await asyncio.wait_for(self._poll(conn, query), self.settings.db_timeout_s)
                     if server.is_replica and not server.state.up and server.state.polled_at is not None:
                         await self._renew_pool(server)
-                    self._record(server, parse_lsn(row[0]) if row and row[0] else None)
-                except (psycopg.Error, OSError) as exc:
+                    self._record(server, parse_lsn(row) if row else None)
+                except Exception as exc:  # whatever fails, the server counts as down and the monitor goes on
                     if server.state.up:
                         log.warning("%s is down: %s", server.name, exc)
                     server.state.up = False
                     server.state.error = str(exc).strip()[:200] or type(exc).__name__
                     server.state.polled_at = time.monotonic()
                     if conn is not None:
-                        await conn.close()
+                        with contextlib.suppress(Exception):
+                            await conn.close()
                         conn = None
                 async with self._progress:
                     self._progress.notify_all()
@@ -181,6 +183,11 @@ class ReadRouter:
         finally:
             if conn is not None:
                 await conn.close()
+
+    @staticmethod
+    async def _poll(conn: psycopg.AsyncConnection[Any], query: str) -> str | None:
+        row = await (await conn.execute(query)).fetchone()
+        return str(row[0]) if row and row[0] is not None else None
 
     async def _renew_pool(self, server: Server) -> None:
         """A fresh pool for a replica that is back: the old one may be waiting out its reconnection backoff
@@ -274,7 +281,8 @@ class ReadRouter:
             for replica in self.eligible(min_lsn):
                 if lease := await self._getconn(replica):
                     return lease
-            waiting = min_lsn is not None and any(r.state.up for r in self.replicas)
+            # Worth waiting only for a replica that is up and within the lag limit (it may replay the position).
+            waiting = min_lsn is not None and any(self._serves(r, None) for r in self.replicas)
             if not waiting or time.monotonic() >= deadline:
                 break
             await self._wait_for_progress(deadline)

@@ -73,6 +73,18 @@ def test_lsn_notation() -> None:
             parse_lsn(bad)
 
 
+def test_replica_urls_settings(tmp_path) -> None:
+    listed = Settings(DATABASE_URL="postgresql://u@db/x", DOLBOM_REPLICA_URLS=" postgresql://u@r1/x,,postgres://u@r2/x ")
+    assert listed.effective_replica_urls == ["postgresql+psycopg://u@r1/x", "postgresql+psycopg://u@r2/x"]
+    # An external primary without DOLBOM_REPLICA_URLS: no replicas, whatever lies in the data directory.
+    (tmp_path / "pg-replica-1").mkdir()
+    (tmp_path / "pg-replica-1" / "PG_VERSION").write_text("15\n")
+    assert Settings(DATABASE_URL="postgresql://u@db/x", DOLBOM_DATA_DIR=tmp_path).effective_replica_urls == []
+    local = Settings(DATABASE_URL=None, DOLBOM_DATA_DIR=tmp_path, DOLBOM_PG_PORT=55490)
+    assert local.effective_replica_urls == [f"postgresql+psycopg://postgres@/dolbom?host={tmp_path}/pg-replica-1"
+                                            "&port=55491"]
+
+
 def test_status_lists_standbys_with_lag(cluster: ReplicaCluster) -> None:
     status = provision.status(cluster.local)
     assert [r.index for r in status.replicas] == [1, 2]
@@ -136,6 +148,11 @@ def test_read_your_writes_and_lag(cluster: ReplicaCluster) -> None:
             for index in (1, 2):
                 with cluster.replica(index) as standby:
                     standby.execute("SELECT pg_wal_replay_resume()")
+            # Once the monitors see the standbys caught up (within the lag limit again), they serve the position.
+            deadline = time.monotonic() + 10
+            while not all(s["serves_reads"] for s in router.report()["servers"] if s["role"] == "replica"):
+                assert time.monotonic() < deadline, router.report()
+                await asyncio.sleep(0.05)
             out["resumed"] = await _where(router, lsn, code="TEST-RYW")
         finally:
             for index in (1, 2):
