@@ -142,7 +142,8 @@ def _owned_dir(settings: Settings, pg_dir: Path) -> None:
 
 def up(settings: Settings, *, replicas: int | None = None) -> str:
     """Install (if needed), initialise (if needed) and start the local cluster and ``replicas`` standbys
-    (default ``settings.local_pg_replicas``); return the primary's database URL."""
+    (default ``settings.local_pg_replicas``), and the standbys created earlier (the API reads from every standby
+    that exists: one left stopped would only be reported down); return the primary's database URL."""
     bin_dir = pg_bin_dir()
     ensure_packages(pg_major(bin_dir))
     pg_dir = settings.pg_dir
@@ -153,7 +154,7 @@ def up(settings: Settings, *, replicas: int | None = None) -> str:
     start_primary(settings)
     ensure_database(settings, settings.local_pg_database)
     count = settings.local_pg_replicas if replicas is None else replicas
-    for index in range(1, count + 1):
+    for index in range(1, max(count, len(settings.local_replica_indexes())) + 1):
         start_replica(settings, index)
     return settings.local_database_url()
 
