@@ -13,6 +13,7 @@ from starlette.types import ASGIApp
 from api.errors import install_error_handlers
 from api.headers import SecurityHeaders, WorkerHeader
 from api.openapi import install_openapi
+from api.read_routing import ReadYourWrites
 from api.routers import (
     admin,
     auth,
@@ -29,6 +30,7 @@ from api.routers import (
     waitlist,
 )
 from geo.db import API_ENGINE_POOL, API_LAYER_POOL, make_async_engine, make_engine, make_read_pool
+from geo.replicas import ReadRouter
 from geo.settings import Settings, get_settings
 from tiles.cache import TileCache
 
@@ -63,9 +65,33 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Per worker process; correct across workers because every request asks the database for the tile's
         # version and bodies are kept by the ETag derived from it (see tiles/cache.py).
         app.state.tile_cache = TileCache()
+        replica_urls = settings.effective_replica_urls
+        if replica_urls:
+            # Reads go through the router; the sync and layer engines per replica serve public read-only
+            # handlers and map layers (pre-ping: a replica restarted since the last checkout costs a reconnect,
+            # not an error).
+            router = ReadRouter(settings, primary_pool=app.state.read_pool, replica_urls=replica_urls,
+                                replica_pool_size=settings.read_pool_size)
+            await router.start()
+            app.state.read_router = router
+            connect_args = {"connect_timeout": max(1, int(settings.db_timeout_s))}
+            app.state.replica_engines = {
+                r.name: make_engine(r.url, pool_size=5, max_overflow=5, pool_pre_ping=True, connect_args=connect_args)
+                for r in router.replicas}
+            app.state.replica_layer_engines = {
+                r.name: make_async_engine(r.url, pool_size=16, max_overflow=4, pool_pre_ping=True,
+                                          connect_args=connect_args)
+                for r in router.replicas}
         try:
             yield
         finally:
+            if app.state.read_router is not None:
+                await app.state.read_router.close()
+                app.state.read_router = None
+                for replica_engine in app.state.replica_engines.values():
+                    replica_engine.dispose()
+                for layer_engine in app.state.replica_layer_engines.values():
+                    await layer_engine.dispose()
             await app.state.read_pool.close()
             hub = getattr(app.state, "vacancy_hub", None)
             if hub is not None:
@@ -80,6 +106,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    # Set by the lifespan when there are read replicas (DOLBOM_REPLICA_URLS or local standbys).
+    app.state.read_router = None
+    app.state.replica_engines = {}
+    app.state.replica_layer_engines = {}
+    app.add_middleware(ReadYourWrites, cookie_secure=settings.cookie_secure)
     install_error_handlers(app)
     install_openapi(app, settings)
     app.include_router(health.router)

@@ -106,9 +106,10 @@ def main(argv: list[str] | None = None) -> None:
     sys.exit(code if isinstance(code, int) else 0)
 
 
-def _provision(*, pgbouncer: bool = False) -> None:
-    """Provision the local cluster when ``DATABASE_URL`` is unset, and its PgBouncer when ``DOLBOM_PGBOUNCER``
-    is on or ``pgbouncer`` is asked for."""
+def _provision(*, pgbouncer: bool = False, replicas: int | None = None) -> None:
+    """Provision the local cluster when ``DATABASE_URL`` is unset (and ``replicas`` standbys, default
+    ``DOLBOM_PG_REPLICAS``; standbys already on disk are started too), and its PgBouncer when
+    ``DOLBOM_PGBOUNCER`` is on or ``pgbouncer`` is asked for."""
     from geo import provision
 
     settings = get_settings()
@@ -116,22 +117,26 @@ def _provision(*, pgbouncer: bool = False) -> None:
         if pgbouncer:
             raise DolbomError("--pgbouncer starts PgBouncer for the project-local cluster only; with DATABASE_URL "
                               "set, run your own PgBouncer and set DOLBOM_PGBOUNCER=1 and DOLBOM_DIRECT_DATABASE_URL")
+        if replicas:
+            raise DolbomError("--replicas provisions local standbys; DATABASE_URL is set (give DOLBOM_REPLICA_URLS)")
         return
-    provision.up(settings)
+    provision.up(settings, replicas=replicas)
     if pgbouncer or settings.pgbouncer:
         provision.pgbouncer_up(settings)
 
 
-def _engine(*, direct: bool = False, pgbouncer: bool = False):  # type: ignore[no-untyped-def]
+def _engine(*, direct: bool = False, pgbouncer: bool = False,  # type: ignore[no-untyped-def]
+            replicas: int | None = None):
     """The configured database, provisioned and migrated. Migrations always run on PostgreSQL itself (DDL, one
     long transaction); ``direct`` returns that engine too (imports: one transaction for minutes would hold one of
     PgBouncer's few server connections), else the engine of ``effective_database_url`` (through PgBouncer when
-    it is on). ``pgbouncer``: start the local PgBouncer even when ``DOLBOM_PGBOUNCER`` is off."""
+    it is on). ``pgbouncer``: start the local PgBouncer even when ``DOLBOM_PGBOUNCER`` is off; ``replicas``: the
+    local standbys to provide (default ``DOLBOM_PG_REPLICAS``)."""
     from geo.db import make_direct_engine, make_engine
     from geo.migrate import upgrade
 
     settings = get_settings()
-    _provision(pgbouncer=pgbouncer)
+    _provision(pgbouncer=pgbouncer, replicas=replicas)
     direct_engine = make_direct_engine(settings)
     upgrade(direct_engine)
     if direct or not settings.through_pgbouncer:
@@ -142,19 +147,25 @@ def _engine(*, direct: bool = False, pgbouncer: bool = False):  # type: ignore[n
 
 PgBouncerOption = Annotated[bool, typer.Option(
     "--pgbouncer", help="Also start PgBouncer (transaction pooling) in front of the local cluster")]
+ReplicasOption = Annotated[int | None, typer.Option(
+    min=0, max=9, help="Local read replicas (streaming standbys) to start beside the primary "
+                       "(default: DOLBOM_PG_REPLICAS)")]
 
 
 @db_app.command("up")
-def db_up(pgbouncer: PgBouncerOption = False) -> None:
-    """Install PostGIS if needed, initialise and start the local cluster, apply migrations."""
+def db_up(pgbouncer: PgBouncerOption = False, replicas: ReplicasOption = None) -> None:
+    """Install PostGIS if needed, initialise and start the local cluster (and its standbys, and PgBouncer when
+    asked), apply migrations."""
     from geo.db import check_database
 
+    settings = get_settings()
     try:
-        engine = _engine(direct=True, pgbouncer=pgbouncer)
+        engine = _engine(direct=True, pgbouncer=pgbouncer, replicas=replicas)
     except DolbomError as exc:
         _fail(exc)
     console.print(f"[green]up[/green] {engine.url.render_as_string(hide_password=True)} {check_database(engine)}")
-    settings = get_settings()
+    for index in settings.local_replica_indexes() if not settings.database_url else []:
+        console.print(f"replica {index}: {settings.local_replica_url(index)}")
     if pgbouncer or settings.pgbouncer:
         console.print(f"[green]pgbouncer[/green] {settings.local_pgbouncer_url()} (transaction pooling"
                       + ("" if settings.pgbouncer else "; set DOLBOM_PGBOUNCER=1 for the app to use it") + ")")
@@ -162,7 +173,7 @@ def db_up(pgbouncer: PgBouncerOption = False) -> None:
 
 @db_app.command("down")
 def db_down() -> None:
-    """Stop the local cluster and its PgBouncer."""
+    """Stop the local cluster, its standbys and its PgBouncer."""
     from geo import provision
 
     settings = get_settings()
@@ -174,7 +185,7 @@ def db_down() -> None:
 
 @db_app.command("status")
 def db_status() -> None:
-    """Show whether the local cluster is initialised and running."""
+    """Show whether the local cluster is initialised and running, and its standbys with their replay lag."""
     from sqlalchemy.engine import make_url
 
     from geo import provision
@@ -190,6 +201,10 @@ def db_status() -> None:
     if bouncer.configured or settings.pgbouncer:
         console.print(f"pgbouncer {bouncer.dir}: running={bouncer.running} pid={bouncer.pid or '-'} "
                       f"used={settings.pgbouncer}\nurl {bouncer.url}")
+    for replica in st.replicas:
+        lag = "unknown" if replica.replay_lag_bytes is None else f"{replica.replay_lag_bytes} bytes"
+        console.print(f"replica {replica.index} {replica.pg_dir}: running={replica.running} replay_lag={lag}\n"
+                      f"url {replica.url}")
 
 
 @db_app.command("migrate")

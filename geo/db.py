@@ -114,23 +114,25 @@ def api_connections_per_worker(settings: Settings) -> int:
     return sum(API_ENGINE_POOL) + sum(API_LAYER_POOL) + settings.read_pool_size + API_LISTEN_CONNECTIONS
 
 
-def make_read_pool(settings: Settings, *, min_size: int = 2, max_size: int = 10) -> AsyncConnectionPool:
-    """An async psycopg pool for reads (not opened; ``await pool.open()``). Connections are autocommit: every
-    read is one statement, so no BEGIN/ROLLBACK round trips; statements are prepared after their first use and
-    always planned with their values (``READ_SESSION_SETUP``).
+def make_read_pool(settings: Settings, *, min_size: int = 2, max_size: int = 10, url: str | None = None,
+                   check: bool = False) -> AsyncConnectionPool:
+    """An async psycopg pool for reads (not opened; ``await pool.open()``) on ``url`` (default: the configured
+    database). Connections are autocommit: every read is one statement, so no BEGIN/ROLLBACK round trips;
+    statements are prepared after their first use and always planned with their values (``READ_SESSION_SETUP``).
+    ``check``: test each connection on checkout (one empty round trip), for replica pools whose server may have
+    gone since the connection was last used, so that the caller can fall back before running its query.
 
     Through PgBouncer (``connect_kwargs``) nothing is prepared and no session setting is made: a ``SET`` would
     land on whichever server connection ran it, for whichever client gets that connection next. None is
     needed there: an unprepared query is sent as the unnamed statement, which PostgreSQL plans anew with its
     values on every execution (a generic plan is only considered for a statement already run 5 times)."""
-    url = libpq_url(settings)
-    pooled = through_pgbouncer(settings.effective_database_url, settings)
+    target = url or settings.effective_database_url
+    pooled = through_pgbouncer(target, settings)
     return AsyncConnectionPool(
-        url, min_size=min_size, max_size=max_size, open=False,
-        kwargs={"autocommit": True, "prepare_threshold": 1,
-                **connect_kwargs(settings.effective_database_url, settings)},
+        as_libpq_url(target), min_size=min_size, max_size=max_size, open=False,
+        kwargs={"autocommit": True, "prepare_threshold": 1, **connect_kwargs(target, settings)},
         configure=None if pooled else _configure_read_connection,
-        timeout=settings.db_timeout_s,
+        check=AsyncConnectionPool.check_connection if check else None, timeout=settings.db_timeout_s,
     )
 
 

@@ -5,6 +5,10 @@ socket in that directory (no TCP port is taken) and trusts local connections.
 
 ``pgbouncer_up`` puts Debian's PgBouncer in transaction mode in front of it (a unix socket in
 ``Settings.pgbouncer_dir``, TCP only when ``DOLBOM_PGBOUNCER_LISTEN_ADDR`` is set), started as the cluster owner.
+
+Read replicas: ``up(settings, replicas=N)`` adds N hot standbys beside the primary, each a ``pg_basebackup -R``
+copy in ``Settings.local_replica_dir(i)`` streaming from the primary through its own physical replication slot
+(so a standby that was stopped catches up from the WAL the slot kept), on its own socket and port.
 """
 
 from __future__ import annotations
@@ -28,6 +32,24 @@ from geo.settings import Settings
 EXTENSIONS = ("postgis", "pgrouting")
 
 
+# WAL a replication slot may hold for a standby that is away, before the primary gives up on it (its disk
+# must not fill because a standby was stopped and forgotten).
+MAX_CONNECTIONS = 300
+MAX_SLOT_WAL_KEEP = "1GB"
+
+
+@dataclass(frozen=True)
+class ReplicaStatus:
+    """One local standby as ``dolbom db status`` reports it."""
+
+    index: int
+    pg_dir: Path
+    running: bool
+    url: str
+    # Bytes of WAL the standby has not replayed yet (None when it or the primary does not answer).
+    replay_lag_bytes: int | None
+
+
 @dataclass(frozen=True)
 class ClusterStatus:
     """What ``dolbom db status`` reports."""
@@ -36,6 +58,7 @@ class ClusterStatus:
     initialised: bool
     running: bool
     url: str
+    replicas: tuple[ReplicaStatus, ...] = ()
 
 
 def pg_bin_dir() -> Path:
@@ -92,47 +115,122 @@ def _run(cmd: list[str]) -> subprocess.CompletedProcess[str]:
     return done
 
 
-def is_running(settings: Settings) -> bool:
-    """True when the local cluster's postmaster answers."""
-    pg_ctl = pg_bin_dir() / "pg_ctl"
-    if not (settings.pg_dir / "PG_VERSION").exists():
+def _dir_running(pg_dir: Path) -> bool:
+    """True when the postmaster of the cluster in ``pg_dir`` is alive."""
+    if not (pg_dir / "PG_VERSION").exists():
         return False
-    done = subprocess.run(_as_cluster_owner([str(pg_ctl), "status", "-D", str(settings.pg_dir)]),
+    done = subprocess.run(_as_cluster_owner([str(pg_bin_dir() / "pg_ctl"), "status", "-D", str(pg_dir)]),
                           capture_output=True, text=True)
     return done.returncode == 0
 
 
-def up(settings: Settings) -> str:
-    """Install (if needed), initialise (if needed) and start the local cluster; return its database URL."""
+def is_running(settings: Settings) -> bool:
+    """True when the local cluster's postmaster answers."""
+    return _dir_running(settings.pg_dir)
+
+
+def _owned_dir(settings: Settings, pg_dir: Path) -> None:
+    """Create ``pg_dir`` for the cluster owner (``postgres`` when we are root)."""
+    pg_dir.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() == 0:
+        owner = pwd.getpwnam("postgres")
+        os.chown(pg_dir, owner.pw_uid, owner.pw_gid)
+        os.chmod(pg_dir, 0o700)
+        # The cluster owner must be able to reach its directory.
+        for parent in [settings.data_dir, *settings.data_dir.parents]:
+            if parent == Path("/"):
+                break
+            mode = parent.stat().st_mode
+            if not mode & 0o001:
+                os.chmod(parent, mode | 0o001)
+
+
+def up(settings: Settings, *, replicas: int | None = None) -> str:
+    """Install (if needed), initialise (if needed) and start the local cluster and ``replicas`` standbys
+    (default ``settings.local_pg_replicas``), and the standbys created earlier (the API reads from every standby
+    that exists: one left stopped would only be reported down); return the primary's database URL."""
     bin_dir = pg_bin_dir()
     ensure_packages(pg_major(bin_dir))
     pg_dir = settings.pg_dir
     if not (pg_dir / "PG_VERSION").exists():
-        pg_dir.mkdir(parents=True, exist_ok=True)
-        if os.geteuid() == 0:
-            owner = pwd.getpwnam("postgres")
-            os.chown(pg_dir, owner.pw_uid, owner.pw_gid)
-            # The cluster owner must be able to reach its directory.
-            for parent in [settings.data_dir, *settings.data_dir.parents]:
-                if parent == Path("/"):
-                    break
-                mode = parent.stat().st_mode
-                if not mode & 0o001:
-                    os.chmod(parent, mode | 0o001)
+        _owned_dir(settings, pg_dir)
         _run([str(bin_dir / "initdb"), "-D", str(pg_dir), "-U", "postgres", "--auth=trust",
               "--encoding=UTF8", "--locale=C.UTF-8"])
-    if not is_running(settings):
-        log = pg_dir / "server.log"
-        # fsync and synchronous_commit stay on (PostgreSQL's defaults): the cluster holds applications and
-        # bookings that must survive a crash or power loss.
-        # max_connections: room for four API workers with full pools (geo.db.api_connections_per_worker: 71
-        # each by default) besides imports and the notification worker.
-        opts = (f"-c listen_addresses='' -k {pg_dir} -p {settings.local_pg_port} -c shared_buffers=256MB "
-                "-c max_connections=300")
-        _run([str(bin_dir / "pg_ctl"), "start", "-w", "-t", "60", "-D", str(pg_dir), "-l", str(log),
-              "-o", opts])
+    start_primary(settings)
     ensure_database(settings, settings.local_pg_database)
+    count = settings.local_pg_replicas if replicas is None else replicas
+    for index in range(1, max(count, len(settings.local_replica_indexes())) + 1):
+        start_replica(settings, index)
     return settings.local_database_url()
+
+
+def start_primary(settings: Settings) -> None:
+    """Start the (initialised) local primary when it is not running."""
+    if is_running(settings):
+        return
+    pg_dir = settings.pg_dir
+    # fsync and synchronous_commit stay on (PostgreSQL's defaults): the cluster holds applications and
+    # bookings that must survive a crash or power loss. wal_level=replica and max_wal_senders are defaults too.
+    # max_connections: room for four API workers with full pools (geo.db.api_connections_per_worker: 71 each by
+    # default) besides imports and the notification worker; standbys must allow at least as many.
+    opts = (f"-c listen_addresses='' -k {pg_dir} -p {settings.local_pg_port} -c shared_buffers=256MB "
+            f"-c max_connections={MAX_CONNECTIONS} -c max_slot_wal_keep_size={MAX_SLOT_WAL_KEEP}")
+    _run([str(pg_bin_dir() / "pg_ctl"), "start", "-w", "-t", "60", "-D", str(pg_dir),
+          "-l", str(pg_dir / "server.log"), "-o", opts])
+
+
+def stop_primary(settings: Settings) -> bool:
+    """Stop the local primary only (its standbys keep serving reads); False when it was not running."""
+    return _stop_dir(settings.pg_dir)
+
+
+def _stop_dir(pg_dir: Path) -> bool:
+    if not _dir_running(pg_dir):
+        return False
+    _run([str(pg_bin_dir() / "pg_ctl"), "stop", "-w", "-m", "fast", "-D", str(pg_dir)])
+    return True
+
+
+def _slot_name(index: int) -> str:
+    return f"dolbom_replica_{index}"
+
+
+def create_replica(settings: Settings, index: int) -> None:
+    """A new standby ``index``: ``pg_basebackup -R`` of the running primary through a fresh replication slot
+    (``-R`` writes ``primary_conninfo``, ``primary_slot_name`` and ``standby.signal``)."""
+    replica_dir = settings.local_replica_dir(index)
+    if (replica_dir / "PG_VERSION").exists():
+        return
+    if replica_dir.exists() and any(replica_dir.iterdir()):
+        raise ProvisioningError(f"{replica_dir} exists but holds no cluster; remove it to create standby {index}")
+    slot = _slot_name(index)
+    with psycopg.connect(_libpq_conninfo(settings, "postgres"), autocommit=True) as admin:
+        # A slot left by an earlier standby of the same index would hold WAL from its old position.
+        admin.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = %s",
+                      (slot,))
+    _owned_dir(settings, replica_dir)
+    _run([str(pg_bin_dir() / "pg_basebackup"), "-D", str(replica_dir), "-h", str(settings.pg_dir),
+          "-p", str(settings.local_pg_port), "-U", "postgres", "-R", "-C", "-S", slot, "-X", "stream",
+          "-c", "fast"])
+
+
+def start_replica(settings: Settings, index: int) -> None:
+    """Create standby ``index`` if needed and start it (hot standby: it answers read-only queries)."""
+    create_replica(settings, index)
+    replica_dir = settings.local_replica_dir(index)
+    if _dir_running(replica_dir):
+        return
+    # hot_standby_feedback: vacuum on the primary waits for the standby's queries instead of cancelling them.
+    opts = (f"-c listen_addresses='' -k {replica_dir} -p {settings.local_replica_port(index)} "
+            f"-c shared_buffers=128MB -c max_connections={MAX_CONNECTIONS} -c hot_standby=on "
+            "-c hot_standby_feedback=on")
+    _run([str(pg_bin_dir() / "pg_ctl"), "start", "-w", "-t", "60", "-D", str(replica_dir),
+          "-l", str(replica_dir / "server.log"), "-o", opts])
+
+
+def stop_replica(settings: Settings, index: int) -> bool:
+    """Stop standby ``index`` (its slot keeps its WAL on the primary); False when it was not running."""
+    return _stop_dir(settings.local_replica_dir(index))
 
 
 def _libpq_conninfo(settings: Settings, database: str) -> str:
@@ -167,20 +265,41 @@ def drop_database(settings: Settings, database: str) -> None:
 
 
 def down(settings: Settings) -> bool:
-    """Stop the local cluster; False when it was not running."""
-    if not is_running(settings):
-        return False
-    _run([str(pg_bin_dir() / "pg_ctl"), "stop", "-w", "-m", "fast", "-D", str(settings.pg_dir)])
-    return True
+    """Stop the local cluster and its standbys; False when the primary was not running."""
+    for index in settings.local_replica_indexes():
+        stop_replica(settings, index)
+    return stop_primary(settings)
+
+
+def _replay_lag_bytes(settings: Settings, index: int) -> int | None:
+    try:
+        with psycopg.connect(_libpq_conninfo(settings, "postgres"), connect_timeout=2) as primary:
+            row = primary.execute("SELECT pg_current_wal_lsn()::text").fetchone()
+        conninfo = (f"host={settings.local_replica_dir(index)} port={settings.local_replica_port(index)} "
+                    "user=postgres dbname=postgres")
+        with psycopg.connect(conninfo, connect_timeout=2) as standby:
+            lag = standby.execute("SELECT pg_wal_lsn_diff(%s::pg_lsn, pg_last_wal_replay_lsn())::bigint",
+                                  (row[0] if row else None,)).fetchone()
+    except psycopg.OperationalError:
+        return None
+    return max(0, int(lag[0])) if lag and lag[0] is not None else None
 
 
 def status(settings: Settings) -> ClusterStatus:
-    """Whether the local cluster is initialised and running."""
+    """Whether the local cluster is initialised and running, and its standbys with their replay lag."""
+    replicas = []
+    for index in settings.local_replica_indexes():
+        running = _dir_running(settings.local_replica_dir(index))
+        replicas.append(ReplicaStatus(
+            index=index, pg_dir=settings.local_replica_dir(index), running=running,
+            url=settings.local_replica_url(index),
+            replay_lag_bytes=_replay_lag_bytes(settings, index) if running else None))
     return ClusterStatus(
         pg_dir=settings.pg_dir,
         initialised=(settings.pg_dir / "PG_VERSION").exists(),
         running=is_running(settings),
         url=settings.local_database_url(),
+        replicas=tuple(replicas),
     )
 
 

@@ -126,6 +126,16 @@ class Settings(BaseSettings):
     pgbouncer_max_client_conn: int = Field(default=2000, ge=1, alias="DOLBOM_PGBOUNCER_MAX_CLIENT_CONN")
     direct_database_url_setting: str | None = Field(default=None, alias="DOLBOM_DIRECT_DATABASE_URL")
 
+    # Read replicas (streaming standbys): comma-separated URLs; unset = the local standbys that exist.
+    replica_urls_csv: str = Field(default="", alias="DOLBOM_REPLICA_URLS")
+    # How many local standbys `dolbom db up` / `dolbom run` provide beside the local primary.
+    local_pg_replicas: int = Field(default=0, ge=0, le=9, alias="DOLBOM_PG_REPLICAS")
+    # A replica further behind the primary than this is not read from.
+    replica_max_lag_s: float = Field(default=5.0, gt=0, alias="DOLBOM_REPLICA_MAX_LAG_S")
+    # How long a read carrying a write position (read-your-writes) waits for a replica to replay it before it
+    # is served by the primary.
+    read_your_writes_wait_ms: float = Field(default=200.0, ge=0, alias="DOLBOM_READ_YOUR_WRITES_WAIT_MS")
+
     @model_validator(mode="after")
     def _pooler_needs_a_direct_url(self) -> Settings:
         """With an external pooler, LISTEN and migrations need the server's own URL: refuse to guess it."""
@@ -179,6 +189,42 @@ class Settings(BaseSettings):
     def through_pgbouncer(self) -> bool:
         """True when ``effective_database_url`` goes through a transaction pooler."""
         return self.pgbouncer and self.effective_database_url != self.direct_database_url
+
+    @property
+    def replica_urls(self) -> list[str]:
+        """``DOLBOM_REPLICA_URLS`` as a list (empty when unset)."""
+        return [normalise_url(u.strip()) for u in self.replica_urls_csv.split(",") if u.strip()]
+
+    def local_replica_dir(self, index: int) -> Path:
+        """Data directory of local standby ``index`` (1-based), beside the primary's."""
+        return self.data_dir / f"pg-replica-{index}"
+
+    def local_replica_port(self, index: int) -> int:
+        """Port (of the unix socket) of local standby ``index``: the primary's plus ``index``."""
+        return self.local_pg_port + index
+
+    def local_replica_url(self, index: int, database: str | None = None) -> str:
+        """SQLAlchemy URL of local standby ``index`` (unix socket in its own directory)."""
+        db = database or self.local_pg_database
+        return (f"postgresql+psycopg://postgres@/{db}?host={self.local_replica_dir(index)}"
+                f"&port={self.local_replica_port(index)}")
+
+    def local_replica_indexes(self) -> list[int]:
+        """Indexes of the local standbys initialised on disk (1, 2, ... without a gap)."""
+        indexes: list[int] = []
+        while (self.local_replica_dir(len(indexes) + 1) / "PG_VERSION").exists():
+            indexes.append(len(indexes) + 1)
+        return indexes
+
+    @property
+    def effective_replica_urls(self) -> list[str]:
+        """``DOLBOM_REPLICA_URLS`` when set; else, on the local cluster (``DATABASE_URL`` unset), its standbys
+        that exist; else none (every read goes to the primary)."""
+        if self.replica_urls_csv.strip():
+            return self.replica_urls
+        if self.database_url:
+            return []
+        return [self.local_replica_url(i) for i in self.local_replica_indexes()]
 
 
 def normalise_url(url: str) -> str:

@@ -11,7 +11,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
 
 from api.app import create_app
-from api.deps import get_read_connection, get_session
+from api.deps import get_read_connection, get_read_session, get_session
 from geo.db import driver_connection
 from geo.settings import Settings
 
@@ -74,5 +74,6 @@ def client_on(settings: Settings, connection: Connection) -> TestClient:
         yield SyncAsAsyncConnection(connection)
 
     app.dependency_overrides[get_session] = fixture_session
+    app.dependency_overrides[get_read_session] = fixture_session
     app.dependency_overrides[get_read_connection] = fixture_read_connection
     return TestClient(app)

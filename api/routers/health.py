@@ -1,26 +1,57 @@
-"""Liveness with a database round trip (503 problem+json with Retry-After while the database is down)."""
+"""Liveness with a database round trip (503 problem+json with Retry-After while the database is down).
+
+With read replicas: each server's state (up, WAL position, replay lag in seconds and bytes, whether it serves
+reads), ``degraded`` while one of them is down but reads still work, and 503 only when no server answers.
+"""
 
 from __future__ import annotations
 
 import os
 from typing import Any
 
-from fastapi import APIRouter
-from sqlalchemy import func, select
+from fastapi import APIRouter, Request
+from sqlalchemy import Engine, func, select
+from sqlalchemy.exc import DBAPIError
 
 from api.deps import EngineDep
 from geo.db import check_database
 from geo.models import Facility
+from geo.replicas import ReadRouter
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/health", summary="Service and database health",
-            responses={503: {"description": "Database unavailable (problem+json, Retry-After)"}})
-def health(engine: EngineDep) -> dict[str, Any]:
-    """200 with versions, facility count and ``worker_pid`` (the API process that answered: with
-    ``dolbom run --workers N`` several share the port) when PostGIS answers."""
+def _probe(engine: Engine) -> tuple[dict[str, str], int]:
     versions = check_database(engine)
     with engine.connect() as conn:
         facilities = conn.execute(select(func.count()).select_from(Facility)).scalar_one()
-    return {"status": "ok", "database": versions, "facilities": facilities, "worker_pid": os.getpid()}
+    return versions, facilities
+
+
+@router.get("/health", summary="Service and database health",
+            responses={503: {"description": "No database server answers (problem+json, Retry-After)"}})
+def health(request: Request, engine: EngineDep) -> dict[str, Any]:
+    """200 with versions, facility count and ``worker_pid`` (the API process that answered: with
+    ``dolbom run --workers N`` several share the port) when PostGIS answers; with replicas also every server's
+    state."""
+    read_router: ReadRouter | None = request.app.state.read_router
+    if read_router is None:
+        versions, facilities = _probe(engine)
+        return {"status": "ok", "database": versions, "facilities": facilities, "worker_pid": os.getpid()}
+    report = read_router.report()
+    reader = read_router.choose()
+    engines: dict[str, Engine] = {"primary": engine, **request.app.state.replica_engines}
+    # The server that serves reads first, then the others: health answers while any of them does.
+    order = [reader.name, *(name for name in engines if name != reader.name)]
+    error: DBAPIError | None = None
+    for name in order:
+        try:
+            versions, facilities = _probe(engines[name])
+        except DBAPIError as exc:
+            error = error or exc
+            continue
+        degraded = not all(server["up"] for server in report["servers"])
+        return {"status": "degraded" if degraded else "ok", "database": versions, "facilities": facilities,
+                "answered_by": name, "worker_pid": os.getpid(), **report}
+    assert error is not None
+    raise error

@@ -10,11 +10,20 @@ import orjson
 from fastapi import Depends, Request, Response
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from api.read_routing import min_lsn_of
 from tiles.cache import TileCache
 
 
 def get_layer_engine(request: Request) -> AsyncEngine:
-    """The async engine the app's lifespan created for layer reads."""
+    """The async engine for layer reads: the primary's, or with read replicas the engine of the server the read
+    router chooses now (a replica that has replayed the request's write position, else the primary)."""
+    router = request.app.state.read_router
+    if router is not None:
+        server = router.choose(min_lsn_of(request))
+        request.state.read_source = server.name
+        replica_engine: AsyncEngine | None = request.app.state.replica_layer_engines.get(server.name)
+        if replica_engine is not None:
+            return replica_engine
     return request.app.state.layer_engine  # type: ignore[no-any-return]
 
 

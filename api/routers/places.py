@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 
-from api.deps import SessionDep, SettingsDep
+from api.deps import ReadSessionDep, SettingsDep
 from api.params import Lat, Lon
 from api.schemas import PlaceList, ReverseOut
 from geo.places import Geocoder, clean_query, geocoder_for, reverse_lookup
@@ -14,7 +14,7 @@ from geo.places import Geocoder, clean_query, geocoder_for, reverse_lookup
 router = APIRouter(prefix="/places", tags=["places"])
 
 
-def get_geocoder(session: SessionDep, settings: SettingsDep) -> Geocoder:
+def get_geocoder(session: ReadSessionDep, settings: SettingsDep) -> Geocoder:
     """The configured geocoder (override in tests with ``app.dependency_overrides``)."""
     return geocoder_for(session, settings=settings)
 
@@ -37,7 +37,7 @@ def search(
 @router.get("/reverse", summary="The 구 and 동 of a point", response_model=ReverseOut,
             responses={404: {"description": "No loaded 구 or 동 contains the point (problem+json, RFC 9457)"}})
 def reverse(
-    session: SessionDep,
+    session: ReadSessionDep,
     lat: Lat,
     lon: Lon,
 ) -> dict[str, Any]:

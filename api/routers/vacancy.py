@@ -12,7 +12,7 @@ from pydantic import StringConstraints
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import SessionDep, SettingsDep, get_engine
+from api.deps import ReadSessionDep, SessionDep, SettingsDep, get_engine
 from api.schemas_accounts import CentreVacancyOut, ReportHistoryOut, VacancyEventOut, VacancyReportBody
 from api.security import CurrentUser, authorize
 from geo.auth.policy import Action
@@ -63,7 +63,7 @@ def report(code: CentreCode, body: VacancyReportBody, user: CurrentUser, session
 
 
 @router.get("/centres/{code}", response_model=CentreVacancyOut, summary="A centre's vacancy and staleness")
-def centre(code: CentreCode, session: SessionDep, settings: SettingsDep) -> dict[str, Any]:
+def centre(code: CentreCode, session: ReadSessionDep, settings: SettingsDep) -> dict[str, Any]:
     """Public: free places by age, when the centre last reported, stale after ``DOLBOM_VACANCY_STALE_DAYS``."""
     return centre_status(session.connection(), _code(code), stale_after_days=settings.vacancy_stale_days)
 

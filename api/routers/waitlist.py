@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 
-from api.deps import SessionDep, TxSessionDep
+from api.deps import ReadSessionDep, SessionDep, TxSessionDep
 from api.schemas_waitlist import ApplyIn, ChildIn, CorrectionIn, EvidenceIn, OfferIn
 from api.security import CurrentUser, authorize
 from geo.admission import waitlist as wl
@@ -108,7 +108,7 @@ def decline(offer_id: OfferId, user: CurrentUser, session: TxSessionDep) -> dict
 
 
 @router.get("/centres/{code}/queue", summary="A centre's queue, anonymised (rank, score band, application date)")
-def public_queue(code: Code, session: SessionDep, age_class: AgeClass, year: Year = None) -> list[dict[str, Any]]:
+def public_queue(code: Code, session: ReadSessionDep, age_class: AgeClass, year: Year = None) -> list[dict[str, Any]]:
     """Public: no names, no ids."""
     return wl.public_queue(session.connection(), code, year=_year(year), age_class=age_class)
 
