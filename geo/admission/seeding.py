@@ -16,6 +16,7 @@ The same seed, count, year and set of operating centres give the same rows (publ
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
@@ -62,7 +63,7 @@ class SeededApplications:
                 f"{self.parents:,} parents, {self.claims:,} priority claims")
 
 
-def _copy(conn: Connection, table: str, columns: tuple[str, ...], rows: list[tuple[object, ...]]) -> None:
+def _copy(conn: Connection, table: str, columns: tuple[str, ...], rows: Sequence[Sequence[object]]) -> None:
     from psycopg import sql
 
     driver = driver_connection(conn)
@@ -125,7 +126,9 @@ def _seed(conn: Connection, *, count: int, year: int, seed: int) -> SeededApplic
         wanted = int(rng.integers(1, (enrolled_limit if enrolled else limit) + 1))
         first = int(centre_ids[rng.integers(len(centre_ids))])
         pool = by_district[district_of[first]]
-        others = [int(x) for x in rng.permutation(pool)[: wanted + 1] if int(x) != first][: wanted - 1]
+        # A few random draws, deduplicated (O(k), not a shuffle of the 시군구's centres per child).
+        others = list(dict.fromkeys(int(pool[j]) for j in rng.integers(len(pool), size=2 * wanted)
+                                    if int(pool[j]) != first))[: wanted - 1]
         picks = [first, *others][: count - total]
         plans.append((enrolled, picks))
         total += len(picks)

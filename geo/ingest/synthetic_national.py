@@ -43,13 +43,13 @@ NAME_PREFIX = "[합성]"
 # Columns of the national 어린이집 기본정보 export, in its order.
 NATIONAL_COLUMNS: tuple[str, ...] = (
     "시도", "시군구", "어린이집명", "어린이집유형구분", "운영현황", "우편번호", "주소", "어린이집전화번호",
-    "어린이집팩스번호", "보육실수", "보육실면적", "놀이터수", "CCTV설치수", "보육교직원수", "정원수", "현원수", "위도", "경도",
-    "통학차량운영여부", "홈페이지주소", "인가일자", "휴지시작일자", "휴지종료일자", "폐지일자",
+    "어린이집팩스번호", "보육실수", "보육실면적", "놀이터수", "CCTV설치수", "보육교직원수", "정원수", "현원수",
+    "위도", "경도", "통학차량운영여부", "홈페이지주소", "인가일자", "휴지시작일자", "휴지종료일자", "폐지일자",
 )
 # The real-row fields copied onto a synthetic centre (national column names).
 COPIED_COLUMNS: tuple[str, ...] = (
-    "어린이집유형구분", "운영현황", "보육실수", "보육실면적", "놀이터수", "CCTV설치수", "보육교직원수", "정원수", "현원수",
-    "통학차량운영여부", "인가일자", "휴지시작일자", "휴지종료일자", "폐지일자",
+    "어린이집유형구분", "운영현황", "보육실수", "보육실면적", "놀이터수", "CCTV설치수", "보육교직원수", "정원수",
+    "현원수", "통학차량운영여부", "인가일자", "휴지시작일자", "휴지종료일자", "폐지일자",
 )
 # OA-20300 column -> national column, for the copied fields that are named differently.
 _SEOUL_TO_NATIONAL: dict[str, str] = {
@@ -245,8 +245,9 @@ _PLACE_SQL = text("""
     ) ld ON true
     ORDER BY d.kostat_code, p.path[1]
 """)
-# ST_GeneratePoints returns fewer points than asked for multipolygons of many islands (PostGIS 3.3): twice as many
-# (+4) are asked for and the first ones kept; a shortfall left is drawn again with the next seed, a bounded number of times.
+# ST_GeneratePoints returns fewer points than asked for multipolygons of many islands (PostGIS 3.3): twice as
+# many (+4) are asked for and the first ones kept; a shortfall left is drawn again with the next seed, a bounded
+# number of times.
 _PLACE_ATTEMPTS = 8
 
 
