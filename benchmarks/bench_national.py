@@ -289,13 +289,14 @@ def report(results: dict[str, Any]) -> str:
 def run(*, small: Size = SMALL, large: Size = LARGE, applications: int = 1_000_000, parts: Sequence[str] = PARTS,
         repeats: int = 5, requests: int = 100, warmup: int = 10, import_repeats: int = 3,
         shared_data: Path | None = None, work: Path, seed: int = 20260630, keep: bool = False,
-        log: Callable[[str], None] = lambda _m: None) -> dict[str, Any]:
-    """Build both databases, run ``parts`` and return the results (the databases are dropped unless ``keep``)."""
+        database: str = "national", log: Callable[[str], None] = lambda _m: None) -> dict[str, Any]:
+    """Build both databases (``dolbom_bench_<database>_small``/``_large``), run ``parts`` and return the results
+    (the databases are dropped unless ``keep``)."""
     year = childcare_year(date(2026, 3, 1))
     results: dict[str, Any] = {}
     started = time.perf_counter()
-    with throwaway_database(f"national_{small.name}", keep=keep) as (small_engine, _f1), \
-            throwaway_database(f"national_{large.name}", keep=keep) as (large_engine, _f2):
+    with throwaway_database(f"{database}_{small.name}", keep=keep) as (small_engine, _f1), \
+            throwaway_database(f"{database}_{large.name}", keep=keep) as (large_engine, _f2):
         sides = []
         for engine, size in ((small_engine, small), (large_engine, large)):
             t0 = time.perf_counter()

@@ -374,6 +374,13 @@ class _Lookups:
 
     districts: dict[tuple[str, str], str]
     legal_dongs: dict[str, dict[str, str]]
+    # (시도 short name, code) by 시군구 name: a per-row scan of every 시군구 made the cost per row grow with the
+    # number of 시도 loaded (250 시군구 nationally against Seoul's 25).
+    districts_by_name: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for (short, name), code in self.districts.items():
+            self.districts_by_name.setdefault(name, []).append((short, code))
 
     @classmethod
     def load(cls, conn: Connection) -> _Lookups:
@@ -390,7 +397,7 @@ class _Lookups:
         name = re.sub(r"\s+", "", name or "")
         if not name:
             return None
-        matches = {code for (short, n), code in self.districts.items() if n == name and short and short in sido}
+        matches = {code for short, code in self.districts_by_name.get(name, ()) if short and short in sido}
         return matches.pop() if len(matches) == 1 else None
 
     def legal_dong(self, district_code: str | None, address: str) -> str | None:

