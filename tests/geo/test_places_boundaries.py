@@ -187,6 +187,9 @@ def test_sido_codes_of_written_regions() -> None:
     assert sido_codes_for_regions([("전남광주통합특별시", "동구"), ("전남광주통합특별시", "광산구")]) == {"29"}
     assert sido_codes_for_regions([("전남광주통합특별시", "나주시")]) == {"46"}
     assert sido_codes_for_regions([("서울특별시", "마포구"), ("경기도", "수원시 장안구")]) == {"11", "41"}
+    # The full names of the 도 whose short form is not a substring of them (경상남도 -> 경남, 충청북도 -> 충북).
+    assert sido_codes_for_regions([("경상남도", "창원시"), ("충청북도", "청주시 흥덕구"), ("전라남도", "나주시"),
+                                   ("경상북도", "구미시")]) == {"48", "43", "46", "47"}
 
 
 def test_import_national_loads_the_boundaries_of_its_regions(make_database, shared_data: Path) -> None:

@@ -153,6 +153,20 @@ def test_the_national_importer_reads_it(make_database, regions: Engine, generate
     assert by_status.get("closed", 0) == closed
 
 
+def test_district_lookup_reads_full_and_short_sido_names() -> None:
+    from geo.ingest.childcare import _Lookups
+
+    lookups = _Lookups({("경남", "창원시"): "48120", ("경북", "고성군"): "x", ("강원", "고성군"): "51820",
+                        ("경남", "고성군"): "48820", ("광주", "동구"): "29110", ("전남", "나주시"): "46170"}, {})
+    assert lookups.district("경상남도", "창원시") == "48120"
+    assert lookups.district("경남", "창원시") == "48120"
+    assert lookups.district("강원특별자치도", "고성군") == "51820"
+    assert lookups.district("경상남도", "고성군") == "48820"
+    assert lookups.district("전남광주통합특별시", "동구") == "29110"
+    assert lookups.district("전남광주통합특별시", "나주시") == "46170"
+    assert lookups.district("충청남도", "창원시") is None
+
+
 def test_operating_only_pool_has_no_closed_or_blank_status(pools) -> None:
     seoul = pools[0].operating()
     assert seoul.rows and all(r[1] not in ("폐지", "") for r in seoul.rows)
