@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from psycopg_pool import PoolTimeout
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as EnginePoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from geo.errors import (
@@ -52,7 +53,9 @@ STATUS_BY_ERROR: dict[type[DolbomError], int] = {
 }
 
 # Errors that mean "the database is not answering", not "this request is wrong".
-UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (psycopg.OperationalError, PoolTimeout)
+# A pool with no free connection within its timeout (psycopg's or SQLAlchemy's) is the server being overloaded
+# or unreachable: 503 with Retry-After, not a 500.
+UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (psycopg.OperationalError, PoolTimeout, EnginePoolTimeout)
 
 
 def problem(status: int, title: str, detail: str, *, instance: str | None = None,

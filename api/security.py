@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
+from sqlalchemy.orm import Session
 
 from api.deps import SessionDep
 from geo.auth.accounts import Principal, resolve_token, sha256_hex
@@ -30,22 +31,33 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def _principal(request: Request, session: SessionDep) -> Principal | None:
-    conn = session.connection()
     auth = request.headers.get("authorization")
     if auth:
         scheme, _, secret = auth.partition(" ")
         if scheme.lower() != "bearer" or not secret.strip():
             raise Unauthenticated("Authorization must be 'Bearer <token>'")
-        return resolve_token(conn, secret.strip(), kind="bearer")
+        return _resolve(session, secret.strip(), kind="bearer")
     cookie = request.cookies.get(SESSION_COOKIE)
     if not cookie:
         return None
-    principal = resolve_token(conn, cookie, kind="session")
+    principal = _resolve(session, cookie, kind="session")
     if request.method not in SAFE_METHODS:
         sent = request.headers.get(CSRF_HEADER, "")
         if not sent or not principal.csrf_hash or not hmac.compare_digest(sha256_hex(sent), principal.csrf_hash):
             raise Forbidden(f"missing or wrong {CSRF_HEADER} for a cookie session", reason="csrf")
     return principal
+
+
+def _resolve(session: Session, secret: str, *, kind: str) -> Principal:
+    """``resolve_token`` on the request's read session, whose connection goes back to the pool at once: the
+    handler then checks out its own (a writing handler's ``TxSessionDep``), and a request never holds two pool
+    connections. Holding this one until the response had let 20 concurrent rank checks each keep one
+    connection of the 20 while waiting for a second: the pool deadlocked until its timeout (found by
+    benchmarks/bench_load.py at 64 users on one worker)."""
+    try:
+        return resolve_token(session.connection(), secret, kind=kind)
+    finally:
+        session.close()
 
 
 def optional_user(request: Request, session: SessionDep) -> Principal | None:
