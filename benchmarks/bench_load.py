@@ -471,6 +471,68 @@ def summarise_types(type_runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------------------
+# Capacity plan
+# ---------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Peak:
+    """The national 신학기 peak. Every number here is an assumption (README "Capacity plan" says why)."""
+
+    applications: int = 1_000_000  # applications nationally in the first days of the application period
+    first_day_share: float = 0.5  # of them on the first day
+    peak_hour_share: float = 0.2  # of the first day's in its busiest hour (the 09:00 opening rush)
+    searches_per_application: float = 7.0  # map searches (radius / nearest / area)
+    details_per_application: float = 6.0  # centre panels and public queues opened
+    rank_checks_per_application: float = 5.0  # GET /waitlist/me during the peak hour
+    utilisation: float = 0.6  # target CPU use of a core at the peak (headroom for bursts and failover)
+    cores_per_replica: int = 4  # cores of one read replica's machine
+
+    @property
+    def applications_per_s(self) -> float:
+        """Applications per second in the peak hour."""
+        return self.applications * self.first_day_share * self.peak_hour_share / 3600.0
+
+
+def with_plan(result: dict[str, Any]) -> dict[str, Any]:
+    """``result`` plus its ``capacity_plan`` when every request type was measured alone."""
+    if all(k in result["per_type"] for k in TYPES):
+        return result | {"capacity_plan": capacity_plan(result["per_type"])}
+    return result
+
+
+def capacity_plan(per_type: dict[str, Any], peak: Peak = Peak()) -> dict[str, Any]:
+    """Cores, workers and replicas for ``peak`` from the measured CPU per request of each type (medians).
+
+    API CPU scales with uvicorn workers (one worker uses at most one core); database CPU of searches and centre
+    reads goes to the replicas, that of rank checks (they record the view) and applications to the primary.
+    """
+    rates = {"search": peak.searches_per_application, "detail": peak.details_per_application,
+             "rank": peak.rank_checks_per_application, "apply": 1.0}
+    rows: dict[str, Any] = {}
+    api_cores = primary_cores = replica_cores = 0.0
+    for kind, per_application in rates.items():
+        if kind not in per_type:
+            continue
+        rps = per_application * peak.applications_per_s
+        server = rps * per_type[kind]["server_cpu_ms_per_request"]["median"] / 1000.0
+        db = rps * per_type[kind]["db_cpu_ms_per_request"]["median"] / 1000.0
+        on_replica = kind in ("search", "detail")
+        rows[kind] = {"peak_rps": rps, "api_cores": server, "db_cores": db,
+                      "db_on": "replicas" if on_replica else "primary"}
+        api_cores += server
+        if on_replica:
+            replica_cores += db
+        else:
+            primary_cores += db
+    return {"peak": {**peak.__dict__, "applications_per_s": peak.applications_per_s}, "types": rows,
+            "api_cores": api_cores, "primary_cores": primary_cores, "replica_cores": replica_cores,
+            "workers": math.ceil(api_cores / peak.utilisation),
+            "primary_cores_needed": math.ceil(primary_cores / peak.utilisation),
+            "replicas": math.ceil(replica_cores / (peak.utilisation * peak.cores_per_replica))}
+
+
+# ---------------------------------------------------------------------------------------------------------
 # Report
 # ---------------------------------------------------------------------------------------------------------
 
@@ -524,6 +586,18 @@ def markdown(result: dict[str, Any], environment: dict[str, Any]) -> str:
                          f"{_s(e['p50_ms'], '{:.0f}')} | {_s(e['server_cpu_ms_per_request'])} | "
                          f"{_s(e['db_cpu_ms_per_request'])} | {_s(e['rps_per_core'], '{:.0f}')}{extra} | "
                          f"{e['failures']} |")
+        plan = result.get("capacity_plan")
+        if plan:
+            lines += ["", f"## Capacity plan (assumptions: benchmarks.bench_load.Peak; "
+                          f"{plan['peak']['applications_per_s']:.1f} applications/s at the peak)", "",
+                      "| type | peak req/s | API cores | database cores | database |", "|---|---:|---:|---:|---|"]
+            for kind, row in plan["types"].items():
+                lines.append(f"| {kind} | {row['peak_rps']:.0f} | {row['api_cores']:.2f} | {row['db_cores']:.2f} | "
+                             f"{row['db_on']} |")
+            lines += ["", f"API {plan['api_cores']:.1f} cores -> **{plan['workers']} workers** at "
+                          f"{plan['peak']['utilisation']:.0%}; primary {plan['primary_cores']:.1f} cores -> "
+                          f"**{plan['primary_cores_needed']} cores**; replicas {plan['replica_cores']:.1f} cores -> "
+                          f"**{plan['replicas']} replicas** of {plan['peak']['cores_per_replica']} cores."]
     return "\n".join(lines) + "\n"
 
 
@@ -561,7 +635,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS_DIR)
     parser.add_argument("--fresh", action="store_true", help="drop and reload the load database")
     parser.add_argument("--stop", action="store_true", help="stop the harness's cluster afterwards")
+    parser.add_argument("--report", type=Path, metavar="JSON",
+                        help="only render the markdown (and capacity plan) of an earlier run's JSON again")
     args = parser.parse_args(argv)
+    if args.report:
+        saved = json.loads(args.report.read_text(encoding="utf-8"))
+        result = with_plan(saved["results"])
+        md, js = write_report(result, saved["environment"], args.out)
+        print(md.read_text(encoding="utf-8"))
+        return 0
     if args.parents < max(args.users + [args.type_users]):
         parser.error("--parents must be at least the largest concurrency (one parent per user)")
 
@@ -593,7 +675,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.stop:
             provision.down(settings)
     environment["seconds"] = round(time.perf_counter() - started, 1)
-    md, js = write_report(result, environment, args.out)
+    md, js = write_report(with_plan(result), environment, args.out)
     print(md.read_text(encoding="utf-8"))
     print(f"wrote {md} and {js}")
     return 0
