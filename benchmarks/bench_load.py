@@ -12,7 +12,7 @@ Run ``python -m benchmarks.bench_load`` (see benchmarks/README.md). What it does
 2. One uvicorn server per configuration (``--workers N``, httptools + uvloop, 127.0.0.1), all running at once;
    the replica configurations get ``DOLBOM_REPLICA_URLS`` = the standby.
 3. Rounds: for each concurrency, every configuration in turn (order rotated per round), each a headless locust
-   run (``-u N -r N --run-time T --csv``), the seed snapshot (active entries) rewritten before each run. Then each
+   run (``-u N -r N --run-time T --json-file``), the seed snapshot (active entries) rewritten before each run. Then each
    request type alone (locust ``--tags``) on the 1-worker configuration, types interleaved.
 4. Per run: requests/s, p50, p99 per request name and overall (locust's CSV), failures, and CPU seconds of the
    server process tree, of the PostgreSQL clusters (primary and standby trees) and of locust itself (/proc via
@@ -293,17 +293,60 @@ def serve_config(config: Config, *, database_url: str, replica_urls: str, port: 
 # ---------------------------------------------------------------------------------------------------------
 
 
+def bucket_percentile(response_times: dict[int, int], count: int, q: float) -> int:
+    """The ``q`` quantile of locust's rounded response-time buckets ({ms: requests}), as locust computes it
+    (``locust.stats.calculate_response_time_percentile``; not imported: importing locust monkey-patches the
+    process for gevent)."""
+    wanted = int(count * q)
+    processed = 0
+    for ms in sorted(response_times, reverse=True):
+        processed += response_times[ms]
+        if count - processed <= wanted:
+            return ms
+    return 0
+
+
 def read_stats(path: Path) -> dict[str, dict[str, float]]:
-    """Locust's ``*_stats.csv``: per request name (and ``Aggregated``) count, failures, rps, p50, p99 (ms)."""
+    """Locust's final ``--json-file``: per request name (and ``Aggregated``) count, failures, rps, p50, p99 (ms).
+
+    Not the ``*_stats.csv``: locust writes that once a second, and its last write misses the final second or so
+    of the run (measured: 145 applications in the CSV for 162 in the database and in the JSON).
+    Requests/s of every name are over the whole run's window (first to last request of any name).
+    """
+    entries = json.loads(path.read_text(encoding="utf-8"))
+    if not entries:
+        return {}
+    window_s = max(max(e["last_request_timestamp"] or 0 for e in entries) - min(e["start_time"] for e in entries),
+                   1e-9)
+    combined: dict[int, int] = {}
     out: dict[str, dict[str, float]] = {}
-    with path.open(newline="", encoding="utf-8") as f:
-        for row in csv.DictReader(f):
-            count = int(row["Request Count"])
-            out[row["Name"]] = {"requests": count, "failures": int(row["Failure Count"]),
-                                "rps": float(row["Requests/s"]),
-                                "p50_ms": float(row["50%"]) if count else math.nan,
-                                "p99_ms": float(row["99%"]) if count else math.nan}
+
+    def summary(count: int, failures: int, times: dict[int, int]) -> dict[str, float]:
+        return {"requests": count, "failures": failures, "rps": count / window_s,
+                "p50_ms": float(bucket_percentile(times, count, 0.5)) if count else math.nan,
+                "p99_ms": float(bucket_percentile(times, count, 0.99)) if count else math.nan}
+
+    for e in entries:
+        times = {int(k): int(v) for k, v in e["response_times"].items()}
+        for k, v in times.items():
+            combined[k] = combined.get(k, 0) + v
+        previous = out.get(e["name"])
+        if previous is not None:  # the same name with two methods: not in this mix
+            raise ValueError(f"request name {e['name']!r} used by two methods")
+        out[e["name"]] = summary(int(e["num_requests"]), int(e["num_failures"]), times)
+    out["Aggregated"] = summary(sum(int(e["num_requests"]) for e in entries),
+                                sum(int(e["num_failures"]) for e in entries), combined)
     return out
+
+
+def read_failures(path: Path) -> list[dict[str, Any]]:
+    """Locust's ``*_failures.csv``: method, name, error (status and the first 300 characters) and occurrences
+    (the messages; their counts are in the JSON stats)."""
+    if not path.exists():
+        return []
+    with path.open(newline="", encoding="utf-8") as f:
+        return [{"method": row["Method"], "name": row["Name"], "error": row["Error"][:300],
+                 "occurrences": int(row["Occurrences"])} for row in csv.DictReader(f)]
 
 
 def locust_run(server: Server, *, users: int, run_time_s: float, seed_path: Path, out_dir: Path, label: str,
@@ -312,6 +355,7 @@ def locust_run(server: Server, *, users: int, run_time_s: float, seed_path: Path
     prefix = out_dir / label
     command = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "-u", str(users),
                "-r", str(users), "--run-time", f"{run_time_s:g}s", "--host", server.base_url, "--csv", str(prefix),
+               "--json-file", str(prefix),
                "--only-summary", "--loglevel", "WARNING", "--stop-timeout", "5", "--exit-code-on-error", "0",
                "--skip-log-setup"]
     if tags:
@@ -343,14 +387,16 @@ def locust_run(server: Server, *, users: int, run_time_s: float, seed_path: Path
     elapsed = time.perf_counter() - started
     server_cpu = tree_cpu_s(server.process.pid) - server_before
     pg_cpu = sum(tree_cpu_s(p) for p in pg_pids) - pg_before
-    stats_file = Path(f"{prefix}_stats.csv")
+    stats_file = Path(f"{prefix}.json")
     if process.returncode != 0 or not stats_file.exists():
         raise RuntimeError(f"locust {label} exited with {process.returncode}: {tail}")
     stats = read_stats(stats_file)
+    failures = read_failures(Path(f"{prefix}_failures.csv"))
     total = stats.get("Aggregated", {"requests": 0})
     requests = max(1, int(total["requests"]))
     return {"config": server.config.name, "users": users, "tags": list(tags), "seconds": elapsed,
-            "stats": stats, "server_cpu_s": server_cpu, "db_cpu_s": pg_cpu, "locust_cpu_s": locust_cpu,
+            "stats": stats, "failures": failures, "server_cpu_s": server_cpu, "db_cpu_s": pg_cpu,
+            "locust_cpu_s": locust_cpu,
             "server_cpu_ms_per_request": server_cpu * 1000 / requests,
             "db_cpu_ms_per_request": pg_cpu * 1000 / requests,
             "locust_cpu_share": locust_cpu / max(elapsed, 1e-9)}
@@ -586,18 +632,25 @@ def markdown(result: dict[str, Any], environment: dict[str, Any]) -> str:
                          f"{_s(e['p50_ms'], '{:.0f}')} | {_s(e['server_cpu_ms_per_request'])} | "
                          f"{_s(e['db_cpu_ms_per_request'])} | {_s(e['rps_per_core'], '{:.0f}')}{extra} | "
                          f"{e['failures']} |")
-        plan = result.get("capacity_plan")
-        if plan:
-            lines += ["", f"## Capacity plan (assumptions: benchmarks.bench_load.Peak; "
-                          f"{plan['peak']['applications_per_s']:.1f} applications/s at the peak)", "",
-                      "| type | peak req/s | API cores | database cores | database |", "|---|---:|---:|---:|---|"]
-            for kind, row in plan["types"].items():
-                lines.append(f"| {kind} | {row['peak_rps']:.0f} | {row['api_cores']:.2f} | {row['db_cores']:.2f} | "
-                             f"{row['db_on']} |")
-            lines += ["", f"API {plan['api_cores']:.1f} cores -> **{plan['workers']} workers** at "
-                          f"{plan['peak']['utilisation']:.0%}; primary {plan['primary_cores']:.1f} cores -> "
-                          f"**{plan['primary_cores_needed']} cores**; replicas {plan['replica_cores']:.1f} cores -> "
-                          f"**{plan['replicas']} replicas** of {plan['peak']['cores_per_replica']} cores."]
+    failed = [(r, f) for r in result["runs"] + result["type_runs"] for f in r.get("failures", [])]
+    if failed:
+        lines += ["", "## Failures", "", "| run | name | occurrences | error |", "|---|---|---:|---|"]
+        for r, f in failed:
+            where = f"round {r['round']}, {r['config']}, {r['users']} users" + (f", {r['type']} alone"
+                                                                                if "type" in r else "")
+            lines.append(f"| {where} | {f['name']} | {f['occurrences']} | {f['error'].replace('|', '/')} |")
+    plan = result.get("capacity_plan")
+    if plan:
+        lines += ["", f"## Capacity plan (assumptions: benchmarks.bench_load.Peak; "
+                      f"{plan['peak']['applications_per_s']:.1f} applications/s at the peak)", "",
+                  "| type | peak req/s | API cores | database cores | database |", "|---|---:|---:|---:|---|"]
+        for kind, row in plan["types"].items():
+            lines.append(f"| {kind} | {row['peak_rps']:.0f} | {row['api_cores']:.2f} | {row['db_cores']:.2f} | "
+                         f"{row['db_on']} |")
+        lines += ["", f"API {plan['api_cores']:.1f} cores -> **{plan['workers']} workers** at "
+                      f"{plan['peak']['utilisation']:.0%}; primary {plan['primary_cores']:.1f} cores -> "
+                      f"**{plan['primary_cores_needed']} cores**; replicas {plan['replica_cores']:.1f} cores -> "
+                      f"**{plan['replicas']} replicas** of {plan['peak']['cores_per_replica']} cores."]
     return "\n".join(lines) + "\n"
 
 

@@ -2,7 +2,8 @@
 makes real requests without failures, and the report has its rows. No timing is asserted.
 
 What is checked against the database, independently of locust's own counting: every application locust counted
-as done is a new waitlist entry, every withdrawal a withdrawn one, and the rank checks remembered a view.
+as done is a new waitlist entry, every withdrawal a withdrawn one (give or take the one request per user that
+locust cuts off when the run ends), and the rank checks remembered a view.
 """
 
 from __future__ import annotations
@@ -63,8 +64,9 @@ def test_bench_load_smoke(load_engine: Engine, tmp_path: Path) -> None:
 
     applied = int(mix["stats"].get("apply", {"requests": 0})["requests"])
     withdrawn = int(mix["stats"].get("withdraw", {"requests": 0})["requests"])
-    assert after["entries"] - before["entries"] == applied
-    assert after["withdrawn"] - before["withdrawn"] == withdrawn
+    # A user cut off after the stop timeout may leave one request unreported that the server still completes.
+    assert applied <= after["entries"] - before["entries"] <= applied + 2
+    assert withdrawn <= after["withdrawn"] - before["withdrawn"] <= withdrawn + 2
     assert after["views"] > before["views"]  # 4 parents x 2 entries seen at least once by the rank checks
 
     (alone,) = result["type_runs"]
@@ -74,10 +76,11 @@ def test_bench_load_smoke(load_engine: Engine, tmp_path: Path) -> None:
 
     summary = result["summary"]["1w@2"]
     assert summary["vs_baseline"]["rps"]["median"] == 1.0 and summary["failures"] == 0
-    report = bench_load.markdown(result, {"run_at": "test", "load_average": [0, 0, 0], "cpus": 2, "rounds": 1,
-                                          "run_time_s": 5, "baseline": "1w"})
+    environment = {"run_at": "test", "load_average": [0, 0, 0], "cpus": 2, "rounds": 1, "run_time_s": 5,
+                   "baseline": "1w"}
+    report = bench_load.markdown(result, environment)
     assert "| 1w | 2 |" in report and "| 1w | 2 | rank |" in report and "| rank | rank |" in report
-    md, js = bench_load.write_report(result, {"run_at": "test"}, tmp_path)
+    md, js = bench_load.write_report(result, environment, tmp_path)
     assert md.read_text(encoding="utf-8").startswith("# bench_load test") and js.stat().st_size > 0
 
 
