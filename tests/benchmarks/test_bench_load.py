@@ -9,7 +9,10 @@ locust cuts off when the run ends), and the rank checks remembered a view.
 from __future__ import annotations
 
 import inspect
+import json
 import math
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +85,17 @@ def test_bench_load_smoke(load_engine: Engine, tmp_path: Path) -> None:
     assert "| 1w | 2 |" in report and "| 1w | 2 | rank |" in report and "| rank | rank |" in report
     md, js = bench_load.write_report(result, environment, tmp_path)
     assert md.read_text(encoding="utf-8").startswith("# bench_load test") and js.stat().st_size > 0
+
+
+def test_bucket_percentile_matches_locust() -> None:
+    # locust is asked in a subprocess: importing it monkey-patches this process for gevent.
+    buckets = {3: 5, 7: 20, 12: 40, 48: 30, 110: 4, 1400: 1}
+    count = sum(buckets.values())
+    code = ("import json, sys; from locust.stats import calculate_response_time_percentile as p; "
+            f"print(json.dumps([p({buckets!r}, {count}, q) for q in (0.0, 0.5, 0.66, 0.99, 1.0)]))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    expected = json.loads(done.stdout.strip().splitlines()[-1])
+    assert [bench_load.bucket_percentile(buckets, count, q) for q in (0.0, 0.5, 0.66, 0.99, 1.0)] == expected
 
 
 def test_configs_parse() -> None:
