@@ -288,6 +288,26 @@ def serve_config(config: Config, *, database_url: str, replica_urls: str, port: 
         yield Server(config, port, process)
 
 
+def settle(servers: Any, pg_pids: Sequence[int], *, idle_cores: float = 0.15, step_s: float = 0.5,
+           timeout_s: float = 60.0) -> float:
+    """Wait until the servers and the database use less than ``idle_cores`` of CPU; returns the seconds waited.
+
+    A server keeps working on requests whose client has gone (the sync handlers in its thread pool run to the
+    end): after a run that overloaded it, that backlog would steal CPU from the next run (measured: a 14 s
+    stall of the sync endpoints in the first run after a 64-user warm-up).
+    """
+    pids = [s.process.pid for s in servers] + list(pg_pids)
+    started = time.perf_counter()
+    before = sum(tree_cpu_s(p) for p in pids)
+    while time.perf_counter() - started < timeout_s:
+        time.sleep(step_s)
+        now = sum(tree_cpu_s(p) for p in pids)
+        if (now - before) / step_s < idle_cores:
+            break
+        before = now
+    return time.perf_counter() - started
+
+
 # ---------------------------------------------------------------------------------------------------------
 # One locust run
 # ---------------------------------------------------------------------------------------------------------
@@ -412,8 +432,9 @@ def run(*, configs: Sequence[Config], users: Sequence[int], rounds: int, run_tim
         out_dir: Path, base_port: int = BASE_PORT, warmup_s: float = 3.0) -> dict[str, Any]:
     """Every configuration at every concurrency in interleaved rounds, then each request type alone.
 
-    Each server first gets ``warmup_s`` seconds of the mix, not reported: the first requests of a worker open
-    its pool's connections and prepare statements, which a server in service has long done.
+    Each server first gets ``warmup_s`` seconds of the mix at the lowest concurrency, not reported: the first
+    requests of a worker open its pool's connections and prepare statements, which a server in service has long
+    done. After every run the harness waits until the servers and the database are idle (``settle``).
     """
     runs: list[dict[str, Any]] = []
     type_runs: list[dict[str, Any]] = []
@@ -429,8 +450,9 @@ def run(*, configs: Sequence[Config], users: Sequence[int], rounds: int, run_tim
         if warmup_s > 0:
             for config, server in servers.items():
                 write_seed(engine, seed_path, tokens=tokens)
-                locust_run(server, users=max(users), run_time_s=warmup_s, seed_path=seed_path, out_dir=out_dir,
+                locust_run(server, users=min(users), run_time_s=warmup_s, seed_path=seed_path, out_dir=out_dir,
                            label=f"warmup-{config.name}", pg_pids=pg_pids)
+                settle(servers.values(), pg_pids)
         for round_no in range(rounds):
             for u in users:
                 shift = round_no % len(configs)
@@ -438,7 +460,7 @@ def run(*, configs: Sequence[Config], users: Sequence[int], rounds: int, run_tim
                     write_seed(engine, seed_path, tokens=tokens)
                     result = locust_run(servers[config], users=u, run_time_s=run_time_s, seed_path=seed_path,
                                         out_dir=out_dir, label=f"r{round_no}-u{u}-{config.name}", pg_pids=pg_pids)
-                    runs.append(result | {"round": round_no})
+                    runs.append(result | {"round": round_no, "settle_s": settle(servers.values(), pg_pids)})
                     print(f"round {round_no} u={u} {config.name}: {result['stats']['Aggregated']['rps']:.1f} "
                           f"req/s", file=sys.stderr)
             if types:
@@ -449,7 +471,8 @@ def run(*, configs: Sequence[Config], users: Sequence[int], rounds: int, run_tim
                     result = locust_run(single, users=type_users, run_time_s=run_time_s, seed_path=seed_path,
                                         out_dir=out_dir, label=f"r{round_no}-type-{kind}", pg_pids=pg_pids,
                                         tags=[kind])
-                    type_runs.append(result | {"round": round_no, "type": kind})
+                    type_runs.append(result | {"round": round_no, "type": kind,
+                                              "settle_s": settle(servers.values(), pg_pids)})
                     print(f"round {round_no} type {kind}: {result['stats']['Aggregated']['rps']:.1f} req/s",
                           file=sys.stderr)
     return {"runs": runs, "type_runs": type_runs, "summary": summarise(runs, configs, users),
