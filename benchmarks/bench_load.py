@@ -326,18 +326,19 @@ def bucket_percentile(response_times: dict[int, int], count: int, q: float) -> i
     return 0
 
 
-def read_stats(path: Path) -> dict[str, dict[str, float]]:
+def read_stats(path: Path, run_time_s: float) -> dict[str, dict[str, float]]:
     """Locust's final ``--json-file``: per request name (and ``Aggregated``) count, failures, rps, p50, p99 (ms).
 
     Not the ``*_stats.csv``: locust writes that once a second, and its last write misses the final second or so
     of the run (measured: 145 applications in the CSV for 162 in the database and in the JSON).
-    Requests/s of every name are over the whole run's window (first to last request of any name).
+    Requests/s of every name are over the run time (or the first to the last request, if longer): not over the
+    window of the requests alone, which is short when the server stalls (measured: 65 requests, then nothing).
     """
     entries = json.loads(path.read_text(encoding="utf-8"))
     if not entries:
         return {}
     window_s = max(max(e["last_request_timestamp"] or 0 for e in entries) - min(e["start_time"] for e in entries),
-                   1e-9)
+                   run_time_s)
     combined: dict[int, int] = {}
     out: dict[str, dict[str, float]] = {}
 
@@ -410,11 +411,13 @@ def locust_run(server: Server, *, users: int, run_time_s: float, seed_path: Path
     stats_file = Path(f"{prefix}.json")
     if process.returncode != 0 or not stats_file.exists():
         raise RuntimeError(f"locust {label} exited with {process.returncode}: {tail}")
-    stats = read_stats(stats_file)
+    stats = read_stats(stats_file, run_time_s)
     failures = read_failures(Path(f"{prefix}_failures.csv"))
     total = stats.get("Aggregated", {"requests": 0})
     requests = max(1, int(total["requests"]))
     return {"config": server.config.name, "users": users, "tags": list(tags), "seconds": elapsed,
+            # Users still in a request at the end hold locust for its stop timeout (5 s): the server stalled.
+            "stalled": elapsed > run_time_s + 3.0,
             "stats": stats, "failures": failures, "server_cpu_s": server_cpu, "db_cpu_s": pg_cpu,
             "locust_cpu_s": locust_cpu,
             "server_cpu_ms_per_request": server_cpu * 1000 / requests,
@@ -491,7 +494,8 @@ def summarise(runs: list[dict[str, Any]], configs: Sequence[Config], users: Sequ
             if not mine:
                 continue
             names = sorted({n for r in mine for n in r["stats"]})
-            entry: dict[str, Any] = {"rounds": len(mine), "failures": sum(r["stats"]["Aggregated"]["failures"]
+            entry: dict[str, Any] = {"rounds": len(mine), "stalled": sum(bool(r.get("stalled")) for r in mine),
+                                     "failures": sum(r["stats"]["Aggregated"]["failures"]
                                                                           for r in mine),
                                      "server_cpu_ms_per_request": spread([r["server_cpu_ms_per_request"]
                                                                           for r in mine]),
@@ -624,15 +628,15 @@ def markdown(result: dict[str, Any], environment: dict[str, Any]) -> str:
              f"{environment.get('baseline')} run at the same concurrency.", "",
              "## Configurations x concurrency (all requests)", "",
              "| config | users | req/s | p50 ms | p99 ms | req/s ratio | p50 ratio | p99 ratio | failures "
-             "| server CPU ms/req | db CPU ms/req | locust CPU share |",
-             "|---|---:|---|---|---|---|---|---|---:|---:|---:|---:|"]
+             "| stalled runs | server CPU ms/req | db CPU ms/req | locust CPU share |",
+             "|---|---:|---|---|---|---|---|---|---:|---:|---:|---:|---:|"]
     for key, e in result["summary"].items():
         config, users = key.rsplit("@", 1)
         agg = e["names"]["Aggregated"]
         ratios = e.get("vs_baseline", {})
         lines.append(f"| {config} | {users} | {_s(agg['rps'], '{:.1f}')} | {_s(agg['p50_ms'], '{:.0f}')} | "
                      f"{_s(agg['p99_ms'], '{:.0f}')} | {_s(ratios.get('rps'))} | {_s(ratios.get('p50_ms'))} | "
-                     f"{_s(ratios.get('p99_ms'))} | {e['failures']} | "
+                     f"{_s(ratios.get('p99_ms'))} | {e['failures']} | {e.get('stalled', 0)} | "
                      f"{e['server_cpu_ms_per_request']['median']:.2f} | {e['db_cpu_ms_per_request']['median']:.2f} | "
                      f"{e['locust_cpu_share']['median']:.0%} |")
     lines += ["", "## Per request name (req/s, p50, p99 ms)", "",

@@ -63,7 +63,7 @@ def test_bench_load_smoke(load_engine: Engine, tmp_path: Path) -> None:
     names = set(mix["stats"]) - {"Aggregated"}
     assert names <= MIX_NAMES and {"search:radius", "detail", "rank"} <= names
     assert sum(int(s["requests"]) for n, s in mix["stats"].items() if n != "Aggregated") == total["requests"]
-    assert mix["server_cpu_s"] > 0 and mix["db_cpu_s"] > 0
+    assert mix["server_cpu_s"] > 0 and mix["db_cpu_s"] > 0 and not mix["stalled"]
 
     applied = int(mix["stats"].get("apply", {"requests": 0})["requests"])
     withdrawn = int(mix["stats"].get("withdraw", {"requests": 0})["requests"])
