@@ -28,7 +28,7 @@ from typing import Any
 import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from geo.db import as_libpq_url, make_read_pool
+from geo.db import as_libpq_url, connect_kwargs, make_read_pool
 from geo.errors import InvalidQuery
 from geo.settings import Settings
 
@@ -157,9 +157,11 @@ class ReadRouter:
             while True:
                 try:
                     if conn is None or conn.closed:
+                        # connect_kwargs: the primary's URL may be PgBouncer's, where nothing may be prepared.
                         conn = await psycopg.AsyncConnection.connect(
                             as_libpq_url(server.url), autocommit=True,
-                            connect_timeout=max(1, int(self.settings.db_timeout_s)))
+                            connect_timeout=max(1, int(self.settings.db_timeout_s)),
+                            **connect_kwargs(server.url, self.settings))
                     # Bounded: a server behind a dead TCP link would otherwise hold its monitor forever.
                     row = await asyncio.wait_for(self._poll(conn, query), self.settings.db_timeout_s)
                     if server.is_replica and not server.state.up and server.state.polled_at is not None:
