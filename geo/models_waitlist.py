@@ -122,7 +122,8 @@ class Offer(Base):
 
 
 class RankView(Base):
-    """The queue as the parent of an entry last saw it (for the reasons of every change since)."""
+    """The queue as the parent of an entry last saw it (for the reasons of every change since). ``seen_at``: the
+    first look at that queue (a look at an unchanged queue writes nothing)."""
 
     __tablename__ = "waitlist_rank_views"
 

@@ -10,13 +10,16 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 
 from geo.admission.rules import Priority
 
 
+@lru_cache(maxsize=65536)
 def tie_break(year: int, public_id: str) -> str:
     """The published tie-break of two entries with equal priority and equal application time: SHA-256 of
-    ``"<year>:<public id>"``, lower first (no one can choose it, anyone can check it)."""
+    ``"<year>:<public id>"``, lower first (no one can choose it, anyone can check it). Cached: every rank check
+    sorts whole queues again, and the digests of an entry never change."""
     return hashlib.sha256(f"{year}:{public_id}".encode()).hexdigest()
 
 

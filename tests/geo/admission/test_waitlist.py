@@ -112,6 +112,61 @@ def test_ranks_follow_the_rule_table_ties_and_evidence(conn: Connection) -> None
     assert wl.verify_centre(conn, centre.id) == []
 
 
+def _views(conn: Connection, entry_ids: list[int]) -> dict[int, tuple[object, object]]:
+    rows = conn.execute(text("SELECT entry_id, seen_at, snapshot FROM waitlist_rank_views WHERE entry_id = ANY(:e)"),
+                        {"e": entry_ids}).all()
+    return {r.entry_id: (r.seen_at, r.snapshot) for r in rows}
+
+
+def test_rank_check_over_several_queues_remembers_every_view(conn: Connection) -> None:
+    """Two children of one parent in two queues (both in one of them): ranks and sizes as each queue alone gives
+    them; a look with nothing changed explains nothing and writes nothing; a change in one queue is explained to
+    its entries only and replaces only their views."""
+    c = centres(conn, 2)
+    mum, other = parent(conn, "mum@example.kr"), parent(conn, "other@example.kr")
+    older = child(conn, mum, claims=("dual_income",), born=date(2024, 4, 1), name="첫째")
+    younger = child(conn, mum, name="둘째")
+    rival = child(conn, other, born=date(2024, 6, 1))
+    for i, (who, kid, centre) in enumerate([(other, rival, c[0]), (mum, older, c[0]), (mum, older, c[1]),
+                                            (mum, younger, c[0])]):
+        wl.apply(conn, parent_user_id=who, child_id=kid["id"], facility_code=centre.code,
+                 now=NOW + timedelta(minutes=i))
+    keys = [(c[0].id, 2026, 1), (c[1].id, 2026, 1), (c[0].id, 2026, 0)]
+    together = wl.queues(conn, keys)
+    assert {k: [q.entry_id for q in v] for k, v in together.items()} == {
+        k: [q.entry_id for q in wl.queue(conn, k[0], year=k[1], age_class=k[2])] for k in keys}
+    first = wl.my_ranks(conn, parent_user_id=mum, now=NOW + timedelta(hours=1))
+    assert [(m["child_name"], m["centre"]) for m in first] == [("첫째", c[0].code), ("첫째", c[1].code),
+                                                                 ("둘째", c[0].code)]
+    for m in first:
+        ranked = [q.ranked.public_id for q in together[(conn.execute(text(
+            "SELECT id FROM facilities WHERE code = :c"), {"c": m["centre"]}).scalar_one(), 2026, m["age_class"])]]
+        assert (m["rank"], m["of"], m["changes"]) == (ranked.index(m["entry"]) + 1, len(ranked), [])
+    assert first[0]["rank"] == 1 and first[0]["of"] == 2  # 맞벌이 (claimed) ranks above the earlier rival
+    ids = {m["entry"]: conn.execute(text("SELECT id FROM waitlist_entries WHERE public_id = :p"),
+                                    {"p": m["entry"]}).scalar_one() for m in first}
+    before = _views(conn, list(ids.values()))
+    again = wl.my_ranks(conn, parent_user_id=mum, now=NOW + timedelta(hours=2))
+    assert [{**m, "changes": None} for m in again] == [{**m, "changes": None} for m in first]
+    assert all(m["changes"] == [] for m in again)
+    assert _views(conn, list(ids.values())) == before
+    assert {v[0] for v in before.values()} == {NOW + timedelta(hours=1)}
+    # A stronger 1순위 application to the first centre's 1세반: the older child there is told, the others are not.
+    latecomer = parent(conn, "late@example.kr")
+    late = child(conn, latecomer, claims=("dual_income", "multi_child"), born=date(2024, 7, 1))
+    wl.apply(conn, parent_user_id=latecomer, child_id=late["id"], facility_code=c[0].code,
+             now=NOW + timedelta(hours=3))
+    third = wl.my_ranks(conn, parent_user_id=mum, now=NOW + timedelta(hours=4))
+    assert third[0]["rank"] == 2 and third[0]["of"] == 3
+    assert any("1순위 700-799" in line and "ranked above you" in line for line in third[0]["changes"])
+    assert third[1]["changes"] == [] and third[2]["changes"] == []
+    after = _views(conn, list(ids.values()))
+    moved = ids[third[0]["entry"]]
+    assert after[moved][1] != before[moved][1] and len(after[moved][1]) == 3
+    assert after[moved][0] == NOW + timedelta(hours=4)
+    assert all(after[ids[m["entry"]]] == before[ids[m["entry"]]] for m in third[1:])
+
+
 def test_offers_skip_unverified_claims_and_move_on_at_deadlines(conn: Connection) -> None:
     centre = centres(conn, 1)[0]
     set_free(conn, centre.id, {"0": 1})
