@@ -33,7 +33,7 @@ import os
 import platform
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -95,6 +95,16 @@ class Prepared:
     engine: Engine
     path: Path
 
+
+
+def _p50_summary(ms: dict[tuple[str, str], list[list[float]]], cases: Iterable[str], *, repeats: int,
+                 requests: int) -> dict[str, Any]:
+    """Per case: p50 at each size (spread over rounds) and the large/small ratio of the per-round p50s."""
+    return {"repeats": repeats, "requests_per_round": requests, "cases": {case: {
+        "small_p50_ms": spread([quantile(r, 0.5) for r in ms[("small", case)]]),
+        "large_p50_ms": spread([quantile(r, 0.5) for r in ms[("large", case)]]),
+        "large/small": ratio_spread(ms[("large", case)], ms[("small", case)]),
+    } for case in cases}}
 
 def prepare(engine: Engine, size: Size, *, work: Path, shared_data: Path | None, seed: int) -> Prepared:
     """Boundaries (+ MOIS 0-5 population when available) and the size's synthetic file, imported once."""
@@ -173,11 +183,7 @@ def search_part(sides: Sequence[Prepared], *, repeats: int, requests: int, warmu
     finally:
         for conn in conns.values():
             conn.close()
-    return {"repeats": repeats, "requests_per_round": requests, "cases": {case: {
-        "small_p50_ms": spread([quantile(r, 0.5) for r in ms[("small", case)]]),
-        "large_p50_ms": spread([quantile(r, 0.5) for r in ms[("large", case)]]),
-        "large/small": ratio_spread(ms[("large", case)], ms[("small", case)]),
-    } for case in SEARCH_CASES}}
+    return _p50_summary(ms, SEARCH_CASES, repeats=repeats, requests=requests)
 
 
 def seed_part(sides: Sequence[Prepared], *, applications: int, seed: int, year: int) -> dict[str, Any]:
@@ -253,11 +259,7 @@ def ranking_part(sides: Sequence[Prepared], *, repeats: int, requests: int, year
     finally:
         for conn in conns.values():
             conn.close()
-    return {"repeats": repeats, "requests_per_round": requests, "cases": {case: {
-        "small_p50_ms": spread([quantile(r, 0.5) for r in ms[("small", case)]]),
-        "large_p50_ms": spread([quantile(r, 0.5) for r in ms[("large", case)]]),
-        "large/small": ratio_spread(ms[("large", case)], ms[("small", case)]),
-    } for case in RANKING_CASES}}
+    return _p50_summary(ms, RANKING_CASES, repeats=repeats, requests=requests)
 
 
 def _s(stats: dict[str, float], fmt: str = "{:.2f}") -> str:

@@ -76,3 +76,18 @@ def wait_until(check: Callable[[], bool], *, timeout_s: float = 15.0, what: str 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.05)
+
+
+def add_staff_reporter(engine: Engine, code: str) -> str:
+    """Give centre ``code`` of the search fixture 0세 classes and a staff account that reports its vacancies
+    (the write of the API replica tests); returns the staff's bearer token."""
+    from sqlalchemy import text
+
+    from geo.auth.accounts import create_user, issue_token
+
+    settings = Settings(DATABASE_URL=str(engine.url.render_as_string(hide_password=False)))
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE facilities SET classes_by_age = '{\"0\": 1}' WHERE code = :code"), {"code": code})
+        staff = create_user(conn, email="staff@example.kr", password="correct horse battery",
+                            role="centre_staff", facility_codes=[code])
+        return issue_token(conn, settings, user_id=staff, kind="bearer").secret

@@ -10,14 +10,13 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from api.app import create_app
 from api.read_routing import LSN_COOKIE, LSN_HEADER, MIN_LSN_HEADER, READ_SOURCE_HEADER
 from geo import provision
-from geo.auth.accounts import create_user, issue_token
 from geo.settings import Settings
-from tests.replica_util import ReplicaCluster, replica_cluster, wait_until
+from tests.replica_util import ReplicaCluster, add_staff_reporter, replica_cluster, wait_until
 from tests.search_data import LAT, LON
 
 CODE = "TEST-A"  # centre A of the search fixture, 100 m from the search point
@@ -26,13 +25,7 @@ TOKEN: dict[str, str] = {}
 
 
 def _prepare(engine: Engine) -> None:
-    """Centre A gets 0세 classes and a staff account that reports its vacancies (the write of these tests)."""
-    settings = Settings(DATABASE_URL=str(engine.url.render_as_string(hide_password=False)))
-    with engine.begin() as conn:
-        conn.execute(text("UPDATE facilities SET classes_by_age = '{\"0\": 1}' WHERE code = :code"), {"code": CODE})
-        staff = create_user(conn, email="staff@example.kr", password="correct horse battery",
-                            role="centre_staff", facility_codes=[CODE])
-        TOKEN["staff"] = issue_token(conn, settings, user_id=staff, kind="bearer").secret
+    TOKEN["staff"] = add_staff_reporter(engine, CODE)
 
 
 @pytest.fixture(scope="module")

@@ -8,14 +8,14 @@ import os
 import queue
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 
 import httpx
 import pytest
 from psycopg.types.json import Jsonb
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 
 from benchmarks.serving import free_port, running_server
 from geo.auth.accounts import create_user, issue_token
@@ -38,18 +38,26 @@ class Servers:
     engine: Engine
 
 
+
+def insert_centres(conn: Connection, name: str,
+                   centres: Sequence[tuple[str, str, float, float]] = CENTRES) -> None:
+    """Operating centres (code, 구 code, lon, lat) with 0-3세 classes and nobody enrolled, named ``<name> <last
+    character of the code>`` (default: the ``CENTRES`` of these stream tests)."""
+    for code, district, lon, lat in centres:
+        conn.execute(text("""
+            INSERT INTO facilities (code, name, facility_type, status, district_code, capacity, enrolled,
+                classes_by_age, geocode_quality, source, geom_4326)
+            VALUES (:code, :name, 'national_public', 'active', :district, 40, 0, :classes, 'source', 'test',
+                    ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))
+        """), {"code": code, "name": f"{name} {code[-1]}", "district": district, "lon": lon, "lat": lat,
+               "classes": Jsonb({"0": 1, "1": 1, "2": 1, "3": 1})})
+
+
 @pytest.fixture(scope="module")
 def servers(make_database) -> Iterator[Servers]:
     engine = make_database("vacancy_stream")
     with engine.begin() as conn:
-        for code, district, lon, lat in CENTRES:
-            conn.execute(text("""
-                INSERT INTO facilities (code, name, facility_type, status, district_code, capacity, enrolled,
-                    classes_by_age, geocode_quality, source, geom_4326)
-                VALUES (:code, :name, 'national_public', 'active', :district, 40, 0, :classes, 'source', 'test',
-                        ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))
-            """), {"code": code, "name": f"시험어린이집 {code[-1]}", "district": district, "lon": lon, "lat": lat,
-                   "classes": Jsonb({"0": 1, "1": 1, "2": 1, "3": 1})})
+        insert_centres(conn, "시험어린이집")
         admin = create_user(conn, email="admin@example.kr", password="correct horse battery", role="city_admin")
         token = issue_token(conn, Settings(), user_id=admin, kind="bearer").secret
     env = {**os.environ, "DATABASE_URL": engine.url.render_as_string(hide_password=False)}

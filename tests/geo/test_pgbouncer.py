@@ -23,7 +23,6 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-from psycopg.types.json import Jsonb
 from sqlalchemy import Engine, text
 
 from benchmarks.serving import free_port, running_server
@@ -33,7 +32,7 @@ from geo.db import as_libpq_url, connect_kwargs, make_direct_engine, make_engine
 from geo.errors import ImportRunning
 from geo.ingest.run import import_run
 from geo.settings import Settings
-from tests.api.test_vacancy_stream import WAIT_S, Reader
+from tests.api.test_vacancy_stream import WAIT_S, Reader, insert_centres
 
 DOLBOM = str(Path(sys.executable).with_name("dolbom"))
 POOL_SIZE = 2  # server connections PgBouncer keeps per database: fewer than the API's client connections
@@ -97,14 +96,7 @@ def bouncer() -> Iterator[Bouncer]:
         assert provision.pgbouncer_status(settings).running
         direct = make_direct_engine(settings)
         with direct.begin() as conn:
-            for code, district, lon, lat in CENTRES:
-                conn.execute(text("""
-                    INSERT INTO facilities (code, name, facility_type, status, district_code, capacity, enrolled,
-                        classes_by_age, geocode_quality, source, geom_4326)
-                    VALUES (:code, :name, 'national_public', 'active', :district, 40, 0, :classes, 'source', 'test',
-                            ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))
-                """), {"code": code, "name": f"풀링어린이집 {code[-1]}", "district": district, "lon": lon,
-                       "lat": lat, "classes": Jsonb({"0": 1, "1": 1, "2": 1, "3": 1})})
+            insert_centres(conn, "풀링어린이집", CENTRES)
             admin = create_user(conn, email="admin@example.kr", password="correct horse battery", role="city_admin")
             token = issue_token(conn, settings, user_id=admin, kind="bearer").secret
         yield Bouncer(settings=settings, env=env | {"DOLBOM_PGBOUNCER": "1"}, direct=direct, token=token)
