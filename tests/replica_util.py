@@ -48,7 +48,8 @@ def replica_cluster(name: str, *, port: int, replicas: int,
     data_dir = Path(f"/tmp/dolbom-replicas-{name}")
     local = Settings(DATABASE_URL=None, DOLBOM_DATA_DIR=data_dir, DOLBOM_PG_PORT=port,
                      DOLBOM_PG_DATABASE="dolbom")
-    if data_dir.exists():
+    if data_dir.exists():  # left by an interrupted run: stop what it started before removing its files
+        provision.pgbouncer_down(local)
         provision.down(local)
         shutil.rmtree(data_dir)
     primary_url = provision.up(local, replicas=0)
@@ -65,6 +66,7 @@ def replica_cluster(name: str, *, port: int, replicas: int,
                              [local.local_replica_url(i) for i in range(1, replicas + 1)], ids)
     finally:
         engine.dispose()
+        provision.pgbouncer_down(local)
         provision.down(local)
         shutil.rmtree(data_dir, ignore_errors=True)
 
