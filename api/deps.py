@@ -69,8 +69,7 @@ def get_read_session(request: Request) -> Iterator[Session]:
                 session.connection()
             except DBAPIError:
                 session.close()
-                server.state.up = False
-                server.wake.set()
+                router.mark_down(server)
             else:
                 request.state.read_source = server.name
                 with session:

@@ -125,6 +125,7 @@ class ReadRouter:
         self._progress = asyncio.Condition()
         self._tasks: list[asyncio.Task[None]] = []
         self._turn = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def servers(self) -> list[Server]:
@@ -133,6 +134,7 @@ class ReadRouter:
 
     async def start(self) -> None:
         """Open the replica pools (without waiting for a server) and start one monitor per server."""
+        self._loop = asyncio.get_running_loop()
         for replica in self.replicas:
             await replica.pool.open(wait=False)
         self._tasks = [asyncio.create_task(self._monitor(s), name=f"monitor-{s.name}") for s in self.servers]
@@ -263,6 +265,22 @@ class ReadRouter:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._progress.wait(), max(0.0, deadline - time.monotonic()))
 
+    def mark_down(self, server: Server) -> None:
+        """Count ``server`` as down (a checkout from it failed) until its monitor, woken now, sees it answer
+        again. Safe from any thread: sync handlers run in FastAPI's thread pool, and an ``asyncio.Event`` may only
+        be set on its own loop."""
+        server.state.up = False
+        if self._loop is None:
+            return
+        try:
+            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is self._loop:
+            server.wake.set()
+        else:
+            self._loop.call_soon_threadsafe(server.wake.set)
+
     async def _getconn(self, server: Server) -> Lease | None:
         """A connection from ``server``'s pool, or None (the server marked down) when it cannot give one."""
         pool = server.pool
@@ -270,8 +288,7 @@ class ReadRouter:
             return Lease(await pool.getconn(timeout=REPLICA_CHECKOUT_TIMEOUT_S), server, pool)
         except (psycopg.OperationalError, PoolTimeout) as exc:
             log.warning("%s: no read connection (%s); falling back", server.name, exc)
-            server.state.up = False
-            server.wake.set()
+            self.mark_down(server)
             return None
 
     async def checkout(self, min_lsn: int | None = None) -> Lease:
@@ -295,8 +312,7 @@ class ReadRouter:
                 return Lease(await pool.getconn(), self.primary, pool)
             except (psycopg.OperationalError, PoolTimeout) as exc:
                 primary_error = exc
-                self.primary.state.up = False
-                self.primary.wake.set()
+                self.mark_down(self.primary)
         for replica in self._fallback_replicas():
             if lease := await self._getconn(replica):
                 return lease
