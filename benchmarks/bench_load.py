@@ -4,8 +4,8 @@ without a read replica, at rising concurrency; and each request type alone for i
 Run ``python -m benchmarks.bench_load`` (see benchmarks/README.md). What it does:
 
 1. A PostGIS cluster of its own (``--data-dir``, default /tmp/dolbom-load-pg, unix socket only, ``--pg-port``),
-   with one standby when a configuration needs a replica (``geo.provision.up(settings, replicas=1)``: fails at
-   once, before any data is loaded, when this checkout's provisioning has no replicas). A database
+   with one standby when a configuration needs a replica (``geo.provision.up(settings, replicas=1)``; a
+   provisioning error is one ``error:`` line, before any data is loaded). A database
    ``dolbom_load`` with the bundled Seoul data (``geo.ingest.bundled.load_default_seoul``) and ``--parents``
    identity-verified parents seeded in bulk: bearer token, one child in a 0-2세반, ``--entries`` applications to
    centres near home.
@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import inspect
 import json
 import math
 import os
@@ -47,6 +46,7 @@ from sqlalchemy import Engine, text
 
 from benchmarks.bench_read import _uvicorn_command, libpq_url, spread
 from benchmarks.serving import running_server
+from geo.errors import ProvisioningError
 from geo.settings import PROJECT_ROOT, Settings
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -93,26 +93,6 @@ def parse_config(value: str) -> Config:
 def cluster_settings(data_dir: Path, pg_port: int) -> Settings:
     """Settings of the harness's own local cluster (the project-local provisioning in another directory)."""
     return Settings(DATABASE_URL=None, DOLBOM_DATA_DIR=data_dir, DOLBOM_PG_PORT=pg_port)
-
-
-def replica_url(settings: Settings, database: str, index: int = 1) -> str:
-    """libpq URL of local standby ``index`` (the replicas contract: ``data_dir/pg-replica-{i}``, port + i)."""
-    socket_dir = settings.data_dir / f"pg-replica-{index}"
-    return f"postgresql://postgres@/{database}?host={socket_dir}&port={settings.local_pg_port + index}"
-
-
-def start_cluster(settings: Settings, *, replicas: int) -> None:
-    """Start the cluster, with ``replicas`` standbys; raise clearly when provisioning cannot make standbys."""
-    from geo import provision
-
-    if replicas:
-        if "replicas" not in inspect.signature(provision.up).parameters:
-            raise RuntimeError("the replica configurations need geo.provision.up(settings, replicas=N) (read "
-                               "replicas, issue 14 part A), which this checkout does not have; run without them: "
-                               "--configs 1w 2w")
-        provision.up(settings, replicas=replicas)  # type: ignore[call-arg]
-    else:
-        provision.up(settings)
 
 
 def prepare_database(settings: Settings, *, fresh: bool) -> Engine:
@@ -442,7 +422,7 @@ def run(*, configs: Sequence[Config], users: Sequence[int], rounds: int, run_tim
     runs: list[dict[str, Any]] = []
     type_runs: list[dict[str, Any]] = []
     database_url = libpq_url(engine)
-    replicas = replica_url(settings, database) if any(c.replica for c in configs) else ""
+    replicas = settings.local_replica_url(1, database) if any(c.replica for c in configs) else ""
     pg_dirs = [settings.pg_dir] + ([settings.data_dir / "pg-replica-1"] if replicas else [])
     pg_pids = [p for p in (postmaster_pid(d) for d in pg_dirs) if p is not None]
     seed_path = out_dir / "seed.json"
@@ -732,8 +712,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     settings = cluster_settings(args.data_dir, args.pg_port)
     try:
-        start_cluster(settings, replicas=1 if any(c.replica for c in args.configs) else 0)
-    except RuntimeError as exc:
+        provision.up(settings, replicas=1 if any(c.replica for c in args.configs) else 0)
+    except ProvisioningError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     engine = prepare_database(settings, fresh=args.fresh)

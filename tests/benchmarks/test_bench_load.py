@@ -8,7 +8,6 @@ locust cuts off when the run ends), and the rank checks remembered a view.
 
 from __future__ import annotations
 
-import inspect
 import json
 import math
 import subprocess
@@ -22,6 +21,7 @@ from sqlalchemy import Engine, text
 from benchmarks import bench_load
 from benchmarks.serving import free_port
 from geo import provision
+from geo.db import as_libpq_url
 from geo.ingest.bundled import load_default_seoul
 from geo.settings import Settings
 
@@ -106,22 +106,14 @@ def test_configs_parse() -> None:
 
 @pytest.mark.slow
 def test_replica_configuration(tmp_path: Path) -> None:
-    """Without replica provisioning (geo.provision.up(..., replicas=N)) the replica configurations fail at once with
-    one ``error:`` line; with it, a short run on a standby of the harness's own cluster reads from the standby."""
+    """A short run on a standby of the harness's own cluster reads from the standby."""
     data_dir = Path("/tmp/dolbom-load-test-pg")
-    if "replicas" not in inspect.signature(provision.up).parameters:
-        with pytest.raises(RuntimeError, match=r"replicas=N"):
-            bench_load.start_cluster(bench_load.cluster_settings(data_dir, 55610), replicas=1)
-        assert bench_load.main(["--configs", "1w+replica", "--data-dir", str(data_dir), "--pg-port", "55610",
-                                "--out", str(tmp_path)]) == 1
-        assert not (data_dir / "pg").exists()  # failed before provisioning anything
-        return
     settings = bench_load.cluster_settings(data_dir, 55610)
     try:
-        bench_load.start_cluster(settings, replicas=1)
+        provision.up(settings, replicas=1)
         engine = bench_load.prepare_database(settings, fresh=True)
         bench_load.seed_parents(engine, parents=4, entries=2)
-        standby = bench_load.replica_url(settings, bench_load.DATABASE)
+        standby = as_libpq_url(settings.local_replica_url(1, bench_load.DATABASE))
         import psycopg
 
         def standby_transactions() -> int:
