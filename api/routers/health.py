@@ -39,10 +39,11 @@ def health(request: Request, engine: EngineDep) -> dict[str, Any]:
         versions, facilities = _probe(engine)
         return {"status": "ok", "database": versions, "facilities": facilities, "worker_pid": os.getpid()}
     report = read_router.report()
-    reader = read_router.choose()
+    # The server that serves reads first (the one the report names: no second choice, which would also move the
+    # replicas' round robin on), then the others: health answers while any of them does.
+    first = report["reads_from"] or "primary"
     engines: dict[str, Engine] = {"primary": engine, **request.app.state.replica_engines}
-    # The server that serves reads first, then the others: health answers while any of them does.
-    order = [reader.name, *(name for name in engines if name != reader.name)]
+    order = [first, *(name for name in engines if name != first)]
     error: DBAPIError | None = None
     for name in order:
         try:
