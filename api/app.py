@@ -30,7 +30,7 @@ from api.routers import (
     waitlist,
 )
 from geo.db import API_ENGINE_POOL, API_LAYER_POOL, make_async_engine, make_engine, make_read_pool
-from geo.replicas import ReadRouter
+from geo.ops.replicas import ReadRouter
 from geo.settings import Settings, get_settings
 from tiles.cache import TileCache
 

@@ -2,7 +2,7 @@
 
 - ``ReadConnDep``: a psycopg async connection from the read pool (autocommit, one statement per read); the search
   endpoints run on it without leaving the event loop, and it returns to the pool as soon as the handler returns.
-  With read replicas it comes from the read router (``geo.replicas``): a replica that has replayed the request's
+  With read replicas it comes from the read router (``geo.ops.replicas``): a replica that has replayed the request's
   write position (``api.read_routing``), else the primary.
 - ``ReadSessionDep``: a SQLAlchemy session for sync handlers that only read public data, routed like
   ``ReadConnDep`` but without waiting (a replica that has not replayed the position yet: the primary).
@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from api.read_routing import min_lsn_of
 from geo.db import session_scope
-from geo.replicas import ReadRouter
+from geo.ops.replicas import ReadRouter
 from geo.settings import Settings
 
 

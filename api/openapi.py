@@ -16,7 +16,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute, iter_route_contexts
 
 from api.errors import PROBLEM_JSON
-from api.schemas import Problem
+from api.schemas.facilities import Problem
 from api.security import current_user, optional_user
 from geo.settings import Settings
 

@@ -15,7 +15,7 @@ from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from geo.errors import InvalidQuery
-from geo.replicas import ReadRouter, format_lsn, parse_lsn
+from geo.ops.replicas import ReadRouter, format_lsn, parse_lsn
 
 LSN_COOKIE = "dolbom_lsn"
 LSN_COOKIE_MAX_AGE_S = 300  # replicas replay within milliseconds; the cookie only has to outlive that

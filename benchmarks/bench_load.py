@@ -4,7 +4,7 @@ without a read replica, at rising concurrency; and each request type alone for i
 Run ``python -m benchmarks.bench_load`` (see benchmarks/README.md). What it does:
 
 1. A PostGIS cluster of its own (``--data-dir``, default /tmp/dolbom-load-pg, unix socket only, ``--pg-port``),
-   with one standby when a configuration needs a replica (``geo.provision.up(settings, replicas=1)``; a
+   with one standby when a configuration needs a replica (``geo.ops.provision.up(settings, replicas=1)``; a
    provisioning error is one ``error:`` line, before any data is loaded). A database
    ``dolbom_load`` with the bundled Seoul data (``geo.ingest.bundled.load_default_seoul``) and ``--parents``
    identity-verified parents seeded in bulk: bearer token, one child in a 0-2세반, ``--entries`` applications to
@@ -97,10 +97,10 @@ def cluster_settings(data_dir: Path, pg_port: int) -> Settings:
 
 def prepare_database(settings: Settings, *, fresh: bool) -> Engine:
     """``dolbom_load`` migrated and loaded with the bundled Seoul data (kept and reused unless ``fresh``)."""
-    from geo import provision
     from geo.db import make_engine
     from geo.ingest.bundled import load_default_seoul
-    from geo.migrate import upgrade
+    from geo.ops import provision
+    from geo.ops.migrate import upgrade
 
     if fresh:
         provision.drop_database(settings, DATABASE)
@@ -707,7 +707,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.parents < max(args.users + [args.type_users]):
         parser.error("--parents must be at least the largest concurrency (one parent per user)")
 
-    from geo import provision
+    from geo.ops import provision
 
     started = time.perf_counter()
     settings = cluster_settings(args.data_dir, args.pg_port)

@@ -44,9 +44,9 @@ from benchmarks.bench_read import (
     run_sql,
     spread,
 )
-from geo import provision
 from geo.db import READ_SESSION_SETUP, as_libpq_url, connect_kwargs, make_direct_engine
-from geo.migrate import upgrade
+from geo.ops import provision
+from geo.ops.migrate import upgrade
 from geo.search import SearchStatement
 from geo.settings import Settings
 

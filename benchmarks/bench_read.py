@@ -50,8 +50,8 @@ from sqlalchemy import Engine, text
 
 from benchmarks.serving import free_port, running_server
 from geo.db import READ_SESSION_SETUP, check_database, make_engine
-from geo.places import resolve_area
 from geo.search import FacilityFilters, SearchStatement, area_statement, nearest_statement, radius_statement
+from geo.search.places import resolve_area
 from geo.settings import PROJECT_ROOT, Settings
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -85,8 +85,8 @@ def throwaway_database(name: str, *, keep: bool = False) -> Iterator[tuple[Engin
 
     With ``keep`` the database survives and is reused by the next run when it already holds facilities.
     """
-    from geo import provision
-    from geo.migrate import upgrade
+    from geo.ops import provision
+    from geo.ops.migrate import upgrade
 
     local = Settings(DATABASE_URL=None)
     provision.up(local)

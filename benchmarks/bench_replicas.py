@@ -38,9 +38,9 @@ from benchmarks.bench_read import (
     serve,
 )
 from benchmarks.serving import free_port
-from geo import provision
 from geo.db import as_libpq_url, make_engine
-from geo.migrate import upgrade
+from geo.ops import provision
+from geo.ops.migrate import upgrade
 from geo.settings import PROJECT_ROOT, Settings
 
 VARIANTS = ("primary", "replica", "replica+lsn")

@@ -110,7 +110,7 @@ def _provision(*, pgbouncer: bool = False, replicas: int | None = None) -> None:
     """Provision the local cluster when ``DATABASE_URL`` is unset (and ``replicas`` standbys, default
     ``DOLBOM_PG_REPLICAS``; standbys already on disk are started too), and its PgBouncer when
     ``DOLBOM_PGBOUNCER`` is on or ``pgbouncer`` is asked for."""
-    from geo import provision
+    from geo.ops import provision
 
     settings = get_settings()
     if settings.database_url:
@@ -133,7 +133,7 @@ def _engine(*, direct: bool = False, pgbouncer: bool = False,  # type: ignore[no
     it is on). ``pgbouncer``: start the local PgBouncer even when ``DOLBOM_PGBOUNCER`` is off; ``replicas``: the
     local standbys to provide (default ``DOLBOM_PG_REPLICAS``)."""
     from geo.db import make_direct_engine, make_engine
-    from geo.migrate import upgrade
+    from geo.ops.migrate import upgrade
 
     settings = get_settings()
     _provision(pgbouncer=pgbouncer, replicas=replicas)
@@ -174,7 +174,7 @@ def db_up(pgbouncer: PgBouncerOption = False, replicas: ReplicasOption = None) -
 @db_app.command("down")
 def db_down() -> None:
     """Stop the local cluster, its standbys and its PgBouncer."""
-    from geo import provision
+    from geo.ops import provision
 
     settings = get_settings()
     if provision.pgbouncer_down(settings):
@@ -188,7 +188,7 @@ def db_status() -> None:
     """Show whether the local cluster is initialised and running, and its standbys with their replay lag."""
     from sqlalchemy.engine import make_url
 
-    from geo import provision
+    from geo.ops import provision
 
     settings = get_settings()
     if settings.database_url:
@@ -551,7 +551,7 @@ def vacancy_replay(
     """POST the centres that changed between two snapshots as vacancy reports (pushed on /vacancy/stream)."""
     import httpx
 
-    from geo.vacancy_replay import changed_reports, replay
+    from geo.vacancy.replay import changed_reports, replay
 
     reports = changed_reports(old, new)
     console.print(f"{len(reports)} centres changed between {old.name} and {new.name}")
@@ -588,8 +588,8 @@ def map_command(
     from datetime import date, datetime
 
     from geo.errors import InvalidQuery
-    from geo.maps import search_map
     from geo.search import FacilityFilters
+    from geo.search.static_maps import search_map
 
     settings = get_settings()
     try:
@@ -756,7 +756,7 @@ def serve(
     from sqlalchemy.exc import OperationalError
 
     from geo.db import make_engine
-    from geo.migrate import schema_revisions
+    from geo.ops.migrate import schema_revisions
 
     settings = get_settings()
     engine = make_engine(settings=settings, connect_args={"connect_timeout": max(1, int(settings.db_timeout_s))})

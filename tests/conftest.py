@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
 
-from geo import provision
 from geo.db import make_engine
-from geo.migrate import upgrade
+from geo.ops import provision
+from geo.ops.migrate import upgrade
 from geo.settings import PROJECT_ROOT, Settings
 from tests.dbutil import rolled_back
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import psycopg
 from sqlalchemy import Engine
 
-from geo import provision
 from geo.db import as_libpq_url, make_engine
-from geo.migrate import upgrade
+from geo.ops import provision
+from geo.ops.migrate import upgrade
 from geo.settings import Settings
 from tests.search_data import insert_search_fixture
 

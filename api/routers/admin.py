@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Query
 from sqlalchemy import text
 
 from api.deps import SessionDep
-from api.schemas_accounts import AuditOut, UserCreateIn, UserOut
+from api.schemas.accounts import AuditOut, UserCreateIn, UserOut
 from api.security import AdminUser
 from geo.auth.accounts import create_user, get_user
 from geo.validation import MAX_ID, reject_control_characters

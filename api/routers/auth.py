@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Request, Response
 
 from api.deps import SessionDep, SettingsDep
-from api.schemas_accounts import (
+from api.schemas.accounts import (
     IdentityStartOut,
     LocalIdentityIn,
     LoginIn,

@@ -10,12 +10,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 
 from api.deps import SessionDep, SettingsDep
-from api.schemas_bookings import BookingBody, EmergencyAcceptBody, EmergencyBody, PatternBody, SlotBody
+from api.schemas.bookings import BookingBody, EmergencyAcceptBody, EmergencyBody, PatternBody, SlotBody
 from api.security import CurrentUser, authorize
 from geo.auth.policy import Action
 from geo.booking import bookings, emergency, slots
 from geo.errors import InvalidQuery
-from geo.routing import isochrone
+from geo.isochrones import isochrone
 from geo.validation import korean_wall_clock, validate_distance_m
 
 # Every problem the booking operations answer (problem+json bodies, see api/openapi.py); 422 and 503 are added

@@ -28,9 +28,9 @@ from api.params import (
     PageDep,
 )
 from api.responses import GEOJSON_MEDIA_TYPE, SHAPES, page_response
-from api.schemas import FacilityFeatureCollection, FacilityList
-from geo.places import resolve_area_async
+from api.schemas.facilities import FacilityFeatureCollection, FacilityList
 from geo.search import area_statement, catchment_statement, nearest_statement, radius_statement, run_async
+from geo.search.places import resolve_area_async
 from geo.search.results import SearchPage
 
 router = APIRouter(prefix="/facilities", tags=["facilities"])

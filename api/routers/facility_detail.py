@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path
 
 from api.deps import ReadSessionDep
-from geo.facility_detail import facility_detail
+from geo.search.detail import facility_detail
 
 router = APIRouter(prefix="/facilities", tags=["facilities"])
 

@@ -15,8 +15,8 @@ from sqlalchemy.exc import DBAPIError
 
 from api.deps import EngineDep
 from geo.db import check_database
-from geo.models import Facility
-from geo.replicas import ReadRouter
+from geo.models.facilities import Facility
+from geo.ops.replicas import ReadRouter
 
 router = APIRouter(tags=["health"])
 

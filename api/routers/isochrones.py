@@ -6,7 +6,7 @@ The first feature is the catchment polygon (``properties.kind = "isochrone"``: n
 centres inside the polygon (``properties.kind = "facility"``, otherwise the same properties as ``/facilities``),
 nearest to the point first, at most ``limit``. ``query`` echoes the request as understood.
 
-Handlers only parse input and call ``geo.routing.isochrone``; a missing road network is 409
+Handlers only parse input and call ``geo.isochrones.isochrone``; a missing road network is 409
 (``RoutingUnavailable``), a point more than 500 m from the network 422 (``InvalidQuery``).
 """
 
@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse
 from api.deps import SessionDep, SettingsDep
 from api.params import FiltersDep
 from api.responses import GEOJSON_MEDIA_TYPE
-from geo.routing import DEFAULT_BUFFER_M, MAX_MINUTES, isochrone
+from geo.isochrones import DEFAULT_BUFFER_M, MAX_MINUTES, isochrone
 from geo.validation import clean_text, validate_page
 
 router = APIRouter(tags=["isochrones"])

@@ -8,8 +8,8 @@ from fastapi import APIRouter, Depends, Query
 
 from api.deps import ReadSessionDep, SettingsDep
 from api.params import Lat, Lon
-from api.schemas import PlaceList, ReverseOut
-from geo.places import Geocoder, clean_query, geocoder_for, reverse_lookup
+from api.schemas.facilities import PlaceList, ReverseOut
+from geo.search.places import Geocoder, clean_query, geocoder_for, reverse_lookup
 
 router = APIRouter(prefix="/places", tags=["places"])
 

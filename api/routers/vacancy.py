@@ -13,13 +13,14 @@ from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import ReadSessionDep, SessionDep, SettingsDep, get_engine
-from api.schemas_accounts import CentreVacancyOut, ReportHistoryOut, VacancyEventOut, VacancyReportBody
+from api.schemas.accounts import CentreVacancyOut, ReportHistoryOut, VacancyEventOut, VacancyReportBody
 from api.security import CurrentUser, authorize
 from geo.auth.policy import Action
 from geo.errors import InvalidQuery
 from geo.search.filters import MAX_LIST_VALUES
 from geo.settings import Settings
-from geo.vacancy import (
+from geo.vacancy.hub import VacancyHub, sse_frame
+from geo.vacancy.reports import (
     EventFilter,
     VacancyReportIn,
     centre_status,
@@ -30,7 +31,6 @@ from geo.vacancy import (
     report_history,
     submit_report,
 )
-from geo.vacancy_hub import VacancyHub, sse_frame
 from geo.validation import reject_control_characters
 
 router = APIRouter(prefix="/vacancy", tags=["vacancy"])

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 
 from api.deps import ReadSessionDep, SessionDep, TxSessionDep
-from api.schemas_waitlist import ApplyIn, ChildIn, CorrectionIn, EvidenceIn, OfferIn
+from api.schemas.waitlist import ApplyIn, ChildIn, CorrectionIn, EvidenceIn, OfferIn
 from api.security import CurrentUser, authorize
 from geo.admission import waitlist as wl
 from geo.admission.rules import childcare_year

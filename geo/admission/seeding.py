@@ -1,6 +1,6 @@
 """Synthetic waitlist applications in bulk (COPY), for national-scale tests and benchmarks.
 
-The rows follow the waitlist model (``geo.models_waitlist``) and the year's rules (``rules_for``): verified parent
+The rows follow the waitlist model (``geo.models.waitlist``) and the year's rules (``rules_for``): verified parent
 accounts (``users``, role ``parent``, no usable password), their children with birth dates in a 0-5세 class of the
 보육연도, priority claims drawn from the year's categories with an evidence state, and 1 to ``max_applications``
 waiting entries per child (``max_applications_if_enrolled`` for enrolled children) at distinct operating centres of

@@ -5,7 +5,7 @@ Reads an OSM extract (XML ``.osm``, ``.osm.pbf``, ``.osm.bz2``/``.gz``) with pyo
 twice by the same way) so that junctions become graph vertices, and writes ``road_vertices`` and
 ``road_edges`` with per-mode costs in seconds. Everything is parsed before anything is written, and the old
 network of the same name is replaced in the same transaction (``geo.ingest.run.import_run``). The isochrone
-queries over the network live in ``geo.routing``.
+queries over the network live in ``geo.isochrones``.
 
 Why pyosmium rather than ``xml.etree.iterparse``: the files a deployment would really load are Geofabrik
 ``.osm.pbf`` extracts (Seoul/Korea), which only libosmium reads; it also keeps node locations for ways in a
@@ -32,7 +32,7 @@ from sqlalchemy import Connection, Engine, insert, text
 from geo.errors import ImportFailed
 from geo.ingest.csvio import file_sha256
 from geo.ingest.run import DEFAULT_LIMITS, ImportLimits, import_run
-from geo.models import RoadEdge, RoadVertex
+from geo.models.facilities import RoadEdge, RoadVertex
 
 WALK_SPEED_MPS = 4.8 / 3.6
 """Walking speed (4.8 km/h), also the speed a parent pushes a pram at."""

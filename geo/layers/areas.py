@@ -11,7 +11,7 @@ from sqlalchemy import Numeric, cast, func, select, true
 
 from geo.domain import OPERATING_STATUSES
 from geo.layers.base import Layer, Property
-from geo.models import AdminDong, District, Facility
+from geo.models.facilities import AdminDong, District, Facility
 
 _OPERATING = [s.value for s in OPERATING_STATUSES]
 

@@ -11,7 +11,7 @@ from sqlalchemy import String, and_, cast, func, select
 from sqlalchemy.dialects.postgresql import distinct_on
 
 from geo.layers.base import Layer, Property
-from geo.models import PlannerCell, PlannerRun
+from geo.models.planner import PlannerCell, PlannerRun
 
 _runs = PlannerRun.__table__.alias("br")
 _c = PlannerCell.__table__.alias("bc")

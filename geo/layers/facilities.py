@@ -9,7 +9,7 @@ from __future__ import annotations
 from sqlalchemy import Integer, cast
 
 from geo.layers.base import Layer, Property
-from geo.models import Facility
+from geo.models.facilities import Facility
 
 _f = Facility.__table__.alias("f")
 _c = _f.c

@@ -15,7 +15,7 @@ from sqlalchemy import ColumnElement, Float, Integer, Select, Text, bindparam, f
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import ARRAY
 
-from geo.models import LayerChange
+from geo.models.facilities import LayerChange
 
 WEB_MERCATOR_HALF_M = 20037508.342789244
 PSYCOPG = postgresql.psycopg.dialect()  # type: ignore[attr-defined]

@@ -27,9 +27,9 @@ from psycopg import AsyncConnection, sql
 from geo.db import Conn, driver_connection
 from geo.domain import parse_facility_type
 from geo.errors import InvalidQuery
-from geo.places import Area, resolve_area
 from geo.search import sql as q
 from geo.search.filters import FacilityFilters
+from geo.search.places import Area, resolve_area
 from geo.search.results import SearchPage
 from geo.settings import Settings
 from geo.validation import validate_distance_m, validate_page, validate_point
@@ -254,7 +254,7 @@ def nearest_search(conn: Conn, *, settings: Settings, count: CountMode = "auto",
 
 def area_search(conn: Conn, *, settings: Settings, district: str | None = None, dong: str | None = None,
                 count: CountMode = "auto", **options: Any) -> SearchPage:
-    """The 구 or 행정동 resolved (``geo.places.resolve_area``), then ``area_statement`` run on ``conn``."""
+    """The 구 or 행정동 resolved (``geo.search.places.resolve_area``), then ``area_statement`` run on ``conn``."""
     _optional_point(options.get("lat"), options.get("lon"))
     validate_page(limit=options.get("limit", 50), offset=options.get("offset", 0), settings=settings)
     area = resolve_area(conn, district=district, dong=dong)

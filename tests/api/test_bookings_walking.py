@@ -10,7 +10,7 @@ from shapely.geometry import Point, shape
 from sqlalchemy import Engine, text
 
 from geo.ingest.osm import import_osm_network
-from geo.routing import isochrone
+from geo.isochrones import isochrone
 from geo.settings import Settings
 from tests.booking_util import make_centre, make_slot
 from tests.dbutil import client_on, rolled_back

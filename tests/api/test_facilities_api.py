@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Connection, Engine
 
 from api.app import create_app
-from api.schemas import FacilityFeatureCollection, FacilityList
+from api.schemas.facilities import FacilityFeatureCollection, FacilityList
 from geo.search import FacilityFilters, radius_search
 from geo.settings import Settings
 from tests.dbutil import client_on

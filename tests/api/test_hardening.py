@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Connection, Engine, text
 
 from api.app import create_app
-from api.schemas import Problem
+from api.schemas.facilities import Problem
 from geo.settings import Settings
 from geo.validation import MAX_ID, MAX_OFFSET
 from tests.dbutil import client_on

@@ -19,9 +19,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Connection, Engine, text
 
 from api.app import create_app
-from api.schemas import PlaceList, ReverseOut
+from api.schemas.facilities import PlaceList, ReverseOut
 from geo.errors import InvalidQuery
-from geo.places import (
+from geo.search.places import (
     ChainedGeocoder,
     NominatimGeocoder,
     PostgisGeocoder,

@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 
 from api.app import create_app
 from api.read_routing import LSN_COOKIE, LSN_HEADER, MIN_LSN_HEADER, READ_SOURCE_HEADER
-from geo import provision
+from geo.ops import provision
 from geo.settings import Settings
 from tests.replica_util import ReplicaCluster, add_staff_reporter, replica_cluster, wait_until
 from tests.search_data import LAT, LON

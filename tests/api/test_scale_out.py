@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 
 from api.app import create_app
 from api.read_routing import LSN_COOKIE, READ_SOURCE_HEADER
-from geo import provision
+from geo.ops import provision
 from geo.settings import Settings
 from tests.replica_util import ReplicaCluster, add_staff_reporter, replica_cluster, wait_until
 from tests.search_data import LAT, LON
@@ -51,7 +51,7 @@ def scaled_out() -> Iterator[tuple[ReplicaCluster, Settings]]:
 def test_primary_behind_pgbouncer_and_a_local_standby(scaled_out: tuple[ReplicaCluster, Settings],
                                                       caplog: pytest.LogCaptureFixture) -> None:
     cluster, settings = scaled_out
-    caplog.set_level(logging.WARNING, logger="geo.replicas")
+    caplog.set_level(logging.WARNING, logger="geo.ops.replicas")
     assert settings.through_pgbouncer
     assert settings.effective_replica_urls == cluster.replica_urls  # the local standby, found on disk
     # Two apps: two API workers, each with its own read router and monitors.

@@ -12,7 +12,7 @@ from geo.auth.accounts import create_user, issue_token
 from geo.domain import CHILDREN_PER_CLASS
 from geo.ingest.childcare import CHILD_COLUMNS, CLASS_COLUMNS
 from geo.settings import Settings
-from geo.vacancy_replay import changed_reports, replay
+from geo.vacancy.replay import changed_reports, replay
 from tests.dbutil import client_on
 
 F0701 = "seoul_childcare_OA-20300_20260701_full.csv"

@@ -27,8 +27,8 @@ from psycopg.types.json import Jsonb
 from sqlalchemy import Engine, text
 
 from benchmarks.serving import free_port, running_server
-from geo import provision
 from geo.auth.accounts import create_user, issue_token
+from geo.ops import provision
 from geo.settings import Settings
 from tests.conftest import TEST_DATABASE
 

@@ -20,9 +20,9 @@ from sqlalchemy import Engine, text
 
 from benchmarks import bench_load
 from benchmarks.serving import free_port
-from geo import provision
 from geo.db import as_libpq_url
 from geo.ingest.bundled import load_default_seoul
+from geo.ops import provision
 from geo.settings import Settings
 
 MIX_NAMES = {"search:radius", "search:nearest", "search:area", "detail", "queue", "rank", "apply", "withdraw"}

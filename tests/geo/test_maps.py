@@ -1,4 +1,4 @@
-"""``geo.maps.search_map``: the folium map of a search holds exactly the centres SQL finds, coloured by free places."""
+"""``geo.search.static_maps.search_map``: the folium map of a search holds exactly the centres SQL finds, coloured by free places."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import Engine, text
 
 from geo.errors import InvalidQuery, NotFound
-from geo.maps import COLOURS, search_map
 from geo.search import FacilityFilters
+from geo.search.static_maps import COLOURS, search_map
 from geo.settings import Settings
 from tests.dbutil import rolled_back
 

@@ -26,11 +26,11 @@ import pytest
 from sqlalchemy import Engine, text
 
 from benchmarks.serving import free_port, running_server
-from geo import provision
 from geo.auth.accounts import create_user, issue_token
 from geo.db import as_libpq_url, connect_kwargs, make_direct_engine, make_engine, through_pgbouncer
 from geo.errors import ImportRunning
 from geo.ingest.run import import_run
+from geo.ops import provision
 from geo.settings import Settings
 from tests.api.test_vacancy_stream import WAIT_S, Reader, insert_centres
 

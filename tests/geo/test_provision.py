@@ -6,7 +6,7 @@ from pathlib import Path
 
 import psycopg
 
-from geo import provision
+from geo.ops import provision
 from geo.settings import Settings
 
 

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from geo import provision
 from geo.errors import InvalidQuery
-from geo.replicas import ReadRouter, format_lsn, parse_lsn, settled_lsn
+from geo.ops import provision
+from geo.ops.replicas import ReadRouter, format_lsn, parse_lsn, settled_lsn
 from geo.settings import PROJECT_ROOT, Settings
 from tests.replica_util import ReplicaCluster, replica_cluster, wait_until
 

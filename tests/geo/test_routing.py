@@ -27,7 +27,7 @@ from sqlalchemy import Connection, Engine, text
 
 from geo.errors import ImportFailed, InvalidQuery, RoutingUnavailable
 from geo.ingest.osm import WALK_SPEED_MPS, drive_directions, import_osm_network, parse_maxspeed
-from geo.routing import isochrone, nearest_vertex, reachable_vertices
+from geo.isochrones import isochrone, nearest_vertex, reachable_vertices
 from geo.search import FacilityFilters
 from geo.settings import Settings
 from tests.dbutil import rolled_back

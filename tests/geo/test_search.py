@@ -15,7 +15,6 @@ from sqlalchemy import Connection, Engine, text
 
 from geo.domain import OPERATING_STATUSES, FacilityStatus, FacilityType, Service
 from geo.errors import InvalidQuery, NotFound
-from geo.places import resolve_area
 from geo.search import (
     FacilityFilters,
     area_search,
@@ -26,6 +25,7 @@ from geo.search import (
     radius_search,
     radius_statement,
 )
+from geo.search.places import resolve_area
 from geo.settings import Settings
 from geo.validation import child_age, validate_point
 from tests.search_data import (

@@ -27,7 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from geo.models import Base
+from geo.models.base import Base
 
 ENTRY_STATUSES = ("waiting", "offered", "admitted", "withdrawn", "dropped", "lapsed")
 OFFER_STATUSES = ("open", "accepted", "declined", "expired")

@@ -25,11 +25,9 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
-
-class Base(DeclarativeBase):
-    """Declarative base of every dolbom table."""
+from geo.models.base import Base
 
 
 class District(Base):
@@ -249,10 +247,3 @@ class LayerChange(Base):
     changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
     __table_args__ = (Index("ix_layer_changes_env_3857", "env_3857", postgresql_using="gist"),)
-
-
-# Tables of other areas, declared in their own modules on the same Base (imported here so Alembic sees them).
-# Accounts, audit and live vacancy tables (their own module, registered on the same metadata).
-# Accounts, bookings and the admission waitlist: their own modules on the same metadata.
-from geo import models_accounts, models_booking, models_waitlist  # noqa: E402,F401
-from geo.models_planner import PlannerCell, PlannerRun  # noqa: E402, F401

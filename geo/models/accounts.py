@@ -24,7 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from geo.models import Base
+from geo.models.base import Base
 
 ROLES = ("parent", "centre_staff", "district_officer", "city_admin")
 

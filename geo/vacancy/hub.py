@@ -19,7 +19,7 @@ from typing import Any
 import psycopg
 
 from geo.db import as_libpq_url
-from geo.vacancy import NOTIFY_CHANNEL, EventFilter
+from geo.vacancy.reports import NOTIFY_CHANNEL, EventFilter
 
 log = logging.getLogger(__name__)
 QUEUE_SIZE = 1000

@@ -9,7 +9,7 @@ from sqlalchemy import Boolean, DateTime, Float, ForeignKey, Index, Integer, Str
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from geo.models import Base
+from geo.models.base import Base
 
 
 class PlannerRun(Base):

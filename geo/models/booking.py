@@ -29,7 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from geo.models import Base
+from geo.models.base import Base
 
 BOOKING_SERVICES_SQL = "('holiday', 'twenty_four_hour', 'extended_hours', 'hourly')"
 

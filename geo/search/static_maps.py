@@ -21,8 +21,8 @@ from sqlalchemy import Connection
 from geo.db import driver_connection
 from geo.domain import FACILITY_TYPE_KO, FacilityType
 from geo.errors import InvalidQuery
-from geo.places import resolve_area
 from geo.search import FacilityFilters, area_statement, radius_statement, run
+from geo.search.places import resolve_area
 from geo.settings import Settings
 
 ATTRIBUTION = "어린이집: 서울 열린데이터광장 OA-20300 (공공누리 제1유형) · 경계: NGII/MOLIT, KOSTAT"

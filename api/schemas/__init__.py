@@ -1,0 +1,1 @@
+"""Response and request shapes of the API, one module per domain (for OpenAPI)."""

@@ -1,0 +1,9 @@
+"""The PostGIS schema (GeoAlchemy2), one module per area, all on one ``Base`` so Alembic sees every table.
+
+Importing ``geo.models`` registers every table on ``Base.metadata``; the modules import only ``geo.models.base``.
+"""
+
+from geo.models import accounts, booking, facilities, planner, waitlist
+from geo.models.base import Base
+
+__all__ = ["Base", "accounts", "booking", "facilities", "planner", "waitlist"]

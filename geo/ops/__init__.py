@@ -1,0 +1,1 @@
+"""Operations: provisioning the local PostgreSQL cluster (standbys, PgBouncer), the read router, migrations."""
