@@ -18,6 +18,7 @@ from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
 from api.deps import EngineDep, SettingsDep
+from api.openapi import keep_referenced_schemas, openapi_30
 from api.routers.layer_common import LayerEngineDep, dumps, etag_response
 from geo.errors import InvalidQuery, NotFound
 from geo.layers.base import Layer
@@ -177,9 +178,10 @@ async def api_definition(request: Request) -> Response:
                 if param.get("name") == "filter-lang":
                     param["schema"] = {"type": "string", "enum": list(FILTER_LANGS), "default": "cql2-text"}
         paths[path.removeprefix("/ogc").replace("collection_id", "collectionId")] = item
-    doc = {"openapi": "3.0.3", "info": full.get("info", {}), "servers": [{"url": _base(request)}], "paths": paths,
-           "components": full.get("components", {})}
-    return Response(dumps(doc), media_type=OPENAPI)
+    doc = {"openapi": full.get("openapi"), "info": full.get("info", {}), "servers": [{"url": _base(request)}],
+           "paths": paths, "components": full.get("components", {})}
+    # OGC's oas30 conformance class: an OpenAPI 3.0 document (the app's own is 3.1).
+    return Response(dumps(openapi_30(keep_referenced_schemas(doc))), media_type=OPENAPI)
 
 
 @router.get("/conformance", summary="Conformance classes", response_class=Response, responses=JSON_OR_HTML)
