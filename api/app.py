@@ -16,6 +16,7 @@ from api.openapi import install_openapi
 from api.read_routing import ReadYourWrites
 from api.routers import (
     admin,
+    api_docs,
     auth,
     bookings,
     facilities,
@@ -104,6 +105,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Childcare (어린이집) search, vacancy and planning API over PostGIS",
         version="0.1.0",
         lifespan=lifespan,
+        # Served by api/routers/api_docs.py from vendored assets (FastAPI's own pages load them from a CDN).
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     # Set by the lifespan when there are read replicas (DOLBOM_REPLICA_URLS or local standbys).
@@ -127,5 +131,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(vacancy.router)
     app.include_router(bookings.router)
     app.include_router(waitlist.router)
+    app.include_router(api_docs.router)
     app.mount("/static", StaticFiles(directory=map_page.STATIC_DIR), name="static")
     return app

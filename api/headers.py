@@ -1,7 +1,9 @@
 """Security headers on every response (a pure ASGI middleware: no per-request task or body copy).
 
 The map page needs only its own scripts and styles, OpenStreetMap tiles when online, and data: images (Leaflet
-icons); ``/docs`` and ``/redoc`` load Swagger UI / ReDoc from jsDelivr, so they get their own policy.
+icons). ``/docs`` and ``/redoc`` (Swagger UI, ReDoc: vendored under ``/static/vendor``, no CDN) get their own
+policy: scripts still only from this origin (Swagger UI starts from a file, ReDoc from its ``<redoc>`` element),
+but inline styles (both render them from JavaScript) and blob: workers (ReDoc's search).
 """
 
 from __future__ import annotations
@@ -14,10 +16,9 @@ APP_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; "
            "img-src 'self' data: https://*.tile.openstreetmap.org https://tile.openstreetmap.org; "
            "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
            "frame-ancestors 'none'")
-DOCS_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-            "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: "
-            "https://fastapi.tiangolo.com https://cdn.redoc.ly; worker-src 'self' blob:; "
-            "connect-src 'self'; object-src 'none'; frame-ancestors 'none'")
+DOCS_CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+            "font-src 'self'; worker-src 'self' blob:; connect-src 'self'; object-src 'none'; base-uri 'self'; "
+            "form-action 'self'; frame-ancestors 'none'")
 DOCS_PATHS = ("/docs", "/redoc")
 
 _COMMON = [

@@ -9,6 +9,7 @@ import geopandas as gpd
 import pandas as pd
 
 from geo.analysis.planner import PlannerResult
+from geo.search.offline_maps import save_self_contained
 
 # Columns written for each level (geometry added to the spatial formats).
 CELL_COLUMNS = ["cell_id", "cell_i", "cell_j", "district_code", "admin_dong_id", "children", "centres", "places",
@@ -49,7 +50,7 @@ def write_outputs(result: PlannerResult, out_dir: Path, *, sites: gpd.GeoDataFra
     report = out_dir / "report.md"
     report.write_text(district_report(result, sites=sites), encoding="utf-8")
     page = out_dir / "map.html"
-    choropleth(result, sites=sites).save(page)
+    save_self_contained(choropleth(result, sites=sites), page)
     return [*written, report, page]
 
 

@@ -1,15 +1,14 @@
 """Static maps of a facility search to share (folium): ``dolbom map --out FILE.html``.
 
 One HTML file with every centre the search finds, coloured by free places (for the chosen age, else in total),
-the search area (radius circle or the 구/행정동 outline) and the data attribution. The file loads Leaflet and
-the OSM tiles from the internet when opened; the interactive map at ``/`` is the offline one.
+the search area (radius circle or the 구/행정동 outline) and the data attribution. The file is self-contained
+(Leaflet and its styles inlined by ``geo.search.offline_maps``): it renders offline, with the OpenStreetMap
+background tiles when online.
 """
 
 from __future__ import annotations
 
 import html
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from geo.db import driver_connection
 from geo.domain import FACILITY_TYPE_KO, FacilityType
 from geo.errors import InvalidQuery
 from geo.search import FacilityFilters, area_statement, radius_statement, run
+from geo.search.offline_maps import save_self_contained
 from geo.search.places import resolve_area
 from geo.settings import Settings
 
@@ -37,16 +37,8 @@ class SearchMap:
     features: list[dict[str, Any]] = field(default_factory=list)
 
     def save(self, path: Path) -> None:
-        """Write the HTML file whole or not at all (a temporary file renamed over ``path``)."""
-        path = Path(path)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or Path("."))
-        os.close(fd)
-        try:
-            self.map.save(tmp)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        """Write the self-contained HTML file whole or not at all (a temporary file renamed over ``path``)."""
+        save_self_contained(self.map, path)
 
 
 def _free_for(properties: dict[str, Any], age: int | None) -> int | None:

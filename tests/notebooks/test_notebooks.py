@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 from pathlib import Path
 
 import nbformat
@@ -14,6 +15,8 @@ from sqlalchemy import Engine, text
 from geo.ingest.defaults import load_default_data
 from geo.settings import PROJECT_ROOT
 
+# A script or stylesheet loaded from the network (a folium map not made self-contained).
+EXTERNAL_ASSET = re.compile(r'<(?:script src|link rel="stylesheet" href)="https?://')
 NOTEBOOKS = sorted((PROJECT_ROOT / "notebooks").glob("*.ipynb"))
 
 
@@ -65,6 +68,7 @@ def test_district_supply_notebook(planner_engine: Engine, tmp_path: Path) -> Non
     assert ratios == sorted(ratios) and all(int(s["population_0_5"]) >= 200 for s in spots)
     page = (tmp_path / "supply_map.html").read_text(encoding="utf-8")
     assert "leaflet" in page.lower() and "places per 100 children" in page
+    assert not EXTERNAL_ASSET.findall(page)  # self-contained: renders offline
 
 
 def test_planner_accessibility_notebook(planner_engine: Engine, tmp_path: Path) -> None:
@@ -101,6 +105,7 @@ def test_planner_accessibility_notebook(planner_engine: Engine, tmp_path: Path) 
     assert sum(float(s["children_newly_covered"]) for s in sites) == pytest.approx(total)
     report = (tmp_path / "24h" / "report.md").read_text(encoding="utf-8")
     assert f"{h24} centres" in report and "3 suggested sites" in report
-    assert "leaflet" in (tmp_path / "planner_map.html").read_text(encoding="utf-8").lower()
+    planner_map = (tmp_path / "planner_map.html").read_text(encoding="utf-8")
+    assert "leaflet" in planner_map.lower() and not EXTERNAL_ASSET.findall(planner_map)
     for name in ("planner.gpkg", "cells.geojson", "dongs.geojson", "districts.geojson", "sites.geojson"):
         assert (tmp_path / "24h" / name).stat().st_size > 0
