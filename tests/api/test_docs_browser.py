@@ -8,6 +8,7 @@ Expected counts come from ``/openapi.json`` and from the search itself, never fr
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, Route, sync_playwright
 from sqlalchemy import Connection, Engine
 
+from geo.auth.accounts import create_user, issue_token
 from geo.search.filters import FacilityFilters
 from geo.search.static_maps import search_map
 from geo.settings import PROJECT_ROOT, Settings
@@ -29,8 +31,24 @@ ARTIFACTS = PROJECT_ROOT / "test-artifacts" / "docs"
 
 
 @pytest.fixture(scope="module")
-def server_url(engine: Engine) -> Iterator[str]:
-    with uvicorn_server(engine.url.render_as_string(hide_password=False)) as url:
+def docs_engine(make_database: Any) -> Engine:
+    """A throw-away database (the server reads committed rows only) with one parent who has a bearer token."""
+    engine: Engine = make_database("docs_browser")
+    return engine
+
+
+@pytest.fixture(scope="module")
+def parent_token(docs_engine: Engine) -> tuple[str, str]:
+    settings = Settings(DATABASE_URL=docs_engine.url.render_as_string(hide_password=False))
+    email = "docs-browser-parent@example.org"
+    with docs_engine.begin() as conn:
+        user_id = create_user(conn, email=email, password="correct horse battery", role="parent")
+        return email, issue_token(conn, settings, user_id=user_id, kind="bearer").secret
+
+
+@pytest.fixture(scope="module")
+def server_url(docs_engine: Engine) -> Iterator[str]:
+    with uvicorn_server(docs_engine.url.render_as_string(hide_password=False)) as url:
         yield url
 
 
@@ -110,6 +128,31 @@ def test_swagger_ui_lists_every_operation_offline(local: LocalOnly, server_url: 
     secured = sum(1 for _, _, op in operations if op.get("security"))
     assert secured > 0
     assert page.locator(".opblock .authorization__btn").count() == secured
+    assert local.blocked == [] and local.errors == []
+
+
+def test_swagger_ui_authorize_with_a_bearer_token_then_try_it_out(local: LocalOnly, server_url: str,
+                                                                  parent_token: tuple[str, str]) -> None:
+    """Authorize (bearerToken) makes "Try it out" on a secured operation answer as that user."""
+    email, token = parent_token
+    page = local.page()
+    page.goto(server_url + "/docs")
+    page.locator(".opblock").first.wait_for(timeout=60_000)
+    page.locator("button.authorize").first.click()
+    bearer = page.locator(".auth-container").filter(has_text="bearerToken")
+    bearer.locator("input").fill(token)
+    bearer.locator("button.authorize").click()
+    page.locator(".modal-ux .btn-done").first.click()
+    operation = page.locator(".opblock-get").filter(
+        has=page.locator(".opblock-summary-path", has_text=re.compile(r"^/auth/me$")))
+    operation.locator(".opblock-summary").click()
+    operation.locator(".try-out__btn").click()
+    operation.locator("button.execute").click()
+    live = operation.locator(".live-responses-table .response .response-col_status").first
+    live.wait_for(timeout=30_000)
+    assert live.inner_text().strip() == "200"
+    assert email in operation.locator(".live-responses-table .response .response-col_description").first.inner_text()
+    page.screenshot(path=str(ARTIFACTS / "swagger-try-it-out.png"))
     assert local.blocked == [] and local.errors == []
 
 
