@@ -131,7 +131,7 @@ def problem_openapi(app: FastAPI, settings: Settings) -> dict[str, Any]:
     components.update(problem_schema.pop("$defs", {}))
     components["Problem"] = problem_schema
     bounds = _settings_bounds(settings)
-    spec["components"]["securitySchemes"] = SECURITY_SCHEMES
+    spec["components"]["securitySchemes"] = {name: dict(scheme) for name, scheme in SECURITY_SCHEMES.items()}
     authenticated = _authenticated_operations(app)
     login_required = _authenticated_operations(app, frozenset({current_user}))
     for path, methods in spec.get("paths", {}).items():
