@@ -1,14 +1,18 @@
 """The API documentation and the shared static maps in a real browser (Debian chromium driven by Playwright) with
 every request to a host other than 127.0.0.1 aborted, as in tests/api/test_map_browser.py: ``/docs`` (Swagger UI)
-and ``/redoc`` (ReDoc) render every operation from vendored assets under their policy, and a ``dolbom map --out``
-file (``SearchMap.save``) opened from disk draws its Leaflet map and one marker per centre.
+and ``/redoc`` (ReDoc) render every operation from vendored assets under their policy, Swagger UI's Authorize
+works with a bearer token, and a ``dolbom map --out`` file opened from disk draws its Leaflet map and one marker
+per centre.
 
 Expected counts come from ``/openapi.json`` and from the search itself, never from the page.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,11 +21,9 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, Route, sync_playwright
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Engine, text
 
 from geo.auth.accounts import create_user, issue_token
-from geo.search.filters import FacilityFilters
-from geo.search.static_maps import search_map
 from geo.settings import PROJECT_ROOT, Settings
 from tests.api.test_map_browser import CHROMIUM, CHROMIUM_ARGS
 from tests.search_data import LAT, LON, insert_search_fixture
@@ -165,9 +167,9 @@ def test_redoc_lists_every_operation_offline(local: LocalOnly, server_url: str) 
     items = page.locator("[data-section-id^='operation/']")
     items.first.wait_for(timeout=60_000)
     assert items.count() == len(operations)
-    summaries = {op.get("summary") for _, _, op in operations if op.get("summary")}
-    text = page.locator("body").inner_text()
-    assert all(summary in text for summary in summaries)
+    summaries = {str(op["summary"]) for _, _, op in operations if op.get("summary")}
+    shown = page.locator("body").inner_text()
+    assert all(summary in shown for summary in summaries)
     page.screenshot(path=str(ARTIFACTS / "redoc.png"))
     # ReDoc's sidebar credit shows an image from cdn.redoc.ly: the policy refuses it before any request (so it
     # is not in `blocked`) and ReDoc hides it (its onError). Nothing else may be refused.
@@ -175,20 +177,31 @@ def test_redoc_lists_every_operation_offline(local: LocalOnly, server_url: str) 
     assert [e for e in local.errors if "https://cdn.redoc.ly/redoc/logo-mini.svg" not in e] == []
 
 
-def test_static_search_map_renders_offline_with_every_centre(local: LocalOnly, connection: Connection,
-                                                             settings: Settings, tmp_path: Path) -> None:
-    insert_search_fixture(connection)
-    result = search_map(connection, settings=settings, filters=FacilityFilters(), lat=LAT, lon=LON, radius_m=3000)
-    assert result.features
+def test_dolbom_map_file_renders_offline_with_every_centre(local: LocalOnly, docs_engine: Engine,
+                                                           tmp_path: Path) -> None:
+    """``dolbom map --out`` (the real command, on the committed search fixture) writes one file that draws its
+    Leaflet map and every centre with nothing but OpenStreetMap's background tiles asked of the network."""
+    with docs_engine.begin() as conn:
+        insert_search_fixture(conn)
+        expected = conn.execute(text("""
+            SELECT count(*) FROM facilities WHERE status IN ('active', 'reopened')
+              AND ST_DWithin(geom_4326::geography, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography, 3000)"""),
+            {"lon": LON, "lat": LAT}).scalar_one()
+    assert expected > 0
     out = tmp_path / "map.html"
-    result.save(out)
+    done = subprocess.run([str(Path(sys.executable).with_name("dolbom")), "map", "--out", str(out),
+                           "--lat", str(LAT), "--lon", str(LON), "--radius-m", "3000"],
+                          env={**os.environ, "DATABASE_URL": docs_engine.url.render_as_string(hide_password=False)},
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert f"{expected} centres" in done.stdout + done.stderr
     page = local.page()
     page.goto(out.as_uri())
     page.locator(".leaflet-container").wait_for(timeout=30_000)
     # One circle marker per centre plus the search radius, all drawn as interactive SVG paths.
     markers = page.locator("path.leaflet-interactive")
     markers.first.wait_for(timeout=30_000)
-    assert markers.count() == len(result.features) + 1
+    assert markers.count() == expected + 1
     assert page.evaluate("typeof L === 'object' && typeof L.map === 'function'")
     page.screenshot(path=str(ARTIFACTS / "static_map.png"))
     # Only the OpenStreetMap background tiles were asked of the network (and refused).
