@@ -15,6 +15,7 @@ from api.schemas.facilities import FacilityItem, FacilityProperties
 from geo.layers.registry import LAYERS
 from geo.search import sql as search_sql
 from geo.search.fields import CENTRE_FIELDS, FIELDS, CentreField, fields_for
+from geo.search.results import FacilityHit
 from geo.settings import Settings
 from tests.dbutil import client_on, rolled_back
 
@@ -51,6 +52,9 @@ def test_every_output_derives_from_the_definition() -> None:
     layer = LAYERS["facilities"]
     assert [(p.name, p.type, p.description) for p in layer.properties] == [
         (f.name, f.type, f.description) for f in fields_for("layer")]
+    # The Python result of a search (FacilityHit) reads the same keys.
+    hit_fields = [name for name in FacilityHit.__dataclass_fields__ if name not in ("id", "lon", "lat")]
+    assert sorted(hit_fields) == sorted([*names(fields_for("search")), *RESULT_FIELDS])
     # Tiles carry no objects.
     assert all(f.type != "object" for f in fields_for("layer"))
 
