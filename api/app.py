@@ -32,7 +32,7 @@ from api.routers import (
 )
 from geo.db import API_ENGINE_POOL, API_LAYER_POOL, make_async_engine, make_engine, make_read_pool
 from geo.ops.replicas import ReadRouter
-from geo.settings import Settings, get_settings
+from geo.settings import Settings, get_settings_or_exit
 from tiles.cache import TileCache
 
 
@@ -43,7 +43,7 @@ class DolbomAPI(FastAPI):
     def build_middleware_stack(self) -> ASGIApp:
         stack: ASGIApp = SecurityHeaders(super().build_middleware_stack())
         settings = getattr(self.state, "settings", None)  # built at the first request, after create_app
-        if settings is not None and settings.worker_header:
+        if settings is not None and settings.server.worker_header:
             stack = WorkerHeader(stack)
         return stack
 
@@ -51,14 +51,14 @@ class DolbomAPI(FastAPI):
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the dolbom API (``settings`` default: the environment's); nothing connects until the lifespan
     starts, and a database that is down then only makes requests answer 503 until it is back."""
-    settings = settings or get_settings()
+    settings = settings or get_settings_or_exit()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.engine = make_engine(settings=settings, pool_size=API_ENGINE_POOL[0],
                                        max_overflow=API_ENGINE_POOL[1],
-                                       connect_args={"connect_timeout": max(1, int(settings.db_timeout_s))})
-        app.state.read_pool = make_read_pool(settings, max_size=settings.read_pool_size)
+                                       connect_args={"connect_timeout": max(1, int(settings.database.timeout_s))})
+        app.state.read_pool = make_read_pool(settings, max_size=settings.database.read_pool_size)
         await app.state.read_pool.open(wait=False)
         # Map layers (OGC API - Features, tiles) read on an async engine; tiles are cached by data version.
         app.state.layer_engine = make_async_engine(settings=settings, pool_size=API_LAYER_POOL[0],
@@ -72,10 +72,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # handlers and map layers (pre-ping: a replica restarted since the last checkout costs a reconnect,
             # not an error).
             router = ReadRouter(settings, primary_pool=app.state.read_pool, replica_urls=replica_urls,
-                                replica_pool_size=settings.read_pool_size)
+                                replica_pool_size=settings.database.read_pool_size)
             await router.start()
             app.state.read_router = router
-            connect_args = {"connect_timeout": max(1, int(settings.db_timeout_s))}
+            connect_args = {"connect_timeout": max(1, int(settings.database.timeout_s))}
             app.state.replica_engines = {
                 r.name: make_engine(r.url, pool_size=5, max_overflow=5, pool_pre_ping=True, connect_args=connect_args)
                 for r in router.replicas}
@@ -114,7 +114,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.read_router = None
     app.state.replica_engines = {}
     app.state.replica_layer_engines = {}
-    app.add_middleware(ReadYourWrites, cookie_secure=settings.cookie_secure)
+    app.add_middleware(ReadYourWrites, cookie_secure=settings.auth.cookie_secure)
     install_error_handlers(app)
     install_openapi(app, settings)
     app.include_router(health.router)

@@ -77,10 +77,10 @@ OWN_BOUNDS = frozenset({
 def _settings_bounds(settings: Settings) -> dict[str, tuple[str, float]]:
     """Parameter name -> (JSON Schema keyword, bound) for bounds that are settings."""
     return {
-        "limit": ("maximum", settings.max_page_limit),
-        "k": ("maximum", settings.max_page_limit),
-        "radius_m": ("maximum", settings.max_radius_m),
-        "max_distance_m": ("maximum", settings.max_radius_m),
+        "limit": ("maximum", settings.search.max_page_limit),
+        "k": ("maximum", settings.search.max_page_limit),
+        "radius_m": ("maximum", settings.search.max_radius_m),
+        "max_distance_m": ("maximum", settings.search.max_radius_m),
     }
 
 

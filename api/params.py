@@ -105,5 +105,5 @@ OptionalLat = Annotated[float | None, Query(description="Optional point (with lo
 OptionalLon = Annotated[float | None, Query(description="Optional point (with lat): order by distance from it; "
                                                          "degrees EPSG:4326 in South Korea",
                                             json_schema_extra=KOREA_LON)]
-# Distances: the maximum is settings.max_radius_m, written into OpenAPI by api.openapi.
+# Distances: the maximum is settings.search.max_radius_m, written into OpenAPI by api.openapi.
 POSITIVE = {"exclusiveMinimum": 0}

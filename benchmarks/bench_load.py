@@ -423,7 +423,7 @@ def run(*, configs: Sequence[Config], users: Sequence[int], rounds: int, run_tim
     type_runs: list[dict[str, Any]] = []
     database_url = libpq_url(engine)
     replicas = settings.local_replica_url(1, database) if any(c.replica for c in configs) else ""
-    pg_dirs = [settings.pg_dir] + ([settings.data_dir / "pg-replica-1"] if replicas else [])
+    pg_dirs = [settings.pg_dir] + ([settings.local.data_dir / "pg-replica-1"] if replicas else [])
     pg_pids = [p for p in (postmaster_pid(d) for d in pg_dirs) if p is not None]
     seed_path = out_dir / "seed.json"
     tokens: dict[int, str] = {}

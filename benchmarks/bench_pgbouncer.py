@@ -78,7 +78,7 @@ def provisioned(settings: Settings, *, centres: int, keep: bool = False) -> Iter
         if not keep:
             provision.pgbouncer_down(settings)
             provision.down(settings)
-            shutil.rmtree(settings.data_dir, ignore_errors=True)
+            shutil.rmtree(settings.local.data_dir, ignore_errors=True)
 
 
 def fill(engine: Any, *, centres: int, seed: float = 0.42) -> None:
@@ -202,7 +202,7 @@ def clients(settings: Settings, *, repeats: int = 5, clients: int = 50, duration
             done = asyncio.run(_client_load(settings, way, plan, clients=clients, duration_s=duration_s))
             rates[way].append(done / duration_s)
     return {"repeats": repeats, "clients": clients, "duration_s": duration_s,
-            "server_connections": {"direct": clients, "pgbouncer": min(clients, settings.pgbouncer_pool_size)},
+            "server_connections": {"direct": clients, "pgbouncer": min(clients, settings.pgbouncer.pool_size)},
             "searches_per_s": {way: spread(r) for way, r in rates.items()},
             "pgbouncer/direct": spread([p / d for p, d in zip(rates["pgbouncer"], rates["direct"], strict=True)])}
 

@@ -72,9 +72,9 @@ def cluster(port: int, shared_data: Path) -> Iterator[tuple[Settings, str]]:
     """Primary + one standby with the Seoul data, removed afterwards; yields (local settings, primary URL)."""
     local = Settings(DATABASE_URL=None, DOLBOM_DATA_DIR=Path(f"/tmp/dolbom-replicas-bench-{port}"), DOLBOM_PG_PORT=port,
                      DOLBOM_PG_DATABASE="dolbom")
-    if local.data_dir.exists():
+    if local.local.data_dir.exists():
         provision.down(local)
-        shutil.rmtree(local.data_dir)
+        shutil.rmtree(local.local.data_dir)
     url = provision.up(local, replicas=0)
     try:
         engine = make_engine(url)
@@ -85,7 +85,7 @@ def cluster(port: int, shared_data: Path) -> Iterator[tuple[Settings, str]]:
         yield local, url
     finally:
         provision.down(local)
-        shutil.rmtree(local.data_dir, ignore_errors=True)
+        shutil.rmtree(local.local.data_dir, ignore_errors=True)
 
 
 @contextmanager

@@ -113,7 +113,7 @@ def _provision(*, pgbouncer: bool = False, replicas: int | None = None) -> None:
     from geo.ops import provision
 
     settings = get_settings()
-    if settings.database_url:
+    if settings.database.url:
         if pgbouncer:
             raise DolbomError("--pgbouncer starts PgBouncer for the project-local cluster only; with DATABASE_URL "
                               "set, run your own PgBouncer and set DOLBOM_PGBOUNCER=1 and DOLBOM_DIRECT_DATABASE_URL")
@@ -121,7 +121,7 @@ def _provision(*, pgbouncer: bool = False, replicas: int | None = None) -> None:
             raise DolbomError("--replicas provisions local standbys; DATABASE_URL is set (give DOLBOM_REPLICA_URLS)")
         return
     provision.up(settings, replicas=replicas)
-    if pgbouncer or settings.pgbouncer:
+    if pgbouncer or settings.pgbouncer.enabled:
         provision.pgbouncer_up(settings)
 
 
@@ -164,11 +164,11 @@ def db_up(pgbouncer: PgBouncerOption = False, replicas: ReplicasOption = None) -
     except DolbomError as exc:
         _fail(exc)
     console.print(f"[green]up[/green] {engine.url.render_as_string(hide_password=True)} {check_database(engine)}")
-    for index in settings.local_replica_indexes() if not settings.database_url else []:
+    for index in settings.local_replica_indexes() if not settings.database.url else []:
         console.print(f"replica {index}: {settings.local_replica_url(index)}")
-    if pgbouncer or settings.pgbouncer:
+    if pgbouncer or settings.pgbouncer.enabled:
         console.print(f"[green]pgbouncer[/green] {settings.local_pgbouncer_url()} (transaction pooling"
-                      + ("" if settings.pgbouncer else "; set DOLBOM_PGBOUNCER=1 for the app to use it") + ")")
+                      + ("" if settings.pgbouncer.enabled else "; set DOLBOM_PGBOUNCER=1 for the app to use it") + ")")
 
 
 @db_app.command("down")
@@ -191,16 +191,16 @@ def db_status() -> None:
     from geo.ops import provision
 
     settings = get_settings()
-    if settings.database_url:
+    if settings.database.url:
         url = make_url(settings.effective_database_url).render_as_string(hide_password=True)
         console.print(f"DATABASE_URL is set; the local cluster is not used ({escape(url)})")
         return
     st = provision.status(settings)
     console.print(f"cluster {st.pg_dir}: initialised={st.initialised} running={st.running}\nurl {st.url}")
     bouncer = provision.pgbouncer_status(settings)
-    if bouncer.configured or settings.pgbouncer:
+    if bouncer.configured or settings.pgbouncer.enabled:
         console.print(f"pgbouncer {bouncer.dir}: running={bouncer.running} pid={bouncer.pid or '-'} "
-                      f"used={settings.pgbouncer}\nurl {bouncer.url}")
+                      f"used={settings.pgbouncer.enabled}\nurl {bouncer.url}")
     for replica in st.replicas:
         lag = "unknown" if replica.replay_lag_bytes is None else f"{replica.replay_lag_bytes} bytes"
         console.print(f"replica {replica.index} {replica.pg_dir}: running={replica.running} replay_lag={lag}\n"
@@ -713,9 +713,9 @@ def _serve(settings: Settings, *, host: str | None, port: int | None, workers: i
     """Serve the API with uvicorn: one process, or ``workers`` processes sharing one listening socket."""
     import uvicorn
 
-    host = host or settings.host
-    port = port or settings.port
-    workers = workers or settings.workers
+    host = host or settings.server.host
+    port = port or settings.server.port
+    workers = workers or settings.server.workers
     plural = "s" if workers > 1 else ""
     console.print(f"[green]serving[/green] http://{host}:{port}/ ({workers} worker{plural})")
     # By import string, so that geo/ never imports the web layer; it is also what lets uvicorn start several
@@ -739,7 +739,7 @@ def run(
         console.print(load_default_seoul(engine).summary())
     except DolbomError as exc:
         _fail(exc)
-    _check_connection_budget(engine, settings, workers or settings.workers)
+    _check_connection_budget(engine, settings, workers or settings.server.workers)
     engine.dispose()
     _serve(settings, host=host, port=port, workers=workers)
 
@@ -759,14 +759,14 @@ def serve(
     from geo.ops.migrate import schema_revisions
 
     settings = get_settings()
-    engine = make_engine(settings=settings, connect_args={"connect_timeout": max(1, int(settings.db_timeout_s))})
+    engine = make_engine(settings=settings, connect_args={"connect_timeout": max(1, int(settings.database.timeout_s))})
     try:
         current, heads = schema_revisions(engine)
         if current != heads:
             at = ", ".join(sorted(current)) or "no schema"
             _fail(DolbomError(f"the database is at {at}, this code needs {', '.join(sorted(heads))}: "
                               "run `dolbom db migrate` first"))
-        _check_connection_budget(engine, settings, workers or settings.workers)
+        _check_connection_budget(engine, settings, workers or settings.server.workers)
     except OperationalError:
         console.print("[yellow]warning:[/yellow] the database does not answer yet; serving anyway (503 until it does)")
     finally:

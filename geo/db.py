@@ -36,7 +36,7 @@ def _server_address(url: str) -> tuple[str | None, str | None]:
 
 
 def through_pgbouncer(url: str, settings: Settings | None) -> bool:
-    """True when connections to ``url`` go through PgBouncer in transaction mode: ``settings.pgbouncer`` is on
+    """True when connections to ``url`` go through PgBouncer in transaction mode: ``settings.pgbouncer.enabled`` is on
     and ``url`` names the same host (or socket directory) and port as ``effective_database_url``, whatever the
     database. Each transaction may then run on another server connection. The direct URL, and any other server
     (a replica), is not pooled."""
@@ -111,7 +111,7 @@ API_LISTEN_CONNECTIONS = 1
 
 def api_connections_per_worker(settings: Settings) -> int:
     """The most database connections one API worker process opens (all its pools full)."""
-    return sum(API_ENGINE_POOL) + sum(API_LAYER_POOL) + settings.read_pool_size + API_LISTEN_CONNECTIONS
+    return sum(API_ENGINE_POOL) + sum(API_LAYER_POOL) + settings.database.read_pool_size + API_LISTEN_CONNECTIONS
 
 
 def make_read_pool(settings: Settings, *, min_size: int = 2, max_size: int = 10, url: str | None = None,
@@ -132,7 +132,7 @@ def make_read_pool(settings: Settings, *, min_size: int = 2, max_size: int = 10,
         as_libpq_url(target), min_size=min_size, max_size=max_size, open=False,
         kwargs={"autocommit": True, "prepare_threshold": 1, **connect_kwargs(target, settings)},
         configure=None if pooled else _configure_read_connection,
-        check=AsyncConnectionPool.check_connection if check else None, timeout=settings.db_timeout_s,
+        check=AsyncConnectionPool.check_connection if check else None, timeout=settings.database.timeout_s,
     )
 
 

@@ -341,7 +341,7 @@ def isochrone(conn: Connection, *, lat: float, lon: float, minutes: float, mode:
     }).one()
     facilities = within_geometry_search(conn, settings=settings, count="exact", geometry_4326=row.geojson,
                                         lat=lat, lon=lon, filters=filters,
-                                        limit=facility_limit or settings.max_page_limit)
+                                        limit=facility_limit or settings.search.max_page_limit)
     return Isochrone(
         network=start.network, mode=mode, minutes=minutes, origin_lon=lon, origin_lat=lat, start=start,
         buffer_m=buffer_m, area_km2=float(row.area_km2), reached_vertices=int(row.reached_vertices),

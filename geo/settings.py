@@ -1,13 +1,33 @@
-"""Settings read from the environment (and `.env`) by pydantic-settings; nothing connects at import."""
+"""Settings read from the environment (and `.env`) by pydantic-settings; nothing connects at import.
+
+The settings are grouped by concern (``settings.database.url``, ``settings.search.max_page_limit``, ...), but every
+variable keeps its flat environment name (``DATABASE_URL``, ``DOLBOM_MAX_PAGE_LIMIT``, ...): each group field names
+its variable as its ``validation_alias``, and ``Settings`` moves flat names into their groups before validating.
+``Settings(DOLBOM_MAX_PAGE_LIMIT=2)`` and ``settings.updated(DOLBOM_MAX_PAGE_LIMIT=2)`` take the same names.
+docs/settings.md lists every variable (a test keeps it in step with these models).
+"""
 
 from __future__ import annotations
 
+import json
 import os
+import sys
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any, Literal
 
-from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    DotEnvSettingsSource,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from geo.errors import DolbomError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -23,154 +43,384 @@ def dolbom_home() -> Path:
     return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "dolbom"
 
 
-class Settings(BaseSettings):
-    """Runtime configuration.
+def _var(default: Any, env: str, description: str, *, secret: bool = False, shown_default: str | None = None,
+         **constraints: Any) -> Any:
+    """A group field read from the environment variable ``env`` (its validation alias); ``secret`` values are
+    not repeated in error messages, ``shown_default`` is the default as docs/settings.md states it."""
+    extra: dict[str, Any] | None = {"secret": secret, "shown_default": shown_default} \
+        if secret or shown_default else None
+    if callable(default):
+        return Field(default_factory=default, validation_alias=env, description=description,
+                     json_schema_extra=extra, **constraints)
+    return Field(default=default, validation_alias=env, description=description, json_schema_extra=extra,
+                 **constraints)
 
-    ``database_url`` unset means "use the project-local PostGIS cluster" that ``dolbom db up`` provisions
-    under ``data_dir``.
+
+class _Group(BaseModel):
+    """A group of settings: fields by name or by environment variable, nothing unknown."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="forbid", frozen=True)
+
+
+class DatabaseSettings(_Group):
+    """Where the database is and how the app's connections wait for it."""
+
+    url: str | None = _var(None, "DATABASE_URL", "PostgreSQL URL of the database (libpq or SQLAlchemy form); "
+                           "unset: the project-local cluster that `dolbom db up` provisions.", secret=True)
+    direct_url: str | None = _var(None, "DOLBOM_DIRECT_DATABASE_URL", "With an external pooler "
+                                  "(DOLBOM_PGBOUNCER=1 and DATABASE_URL): the PostgreSQL server itself, for LISTEN, "
+                                  "migrations and imports.", secret=True,
+                                  shown_default="DATABASE_URL")
+    timeout_s: float = _var(5.0, "DOLBOM_DB_TIMEOUT_S", "Seconds to wait for a database connection before "
+                            "answering 503 (also the connect timeout).", gt=0)
+    read_pool_size: int = _var(10, "DOLBOM_READ_POOL_SIZE", "Connections of the API's async read pool, per "
+                               "worker process.", ge=1)
+
+
+class LocalClusterSettings(_Group):
+    """The project-local PostgreSQL cluster (used when DATABASE_URL is unset)."""
+
+    data_dir: Path = _var(lambda: dolbom_home() / ".dolbom", "DOLBOM_DATA_DIR",
+                          "Data folder: the local cluster, its standbys, PgBouncer, notification sink.",
+                          shown_default="$DOLBOM_HOME/.dolbom")
+    pg_port: int = _var(54329, "DOLBOM_PG_PORT", "Port (of the unix socket) of the local cluster; local "
+                        "standby N uses this plus N.", ge=1, le=65535 - 9)
+    pg_database: str = _var("dolbom", "DOLBOM_PG_DATABASE", "Database name in the local cluster.", min_length=1)
+    replicas: int = _var(0, "DOLBOM_PG_REPLICAS", "How many local standbys `dolbom db up` / `dolbom run` "
+                         "provide beside the local primary.", ge=0, le=9)
+
+
+class ServerSettings(_Group):
+    """The API server (`dolbom run`)."""
+
+    host: str = _var("127.0.0.1", "DOLBOM_HOST", "Address the API listens on.", min_length=1)
+    port: int = _var(8000, "DOLBOM_PORT", "Port the API listens on.", ge=1, le=65535)
+    workers: int = _var(1, "DOLBOM_WORKERS", "API worker processes behind the one port (uvicorn's "
+                        "multi-process mode); each has its own pools.", ge=1, le=64)
+    worker_header: bool = _var(False, "DOLBOM_WORKER_HEADER", "Name the answering worker process in an "
+                               "`X-Dolbom-Worker: <pid>` response header (load-balancing checks).")
+
+
+def _default_catchment_radius_m() -> dict[str, float]:
+    # 가정 (home) centres serve their block; 국공립 draw from the whole neighbourhood.
+    return {"national_public": 1500.0, "private": 1000.0, "home": 500.0, "workplace": 3000.0,
+            "corporate_group": 1000.0, "social_welfare": 1500.0, "cooperative": 1000.0}
+
+
+class SearchSettings(_Group):
+    """Search limits, catchments and geocoding."""
+
+    catchment_radius_m: dict[str, float] = _var(
+        _default_catchment_radius_m, "DOLBOM_CATCHMENT_RADIUS_M", "Catchment radius (metres) by facility type "
+        "(type value or Korean label), as JSON, for \"which centres' catchment contains my home\".")
+    catchment_infant_factor: float = _var(0.7, "DOLBOM_CATCHMENT_INFANT_FACTOR", "Fraction of the catchment "
+                                          "radius for infants (0-2세): parents walk with a pram.", gt=0, le=1)
+    max_page_limit: int = _var(500, "DOLBOM_MAX_PAGE_LIMIT", "Largest `limit` (or `k`) a request may "
+                               "ask for.", ge=1)
+    max_radius_m: float = _var(50_000.0, "DOLBOM_MAX_RADIUS_M", "Largest radius or distance (metres) a "
+                                "request may ask for.", gt=0)
+    geocoder_url: str | None = _var(None, "DOLBOM_GEOCODER_URL", "Nominatim-compatible geocoder tried after "
+                                    "the offline one; unset: offline only.")
+
+    @field_validator("catchment_radius_m")
+    @classmethod
+    def _positive_radii(cls, radii: dict[str, float]) -> dict[str, float]:
+        """Every catchment radius is a positive distance."""
+        bad = [key for key, radius_m in radii.items() if not radius_m > 0]
+        if bad:
+            raise ValueError(f"radius must be greater than 0 (for {', '.join(bad)})")
+        return radii
+
+
+class ImportSettings(_Group):
+    """Imports of official data files."""
+
+    max_skip_ratio: float = _var(0.5, "DOLBOM_IMPORT_MAX_SKIP_RATIO", "An import stops (nothing written) once "
+                                 "more than this share of the rows read was unusable.", ge=0.0, le=1.0)
+    min_rows_for_ratio: int = _var(200, "DOLBOM_IMPORT_MIN_ROWS_FOR_RATIO", "Rows read before the skip ratio "
+                                   "is checked.", ge=1)
+    report_per_kind: int = _var(1000, "DOLBOM_IMPORT_REPORT_PER_KIND", "Issues of each kind an import report "
+                                "keeps.", ge=1)
+
+
+class AuthSettings(_Group):
+    """Accounts: web sessions, API tokens, login throttling."""
+
+    session_ttl_hours: float = _var(12.0, "DOLBOM_SESSION_TTL_HOURS", "Lifetime of a web session (hours).", gt=0)
+    token_ttl_days: float = _var(90.0, "DOLBOM_TOKEN_TTL_DAYS", "Lifetime of an API token (days).", gt=0)
+    login_max_failures: int = _var(5, "DOLBOM_LOGIN_MAX_FAILURES", "Failed logins of one account before it "
+                                   "is locked out.", ge=1)
+    login_ip_max_failures: int = _var(50, "DOLBOM_LOGIN_IP_MAX_FAILURES", "Failed logins from one address "
+                                      "before it is locked out.", ge=1)
+    login_lockout_minutes: float = _var(15.0, "DOLBOM_LOGIN_LOCKOUT_MINUTES", "How long a lockout lasts "
+                                        "(minutes).", gt=0)
+    cookie_secure: bool = _var(False, "DOLBOM_COOKIE_SECURE", "Send the session cookie over HTTPS only "
+                               "(set it in production).")
+
+
+class IdentitySettings(_Group):
+    """본인인증 (identity verification)."""
+
+    ci_hash_key: str = _var("dolbom-development-ci-key", "DOLBOM_CI_HASH_KEY", "Key of the HMAC that turns a "
+                            "provider's CI into the stored ci_hash; set it in production.", secret=True,
+                            min_length=1)
+    provider: Literal["local", "oidc"] = _var("local", "DOLBOM_IDENTITY_PROVIDER", "`local` (a test form) "
+                                              "or `oidc` (OpenID Connect).")
+    oidc_issuer: str | None = _var(None, "DOLBOM_OIDC_ISSUER", "OIDC issuer URL (discovery document).")
+    oidc_client_id: str | None = _var(None, "DOLBOM_OIDC_CLIENT_ID", "OIDC client id.")
+    oidc_client_secret: str | None = _var(None, "DOLBOM_OIDC_CLIENT_SECRET", "OIDC client secret.",
+                                          secret=True)
+    oidc_redirect_uri: str | None = _var(None, "DOLBOM_OIDC_REDIRECT_URI", "OIDC redirect URI registered "
+                                         "with the provider.")
+
+
+class VacancySettings(_Group):
+    """Live vacancy."""
+
+    stale_days: float = _var(7.0, "DOLBOM_VACANCY_STALE_DAYS", "A centre that has not reported for this many "
+                             "days is flagged stale.", gt=0)
+    stream_max_s: float = _var(3600.0, "DOLBOM_VACANCY_STREAM_MAX_S", "An SSE stream ends after this many "
+                               "seconds; the client reconnects with Last-Event-ID and misses nothing.", gt=0)
+
+
+class SyncSettings(_Group):
+    """Daily sync from the official open APIs."""
+
+    seoul_api_key: str | None = _var(None, "DOLBOM_SEOUL_API_KEY", "Key of the Seoul open data API.",
+                                     secret=True)
+    seoul_api_url: str = _var("http://openapi.seoul.go.kr:8088", "DOLBOM_SEOUL_API_URL", "Base URL of the "
+                              "Seoul open data API.", min_length=1)
+    national_api_key: str | None = _var(None, "DOLBOM_NATIONAL_API_KEY", "Key of the national (data.go.kr) "
+                                        "childcare API.", secret=True)
+    national_api_url: str = _var("https://apis.data.go.kr/childcare/basicinfo", "DOLBOM_NATIONAL_API_URL",
+                                 "Base URL of the national childcare API.", min_length=1)
+    page_size: int = _var(1000, "DOLBOM_SYNC_PAGE_SIZE", "Rows asked for per API page.", ge=1)
+    timeout_s: float = _var(30.0, "DOLBOM_SYNC_TIMEOUT_S", "Timeout of one API request (seconds).", gt=0)
+    retries: int = _var(2, "DOLBOM_SYNC_RETRIES", "Retries of a failed API request.", ge=0)
+
+
+class BookingSettings(_Group):
+    """Booking (holiday, night, 24-hour and hourly care)."""
+
+    cancel_cutoff_hours: float = _var(2.0, "DOLBOM_BOOKING_CANCEL_CUTOFF_HOURS", "Parents may cancel until "
+                                      "this many hours before the start.", ge=0)
+    emergency_radius_m: float = _var(3_000.0, "DOLBOM_EMERGENCY_RADIUS_M", "Default radius (metres) of an "
+                                     "emergency-care search.", gt=0)
+
+
+class NotifySettings(_Group):
+    """Notifications (SMS outbox)."""
+
+    provider: Literal["file", "http"] = _var("file", "DOLBOM_NOTIFY_PROVIDER", "`file` (a JSON-lines sink) "
+                                             "or `http` (an SMS gateway taking an Idempotency-Key).")
+    file_path: Path | None = _var(None, "DOLBOM_NOTIFY_FILE", "The `file` provider's JSON-lines sink.",
+                                  shown_default="$DOLBOM_DATA_DIR/sms-outbox.jsonl")
+    file_ack_delay_s: float = _var(0.0, "DOLBOM_NOTIFY_FILE_ACK_DELAY_S", "Pause (seconds) between writing a "
+                                   "message to the file sink and marking it sent (tests use it to kill a worker "
+                                   "mid-send).", ge=0)
+    sms_gateway_url: str | None = _var(None, "DOLBOM_SMS_GATEWAY_URL", "URL of the `http` provider's SMS "
+                                       "gateway.")
+    sms_gateway_key: str | None = _var(None, "DOLBOM_SMS_GATEWAY_KEY", "Key of the SMS gateway.", secret=True)
+    sms_gateway_sender: str = _var("dolbom", "DOLBOM_SMS_GATEWAY_SENDER", "Sender name or number the SMS "
+                                   "gateway shows.", min_length=1)
+    timeout_s: float = _var(10.0, "DOLBOM_NOTIFY_TIMEOUT_S", "Timeout of one gateway request (seconds).", gt=0)
+    max_attempts: int = _var(6, "DOLBOM_NOTIFY_MAX_ATTEMPTS", "Attempts before a message is given up.", ge=1)
+    backoff_s: float = _var(15.0, "DOLBOM_NOTIFY_BACKOFF_S", "First retry delay (seconds), doubled after each "
+                            "failure.", ge=0)
+    lease_s: float = _var(60.0, "DOLBOM_NOTIFY_LEASE_S", "A claimed message another worker may take over once "
+                          "this lease has passed (the claimer died).", gt=0)
+
+
+class PgBouncerSettings(_Group):
+    """PgBouncer (transaction pooling) between the workers and PostgreSQL.
+
+    On with the local cluster: `dolbom db up --pgbouncer` / `dolbom run` start it and the app connects through
+    it. On with DATABASE_URL: DATABASE_URL is a transaction pooler and DOLBOM_DIRECT_DATABASE_URL the server.
+    """
+
+    enabled: bool = _var(False, "DOLBOM_PGBOUNCER", "Connect through PgBouncer (transaction pooling).")
+    port: int = _var(64329, "DOLBOM_PGBOUNCER_PORT", "Port of the local PgBouncer.", ge=1, le=65535)
+    # Like the cluster it trusts its clients: on TCP every local user could connect as the superuser.
+    listen_addr: str = _var("", "DOLBOM_PGBOUNCER_LISTEN_ADDR", "TCP address the local PgBouncer listens on "
+                            "besides its unix socket; empty: the socket only. Set 127.0.0.1 only on a machine "
+                            "of your own.")
+    pool_size: int = _var(20, "DOLBOM_PGBOUNCER_POOL_SIZE", "Server connections per database, shared by all "
+                          "client connections (PostgreSQL's max_connections is 100).", ge=1)
+    max_client_conn: int = _var(2000, "DOLBOM_PGBOUNCER_MAX_CLIENT_CONN", "Client connections PgBouncer "
+                                "accepts.", ge=1)
+
+
+class ReplicaSettings(_Group):
+    """Read replicas (streaming standbys)."""
+
+    urls_csv: str = _var("", "DOLBOM_REPLICA_URLS", "Comma-separated replica URLs; unset: the local standbys "
+                         "that exist.", secret=True)
+    max_lag_s: float = _var(5.0, "DOLBOM_REPLICA_MAX_LAG_S", "A replica further behind the primary than this "
+                            "(seconds) is not read from.", gt=0)
+    read_your_writes_wait_ms: float = _var(200.0, "DOLBOM_READ_YOUR_WRITES_WAIT_MS", "How long a read carrying "
+                                           "a write position waits for a replica to replay it before the primary "
+                                           "serves it (milliseconds).", ge=0)
+
+    @property
+    def urls(self) -> list[str]:
+        """``DOLBOM_REPLICA_URLS`` as a list (empty when unset)."""
+        return [normalise_url(u.strip()) for u in self.urls_csv.split(",") if u.strip()]
+
+
+class SettingsError(DolbomError, ValueError):
+    """The environment (or ``.env``) holds a value the settings refuse; ``detail`` names the variable, on one
+    line."""
+
+    title = "Invalid settings"
+
+
+class _FlatEnvSource(PydanticBaseSettingsSource):
+    """The groups' variables by their flat names, from the environment over ``.env`` (names matched without
+    regard to case, dict values decoded from JSON), for ``Settings`` to move into their groups."""
+
+    def __init__(self, settings_cls: type[BaseSettings], env: EnvSettingsSource,
+                 dotenv: DotEnvSettingsSource) -> None:
+        super().__init__(settings_cls)
+        self._env = env
+        self._dotenv = dotenv
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        """Not used: ``__call__`` reads every variable at once."""
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        """``{variable name: value}`` of every group variable that is set."""
+        found: dict[str, Any] = {}
+        for source in (self._dotenv, self._env):  # the environment wins over .env
+            values: Mapping[str, str | None] = source.env_vars
+            for env, (group, name) in ENV_FIELDS.items():
+                value = values.get(env if source.case_sensitive else env.lower())
+                if value is None:
+                    continue
+                if _is_mapping(GROUPS[group].model_fields[name].annotation):
+                    try:
+                        value = json.loads(value)
+                    except ValueError:
+                        raise SettingsError(f"invalid setting {env}: not JSON") from None
+                found[env] = value
+        return found
+
+
+def _is_mapping(annotation: Any) -> bool:
+    """True for ``dict[...]`` annotations (read from the environment as JSON)."""
+    return getattr(annotation, "__origin__", None) is dict
+
+
+class Settings(BaseSettings):
+    """Runtime configuration, grouped by concern; every field of a group is read from its own flat environment
+    variable (see docs/settings.md).
+
+    ``database.url`` unset means "use the project-local PostGIS cluster" that ``dolbom db up`` provisions
+    under ``local.data_dir``.
     """
 
     model_config = SettingsConfigDict(env_file=dolbom_home() / ".env", env_prefix="", extra="ignore")
 
-    database_url: str | None = Field(default=None, alias="DATABASE_URL")
-    data_dir: Path = Field(default=dolbom_home() / ".dolbom", alias="DOLBOM_DATA_DIR")
-    local_pg_port: int = Field(default=54329, alias="DOLBOM_PG_PORT")
-    local_pg_database: str = Field(default="dolbom", alias="DOLBOM_PG_DATABASE")
-    host: str = Field(default="127.0.0.1", alias="DOLBOM_HOST")
-    port: int = Field(default=8000, alias="DOLBOM_PORT")
-    # API worker processes behind the one port (uvicorn's multi-process mode); each has its own pools.
-    workers: int = Field(default=1, ge=1, le=64, alias="DOLBOM_WORKERS")
-    # Name the answering worker process in an ``X-Dolbom-Worker: <pid>`` response header (load-balancing checks).
-    worker_header: bool = Field(default=False, alias="DOLBOM_WORKER_HEADER")
-    # Catchment radius (metres) by facility type, for "which centres' catchment contains my home".
-    # 가정 (home) centres serve their block; 국공립 draw from the whole neighbourhood.
-    catchment_radius_m: dict[str, float] = Field(
-        default={
-            "national_public": 1500.0,
-            "private": 1000.0,
-            "home": 500.0,
-            "workplace": 3000.0,
-            "corporate_group": 1000.0,
-            "social_welfare": 1500.0,
-            "cooperative": 1000.0,
-        },
-        alias="DOLBOM_CATCHMENT_RADIUS_M",
-    )
-    # Infant age groups (0-2세) get a shorter radius: parents walk with a pram.
-    catchment_infant_factor: float = Field(default=0.7, alias="DOLBOM_CATCHMENT_INFANT_FACTOR")
-    max_page_limit: int = Field(default=500, alias="DOLBOM_MAX_PAGE_LIMIT")
-    max_radius_m: float = Field(default=50_000.0, alias="DOLBOM_MAX_RADIUS_M")
-    external_geocoder_url: str | None = Field(default=None, alias="DOLBOM_GEOCODER_URL")
-    # Seconds to wait for a database connection before answering 503 (also the connect timeout).
-    db_timeout_s: float = Field(default=5.0, alias="DOLBOM_DB_TIMEOUT_S")
-    # Connections of the API's async read pool (per worker process).
-    read_pool_size: int = Field(default=10, alias="DOLBOM_READ_POOL_SIZE")
-    # Imports stop (nothing written) once more than this share of the rows read was unusable, counted after
-    # import_min_rows_for_ratio rows; reports keep the first import_report_per_kind issues of each kind.
-    import_max_skip_ratio: float = Field(default=0.5, ge=0.0, le=1.0, alias="DOLBOM_IMPORT_MAX_SKIP_RATIO")
-    import_min_rows_for_ratio: int = Field(default=200, ge=1, alias="DOLBOM_IMPORT_MIN_ROWS_FOR_RATIO")
-    import_report_per_kind: int = Field(default=1000, ge=1, alias="DOLBOM_IMPORT_REPORT_PER_KIND")
-    # Accounts: web sessions, API tokens, login throttling, 본인인증 (identity verification).
-    session_ttl_hours: float = Field(default=12.0, alias="DOLBOM_SESSION_TTL_HOURS")
-    token_ttl_days: float = Field(default=90.0, alias="DOLBOM_TOKEN_TTL_DAYS")
-    login_max_failures: int = Field(default=5, alias="DOLBOM_LOGIN_MAX_FAILURES")
-    login_ip_max_failures: int = Field(default=50, alias="DOLBOM_LOGIN_IP_MAX_FAILURES")
-    login_lockout_minutes: float = Field(default=15.0, alias="DOLBOM_LOGIN_LOCKOUT_MINUTES")
-    cookie_secure: bool = Field(default=False, alias="DOLBOM_COOKIE_SECURE")
-    # Key of the HMAC that turns a provider's CI into the stored ci_hash; set it in production.
-    ci_hash_key: str = Field(default="dolbom-development-ci-key", alias="DOLBOM_CI_HASH_KEY")
-    identity_provider: str = Field(default="local", alias="DOLBOM_IDENTITY_PROVIDER")
-    oidc_issuer: str | None = Field(default=None, alias="DOLBOM_OIDC_ISSUER")
-    oidc_client_id: str | None = Field(default=None, alias="DOLBOM_OIDC_CLIENT_ID")
-    oidc_client_secret: str | None = Field(default=None, alias="DOLBOM_OIDC_CLIENT_SECRET")
-    oidc_redirect_uri: str | None = Field(default=None, alias="DOLBOM_OIDC_REDIRECT_URI")
-    # Live vacancy: a centre that has not reported for this many days is flagged stale.
-    vacancy_stale_days: float = Field(default=7.0, alias="DOLBOM_VACANCY_STALE_DAYS")
-    # An SSE stream ends after this many seconds; the client reconnects with Last-Event-ID and misses nothing.
-    vacancy_stream_max_s: float = Field(default=3600.0, gt=0, alias="DOLBOM_VACANCY_STREAM_MAX_S")
-    # Daily sync from the official APIs.
-    seoul_api_key: str | None = Field(default=None, alias="DOLBOM_SEOUL_API_KEY")
-    seoul_api_url: str = Field(default="http://openapi.seoul.go.kr:8088", alias="DOLBOM_SEOUL_API_URL")
-    national_api_key: str | None = Field(default=None, alias="DOLBOM_NATIONAL_API_KEY")
-    national_api_url: str = Field(default="https://apis.data.go.kr/childcare/basicinfo",
-                                  alias="DOLBOM_NATIONAL_API_URL")
-    sync_page_size: int = Field(default=1000, alias="DOLBOM_SYNC_PAGE_SIZE")
-    sync_timeout_s: float = Field(default=30.0, alias="DOLBOM_SYNC_TIMEOUT_S")
-    sync_retries: int = Field(default=2, alias="DOLBOM_SYNC_RETRIES")
-    # Booking (holiday/night/24-hour/hourly care): parents may cancel until this many hours before the start.
-    booking_cancel_cutoff_hours: float = Field(default=2.0, ge=0, alias="DOLBOM_BOOKING_CANCEL_CUTOFF_HOURS")
-    emergency_radius_m: float = Field(default=3_000.0, alias="DOLBOM_EMERGENCY_RADIUS_M")
-    # Notifications: "file" (a JSON-lines sink, default) or "http" (an SMS gateway taking an Idempotency-Key).
-    notify_provider: str = Field(default="file", alias="DOLBOM_NOTIFY_PROVIDER")
-    notify_file_path: Path | None = Field(default=None, alias="DOLBOM_NOTIFY_FILE")
-    notify_file_ack_delay_s: float = Field(default=0.0, ge=0, alias="DOLBOM_NOTIFY_FILE_ACK_DELAY_S")
-    sms_gateway_url: str | None = Field(default=None, alias="DOLBOM_SMS_GATEWAY_URL")
-    sms_gateway_key: str | None = Field(default=None, alias="DOLBOM_SMS_GATEWAY_KEY")
-    sms_gateway_sender: str = Field(default="dolbom", alias="DOLBOM_SMS_GATEWAY_SENDER")
-    notify_timeout_s: float = Field(default=10.0, alias="DOLBOM_NOTIFY_TIMEOUT_S")
-    notify_max_attempts: int = Field(default=6, ge=1, alias="DOLBOM_NOTIFY_MAX_ATTEMPTS")
-    notify_backoff_s: float = Field(default=15.0, ge=0, alias="DOLBOM_NOTIFY_BACKOFF_S")
-    # A claimed message another worker may take over once this lease has passed (the claimer died).
-    notify_lease_s: float = Field(default=60.0, gt=0, alias="DOLBOM_NOTIFY_LEASE_S")
-    # PgBouncer (transaction pooling) between the workers and PostgreSQL. On with the local cluster: `dolbom db up
-    # --pgbouncer` / `dolbom run` start it and the app connects through it. On with DATABASE_URL: DATABASE_URL is
-    # a transaction pooler and DOLBOM_DIRECT_DATABASE_URL the server itself (LISTEN, migrations, imports).
-    pgbouncer: bool = Field(default=False, alias="DOLBOM_PGBOUNCER")
-    pgbouncer_port: int = Field(default=64329, alias="DOLBOM_PGBOUNCER_PORT")
-    # TCP address PgBouncer listens on besides its unix socket (default "": the socket only, in a directory only the
-    # cluster owner reaches). Like the cluster it trusts its clients: on TCP every local user could connect as the
-    # superuser, so set 127.0.0.1 only on a machine of your own.
-    pgbouncer_listen_addr: str = Field(default="", alias="DOLBOM_PGBOUNCER_LISTEN_ADDR")
-    # Server connections per database (PostgreSQL's max_connections is 100), shared by all client connections.
-    pgbouncer_pool_size: int = Field(default=20, ge=1, alias="DOLBOM_PGBOUNCER_POOL_SIZE")
-    pgbouncer_max_client_conn: int = Field(default=2000, ge=1, alias="DOLBOM_PGBOUNCER_MAX_CLIENT_CONN")
-    direct_database_url_setting: str | None = Field(default=None, alias="DOLBOM_DIRECT_DATABASE_URL")
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    local: LocalClusterSettings = Field(default_factory=LocalClusterSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    search: SearchSettings = Field(default_factory=SearchSettings)
+    imports: ImportSettings = Field(default_factory=ImportSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    identity: IdentitySettings = Field(default_factory=IdentitySettings)
+    vacancy: VacancySettings = Field(default_factory=VacancySettings)
+    sync: SyncSettings = Field(default_factory=SyncSettings)
+    booking: BookingSettings = Field(default_factory=BookingSettings)
+    notify: NotifySettings = Field(default_factory=NotifySettings)
+    pgbouncer: PgBouncerSettings = Field(default_factory=PgBouncerSettings)
+    replicas: ReplicaSettings = Field(default_factory=ReplicaSettings)
 
-    # Read replicas (streaming standbys): comma-separated URLs; unset = the local standbys that exist.
-    replica_urls_csv: str = Field(default="", alias="DOLBOM_REPLICA_URLS")
-    # How many local standbys `dolbom db up` / `dolbom run` provide beside the local primary.
-    local_pg_replicas: int = Field(default=0, ge=0, le=9, alias="DOLBOM_PG_REPLICAS")
-    # A replica further behind the primary than this is not read from.
-    replica_max_lag_s: float = Field(default=5.0, gt=0, alias="DOLBOM_REPLICA_MAX_LAG_S")
-    # How long a read carrying a write position (read-your-writes) waits for a replica to replay it before it
-    # is served by the primary.
-    read_your_writes_wait_ms: float = Field(default=200.0, ge=0, alias="DOLBOM_READ_YOUR_WRITES_WAIT_MS")
+    def __init__(self, **values: Any) -> None:
+        """Read the environment and ``.env`` under ``values`` (by variable name, e.g. ``DATABASE_URL=...``,
+        or by group, e.g. ``search={"max_page_limit": 2}``); a refused value raises ``SettingsError``."""
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            raise SettingsError(describe_settings_error(exc)) from None
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings],
+                                   init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource,
+                                   dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource,
+                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Keyword arguments over the environment over ``.env``, all by flat variable name."""
+        assert isinstance(env_settings, EnvSettingsSource) and isinstance(dotenv_settings, DotEnvSettingsSource)
+        return init_settings, _FlatEnvSource(settings_cls, env_settings, dotenv_settings)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _nest_flat_names(cls, data: Any) -> Any:
+        """Move values given by flat variable name into their group; a value given in the group wins."""
+        if not isinstance(data, Mapping):
+            return data
+        nested: dict[str, Any] = {key: value for key, value in data.items() if key not in ENV_FIELDS}
+        for key, value in data.items():
+            if key not in ENV_FIELDS:
+                continue
+            group, name = ENV_FIELDS[key]
+            current = nested.get(group)
+            merged = dict(current.model_dump() if isinstance(current, BaseModel) else current or {})
+            if name not in merged and key not in merged:
+                merged[name] = value
+            nested[group] = merged
+        return nested
 
     @model_validator(mode="after")
     def _pooler_needs_a_direct_url(self) -> Settings:
         """With an external pooler, LISTEN and migrations need the server's own URL: refuse to guess it."""
-        if self.pgbouncer and self.database_url and not self.direct_database_url_setting:
+        if self.pgbouncer.enabled and self.database.url and not self.database.direct_url:
             raise ValueError("DOLBOM_PGBOUNCER=1 with DATABASE_URL needs DOLBOM_DIRECT_DATABASE_URL (the "
                              "PostgreSQL server itself, for LISTEN, migrations and imports)")
         return self
 
+    def updated(self, **changes: Any) -> Settings:
+        """A copy with the variables ``changes`` names (flat names, e.g. ``DOLBOM_MAX_PAGE_LIMIT=2``) changed,
+        validated like the environment (``SettingsError`` when refused); the environment is not read again."""
+        data: dict[str, dict[str, Any]] = {group: getattr(self, group).model_dump() for group in GROUPS}
+        for env, value in changes.items():
+            if env not in ENV_FIELDS:
+                raise KeyError(f"no setting is read from {env}")
+            group, name = ENV_FIELDS[env]
+            data[group][name] = value
+        try:
+            return type(self).model_validate(data)
+        except ValidationError as exc:
+            raise SettingsError(describe_settings_error(exc)) from None
+
     @property
     def pg_dir(self) -> Path:
         """Directory of the project-local PostgreSQL cluster."""
-        return self.data_dir / "pg"
+        return self.local.data_dir / "pg"
 
     def local_database_url(self, database: str | None = None) -> str:
         """SQLAlchemy URL of the project-local cluster (unix socket in ``pg_dir``)."""
-        db = database or self.local_pg_database
-        return f"postgresql+psycopg://postgres@/{db}?host={self.pg_dir}&port={self.local_pg_port}"
+        db = database or self.local.pg_database
+        return f"postgresql+psycopg://postgres@/{db}?host={self.pg_dir}&port={self.local.pg_port}"
 
     @property
     def pgbouncer_dir(self) -> Path:
         """Directory of the local PgBouncer: its ini, userlist, pid file, log and unix socket."""
-        return self.data_dir / "pgbouncer"
+        return self.local.data_dir / "pgbouncer"
 
     def local_pgbouncer_url(self, database: str | None = None) -> str:
         """SQLAlchemy URL of the local PgBouncer (unix socket in ``pgbouncer_dir``) for ``database``."""
-        db = database or self.local_pg_database
-        return f"postgresql+psycopg://postgres@/{db}?host={self.pgbouncer_dir}&port={self.pgbouncer_port}"
+        db = database or self.local.pg_database
+        return f"postgresql+psycopg://postgres@/{db}?host={self.pgbouncer_dir}&port={self.pgbouncer.port}"
 
     @property
     def effective_database_url(self) -> str:
         """Where the app's connections go: ``DATABASE_URL`` when set, else the local PgBouncer when
-        ``pgbouncer`` is on, else the project-local cluster."""
-        if self.database_url:
-            return normalise_url(self.database_url)
-        if self.pgbouncer:
+        ``DOLBOM_PGBOUNCER`` is on, else the project-local cluster."""
+        if self.database.url:
+            return normalise_url(self.database.url)
+        if self.pgbouncer.enabled:
             return self.local_pgbouncer_url()
         return self.local_database_url()
 
@@ -179,33 +429,28 @@ class Settings(BaseSettings):
         """PostgreSQL itself, never a transaction pooler: for what needs one server session (LISTEN, migrations
         and DDL, session advisory locks, long imports). ``DOLBOM_DIRECT_DATABASE_URL``, else ``DATABASE_URL``,
         else the project-local cluster."""
-        if self.direct_database_url_setting:
-            return normalise_url(self.direct_database_url_setting)
-        if self.database_url:
-            return normalise_url(self.database_url)
+        if self.database.direct_url:
+            return normalise_url(self.database.direct_url)
+        if self.database.url:
+            return normalise_url(self.database.url)
         return self.local_database_url()
 
     @property
     def through_pgbouncer(self) -> bool:
         """True when ``effective_database_url`` goes through a transaction pooler."""
-        return self.pgbouncer and self.effective_database_url != self.direct_database_url
-
-    @property
-    def replica_urls(self) -> list[str]:
-        """``DOLBOM_REPLICA_URLS`` as a list (empty when unset)."""
-        return [normalise_url(u.strip()) for u in self.replica_urls_csv.split(",") if u.strip()]
+        return self.pgbouncer.enabled and self.effective_database_url != self.direct_database_url
 
     def local_replica_dir(self, index: int) -> Path:
         """Data directory of local standby ``index`` (1-based), beside the primary's."""
-        return self.data_dir / f"pg-replica-{index}"
+        return self.local.data_dir / f"pg-replica-{index}"
 
     def local_replica_port(self, index: int) -> int:
         """Port (of the unix socket) of local standby ``index``: the primary's plus ``index``."""
-        return self.local_pg_port + index
+        return self.local.pg_port + index
 
     def local_replica_url(self, index: int, database: str | None = None) -> str:
         """SQLAlchemy URL of local standby ``index`` (unix socket in its own directory)."""
-        db = database or self.local_pg_database
+        db = database or self.local.pg_database
         return (f"postgresql+psycopg://postgres@/{db}?host={self.local_replica_dir(index)}"
                 f"&port={self.local_replica_port(index)}")
 
@@ -220,11 +465,96 @@ class Settings(BaseSettings):
     def effective_replica_urls(self) -> list[str]:
         """``DOLBOM_REPLICA_URLS`` when set; else, on the local cluster (``DATABASE_URL`` unset), its standbys
         that exist; else none (every read goes to the primary)."""
-        if self.replica_urls_csv.strip():
-            return self.replica_urls
-        if self.database_url:
+        if self.replicas.urls_csv.strip():
+            return self.replicas.urls
+        if self.database.url:
             return []
         return [self.local_replica_url(i) for i in self.local_replica_indexes()]
+
+
+GROUPS: dict[str, type[_Group]] = {
+    name: field.annotation for name, field in Settings.model_fields.items()  # type: ignore[misc]
+}
+# Flat environment variable name -> (group, field); the one table the environment, keyword arguments,
+# ``Settings.updated``, error messages and docs/settings.md go by.
+ENV_FIELDS: dict[str, tuple[str, str]] = {
+    str(field.validation_alias): (group, name)
+    for group, model in GROUPS.items() for name, field in model.model_fields.items()
+}
+
+
+@dataclass(frozen=True)
+class Variable:
+    """One environment variable as docs/settings.md lists it."""
+
+    env: str
+    group: str
+    field: str
+    type: str
+    default: str
+    description: str
+    secret: bool
+
+
+def variables() -> Iterator[Variable]:
+    """Every environment variable the settings read, in group order."""
+    for env, (group, name) in ENV_FIELDS.items():
+        field = GROUPS[group].model_fields[name]
+        extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+        if field.default_factory is not None:
+            default: Any = field.default_factory()  # type: ignore[call-arg]
+        else:
+            default = field.default
+        if extra.get("shown_default"):
+            shown = str(extra["shown_default"])
+        elif default is None:
+            shown = "unset"
+        elif isinstance(default, (dict, bool)):
+            shown = json.dumps(default, ensure_ascii=False)
+        else:
+            shown = str(default)
+        yield Variable(env=env, group=group, field=name, type=_type_name(field.annotation), default=shown,
+                       description=field.description or "", secret=bool(extra.get("secret")))
+
+
+def _type_name(annotation: Any) -> str:
+    """A short readable name of a field's type (``int``, ``str | None``, ``"file" | "http"``)."""
+    text = repr(annotation) if not isinstance(annotation, type) else annotation.__name__
+    for noise in ("typing.", "pathlib.", "<class '", "'>"):
+        text = text.replace(noise, "")
+    if text.startswith("Literal["):
+        text = " | ".join(f"`{v.strip()}`" for v in text[len("Literal["):-1].replace("'", "").split(","))
+    return text.replace("Optional[", "").replace("NoneType", "None")
+
+
+def describe_settings_error(exc: ValidationError) -> str:
+    """One line naming each refused variable and why (secrets' values are not repeated)."""
+    parts: list[str] = []
+    named = True
+    for err in exc.errors():
+        loc = err["loc"]
+        msg = err["msg"].removeprefix("Value error, ")
+        env = _env_of(loc)
+        if env is None:
+            parts.append(msg if not loc else ".".join(map(str, loc)) + ": " + msg)
+            named = named and bool(loc)
+            continue
+        group, name = ENV_FIELDS[env]
+        extra = GROUPS[group].model_fields[name].json_schema_extra
+        secret = isinstance(extra, dict) and extra.get("secret")
+        where = env + "".join(f"[{part}]" for part in loc[2:])
+        shown = "" if secret or err["type"] == "missing" or len(loc) > 2 else f"={err['input']!r}"
+        parts.append(f"{where}{shown}: {msg}")
+    return ("invalid setting " if named else "invalid settings: ") + "; ".join(parts)
+
+
+def _env_of(loc: tuple[int | str, ...]) -> str | None:
+    """The variable an error location ``(group, field or variable, ...)`` points at."""
+    if len(loc) < 2 or loc[0] not in GROUPS:
+        return None
+    if loc[1] in ENV_FIELDS:
+        return str(loc[1])
+    return next((env for env, where in ENV_FIELDS.items() if where == (loc[0], loc[1])), None)
 
 
 def normalise_url(url: str) -> str:
@@ -238,5 +568,17 @@ def normalise_url(url: str) -> str:
 @lru_cache
 def get_settings() -> Settings:
     """The process's settings from the environment, built on first use. Only entry points (the CLI, the app
-    factory, scripts) call this; library functions take ``settings`` as an argument."""
+    factory, scripts) call this; library functions take ``settings`` as an argument. A refused value raises
+    ``SettingsError`` (one line naming the variable)."""
     return Settings()
+
+
+def get_settings_or_exit() -> Settings:
+    """``get_settings`` for a process that starts without the CLI (an app server's factory): a refused value
+    ends the process with one line on stderr and status 2, not a traceback."""
+    try:
+        return get_settings()
+    except SettingsError as exc:
+        sys.stderr.write(f"error: {exc.detail}\n")
+        sys.stderr.flush()
+        raise SystemExit(2) from None

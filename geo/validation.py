@@ -52,8 +52,8 @@ def validate_point(*, lat: float, lon: float) -> None:
 
 
 def validate_distance_m(value_m: float, *, param: str, settings: Settings) -> float:
-    """A search distance in metres: finite, > 0 and at most ``settings.max_radius_m``."""
-    max_m = settings.max_radius_m
+    """A search distance in metres: finite, > 0 and at most ``settings.search.max_radius_m``."""
+    max_m = settings.search.max_radius_m
     if not math.isfinite(value_m) or value_m <= 0:
         raise InvalidQuery(f"{param} must be a positive number of metres (got {value_m})", param=param)
     if value_m > max_m:
@@ -62,8 +62,8 @@ def validate_distance_m(value_m: float, *, param: str, settings: Settings) -> fl
 
 
 def validate_page(*, limit: int, offset: int, settings: Settings, param: str = "limit") -> None:
-    """``1 <= limit <= settings.max_page_limit`` and ``0 <= offset <= MAX_OFFSET``."""
-    max_limit = settings.max_page_limit
+    """``1 <= limit <= settings.search.max_page_limit`` and ``0 <= offset <= MAX_OFFSET``."""
+    max_limit = settings.search.max_page_limit
     if limit < 1 or limit > max_limit:
         raise InvalidQuery(f"{param} must be between 1 and {max_limit} (got {limit})", param=param)
     if offset < 0 or offset > MAX_OFFSET:

@@ -71,11 +71,11 @@ def login_session(body: LoginIn, request: Request, response: Response, session: 
     issued = _login_or_record(session, lambda: login(session.connection(), settings, email=body.email,
                                                       password=body.password, kind="session",
                                                       client_ip=_client_ip(request)))
-    max_age = int(settings.session_ttl_hours * 3600)
+    max_age = int(settings.auth.session_ttl_hours * 3600)
     response.set_cookie(SESSION_COOKIE, issued.secret, max_age=max_age, httponly=True, samesite="lax",
-                        secure=settings.cookie_secure, path="/")
+                        secure=settings.auth.cookie_secure, path="/")
     response.set_cookie(CSRF_COOKIE, issued.csrf, max_age=max_age, httponly=False, samesite="strict",
-                        secure=settings.cookie_secure, path="/")
+                        secure=settings.auth.cookie_secure, path="/")
     return {"csrf_token": issued.csrf, "expires_at": issued.expires_at}
 
 
@@ -135,7 +135,7 @@ def identity_start(user: CurrentUser, response: Response, settings: SettingsDep)
     state, nonce = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
     url = provider.authorization_url(state=state, nonce=nonce)
     response.set_cookie(IDV_COOKIE, f"{state}.{nonce}", max_age=600, httponly=True, samesite="lax",
-                        secure=settings.cookie_secure, path="/auth/identity")
+                        secure=settings.auth.cookie_secure, path="/auth/identity")
     return {"provider": provider.name, "url": url, "state": state}
 
 
@@ -161,7 +161,7 @@ def identity_local(body: LocalIdentityIn, user: CurrentUser, request: Request, r
                    session: SessionDep, settings: SettingsDep) -> dict[str, Any]:
     """Development only (``DOLBOM_IDENTITY_PROVIDER=local``): the submitted name/birth date/phone are taken as
     verified. No 주민등록번호 is asked for, and one is refused if sent in any field."""
-    if settings.identity_provider != "local":
+    if settings.identity.provider != "local":
         raise InvalidQuery("the local identity provider is disabled")
     nonce = _check_state(request, body.state)
     provider = LocalTestProvider()

@@ -137,7 +137,7 @@ def cancel(booking_id: IdPath, user: CurrentUser, session: SessionDep, settings:
     if as_centre:
         authorize(user, Action.manage_bookings, facility_id=facility_id)
     result = bookings.cancel(conn, booking_id=booking_id, actor_user_id=user.user_id, as_centre=as_centre,
-                             cutoff=timedelta(hours=settings.booking_cancel_cutoff_hours))
+                             cutoff=timedelta(hours=settings.booking.cancel_cutoff_hours))
     session.commit()
     return result
 
@@ -169,7 +169,7 @@ def emergency_nearest(session: SessionDep, settings: SettingsDep,
                       radius_m: Annotated[float | None, Query(gt=0)] = None,
                       limit: Annotated[int, Query(ge=1, le=50)] = 10) -> list[dict[str, Any]]:
     """"Tonight, near here, age 2": one row per centre (its slot covering now), nearest first."""
-    radius = validate_distance_m(radius_m or settings.emergency_radius_m, param="radius_m", settings=settings)
+    radius = validate_distance_m(radius_m or settings.booking.emergency_radius_m, param="radius_m", settings=settings)
     return emergency.nearest_free_now(session.connection(), lat=lat, lon=lon, age=age, radius_m=radius,
                                       at=datetime.now(UTC), limit=limit)
 
@@ -179,7 +179,8 @@ def emergency_request(body: EmergencyBody, user: CurrentUser, session: SessionDe
                       settings: SettingsDep) -> dict[str, Any]:
     """Open until one centre accepts (first come); lists the centres that may accept it."""
     authorize(user, Action.book_care)
-    radius = validate_distance_m(body.radius_m or settings.emergency_radius_m, param="radius_m", settings=settings)
+    radius = validate_distance_m(body.radius_m or settings.booking.emergency_radius_m, param="radius_m",
+                                 settings=settings)
     result = emergency.create_request(session.connection(), parent_user_id=user.user_id, lat=body.lat, lon=body.lon,
                                       child_age=body.child_age, phone=body.phone, lang=body.lang, radius_m=radius,
                                       hours=body.hours)

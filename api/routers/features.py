@@ -345,8 +345,9 @@ async def items(
 ) -> Response:
     """Features with bbox, datetime, CQL2 filter and output CRS; paged with limit/offset and next/prev links."""
     layer = _layer(collection_id)
-    query = items_query(request, settings.max_page_limit, limit=limit, offset=offset, bbox=bbox, bbox_crs=bbox_crs,
-                        datetime_=datetime, filter_=filter, filter_lang=filter_lang, filter_crs=filter_crs, crs=crs)
+    query = items_query(request, settings.search.max_page_limit, limit=limit, offset=offset, bbox=bbox,
+                        bbox_crs=bbox_crs, datetime_=datetime, filter_=filter, filter_lang=filter_lang,
+                        filter_crs=filter_crs, crs=crs)
     async with engine.connect() as conn:
         rows = (await conn.execute(items_statement(layer, query))).all()
         if rows:

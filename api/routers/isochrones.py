@@ -55,7 +55,7 @@ def get_isochrone(
                                                    "max_page_limit)")] = None,
 ) -> JSONResponse:
     """The catchment polygon of ``minutes`` of travel from the point and the centres inside it."""
-    page_limit = limit if limit is not None else settings.max_page_limit
+    page_limit = limit if limit is not None else settings.search.max_page_limit
     validate_page(limit=page_limit, offset=0, settings=settings)
     network = clean_text(network, param="network")
     result = isochrone(session.connection(), lat=lat, lon=lon, minutes=minutes, mode=mode, network=network,

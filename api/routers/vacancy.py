@@ -65,7 +65,7 @@ def report(code: CentreCode, body: VacancyReportBody, user: CurrentUser, session
 @router.get("/centres/{code}", response_model=CentreVacancyOut, summary="A centre's vacancy and staleness")
 def centre(code: CentreCode, session: ReadSessionDep, settings: SettingsDep) -> dict[str, Any]:
     """Public: free places by age, when the centre last reported, stale after ``DOLBOM_VACANCY_STALE_DAYS``."""
-    return centre_status(session.connection(), _code(code), stale_after_days=settings.vacancy_stale_days)
+    return centre_status(session.connection(), _code(code), stale_after_days=settings.vacancy.stale_days)
 
 
 @router.get("/centres/{code}/reports", response_model=list[ReportHistoryOut],
@@ -85,7 +85,7 @@ def district(district_code: DistrictCode, user: CurrentUser, session: SessionDep
              settings: SettingsDep) -> list[dict[str, Any]]:
     """Which centres report, and which are stale."""
     authorize(user, Action.read_district, district_code=_code(district_code, "district_code"))
-    return district_status(session.connection(), district_code, stale_after_days=settings.vacancy_stale_days)
+    return district_status(session.connection(), district_code, stale_after_days=settings.vacancy.stale_days)
 
 
 def _hub(request: Request, settings: Settings) -> VacancyHub:
@@ -133,7 +133,7 @@ async def stream(
     hub = _hub(request, settings)
     sub = await hub.subscribe(flt)
     loop = asyncio.get_running_loop()
-    ends_at = loop.time() + settings.vacancy_stream_max_s
+    ends_at = loop.time() + settings.vacancy.stream_max_s
 
     async def body() -> AsyncIterator[str]:
         sent = after

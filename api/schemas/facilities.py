@@ -11,6 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from geo.search.fields import FIELDS
+
 
 class Link(BaseModel):
     """An OGC API style link (``self``, ``next``, ``prev``, ``alternate``)."""
@@ -21,30 +23,34 @@ class Link(BaseModel):
     title: str | None = None
 
 
-class FacilityProperties(BaseModel):
-    """What every result carries about a centre."""
+def _centre(name: str) -> Any:
+    """The field of a centre's public field ``name``, described as ``geo.search.fields`` defines it."""
+    return Field(description=FIELDS[name].description)
 
-    code: str = Field(description="어린이집코드 (or a derived key for sources without one)")
-    name: str
-    facility_type: str = Field(description="geo.domain.FacilityType value")
-    facility_type_ko: str | None = Field(description="어린이집유형 label")
-    status: str = Field(description="geo.domain.FacilityStatus value")
-    status_ko: str | None
-    address: str | None
-    phone: str | None
-    district_code: str | None
-    sigungu_name: str | None
-    capacity: int | None = Field(description="정원")
-    enrolled: int | None = Field(description="현원")
-    free_by_age: dict[str, int] | None = Field(
-        description='Estimated free places by age class {"0".."5", "total"} (geo.domain.free_places_by_age)')
-    services: list[str] = Field(description="geo.domain.Service values")
-    services_ko: list[str]
-    has_bus: bool | None
-    cctv_count: int | None
-    geocode_quality: str = Field(description="source | source_snapped (moved into its own 구) | "
-                                             "legal_dong_centroid | district_centroid | ...")
-    data_date: date | None
+
+class FacilityProperties(BaseModel):
+    """What every result carries about a centre: its public fields of output ``search`` (``geo.search.fields``;
+    tests/api/test_facility_fields.py keeps this model equal to them) and the search's own two."""
+
+    code: str = _centre("code")
+    name: str = _centre("name")
+    facility_type: str = _centre("facility_type")
+    facility_type_ko: str | None = _centre("facility_type_ko")
+    status: str = _centre("status")
+    status_ko: str | None = _centre("status_ko")
+    district_code: str | None = _centre("district_code")
+    sigungu_name: str | None = _centre("sigungu_name")
+    address: str | None = _centre("address")
+    phone: str | None = _centre("phone")
+    capacity: int | None = _centre("capacity")
+    enrolled: int | None = _centre("enrolled")
+    free_by_age: dict[str, int] | None = _centre("free_by_age")
+    services: list[str] = _centre("services")
+    services_ko: list[str] = _centre("services_ko")
+    has_bus: bool | None = _centre("has_bus")
+    cctv_count: int | None = _centre("cctv_count")
+    geocode_quality: str = _centre("geocode_quality")
+    data_date: date | None = _centre("data_date")
     distance_m: float | None = Field(description="Distance from the query point in metres (WGS84 spheroid)")
     catchment_radius_m: float | None = Field(default=None,
                                              description="Catchment radius applied (catchment search only)")

@@ -165,7 +165,7 @@ def get_user(conn: Connection, user_id: int) -> dict[str, Any]:
 
 def _throttle(conn: Connection, settings: Settings, email: str, client_ip: str | None) -> None:
     """Raise ``TooManyAttempts`` while the account or the client address has too many recent failures."""
-    window = timedelta(minutes=settings.login_lockout_minutes)
+    window = timedelta(minutes=settings.auth.login_lockout_minutes)
     row = conn.execute(text("""
         SELECT count(*) FILTER (WHERE email = :email) AS by_email,
                max(at) FILTER (WHERE email = :email) AS last_email,
@@ -174,11 +174,11 @@ def _throttle(conn: Connection, settings: Settings, email: str, client_ip: str |
         FROM login_failures WHERE at > now() - :window AND (email = :email OR client_ip = :ip)
     """), {"email": email, "ip": client_ip, "window": window}).one()
     now = datetime.now(UTC)
-    if row.by_email >= settings.login_max_failures:
+    if row.by_email >= settings.auth.login_max_failures:
         retry = max(1, int((row.last_email + window - now).total_seconds()))
         raise TooManyAttempts(f"too many failed logins for this account; try again in {retry} s",
                               retry_after_s=retry)
-    if client_ip is not None and row.by_ip >= settings.login_ip_max_failures:
+    if client_ip is not None and row.by_ip >= settings.auth.login_ip_max_failures:
         retry = max(1, int((row.last_ip + window - now).total_seconds()))
         raise TooManyAttempts(f"too many failed logins from this address; try again in {retry} s",
                               retry_after_s=retry)
@@ -220,7 +220,8 @@ def issue_token(conn: Connection, settings: Settings, *, user_id: int, kind: str
         raise InvalidQuery(f"unknown token kind {kind!r}", field="kind")
     secret = secrets.token_urlsafe(32)
     csrf = secrets.token_urlsafe(32) if kind == "session" else None
-    ttl = timedelta(hours=settings.session_ttl_hours) if kind == "session" else timedelta(days=settings.token_ttl_days)
+    ttl = (timedelta(hours=settings.auth.session_ttl_hours) if kind == "session"
+           else timedelta(days=settings.auth.token_ttl_days))
     expires = datetime.now(UTC) + ttl
     token_id = int(conn.execute(
         text("INSERT INTO auth_tokens (user_id, kind, token_hash, csrf_hash, label, expires_at) "

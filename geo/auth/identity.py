@@ -102,13 +102,13 @@ class OIDCProvider:
     name = "oidc"
 
     def __init__(self, settings: Settings, *, timeout_s: float = 10.0) -> None:
-        if not (settings.oidc_issuer and settings.oidc_client_id and settings.oidc_client_secret
-                and settings.oidc_redirect_uri):
+        oidc = settings.identity
+        if not (oidc.oidc_issuer and oidc.oidc_client_id and oidc.oidc_client_secret and oidc.oidc_redirect_uri):
             raise InvalidQuery("OIDC provider needs DOLBOM_OIDC_ISSUER, _CLIENT_ID, _CLIENT_SECRET and _REDIRECT_URI")
-        self.issuer = settings.oidc_issuer.rstrip("/")
-        self.client_id = settings.oidc_client_id
-        self.client_secret = settings.oidc_client_secret
-        self.redirect_uri = settings.oidc_redirect_uri
+        self.issuer = oidc.oidc_issuer.rstrip("/")
+        self.client_id = oidc.oidc_client_id
+        self.client_secret = oidc.oidc_client_secret
+        self.redirect_uri = oidc.oidc_redirect_uri
         self.timeout_s = timeout_s
         self._metadata: dict[str, Any] | None = None
 
@@ -161,14 +161,14 @@ class OIDCProvider:
 
 def provider_from_settings(settings: Settings) -> IdentityProvider:
     """The configured provider (``DOLBOM_IDENTITY_PROVIDER``: ``local`` or ``oidc``)."""
-    if settings.identity_provider == "oidc":
+    if settings.identity.provider == "oidc":
         return OIDCProvider(settings)
     return LocalTestProvider()
 
 
 def ci_hash(settings: Settings, ci: str) -> str:
     """HMAC-SHA256 of the CI under ``DOLBOM_CI_HASH_KEY`` (hex)."""
-    return hmac.new(settings.ci_hash_key.encode(), ci.encode(), hashlib.sha256).hexdigest()
+    return hmac.new(settings.identity.ci_hash_key.encode(), ci.encode(), hashlib.sha256).hexdigest()
 
 
 def store_identity(conn: Connection, settings: Settings, *, user_id: int, identity: VerifiedIdentity) -> None:

@@ -111,16 +111,16 @@ class HttpSmsGateway:
 
 
 def provider_from_settings(settings: Settings) -> Provider:
-    """The provider ``settings.notify_provider`` names (``file`` by default, ``http`` for the SMS gateway)."""
-    if settings.notify_provider == "http":
-        if not settings.sms_gateway_url:
+    """The provider ``settings.notify.provider`` names (``file`` by default, ``http`` for the SMS gateway)."""
+    if settings.notify.provider == "http":
+        if not settings.notify.sms_gateway_url:
             raise ValueError("DOLBOM_SMS_GATEWAY_URL must be set for the http notification provider")
-        return HttpSmsGateway(url=settings.sms_gateway_url, api_key=settings.sms_gateway_key,
-                              sender=settings.sms_gateway_sender, timeout_s=settings.notify_timeout_s)
-    if settings.notify_provider == "file":
-        path = settings.notify_file_path or settings.data_dir / "sms-outbox.jsonl"
-        return FileSink(path, ack_delay_s=settings.notify_file_ack_delay_s)
-    raise ValueError(f"unknown notification provider {settings.notify_provider!r} (file or http)")
+        return HttpSmsGateway(url=settings.notify.sms_gateway_url, api_key=settings.notify.sms_gateway_key,
+                              sender=settings.notify.sms_gateway_sender, timeout_s=settings.notify.timeout_s)
+    if settings.notify.provider == "file":
+        path = settings.notify.file_path or settings.local.data_dir / "sms-outbox.jsonl"
+        return FileSink(path, ack_delay_s=settings.notify.file_ack_delay_s)
+    raise ValueError(f"unknown notification provider {settings.notify.provider!r} (file or http)")
 
 
 def backoff(attempts: int, *, base_s: float) -> timedelta:
@@ -145,7 +145,7 @@ def claim(engine: Engine, *, lease_s: float) -> Message | None:
 
 def deliver_one(engine: Engine, provider: Provider, settings: Settings) -> bool:
     """Claim, send and record one message; False when nothing is due."""
-    message = claim(engine, lease_s=settings.notify_lease_s)
+    message = claim(engine, lease_s=settings.notify.lease_s)
     if message is None:
         return False
     try:
@@ -154,12 +154,12 @@ def deliver_one(engine: Engine, provider: Provider, settings: Settings) -> bool:
         with engine.begin() as conn:
             attempts = int(conn.execute(text("SELECT attempts FROM notification_outbox WHERE id = :id"),
                                         {"id": message.id}).scalar_one())
-            failed = exc.permanent or attempts >= settings.notify_max_attempts
+            failed = exc.permanent or attempts >= settings.notify.max_attempts
             conn.execute(text(
                 "UPDATE notification_outbox SET status = :status, last_error = :err, locked_until = NULL, "
                 "next_attempt_at = now() + make_interval(secs => :wait) WHERE id = :id"),
                 {"status": "failed" if failed else "pending", "err": str(exc)[:500], "id": message.id,
-                 "wait": backoff(attempts, base_s=settings.notify_backoff_s).total_seconds()})
+                 "wait": backoff(attempts, base_s=settings.notify.backoff_s).total_seconds()})
         return True
     with engine.begin() as conn:
         conn.execute(text(

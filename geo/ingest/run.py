@@ -60,9 +60,9 @@ class ImportLimits:
     def from_settings(cls, settings: Settings) -> ImportLimits:
         """The limits configured in ``settings`` (``DOLBOM_IMPORT_MAX_SKIP_RATIO``,
         ``DOLBOM_IMPORT_MIN_ROWS_FOR_RATIO``, ``DOLBOM_IMPORT_REPORT_PER_KIND``)."""
-        return cls(max_skip_ratio=settings.import_max_skip_ratio,
-                   min_rows_for_ratio=settings.import_min_rows_for_ratio,
-                   report_per_kind=settings.import_report_per_kind)
+        return cls(max_skip_ratio=settings.imports.max_skip_ratio,
+                   min_rows_for_ratio=settings.imports.min_rows_for_ratio,
+                   report_per_kind=settings.imports.report_per_kind)
 
 
 DEFAULT_LIMITS = ImportLimits()

@@ -140,15 +140,15 @@ def fetch_all(fetch_page: Callable[[int, int], Page], *, page_size: int, source:
 
 def seoul_page_fetcher(client: httpx.Client, settings: Settings) -> Callable[[int, int], Page]:
     """Fetch one page of the Seoul ChildCareInfo API (1-based page, rows ``start..end`` inclusive)."""
-    if not settings.seoul_api_key:
+    if not settings.sync.seoul_api_key:
         raise SyncFailed("DOLBOM_SEOUL_API_KEY is not set")
-    base = settings.seoul_api_url.rstrip("/")
+    base = settings.sync.seoul_api_url.rstrip("/")
 
     def fetch(page: int, size: int) -> Page:
         start, end = (page - 1) * size + 1, page * size
         what = f"{SEOUL_SERVICE} rows {start}-{end}"
-        body = _get_json(client, f"{base}/{settings.seoul_api_key}/json/{SEOUL_SERVICE}/{start}/{end}/", None,
-                         what=what, retries=settings.sync_retries, backoff_s=0.5)
+        body = _get_json(client, f"{base}/{settings.sync.seoul_api_key}/json/{SEOUL_SERVICE}/{start}/{end}/", None,
+                         what=what, retries=settings.sync.retries, backoff_s=0.5)
         block = body.get(SEOUL_SERVICE) if isinstance(body, dict) else None
         result = (block or body or {}).get("RESULT", {}) if isinstance(body, dict) else {}
         code = str(result.get("CODE", ""))
@@ -164,14 +164,14 @@ def seoul_page_fetcher(client: httpx.Client, settings: Settings) -> Callable[[in
 
 def national_page_fetcher(client: httpx.Client, settings: Settings) -> Callable[[int, int], Page]:
     """Fetch one page of the national 어린이집 기본정보 API."""
-    if not settings.national_api_key:
+    if not settings.sync.national_api_key:
         raise SyncFailed("DOLBOM_NATIONAL_API_KEY is not set")
 
     def fetch(page: int, size: int) -> Page:
         what = f"national page {page}"
-        body = _get_json(client, settings.national_api_url, {"serviceKey": settings.national_api_key,
+        body = _get_json(client, settings.sync.national_api_url, {"serviceKey": settings.sync.national_api_key,
                                                              "pageNo": page, "numOfRows": size, "type": "json"},
-                         what=what, retries=settings.sync_retries, backoff_s=0.5)
+                         what=what, retries=settings.sync.retries, backoff_s=0.5)
         response = body.get("response", {}) if isinstance(body, dict) else {}
         header = response.get("header", {})
         if str(header.get("resultCode")) != "00":
@@ -201,14 +201,14 @@ def _write_csv(path: Path, header: tuple[str, ...], rows: list[list[str]]) -> No
 def sync_seoul(engine: Engine, settings: Settings, *, client: httpx.Client | None = None) -> ImportResult:
     """Fetch the whole OA-20300 set from the Seoul API and import it (one transaction, or nothing)."""
     with _client(client, settings) as http:
-        rows = fetch_all(seoul_page_fetcher(http, settings), page_size=settings.sync_page_size,
+        rows = fetch_all(seoul_page_fetcher(http, settings), page_size=settings.sync.page_size,
                          source=f"Seoul {SEOUL_SERVICE}")
     with tempfile.TemporaryDirectory(prefix="dolbom-sync-") as tmp:
         path = Path(tmp) / f"seoul_oa20300_api_{date.today():%Y%m%d}.csv"
         _write_csv(path, SEOUL_CSV_COLUMNS, [_seoul_csv_row(r) for r in rows])
         with engine.begin() as conn:
             result = import_seoul_oa20300(conn, path)
-            _audit_sync(conn, "sync.seoul", result, pages=-(-len(rows) // settings.sync_page_size))
+            _audit_sync(conn, "sync.seoul", result, pages=-(-len(rows) // settings.sync.page_size))
             return result
 
 
@@ -216,7 +216,7 @@ def sync_national(engine: Engine, settings: Settings, *, client: httpx.Client | 
                   data_date: date | None = None) -> ImportResult:
     """Fetch the whole national 어린이집 기본정보 set and import it (one transaction, or nothing)."""
     with _client(client, settings) as http:
-        rows = fetch_all(national_page_fetcher(http, settings), page_size=settings.sync_page_size,
+        rows = fetch_all(national_page_fetcher(http, settings), page_size=settings.sync.page_size,
                          source="national 어린이집 기본정보")
     day = data_date or date.today()
     with tempfile.TemporaryDirectory(prefix="dolbom-sync-") as tmp:
@@ -225,7 +225,7 @@ def sync_national(engine: Engine, settings: Settings, *, client: httpx.Client | 
                    [["" if r.get(c) is None else str(r.get(c)) for c in NATIONAL_CSV_COLUMNS] for r in rows])
         with engine.begin() as conn:
             result = import_national_basic(conn, path, data_date=day)
-            _audit_sync(conn, "sync.national", result, pages=-(-len(rows) // settings.sync_page_size))
+            _audit_sync(conn, "sync.national", result, pages=-(-len(rows) // settings.sync.page_size))
             return result
 
 
@@ -243,7 +243,7 @@ class _client:
     def __init__(self, client: httpx.Client | None, settings: Settings) -> None:
         self.given = client
         self.own: httpx.Client | None = None
-        self.timeout_s = settings.sync_timeout_s
+        self.timeout_s = settings.sync.timeout_s
 
     def __enter__(self) -> httpx.Client:
         if self.given is not None:

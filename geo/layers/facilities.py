@@ -1,44 +1,37 @@
 """The facilities layer: every centre with its attributes, services and estimated free places by age.
 
-A later column (e.g. the time of the last vacancy report from the live-vacancy work) is one more ``Property``
-in ``PROPERTIES`` (and, if it should show on the map, a name in ``TILE_PROPERTIES``); nothing else changes.
+Its properties are the centre's public fields that the layer carries (``geo.search.fields``, output ``layer``); a
+later column (e.g. the time of the last vacancy report) is one more ``CentreField`` there (and, if it should show
+on the map, a name in ``TILE_PROPERTIES``); nothing else changes.
 """
 
 from __future__ import annotations
 
 from sqlalchemy import Integer, cast
+from sqlalchemy.sql.elements import ColumnElement
 
 from geo.layers.base import Layer, Property
 from geo.models.facilities import Facility
+from geo.search.fields import CentreField, fields_for
 
 _f = Facility.__table__.alias("f")
 _c = _f.c
 
 
-def _free(key: str):
-    return cast(_c.free_by_age[key].astext, Integer)
+def _column(field: CentreField) -> ColumnElement:
+    """The field as a column expression over the layer's alias ``f``: the column itself, so that CQL2 filters
+    see it as stored (``services`` may be null here, where search results write ``[]``)."""
+    if field.free_key is not None:
+        return cast(_c.free_by_age[field.free_key].astext, Integer)
+    column = field.source_column
+    if column is None:
+        raise ValueError(f"the facilities layer cannot carry the computed field {field.name}")
+    return _c[column]
 
 
-PROPERTIES: tuple[Property, ...] = (
-    Property("code", "string", _c.code, "어린이집코드"),
-    Property("name", "string", _c.name, "어린이집명"),
-    Property("facility_type", "string", _c.facility_type, "type: national_public, private, home, workplace, ..."),
-    Property("status", "string", _c.status, "operating status: active, reopened, suspended, closed"),
-    Property("district_code", "string", _c.district_code, "5-digit 시군구 code"),
-    Property("sigungu_name", "string", _c.sigungu_name, "시군구 name"),
-    Property("address", "string", _c.address, "road address"),
-    Property("phone", "string", _c.phone, "phone number"),
-    Property("capacity", "integer", _c.capacity, "정원 (licensed places)"),
-    Property("enrolled", "integer", _c.enrolled, "현원 (children enrolled)"),
-    Property("free_total", "integer", _free("total"), "estimated free places, all ages"),
-    *(Property(f"free_age_{age}", "integer", _free(str(age)), f"estimated free places for 만 {age}세")
-      for age in range(6)),
-    Property("services", "array", _c.services, "services offered (twenty_four_hour, holiday, extended_hours, ...)"),
-    Property("has_bus", "boolean", _c.has_bus, "runs a school bus"),
-    Property("cctv_count", "integer", _c.cctv_count, "number of CCTV cameras"),
-    Property("data_date", "date", _c.data_date, "date the source data describes"),
-    Property("updated_at", "date-time", _c.updated_at, "last change of the row"),
-)
+PROPERTIES: tuple[Property, ...] = tuple(
+    Property(field.name, field.type, _column(field), field.description)  # type: ignore[arg-type]
+    for field in fields_for("layer"))
 
 TILE_PROPERTIES: tuple[tuple[int, tuple[str, ...]], ...] = (
     (0, ("facility_type", "free_total")),

@@ -137,7 +137,7 @@ def _owned_dir(settings: Settings, pg_dir: Path) -> None:
         os.chown(pg_dir, owner.pw_uid, owner.pw_gid)
         os.chmod(pg_dir, 0o700)
         # The cluster owner must be able to reach its directory.
-        for parent in [settings.data_dir, *settings.data_dir.parents]:
+        for parent in [settings.local.data_dir, *settings.local.data_dir.parents]:
             if parent == Path("/"):
                 break
             mode = parent.stat().st_mode
@@ -147,7 +147,7 @@ def _owned_dir(settings: Settings, pg_dir: Path) -> None:
 
 def up(settings: Settings, *, replicas: int | None = None) -> str:
     """Install (if needed), initialise (if needed) and start the local cluster and ``replicas`` standbys
-    (default ``settings.local_pg_replicas``), and the standbys created earlier (the API reads from every standby
+    (default ``settings.local.replicas``), and the standbys created earlier (the API reads from every standby
     that exists: one left stopped would only be reported down); return the primary's database URL."""
     bin_dir = pg_bin_dir()
     ensure_packages(pg_major(bin_dir))
@@ -157,8 +157,8 @@ def up(settings: Settings, *, replicas: int | None = None) -> str:
         _run([str(bin_dir / "initdb"), "-D", str(pg_dir), "-U", "postgres", "--auth=trust",
               "--encoding=UTF8", "--locale=C.UTF-8"])
     start_primary(settings)
-    ensure_database(settings, settings.local_pg_database)
-    count = settings.local_pg_replicas if replicas is None else replicas
+    ensure_database(settings, settings.local.pg_database)
+    count = settings.local.replicas if replicas is None else replicas
     for index in range(1, max(count, len(settings.local_replica_indexes())) + 1):
         start_replica(settings, index)
     return settings.local_database_url()
@@ -173,7 +173,7 @@ def start_primary(settings: Settings) -> None:
     # bookings that must survive a crash or power loss. wal_level=replica and max_wal_senders are defaults too.
     # max_connections: room for four API workers with full pools (geo.db.api_connections_per_worker: 71 each by
     # default) besides imports and the notification worker; standbys must allow at least as many.
-    opts = (f"-c listen_addresses='' -k {pg_dir} -p {settings.local_pg_port} -c shared_buffers=256MB "
+    opts = (f"-c listen_addresses='' -k {pg_dir} -p {settings.local.pg_port} -c shared_buffers=256MB "
             f"-c max_connections={MAX_CONNECTIONS} -c max_slot_wal_keep_size={MAX_SLOT_WAL_KEEP}")
     _run([str(pg_bin_dir() / "pg_ctl"), "start", "-w", "-t", "60", "-D", str(pg_dir),
           "-l", str(pg_dir / "server.log"), "-o", opts])
@@ -210,7 +210,7 @@ def create_replica(settings: Settings, index: int) -> None:
                       (slot,))
     _owned_dir(settings, replica_dir)
     _run([str(pg_bin_dir() / "pg_basebackup"), "-D", str(replica_dir), "-h", str(settings.pg_dir),
-          "-p", str(settings.local_pg_port), "-U", "postgres", "-R", "-C", "-S", slot, "-X", "stream",
+          "-p", str(settings.local.pg_port), "-U", "postgres", "-R", "-C", "-S", slot, "-X", "stream",
           "-c", "fast"])
 
 
@@ -234,7 +234,7 @@ def stop_replica(settings: Settings, index: int) -> bool:
 
 
 def _libpq_conninfo(settings: Settings, database: str) -> str:
-    return f"host={settings.pg_dir} port={settings.local_pg_port} user=postgres dbname={database}"
+    return f"host={settings.pg_dir} port={settings.local.pg_port} user=postgres dbname={database}"
 
 
 def ensure_database(settings: Settings, database: str) -> None:
@@ -366,11 +366,11 @@ def pgbouncer_ini(settings: Settings) -> str:
     d = settings.pgbouncer_dir
     lines = [
         "[databases]",
-        f"* = host={_ini_value(str(settings.pg_dir))} port={settings.local_pg_port} user=postgres",
+        f"* = host={_ini_value(str(settings.pg_dir))} port={settings.local.pg_port} user=postgres",
         "",
         "[pgbouncer]",
-        *([f"listen_addr = {_ini_value(settings.pgbouncer_listen_addr)}"] if settings.pgbouncer_listen_addr else []),
-        f"listen_port = {settings.pgbouncer_port}",
+        *([f"listen_addr = {_ini_value(settings.pgbouncer.listen_addr)}"] if settings.pgbouncer.listen_addr else []),
+        f"listen_port = {settings.pgbouncer.port}",
         f"unix_socket_dir = {_ini_value(str(d))}",
         "auth_type = trust",
         f"auth_file = {_ini_value(str(d / 'userlist.txt'))}",
@@ -378,8 +378,8 @@ def pgbouncer_ini(settings: Settings) -> str:
         "stats_users = postgres",
         "pool_mode = transaction",
         "server_reset_query =",
-        f"max_client_conn = {settings.pgbouncer_max_client_conn}",
-        f"default_pool_size = {settings.pgbouncer_pool_size}",
+        f"max_client_conn = {settings.pgbouncer.max_client_conn}",
+        f"default_pool_size = {settings.pgbouncer.pool_size}",
         "ignore_startup_parameters = extra_float_digits",
         f"pidfile = {_ini_value(str(d / 'pgbouncer.pid'))}",
         f"logfile = {_ini_value(str(d / 'pgbouncer.log'))}",
@@ -415,7 +415,7 @@ def pgbouncer_running(settings: Settings) -> bool:
 
 
 def _pgbouncer_conninfo(settings: Settings, database: str) -> str:
-    return f"host={settings.pgbouncer_dir} port={settings.pgbouncer_port} user=postgres dbname={database}"
+    return f"host={settings.pgbouncer_dir} port={settings.pgbouncer.port} user=postgres dbname={database}"
 
 
 def pgbouncer_up(settings: Settings) -> str:
@@ -443,7 +443,7 @@ def pgbouncer_up(settings: Settings) -> str:
                 admin.execute("RELOAD")
         except psycopg.Error as exc:
             raise ProvisioningError(f"pgbouncer (pid {pid}) runs but does not answer on port "
-                                    f"{settings.pgbouncer_port} ({exc}); `dolbom db down` and up again") from exc
+                                    f"{settings.pgbouncer.port} ({exc}); `dolbom db down` and up again") from exc
         return settings.local_pgbouncer_url()
     done = subprocess.run(_as_cluster_owner([str(binary), "-d", str(d / "pgbouncer.ini")]),
                           capture_output=True, text=True)

@@ -162,10 +162,10 @@ class ReadRouter:
                         # connect_kwargs: the primary's URL may be PgBouncer's, where nothing may be prepared.
                         conn = await psycopg.AsyncConnection.connect(
                             as_libpq_url(server.url), autocommit=True,
-                            connect_timeout=max(1, int(self.settings.db_timeout_s)),
+                            connect_timeout=max(1, int(self.settings.database.timeout_s)),
                             **connect_kwargs(server.url, self.settings))
                     # Bounded: a server behind a dead TCP link would otherwise hold its monitor forever.
-                    row = await asyncio.wait_for(self._poll(conn, query), self.settings.db_timeout_s)
+                    row = await asyncio.wait_for(self._poll(conn, query), self.settings.database.timeout_s)
                     if server.is_replica and not server.state.up and server.state.polled_at is not None:
                         await self._renew_pool(server)
                     self._record(server, parse_lsn(row) if row else None)
@@ -230,7 +230,7 @@ class ReadRouter:
         state = replica.state
         if not state.up or state.lsn is None:
             return False
-        if state.lag_s is not None and state.lag_s > self.settings.replica_max_lag_s:
+        if state.lag_s is not None and state.lag_s > self.settings.replicas.max_lag_s:
             return False
         return min_lsn is None or state.lsn >= settled_lsn(min_lsn)
 
@@ -295,7 +295,7 @@ class ReadRouter:
         """A read connection (give it back with ``release``): an eligible replica, waiting up to
         ``read_your_writes_wait_ms`` for one to replay ``min_lsn``; else the primary; the primary failing, the
         most advanced replica that answers. Raises only when no server answers."""
-        deadline = time.monotonic() + self.settings.read_your_writes_wait_ms / 1000
+        deadline = time.monotonic() + self.settings.replicas.read_your_writes_wait_ms / 1000
         while True:
             for replica in self.eligible(min_lsn):
                 if lease := await self._getconn(replica):

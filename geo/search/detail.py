@@ -9,17 +9,13 @@ from sqlalchemy import Connection, text
 
 from geo.domain import places_by_age
 from geo.errors import NotFound
+from geo.search.fields import fields_for
 
-_DETAIL_SQL = text("""
-    SELECT f.id, f.code, f.name, f.facility_type, f.status, f.sigungu_name, f.district_code,
-           a.name AS admin_dong_name, f.address, f.postal_code, f.phone, f.homepage, f.rooms, f.room_area_m2,
-           f.playgrounds, f.cctv_count, f.staff_count, f.staff_by_role, f.has_bus, f.capacity, f.enrolled,
-           f.classes_by_age, f.enrolled_by_age, f.free_by_age, f.services, f.opening_hours, f.approved_on,
-           f.data_date, f.updated_at, f.geocode_quality, f.source,
-           ST_X(f.geom_4326) AS lon, ST_Y(f.geom_4326) AS lat
-    FROM facilities f LEFT JOIN admin_dongs a ON a.id = f.admin_dong_id
-    WHERE f.id = :id
-""")
+# The centre's public fields the panel shows (``geo.search.fields``, output ``detail``) over facilities f and
+# its 행정동 a. Built once from those constant definitions; the only value is the bound :id.
+_DETAIL_COLUMNS = ", ".join(f"{field.sql('f')} AS {field.name}" for field in fields_for("detail"))
+_DETAIL_SQL = text("SELECT f.id, " + _DETAIL_COLUMNS + ", ST_X(f.geom_4326) AS lon, ST_Y(f.geom_4326) AS lat"  # noqa: S608
+                   " FROM facilities f LEFT JOIN admin_dongs a ON a.id = f.admin_dong_id WHERE f.id = :id")
 
 
 def facility_detail(conn: Connection, facility_id: int) -> dict[str, Any]:

@@ -1,8 +1,9 @@
 """Place search (구/동 names, centre names, address fragments) and reverse lookup of a point to its 동 and 구.
 
 Both work offline in PostGIS. ``Geocoder`` is the protocol of place search; ``PostgisGeocoder`` is the
-default. When ``Settings.external_geocoder_url`` is set, ``geocoder_for`` chains it after the offline one
-(``NominatimGeocoder``: a Nominatim-compatible ``/search`` endpoint); the external service is never needed.
+default. When ``DOLBOM_GEOCODER_URL`` (``settings.search.geocoder_url``) is set, ``geocoder_for`` chains it
+after the offline one (``NominatimGeocoder``: a Nominatim-compatible ``/search`` endpoint); the external service
+is never needed.
 Reverse lookup stays in PostGIS because only our own polygons know our 동 codes.
 
 Coordinates are EPSG:4326; a place's ``lon``/``lat`` is a point on its surface (``ST_PointOnSurface``) and
@@ -70,8 +71,8 @@ class Geocoder(Protocol):
 
 def clean_query(query: str | None, *, limit: int, settings: Settings) -> tuple[str, list[str]]:
     """The stripped, NFC-normalised query and its whitespace tokens (at most five); rejects empty or long
-    queries, control characters and a ``limit`` outside ``1..min(50, settings.max_page_limit)``."""
-    max_limit = min(MAX_PLACES, settings.max_page_limit)
+    queries, control characters and a ``limit`` outside ``1..min(50, settings.search.max_page_limit)``."""
+    max_limit = min(MAX_PLACES, settings.search.max_page_limit)
     if limit < 1 or limit > max_limit:
         raise InvalidQuery(f"limit must be between 1 and {max_limit} (got {limit})", param="limit")
     cleaned = " ".join((clean_text(query, param="q", max_length=10 * MAX_QUERY_LENGTH) or "").split())
@@ -229,8 +230,8 @@ class ChainedGeocoder:
 def geocoder_for(conn: Conn, *, settings: Settings) -> Geocoder:
     """The configured geocoder: offline PostGIS, followed by the external one when a URL is configured."""
     offline = PostgisGeocoder(conn, settings=settings)
-    if settings.external_geocoder_url:
-        return ChainedGeocoder(offline, NominatimGeocoder(settings.external_geocoder_url))
+    if settings.search.geocoder_url:
+        return ChainedGeocoder(offline, NominatimGeocoder(settings.search.geocoder_url))
     return offline
 
 

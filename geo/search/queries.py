@@ -189,17 +189,17 @@ def within_geometry_statement(*, geometry_4326: Mapping[str, Any] | str, lat: fl
 
 def catchment_radii_m(*, settings: Settings, age: int | None = None) -> dict[str, float]:
     """Catchment radius in metres per facility type value for a child of ``age`` (0-2: times
-    ``settings.catchment_infant_factor``); types without a configured radius have no catchment.
+    ``settings.search.catchment_infant_factor``); types without a configured radius have no catchment.
 
-    Keys of ``settings.catchment_radius_m`` may be type values or Korean labels; an unknown key raises
+    Keys of ``settings.search.catchment_radius_m`` may be type values or Korean labels; an unknown key raises
     ``ValueError`` (a configuration error, a server error rather than a bad query).
     """
-    factor = settings.catchment_infant_factor if age is not None and age <= 2 else 1.0
+    factor = settings.search.catchment_infant_factor if age is not None and age <= 2 else 1.0
     radii: dict[str, float] = {}
-    for key, radius_m in settings.catchment_radius_m.items():
+    for key, radius_m in settings.search.catchment_radius_m.items():
         ftype = parse_facility_type(key)
         if ftype is None:
-            raise ValueError(f"Settings.catchment_radius_m has an unknown facility type {key!r}")
+            raise ValueError(f"DOLBOM_CATCHMENT_RADIUS_M has an unknown facility type {key!r}")
         radii[ftype.value] = float(radius_m) * factor
     return radii
 

@@ -14,7 +14,10 @@ from typing import Any
 
 @dataclass(frozen=True)
 class FacilityHit:
-    """One centre in a result, with its distance (metres on the WGS84 spheroid) when the search has a point."""
+    """One centre in a result, with its distance (metres on the WGS84 spheroid) when the search has a point.
+
+    Its fields are the centre's public search fields (``geo.search.fields``) and the search's own two;
+    tests/api/test_facility_fields.py keeps them equal."""
 
     id: int
     code: str

@@ -18,6 +18,7 @@ from typing import Any, Literal
 from psycopg import sql
 
 from geo.domain import FACILITY_STATUS_KO, FACILITY_TYPE_KO, SERVICE_KO
+from geo.search.fields import fields_for, source_columns
 
 Shape = Literal["feature", "item"]
 
@@ -27,10 +28,10 @@ DISTANCE_M = sql.SQL("ST_Distance({geog}, {point})").format(geog=FACILITY_GEOG, 
 # Added to the k-th candidate's distance so that ST_DWithin's own spheroid computation cannot drop it.
 KNN_BOUND_SLACK_M = 0.01
 
-# Columns every page selects from facilities (alias f) into the page (alias p).
-PAGE_COLUMNS = sql.SQL("""f.id, f.code, f.name, f.facility_type, f.status, f.address, f.phone, f.district_code,
-    f.sigungu_name, f.capacity, f.enrolled, f.free_by_age, f.services, f.has_bus, f.cctv_count,
-    f.geocode_quality, f.data_date, f.geom_4326""")
+# The centre's public fields of a result (``geo.search.fields``) and what the search adds about it.
+SEARCH_FIELDS = fields_for("search")
+# Columns every page selects from facilities (alias f) into the page (alias p): what the fields read.
+PAGE_COLUMNS = sql.SQL(", ".join(["f.id", *(f"f.{c}" for c in source_columns(SEARCH_FIELDS)), "f.geom_4326"]))
 
 # Korean labels, bound once per statement as jsonb: {"type": {...}, "status": {...}, "service": {...}}.
 LABELS_JSON = json.dumps({
@@ -39,31 +40,13 @@ LABELS_JSON = json.dumps({
     "service": {k.value: v for k, v in SERVICE_KO.items()},
 }, ensure_ascii=False)
 
-# (key, expression on the page alias p): the properties of a centre in every result.
-PROPERTIES: tuple[tuple[str, str], ...] = (
-    ("code", "p.code"),
-    ("name", "p.name"),
-    ("facility_type", "p.facility_type"),
-    ("facility_type_ko", "%(labels)s::jsonb -> 'type' ->> p.facility_type"),
-    ("status", "p.status"),
-    ("status_ko", "%(labels)s::jsonb -> 'status' ->> p.status"),
-    ("address", "p.address"),
-    ("phone", "p.phone"),
-    ("district_code", "p.district_code"),
-    ("sigungu_name", "p.sigungu_name"),
-    ("capacity", "p.capacity"),
-    ("enrolled", "p.enrolled"),
-    ("free_by_age", "p.free_by_age"),
-    ("services", "COALESCE(p.services, '{}'::text[])"),
-    ("services_ko", "ARRAY(SELECT %(labels)s::jsonb -> 'service' ->> s FROM unnest(p.services) AS s "
-                    "WHERE %(labels)s::jsonb -> 'service' ? s)"),
-    ("has_bus", "p.has_bus"),
-    ("cctv_count", "p.cctv_count"),
-    ("geocode_quality", "p.geocode_quality"),
-    ("data_date", "p.data_date"),
+# Result fields that are not the centre's: distance from the query point, the catchment radius applied.
+RESULT_PROPERTIES: tuple[tuple[str, str], ...] = (
     ("distance_m", "round(p.distance_m::numeric, 2)"),
     ("catchment_radius_m", "p.catchment_radius_m"),
 )
+# (key, expression on the page alias p): the properties of a centre in every result.
+PROPERTIES: tuple[tuple[str, str], ...] = (*((f.name, f.sql("p")) for f in SEARCH_FIELDS), *RESULT_PROPERTIES)
 LON = sql.SQL("round(ST_X(p.geom_4326)::numeric, 7)")
 LAT = sql.SQL("round(ST_Y(p.geom_4326)::numeric, 7)")
 

@@ -81,7 +81,7 @@ def search_map(conn: Connection, *, settings: Settings, filters: FacilityFilters
         raise InvalidQuery("a radius search needs --lat, --lon and --radius-m together", param="radius_m")
     if limit is not None and limit < 1:
         raise InvalidQuery(f"limit must be at least 1 (got {limit})", param="limit")
-    page_size = settings.max_page_limit
+    page_size = settings.search.max_page_limit
     area = resolve_area(conn, district=district, dong=dong) if by_area else None
     features: list[dict[str, Any]] = []
     offset = 0

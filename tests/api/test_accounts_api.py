@@ -96,7 +96,7 @@ def test_session_cookies_and_csrf(settings: Settings, conn: Connection) -> None:
 
 
 def test_lockout_after_repeated_failures(settings: Settings, conn: Connection) -> None:
-    strict = settings.model_copy(update={"login_max_failures": 3, "login_lockout_minutes": 10.0})
+    strict = settings.updated(DOLBOM_LOGIN_MAX_FAILURES=3, DOLBOM_LOGIN_LOCKOUT_MINUTES=10.0)
     client = client_on(strict, conn)
     client.post("/auth/signup", json={"email": "lock@example.kr", "password": PASSWORD})
     for _ in range(3):
@@ -112,7 +112,7 @@ def test_lockout_after_repeated_failures(settings: Settings, conn: Connection) -
 
 
 def test_address_throttle_across_accounts(settings: Settings, conn: Connection) -> None:
-    strict = settings.model_copy(update={"login_max_failures": 100, "login_ip_max_failures": 4})
+    strict = settings.updated(DOLBOM_LOGIN_MAX_FAILURES=100, DOLBOM_LOGIN_IP_MAX_FAILURES=4)
     client = client_on(strict, conn)
     client.post("/auth/signup", json={"email": "real@example.kr", "password": PASSWORD})
     for i in range(4):
@@ -224,6 +224,6 @@ def test_local_identity_verification_keeps_only_provider_data(settings: Settings
     assert resp.json()["verified_name"] == "김엄마" and resp.json()["verified_birth_date"] == "1990-03-04"
     row = conn.execute(text("SELECT ci_hash FROM users WHERE email = 'id@example.kr'")).one()
     ci = "LOCAL-" + hashlib.sha256("김엄마|1990-03-04".encode()).hexdigest()
-    assert row.ci_hash == hmac.new(settings.ci_hash_key.encode(), ci.encode(), hashlib.sha256).hexdigest()
+    assert row.ci_hash == hmac.new(settings.identity.ci_hash_key.encode(), ci.encode(), hashlib.sha256).hexdigest()
     columns = conn.execute(text("SELECT column_name FROM information_schema.columns WHERE table_name = 'users'"))
     assert not any("rrn" in c or "resident" in c for c in columns.scalars())

@@ -232,12 +232,12 @@ def test_area(client: Client) -> None:
 
 def test_catchment(client: Client) -> None:
     body = client.get("/facilities/catchment", BASE).json()
-    radii = Settings().catchment_radius_m
+    radii = Settings().search.catchment_radius_m
     assert client.keys(body) == [c.key for c in sorted(CENTRES, key=lambda c: c.distance_m)
                                  if c.status in OPERATING and c.distance_m <= radii[c.facility_type]]
     assert body["query"]["catchment_radius_m"] == radii
     infant = client.get("/facilities/catchment", {**BASE, "age": 1, "min_free": 0}).json()
-    factor = Settings().catchment_infant_factor
+    factor = Settings().search.catchment_infant_factor
     assert client.keys(infant) == [c.key for c in sorted(CENTRES, key=lambda c: c.distance_m)
                                    if c.status in OPERATING and c.distance_m <= radii[c.facility_type] * factor]
     for feature in infant["features"]:
@@ -311,7 +311,7 @@ def test_ambiguous_dong_lists_candidates(client: Client) -> None:
 
 def test_limits_come_from_settings(settings: Settings, engine: Engine, connection: Connection) -> None:
     insert_search_fixture(connection)
-    small = settings.model_copy(update={"max_page_limit": 2, "max_radius_m": 700.0})
+    small = settings.updated(DOLBOM_MAX_PAGE_LIMIT=2, DOLBOM_MAX_RADIUS_M=700.0)
     with client_on(small, connection) as http:
         assert http.get("/facilities/radius", params={**BASE, "radius_m": 600, "limit": 2}).status_code == 200
         too_far = http.get("/facilities/radius", params={**BASE, "radius_m": 800, "limit": 2}).json()

@@ -247,12 +247,12 @@ def test_openapi_documents_lat_lon_ranges_limits_and_age_xor_birth_date(settings
         assert (params["lat"]["schema"]["minimum"], params["lat"]["schema"]["maximum"]) == (33, 39)
         assert (params["lon"]["schema"]["minimum"], params["lon"]["schema"]["maximum"]) == (124, 132)
     radius = {p["name"]: p for p in spec["paths"]["/facilities/radius"]["get"]["parameters"]}
-    assert radius["limit"]["schema"]["maximum"] == settings.max_page_limit
-    assert radius["radius_m"]["schema"]["maximum"] == settings.max_radius_m
+    assert radius["limit"]["schema"]["maximum"] == settings.search.max_page_limit
+    assert radius["radius_m"]["schema"]["maximum"] == settings.search.max_radius_m
     assert radius["radius_m"]["schema"]["exclusiveMinimum"] == 0
     assert radius["offset"]["schema"]["maximum"] == MAX_OFFSET
     assert "not both" in radius["age"]["description"] and "instead of age" in radius["birth_date"]["description"]
-    small = _spec(settings.model_copy(update={"max_page_limit": 7, "max_radius_m": 900.0}))
+    small = _spec(settings.updated(DOLBOM_MAX_PAGE_LIMIT=7, DOLBOM_MAX_RADIUS_M=900.0))
     nearest = {p["name"]: p for p in small["paths"]["/facilities/nearest"]["get"]["parameters"]}
     assert nearest["k"]["schema"]["maximum"] == 7
     assert 900.0 in [s.get("maximum") for s in _schemas(nearest["max_distance_m"]["schema"])]

@@ -122,7 +122,7 @@ def test_search_places_in_geo(settings: Settings, engine: Engine, connection: Co
     insert_search_fixture(connection)
     places = search_places(connection, query=" 가상구  가상2동 ", limit=3, settings=settings)
     assert [(p.kind, p.label) for p in places][:1] == [("admin_dong", "가상구 가상2동")]
-    small = settings.model_copy(update={"max_page_limit": 2})
+    small = settings.updated(DOLBOM_MAX_PAGE_LIMIT=2)
     with pytest.raises(InvalidQuery, match="between 1 and 2"):
         search_places(connection, query="가상구", limit=3, settings=small)
 
@@ -166,7 +166,7 @@ def stub_geocoder() -> Iterator[str]:
 def test_external_geocoder_tops_up_offline_results(settings: Settings, engine: Engine, connection: Connection,
                                                    stub_geocoder: str) -> None:
     insert_search_fixture(connection)
-    configured = settings.model_copy(update={"external_geocoder_url": stub_geocoder})
+    configured = settings.updated(DOLBOM_GEOCODER_URL=stub_geocoder)
     assert isinstance(geocoder_for(connection, settings=configured), ChainedGeocoder)
     assert isinstance(geocoder_for(connection, settings=settings), PostgisGeocoder)
     with client_on(configured, connection) as http:

@@ -35,7 +35,7 @@ def _prepare(engine: Engine) -> None:
 @pytest.fixture(scope="module")
 def scaled_out() -> Iterator[tuple[ReplicaCluster, Settings]]:
     with replica_cluster("scaleout", port=PORT, replicas=1, prepare=_prepare) as cluster:
-        settings = Settings(DATABASE_URL=None, DOLBOM_DATA_DIR=cluster.local.data_dir, DOLBOM_PG_PORT=PORT,
+        settings = Settings(DATABASE_URL=None, DOLBOM_DATA_DIR=cluster.local.local.data_dir, DOLBOM_PG_PORT=PORT,
                             DOLBOM_PG_DATABASE="dolbom", DOLBOM_PGBOUNCER=True,
                             DOLBOM_PGBOUNCER_PORT=PGBOUNCER_PORT, DOLBOM_REPLICA_MAX_LAG_S=60,
                             # One server connection: every client's statements meet on it, as they do on a
@@ -86,7 +86,7 @@ def test_primary_behind_pgbouncer_and_a_local_standby(scaled_out: tuple[ReplicaC
 
 
 def _pgbouncer_console(settings: Settings, command: str) -> list[dict[str, Any]]:
-    conninfo = f"host={settings.pgbouncer_dir} port={settings.pgbouncer_port} user=postgres dbname=pgbouncer"
+    conninfo = f"host={settings.pgbouncer_dir} port={settings.pgbouncer.port} user=postgres dbname=pgbouncer"
     with psycopg.connect(conninfo, autocommit=True) as conn:
         cur = conn.execute(command)
         names = [d.name for d in cur.description or ()]

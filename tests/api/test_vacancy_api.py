@@ -50,7 +50,7 @@ def test_contradicting_reports_name_the_field(settings: Settings, conn: Connecti
 
 
 def test_report_updates_facility_history_and_staleness(settings: Settings, conn: Connection) -> None:
-    weekly = settings.model_copy(update={"vacancy_stale_days": 7.0})
+    weekly = settings.updated(DOLBOM_VACANCY_STALE_DAYS=7.0)
     cast = make_cast(conn, weekly)
     client = client_on(weekly, conn)
     status = client.get(f"/vacancy/centres/{cast.own.code}").json()
@@ -94,7 +94,7 @@ def test_unknown_centre_and_bad_stream_parameters(settings: Settings, conn: Conn
 def test_a_stream_ends_after_its_configured_duration(settings: Settings, conn: Connection) -> None:
     """``DOLBOM_VACANCY_STREAM_MAX_S`` bounds a stream (the client reconnects with Last-Event-ID); an event id
     beyond bigint is a 422 naming the header, not a database error."""
-    bounded = settings.model_copy(update={"vacancy_stream_max_s": 0.2})
+    bounded = settings.updated(DOLBOM_VACANCY_STREAM_MAX_S=0.2)
     with client_on(bounded, conn) as client:
         response = client.get("/vacancy/stream")  # returns only because the stream ends by itself
         assert response.status_code == 200 and response.text.startswith("retry: ")

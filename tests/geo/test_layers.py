@@ -55,6 +55,7 @@ def test_district_statistics_equal_supply_analysis(seoul: Connection) -> None:
         # one decimal, rounded half away from zero in SQL: within 0.05 of the unrounded ratio of the analysis
         exact = record.capacity / record.population_0_5 * 100
         assert float(row["places_per_100_children"]) == pytest.approx(exact, abs=0.0501)
+        assert float(row["places_per_100_children"]) == record.places_per_100_children  # one SQL, one rounding
 
 
 def test_dong_statistics_equal_supply_analysis(seoul: Connection) -> None:
@@ -70,6 +71,7 @@ def test_dong_statistics_equal_supply_analysis(seoul: Connection) -> None:
         else:
             exact = record.capacity / record.population_0_5 * 100
             assert float(row["places_per_100_children"]) == pytest.approx(exact, abs=0.0501)
+            assert float(row["places_per_100_children"]) == record.places_per_100_children
 
 
 # Each CQL2 filter with the same condition written by hand in SQL over the facilities table.

@@ -15,7 +15,7 @@ from tests.dbutil import rolled_back
 
 
 def test_radius_map_has_every_centre_across_pages(seoul_engine: Engine, settings: Settings, tmp_path: Path) -> None:
-    small_pages = settings.model_copy(update={"max_page_limit": 15})
+    small_pages = settings.updated(DOLBOM_MAX_PAGE_LIMIT=15)
     lat, lon, radius_m = 37.5563, 126.9236, 1500.0
     with rolled_back(seoul_engine) as conn:
         result = search_map(conn, settings=small_pages, filters=FacilityFilters.parse(age=1, min_free=0),

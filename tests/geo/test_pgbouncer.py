@@ -66,7 +66,7 @@ class Bouncer:
 
     def admin(self, command: str) -> list[dict[str, Any]]:
         """Rows of a PgBouncer console command (SHOW POOLS, SHOW CLIENTS, ...)."""
-        conninfo = (f"host={self.settings.pgbouncer_dir} port={self.settings.pgbouncer_port} user=postgres "
+        conninfo = (f"host={self.settings.pgbouncer_dir} port={self.settings.pgbouncer.port} user=postgres "
                     "dbname=pgbouncer")
         with psycopg.connect(conninfo, autocommit=True) as conn:
             cur = conn.execute(command)
@@ -74,7 +74,7 @@ class Bouncer:
             return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
     def pool(self) -> dict[str, Any]:
-        (row,) = [r for r in self.admin("SHOW POOLS") if r["database"] == self.settings.local_pg_database]
+        (row,) = [r for r in self.admin("SHOW POOLS") if r["database"] == self.settings.local.pg_database]
         return row
 
 
@@ -133,7 +133,7 @@ def test_settings_route_the_app_through_pgbouncer_and_the_rest_direct(bouncer: B
     assert not through_pgbouncer("postgresql://u@replica:5432/dolbom", s)
     # Its unix socket is reachable by the cluster owner only; TCP was asked for here (LISTEN_ADDR).
     assert s.pgbouncer_dir.stat().st_mode & 0o777 == 0o700
-    with psycopg.connect(f"host=127.0.0.1 port={s.pgbouncer_port} user=postgres dbname=dolbom",
+    with psycopg.connect(f"host=127.0.0.1 port={s.pgbouncer.port} user=postgres dbname=dolbom",
                          prepare_threshold=None) as tcp:
         assert tcp.execute("SELECT count(*) FROM facilities").fetchone() == (len(CENTRES),)
     # An external pooler: DATABASE_URL is PgBouncer, the direct URL must be given.
@@ -149,7 +149,7 @@ def test_settings_route_the_app_through_pgbouncer_and_the_rest_direct(bouncer: B
     env.pop("DOLBOM_DIRECT_DATABASE_URL", None)
     done = subprocess.run([DOLBOM, "db", "status"], env=env, capture_output=True, text=True)
     lines = done.stderr.strip().splitlines()
-    assert done.returncode == 1 and len(lines) == 1 and lines[0].startswith("error: invalid Settings")
+    assert done.returncode == 1 and len(lines) == 1 and lines[0].startswith("error: invalid settings")
     assert "DOLBOM_DIRECT_DATABASE_URL" in lines[0] and "Traceback" not in done.stderr
 
 
@@ -210,8 +210,8 @@ def test_api_searches_and_writes_share_two_server_connections(bouncer: Bouncer, 
 
         with ThreadPoolExecutor(6) as pool:
             results = [item for seen in pool.map(worker, range(6)) for item in seen]
-        clients = [c for c in bouncer.admin("SHOW CLIENTS") if c["database"] == bouncer.settings.local_pg_database]
-        servers = [s for s in bouncer.admin("SHOW SERVERS") if s["database"] == bouncer.settings.local_pg_database]
+        clients = [c for c in bouncer.admin("SHOW CLIENTS") if c["database"] == bouncer.settings.local.pg_database]
+        servers = [s for s in bouncer.admin("SHOW SERVERS") if s["database"] == bouncer.settings.local.pg_database]
     bad = [(kind, status, body) for kind, status, body, _ in results if status not in (200, 201)]
     assert not bad, bad[:3]
     for kind, _, body, expected in results:
@@ -230,7 +230,7 @@ def test_api_searches_and_writes_share_two_server_connections(bouncer: Bouncer, 
     assert len(servers) <= POOL_SIZE < len(clients), (servers, clients)
     assert bouncer.pool()["pool_mode"] == "transaction"
     after = {r["database"]: int(r["total_xact_count"]) for r in bouncer.admin("SHOW STATS")}
-    db = bouncer.settings.local_pg_database
+    db = bouncer.settings.local.pg_database
     assert after[db] - before.get(db, 0) >= len(results)
     with bouncer.direct.connect() as conn:
         reports = conn.execute(text("SELECT count(*) FROM vacancy_events WHERE facility_code LIKE 'P%'")).scalar_one()

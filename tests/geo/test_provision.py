@@ -18,7 +18,7 @@ def test_up_status_down_cycle(tmp_path: Path) -> None:
         status = provision.status(settings)
         assert status.initialised and status.running
         assert url == settings.local_database_url()
-        conninfo = f"host={settings.pg_dir} port={settings.local_pg_port} user=postgres dbname=cycle"
+        conninfo = f"host={settings.pg_dir} port={settings.local.pg_port} user=postgres dbname=cycle"
         with psycopg.connect(conninfo) as conn:
             extensions = {r[0] for r in conn.execute("SELECT extname FROM pg_extension")}
             # No TCP listener: the cluster only answers on its own socket directory.

@@ -36,7 +36,7 @@ async def _router(settings: Settings) -> ReadRouter:
 
     pool = make_read_pool(settings, max_size=4)
     await pool.open(wait=False)
-    router = ReadRouter(settings, primary_pool=pool, replica_urls=settings.replica_urls, replica_pool_size=4)
+    router = ReadRouter(settings, primary_pool=pool, replica_urls=settings.replicas.urls, replica_pool_size=4)
     await router.start()
     # Until every monitor has reported once, reads go to the primary.
     deadline = time.monotonic() + 10
@@ -95,7 +95,7 @@ def test_status_lists_standbys_with_lag(cluster: ReplicaCluster) -> None:
     with cluster.replica(1) as standby:
         assert standby.execute("SELECT pg_is_in_recovery()").fetchone() == (True,)
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    env.update(DOLBOM_DATA_DIR=str(cluster.local.data_dir), DOLBOM_PG_PORT=str(cluster.local.local_pg_port),
+    env.update(DOLBOM_DATA_DIR=str(cluster.local.local.data_dir), DOLBOM_PG_PORT=str(cluster.local.local.pg_port),
                PYTHONPATH=str(PROJECT_ROOT), COLUMNS="200")
     shown = subprocess.run([sys.executable, "-c", "from geo.cli import main; main()", "db", "status"],
                            env=env, capture_output=True, text=True, timeout=60)

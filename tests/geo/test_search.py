@@ -310,7 +310,7 @@ def test_area_errors(connection: Connection, ids: dict[str, int]) -> None:
 
 def test_catchment_uses_type_radii(connection: Connection, ids: dict[str, int]) -> None:
     settings = Settings()
-    radii = settings.catchment_radius_m
+    radii = settings.search.catchment_radius_m
     page = catchment_search(connection, count='exact', lat=LAT, lon=LON, settings=settings)
     expected = [c.key for c in sorted(CENTRES, key=lambda c: c.distance_m)
                 if c.status in OPERATING and c.distance_m <= radii[c.facility_type]]
@@ -341,7 +341,7 @@ def test_catchment_infant_factor_and_configuration(connection: Connection, ids: 
     wide = Settings(DOLBOM_CATCHMENT_RADIUS_M={"home": 1000})
     page = catchment_search(connection, count='exact', lat=LAT, lon=LON, settings=wide, filters=FacilityFilters.parse(age=0))
     assert keys_of(ids, [h.id for h in page.items]) == ["B"]
-    assert page.items[0].catchment_radius_m == pytest.approx(1000 * wide.catchment_infant_factor)
+    assert page.items[0].catchment_radius_m == pytest.approx(1000 * wide.search.catchment_infant_factor)
 
 
 # --- validation ---------------------------------------------------------------------------------------------

@@ -194,7 +194,7 @@ def test_failed_seoul_sync_changes_nothing(fault: str, api: Api, db: Engine, sha
     elif fault == "not_json":
         api.garbage.add(2)
     else:
-        settings = settings.model_copy(update={"seoul_api_key": "wrong"})
+        settings = settings.updated(DOLBOM_SEOUL_API_KEY="wrong")
     before = _state(db)
     with pytest.raises(SyncFailed) as err:
         sync_seoul(db, settings)

@@ -103,7 +103,7 @@ class Flaky:
 
 
 def test_retries_with_backoff_then_failed(notify_engine: Engine, settings: Settings) -> None:
-    fast = settings.model_copy(update={"notify_backoff_s": 0.0, "notify_max_attempts": 3})
+    fast = settings.updated(DOLBOM_NOTIFY_BACKOFF_S=0.0, DOLBOM_NOTIFY_MAX_ATTEMPTS=3)
     with notify_engine.begin() as conn:
         conn.execute(text("DELETE FROM notification_outbox"))
         enqueue(conn, key="retry:1", recipient="010-1", lang="en", template="confirmed", centre="C",
@@ -123,7 +123,7 @@ def test_retries_with_backoff_then_failed(notify_engine: Engine, settings: Setti
     with notify_engine.begin() as conn:
         enqueue(conn, key="retry:3", recipient="010-3", lang="ko", template="confirmed", centre="C",
                 when="w", booking_id=3)
-    slow = settings.model_copy(update={"notify_backoff_s": 60.0})
+    slow = settings.updated(DOLBOM_NOTIFY_BACKOFF_S=60.0)
     assert deliver_one(notify_engine, Flaky(1), slow) is True
     assert deliver_one(notify_engine, Flaky(0), slow) is False
     with notify_engine.connect() as conn:
