@@ -43,7 +43,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
 from benchmarks.bench_read import analyze, load_seoul, throwaway_database
-from benchmarks.serving import free_port, running_server
+from benchmarks.harness import free_port, running_server
 from geo.db import check_database, make_engine
 from geo.settings import PROJECT_ROOT
 

@@ -45,7 +45,7 @@ import psutil
 from sqlalchemy import Engine, text
 
 from benchmarks.bench_read import _uvicorn_command, libpq_url, spread
-from benchmarks.serving import running_server
+from benchmarks.harness import running_server
 from geo.errors import ProvisioningError
 from geo.settings import PROJECT_ROOT, Settings
 

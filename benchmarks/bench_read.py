@@ -48,7 +48,7 @@ import psycopg
 from pyproj import Geod
 from sqlalchemy import Engine, text
 
-from benchmarks.serving import free_port, running_server
+from benchmarks.harness import free_port, running_server
 from geo.db import READ_SESSION_SETUP, check_database, make_engine
 from geo.search import FacilityFilters, SearchStatement, area_statement, nearest_statement, radius_statement
 from geo.search.places import resolve_area

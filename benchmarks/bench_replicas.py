@@ -37,7 +37,7 @@ from benchmarks.bench_read import (
     ratio_spread,
     serve,
 )
-from benchmarks.serving import free_port
+from benchmarks.harness import free_port
 from geo.db import as_libpq_url, make_engine
 from geo.ops import provision
 from geo.ops.migrate import upgrade

@@ -35,7 +35,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 from sqlalchemy import Engine, text
 
-from benchmarks.serving import free_port, running_server
+from benchmarks.harness import free_port, running_server
 from geo.auth.accounts import create_user, issue_token
 from geo.db import as_libpq_url
 from geo.settings import Settings

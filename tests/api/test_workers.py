@@ -26,7 +26,7 @@ import pytest
 from psycopg.types.json import Jsonb
 from sqlalchemy import Engine, text
 
-from benchmarks.serving import free_port, running_server
+from benchmarks.harness import free_port, running_server
 from geo.auth.accounts import create_user, issue_token
 from geo.ops import provision
 from geo.settings import Settings
