@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from benchmarks import bench_load
-from benchmarks.harness import free_port
+from benchmarks.serving import free_port
 from geo.db import as_libpq_url
 from geo.ingest.bundled import load_default_seoul
 from geo.ops import provision
