@@ -371,6 +371,11 @@ def case_requests(engine: Engine, case: str, count: int) -> list[Request]:
     raise ValueError(case)
 
 
+# ---------------------------------------------------------------------------------------------------------
+# Part 1: API vs SQL
+# ---------------------------------------------------------------------------------------------------------
+
+
 def latency(engine: Engine, *, repeats: int = 5, requests: int = 200, warmup: int = 20,
             cases: Sequence[str] = LATENCY_CASES) -> dict[str, Any]:
     """API vs SQL per case: ``repeats`` rounds of ``requests`` searches, each search run both ways in turn."""
