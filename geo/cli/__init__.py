@@ -23,7 +23,6 @@ from geo.cli import (
     waitlist,
 )
 from geo.cli.root import app, main
-from geo.cli.serve import check_connection_budget
 
 # Top-level commands first, then the groups, in the order ``dolbom --help`` lists them.
 app.command("map")(maps.map_command)
@@ -41,6 +40,4 @@ app.add_typer(notify.app, name="notify")
 app.add_typer(waitlist.app, name="waitlist")
 app.add_typer(seed.app, name="seed")
 
-_check_connection_budget = check_connection_budget  # the name tests/api/test_workers.py imports
-
-__all__ = ["app", "check_connection_budget", "main"]
+__all__ = ["app", "main"]
