@@ -11,7 +11,7 @@ from geo.cli.common import console, fail, migrated_engine
 from geo.errors import DolbomError
 
 app = typer.Typer(help="Planner analytics: accessibility, childcare deserts, blind spots, new sites.",
-                          no_args_is_help=True)
+                  no_args_is_help=True)
 
 
 @app.command("run")

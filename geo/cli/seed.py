@@ -11,7 +11,7 @@ from geo.cli.common import console, fail, migrated_engine
 from geo.errors import DolbomError
 
 app = typer.Typer(help="Synthetic data: the default facility set, a national 기본정보 file, applications.",
-                       invoke_without_command=True)
+                  invoke_without_command=True)
 
 
 @app.callback()

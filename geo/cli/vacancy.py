@@ -11,7 +11,7 @@ from geo.cli.common import console, fail
 from geo.errors import DolbomError
 
 app = typer.Typer(help="Live vacancy: replay snapshot changes through the report API.",
-                          no_args_is_help=True)
+                  no_args_is_help=True)
 
 
 @app.command("replay")

@@ -10,7 +10,7 @@ from geo.cli.common import fail, migrated_engine
 from geo.errors import DolbomError
 
 app = typer.Typer(help="Admission waitlist: verify chains, expire offers, year end, intake round, simulation.",
-                           no_args_is_help=True)
+                  no_args_is_help=True)
 
 
 @app.command("verify")
