@@ -29,7 +29,6 @@ import os
 import platform
 import random
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -37,13 +36,12 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from sqlalchemy import Engine, text
-from sqlalchemy.engine import make_url
 
 from benchmarks.bench_read import analyze, load_seoul, throwaway_database
-from benchmarks.serving import free_port, running_server
+from benchmarks.harness import asyncpg_url, ensure_tipg, free_port, running_server, uvicorn_command
 from geo.db import check_database, make_engine
 from geo.settings import PROJECT_ROOT
 
@@ -57,28 +55,6 @@ WORKLOADS = ("items_bbox", "items_cql2", "tiles_cold", "tiles_cached", "tiles_re
 # --- servers ------------------------------------------------------------------------------------------------
 
 
-def ensure_tipg(venv: Path) -> Path:
-    """The python of a virtualenv with tipg and uvicorn, created with pip when missing."""
-    python = venv / "bin" / "python"
-    if not python.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    if subprocess.run([str(python), "-c", "import tipg, uvicorn"], capture_output=True).returncode != 0:
-        subprocess.run([str(python), "-m", "pip", "install", "-q", "tipg", "uvicorn"], check=True)
-    return python
-
-
-def asyncpg_url(sqlalchemy_url: str) -> str:
-    """libpq/asyncpg URL of a SQLAlchemy URL; a unix-socket directory becomes a percent-encoded host."""
-    url = make_url(sqlalchemy_url)
-    socket_dir = url.query.get("host")
-    port = url.query.get("port") or url.port or 5432
-    host = quote(str(socket_dir), safe="") if socket_dir else (url.host or "localhost")
-    auth = url.username or "postgres"
-    if url.password:
-        auth += ":" + quote(url.password, safe="")
-    return f"postgresql://{auth}@{host}:{port}/{url.database}"
-
-
 @contextmanager
 def server(cmd: list[str], env: dict[str, str], probe: str, port: int) -> Iterator[str]:
     """Start ``cmd`` and wait until ``probe`` answers 200; yields the base URL; stops it afterwards."""
@@ -90,16 +66,14 @@ def server(cmd: list[str], env: dict[str, str], probe: str, port: int) -> Iterat
 def dolbom_server(database_url: str) -> Any:
     """Our API (one uvicorn worker)."""
     port = free_port()
-    cmd = [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host", "127.0.0.1", "--port",
-           str(port), "--workers", "1", "--log-level", "warning", "--no-access-log"]
+    cmd = uvicorn_command(sys.executable, "api.app:create_app", port, factory=True, fast=False) + ["--workers", "1"]
     return server(cmd, {"DATABASE_URL": database_url}, "/ogc/conformance", port)
 
 
 def tipg_server(tipg_python: Path, database_url: str) -> Any:
     """tipg (one uvicorn worker) on the same database, public schema."""
     port = free_port()
-    cmd = [str(tipg_python), "-m", "uvicorn", "tipg.main:app", "--host", "127.0.0.1", "--port", str(port),
-           "--workers", "1", "--log-level", "warning", "--no-access-log"]
+    cmd = uvicorn_command(tipg_python, "tipg.main:app", port, fast=False) + ["--workers", "1"]
     env = {"DATABASE_URL": asyncpg_url(database_url), "TIPG_DB_SCHEMAS": '["public"]',
            "TIPG_DB_TABLES": '["public.facilities", "public.districts", "public.admin_dongs"]'}
     return server(cmd, env, "/collections/public.facilities", port)

@@ -44,8 +44,9 @@ from typing import Any
 import psutil
 from sqlalchemy import Engine, text
 
-from benchmarks.bench_read import _uvicorn_command, libpq_url, spread
-from benchmarks.serving import running_server
+from benchmarks.bench_read import libpq_url
+from benchmarks.harness import median_range as _s
+from benchmarks.harness import running_server, spread, tree_cpu_s, uvicorn_command
 from geo.errors import ProvisioningError
 from geo.settings import PROJECT_ROOT, Settings
 
@@ -216,23 +217,6 @@ def write_seed(engine: Engine, path: Path, *, tokens: dict[int, str], targets: i
 # ---------------------------------------------------------------------------------------------------------
 
 
-def tree_cpu_s(pid: int) -> float:
-    """CPU seconds (user + system) of a process, its reaped children and its live descendants; 0 when gone."""
-    try:
-        root = psutil.Process(pid)
-        times = root.cpu_times()
-        total = times.user + times.system + times.children_user + times.children_system
-        for child in root.children(recursive=True):
-            try:
-                t = child.cpu_times()
-                total += t.user + t.system
-            except psutil.NoSuchProcess:
-                pass
-        return float(total)
-    except psutil.NoSuchProcess:
-        return 0.0
-
-
 def postmaster_pid(pg_dir: Path) -> int | None:
     """The postmaster of the cluster in ``pg_dir`` (first line of postmaster.pid), if running."""
     try:
@@ -261,7 +245,7 @@ def serve_config(config: Config, *, database_url: str, replica_urls: str, port: 
     env = {k: v for k, v in os.environ.items() if k not in ("DOLBOM_WORKERS", "DOLBOM_REPLICA_URLS")}
     env |= {"DATABASE_URL": database_url, "DOLBOM_REPLICA_URLS": replica_urls if config.replica else "",
             "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))}
-    command = _uvicorn_command(sys.executable, "api.app:create_app", port, factory=True)
+    command = uvicorn_command(sys.executable, "api.app:create_app", port, factory=True)
     command += ["--workers", str(config.workers)]
     with running_server(command, base_url=f"http://127.0.0.1:{port}", ready_path="/health", env=env,
                         timeout_s=90.0) as process:
@@ -588,15 +572,6 @@ def capacity_plan(per_type: dict[str, Any], peak: Peak = Peak()) -> dict[str, An
 # ---------------------------------------------------------------------------------------------------------
 # Report
 # ---------------------------------------------------------------------------------------------------------
-
-
-def _s(stats: dict[str, float] | None, fmt: str = "{:.2f}") -> str:
-    """``median [min-max]``."""
-    if not stats or math.isnan(stats["median"]):
-        return "-"
-    if stats["rounds"] == 1:
-        return fmt.format(stats["median"])
-    return f"{fmt.format(stats['median'])} [{fmt.format(stats['min'])}–{fmt.format(stats['max'])}]"
 
 
 def markdown(result: dict[str, Any], environment: dict[str, Any]) -> str:

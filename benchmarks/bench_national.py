@@ -46,15 +46,14 @@ from benchmarks.bench_read import (
     area_requests,
     libpq_url,
     nearest_requests,
-    quantile,
     query_points,
     radius_requests,
-    ratio_spread,
     run_sql,
-    spread,
     sql_connection,
     throwaway_database,
 )
+from benchmarks.harness import median_range as _s
+from benchmarks.harness import quantile, ratio_spread, spread, timed_ms
 from geo.admission import waitlist
 from geo.admission.rules import childcare_year
 from geo.admission.seeding import seed_applications
@@ -147,12 +146,6 @@ def import_part(sides: Sequence[Prepared], *, repeats: int) -> dict[str, Any]:
             "large/small": spread([lg / sm for lg, sm in zip(per_item["large"], per_item["small"], strict=True)])}
 
 
-def _timed_ms(fn: Callable[[], Any]) -> float:
-    start = time.perf_counter()
-    fn()
-    return (time.perf_counter() - start) * 1000.0
-
-
 def search_part(sides: Sequence[Prepared], *, repeats: int, requests: int, warmup: int) -> dict[str, Any]:
     """p50 of each search's SQL on both databases, interleaved request by request."""
     plans: dict[tuple[str, str], list[Any]] = {}
@@ -177,7 +170,7 @@ def search_part(sides: Sequence[Prepared], *, repeats: int, requests: int, warmu
                         names.reverse()
                     for name in names:
                         statement = plans[(name, case)][i].statement
-                        times[name].append(_timed_ms(lambda c=conns[name], s=statement: run_sql(c, s)))
+                        times[name].append(timed_ms(lambda c=conns[name], s=statement: run_sql(c, s)))
                 for name, values in times.items():
                     ms[(name, case)].append(values)
     finally:
@@ -237,7 +230,7 @@ def ranking_part(sides: Sequence[Prepared], *, repeats: int, requests: int, year
             start = time.perf_counter()
             ranks = waitlist.my_ranks(conn, parent_user_id=samples[name]["parents"][i], now=at)
             times[(name, "rank_per_entry")].append((time.perf_counter() - start) * 1000.0 / max(len(ranks), 1))
-            times[(name, "recompute")].append(_timed_ms(
+            times[(name, "recompute")].append(timed_ms(
                 lambda: waitlist._record_ranks(conn, facility_id, year, age_class, now=at)))
             tx.rollback()
 
@@ -260,10 +253,6 @@ def ranking_part(sides: Sequence[Prepared], *, repeats: int, requests: int, year
         for conn in conns.values():
             conn.close()
     return _p50_summary(ms, RANKING_CASES, repeats=repeats, requests=requests)
-
-
-def _s(stats: dict[str, float], fmt: str = "{:.2f}") -> str:
-    return f"{fmt.format(stats['median'])} [{fmt.format(stats['min'])}-{fmt.format(stats['max'])}]"
 
 
 def report(results: dict[str, Any]) -> str:

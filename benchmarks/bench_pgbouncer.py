@@ -25,7 +25,7 @@ import json
 import platform
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import partial
@@ -36,14 +36,8 @@ import numpy as np
 import psycopg
 from sqlalchemy import text
 
-from benchmarks.bench_read import (
-    RESULTS_DIR,
-    latency_summary,
-    radius_requests,
-    ratio_spread,
-    run_sql,
-    spread,
-)
+from benchmarks.bench_read import RESULTS_DIR, radius_requests, run_sql
+from benchmarks.harness import latency_summary, ratio_spread, spread, timed_ms
 from geo.db import READ_SESSION_SETUP, as_libpq_url, connect_kwargs, make_direct_engine
 from geo.ops import provision
 from geo.ops.migrate import upgrade
@@ -124,12 +118,6 @@ def connect(settings: Settings, way: str) -> psycopg.Connection[Any]:
     return conn
 
 
-def _timed(fn: Callable[[], Any]) -> float:
-    start = time.perf_counter()
-    fn()
-    return (time.perf_counter() - start) * 1000.0
-
-
 def latency(settings: Settings, *, repeats: int = 5, requests: int = 300, warmup: int = 30) -> dict[str, Any]:
     """The three ways interleaved search by search; per-round p50/p99 ratios to ``direct``."""
     plan = statements(settings, count=requests)
@@ -142,7 +130,7 @@ def latency(settings: Settings, *, repeats: int = 5, requests: int = 300, warmup
             for i, statement in enumerate(plan):
                 shift = (i + round_no) % len(WAYS)
                 for way in WAYS[shift:] + WAYS[:shift]:
-                    per_round[way].append(_timed(partial(run_sql, conns[way], statement)))
+                    per_round[way].append(timed_ms(partial(run_sql, conns[way], statement)))
             for way in WAYS:
                 ms[way].append(per_round[way])
     finally:

@@ -22,7 +22,6 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import time
 import warnings
 from datetime import UTC, datetime
@@ -34,6 +33,7 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from benchmarks.bench_read import RESULTS_DIR, load_seoul, throwaway_database
+from benchmarks.harness import spread
 from geo.analysis import accessibility as acc
 from geo.analysis.demand import grid_cells, grid_pieces
 from geo.analysis.planner import centres
@@ -96,10 +96,6 @@ def _access(inputs: dict[str, np.ndarray], cost: pd.DataFrame, measure: str, cat
     return out.reindex(range(n)).fillna(0.0).to_numpy()
 
 
-def _spread(values: list[float]) -> dict[str, float]:
-    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
-
-
 def run_benchmark(inputs: dict[str, np.ndarray], *, repeats: int = 5, catchment_m: float = 1000.0) -> dict[str, Any]:
     """Time both implementations ``repeats`` times, interleaved, and compare their results."""
     cost = _cost_table(inputs, catchment_m)
@@ -127,10 +123,10 @@ def run_benchmark(inputs: dict[str, np.ndarray], *, repeats: int = 5, catchment_
                 diff = max(diff, float(np.abs(got[finite] - ref[finite]).max()) if finite.any() else 0.0)
         access_s = times["access"]
         out["measures"][measure] = {
-            **{f"{k}_s": _spread(v) for k, v in times.items()},
+            **{f"{k}_s": spread(v) for k, v in times.items()},
             # Per repeat: access time over ours in the same repeat.
-            "ratio_same_cost_table": _spread([a / o for a, o in zip(access_s, times["ours_from_table"], strict=True)]),
-            "ratio_end_to_end": _spread([a / o for a, o in zip(access_s, times["ours_end_to_end"], strict=True)]),
+            "ratio_same_cost_table": spread([a / o for a, o in zip(access_s, times["ours_from_table"], strict=True)]),
+            "ratio_end_to_end": spread([a / o for a, o in zip(access_s, times["ours_end_to_end"], strict=True)]),
             "max_abs_diff": diff}
     return out
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -24,6 +23,7 @@ import psutil
 from sqlalchemy import Connection, Engine, text
 
 from benchmarks.bench_load import DATA_DIR, DATABASE, PG_PORT, cluster_settings
+from benchmarks.harness import median_range, spread
 from geo.admission import waitlist as new_waitlist
 from geo.db import make_engine
 
@@ -104,10 +104,6 @@ def measure(engine: Engine, paths: dict[str, Any], *, parents: int, rounds: int,
     return result
 
 
-def _fmt(xs: list[float]) -> str:
-    return f"{statistics.median(xs):.2f} [{min(xs):.2f}-{max(xs):.2f}]"
-
-
 def main(argv: list[str] | None = None) -> int:
     """Time both paths, interleaved per round; print ms per call, median [min-max] over rounds, and the ratios."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_rank", description=__doc__.split("\n")[0])
@@ -129,11 +125,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.profile:
         return 0
     for name in ("old", "new"):
-        print(f"{name}: client CPU ms/call {_fmt([f[0] for f in result[name]])}, "
-              f"db CPU ms/call {_fmt([f[1] for f in result[name]])}")
+        print(f"{name}: client CPU ms/call {median_range(spread([f[0] for f in result[name]]))}, "
+              f"db CPU ms/call {median_range(spread([f[1] for f in result[name]]))}")
     for i, label in ((0, "client"), (1, "db")):
         ratios = [n[i] / o[i] for n, o in zip(result["new"], result["old"], strict=True)]
-        print(f"new/old {label}: {_fmt(ratios)}")
+        print(f"new/old {label}: {median_range(spread(ratios))}")
     return 0
 
 

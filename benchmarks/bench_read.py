@@ -31,7 +31,6 @@ import math
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -41,14 +40,28 @@ from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 import numpy as np
 import psycopg
 from pyproj import Geod
 from sqlalchemy import Engine, text
 
-from benchmarks.serving import free_port, running_server
+from benchmarks.harness import (
+    Server,
+    asyncpg_url,
+    ensure_tipg,
+    free_port,
+    latency_summary,
+    median_range_iqr,
+    process_cpu_s,
+    quantile,
+    ratio_spread,
+    serve,
+    spread,
+    timed_ms,
+    uvicorn_command,
+)
 from geo.db import READ_SESSION_SETUP, check_database, make_engine
 from geo.search import FacilityFilters, SearchStatement, area_statement, nearest_statement, radius_statement
 from geo.search.places import resolve_area
@@ -213,83 +226,8 @@ def radius_bbox(lat: float, lon: float, radius_m: float = RADIUS_M) -> tuple[flo
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Statistics
+# Servers and clients (the process harness is benchmarks/harness.py)
 # ---------------------------------------------------------------------------------------------------------
-
-
-def quantile(values: Sequence[float], q: float) -> float:
-    """Linear-interpolated quantile (``values`` need not be sorted)."""
-    ordered = sorted(values)
-    if not ordered:
-        return math.nan
-    pos = q * (len(ordered) - 1)
-    low = math.floor(pos)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
-
-
-def spread(values: Sequence[float]) -> dict[str, float]:
-    """Median, interquartile range (q1, q3), min and max of per-round figures."""
-    return {"median": quantile(values, 0.5), "q1": quantile(values, 0.25), "q3": quantile(values, 0.75),
-            "min": min(values), "max": max(values), "rounds": len(values)}
-
-
-def latency_summary(rounds: list[list[float]]) -> dict[str, Any]:
-    """p50/p99 over all requests of all rounds, and the spread of the per-round p50."""
-    pooled = [ms for round_ms in rounds for ms in round_ms]
-    return {"n": len(pooled), "p50_ms": quantile(pooled, 0.5), "p99_ms": quantile(pooled, 0.99),
-            "mean_ms": statistics.fmean(pooled), "round_p50_ms": spread([quantile(r, 0.5) for r in rounds])}
-
-
-def ratio_spread(numerator: list[list[float]], denominator: list[list[float]], q: float = 0.5) -> dict[str, float]:
-    """The ratio of the ``q`` quantiles, computed within each round, then its spread over rounds."""
-    return spread([quantile(n, q) / quantile(d, q) for n, d in zip(numerator, denominator, strict=True)])
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Servers and clients
-# ---------------------------------------------------------------------------------------------------------
-
-
-def _has(module: str, python: str | Path = sys.executable) -> bool:
-    return subprocess.run([str(python), "-c", f"import {module}"], capture_output=True).returncode == 0
-
-
-@dataclass
-class Server:
-    """A uvicorn process on 127.0.0.1."""
-
-    name: str
-    port: int
-    process: subprocess.Popen[bytes]
-
-    @property
-    def base_url(self) -> str:
-        """``http://127.0.0.1:<port>``."""
-        return f"http://127.0.0.1:{self.port}"
-
-
-def _uvicorn_command(python: str | Path, app: str, port: int, *, factory: bool = False) -> list[str]:
-    """One worker, httptools + uvloop when the environment has them, no access log."""
-    command = [str(python), "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port),
-               "--log-level", "warning", "--no-access-log"]
-    if factory:
-        command.append("--factory")
-    if _has("uvloop", python):
-        command += ["--loop", "uvloop"]
-    if _has("httptools", python):
-        command += ["--http", "httptools"]
-    return command
-
-
-@contextmanager
-def serve(name: str, command: list[str], *, env: dict[str, str], ready_path: str,
-          cwd: Path = PROJECT_ROOT) -> Iterator[Server]:
-    """Start ``command`` (a uvicorn on ``--port``), wait until ``ready_path`` answers 200, stop it on exit."""
-    port = int(command[command.index("--port") + 1])
-    with running_server(command, base_url=f"http://127.0.0.1:{port}", ready_path=ready_path, env=env,
-                        cwd=cwd) as process:
-        yield Server(name, port, process)
 
 
 def http_get(server: Server, path: str) -> tuple[int, bytes]:
@@ -312,40 +250,18 @@ def libpq_url(engine: Engine) -> str:
 def serve_dolbom(engine: Engine) -> Iterator[Server]:
     """The dolbom API (``api.app:create_app``) on ``engine``'s database."""
     env = {**os.environ, "DATABASE_URL": libpq_url(engine)}
-    command = _uvicorn_command(sys.executable, "api.app:create_app", free_port(), factory=True)
+    command = uvicorn_command(sys.executable, "api.app:create_app", free_port(), factory=True)
     with serve("dolbom", command, env=env, ready_path="/health") as server:
         yield server
-
-
-def ensure_tipg(venv: Path = TIPG_VENV) -> Path:
-    """The python of a virtualenv with tipg and uvicorn (created and installed with pip when missing)."""
-    python = venv / "bin" / "python"
-    if not python.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    if not _has("tipg", python) or not _has("uvloop", python):
-        subprocess.run([str(python), "-m", "pip", "install", "-q", *TIPG_PACKAGES], check=True)
-    return python
-
-
-def asyncpg_url(engine: Engine) -> str:
-    """``engine``'s database as a DSN tipg accepts: a unix-socket directory goes into the host, percent-encoded
-    (tipg's settings require a host; asyncpg decodes it)."""
-    url = engine.url
-    socket_dir = url.query.get("host")
-    host = quote(str(socket_dir), safe="") if socket_dir else (url.host or "127.0.0.1")
-    user = quote(url.username or "postgres", safe="")
-    password = f":{quote(url.password, safe='')}" if url.password else ""
-    port = url.port or url.query.get("port") or 5432
-    return f"postgresql://{user}{password}@{host}:{port}/{url.database}"
 
 
 @contextmanager
 def serve_tipg(engine: Engine, python: Path) -> Iterator[Server]:
     """tipg (``tipg.main:app``) on ``engine``'s database, publishing ``public.facilities`` only."""
     env = {**{k: v for k, v in os.environ.items() if not k.startswith(("TIPG_", "DATABASE_URL"))},
-           "DATABASE_URL": asyncpg_url(engine), "TIPG_DB_SCHEMAS": '["public"]',
+           "DATABASE_URL": asyncpg_url(engine.url), "TIPG_DB_SCHEMAS": '["public"]',
            "TIPG_DB_TABLES": '["public.facilities"]', "TIPG_MAX_FEATURES_PER_QUERY": "10000"}
-    command = _uvicorn_command(python, "tipg.main:app", free_port())
+    command = uvicorn_command(python, "tipg.main:app", free_port())
     with serve("tipg", command, env=env, ready_path="/collections/public.facilities",
                cwd=python.parent.parent) as server:
         yield server
@@ -455,12 +371,6 @@ def case_requests(engine: Engine, case: str, count: int) -> list[Request]:
     raise ValueError(case)
 
 
-def _timed(fn: Callable[[], Any]) -> float:
-    start = time.perf_counter()
-    fn()
-    return (time.perf_counter() - start) * 1000.0
-
-
 # ---------------------------------------------------------------------------------------------------------
 # Part 1: API vs SQL
 # ---------------------------------------------------------------------------------------------------------
@@ -489,11 +399,11 @@ def latency(engine: Engine, *, repeats: int = 5, requests: int = 200, warmup: in
                         do_sql = partial(run_sql, conn, request.statement)
                         do_api = partial(client.get, request.path)
                         if (i + round_no) % 2:
-                            api_ms.append(_timed(do_api))
-                            sql_ms.append(_timed(do_sql))
+                            api_ms.append(timed_ms(do_api))
+                            sql_ms.append(timed_ms(do_sql))
                         else:
-                            sql_ms.append(_timed(do_sql))
-                            api_ms.append(_timed(do_api))
+                            sql_ms.append(timed_ms(do_sql))
+                            api_ms.append(timed_ms(do_api))
                     ms[case]["sql"].append(sql_ms)
                     ms[case]["api"].append(api_ms)
         finally:
@@ -573,15 +483,6 @@ async def load(base_url: str, paths: list[str], *, concurrency: int, duration_s:
             "client_cpu_ms_per_request": client_cpu_s * 1000 / max(1, len(latencies))}
 
 
-def process_cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a process on this machine (0 when it has gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (FileNotFoundError, ProcessLookupError):
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def backend_pids(conn: psycopg.Connection[Any]) -> list[int]:
     """The server processes of the other sessions on ``conn``'s database (the servers' pools)."""
     rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
@@ -608,7 +509,7 @@ def throughput(engine: Engine, *, concurrency: Sequence[int] = (8, 32), repeats:
     spots = query_points(engine, count=points, seed=9)
     paths = {"dolbom": [dolbom_path(lat, lon) for lat, lon in spots],
              "tipg": [tipg_path(lat, lon) for lat, lon in spots]}
-    tipg_python = ensure_tipg(tipg_venv) if "tipg" in targets else None
+    tipg_python = ensure_tipg(tipg_venv, TIPG_PACKAGES) if "tipg" in targets else None
     rounds: dict[str, dict[int, list[dict[str, Any]]]] = {t: {c: [] for c in concurrency} for t in targets}
     with servers_for(engine, targets, tipg_python) as servers, sql_connection(engine) as monitor:
         returned = {t: _features(http_get(servers[t], paths[t][0])[1]) for t in targets}
@@ -714,7 +615,7 @@ def scale(small: Engine, large: Engine, *, repeats: int = 5, requests: int = 200
                             request = plans[(db, case)][i]
                             call = (partial(run_sql, conns[db], request.statement) if layer == "sql"
                                     else partial(clients[db].get, request.path))
-                            times[(db, layer)].append(_timed(call))
+                            times[(db, layer)].append(timed_ms(call))
                     for (db, layer), values in times.items():
                         ms[(db, case, layer)].append(values)
         finally:
@@ -736,12 +637,6 @@ def scale(small: Engine, large: Engine, *, repeats: int = 5, requests: int = 200
 # ---------------------------------------------------------------------------------------------------------
 
 
-def _s(stats: dict[str, float], fmt: str = "{:.2f}") -> str:
-    """``median [min-max] (IQR q1-q3)``."""
-    return (f"{fmt.format(stats['median'])} [{fmt.format(stats['min'])}-{fmt.format(stats['max'])}] "
-            f"(IQR {fmt.format(stats['q1'])}-{fmt.format(stats['q3'])})")
-
-
 def report(results: dict[str, Any]) -> str:
     """The results as plain text tables."""
     lines: list[str] = []
@@ -752,7 +647,7 @@ def report(results: dict[str, Any]) -> str:
         lines.append(f"{'case':<14}{'sql p50':>9}{'sql p99':>9}{'api p50':>9}{'api p99':>9}  api/sql p50")
         for case, c in r["cases"].items():
             lines.append(f"{case:<14}{c['sql']['p50_ms']:>9.2f}{c['sql']['p99_ms']:>9.2f}{c['api']['p50_ms']:>9.2f}"
-                         f"{c['api']['p99_ms']:>9.2f}  {_s(c['api/sql_p50'])}")
+                         f"{c['api']['p99_ms']:>9.2f}  {median_range_iqr(c['api/sql_p50'])}")
     if "throughput" in results:
         r = results["throughput"]
         lines.append(f"throughput: radius requests/s, {r['repeats']} rounds x {r['duration_s']:g} s")
@@ -760,23 +655,26 @@ def report(results: dict[str, Any]) -> str:
             for target in ("dolbom", "tipg"):
                 if target in entry:
                     e = entry[target]
-                    lines.append(f"  c={c:<3} {target:<7} rps {_s(e['rps'], '{:.0f}')}  p50 ms "
+                    lines.append(f"  c={c:<3} {target:<7} rps {median_range_iqr(e['rps'], '{:.0f}')}  p50 ms "
                                  f"{e['p50_ms']['median']:.1f}  cpu ms/request: server "
                                  f"{e['server_cpu_ms_per_request']['median']:.2f} db "
                                  f"{e['db_cpu_ms_per_request']['median']:.2f}  client cpu "
                                  f"{e['client_cpu_share']['median']:.0%}")
             if "dolbom/tipg_rps" in entry:
-                lines.append(f"  c={c:<3} dolbom/tipg rps {_s(entry['dolbom/tipg_rps'])}")
-                lines.append(f"  c={c:<3} tipg/dolbom cpu per request {_s(entry['tipg/dolbom_cpu_per_request'])}")
+                lines.append(f"  c={c:<3} dolbom/tipg rps {median_range_iqr(entry['dolbom/tipg_rps'])}")
+                per_request = median_range_iqr(entry["tipg/dolbom_cpu_per_request"])
+                lines.append(f"  c={c:<3} tipg/dolbom cpu per request {per_request}")
     if "scale" in results:
         r = results["scale"]
         counts = r["counts"]
         lines.append(f"scale: {counts['large']['facilities']:,} vs {counts['small']['facilities']:,} centres, "
                      f"{r['repeats']} rounds x {r['requests_per_round']} requests")
         for case, c in r["cases"].items():
+            api_ratio = median_range_iqr(c["large/small_api_p50"])
+            sql_ratio = median_range_iqr(c["large/small_sql_p50"])
             lines.append(f"  {case:<8} api p50 {c['small_api']['p50_ms']:.2f} -> {c['large_api']['p50_ms']:.2f} ms,"
-                         f" large/small {_s(c['large/small_api_p50'])}; sql p50 {c['small_sql']['p50_ms']:.2f} -> "
-                         f"{c['large_sql']['p50_ms']:.2f} ms, large/small {_s(c['large/small_sql_p50'])}")
+                         f" large/small {api_ratio}; sql p50 {c['small_sql']['p50_ms']:.2f} -> "
+                         f"{c['large_sql']['p50_ms']:.2f} ms, large/small {sql_ratio}")
     return "\n".join(lines)
 
 

@@ -27,17 +27,8 @@ from typing import Any
 
 import psycopg
 
-from benchmarks.bench_read import (
-    Server,
-    _uvicorn_command,
-    latency_summary,
-    load_seoul,
-    query_points,
-    radius_requests,
-    ratio_spread,
-    serve,
-)
-from benchmarks.serving import free_port
+from benchmarks.bench_read import load_seoul, query_points, radius_requests
+from benchmarks.harness import Server, free_port, latency_summary, ratio_spread, serve, uvicorn_command
 from geo.db import as_libpq_url, make_engine
 from geo.ops import provision
 from geo.ops.migrate import upgrade
@@ -92,7 +83,7 @@ def cluster(port: int, shared_data: Path) -> Iterator[tuple[Settings, str]]:
 def api(name: str, url: str, replica_urls: list[str]) -> Iterator[Server]:
     """The dolbom API on ``url``, reading from ``replica_urls`` (none: the primary)."""
     env = {**os.environ, "DATABASE_URL": url, "DOLBOM_REPLICA_URLS": ",".join(replica_urls)}
-    command = _uvicorn_command(sys.executable, "api.app:create_app", free_port(), factory=True)
+    command = uvicorn_command(sys.executable, "api.app:create_app", free_port(), factory=True)
     with serve(name, command, env=env, ready_path="/health") as server:
         yield server
 

@@ -24,7 +24,6 @@ import asyncio
 import json
 import os
 import platform
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -35,7 +34,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 from sqlalchemy import Engine, text
 
-from benchmarks.serving import free_port, running_server
+from benchmarks.harness import free_port, latency_stats, quantile, running_server
 from geo.auth.accounts import create_user, issue_token
 from geo.db import as_libpq_url
 from geo.settings import Settings
@@ -57,16 +56,6 @@ def prepare(engine: Engine) -> str:
         """), {"c": CODE, "classes": Jsonb({"0": 2, "1": 2, "2": 2})})
         admin = create_user(conn, email="bench@example.kr", password="bench password 1", role="city_admin")
         return issue_token(conn, Settings(), user_id=admin, kind="bearer").secret
-
-
-def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
-
-
-def _stats(values: list[float]) -> dict[str, float]:
-    return {"n": len(values), "p50_ms": _pct(values, 0.5), "p99_ms": _pct(values, 0.99),
-            "mean_ms": statistics.fmean(values)}
 
 
 async def _client(http: httpx.AsyncClient, url: str, arrivals: dict[int, list[float]], ready: asyncio.Event,
@@ -149,13 +138,14 @@ def run_benchmark(engine: Engine, *, clients: int = 1000, rounds: int = 60, bloc
         n = notify[b * per_block:(b + 1) * per_block]
         r = report[b * per_block * clients:(b + 1) * per_block * clients]
         if n and r:
-            block_ratios.append(_pct(r, 0.5) / _pct(n, 0.5))
+            block_ratios.append(quantile(r, 0.5) / quantile(n, 0.5))
     result = {
         "clients": clients, "rounds": rounds, "machine": f"{platform.machine()} {os.cpu_count()} cpu",
-        "notify": _stats(notify), "report": _stats(report), "report_first": _stats(samples["report_first"]),
-        "post": _stats(samples["post"]),
-        "ratio_p50": _pct(report, 0.5) / _pct(notify, 0.5),
-        "ratio_p99": _pct(report, 0.99) / _pct(notify, 0.99),
+        "notify": latency_stats(notify), "report": latency_stats(report),
+        "report_first": latency_stats(samples["report_first"]),
+        "post": latency_stats(samples["post"]),
+        "ratio_p50": quantile(report, 0.5) / quantile(notify, 0.5),
+        "ratio_p99": quantile(report, 0.99) / quantile(notify, 0.99),
         "ratio_p50_by_block": block_ratios,
     }
     return result

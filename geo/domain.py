@@ -5,6 +5,10 @@ from __future__ import annotations
 import re
 from datetime import date, datetime, time
 from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+# Korean local time (KST, UTC+9, no daylight saving): dates of applications, bookings and the 보육연도.
+SEOUL_TZ = ZoneInfo("Asia/Seoul")
 
 # Generous bounding box of South Korea incl. Jeju, Ulleungdo and Dokdo (lon_min, lat_min, lon_max, lat_max).
 KOREA_BBOX_4326: tuple[float, float, float, float] = (124.0, 33.0, 132.0, 39.0)

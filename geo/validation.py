@@ -9,13 +9,11 @@ from __future__ import annotations
 import math
 import unicodedata
 from datetime import date, datetime
-from zoneinfo import ZoneInfo
 
-from geo.domain import AGES, KOREA_BBOX_4326, class_age, in_korea
+from geo.domain import AGES, KOREA_BBOX_4326, SEOUL_TZ, class_age, in_korea
 from geo.errors import InvalidQuery
 from geo.settings import Settings
 
-KOREA_TZ = ZoneInfo("Asia/Seoul")
 # Larger offsets are no page anybody reads; the bound keeps OFFSET inside PostgreSQL's bigint.
 MAX_OFFSET = 1_000_000
 MAX_TEXT_LENGTH = 100
@@ -123,7 +121,7 @@ def child_age(*, age: int | None = None, birth_date: date | None = None, on: dat
         return age
     if birth_date is None:
         return None
-    today = on or datetime.now(KOREA_TZ).date()
+    today = on or datetime.now(SEOUL_TZ).date()
     if birth_date > today:
         raise InvalidQuery(f"birth_date {birth_date.isoformat()} is in the future (today is {today.isoformat()})",
                            param="birth_date")
@@ -145,7 +143,7 @@ def korean_wall_clock(moment: datetime, *, param: str = "open_at") -> datetime:
     if moment.tzinfo is None:
         return moment
     try:
-        return moment.astimezone(KOREA_TZ).replace(tzinfo=None)
+        return moment.astimezone(SEOUL_TZ).replace(tzinfo=None)
     except OverflowError:
         raise InvalidQuery(f"{param} {moment.isoformat()} is outside the years 1 to 9999 in Korean time",
                            param=param) from None

@@ -20,6 +20,41 @@ from tests.dbutil import rolled_back
 # Distinct names let concurrent test sessions share the local cluster (DOLBOM_TEST_DATABASE=dolbom_test_me).
 TEST_DATABASE = os.environ.get("DOLBOM_TEST_DATABASE", "dolbom_test")
 
+# Marked ``slow`` as a whole (paths under tests/): real-data imports, browser tests, server processes (CLI,
+# several workers, SSE across processes, GDAL clients), replicas, PgBouncer, benchmark smoke tests, notebooks.
+# ``pytest -m "not slow"`` (``scripts/test -m "not slow"``) is the fast subset; a test elsewhere can still carry
+# ``@pytest.mark.slow`` itself.
+SLOW_PATHS = (
+    "benchmarks/",
+    "notebooks/",
+    "geo/cli/",
+    "geo/ops/",
+    "geo/ingest/",
+    "geo/vacancy/",
+    "geo/test_isochrones.py",
+    "geo/search/test_places.py",
+    "geo/booking/test_notify.py",
+    "geo/admission/test_waitlist_concurrency.py",
+    "api/test_map_browser.py",
+    "api/test_workers.py",
+    "api/test_scale_out.py",
+    "api/test_replicas_api.py",
+    "api/test_vacancy_stream.py",
+    "api/test_gdal_clients.py",
+    "api/test_schemathesis.py",
+    "api/test_isochrones_api.py",
+    "api/test_bookings_walking.py",
+)
+TESTS_DIR = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark the tests under ``SLOW_PATHS`` slow."""
+    for item in items:
+        path = item.path.relative_to(TESTS_DIR).as_posix()
+        if path.startswith(SLOW_PATHS):
+            item.add_marker(pytest.mark.slow)
+
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
@@ -106,3 +141,9 @@ def seoul_engine(engine: Engine, shared_data: Path) -> Engine:
     load_boundaries(engine, sido_code="11")
     import_seoul_oa20300(engine, shared_data / "childcare" / "seoul_childcare_OA-20300_20260721_full.csv")
     return engine
+
+
+@pytest.fixture()
+def conn(seoul_engine: Engine, connection: Connection) -> Connection:
+    """The rolled-back connection on the database with the real Seoul centres."""
+    return connection

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from benchmarks.serving import free_port, running_server
+from benchmarks.harness import free_port, running_server
 
 
 @contextmanager

@@ -9,16 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
-from dataclasses import dataclass
 from threading import Lock
-
-
-@dataclass(frozen=True)
-class CachedTile:
-    """A rendered tile and its ETag."""
-
-    etag: str
-    body: bytes
 
 
 def tile_etag(key: str, definition: str, count: int, last_seq: int) -> str:

@@ -14,9 +14,10 @@ from api.schemas.bookings import BookingBody, EmergencyAcceptBody, EmergencyBody
 from api.security import CurrentUser, authorize
 from geo.auth.policy import Action
 from geo.booking import bookings, emergency, slots
+from geo.domain import SEOUL_TZ
 from geo.errors import InvalidQuery
 from geo.isochrones import isochrone
-from geo.validation import korean_wall_clock, validate_distance_m
+from geo.validation import MAX_ID, korean_wall_clock, validate_distance_m
 
 # Every problem the booking operations answer (problem+json bodies, see api/openapi.py); 422 and 503 are added
 # to every operation there.
@@ -29,7 +30,7 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
 }
 router = APIRouter(prefix="/bookings", tags=["bookings"], responses=PROBLEMS)
 # Row ids (bigint sequences) and 어린이집코드 in paths.
-IdPath = Annotated[int, Path(ge=1, le=2**31 - 1)]
+IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
 CodePath = Annotated[str, Path(min_length=1, max_length=40)]
 STATUS_PATTERN = "^(booked|confirmed|cancelled|waiting)$"
 
@@ -93,7 +94,7 @@ def search(session: SessionDep, settings: SettingsDep,
         radius_m = 2000.0
     if radius_m is not None:
         validate_distance_m(radius_m, param="radius_m", settings=settings)
-    at_aware = korean_wall_clock(at, param="at").replace(tzinfo=slots.SEOUL) if at is not None else None
+    at_aware = korean_wall_clock(at, param="at").replace(tzinfo=SEOUL_TZ) if at is not None else None
     rows = slots.search_slots(conn, lat=lat, lon=lon, age=age, radius_m=radius_m, area_geojson_4326=area, day=on,
                               at=at_aware, service=service, include_full=include_full, limit=limit)
     return {"type": "FeatureCollection", "features": [_feature(r) for r in rows]}
@@ -102,7 +103,7 @@ def search(session: SessionDep, settings: SettingsDep,
 def _feature(row: dict[str, Any]) -> dict[str, Any]:
     props = {k: v for k, v in row.items() if k not in ("lon", "lat")}
     for key in ("starts_at", "ends_at"):
-        props[key] = props[key].astimezone(slots.SEOUL).isoformat()
+        props[key] = props[key].astimezone(SEOUL_TZ).isoformat()
     props["slot_id"] = props.pop("id")
     return {"type": "Feature", "id": row["id"], "geometry": {"type": "Point", "coordinates": [row["lon"], row["lat"]]},
             "properties": props}

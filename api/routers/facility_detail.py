@@ -8,6 +8,7 @@ from fastapi import APIRouter, Path
 
 from api.deps import ReadSessionDep
 from geo.search.detail import facility_detail
+from geo.validation import MAX_ID
 
 router = APIRouter(prefix="/facilities", tags=["facilities"])
 
@@ -15,6 +16,6 @@ router = APIRouter(prefix="/facilities", tags=["facilities"])
 @router.get("/{facility_id}", summary="One centre in full",
             responses={404: {"description": "No centre with this id (problem+json, RFC 9457)"}})
 def get_facility(session: ReadSessionDep,
-                 facility_id: Annotated[int, Path(ge=1, le=2**31 - 1, description="facilities.id")]) -> dict[str, Any]:
+                 facility_id: Annotated[int, Path(ge=1, le=MAX_ID, description="facilities.id")]) -> dict[str, Any]:
     """Places and children by age class, staff, CCTV, bus, services, hours and the date of the vacancy figures."""
     return facility_detail(session.connection(), facility_id)

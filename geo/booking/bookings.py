@@ -15,8 +15,8 @@ from sqlalchemy import Connection, text
 
 from geo.auth.audit import audit
 from geo.booking.outbox import enqueue
-from geo.booking.slots import SEOUL
 from geo.booking.templates import check_lang
+from geo.domain import SEOUL_TZ
 from geo.errors import Conflict, Forbidden, InvalidQuery, NotFound
 
 ACTIVE = ("booked", "confirmed")
@@ -32,7 +32,7 @@ def check_phone(phone: str) -> str:
 
 
 def _when(starts_at: datetime, ends_at: datetime) -> str:
-    a, b = starts_at.astimezone(SEOUL), ends_at.astimezone(SEOUL)
+    a, b = starts_at.astimezone(SEOUL_TZ), ends_at.astimezone(SEOUL_TZ)
     return f"{a:%Y-%m-%d %H:%M}-{b:%H:%M}"
 
 

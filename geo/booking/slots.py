@@ -11,17 +11,15 @@ from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from psycopg import sql
 from sqlalchemy import Connection, text
 
 from geo.db import composed
-from geo.domain import Service
+from geo.domain import SEOUL_TZ, Service
 from geo.errors import Conflict, InvalidQuery, NotFound
 from geo.validation import validate_point
 
-SEOUL = ZoneInfo("Asia/Seoul")
 BOOKABLE_SERVICES: tuple[Service, ...] = (Service.holiday, Service.twenty_four_hour, Service.extended_hours,
                                           Service.hourly)
 MAX_PATTERN_DAYS = 366
@@ -76,8 +74,8 @@ def pattern_dates(*, valid_from: date, valid_until: date, weekday: int | None, o
 
 def slot_range(day: date, start: time, end: time) -> tuple[datetime, datetime]:
     """Start and end (aware, Seoul) of a slot on ``day``; an end at or before the start is on the next day."""
-    starts = datetime.combine(day, start, SEOUL)
-    ends = datetime.combine(day + timedelta(days=1) if end <= start else day, end, SEOUL)
+    starts = datetime.combine(day, start, SEOUL_TZ)
+    ends = datetime.combine(day + timedelta(days=1) if end <= start else day, end, SEOUL_TZ)
     return starts, ends
 
 
@@ -200,8 +198,8 @@ def search_slots(conn: Connection, *, lat: float, lon: float, age: int, radius_m
         params["area"] = area_geojson_4326
     if day is not None:
         clauses.append("s.starts_at >= :day_start AND s.starts_at < :day_end")
-        params["day_start"] = datetime.combine(day, time(0), SEOUL)
-        params["day_end"] = datetime.combine(day + timedelta(days=1), time(0), SEOUL)
+        params["day_start"] = datetime.combine(day, time(0), SEOUL_TZ)
+        params["day_end"] = datetime.combine(day + timedelta(days=1), time(0), SEOUL_TZ)
     if at is not None:
         clauses.append("s.starts_at <= :at AND s.ends_at > :at")
         params["at"] = at

@@ -71,18 +71,6 @@ class AttributePool:
         """The rows of centres not closed (운영현황 given and not 폐지): a snapshot of operating centres."""
         return AttributePool(source=self.source, rows=tuple(r for r in self.rows if r[1] not in ("폐지", "")))
 
-    def type_shares(self) -> dict[str, float]:
-        """Share of each 어린이집유형구분 in the pool."""
-        return _shares(r[0] for r in self.rows)
-
-
-def _shares(values: Iterable[str]) -> dict[str, float]:
-    counts: dict[str, int] = {}
-    for v in values:
-        counts[v] = counts.get(v, 0) + 1
-    total = sum(counts.values()) or 1
-    return {k: n / total for k, n in sorted(counts.items())}
-
 
 def _plain(path: Path, work: Path) -> Path:
     """``path`` itself, or its decompressed copy in ``work`` when it is gzip-compressed."""

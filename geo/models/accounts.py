@@ -26,8 +26,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from geo.models.base import Base
 
-ROLES = ("parent", "centre_staff", "district_officer", "city_admin")
-
 
 class User(Base):
     """An account: parent, centre staff (bound to centres), district officer (bound to a 구) or city admin.

@@ -7,7 +7,7 @@ Layers: ``geo.validation`` (points, distances, pages, text), ``filters`` (attrib
 Distances are metres on the WGS84 spheroid (``geography``); coordinates are EPSG:4326 (lon, lat).
 """
 
-from geo.search.filters import FacilityFilters, parse_services, parse_statuses, parse_types
+from geo.search.filters import FacilityFilters, parse_requested_services, parse_statuses, parse_types
 from geo.search.queries import (
     CountMode,
     SearchStatement,
@@ -30,6 +30,6 @@ from geo.search.results import FacilityHit, SearchPage
 __all__ = [
     "CountMode", "FacilityFilters", "FacilityHit", "SearchPage", "SearchStatement", "area_search",
     "area_statement", "catchment_radii_m", "catchment_search", "catchment_statement", "nearest_search",
-    "nearest_statement", "parse_services", "parse_statuses", "parse_types", "radius_search", "radius_statement",
-    "run", "run_async", "within_geometry_search", "within_geometry_statement",
+    "nearest_statement", "parse_requested_services", "parse_statuses", "parse_types", "radius_search",
+    "radius_statement", "run", "run_async", "within_geometry_search", "within_geometry_statement",
 ]

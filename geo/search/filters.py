@@ -84,7 +84,7 @@ def _statuses_or_none(value: str) -> tuple[FacilityStatus, ...] | None:
     return None if status is None else (status,)
 
 
-def parse_services(values: Iterable[str] | str | None) -> tuple[Service, ...]:
+def parse_requested_services(values: Iterable[str] | str | None) -> tuple[Service, ...]:
     """Services from enum values (``twenty_four_hour``, ``24h``) or Korean labels (``휴일보육``); duplicates
     removed, order kept."""
     known = ", ".join(s.value for s in Service)
@@ -188,7 +188,7 @@ class FacilityFilters:
         if not 0 <= min_free <= MAX_MIN_FREE:
             raise InvalidQuery(f"min_free must be between 0 and {MAX_MIN_FREE} (got {min_free})", param="min_free")
         return cls(
-            services=parse_services(services),
+            services=parse_requested_services(services),
             services_match="any" if services_match == "any" else "all",
             facility_types=parse_types(types),
             statuses=parse_statuses(status),

@@ -333,18 +333,6 @@ _ADMIN_DONGS_OF_LEGAL_DONG = """
     ORDER BY a.district_code, a.name, a.id"""
 
 
-def admin_dongs_of_legal_dong(conn: Conn, *, name: str, district_code: str | None = None) -> list[dict[str, Any]]:
-    """The 행정동 that share area with the 법정동 called ``name`` (in 구 ``district_code`` when given), e.g.
-    역삼동 -> 역삼1동, 역삼2동; empty when no 법정동 has that name.
-
-    Each candidate: ``name``, ``district_name``, ``district_code``, ``mois_code``, ``kostat_code`` and the
-    ``legal_dong_name``/``legal_dong_code`` it overlaps.
-    """
-    with driver_connection(conn).cursor(row_factory=dict_row) as cur:
-        return cur.execute(_ADMIN_DONGS_OF_LEGAL_DONG, {"name": name, "district_code": district_code,
-                                                        "share": LEGAL_DONG_OVERLAP_SHARE}).fetchall()
-
-
 @dataclass(frozen=True)
 class Area:
     """A resolved administrative area: a 구 (``districts``) or a 행정동 (``admin_dongs``)."""

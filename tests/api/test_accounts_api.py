@@ -6,28 +6,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-import pytest
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, text
 
 from geo.settings import Settings
 from tests.accounts_util import PASSWORD, make_cast, valid_report
 from tests.dbutil import client_on
-
-PROBLEM = "application/problem+json"
-
-
-@pytest.fixture()
-def conn(seoul_engine: Engine, connection: Connection) -> Connection:
-    """The rolled-back connection on the database with the real Seoul centres."""
-    return connection
-
-
-def _problem(resp, status: int) -> dict:
-    assert resp.status_code == status, resp.text
-    assert resp.headers["content-type"].startswith(PROBLEM)
-    body = resp.json()
-    assert body["status"] == status
-    return body
+from tests.problem_util import problem as _problem
 
 
 def test_signup_stores_argon2_hash_and_refuses_duplicates(settings: Settings, conn: Connection) -> None:

@@ -11,14 +11,7 @@ from sqlalchemy import Connection, text
 from geo.settings import Settings
 from tests.booking_util import ORIGIN_LAT, ORIGIN_LON, bearer, make_centre, make_slot, make_user
 from tests.dbutil import client_on
-
-PROBLEM = "application/problem+json"
-
-
-def _problem(resp, status: int) -> dict:  # type: ignore[no-untyped-def]
-    assert resp.status_code == status, resp.text
-    assert resp.headers["content-type"].startswith(PROBLEM)
-    return resp.json()  # type: ignore[no-any-return]
+from tests.problem_util import problem as _problem
 
 
 def _cast(conn: Connection, settings: Settings) -> tuple[dict[str, int], dict[str, dict[str, str]]]:

@@ -15,10 +15,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Connection, Engine, text
 
 from api.app import create_app
-from api.schemas.facilities import Problem
 from geo.settings import Settings
 from geo.validation import MAX_ID, MAX_OFFSET
 from tests.dbutil import client_on
+from tests.problem_util import problem as _problem
 from tests.search_data import BY_KEY, LAT, LON, expected_keys, insert_search_fixture
 
 PROBLEM = "application/problem+json"
@@ -48,15 +48,6 @@ def client(settings: Settings, engine: Engine, connection: Connection) -> Iterat
     insert_search_fixture(connection)
     with client_on(settings, connection) as http:
         yield http
-
-
-def _problem(response: Any, status: int = 422) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith(PROBLEM)
-    body = response.json()
-    Problem.model_validate(body)
-    assert body["status"] == status and body["title"] and body["detail"]
-    return dict(body)
 
 
 # --- control characters, NFC -------------------------------------------------------------------------------

@@ -3,18 +3,12 @@ facility row and the history, and staleness follows the configured number of day
 
 from __future__ import annotations
 
-import pytest
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, text
 
 from geo.domain import CHILDREN_PER_CLASS
 from geo.settings import Settings
 from tests.accounts_util import make_cast, valid_report
 from tests.dbutil import client_on
-
-
-@pytest.fixture()
-def conn(seoul_engine: Engine, connection: Connection) -> Connection:
-    return connection
 
 
 def _post(client, cast, body):

@@ -17,7 +17,7 @@ import pytest
 from psycopg.types.json import Jsonb
 from sqlalchemy import Connection, Engine, text
 
-from benchmarks.serving import free_port, running_server
+from benchmarks.harness import free_port, running_server
 from geo.auth.accounts import create_user, issue_token
 from geo.settings import Settings
 

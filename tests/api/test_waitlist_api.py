@@ -6,8 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from datetime import date
 
-import pytest
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, text
 from sqlalchemy.orm import Session
 
 from api.deps import get_session, get_tx_session
@@ -16,14 +15,7 @@ from geo.admission.rules import childcare_year
 from geo.settings import Settings
 from tests.accounts_util import make_cast
 from tests.dbutil import client_on
-
-PROBLEM = "application/problem+json"
-
-
-@pytest.fixture()
-def conn(seoul_engine: Engine, connection: Connection) -> Connection:
-    """The rolled-back connection on the database with the real Seoul centres."""
-    return connection
+from tests.problem_util import problem as _problem
 
 
 def _tx_session_on(connection: Connection) -> Callable[[], Iterator[Session]]:
@@ -39,12 +31,6 @@ def _tx_session_on(connection: Connection) -> Callable[[], Iterator[Session]]:
                 raise
 
     return tx_session
-
-
-def _problem(resp, status: int) -> dict:
-    assert resp.status_code == status, resp.text
-    assert resp.headers["content-type"].startswith(PROBLEM)
-    return resp.json()
 
 
 def test_waitlist_roles_flow_and_privacy(settings: Settings, conn: Connection) -> None:

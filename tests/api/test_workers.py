@@ -26,7 +26,7 @@ import pytest
 from psycopg.types.json import Jsonb
 from sqlalchemy import Engine, text
 
-from benchmarks.serving import free_port, running_server
+from benchmarks.harness import free_port, running_server
 from geo.auth.accounts import create_user, issue_token
 from geo.ops import provision
 from geo.settings import Settings
@@ -348,7 +348,7 @@ def test_the_connection_budget_is_what_the_app_opens(settings: Settings, engine:
 
 def test_run_and_serve_warn_when_workers_could_exceed_max_connections(settings: Settings, engine: Engine,
                                                                       capsys: pytest.CaptureFixture[str]) -> None:
-    from geo.cli import _check_connection_budget
+    from geo.cli.serve import check_connection_budget as _check_connection_budget
     from geo.db import api_connections_per_worker
 
     with engine.connect() as conn:

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from benchmarks import bench_load
-from benchmarks.serving import free_port
+from benchmarks.harness import free_port
 from geo.db import as_libpq_url
 from geo.ingest.bundled import load_default_seoul
 from geo.ops import provision
@@ -107,7 +109,9 @@ def test_configs_parse() -> None:
 @pytest.mark.slow
 def test_replica_configuration(tmp_path: Path) -> None:
     """A short run on a standby of the harness's own cluster reads from the standby."""
-    data_dir = Path("/tmp/dolbom-load-test-pg")
+    # A short path of its own under /tmp (unix socket paths are limited to 107 bytes), removed afterwards: the
+    # primary, its standby and the loaded data are some 325 MB.
+    data_dir = Path(tempfile.mkdtemp(prefix="dolbom-load-test-pg-"))
     settings = bench_load.cluster_settings(data_dir, 55610)
     try:
         provision.up(settings, replicas=1)
@@ -134,3 +138,4 @@ def test_replica_configuration(tmp_path: Path) -> None:
         assert standby_transactions() > before + 1  # the searches were read from the standby
     finally:
         provision.down(settings)
+        shutil.rmtree(data_dir, ignore_errors=True)

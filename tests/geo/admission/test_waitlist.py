@@ -9,19 +9,13 @@ import json
 from datetime import date, timedelta
 
 import pytest
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, text
 
 from geo.admission import waitlist as wl
 from geo.admission.chain import InclusionProof, verify_inclusion
 from geo.admission.rules import rules_for
 from geo.errors import Conflict, Forbidden, InvalidQuery, NotFound
 from tests.geo.admission.waitutil import NOW, centres, child, parent, set_free
-
-
-@pytest.fixture()
-def conn(seoul_engine: Engine, connection: Connection) -> Connection:
-    """The rolled-back connection on the database with the real Seoul centres."""
-    return connection
 
 
 def test_only_verified_parents_apply_within_the_limits(conn: Connection) -> None:

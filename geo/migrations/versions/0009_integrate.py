@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from alembic import op
 
+# The file name gives the position in the chain; the revision id keeps the name it was first written with,
+# so that databases already migrated upgrade untouched (tests/geo/test_migrations.py checks the order).
 revision = "0008_integrate"
 down_revision = "0009_waitlist"
 branch_labels = None

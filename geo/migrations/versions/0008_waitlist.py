@@ -11,6 +11,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
+# The file name gives the position in the chain; the revision id keeps the name it was first written with,
+# so that databases already migrated upgrade untouched (tests/geo/test_migrations.py checks the order).
 revision = "0009_waitlist"
 down_revision = "0010_booking"
 branch_labels = None

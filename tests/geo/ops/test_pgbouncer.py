@@ -25,7 +25,7 @@ import psycopg
 import pytest
 from sqlalchemy import Engine, text
 
-from benchmarks.serving import free_port, running_server
+from benchmarks.harness import free_port, running_server
 from geo.auth.accounts import create_user, issue_token
 from geo.db import as_libpq_url, connect_kwargs, make_direct_engine, make_engine, through_pgbouncer
 from geo.errors import ImportRunning

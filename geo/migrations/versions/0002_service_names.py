@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from alembic import op
 
+# The file name gives the position in the chain; the revision id keeps the name it was first written with,
+# so that databases already migrated upgrade untouched (tests/geo/test_migrations.py checks the order).
 revision = "0007_service_names"
 down_revision = "0001"
 branch_labels = None

@@ -1,0 +1,89 @@
+"""``dolbom waitlist``: chain verification, offer expiry, year end, the intake round and its simulation."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from geo.cli.common import fail, migrated_engine
+from geo.errors import DolbomError
+
+app = typer.Typer(help="Admission waitlist: verify chains, expire offers, year end, intake round, simulation.",
+                  no_args_is_help=True)
+
+
+@app.command("verify")
+def waitlist_verify(
+    centre: Annotated[str | None, typer.Option(help="어린이집코드 (default: every centre with a chain)")] = None,
+) -> None:
+    """Verify centres' hash chains and daily heads; name every edited or removed row (exit 1 if any)."""
+    from geo.admission import waitlist as wl
+
+    engine = migrated_engine()
+    with engine.connect() as conn:
+        targets = [wl.facility_by_code(conn, centre)] if centre else wl.centres_with_chains(conn)
+        bad = 0
+        for target in targets:
+            problems = wl.verify_centre(conn, target.id)
+            links = len(wl.chain_rows(conn, target.id))
+            if problems:
+                bad += 1
+                for p in problems:
+                    print(f"{target.code}\tseq {p.seq}\t{p.reason}")
+            else:
+                print(f"{target.code}\tok\t{links} links")
+    if bad:
+        fail(DolbomError(f"{bad} of {len(targets)} chains do not verify"))
+
+
+@app.command("expire")
+def waitlist_expire() -> None:
+    """Expire open offers past their deadline (the places move on) and lapse entries not kept after admission."""
+    from geo.admission.waitlist import expire_offers
+
+    engine = migrated_engine()
+    with engine.begin() as conn:
+        done = expire_offers(conn)
+    print(f"{done['offers_expired']} offers expired, {done['entries_lapsed']} entries lapsed")
+
+
+@app.command("year-end")
+def waitlist_year_end(year: Annotated[int, typer.Option(help="The new 보육연도 (from 1 March)")]) -> None:
+    """Drop the waiting entries not renewed for ``year``, with a notice to each parent."""
+    from geo.admission.waitlist import drop_unrenewed
+
+    engine = migrated_engine()
+    with engine.begin() as conn:
+        dropped = drop_unrenewed(conn, year=year)
+    print(f"{dropped} entries not renewed for {year} dropped (parents notified)")
+
+
+@app.command("intake")
+def waitlist_intake(year: Annotated[int, typer.Option(help="The 보육연도 of the round")]) -> None:
+    """Run the March intake round (deferred acceptance over every waiting entry and free place); one offer each."""
+    from geo.admission.waitlist import intake_round
+
+    engine = migrated_engine()
+    with engine.begin() as conn:
+        result = intake_round(conn, year=year)
+    print(f"{result['children']} children, {result['seats']} free places: {result['offers']} offers, "
+          f"{result['unplaced']} unplaced")
+
+
+@app.command("simulate")
+def waitlist_simulate(
+    area: Annotated[str, typer.Option(help="Code prefix: 11 (Seoul) or a 구 such as 11440")] = "11",
+    applicant_rate: Annotated[float, typer.Option(help="Applicants per child aged 0-5")] = 0.3,
+    hold_out: Annotated[float, typer.Option(min=0.0, max=1.0, help="Chance a child declines a non-first choice "
+                                                                   "(sequential offers)")] = 0.3,
+    seed: Annotated[int, typer.Option()] = 7,
+) -> None:
+    """Compare the intake round with per-centre sequential offers on the real centres (nothing is written)."""
+    from geo.admission.simulation import build_market, compare, table
+
+    engine = migrated_engine()
+    with engine.connect() as conn:
+        market = build_market(conn, area=area, applicant_rate=applicant_rate, seed=seed)
+    print(f"area {area}: {market.centres} centres, {len(market.preferences):,} synthetic applicants")
+    print(table(compare(market, hold_out=hold_out)))
