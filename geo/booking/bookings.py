@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from geo.auth.audit import audit
+from geo.auth.identity import require_verified
 from geo.booking.outbox import enqueue
 from geo.booking.slots import SEOUL
 from geo.booking.templates import check_lang
@@ -98,12 +99,15 @@ def book(conn: Connection, *, slot_id: int, parent_user_id: int, child_age: int,
 
     Raises
     ------
+    Forbidden
+        The parent has not verified their identity (본인인증), ``reason="identity_not_verified"``.
     Conflict
         The slot is full (and no waiting list was asked for), has ended or was withdrawn, or this parent
         already holds a booking of the slot for the same child.
     InvalidQuery
         The slot has no places for that age, or a bad phone/lang.
     """
+    require_verified(conn, parent_user_id, action="book_care")
     phone, lang = check_phone(phone), check_lang(lang)
     if child_age not in range(6):
         raise InvalidQuery(f"child_age must be 0 to 5 (got {child_age})", param="child_age")
