@@ -21,9 +21,8 @@ from sqlalchemy.exc import IntegrityError
 from geo.auth.audit import audit
 from geo.errors import Conflict, Forbidden, InvalidQuery, NotFound, Unauthenticated
 from geo.settings import Settings
+from geo.validation import personal_text
 
-# 주민등록번호: 6 digits, optional dash, 7 digits. Used to refuse values that look like one.
-_RRN = re.compile(r"\d{6}-?\d{7}")
 _PHONE = re.compile(r"^\+?[0-9][0-9-]{7,15}$")
 
 
@@ -54,14 +53,12 @@ class IdentityProvider(Protocol):
 
 
 def _identity(provider: str, claims: Mapping[str, Any]) -> VerifiedIdentity:
-    """Pick name/birth date/phone/CI out of provider claims, refusing anything that looks like a 주민등록번호."""
-    name = str(claims.get("name") or "").strip()
-    birth = str(claims.get("birthdate") or claims.get("birth_date") or "").strip()
-    phone = str(claims.get("phone_number") or claims.get("phone") or "").strip() or None
+    """Pick name/birth date/phone/CI out of provider claims, refusing anything that looks like a 주민등록번호
+    (``geo.validation.personal_text``; the CI is an opaque provider value, hashed and never shown)."""
+    name = personal_text(str(claims.get("name") or ""), param="name") or ""
+    birth = personal_text(str(claims.get("birthdate") or claims.get("birth_date") or ""), param="birth_date") or ""
+    phone = personal_text(str(claims.get("phone_number") or claims.get("phone") or ""), param="phone")
     ci = str(claims.get("ci") or "").strip()
-    for field, value in (("name", name), ("birth_date", birth), ("phone", phone or ""), ("ci", ci)):
-        if _RRN.fullmatch(value.replace(" ", "")) and field != "ci":
-            raise InvalidQuery(f"{field} looks like a 주민등록번호; it is never accepted", field=field)
     if not name or not ci:
         raise Unauthenticated(f"{provider}: the provider did not return a name and a CI")
     try:
@@ -231,9 +228,9 @@ def reset_identity(conn: Connection, *, user_id: int, actor_user_id: int, reason
     Conflict
         ``reason="not_verified"``: the account holds no verification.
     InvalidQuery
-        An empty reason.
+        An empty reason (or one holding a 주민등록번호).
     """
-    reason = (reason or "").strip()
+    reason = personal_text(reason, param="reason", max_length=500) or ""
     if not reason:
         raise InvalidQuery("give the reason for resetting the verification", param="reason")
     before = conn.execute(text(_IDENTITY_FOR_UPDATE), {"id": user_id}).mappings().one_or_none()
