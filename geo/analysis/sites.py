@@ -178,33 +178,41 @@ def maximal_covering(demand_xy: NDArray[np.float64], weights: NDArray[np.float64
     k : number of sites to choose (at most the number of candidates).
     coverage_m : coverage radius in metres (a point exactly at the radius is covered).
     time_limit_s : HiGHS time limit. When it stops first, the sites are the better of its best solution and
-        the greedy one, ``optimal`` is False and ``upper_bound`` the lower of HiGHS's dual bound and the
-        Lagrangian bound: no ``k`` of these candidates cover more.
+        the greedy one, and ``upper_bound`` the lower of HiGHS's dual bound and the Lagrangian bound: no ``k``
+        of these candidates cover more. ``optimal``: the cover reaches the bound (HiGHS's proof, or the greedy
+        sites meeting the Lagrangian bound, which is then the proof without HiGHS).
     """
     weights = np.asarray(weights, dtype=float)
     prog = _programme(demand_xy, weights, candidate_xy, k=k, coverage_m=coverage_m)
     n_cand = prog.n_cand
-    integrality = np.concatenate([np.ones(n_cand), np.zeros(prog.n_rows)])
-    res = milp(prog.c, constraints=prog.constraints, integrality=integrality, bounds=Bounds(0, 1),
-               options={"time_limit": time_limit_s, "mip_rel_gap": 0.0})
-    if res.x is not None and res.status == 0:
-        chosen = np.flatnonzero(np.round(res.x[:n_cand]) == 1)
-        covered = _covered(prog, len(weights), chosen)
-        weight = float(weights[covered].sum())
-        return Coverage(chosen, covered, weight, True, weight)
-    # Stopped by the time limit: keep the better solution and say how far from the optimum it may be.
+    # The greedy sites and the Lagrangian bound take a second or two; when they meet, that is the proof, and
+    # HiGHS (minutes on a city-wide 1.5 km programme) is not needed.
     chosen = _greedy(prog, k)
-    if res.x is not None:
-        mip_chosen = np.flatnonzero(np.round(res.x[:n_cand]) == 1)
-        if _covered_weight(prog, weights, mip_chosen) > _covered_weight(prog, weights, chosen):
-            chosen = mip_chosen
-    covered = _covered(prog, len(weights), chosen)
-    weight = float(weights[covered].sum())
+    weight = _covered_weight(prog, weights, chosen)
     bound = _lagrangian_bound(prog, k, lower=weight)
-    dual = getattr(res, "mip_dual_bound", None)
-    if dual is not None and np.isfinite(dual):
-        bound = min(bound, float(-dual))
-    return Coverage(chosen, covered, weight, False, max(bound, weight))
+    if not _proven(weight, bound):
+        integrality = np.concatenate([np.ones(n_cand), np.zeros(prog.n_rows)])
+        res = milp(prog.c, constraints=prog.constraints, integrality=integrality, bounds=Bounds(0, 1),
+                   options={"time_limit": time_limit_s, "mip_rel_gap": 0.0})
+        if res.x is not None:
+            mip_chosen = np.flatnonzero(np.round(res.x[:n_cand]) == 1)
+            mip_weight = _covered_weight(prog, weights, mip_chosen)
+            if res.status == 0:
+                chosen, weight, bound = mip_chosen, mip_weight, mip_weight
+            elif mip_weight > weight:
+                chosen, weight = mip_chosen, mip_weight
+        # Stopped by the time limit: HiGHS's dual bound may be tighter than the Lagrangian one.
+        dual = getattr(res, "mip_dual_bound", None)
+        if res.status != 0 and dual is not None and np.isfinite(dual):
+            bound = min(bound, float(-dual))
+    bound = max(bound, weight)
+    optimal = _proven(weight, bound)
+    return Coverage(chosen, _covered(prog, len(weights), chosen), weight, optimal, weight if optimal else bound)
+
+
+def _proven(weight: float, bound: float) -> bool:
+    """Whether a cover of ``weight`` reaches the upper ``bound`` (to floating-point rounding)."""
+    return weight >= bound - 1e-9 * max(1.0, abs(bound))
 
 
 def suggest_sites(result: PlannerResult, *, k: int, coverage_m: float | None = None,
@@ -259,7 +267,7 @@ def suggest_sites(result: PlannerResult, *, k: int, coverage_m: float | None = N
         # every candidate bounds what any k sites could cover.
         bound = covering_bound(demand_xy, weights, all_xy[every_idx], k=min(k, len(every_idx)),
                                coverage_m=coverage, lower=sol.covered_weight)
-        optimal = sol.covered_weight >= bound - 1e-9 * max(1.0, bound)
+        optimal = _proven(sol.covered_weight, bound)
         bound = sol.covered_weight if optimal else bound
     pairs = acc.pairs_within(demand_xy, cand_xy, max_distance_m=coverage)
     remaining = set(sol.chosen.tolist())
