@@ -1,4 +1,5 @@
-"""Validation of request values shared by every read: points, distances, pages, text and the child's age class.
+"""Validation of request values shared by every read: points, distances, pages, text and the child's age class;
+and of every personal text field a write stores (``personal_text``: no 주민등록번호 anywhere).
 
 Every check raises ``geo.errors.InvalidQuery`` naming the parameter; the API maps it to 422 problem+json and
 the CLI prints it as one line. Bounds are settings (``max_radius_m``, ``max_page_limit``) or module constants.
@@ -7,6 +8,7 @@ the CLI prints it as one line. Bounds are settings (``max_radius_m``, ``max_page
 from __future__ import annotations
 
 import math
+import re
 import unicodedata
 from datetime import date, datetime
 
@@ -19,6 +21,9 @@ MAX_OFFSET = 1_000_000
 MAX_TEXT_LENGTH = 100
 # Row ids (serial): PostgreSQL's integer range.
 MAX_ID = 2**31 - 1
+# A 주민등록번호 (or 외국인등록번호) shape: YYMMDD, an optional dash or space, seven digits, not inside a longer
+# number. Checked after NFKC, so full-width digits and dashes count too.
+RRN_SHAPE = re.compile(r"(?<!\d)\d\d(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\s*[-‐‑‒–—―−]?\s*\d{7}(?!\d)")
 
 
 def validate_point(*, lat: float, lon: float) -> None:
@@ -89,6 +94,30 @@ def clean_text(value: str | None, *, param: str, max_length: int = MAX_TEXT_LENG
     if len(cleaned) > max_length:
         raise InvalidQuery(f"{param} must be at most {max_length} characters (got {len(cleaned)})", param=param)
     return cleaned or None
+
+
+def reject_rrn(value: str | None, *, param: str) -> None:
+    """Refuse a value holding a number shaped like a 주민등록번호 (``InvalidQuery`` naming ``param``; the
+    message never repeats the number)."""
+    if value is not None and RRN_SHAPE.search(unicodedata.normalize("NFKC", value)):
+        raise InvalidQuery(f"{param} holds a number shaped like a 주민등록번호; dolbom never stores one",
+                           param=param)
+
+
+def personal_text(value: str | None, *, param: str, max_length: int = MAX_TEXT_LENGTH) -> str | None:
+    """A personal text field about to be stored (a display name, a child's name, a phone, a verified name):
+    ``clean_text`` (NFC, stripped, bounded, no control characters, ``None`` when empty), and never a number
+    shaped like a 주민등록번호 (``900101-1234567``, ``9001011234567``, inside other text too).
+
+    Every write of a personal field goes through this one function.
+
+    Raises
+    ------
+    InvalidQuery
+        Naming ``param``: a 주민등록번호 shape, a control character, or more than ``max_length`` characters.
+    """
+    reject_rrn(value, param=param)
+    return clean_text(value, param=param, max_length=max_length)
 
 
 def reject_control_characters(value: str | None, *, param: str, allow_whitespace: bool = False) -> None:

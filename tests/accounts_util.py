@@ -8,6 +8,7 @@ from sqlalchemy import Connection, text
 
 from geo.auth.accounts import create_user, issue_token
 from geo.settings import Settings
+from tests.booking_util import verify
 
 PASSWORD = "correct horse battery"
 
@@ -45,8 +46,12 @@ def pick_centres(conn: Connection) -> tuple[Centre, Centre]:
     return tuple(Centre(r.id, r.code, r.district_code, r.capacity, r.classes_by_age) for r in rows)  # type: ignore[return-value]
 
 
-def make_cast(conn: Connection, settings: Settings) -> Cast:
-    """Admin, parent, staff of ``own``, officer of ``own``'s 구, all with bearer tokens."""
+def make_cast(conn: Connection, settings: Settings, *, verified_parent: bool = False) -> Cast:
+    """Admin, parent, staff of ``own``, officer of ``own``'s 구, all with bearer tokens.
+
+    The parent is not verified (본인인증) unless ``verified_parent``: booking, emergency requests and the
+    waitlist refuse them until then.
+    """
     own, other = pick_centres(conn)
     ids = {
         "admin": create_user(conn, email="admin@example.kr", password=PASSWORD, role="city_admin"),
@@ -56,6 +61,8 @@ def make_cast(conn: Connection, settings: Settings) -> Cast:
         "officer": create_user(conn, email="officer@example.kr", password=PASSWORD, role="district_officer",
                                district_code=own.district_code),
     }
+    if verified_parent:
+        verify(conn, ids["parent"], name="김부모")
     headers = {name: {"Authorization": "Bearer " + issue_token(conn, settings, user_id=uid, kind="bearer").secret}
                for name, uid in ids.items()}
     return Cast(own=own, other=other, headers=headers, ids=ids)

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Connection, text
 
 from geo.auth.accounts import issue_token
+from geo.auth.identity import LocalTestProvider, store_identity
 from geo.settings import Settings
 
 # A point in 마포구 (Seoul); test centres are placed at known offsets from it.
@@ -25,14 +26,27 @@ def make_centre(conn: Connection, code: str, *, lon: float = ORIGIN_LON, lat: fl
          "lat": lat}).scalar_one())
 
 
-def make_user(conn: Connection, email: str, role: str, facility_ids: tuple[int, ...] = ()) -> int:
-    """Insert an account directly (no password hashing: these tests log in with bearer tokens)."""
+def make_user(conn: Connection, email: str, role: str, facility_ids: tuple[int, ...] = (), *,
+              verified: bool | None = None) -> int:
+    """Insert an account directly (no password hashing: these tests log in with bearer tokens).
+
+    Parents are verified (본인인증, as the local provider would: one person per e-mail) unless
+    ``verified=False``; booking and emergency requests need it.
+    """
     user_id = int(conn.execute(text("INSERT INTO users (email, password_hash, role) VALUES (:e, 'x', :r) "
                                     "RETURNING id"), {"e": email, "r": role}).scalar_one())
+    if role == "parent" if verified is None else verified:
+        verify(conn, user_id, name=f"부모{user_id}")
     for facility_id in facility_ids:
         conn.execute(text("INSERT INTO user_centres (user_id, facility_id) VALUES (:u, :f)"),
                      {"u": user_id, "f": facility_id})
     return user_id
+
+
+def verify(conn: Connection, user_id: int, *, name: str, birth_date: str = "1990-01-01") -> None:
+    """본인인증 of ``user_id`` through the local test provider (as ``POST /auth/identity/local`` does)."""
+    identity = LocalTestProvider().complete({"name": name, "birth_date": birth_date}, nonce="")
+    store_identity(conn, Settings(DATABASE_URL=None), user_id=user_id, identity=identity)
 
 
 def bearer(conn: Connection, settings: Settings, user_id: int) -> dict[str, str]:

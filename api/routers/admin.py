@@ -8,9 +8,11 @@ from fastapi import APIRouter, Path, Query
 from sqlalchemy import text
 
 from api.deps import SessionDep
-from api.schemas.accounts import AuditOut, UserCreateIn, UserOut
-from api.security import AdminUser
+from api.schemas.accounts import AuditOut, IdentityResetIn, UserCreateIn, UserOut
+from api.security import AdminUser, CurrentUser, authorize
+from geo.auth import identity
 from geo.auth.accounts import create_user, get_user
+from geo.auth.policy import Action
 from geo.validation import MAX_ID, reject_control_characters
 
 router = APIRouter(prefix="/admin", tags=["admin"])
@@ -33,6 +35,22 @@ def create(body: UserCreateIn, admin: AdminUser, session: SessionDep) -> dict[st
 def read(user_id: Annotated[int, Path(ge=1, le=MAX_ID)], admin: AdminUser, session: SessionDep) -> dict[str, Any]:
     """Account fields, never hashes."""
     return get_user(session.connection(), user_id)
+
+
+@router.post("/users/{user_id}/identity/reset", response_model=UserOut,
+             summary="Reset an account's 본인인증 (city admin), audited with the reason",
+             responses={404: {"description": "No such account"},
+                        409: {"description": "The account is not verified (`reason=not_verified`)"}})
+def reset_identity(user_id: Annotated[int, Path(ge=1, le=MAX_ID)], body: IdentityResetIn, user: CurrentUser,
+                   session: SessionDep) -> dict[str, Any]:
+    """Clears the verified name, birth date, phone and CI so that the account's holder verifies anew; the only
+    way an account can be verified as another person (verifying it as someone else is otherwise 409)."""
+    authorize(user, Action.reset_identity)
+    conn = session.connection()
+    identity.reset_identity(conn, user_id=user_id, actor_user_id=user.user_id, reason=body.reason)
+    out = get_user(conn, user_id)
+    session.commit()
+    return out
 
 
 @router.get("/audit", response_model=list[AuditOut], summary="The audit log (city admin), newest first")

@@ -32,7 +32,9 @@ LOGIN_ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "Wrong e-mail or password"},
     429: {"description": "Too many failed logins for this account or address; retry later"}}
 IDENTITY_ERRORS: dict[int | str, dict[str, Any]] = {
-    409: {"description": "This person is already verified on another account"}}
+    409: {"description": "This person is already verified on another account (`reason=identity_taken`), or this "
+                        "account is verified as another person (`reason=identity_mismatch`; only a city admin "
+                        "resets a verification)"}}
 IDV_COOKIE = "dolbom_idv"
 
 

@@ -102,6 +102,13 @@ class UserCreateIn(BaseModel):
                                        description="어린이집코드 list, centre staff only")
 
 
+class IdentityResetIn(BaseModel):
+    """A city admin resetting an account's 본인인증 (e.g. a guardian change), with the reason for the audit log."""
+
+    model_config = ConfigDict(extra="forbid")
+    reason: Text = Field(description="why (a complaint or case number); kept in the audit log")
+
+
 class IdentityStartOut(BaseModel):
     """Where to verify identity."""
 

@@ -29,6 +29,7 @@ from geo.admission.matching import deferred_acceptance
 from geo.admission.ranking import RankedEntry, explain_changes, rank
 from geo.admission.rules import Evidence, Priority, childcare_year, rules_for
 from geo.errors import Conflict, Forbidden, InvalidQuery, NotFound
+from geo.validation import personal_text
 
 SEOUL = ZoneInfo("Asia/Seoul")
 ACTIVE = ("waiting", "offered")
@@ -153,7 +154,8 @@ def register_child(conn: Connection, *, parent_user_id: int, name: str, birth_da
     """Register a child of a verified parent with claimed priority categories (evidence ``claimed``)."""
     at = _now(now)
     _verified_parent(conn, parent_user_id)
-    if not name.strip():
+    name = personal_text(name, param="name") or ""
+    if not name:
         raise InvalidQuery("the child's name is empty", param="name")
     if birth_date > at.astimezone(SEOUL).date():
         raise InvalidQuery("birth date in the future", param="birth_date", value=birth_date.isoformat())

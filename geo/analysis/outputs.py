@@ -102,7 +102,9 @@ def district_report(result: PlannerResult, *, sites: gpd.GeoDataFrame | None = N
         lines += ["", f"## {len(sites)} suggested sites (maximal covering)", "",
                   f"Together they cover {sites['children_covered_total'].iloc[0]:,.1f} of "
                   f"{sites['unserved_children'].iloc[0]:,.1f} unserved children"
-                  f"{'' if bool(sites['optimal'].iloc[0]) else ' (time limit reached: best found, not proven)'}.",
+                  + ("" if bool(sites["optimal"].iloc[0]) else
+                     f" (not proven optimal: any {len(sites)} sites cover at most "
+                     f"{sites['children_covered_bound'].iloc[0]:,.1f})") + ".",
                   "", "| rank | cell | 구 | lat | lon | children newly covered |", "|---:|---|---|---:|---:|---:|"]
         for _, r in sites.iterrows():
             lines.append(f"| {r['rank']} | {r['cell_id']} | {districts.get(r['district_code'], '-')} | "

@@ -23,6 +23,7 @@ from geo.auth.audit import audit
 from geo.auth.policy import Role, Subject
 from geo.errors import Conflict, InvalidQuery, NotFound, TooManyAttempts, Unauthenticated
 from geo.settings import Settings
+from geo.validation import personal_text
 
 _hasher = PasswordHasher()
 # A hash of a random password, verified against when the e-mail is unknown so that timing does not tell.
@@ -100,7 +101,7 @@ def create_user(conn: Connection, *, email: str, password: str, role: Role | str
     Raises
     ------
     InvalidQuery
-        Bad e-mail, short password, or bindings that do not fit the role.
+        Bad e-mail, short password, a display name holding a 주민등록번호, or bindings that do not fit the role.
     NotFound
         An unknown centre code or 구.
     Conflict
@@ -108,6 +109,7 @@ def create_user(conn: Connection, *, email: str, password: str, role: Role | str
     """
     role = Role(role)
     email_n = normalise_email(email)
+    display_name = personal_text(display_name, param="display_name")
     codes = sorted(set(facility_codes or []))
     if role is Role.centre_staff and not codes:
         raise InvalidQuery("centre staff must be bound to at least one centre", field="facility_codes")

@@ -11,7 +11,7 @@ import hmac
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Protocol
 
 import httpx
@@ -19,11 +19,10 @@ from sqlalchemy import Connection, text
 from sqlalchemy.exc import IntegrityError
 
 from geo.auth.audit import audit
-from geo.errors import Conflict, InvalidQuery, Unauthenticated
+from geo.errors import Conflict, Forbidden, InvalidQuery, NotFound, Unauthenticated
 from geo.settings import Settings
+from geo.validation import personal_text
 
-# 주민등록번호: 6 digits, optional dash, 7 digits. Used to refuse values that look like one.
-_RRN = re.compile(r"\d{6}-?\d{7}")
 _PHONE = re.compile(r"^\+?[0-9][0-9-]{7,15}$")
 
 
@@ -54,14 +53,12 @@ class IdentityProvider(Protocol):
 
 
 def _identity(provider: str, claims: Mapping[str, Any]) -> VerifiedIdentity:
-    """Pick name/birth date/phone/CI out of provider claims, refusing anything that looks like a 주민등록번호."""
-    name = str(claims.get("name") or "").strip()
-    birth = str(claims.get("birthdate") or claims.get("birth_date") or "").strip()
-    phone = str(claims.get("phone_number") or claims.get("phone") or "").strip() or None
+    """Pick name/birth date/phone/CI out of provider claims, refusing anything that looks like a 주민등록번호
+    (``geo.validation.personal_text``; the CI is an opaque provider value, hashed and never shown)."""
+    name = personal_text(str(claims.get("name") or ""), param="name") or ""
+    birth = personal_text(str(claims.get("birthdate") or claims.get("birth_date") or ""), param="birth_date") or ""
+    phone = personal_text(str(claims.get("phone_number") or claims.get("phone") or ""), param="phone")
     ci = str(claims.get("ci") or "").strip()
-    for field, value in (("name", name), ("birth_date", birth), ("phone", phone or ""), ("ci", ci)):
-        if _RRN.fullmatch(value.replace(" ", "")) and field != "ci":
-            raise InvalidQuery(f"{field} looks like a 주민등록번호; it is never accepted", field=field)
     if not name or not ci:
         raise Unauthenticated(f"{provider}: the provider did not return a name and a CI")
     try:
@@ -171,10 +168,37 @@ def ci_hash(settings: Settings, ci: str) -> str:
     return hmac.new(settings.identity.ci_hash_key.encode(), ci.encode(), hashlib.sha256).hexdigest()
 
 
+# An account's identity, locked: concurrent verifications and resets of one account are ordered by the row lock.
+_IDENTITY_FOR_UPDATE = ("SELECT verified_name, verified_birth_date, verified_phone, identity_provider, verified_at, "
+                        "ci_hash FROM users WHERE id = :id FOR UPDATE")
+
+
+def _jsonable(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: (v.isoformat() if isinstance(v, date | datetime) else v) for k, v in row.items()}
+
+
 def store_identity(conn: Connection, settings: Settings, *, user_id: int, identity: VerifiedIdentity) -> None:
-    """Keep a verified identity on the user (audited); ``Conflict`` when the CI is on another account."""
-    before = conn.execute(text("SELECT verified_name, verified_birth_date, verified_phone, identity_provider "
-                               "FROM users WHERE id = :id"), {"id": user_id}).mappings().one()
+    """Keep a verified identity on the user (audited).
+
+    An account is one person: verifying it again as the same person (same CI) changes nothing and writes no
+    audit row; as another person it is refused until a city admin resets it (``reset_identity``).
+
+    Raises
+    ------
+    Conflict
+        ``reason="identity_mismatch"``: the account is verified as another person; ``reason="identity_taken"``:
+        the CI is on another account.
+    """
+    new_hash = ci_hash(settings, identity.ci)
+    # Under the row lock a second concurrent verification of the account sees the first one's CI.
+    before = conn.execute(text(_IDENTITY_FOR_UPDATE), {"id": user_id}).mappings().one_or_none()
+    if before is None:
+        raise NotFound(f"no user {user_id}", param="user_id")
+    if before["ci_hash"] is not None:
+        if hmac.compare_digest(before["ci_hash"], new_hash):
+            return
+        raise Conflict("this account is already verified (본인인증) as another person; a city admin must reset "
+                       "its verification first", reason="identity_mismatch")
     try:
         with conn.begin_nested():
             conn.execute(text("""
@@ -182,10 +206,50 @@ def store_identity(conn: Connection, settings: Settings, *, user_id: int, identi
                     ci_hash = :ci, identity_provider = :provider, verified_at = now()
                 WHERE id = :id
             """), {"name": identity.name, "birth": identity.birth_date, "phone": identity.phone,
-                   "ci": ci_hash(settings, identity.ci), "provider": identity.provider, "id": user_id})
+                   "ci": new_hash, "provider": identity.provider, "id": user_id})
     except IntegrityError as exc:
-        raise Conflict("this person is already verified on another account") from exc
+        raise Conflict("this person is already verified on another account", reason="identity_taken") from exc
     audit(conn, actor_user_id=user_id, action="identity.verify", entity="users", entity_id=user_id,
-          before={k: (v.isoformat() if isinstance(v, date) else v) for k, v in before.items()},
+          before=_jsonable({k: v for k, v in before.items() if k != "ci_hash"}),
           after={"verified_name": identity.name, "verified_birth_date": identity.birth_date.isoformat(),
                  "verified_phone": identity.phone, "identity_provider": identity.provider})
+
+
+def reset_identity(conn: Connection, *, user_id: int, actor_user_id: int, reason: str) -> None:
+    """Clear an account's verification so that its holder verifies anew (possibly as another person).
+
+    Only a city admin does this (``Action.reset_identity``, checked by the caller); the audit row keeps the
+    previous name, birth date, phone and provider (never the CI hash) and the reason.
+
+    Raises
+    ------
+    NotFound
+        No such user.
+    Conflict
+        ``reason="not_verified"``: the account holds no verification.
+    InvalidQuery
+        An empty reason (or one holding a 주민등록번호).
+    """
+    reason = personal_text(reason, param="reason", max_length=500) or ""
+    if not reason:
+        raise InvalidQuery("give the reason for resetting the verification", param="reason")
+    before = conn.execute(text(_IDENTITY_FOR_UPDATE), {"id": user_id}).mappings().one_or_none()
+    if before is None:
+        raise NotFound(f"no user {user_id}", param="user_id")
+    if before["ci_hash"] is None and before["verified_at"] is None:
+        raise Conflict(f"user {user_id} is not verified; nothing to reset", reason="not_verified")
+    conn.execute(text("UPDATE users SET verified_name = NULL, verified_birth_date = NULL, verified_phone = NULL, "
+                      "ci_hash = NULL, identity_provider = NULL, verified_at = NULL WHERE id = :id"),
+                 {"id": user_id})
+    audit(conn, actor_user_id=actor_user_id, action="identity.reset", entity="users", entity_id=user_id,
+          before=_jsonable({k: v for k, v in before.items() if k != "ci_hash"}), after={"reason": reason})
+
+
+def require_verified(conn: Connection, user_id: int, *, action: str) -> None:
+    """Refuse an unverified account (``Forbidden`` with ``reason="identity_not_verified"``).
+
+    Booking care and emergency requests need 본인인증 first, as the waitlist does.
+    """
+    verified_at = conn.execute(text("SELECT verified_at FROM users WHERE id = :id"), {"id": user_id}).scalar()
+    if verified_at is None:
+        raise Forbidden("verify your identity (본인인증) first", action=action, reason="identity_not_verified")

@@ -7,7 +7,8 @@ Every router asks ``authorize`` (through ``api.security``); nothing else compare
 - ``centre_staff``: report vacancy for, read the history of, and publish booking slots, see and confirm the
   bookings of, and accept emergency requests for the centres they are bound to; nothing else.
 - ``district_officer``: read (never write) vacancy, history and staleness of every centre in their 구.
-- ``city_admin``: everything, including creating staff, officers and admins, and reading the audit log.
+- ``city_admin``: everything, including creating staff, officers and admins, reading the audit log and resetting
+  an account's 본인인증 (the only way to verify an account as another person).
 
 Waitlist: only a parent applies (for their own children; ownership is checked with the child); staff of a centre
 verify claims, offer places and read its named waitlist; a 구's officer reads the named waitlists of its centres;
@@ -46,6 +47,7 @@ class Action(StrEnum):
     manage_waitlist = "manage_waitlist"
     read_waitlist = "read_waitlist"
     correct_waitlist = "correct_waitlist"
+    reset_identity = "reset_identity"
 
 
 @dataclass(frozen=True)
@@ -94,7 +96,7 @@ def is_allowed(subject: Subject, action: Action, resource: Resource | None = Non
         if subject.role is Role.district_officer:
             return res.district_code is not None and res.district_code == subject.district_code
         return False
-    # manage_users, read_audit, run_sync, correct_waitlist: city admins only.
+    # manage_users, read_audit, run_sync, correct_waitlist, reset_identity: city admins only.
     return False
 
 

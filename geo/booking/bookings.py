@@ -14,18 +14,20 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from geo.auth.audit import audit
+from geo.auth.identity import require_verified
 from geo.booking.outbox import enqueue
 from geo.booking.templates import check_lang
 from geo.domain import SEOUL_TZ
 from geo.errors import Conflict, Forbidden, InvalidQuery, NotFound
+from geo.validation import personal_text
 
 ACTIVE = ("booked", "confirmed")
 PHONE_RE = re.compile(r"^\+?[0-9][0-9-]{6,18}[0-9]$")
 
 
 def check_phone(phone: str) -> str:
-    """A phone number of digits (``010-1234-5678`` or ``+821012345678``)."""
-    cleaned = (phone or "").strip()
+    """A phone number of digits (``010-1234-5678`` or ``+821012345678``), never a 주민등록번호."""
+    cleaned = personal_text(phone, param="phone") or ""
     if not PHONE_RE.match(cleaned):
         raise InvalidQuery("phone must be a number such as 010-1234-5678", param="phone")
     return cleaned
@@ -98,13 +100,17 @@ def book(conn: Connection, *, slot_id: int, parent_user_id: int, child_age: int,
 
     Raises
     ------
+    Forbidden
+        The parent has not verified their identity (본인인증), ``reason="identity_not_verified"``.
     Conflict
         The slot is full (and no waiting list was asked for), has ended or was withdrawn, or this parent
         already holds a booking of the slot for the same child.
     InvalidQuery
         The slot has no places for that age, or a bad phone/lang.
     """
+    require_verified(conn, parent_user_id, action="book_care")
     phone, lang = check_phone(phone), check_lang(lang)
+    child_name = personal_text(child_name, param="child_name")
     if child_age not in range(6):
         raise InvalidQuery(f"child_age must be 0 to 5 (got {child_age})", param="child_age")
     now = now or datetime.now(UTC)

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from geo.auth.audit import audit
+from geo.auth.identity import require_verified
 from geo.booking.bookings import check_phone
 from geo.booking.outbox import enqueue
 from geo.booking.slots import BOOKABLE_SERVICES, search_slots
@@ -44,7 +45,9 @@ SERVICE_VALUES = [s.value for s in BOOKABLE_SERVICES]
 
 def create_request(conn: Connection, *, parent_user_id: int, lat: float, lon: float, child_age: int, phone: str,
                    lang: str, radius_m: float, hours: float = 12.0, now: datetime | None = None) -> dict[str, Any]:
-    """Open an emergency request; returns it with the centres nearby that may accept it (nearest first)."""
+    """Open an emergency request of a verified (본인인증) parent; returns it with the centres nearby that may
+    accept it (nearest first)."""
+    require_verified(conn, parent_user_id, action="book_care")
     validate_point(lat=lat, lon=lon)
     if child_age not in range(6):
         raise InvalidQuery(f"child_age must be 0 to 5 (got {child_age})", param="child_age")

@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import Connection, Engine, text
 
-from geo.booking import bookings
+from geo.booking import bookings, emergency
 from geo.db import make_engine
 from geo.errors import Conflict, Forbidden, InvalidQuery
-from tests.booking_util import make_centre, make_slot, make_user
+from tests.booking_util import make_centre, make_slot, make_user, verify
 
 CUTOFF = timedelta(hours=2)
 
@@ -157,3 +157,24 @@ def test_fifty_parents_race_for_the_last_place(race_engine: Engine) -> None:
     # Exactly the three places are taken; a refused attempt left no booking and no message behind.
     assert active == 3
     assert messages == 2 + 1 + len(losers & joiners)
+
+
+def test_an_unverified_parent_may_not_book_or_ask_for_emergency_care(connection: Connection) -> None:
+    """본인인증 comes first (as the seed data books only verified parents): nothing is written without it."""
+    facility = make_centre(connection, "T-BOOK-UNV")
+    slot = make_slot(connection, facility, places_by_age={"2": 1})
+    parent = make_user(connection, "unverified@example.kr", "parent", verified=False)
+    with pytest.raises(Forbidden) as refused:
+        bookings.book(connection, slot_id=slot, parent_user_id=parent, child_age=2, phone="010-1111-1111")
+    assert refused.value.extra["reason"] == "identity_not_verified"
+    with pytest.raises(Forbidden) as refused:
+        emergency.create_request(connection, parent_user_id=parent, lat=37.556, lon=126.91, child_age=2,
+                                 phone="010-1111-1111", lang="ko", radius_m=1000)
+    assert refused.value.extra["reason"] == "identity_not_verified"
+    written = connection.execute(text(
+        "SELECT (SELECT count(*) FROM bookings WHERE parent_user_id = :p) + "
+        "(SELECT count(*) FROM emergency_requests WHERE parent_user_id = :p)"), {"p": parent}).scalar_one()
+    assert written == 0
+    verify(connection, parent, name="홍부모")
+    assert bookings.book(connection, slot_id=slot, parent_user_id=parent, child_age=2,
+                         phone="010-1111-1111")["status"] == "booked"
