@@ -1,0 +1,170 @@
+"""Offers of free places: one at a time to the first eligible waiting entry, answered (accepted or declined) once
+before a deadline; expired offers and entries left to lapse after an admission elsewhere.
+
+An offer is answered once (``SELECT ... FOR UPDATE`` on the offer); a unique partial index backs "one live offer per
+child".
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, text
+from sqlalchemy.exc import IntegrityError
+
+from geo.admission.chain import append_event
+from geo.admission.common import SEOUL, lock_centre, resolve_now
+from geo.admission.lifecycle import notice, set_status
+from geo.admission.queue import queue
+from geo.admission.rules import childcare_year, rules_for
+from geo.errors import Conflict, NotFound
+
+
+def free_places(conn: Connection, facility_id: int, age_class: int) -> int:
+    """Free places of an age class (the centre's ``free_by_age``) minus its open offers."""
+    row = conn.execute(text("SELECT free_by_age FROM facilities WHERE id = :f"), {"f": facility_id}).first()
+    if row is None:
+        raise NotFound(f"no centre {facility_id}")
+    free = int((row.free_by_age or {}).get(str(age_class)) or 0)
+    open_offers = conn.execute(text("SELECT count(*) FROM waitlist_offers WHERE facility_id = :f AND age_class = :a "
+                                    "AND status = 'open'"), {"f": facility_id, "a": age_class}).scalar_one()
+    return free - int(open_offers)
+
+
+def offer_next(conn: Connection, *, facility_id: int, age_class: int, actor_user_id: int | None,
+               now: datetime | None = None) -> dict[str, Any]:
+    """Offer a free place of an age class to the first eligible waiting entry of the current 보육연도.
+
+    An entry is skipped (with a reason) when its child holds a live offer elsewhere or when a category that
+    counts for its rank is still only claimed. ``Conflict`` when there is no free place.
+    """
+    at = resolve_now(now)
+    year = childcare_year(at.astimezone(SEOUL).date())
+    rules = rules_for(year)
+    lock_centre(conn, facility_id)  # serialises staff: the second sees the first one's open offer
+    if free_places(conn, facility_id, age_class) <= 0:
+        raise Conflict(f"no free place for age {age_class} (free places minus open offers)", param="age_class")
+    skipped: list[dict[str, str]] = []
+    for q in queue(conn, facility_id, year=year, age_class=age_class, statuses=("waiting",)):
+        live = conn.execute(text("SELECT 1 FROM waitlist_offers WHERE child_id = :c AND status = 'open'"),
+                            {"c": q.child_id}).first()
+        if live is not None:
+            skipped.append({"entry": q.ranked.public_id, "reason": "the child holds a live offer elsewhere"})
+            continue
+        if q.unverified and set(q.unverified) & set(q.ranked.priority.reasons):
+            skipped.append({"entry": q.ranked.public_id,
+                            "reason": f"priority claims not verified yet: {', '.join(q.unverified)}"})
+            continue
+        deadline = at + timedelta(days=rules.offer_days)
+        try:
+            # Another centre may offer this child a place at the same moment: the unique partial index on live
+            # offers decides, and the loser moves on to its next entry.
+            with conn.begin_nested():
+                offer_id = conn.execute(text("""
+                    INSERT INTO waitlist_offers (entry_id, child_id, facility_id, age_class, deadline, status,
+                                                 offered_by, created_at)
+                    VALUES (:e, :c, :f, :a, :d, 'open', :u, :at) RETURNING id
+                """), {"e": q.entry_id, "c": q.child_id, "f": facility_id, "a": age_class, "d": deadline,
+                       "u": actor_user_id, "at": at}).scalar_one()
+        except IntegrityError:
+            skipped.append({"entry": q.ranked.public_id, "reason": "the child holds a live offer elsewhere"})
+            continue
+        conn.execute(text("UPDATE waitlist_entries SET status = 'offered', status_at = :at WHERE id = :e"),
+                     {"e": q.entry_id, "at": at})
+        append_event(conn, facility_id, {"type": "offer", "entry": q.ranked.public_id, "offer": offer_id,
+                                         "deadline": deadline.isoformat(),
+                                         "skipped": [s["entry"] for s in skipped]}, now=at)
+        parent = conn.execute(text("SELECT parent_user_id FROM children WHERE id = :c"),
+                              {"c": q.child_id}).scalar_one()
+        notice(conn, parent, q.entry_id, "offer", f"a place is offered to you until {deadline.isoformat()}")
+        return {"offer": offer_view(conn, offer_id), "skipped": skipped}
+    return {"offer": None, "skipped": skipped}
+
+
+def offer_view(conn: Connection, offer_id: int) -> dict[str, Any]:
+    """An offer with its entry's public id and centre code."""
+    row = conn.execute(text("""SELECT o.id, e.public_id AS entry, f.code AS centre, o.age_class, o.deadline,
+                                      o.status, o.created_at, o.answered_at
+                               FROM waitlist_offers o JOIN waitlist_entries e ON e.id = o.entry_id
+                               JOIN facilities f ON f.id = o.facility_id WHERE o.id = :o"""),
+                       {"o": offer_id}).mappings().one()
+    return dict(row)
+
+
+def own_offer(conn: Connection, offer_id: int, parent_user_id: int) -> Any:
+    row = conn.execute(text("""SELECT o.id, o.status, o.deadline, o.facility_id, o.age_class, o.entry_id,
+                                      o.child_id
+                               FROM waitlist_offers o JOIN children ch ON ch.id = o.child_id
+                               WHERE o.id = :o AND ch.parent_user_id = :p FOR UPDATE OF o"""),
+                       {"o": offer_id, "p": parent_user_id}).first()
+    if row is None:
+        raise NotFound(f"no offer {offer_id} of yours", param="offer_id", value=offer_id)
+    if row.status != "open":
+        raise Conflict(f"offer {offer_id} is already {row.status}", state=row.status)
+    return row
+
+
+def lock_entry(conn: Connection, entry_id: int) -> Any:
+    return conn.execute(text("SELECT id, public_id, facility_id, year, age_class, status, child_id "
+                             "FROM waitlist_entries WHERE id = :e FOR UPDATE"), {"e": entry_id}).one()
+
+
+def accept(conn: Connection, *, parent_user_id: int, offer_id: int, now: datetime | None = None) -> dict[str, Any]:
+    """Accept an open offer before its deadline: the child is admitted, the place taken, and the child's other
+    entries lapse after ``keep_other_entries_days`` unless the parent keeps them."""
+    at = resolve_now(now)
+    offer = own_offer(conn, offer_id, parent_user_id)
+    if at > offer.deadline:
+        raise Conflict(f"offer {offer_id} expired at {offer.deadline.isoformat()}", state="expired")
+    rules = rules_for(childcare_year(at.astimezone(SEOUL).date()))
+    conn.execute(text("UPDATE waitlist_offers SET status = 'accepted', answered_at = :at WHERE id = :o"),
+                 {"o": offer_id, "at": at})
+    conn.execute(text("""UPDATE facilities SET free_by_age = jsonb_set(free_by_age, ARRAY[:a],
+                             to_jsonb(GREATEST(COALESCE((free_by_age->>:a)::int, 0) - 1, 0)))
+                         WHERE id = :f AND free_by_age IS NOT NULL"""),
+                 {"a": str(offer.age_class), "f": offer.facility_id})
+    conn.execute(text("UPDATE children SET enrolled = true WHERE id = :c"), {"c": offer.child_id})
+    set_status(conn, lock_entry(conn, offer.entry_id), "admitted", at=at, event={"type": "accept", "offer": offer_id})
+    conn.execute(text("""UPDATE waitlist_entries SET lapse_at = :until WHERE child_id = :c AND id <> :e
+                         AND status IN ('waiting', 'offered')"""),
+                 {"until": at + timedelta(days=rules.keep_other_entries_days), "c": offer.child_id,
+                  "e": offer.entry_id})
+    return offer_view(conn, offer_id)
+
+
+def decline(conn: Connection, *, parent_user_id: int, offer_id: int, now: datetime | None = None) -> dict[str, Any]:
+    """Decline an open offer: the entry is withdrawn and the place goes to the next eligible entry."""
+    at = resolve_now(now)
+    offer = own_offer(conn, offer_id, parent_user_id)
+    conn.execute(text("UPDATE waitlist_offers SET status = 'declined', answered_at = :at WHERE id = :o"),
+                 {"o": offer_id, "at": at})
+    set_status(conn, lock_entry(conn, offer.entry_id), "withdrawn", at=at, event={"type": "decline", "offer": offer_id})
+    move_on(conn, offer.facility_id, offer.age_class, at=at)
+    return offer_view(conn, offer_id)
+
+
+def move_on(conn: Connection, facility_id: int, age_class: int, *, at: datetime) -> None:
+    try:
+        offer_next(conn, facility_id=facility_id, age_class=age_class, actor_user_id=None, now=at)
+    except Conflict:
+        pass  # no free place left: nothing to move on to
+
+
+def expire_offers(conn: Connection, *, now: datetime | None = None) -> dict[str, int]:
+    """Open offers past their deadline expire (their entries lapse) and the places go to the next entries;
+    entries past their ``lapse_at`` (the child admitted elsewhere, not kept) lapse."""
+    at = resolve_now(now)
+    offers = conn.execute(text("SELECT id, entry_id, facility_id, age_class FROM waitlist_offers "
+                               "WHERE status = 'open' AND deadline < :at ORDER BY id FOR UPDATE"), {"at": at}).all()
+    for o in offers:
+        conn.execute(text("UPDATE waitlist_offers SET status = 'expired', answered_at = :at WHERE id = :o"),
+                     {"o": o.id, "at": at})
+        set_status(conn, lock_entry(conn, o.entry_id), "lapsed", at=at, event={"type": "offer_expired", "offer": o.id})
+    for o in offers:
+        move_on(conn, o.facility_id, o.age_class, at=at)
+    lapsing = conn.execute(text("SELECT id FROM waitlist_entries WHERE lapse_at IS NOT NULL AND lapse_at <= :at "
+                                "AND status = 'waiting' ORDER BY id"), {"at": at}).scalars().all()
+    for entry_id in lapsing:
+        set_status(conn, lock_entry(conn, entry_id), "lapsed", at=at, event={"type": "lapse_after_admission"})
+    return {"offers_expired": len(offers), "entries_lapsed": len(lapsing)}
