@@ -159,6 +159,14 @@ def correct(conn: Connection, *, entry_public_id: str, status: str, reason: str,
                          {"pid": entry_public_id}).first()
     if entry is None:
         raise NotFound(f"no entry {entry_public_id}", param="entry", value=entry_public_id)
+    closed = None
+    if entry.status == "offered" and status != "offered":
+        # The offer goes with the entry's state: left open it would block the place and could still be accepted.
+        closed = conn.execute(text("UPDATE waitlist_offers SET status = :s, answered_at = :at "
+                                   "WHERE entry_id = :e AND status = 'open' RETURNING id"),
+                              {"s": "declined" if status in ("waiting", "withdrawn") else "expired", "at": at,
+                               "e": entry.id}).scalar_one_or_none()
     set_status(conn, entry, status, at=at, event={"type": "correction", "reason": reason.strip(),
-                                                   "by": actor_user_id, "was": entry.status})
+                                                   "by": actor_user_id, "was": entry.status,
+                                                   **({"offer_closed": closed} if closed else {})})
     return entry_view(conn, entry.id)
