@@ -112,12 +112,31 @@ def lock_entry(conn: Connection, entry_id: int) -> Any:
 
 def accept(conn: Connection, *, parent_user_id: int, offer_id: int, now: datetime | None = None) -> dict[str, Any]:
     """Accept an open offer before its deadline: the child is admitted, the place taken, and the child's other
-    entries lapse after ``keep_other_entries_days`` unless the parent keeps them."""
+    entries lapse after ``keep_other_entries_days`` unless the parent keeps them.
+
+    A child admitted elsewhere accepts only on an entry without a lapse date (kept, or applied for after the
+    admission): that is a transfer, and the earlier place is free again. Otherwise ``Conflict``: one child never
+    holds two places.
+    """
     at = resolve_now(now)
     offer = own_offer(conn, offer_id, parent_user_id)
     if at > offer.deadline:
         raise Conflict(f"offer {offer_id} expired at {offer.deadline.isoformat()}", state="expired")
     rules = rules_for(childcare_year(at.astimezone(SEOUL).date()))
+    entry = lock_entry(conn, offer.entry_id)
+    lapse_at = conn.execute(text("SELECT lapse_at FROM waitlist_entries WHERE id = :e"),
+                            {"e": entry.id}).scalar_one()
+    earlier = conn.execute(text("""SELECT e.id, e.public_id, e.facility_id, e.year, e.age_class, e.status,
+                                          e.child_id, f.code
+                                   FROM waitlist_entries e JOIN facilities f ON f.id = e.facility_id
+                                   WHERE e.child_id = :c AND e.status = 'admitted' AND e.id <> :e
+                                   FOR UPDATE OF e"""), {"c": offer.child_id, "e": entry.id}).all()
+    if earlier and lapse_at is not None:
+        raise Conflict(f"the child is admitted at {earlier[0].code}; keep this entry before {lapse_at.isoformat()} "
+                       "to move the child here", state="admitted_elsewhere")
+    for old in earlier:  # a kept entry (or one applied for after admission) is a transfer: the old place is free
+        _release_place(conn, old.facility_id, old.age_class)
+        set_status(conn, old, "withdrawn", at=at, event={"type": "transfer", "to_offer": offer_id})
     conn.execute(text("UPDATE waitlist_offers SET status = 'accepted', answered_at = :at WHERE id = :o"),
                  {"o": offer_id, "at": at})
     conn.execute(text("""UPDATE facilities SET free_by_age = jsonb_set(free_by_age, ARRAY[:a],
@@ -125,12 +144,19 @@ def accept(conn: Connection, *, parent_user_id: int, offer_id: int, now: datetim
                          WHERE id = :f AND free_by_age IS NOT NULL"""),
                  {"a": str(offer.age_class), "f": offer.facility_id})
     conn.execute(text("UPDATE children SET enrolled = true WHERE id = :c"), {"c": offer.child_id})
-    set_status(conn, lock_entry(conn, offer.entry_id), "admitted", at=at, event={"type": "accept", "offer": offer_id})
+    set_status(conn, entry, "admitted", at=at, event={"type": "accept", "offer": offer_id})
     conn.execute(text("""UPDATE waitlist_entries SET lapse_at = :until WHERE child_id = :c AND id <> :e
                          AND status IN ('waiting', 'offered')"""),
                  {"until": at + timedelta(days=rules.keep_other_entries_days), "c": offer.child_id,
                   "e": offer.entry_id})
     return offer_view(conn, offer_id)
+
+
+def _release_place(conn: Connection, facility_id: int, age_class: int) -> None:
+    """A taken place of an age class is free again (the centre's ``free_by_age`` plus one)."""
+    conn.execute(text("""UPDATE facilities SET free_by_age = jsonb_set(free_by_age, ARRAY[:a],
+                             to_jsonb(COALESCE((free_by_age->>:a)::int, 0) + 1))
+                         WHERE id = :f AND free_by_age IS NOT NULL"""), {"a": str(age_class), "f": facility_id})
 
 
 def decline(conn: Connection, *, parent_user_id: int, offer_id: int, now: datetime | None = None) -> dict[str, Any]:

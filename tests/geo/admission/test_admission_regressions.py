@@ -63,7 +63,6 @@ def test_a_correction_away_from_offered_closes_the_offer(conn: Connection) -> No
     assert _free(conn, centre.id) == 1
 
 
-@pytest.mark.xfail(strict=True, reason="fixed in the next commit")
 def test_b_no_second_admission_within_the_keep_window_unless_kept(conn: Connection) -> None:
     c = centres(conn, 2)
     for x in c:
