@@ -190,7 +190,17 @@ def expire_offers(conn: Connection, *, now: datetime | None = None) -> dict[str,
     for o in offers:
         move_on(conn, o.facility_id, o.age_class, at=at)
     lapsing = conn.execute(text("SELECT id FROM waitlist_entries WHERE lapse_at IS NOT NULL AND lapse_at <= :at "
-                                "AND status = 'waiting' ORDER BY id"), {"at": at}).scalars().all()
+                                "AND status IN ('waiting', 'offered') ORDER BY id"), {"at": at}).scalars().all()
+    freed = []
     for entry_id in lapsing:
-        set_status(conn, lock_entry(conn, entry_id), "lapsed", at=at, event={"type": "lapse_after_admission"})
+        # An entry on offer lapses as well: its offer closes and the place moves on.
+        closed = conn.execute(text("UPDATE waitlist_offers SET status = 'expired', answered_at = :at "
+                                   "WHERE entry_id = :e AND status = 'open' RETURNING id, facility_id, age_class"),
+                              {"e": entry_id, "at": at}).first()
+        set_status(conn, lock_entry(conn, entry_id), "lapsed", at=at,
+                   event={"type": "lapse_after_admission", **({"offer": closed.id} if closed else {})})
+        if closed is not None:
+            freed.append(closed)
+    for o in freed:
+        move_on(conn, o.facility_id, o.age_class, at=at)
     return {"offers_expired": len(offers), "entries_lapsed": len(lapsing)}

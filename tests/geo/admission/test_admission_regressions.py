@@ -84,7 +84,6 @@ def test_b_no_second_admission_within_the_keep_window_unless_kept(conn: Connecti
     assert (_free(conn, c[0].id), _free(conn, c[1].id)) == (1, 0)
 
 
-@pytest.mark.xfail(strict=True, reason="fixed in the next commit")
 def test_c_expire_lapses_an_offered_entry_past_its_lapse_date(conn: Connection) -> None:
     c = centres(conn, 2)
     for x in c:
