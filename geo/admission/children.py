@@ -13,6 +13,7 @@ from geo.admission.chain import append_event
 from geo.admission.common import SEOUL, new_id, resolve_now
 from geo.admission.queue import record_ranks
 from geo.admission.rules import Evidence, childcare_year, rules_for
+from geo.admission.states import check_claim
 from geo.errors import Forbidden, InvalidQuery, NotFound
 
 
@@ -75,14 +76,16 @@ def set_evidence(conn: Connection, *, facility_id: int, child_public_id: str, ca
             AND e.status IN ('waiting', 'offered'))"""), {"pid": child_public_id, "f": facility_id}).first()
     if child is None:
         raise NotFound(f"no child {child_public_id} on this centre's waitlist", param="child", value=child_public_id)
-    updated = conn.execute(text("""UPDATE claims SET evidence = :ev, verified_by = :u, verified_at = :at
-                                   WHERE child_id = :c AND category = :cat RETURNING id"""),
-                           {"ev": state.value, "u": actor_user_id, "at": at, "c": child.id, "cat": category}).first()
-    if updated is None:
+    claim = conn.execute(text("SELECT id, evidence FROM claims WHERE child_id = :c AND category = :cat FOR UPDATE"),
+                         {"c": child.id, "cat": category}).first()
+    if claim is None:
         raise NotFound(f"no claim {category!r} for child {child_public_id}", param="category", value=category)
+    check_claim(claim.id, claim.evidence, state.value)
+    conn.execute(text("UPDATE claims SET evidence = :ev, verified_by = :u, verified_at = :at WHERE id = :id"),
+                 {"ev": state.value, "u": actor_user_id, "at": at, "id": claim.id})
     for q in _active_queues_of_child(conn, child.id):
         append_event(conn, q.facility_id, {"type": "verify", "child": child_public_id, "category": category,
-                                           "evidence": state.value}, now=at)
+                                           "was": claim.evidence, "evidence": state.value}, now=at)
         record_ranks(conn, q.facility_id, q.year, q.age_class, now=at)
     return child_view(conn, child.id)
 

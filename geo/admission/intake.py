@@ -7,12 +7,12 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from geo.admission.chain import append_event
 from geo.admission.common import lock_centre, resolve_now
 from geo.admission.matching import deferred_acceptance
 from geo.admission.offers import free_places
 from geo.admission.queue import QueueEntry, queue
 from geo.admission.rules import rules_for
+from geo.admission.states import EntryRef, transition
 
 
 def intake_round(conn: Connection, *, year: int, now: datetime | None = None,
@@ -55,15 +55,9 @@ def intake_round(conn: Connection, *, year: int, now: datetime | None = None,
         seat = assigned
         q = entry_of[(child_id, seat)]
         deadline = at + timedelta(days=rules.offer_days)
-        offer_id = conn.execute(text("""INSERT INTO waitlist_offers (entry_id, child_id, facility_id, age_class,
-                                                                     deadline, status, offered_by, created_at)
-                                        VALUES (:e, :c, :f, :a, :d, 'open', :u, :at) RETURNING id"""),
-                                {"e": q.entry_id, "c": child_id, "f": seat[0], "a": seat[1], "d": deadline,
-                                 "u": actor_user_id, "at": at}).scalar_one()
-        conn.execute(text("UPDATE waitlist_entries SET status = 'offered', status_at = :at WHERE id = :e"),
-                     {"e": q.entry_id, "at": at})
-        append_event(conn, seat[0], {"type": "intake_offer", "entry": q.ranked.public_id, "offer": offer_id,
-                                     "year": year, "deadline": deadline.isoformat()}, now=at)
+        entry = EntryRef(q.entry_id, q.ranked.public_id, child_id, seat[0], year, seat[1], q.status)
+        transition(conn, entry, "intake_offer", at=at, deadline=deadline, actor_user_id=actor_user_id,
+                   details={"year": year, "deadline": deadline.isoformat()})
         offers += 1
     return {"year": year, "children": len(preferences), "seats": sum(capacities.values()), "offers": offers,
             "unplaced": sum(1 for s in assignment.values() if s is None),

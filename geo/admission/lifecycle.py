@@ -9,12 +9,12 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from geo.admission.chain import append_event
 from geo.admission.children import child_of, verified_parent
-from geo.admission.common import ACTIVE, SEOUL, facility_by_code, lock_centre, new_id, resolve_now
-from geo.admission.queue import age_class_in, record_ranks
+from geo.admission.common import SEOUL, facility_by_code, new_id, resolve_now
+from geo.admission.queue import age_class_in
 from geo.admission.rules import childcare_year, rules_for
-from geo.errors import Conflict, InvalidQuery, NotFound
+from geo.admission.states import NEW, EntryRef, lock_entry, transition
+from geo.errors import Conflict, IllegalTransition, InvalidQuery, NotFound
 
 
 def apply(conn: Connection, *, parent_user_id: int, child_id: int, facility_code: str,
@@ -39,18 +39,12 @@ def apply(conn: Connection, *, parent_user_id: int, child_id: int, facility_code
         raise Conflict(f"the child already has an active entry at {facility_code}", param="code")
     if len(active) >= limit:
         raise Conflict(f"at most {limit} active applications per child", limit=limit)
-    lock_centre(conn, facility.id)
-    public_id = new_id()
-    entry_id = conn.execute(text("""
-        INSERT INTO waitlist_entries (public_id, child_id, facility_id, year, age_class, preference, applied_at,
-                                      status, status_at)
-        VALUES (:pid, :c, :f, :y, :a, :pref, :at, 'waiting', :at) RETURNING id
-    """), {"pid": public_id, "c": child.id, "f": facility.id, "y": year, "a": age_class, "pref": len(active) + 1,
-           "at": at}).scalar_one()
-    append_event(conn, facility.id, {"type": "apply", "entry": public_id, "child": child.public_id, "year": year,
-                                     "age_class": age_class, "applied_at": at.isoformat()}, now=at)
-    record_ranks(conn, facility.id, year, age_class, now=at)
-    return entry_view(conn, entry_id)
+    draft = EntryRef(id=0, public_id=new_id(), child_id=child.id, facility_id=facility.id, year=year,
+                     age_class=age_class, status=NEW, preference=len(active) + 1, applied_at=at)
+    applied = transition(conn, draft, "apply", at=at,
+                         details={"child": child.public_id, "year": year, "age_class": age_class,
+                                  "applied_at": at.isoformat()})
+    return entry_view(conn, applied.entry_id)
 
 
 def entry_view(conn: Connection, entry_id: int) -> dict[str, Any]:
@@ -62,21 +56,14 @@ def entry_view(conn: Connection, entry_id: int) -> dict[str, Any]:
     return dict(row)
 
 
-def own_entry(conn: Connection, entry_public_id: str, parent_user_id: int) -> Any:
-    row = conn.execute(text("""SELECT e.id, e.public_id, e.facility_id, e.year, e.age_class, e.status, e.child_id
-                               FROM waitlist_entries e JOIN children ch ON ch.id = e.child_id
-                               WHERE e.public_id = :pid AND ch.parent_user_id = :p FOR UPDATE OF e"""),
-                       {"pid": entry_public_id, "p": parent_user_id}).first()
-    if row is None:
+def own_entry(conn: Connection, entry_public_id: str, parent_user_id: int) -> EntryRef:
+    """The parent's entry, locked (``NotFound`` for anyone else's)."""
+    entry_id = conn.execute(text("""SELECT e.id FROM waitlist_entries e JOIN children ch ON ch.id = e.child_id
+                                    WHERE e.public_id = :pid AND ch.parent_user_id = :p"""),
+                            {"pid": entry_public_id, "p": parent_user_id}).scalar_one_or_none()
+    if entry_id is None:
         raise NotFound(f"no entry {entry_public_id} of yours", param="entry", value=entry_public_id)
-    return row
-
-
-def set_status(conn: Connection, entry: Any, status: str, *, at: datetime, event: dict[str, Any]) -> None:
-    conn.execute(text("UPDATE waitlist_entries SET status = :s, status_at = :at WHERE id = :e"),
-                 {"s": status, "at": at, "e": entry.id})
-    append_event(conn, entry.facility_id, {**event, "entry": entry.public_id, "status": status}, now=at)
-    record_ranks(conn, entry.facility_id, entry.year, entry.age_class, now=at)
+    return lock_entry(conn, entry_id)
 
 
 def withdraw(conn: Connection, *, parent_user_id: int, entry_public_id: str,
@@ -84,18 +71,15 @@ def withdraw(conn: Connection, *, parent_user_id: int, entry_public_id: str,
     """The parent withdraws an active entry (an open offer on it is declined)."""
     at = resolve_now(now)
     entry = own_entry(conn, entry_public_id, parent_user_id)
-    if entry.status not in ACTIVE:
-        raise Conflict(f"entry {entry_public_id} is {entry.status}, not active", state=entry.status)
-    conn.execute(text("UPDATE waitlist_offers SET status = 'declined', answered_at = :at "
-                      "WHERE entry_id = :e AND status = 'open'"), {"e": entry.id, "at": at})
-    set_status(conn, entry, "withdrawn", at=at, event={"type": "withdraw"})
+    transition(conn, entry, "withdraw", at=at)
     return entry_view(conn, entry.id)
 
 
-def keep_entries(conn: Connection, *, parent_user_id: int, entry_public_id: str) -> dict[str, Any]:
-    """Keep an entry that would lapse after the child's admission elsewhere."""
+def keep_entries(conn: Connection, *, parent_user_id: int, entry_public_id: str,
+                 now: datetime | None = None) -> dict[str, Any]:
+    """Keep an active entry that would lapse after the child's admission elsewhere."""
     entry = own_entry(conn, entry_public_id, parent_user_id)
-    conn.execute(text("UPDATE waitlist_entries SET lapse_at = NULL WHERE id = :e"), {"e": entry.id})
+    transition(conn, entry, "keep", at=resolve_now(now))
     return entry_view(conn, entry.id)
 
 
@@ -106,14 +90,11 @@ def renew(conn: Connection, *, parent_user_id: int, entry_public_id: str,
     entry = own_entry(conn, entry_public_id, parent_user_id)
     target = childcare_year(at.astimezone(SEOUL).date()) + 1
     if entry.status != "waiting" or entry.year >= target:
-        raise Conflict(f"entry {entry_public_id} cannot be renewed for {target}", state=entry.status)
+        raise IllegalTransition(f"entry {entry_public_id} cannot be renewed for {target}", state=entry.status,
+                                event="renew")
     if entry.age_class + (target - entry.year) > 5:
         raise Conflict("the child is past the 5세 class next year", param="entry")
-    conn.execute(text("UPDATE waitlist_entries SET year = :y, age_class = age_class + :d WHERE id = :e"),
-                 {"y": target, "d": target - entry.year, "e": entry.id})
-    append_event(conn, entry.facility_id, {"type": "renew", "entry": entry.public_id, "year": target}, now=at)
-    record_ranks(conn, entry.facility_id, target, entry.age_class + target - entry.year, now=at)
-    record_ranks(conn, entry.facility_id, entry.year, entry.age_class, now=at)
+    transition(conn, entry, "renew", at=at, year=target, details={"year": target})
     return entry_view(conn, entry.id)
 
 
@@ -121,17 +102,21 @@ def drop_unrenewed(conn: Connection, *, year: int, now: datetime | None = None) 
     """At the start of 보육연도 ``year``: waiting entries of earlier years not renewed are dropped, with a notice
     to the parent. Returns how many."""
     at = resolve_now(now)
-    rows = conn.execute(text("""SELECT e.id, e.public_id, e.facility_id, e.year, e.age_class, e.status, e.child_id,
-                                       ch.parent_user_id, f.code
+    rows = conn.execute(text("""SELECT e.id, ch.parent_user_id, f.code
                                 FROM waitlist_entries e JOIN children ch ON ch.id = e.child_id
                                 JOIN facilities f ON f.id = e.facility_id
-                                WHERE e.status = 'waiting' AND e.year < :y ORDER BY e.facility_id, e.id
-                                FOR UPDATE OF e"""), {"y": year}).all()
+                                WHERE e.status = 'waiting' AND e.year < :y ORDER BY e.facility_id, e.id"""),
+                        {"y": year}).all()
+    dropped = 0
     for r in rows:
-        set_status(conn, r, "dropped", at=at, event={"type": "drop_unrenewed", "year": year})
+        entry = lock_entry(conn, r.id)
+        if entry.status != "waiting":  # changed since the list was read
+            continue
+        transition(conn, entry, "drop_unrenewed", at=at, details={"year": year})
         notice(conn, r.parent_user_id, r.id, "dropped",
-                f"your entry at {r.code} was not renewed for {year} and has been dropped")
-    return len(rows)
+               f"your entry at {r.code} was not renewed for {year} and has been dropped")
+        dropped += 1
+    return dropped
 
 
 def notice(conn: Connection, parent_user_id: int, entry_id: int | None, kind: str, message: str) -> None:
@@ -154,19 +139,12 @@ def correct(conn: Connection, *, entry_public_id: str, status: str, reason: str,
         raise InvalidQuery(f"a correction sets waiting, withdrawn, dropped or lapsed, not {status!r}", param="status")
     if not reason.strip():
         raise InvalidQuery("a correction needs a reason", param="reason")
-    entry = conn.execute(text("SELECT id, public_id, facility_id, year, age_class, status, child_id "
-                              "FROM waitlist_entries WHERE public_id = :pid FOR UPDATE"),
-                         {"pid": entry_public_id}).first()
-    if entry is None:
+    entry_id = conn.execute(text("SELECT id FROM waitlist_entries WHERE public_id = :pid"),
+                            {"pid": entry_public_id}).scalar_one_or_none()
+    if entry_id is None:
         raise NotFound(f"no entry {entry_public_id}", param="entry", value=entry_public_id)
-    closed = None
-    if entry.status == "offered" and status != "offered":
-        # The offer goes with the entry's state: left open it would block the place and could still be accepted.
-        closed = conn.execute(text("UPDATE waitlist_offers SET status = :s, answered_at = :at "
-                                   "WHERE entry_id = :e AND status = 'open' RETURNING id"),
-                              {"s": "declined" if status in ("waiting", "withdrawn") else "expired", "at": at,
-                               "e": entry.id}).scalar_one_or_none()
-    set_status(conn, entry, status, at=at, event={"type": "correction", "reason": reason.strip(),
-                                                   "by": actor_user_id, "was": entry.status,
-                                                   **({"offer_closed": closed} if closed else {})})
+    entry = lock_entry(conn, entry_id)
+    # The table says what goes with the change: an open offer closes, an admission frees its place.
+    transition(conn, entry, "correction", target=status, at=at,
+               details={"reason": reason.strip(), "by": actor_user_id})
     return entry_view(conn, entry.id)

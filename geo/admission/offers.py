@@ -11,14 +11,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, text
-from sqlalchemy.exc import IntegrityError
 
-from geo.admission.chain import append_event
 from geo.admission.common import SEOUL, lock_centre, resolve_now
-from geo.admission.lifecycle import notice, set_status
+from geo.admission.lifecycle import notice
 from geo.admission.queue import queue
 from geo.admission.rules import childcare_year, rules_for
-from geo.errors import Conflict, NotFound
+from geo.admission.states import EntryRef, lock_entry, transition
+from geo.errors import Conflict, IllegalTransition, NotFound
 
 
 def free_places(conn: Connection, facility_id: int, age_class: int) -> int:
@@ -47,34 +46,23 @@ def offer_next(conn: Connection, *, facility_id: int, age_class: int, actor_user
         raise Conflict(f"no free place for age {age_class} (free places minus open offers)", param="age_class")
     skipped: list[dict[str, str]] = []
     for q in queue(conn, facility_id, year=year, age_class=age_class, statuses=("waiting",)):
-        live = conn.execute(text("SELECT 1 FROM waitlist_offers WHERE child_id = :c AND status = 'open'"),
-                            {"c": q.child_id}).first()
-        if live is not None:
-            skipped.append({"entry": q.ranked.public_id, "reason": "the child holds a live offer elsewhere"})
-            continue
         if q.unverified and set(q.unverified) & set(q.ranked.priority.reasons):
             skipped.append({"entry": q.ranked.public_id,
                             "reason": f"priority claims not verified yet: {', '.join(q.unverified)}"})
             continue
         deadline = at + timedelta(days=rules.offer_days)
+        entry = EntryRef(q.entry_id, q.ranked.public_id, q.child_id, facility_id, year, age_class, q.status)
         try:
             # Another centre may offer this child a place at the same moment: the unique partial index on live
             # offers decides, and the loser moves on to its next entry.
-            with conn.begin_nested():
-                offer_id = conn.execute(text("""
-                    INSERT INTO waitlist_offers (entry_id, child_id, facility_id, age_class, deadline, status,
-                                                 offered_by, created_at)
-                    VALUES (:e, :c, :f, :a, :d, 'open', :u, :at) RETURNING id
-                """), {"e": q.entry_id, "c": q.child_id, "f": facility_id, "a": age_class, "d": deadline,
-                       "u": actor_user_id, "at": at}).scalar_one()
-        except IntegrityError:
-            skipped.append({"entry": q.ranked.public_id, "reason": "the child holds a live offer elsewhere"})
+            applied = transition(conn, entry, "offer", at=at, deadline=deadline, actor_user_id=actor_user_id,
+                                 details={"deadline": deadline.isoformat(),
+                                          "skipped": [s["entry"] for s in skipped]})
+        except IllegalTransition as exc:
+            skipped.append({"entry": q.ranked.public_id, "reason": str(exc.extra.get("reason") or exc.detail)})
             continue
-        conn.execute(text("UPDATE waitlist_entries SET status = 'offered', status_at = :at WHERE id = :e"),
-                     {"e": q.entry_id, "at": at})
-        append_event(conn, facility_id, {"type": "offer", "entry": q.ranked.public_id, "offer": offer_id,
-                                         "deadline": deadline.isoformat(),
-                                         "skipped": [s["entry"] for s in skipped]}, now=at)
+        offer_id = applied.offer_id
+        assert offer_id is not None
         parent = conn.execute(text("SELECT parent_user_id FROM children WHERE id = :c"),
                               {"c": q.child_id}).scalar_one()
         notice(conn, parent, q.entry_id, "offer", f"a place is offered to you until {deadline.isoformat()}")
@@ -93,6 +81,12 @@ def offer_view(conn: Connection, offer_id: int) -> dict[str, Any]:
 
 
 def own_offer(conn: Connection, offer_id: int, parent_user_id: int) -> Any:
+    """The parent's open offer, locked after its centre's lock (``NotFound`` for anyone else's, ``Conflict`` once
+    answered)."""
+    facility_id = conn.execute(text("SELECT facility_id FROM waitlist_offers WHERE id = :o"),
+                               {"o": offer_id}).scalar_one_or_none()
+    if facility_id is not None:
+        lock_centre(conn, facility_id)
     row = conn.execute(text("""SELECT o.id, o.status, o.deadline, o.facility_id, o.age_class, o.entry_id,
                                       o.child_id
                                FROM waitlist_offers o JOIN children ch ON ch.id = o.child_id
@@ -103,11 +97,6 @@ def own_offer(conn: Connection, offer_id: int, parent_user_id: int) -> Any:
     if row.status != "open":
         raise Conflict(f"offer {offer_id} is already {row.status}", state=row.status)
     return row
-
-
-def lock_entry(conn: Connection, entry_id: int) -> Any:
-    return conn.execute(text("SELECT id, public_id, facility_id, year, age_class, status, child_id "
-                             "FROM waitlist_entries WHERE id = :e FOR UPDATE"), {"e": entry_id}).one()
 
 
 def accept(conn: Connection, *, parent_user_id: int, offer_id: int, now: datetime | None = None) -> dict[str, Any]:
@@ -122,50 +111,25 @@ def accept(conn: Connection, *, parent_user_id: int, offer_id: int, now: datetim
     offer = own_offer(conn, offer_id, parent_user_id)
     if at > offer.deadline:
         raise Conflict(f"offer {offer_id} expired at {offer.deadline.isoformat()}", state="expired")
-    rules = rules_for(childcare_year(at.astimezone(SEOUL).date()))
     entry = lock_entry(conn, offer.entry_id)
-    lapse_at = conn.execute(text("SELECT lapse_at FROM waitlist_entries WHERE id = :e"),
-                            {"e": entry.id}).scalar_one()
-    earlier = conn.execute(text("""SELECT e.id, e.public_id, e.facility_id, e.year, e.age_class, e.status,
-                                          e.child_id, f.code
-                                   FROM waitlist_entries e JOIN facilities f ON f.id = e.facility_id
-                                   WHERE e.child_id = :c AND e.status = 'admitted' AND e.id <> :e
-                                   FOR UPDATE OF e"""), {"c": offer.child_id, "e": entry.id}).all()
-    if earlier and lapse_at is not None:
-        raise Conflict(f"the child is admitted at {earlier[0].code}; keep this entry before {lapse_at.isoformat()} "
-                       "to move the child here", state="admitted_elsewhere")
+    earlier = conn.execute(text("""SELECT e.id, f.code FROM waitlist_entries e JOIN facilities f ON f.id = e.facility_id
+                                   WHERE e.child_id = :c AND e.status = 'admitted' AND e.id <> :e ORDER BY e.id"""),
+                           {"c": offer.child_id, "e": entry.id}).all()
+    if earlier and entry.lapse_at is not None:
+        raise IllegalTransition(f"the child is admitted at {earlier[0].code}; keep this entry before "
+                                f"{entry.lapse_at.isoformat()} to move the child here", state="admitted_elsewhere",
+                                event="accept")
     for old in earlier:  # a kept entry (or one applied for after admission) is a transfer: the old place is free
-        _release_place(conn, old.facility_id, old.age_class)
-        set_status(conn, old, "withdrawn", at=at, event={"type": "transfer", "to_offer": offer_id})
-    conn.execute(text("UPDATE waitlist_offers SET status = 'accepted', answered_at = :at WHERE id = :o"),
-                 {"o": offer_id, "at": at})
-    conn.execute(text("""UPDATE facilities SET free_by_age = jsonb_set(free_by_age, ARRAY[:a],
-                             to_jsonb(GREATEST(COALESCE((free_by_age->>:a)::int, 0) - 1, 0)))
-                         WHERE id = :f AND free_by_age IS NOT NULL"""),
-                 {"a": str(offer.age_class), "f": offer.facility_id})
-    conn.execute(text("UPDATE children SET enrolled = true WHERE id = :c"), {"c": offer.child_id})
-    set_status(conn, entry, "admitted", at=at, event={"type": "accept", "offer": offer_id})
-    conn.execute(text("""UPDATE waitlist_entries SET lapse_at = :until WHERE child_id = :c AND id <> :e
-                         AND status IN ('waiting', 'offered')"""),
-                 {"until": at + timedelta(days=rules.keep_other_entries_days), "c": offer.child_id,
-                  "e": offer.entry_id})
+        transition(conn, lock_entry(conn, old.id), "transfer", at=at, details={"to_offer": offer_id})
+    transition(conn, entry, "accept", at=at)
     return offer_view(conn, offer_id)
-
-
-def _release_place(conn: Connection, facility_id: int, age_class: int) -> None:
-    """A taken place of an age class is free again (the centre's ``free_by_age`` plus one)."""
-    conn.execute(text("""UPDATE facilities SET free_by_age = jsonb_set(free_by_age, ARRAY[:a],
-                             to_jsonb(COALESCE((free_by_age->>:a)::int, 0) + 1))
-                         WHERE id = :f AND free_by_age IS NOT NULL"""), {"a": str(age_class), "f": facility_id})
 
 
 def decline(conn: Connection, *, parent_user_id: int, offer_id: int, now: datetime | None = None) -> dict[str, Any]:
     """Decline an open offer: the entry is withdrawn and the place goes to the next eligible entry."""
     at = resolve_now(now)
     offer = own_offer(conn, offer_id, parent_user_id)
-    conn.execute(text("UPDATE waitlist_offers SET status = 'declined', answered_at = :at WHERE id = :o"),
-                 {"o": offer_id, "at": at})
-    set_status(conn, lock_entry(conn, offer.entry_id), "withdrawn", at=at, event={"type": "decline", "offer": offer_id})
+    transition(conn, lock_entry(conn, offer.entry_id), "decline", at=at)
     move_on(conn, offer.facility_id, offer.age_class, at=at)
     return offer_view(conn, offer_id)
 
@@ -182,25 +146,28 @@ def expire_offers(conn: Connection, *, now: datetime | None = None) -> dict[str,
     entries past their ``lapse_at`` (the child admitted elsewhere, not kept) lapse."""
     at = resolve_now(now)
     offers = conn.execute(text("SELECT id, entry_id, facility_id, age_class FROM waitlist_offers "
-                               "WHERE status = 'open' AND deadline < :at ORDER BY id FOR UPDATE"), {"at": at}).all()
+                               "WHERE status = 'open' AND deadline < :at ORDER BY id"), {"at": at}).all()
+    freed: list[Any] = []  # (facility_id, age_class) of every closed offer, whose place moves on
     for o in offers:
-        conn.execute(text("UPDATE waitlist_offers SET status = 'expired', answered_at = :at WHERE id = :o"),
-                     {"o": o.id, "at": at})
-        set_status(conn, lock_entry(conn, o.entry_id), "lapsed", at=at, event={"type": "offer_expired", "offer": o.id})
-    for o in offers:
-        move_on(conn, o.facility_id, o.age_class, at=at)
+        entry = lock_entry(conn, o.entry_id)
+        still = conn.execute(text("SELECT status FROM waitlist_offers WHERE id = :o"), {"o": o.id}).scalar_one()
+        if still != "open" or entry.status != "offered":  # answered since the list was read
+            continue
+        transition(conn, entry, "offer_expired", at=at)
+        freed.append(o)
+    offers_expired = len(freed)
     lapsing = conn.execute(text("SELECT id FROM waitlist_entries WHERE lapse_at IS NOT NULL AND lapse_at <= :at "
                                 "AND status IN ('waiting', 'offered') ORDER BY id"), {"at": at}).scalars().all()
-    freed = []
+    lapsed = 0
     for entry_id in lapsing:
+        entry = lock_entry(conn, entry_id)
+        if entry.status not in ("waiting", "offered") or entry.lapse_at is None or entry.lapse_at > at:
+            continue  # kept or answered since the list was read
         # An entry on offer lapses as well: its offer closes and the place moves on.
-        closed = conn.execute(text("UPDATE waitlist_offers SET status = 'expired', answered_at = :at "
-                                   "WHERE entry_id = :e AND status = 'open' RETURNING id, facility_id, age_class"),
-                              {"e": entry_id, "at": at}).first()
-        set_status(conn, lock_entry(conn, entry_id), "lapsed", at=at,
-                   event={"type": "lapse_after_admission", **({"offer": closed.id} if closed else {})})
-        if closed is not None:
-            freed.append(closed)
+        applied = transition(conn, entry, "lapse_after_admission", at=at)
+        lapsed += 1
+        if applied.offer_id is not None:
+            freed.append(entry)
     for o in freed:
         move_on(conn, o.facility_id, o.age_class, at=at)
-    return {"offers_expired": len(offers), "entries_lapsed": len(lapsing)}
+    return {"offers_expired": offers_expired, "entries_lapsed": lapsed}

@@ -3,6 +3,8 @@ waitlist as wl``). The code lives by job in:
 
 - ``common``: time of a write, public ids, the per-centre advisory lock, centre look-up;
 - ``chain``: the per-centre hash chain (pure) and its store (``append_event``, heads, proofs);
+- ``states``: the transition tables of entries (with their offers and places) and of claims, and the one
+  ``transition`` every change of state goes through (checked, applied, logged on the chain);
 - ``children``: children and their priority claims;
 - ``queue``: ranked queues, the public and staff views, a parent's rank check;
 - ``lifecycle``: applications, withdrawal, keeping, renewal, year-end drop, corrections, notices;
