@@ -219,13 +219,21 @@ def _machine(conn: Connection) -> type[RuleBasedStateMachine]:
         @precondition(pending_lapse)
         @rule(n=st.integers(0, 50))
         def offer_late_in_the_keep_window(self, n: int) -> None:
-            """An hour before an entry of an admitted child lapses, its centre offers the entry's queue a place."""
-            row = self.pick("""SELECT facility_id, age_class, lapse_at FROM waitlist_entries
-                               WHERE child_id = ANY(:kids) AND status = 'waiting' AND lapse_at IS NOT NULL
-                               ORDER BY id""", n)
-            self.now = max(self.now, row.lapse_at - timedelta(hours=1))
-            self.attempt(wl.offer_next, conn, facility_id=row.facility_id, age_class=row.age_class,
-                         actor_user_id=None, now=self.now)
+            """An hour before an entry of an admitted child lapses, its centre offers a place to the queue it
+            heads (the offer then runs past the lapse date)."""
+            rows = conn.execute(text("""SELECT id, facility_id, year, age_class, lapse_at FROM waitlist_entries
+                                        WHERE child_id = ANY(:kids) AND status = 'waiting' AND lapse_at IS NOT NULL
+                                        ORDER BY id"""), {"kids": [k["id"] for k in self.kids]}).all()
+            heads = [r for r in rows if r.year == childcare_year((r.lapse_at - timedelta(hours=1)).astimezone(SEOUL)
+                                                                 .date())
+                     and wl.free_places(conn, r.facility_id, r.age_class) > 0
+                     and [q.entry_id for q in wl.queue(conn, r.facility_id, year=r.year, age_class=r.age_class,
+                                                       statuses=("waiting",))][:1] == [r.id]]
+            if heads:
+                row = heads[n % len(heads)]
+                self.now = max(self.now, row.lapse_at - timedelta(hours=1))
+                self.attempt(wl.offer_next, conn, facility_id=row.facility_id, age_class=row.age_class,
+                             actor_user_id=None, now=self.now)
 
         @rule(n=st.integers(0, 50), which=st.sampled_from(("admitted", "any")), status=st.sampled_from(CORRECTIONS))
         def correct(self, n: int, which: str, status: str) -> None:
