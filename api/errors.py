@@ -22,6 +22,7 @@ from geo.errors import (
     Conflict,
     DolbomError,
     Forbidden,
+    IllegalTransition,
     ImportFailed,
     ImportRunning,
     InvalidQuery,
@@ -49,6 +50,7 @@ STATUS_BY_ERROR: dict[type[DolbomError], int] = {
     Forbidden: 403,
     TooManyAttempts: 429,
     Conflict: 409,
+    IllegalTransition: 409,
     SyncFailed: 502,
 }
 

@@ -231,7 +231,7 @@ def ranking_part(sides: Sequence[Prepared], *, repeats: int, requests: int, year
             ranks = waitlist.my_ranks(conn, parent_user_id=samples[name]["parents"][i], now=at)
             times[(name, "rank_per_entry")].append((time.perf_counter() - start) * 1000.0 / max(len(ranks), 1))
             times[(name, "recompute")].append(timed_ms(
-                lambda: waitlist._record_ranks(conn, facility_id, year, age_class, now=at)))
+                lambda: waitlist.record_ranks(conn, facility_id, year, age_class, now=at)))
             tx.rollback()
 
     try:

@@ -2,11 +2,11 @@
 ``bench_load`` database: client CPU ms and PostgreSQL backend CPU ms per call, interleaved, with spread.
 
 Run ``python -m benchmarks.bench_rank --old /work/main/geo/admission`` (see benchmarks/README.md, bench_load). The
-old path is ``waitlist.py`` and ``ranking.py`` loaded from ``--old`` under other module names (its other imports
-come from this checkout); the new path is this checkout's. Each call runs in a transaction that is rolled back, so
-every call sees the same "last looked" rows: ``--state seen`` first records every parent's view once (committed;
-the steady state of repeated checks), ``--state changed`` clears the views before each round (every call is a
-first look and writes full snapshots).
+old path is ``queue.py`` (``waitlist.py`` before the split) and ``ranking.py`` loaded from ``--old`` under other
+module names (its other imports come from this checkout); the new path is this checkout's. Each call runs in a
+transaction that is rolled back, so every call sees the same "last looked" rows: ``--state seen`` first records
+every parent's view once (committed; the steady state of repeated checks), ``--state changed`` clears the views
+before each round (every call is a first look and writes full snapshots).
 """
 
 from __future__ import annotations
@@ -29,16 +29,18 @@ from geo.db import make_engine
 
 
 def load_old(directory: Path) -> ModuleType:
-    """``waitlist.py`` of ``directory`` with that directory's ``ranking.py`` (other modules from this checkout)."""
+    """The module of ``directory`` that holds ``my_ranks`` (``queue.py`` since the waitlist was split by job,
+    ``waitlist.py`` before) with that directory's ``ranking.py`` (other modules from this checkout)."""
+    holder = "queue" if (directory / "queue.py").exists() else "waitlist"
     modules = {}
-    for name in ("ranking", "waitlist"):
+    for name in ("ranking", holder):
         spec = importlib.util.spec_from_file_location(f"old_{name}", directory / f"{name}.py")
         assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)
         sys.modules[spec.name] = module
         spec.loader.exec_module(module)
         modules[name] = module
-    old = modules["waitlist"]
+    old = modules[holder]
     for attr in ("RankedEntry", "explain_changes", "rank"):
         setattr(old, attr, getattr(modules["ranking"], attr))
     return old

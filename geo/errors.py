@@ -76,6 +76,13 @@ class Conflict(DolbomError):
     title = "Conflict"
 
 
+class IllegalTransition(Conflict):
+    """A state machine (geo/admission/states.py) has no such transition from the current state, or its guard
+    refuses it; ``extra`` names the state and the event."""
+
+    title = "Not allowed in this state"
+
+
 class InvalidReport(InvalidQuery):
     """A vacancy report contradicts capacity or the class ratios; ``extra['field']`` names the field."""
 

@@ -12,9 +12,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
+
+from sqlalchemy import Connection, text
+
+from geo.admission.common import SEOUL, lock_centre, resolve_now, to_json
 
 GENESIS = "0" * 64
 
@@ -116,3 +122,75 @@ def build_chain(events: Iterable[dict[str, Any]]) -> list[ChainRow]:
         previous = link(previous, d)
         rows.append(ChainRow(seq=seq, event=event, digest=d, hash=previous))
     return rows
+
+
+# --- the chain on the database -------------------------------------------------------------------------------
+
+
+def append_event(conn: Connection, facility_id: int, event: dict[str, Any], *, now: datetime | None = None) -> ChainRow:
+    """Append ``event`` (plus its time and a random nonce) to the centre's chain and move the day's head."""
+    at = resolve_now(now)
+    lock_centre(conn, facility_id)
+    full = {**event, "at": at.isoformat(), "nonce": secrets.token_hex(16)}
+    last = conn.execute(text("SELECT seq, hash FROM waitlist_chain WHERE facility_id = :f ORDER BY seq DESC LIMIT 1"),
+                        {"f": facility_id}).first()
+    seq = (last.seq if last else 0) + 1
+    d = digest(full)
+    h = link(last.hash if last else GENESIS, d)
+    conn.execute(text("""INSERT INTO waitlist_chain (facility_id, seq, event, digest, hash, created_at)
+                         VALUES (:f, :seq, CAST(:event AS jsonb), :d, :h, :at)"""),
+                 {"f": facility_id, "seq": seq, "event": to_json(full), "d": d, "h": h, "at": at})
+    conn.execute(text("""INSERT INTO waitlist_chain_heads (facility_id, day, seq, hash) VALUES (:f, :day, :seq, :h)
+                         ON CONFLICT (facility_id, day) DO UPDATE SET seq = EXCLUDED.seq, hash = EXCLUDED.hash"""),
+                 {"f": facility_id, "day": at.astimezone(SEOUL).date(), "seq": seq, "h": h})
+    return ChainRow(seq=seq, event=full, digest=d, hash=h)
+
+
+def chain_rows(conn: Connection, facility_id: int) -> list[ChainRow]:
+    """The centre's chain in sequence order."""
+    rows = conn.execute(text("SELECT seq, event, digest, hash FROM waitlist_chain WHERE facility_id = :f "
+                             "ORDER BY seq"), {"f": facility_id}).all()
+    return [ChainRow(seq=r.seq, event=r.event, digest=r.digest, hash=r.hash) for r in rows]
+
+
+def daily_heads(conn: Connection, facility_id: int) -> list[dict[str, Any]]:
+    """The published head of each day (Korean date), oldest first."""
+    rows = conn.execute(text("SELECT day, seq, hash FROM waitlist_chain_heads WHERE facility_id = :f ORDER BY day"),
+                        {"f": facility_id}).mappings().all()
+    return [dict(r) for r in rows]
+
+
+def verify_centre(conn: Connection, facility_id: int) -> list[ChainProblem]:
+    """Every problem of a centre's chain (edited, removed or re-linked rows by ``seq``) and of its daily heads."""
+    rows = chain_rows(conn, facility_id)
+    problems = verify_chain(rows)
+    by_seq = {r.seq: r for r in rows}
+    for head in daily_heads(conn, facility_id):
+        row = by_seq.get(head["seq"])
+        if row is None or row.hash != head["hash"]:
+            problems.append(ChainProblem(head["seq"], f"published head of {head['day']} does not match the chain"))
+    return problems
+
+
+def centres_with_chains(conn: Connection) -> list[Any]:
+    """``id, code`` of every centre that has a chain."""
+    return list(conn.execute(text("SELECT DISTINCT f.id, f.code FROM waitlist_chain c JOIN facilities f "
+                                  "ON f.id = c.facility_id ORDER BY f.code")).all())
+
+
+def inclusion_proofs(conn: Connection, *, parent_user_id: int) -> list[dict[str, Any]]:
+    """Inclusion proofs of every chain event about the parent's own entries, up to each centre's latest head."""
+    rows = conn.execute(text("""
+        SELECT DISTINCT c.facility_id, c.seq, f.code FROM waitlist_chain c
+        JOIN waitlist_entries e ON e.facility_id = c.facility_id AND c.event->>'entry' = e.public_id
+        JOIN children ch ON ch.id = e.child_id
+        JOIN facilities f ON f.id = c.facility_id
+        WHERE ch.parent_user_id = :p ORDER BY f.code, c.seq
+    """), {"p": parent_user_id}).all()
+    chains: dict[int, list[ChainRow]] = {}
+    out = []
+    for r in rows:
+        chain = chains.setdefault(r.facility_id, chain_rows(conn, r.facility_id))
+        proof = inclusion_proof(chain, seq=r.seq)
+        out.append({"centre": r.code, **proof.as_dict()})
+    return out

@@ -92,6 +92,9 @@ def test_waitlist_roles_flow_and_privacy(settings: Settings, conn: Connection) -
     # Corrections are a city admin's.
     fix = {"status": "waiting", "reason": "accepted by mistake"}
     _problem(client.post(f"/waitlist/entries/{entry.json()['entry']}/correction", json=fix, headers=h["staff"]), 403)
+    # What the admission transition table does not allow is a 409 problem naming the state.
+    refused = _problem(client.post(f"/waitlist/entries/{entry.json()['entry']}/withdraw", headers=h["parent"]), 409)
+    assert refused["title"] == "Not allowed in this state" and "admitted: withdraw" in refused["detail"]
     # Proofs verify against the chain's published head; the chain endpoint verifies.
     chain = client.get(f"/waitlist/centres/{cast.own.code}/chain").json()
     assert chain["ok"] and "홍길순" not in str(chain) and born.isoformat() not in str(chain)

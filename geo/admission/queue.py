@@ -1,0 +1,164 @@
+"""Queues and ranks: the ranked queue of a centre's age class in a 보육연도 (from the year's rules), the public and
+the staff views of it, a parent's rank check with the reasons of every change, and the rank events of the chain."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import Connection, text
+
+from geo.admission.chain import append_event
+from geo.admission.common import ACTIVE, SEOUL, facility_by_code, resolve_now, to_json
+from geo.admission.ranking import RankedEntry, explain_changes, rank
+from geo.admission.rules import Evidence, Priority, rules_for
+
+
+@dataclass(frozen=True)
+class QueueEntry:
+    """An entry of a queue with what ranking needs and what offers need."""
+
+    ranked: RankedEntry
+    entry_id: int
+    child_id: int
+    child_public_id: str
+    status: str
+    unverified: tuple[str, ...]  # counting categories still only claimed
+
+
+def queue(conn: Connection, facility_id: int, *, year: int, age_class: int,
+          statuses: Sequence[str] = ACTIVE) -> list[QueueEntry]:
+    """The ranked queue of a centre's age class in a 보육연도 (rank 1 first), computed from the year's rules."""
+    return queues(conn, [(facility_id, year, age_class)], statuses=statuses)[(facility_id, year, age_class)]
+
+
+QueueKey = tuple[int, int, int]  # facility id, 보육연도, age class
+
+
+def queues(conn: Connection, keys: Sequence[QueueKey], *,
+           statuses: Sequence[str] = ACTIVE) -> dict[QueueKey, list[QueueEntry]]:
+    """The ranked queues of several (centre, year, age class) at once: one query, not one per queue (a parent's
+    rank check reads all the queues of their entries)."""
+    wanted = list(dict.fromkeys(keys))
+    rows = conn.execute(text("""
+        SELECT e.facility_id, e.year, e.age_class, e.id, e.public_id, e.child_id, ch.public_id AS child_pid,
+               e.applied_at, e.status,
+               COALESCE(array_agg(c.category) FILTER (WHERE c.id IS NOT NULL), '{}') AS cats,
+               COALESCE(array_agg(c.evidence) FILTER (WHERE c.id IS NOT NULL), '{}') AS evs
+        FROM unnest(CAST(:f AS int[]), CAST(:y AS int[]), CAST(:a AS int[])) AS k(facility_id, year, age_class)
+        JOIN waitlist_entries e ON e.facility_id = k.facility_id AND e.year = k.year AND e.age_class = k.age_class
+        JOIN children ch ON ch.id = e.child_id
+        LEFT JOIN claims c ON c.child_id = e.child_id
+        WHERE e.status = ANY(:st)
+        GROUP BY e.id, ch.public_id
+    """), {"f": [k[0] for k in wanted], "y": [k[1] for k in wanted], "a": [k[2] for k in wanted],
+           "st": list(statuses)}).all()
+    items: dict[QueueKey, dict[str, QueueEntry]] = {k: {} for k in wanted}
+    for r in rows:
+        claims = tuple(zip(r.cats, r.evs, strict=True))
+        priority, unverified = _priority(r.year, claims)
+        items[(r.facility_id, r.year, r.age_class)][r.public_id] = QueueEntry(
+            RankedEntry(r.public_id, priority, r.applied_at), r.id, r.child_id, r.child_pid, r.status, unverified)
+    return {k: [by_id[e.public_id] for e in rank((i.ranked for i in by_id.values()), year=k[1])]
+            for k, by_id in items.items()}
+
+
+@lru_cache(maxsize=4096)
+def _priority(year: int, claims: tuple[tuple[str, str], ...]) -> tuple[Priority, tuple[str, ...]]:
+    """The priority and the counting categories still only claimed, of one set of claims: few distinct sets
+    recur across a whole queue, so they are computed once (an unknown code raises and is not cached)."""
+    priority = rules_for(year).priority((c, Evidence(ev)) for c, ev in claims)
+    return priority, tuple(sorted(c for c, ev in claims if Evidence(ev) is Evidence.claimed))
+
+
+def record_ranks(conn: Connection, facility_id: int, year: int, age_class: int, *, now: datetime) -> None:
+    order = [q.ranked.public_id for q in queue(conn, facility_id, year=year, age_class=age_class)]
+    append_event(conn, facility_id, {"type": "rank", "year": year, "age_class": age_class, "order": order}, now=now)
+
+
+def public_queue(conn: Connection, code: str, *, year: int, age_class: int) -> list[dict[str, Any]]:
+    """A centre's queue for everyone: rank, score band and application date only."""
+    facility = facility_by_code(conn, code)
+    return [{"rank": i, "band": q.ranked.priority.band, "applied_on": q.ranked.applied_at.astimezone(SEOUL).date(),
+             "status": q.status}
+            for i, q in enumerate(queue(conn, facility.id, year=year, age_class=age_class), start=1)]
+
+
+def staff_queue(conn: Connection, facility_id: int, *, year: int, age_class: int) -> list[dict[str, Any]]:
+    """A centre's queue for its staff: with the child's name, claims and what still needs checking."""
+    out = []
+    for i, q in enumerate(queue(conn, facility_id, year=year, age_class=age_class), start=1):
+        name = conn.execute(text("SELECT name FROM children WHERE id = :c"), {"c": q.child_id}).scalar_one()
+        out.append({"rank": i, "entry": q.ranked.public_id, "child": q.child_public_id, "name": name,
+                    "tier": q.ranked.priority.tier, "points": q.ranked.priority.points,
+                    "reasons": list(q.ranked.priority.reasons), "unverified": list(q.unverified),
+                    "applied_at": q.ranked.applied_at, "status": q.status})
+    return out
+
+
+def _snapshot(entries: Sequence[QueueEntry]) -> list[dict[str, Any]]:
+    return [{"id": q.ranked.public_id, "tier": q.ranked.priority.tier, "points": q.ranked.priority.points,
+             "reasons": list(q.ranked.priority.reasons), "applied_at": q.ranked.applied_at.isoformat()}
+            for q in entries]
+
+
+def _from_snapshot(snapshot: Sequence[dict[str, Any]]) -> list[RankedEntry]:
+    return [RankedEntry(s["id"], Priority(s["tier"], s["points"], tuple(s["reasons"])),
+                        datetime.fromisoformat(s["applied_at"])) for s in snapshot]
+
+
+def my_ranks(conn: Connection, *, parent_user_id: int, now: datetime | None = None) -> list[dict[str, Any]]:
+    """Each active entry of the parent's children: rank, score and band now, and the reasons of every change since
+    the parent last looked (the view is then remembered).
+
+    Cost (a rank check is the most frequent request of 신학기): the entries with the views last seen, then all
+    their queues in one query, then one upsert of the views that changed. A queue unchanged since the last look
+    has nothing to explain and nothing to write, so repeated checks between two changes only read.
+    """
+    at = resolve_now(now)
+    entries = conn.execute(text("""
+        SELECT e.id, e.public_id, e.facility_id, f.code, e.year, e.age_class, e.status, ch.id AS child_id, ch.name,
+               v.snapshot AS seen
+        FROM waitlist_entries e JOIN children ch ON ch.id = e.child_id JOIN facilities f ON f.id = e.facility_id
+        LEFT JOIN waitlist_rank_views v ON v.entry_id = e.id
+        WHERE ch.parent_user_id = :p AND e.status IN ('waiting', 'offered') ORDER BY ch.id, e.preference, e.id
+    """), {"p": parent_user_id}).all()
+    if not entries:
+        return []
+    current_of = queues(conn, [(e.facility_id, e.year, e.age_class) for e in entries])
+    snapshot_of = {k: _snapshot(q) for k, q in current_of.items()}
+    changed: list[tuple[int, str]] = []
+    out = []
+    for e in entries:
+        key = (e.facility_id, e.year, e.age_class)
+        current = current_of[key]
+        position = next(i for i, q in enumerate(current) if q.entry_id == e.id)
+        mine = current[position].ranked
+        changes: list[str] = []
+        if e.seen != snapshot_of[key]:
+            if e.seen is not None:
+                changes = explain_changes(_from_snapshot(e.seen), [q.ranked for q in current]).get(e.public_id, [])
+            changed.append((e.id, to_json(snapshot_of[key])))
+        out.append({"entry": e.public_id, "child_id": e.child_id, "child_name": e.name, "centre": e.code,
+                    "year": e.year, "age_class": e.age_class, "status": e.status, "rank": position + 1,
+                    "of": len(current), "tier": mine.priority.tier, "points": mine.priority.points,
+                    "band": mine.priority.band, "changes": changes})
+    if changed:
+        # One statement, rows in entry order (the order the per-entry upserts took their row locks in before).
+        conn.execute(text("""INSERT INTO waitlist_rank_views (entry_id, seen_at, snapshot)
+                             SELECT v.entry_id, :at, CAST(v.snapshot AS jsonb)
+                             FROM unnest(CAST(:e AS int[]), CAST(:s AS text[])) WITH ORDINALITY
+                                  AS v(entry_id, snapshot, n)
+                             ORDER BY v.n
+                             ON CONFLICT (entry_id) DO UPDATE SET seen_at = EXCLUDED.seen_at,
+                                                                  snapshot = EXCLUDED.snapshot"""),
+                     {"at": at, "e": [c[0] for c in changed], "s": [c[1] for c in changed]})
+    return out
+
+
+def age_class_in(year: int, birth_date: date) -> int:
+    """The 반 age of a child in a 보육연도: born the year before = 0세반 (2026: born 2025 = 0세, 2020 = 5세)."""
+    return year - birth_date.year - 1
