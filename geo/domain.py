@@ -71,7 +71,15 @@ FACILITY_STATUS_KO: dict[FacilityStatus, str] = {
     FacilityStatus.closed: "폐지",
     FacilityStatus.unlisted: "목록제외",
 }
+# The one rule for "operating" (정상 and 재개): what the search shows by default, what takes waitlist applications,
+# seeded applications and the planner's supply.
 OPERATING_STATUSES: tuple[FacilityStatus, ...] = (FacilityStatus.active, FacilityStatus.reopened)
+OPERATING_STATUS_VALUES: tuple[str, ...] = tuple(s.value for s in OPERATING_STATUSES)
+
+
+def is_operating(status: FacilityStatus | str | None) -> bool:
+    """Whether a centre of this 운영현황 operates (정상 or 재개; see ``OPERATING_STATUSES``)."""
+    return status is not None and str(status) in OPERATING_STATUS_VALUES
 
 
 def parse_status(label: str) -> FacilityStatus | None:

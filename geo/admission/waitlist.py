@@ -28,6 +28,7 @@ from geo.admission.chain import GENESIS, ChainProblem, ChainRow, digest, inclusi
 from geo.admission.matching import deferred_acceptance
 from geo.admission.ranking import RankedEntry, explain_changes, rank
 from geo.admission.rules import Evidence, Priority, childcare_year, rules_for
+from geo.domain import is_operating
 from geo.errors import Conflict, Forbidden, InvalidQuery, NotFound
 
 SEOUL = ZoneInfo("Asia/Seoul")
@@ -376,7 +377,7 @@ def apply(conn: Connection, *, parent_user_id: int, child_id: int, facility_code
     _verified_parent(conn, parent_user_id)
     child = _child_of(conn, child_id, parent_user_id, lock=True)  # serialises one child's applications
     facility = facility_by_code(conn, facility_code)
-    if facility.status != "active":
+    if not is_operating(facility.status):
         raise Conflict(f"centre {facility_code} is not operating", param="code", value=facility_code)
     year = childcare_year(at.astimezone(SEOUL).date())
     rules = rules_for(year)
