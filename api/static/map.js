@@ -516,12 +516,16 @@ function closeDetail(returnFocus = true) {
 function renderDetail(d) {
   document.getElementById("detail-name").textContent = d.name;
   const item = centres.get(d.id);
-  const free = {...(d.free_by_age || {}), ...(item?.free_by_age || {})};
-  const rows = AGE_GROUPS.filter((g) => (d.classes_by_age?.[g] ?? 0) > 0 || (d.enrolled_by_age?.[g] ?? 0) > 0)
+  // Each row shows its own class group's free places (a mixed class's row its own); the free places by age (badge,
+  // filters) also count the mixed class, so they are explained in a note rather than put in the rows.
+  const free = d.free_by_class || {};
+  const groups = AGE_GROUPS.filter((g) => (d.classes_by_age?.[g] ?? 0) > 0 || (d.enrolled_by_age?.[g] ?? 0) > 0);
+  const rows = groups
     .map((g) => `<tr><th scope="row">${escapeHtml(ageLabel(g))}</th><td>${fmtNumber(d.classes_by_age?.[g] ?? 0)}</td>` +
       `<td>${fmtNumber(d.places_by_age?.[g] ?? null)}</td><td>${fmtNumber(d.enrolled_by_age?.[g] ?? 0)}</td>` +
-      `<td class="${(free[g] ?? 0) > 0 ? "free" : "full"}">${/^\d$/.test(g) ? fmtNumber(free[g] ?? null) : ""}</td></tr>`)
+      `<td class="${(free[g] ?? 0) > 0 ? "free" : "full"}">${fmtNumber(free[g] ?? null)}</td></tr>`)
     .join("");
+  const mixed = groups.some((g) => g.startsWith("mixed_"));
   const staff = Object.entries(d.staff_by_role || {}).filter(([role, n]) => role !== "total" && n > 0)
     .map(([role, n]) => `${escapeHtml(term("staff", role))} ${fmtNumber(n)}`).join(", ");
   const staffTotal = d.staff_by_role?.total ?? d.staff_count;
@@ -549,6 +553,7 @@ function renderDetail(d) {
     ${rows ? `<table class="by-age"><caption>${t("by_age")}</caption><thead><tr><th scope="col">${t("age_class")}</th>
       <th scope="col">${t("classes")}</th><th scope="col">${t("places")}</th><th scope="col">${t("enrolled")}</th>
       <th scope="col">${t("free_col")}</th></tr></thead><tbody>${rows}</tbody></table>` : ""}
+    ${mixed ? `<p class="note" id="mixed-note">${t("mixed_note")}</p>` : ""}
     ${hours ? `<h3>${t("hours")}</h3><ul class="hours">${hours}</ul>` : ""}
     ${d.geocode_quality !== "source" ? `<p><em>${t("located_by_dong")}</em></p>` : ""}`;
 }

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from geo.domain import places_by_age
+from geo.domain import MIXED_CLASS_NOTE, free_places_by_class, places_by_age
 from geo.errors import NotFound
 
 _DETAIL_SQL = text("""
@@ -26,6 +26,8 @@ def facility_detail(conn: Connection, facility_id: int) -> dict[str, Any]:
     """Everything the detail panel shows about centre ``facility_id`` (JSON-ready: dates as ISO strings).
 
     ``places_by_age`` is classes x the legal children per class (``geo.domain.places_by_age``);
+    ``free_by_class`` the free places of each class group (what the class table shows in its rows, never more
+    than the group's places minus its children) and ``free_note`` how mixed classes count in ``free_by_age``;
     ``vacancy_reported_at`` is the snapshot date of the figures (``data_date``) and ``updated_at`` when the row
     last changed. ``lon``/``lat`` are EPSG:4326 degrees.
 
@@ -38,7 +40,12 @@ def facility_detail(conn: Connection, facility_id: int) -> dict[str, Any]:
     if row is None:
         raise NotFound(f"no centre with id {facility_id}", facility_id=facility_id)
     detail = dict(row)
-    detail["places_by_age"] = places_by_age(detail["classes_by_age"]) if detail["classes_by_age"] else None
+    classes = detail["classes_by_age"]
+    detail["places_by_age"] = places_by_age(classes) if classes else None
+    detail["free_by_class"] = free_places_by_class(
+        classes, detail["enrolled_by_age"], capacity=detail["capacity"], enrolled=detail["enrolled"],
+    ) if classes else None
+    detail["free_note"] = MIXED_CLASS_NOTE
     detail["services"] = list(detail["services"] or [])
     for key in ("approved_on", "data_date", "updated_at"):
         if detail[key] is not None:
