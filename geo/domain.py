@@ -6,6 +6,9 @@ import re
 from datetime import date, datetime, time
 from enum import StrEnum
 
+# The time zone of the sources' dates (데이터기준일자): a snapshot dated D holds the figures of day D there.
+SOURCE_TIME_ZONE = "Asia/Seoul"
+
 # Generous bounding box of South Korea incl. Jeju, Ulleungdo and Dokdo (lon_min, lat_min, lon_max, lat_max).
 KOREA_BBOX_4326: tuple[float, float, float, float] = (124.0, 33.0, 132.0, 39.0)
 

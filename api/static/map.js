@@ -573,7 +573,11 @@ function onVacancy(event) {
   const button = document.querySelector(`#results button[data-id="${id}"] .badge`);
   if (button) { button.className = `badge ${toneOf(item)}`; button.textContent = freeText(item); }
   if (selectedId === id && detailData) {
-    detailData.free_by_age = data.free_by_age;
+    // Every column of the class table comes with the event (places, children, free by class and by age).
+    for (const key of ["capacity", "enrolled", "free_by_age", "enrolled_by_age", "classes_by_age", "places_by_age",
+      "free_by_class"]) {
+      if (data[key] != null) detailData[key] = data[key];
+    }
     detailData.live_at = new Date();
     if (data.reported_at) detailData.vacancy_reported_at = data.reported_at;
     renderDetail(detailData);

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from geo.domain import MIXED_CLASS_NOTE, free_places_by_class, places_by_age
+from geo.domain import MIXED_CLASS_NOTE, SOURCE_TIME_ZONE, free_places_by_class, places_by_age
 from geo.errors import NotFound
 
 _DETAIL_SQL = text("""
@@ -16,8 +16,12 @@ _DETAIL_SQL = text("""
            f.playgrounds, f.cctv_count, f.staff_count, f.staff_by_role, f.has_bus, f.capacity, f.enrolled,
            f.classes_by_age, f.enrolled_by_age, f.free_by_age, f.services, f.opening_hours, f.approved_on,
            f.data_date, f.updated_at, f.geocode_quality, f.source,
-           ST_X(f.geom_4326) AS lon, ST_Y(f.geom_4326) AS lat
+           ST_X(f.geom_4326) AS lon, ST_Y(f.geom_4326) AS lat,
+           CASE WHEN r.reported_at >= ((f.data_date + 1)::timestamp AT TIME ZONE :tz) OR f.data_date IS NULL
+                THEN r.reported_at END AS live_reported_at
     FROM facilities f LEFT JOIN admin_dongs a ON a.id = f.admin_dong_id
+    LEFT JOIN LATERAL (SELECT max(v.reported_at) AS reported_at FROM vacancy_reports v WHERE v.facility_id = f.id) r
+      ON true
     WHERE f.id = :id
 """)
 
@@ -28,15 +32,17 @@ def facility_detail(conn: Connection, facility_id: int) -> dict[str, Any]:
     ``places_by_age`` is classes x the legal children per class (``geo.domain.places_by_age``);
     ``free_by_class`` the free places of each class group (what the class table shows in its rows, never more
     than the group's places minus its children) and ``free_note`` how mixed classes count in ``free_by_age``;
-    ``vacancy_reported_at`` is the snapshot date of the figures (``data_date``) and ``updated_at`` when the row
-    last changed. ``lon``/``lat`` are EPSG:4326 degrees.
+    ``vacancy_reported_at`` is the date of the figures shown (여석 기준일): the time of the centre's last report
+    when it was made after the snapshot's data date (such a report wins, see ``geo.ingest.childcare.load``),
+    else the snapshot date (``data_date``); ``vacancy_source`` says which (``report`` or ``snapshot``);
+    ``updated_at`` is when the row last changed. ``lon``/``lat`` are EPSG:4326 degrees.
 
     Raises
     ------
     NotFound
         No centre has this id.
     """
-    row = conn.execute(_DETAIL_SQL, {"id": facility_id}).mappings().first()
+    row = conn.execute(_DETAIL_SQL, {"id": facility_id, "tz": SOURCE_TIME_ZONE}).mappings().first()
     if row is None:
         raise NotFound(f"no centre with id {facility_id}", facility_id=facility_id)
     detail = dict(row)
@@ -50,5 +56,7 @@ def facility_detail(conn: Connection, facility_id: int) -> dict[str, Any]:
     for key in ("approved_on", "data_date", "updated_at"):
         if detail[key] is not None:
             detail[key] = detail[key].isoformat()
-    detail["vacancy_reported_at"] = detail["data_date"]
+    live = detail.pop("live_reported_at")
+    detail["vacancy_reported_at"] = live.isoformat() if live is not None else detail["data_date"]
+    detail["vacancy_source"] = "report" if live is not None else "snapshot"
     return detail

@@ -31,7 +31,7 @@ from psycopg import sql
 from sqlalchemy import Connection, Engine, text
 
 from geo.db import composed
-from geo.domain import FacilityStatus
+from geo.domain import SOURCE_TIME_ZONE, FacilityStatus
 from geo.errors import ImportFailed
 from geo.ingest.childcare.formats import (
     NATIONAL_BASIC,
@@ -50,8 +50,12 @@ from geo.ingest.run import DEFAULT_LIMITS, ImportLimits, ImportRun, import_run
 _DERIVED_COLUMNS: tuple[tuple[str, str], ...] = (
     ("geom_4326", "geometry(Point, 4326)"), ("geocode_quality", "text"), ("admin_dong_id", "integer"),
     ("offset_m", "double precision"), ("facility_id", "integer"), ("changed", "boolean"),
-    ("history_changed", "boolean"), ("unlisted_on", "date"),
+    ("history_changed", "boolean"), ("unlisted_on", "date"), ("live_report_id", "bigint"),
+    ("live_reported_at", "timestamptz"),
 )
+# Figures a staff report gives (geo.vacancy.reports): a report made after a snapshot's data date wins over it.
+_LIVE_COLUMNS: tuple[str, ...] = ("enrolled", "enrolled_by_age", "free_by_age", "classes_by_age")
+
 # facilities columns written by the importers (all compared to decide updated vs unchanged).
 _FACILITY_COLUMNS: tuple[str, ...] = (
     "name", "facility_type", "status", "sido_name", "sigungu_name", "district_code", "admin_dong_id",
@@ -225,13 +229,7 @@ def _upsert(conn: Connection, run: ImportRun, fmt: CsvFormat, ctx: _Context, iss
     to ``enrollment_changes``.
     """
     result = run.result
-    conn.execute(composed(conn, sql.SQL("""
-        UPDATE _childcare_staging s SET facility_id = f.id,
-            changed = ROW({f_cols}) IS DISTINCT FROM ROW({s_cols}),
-            history_changed = ROW({f_hist}) IS DISTINCT FROM ROW({s_hist})
-        FROM facilities f WHERE f.code = s.code
-    """).format(f_cols=_cols(_FACILITY_COLUMNS, "f"), s_cols=_cols(_FACILITY_COLUMNS, "s"),
-                f_hist=_cols(_HISTORY_COLUMNS, "f"), s_hist=_cols(_HISTORY_COLUMNS, "s"))))
+    conn.execute(text("UPDATE _childcare_staging s SET facility_id = f.id FROM facilities f WHERE f.code = s.code"))
     # An older snapshot never overwrites a newer one.
     stale = conn.execute(text("""
         SELECT s.row_number, s.code, s.data_date, f.data_date AS stored
@@ -244,6 +242,14 @@ def _upsert(conn: Connection, run: ImportRun, fmt: CsvFormat, ctx: _Context, iss
     if stale:
         conn.execute(text("DELETE FROM _childcare_staging WHERE row_number = ANY(:rows)"),
                      {"rows": [r.row_number for r in stale]})
+    result.live_kept = _keep_live_figures(conn, run, issues)
+    conn.execute(composed(conn, sql.SQL("""
+        UPDATE _childcare_staging s SET
+            changed = ROW({f_cols}) IS DISTINCT FROM ROW({s_cols}),
+            history_changed = ROW({f_hist}) IS DISTINCT FROM ROW({s_hist})
+        FROM facilities f WHERE f.id = s.facility_id
+    """).format(f_cols=_cols(_FACILITY_COLUMNS, "f"), s_cols=_cols(_FACILITY_COLUMNS, "s"),
+                f_hist=_cols(_HISTORY_COLUMNS, "f"), s_hist=_cols(_HISTORY_COLUMNS, "s"))))
     # Centres this file lists but a newer full snapshot of their region did not: no longer listed as of then
     # (a centre closed when last listed stays closed, as a full snapshot leaves it).
     conn.execute(text("""
@@ -276,6 +282,61 @@ def _upsert(conn: Connection, run: ImportRun, fmt: CsvFormat, ctx: _Context, iss
         SELECT s.code, {s_cols} FROM _childcare_staging s WHERE s.facility_id IS NULL ORDER BY s.row_number
     """).format(cols=_cols(_FACILITY_COLUMNS), s_cols=_cols(_FACILITY_COLUMNS, "s")))).rowcount
     result.enrollment_changes += _unlist(conn, run, fmt, ctx)
+
+
+def _keep_live_figures(conn: Connection, run: ImportRun, issues: _Issues) -> int:
+    """Keep the figures of a staff report made after the snapshot's data date (from the next day 00:00 in
+    ``SOURCE_TIME_ZONE`` on) instead of the snapshot's, record each differing figure in ``vacancy_conflicts``
+    (both values) and flag the row. Returns the number of centres whose live figures were kept.
+
+    The snapshot still gives everything a report does not (정원, status, address, ...); free places in total
+    follow the new 정원: 정원 − the reported 현원.
+    """
+    conn.execute(text("""
+        UPDATE _childcare_staging s SET live_report_id = r.id, live_reported_at = r.reported_at
+        FROM (SELECT DISTINCT ON (v.facility_id) v.id, v.facility_id, v.reported_at FROM vacancy_reports v
+              WHERE v.facility_id IN (SELECT facility_id FROM _childcare_staging WHERE facility_id IS NOT NULL)
+              ORDER BY v.facility_id, v.reported_at DESC, v.id DESC) r
+        WHERE r.facility_id = s.facility_id AND s.data_date IS NOT NULL
+          AND r.reported_at >= ((s.data_date + 1)::timestamp AT TIME ZONE :tz)
+    """), {"tz": SOURCE_TIME_ZONE})
+    live = """
+        SELECT s.row_number, s.facility_id, s.code, s.data_date, s.live_report_id, s.live_reported_at,
+               to_jsonb(s.enrolled) AS s_enrolled, s.enrolled_by_age AS s_enrolled_by_age,
+               s.free_by_age AS s_free_by_age, s.classes_by_age AS s_classes_by_age,
+               to_jsonb(r.enrolled) AS l_enrolled, r.enrolled_by_age AS l_enrolled_by_age,
+               r.free_by_age || jsonb_build_object('total', greatest(0, coalesce(s.capacity, 0) - r.enrolled))
+                   AS l_free_by_age,
+               coalesce(r.classes_by_age, s.classes_by_age) AS l_classes_by_age
+        FROM _childcare_staging s JOIN vacancy_reports r ON r.id = s.live_report_id
+    """
+    pairs = sql.SQL(", ").join(
+        sql.SQL("({}, {}, {})").format(sql.Literal(c), sql.Identifier(f"s_{c}"), sql.Identifier(f"l_{c}"))
+        for c in _LIVE_COLUMNS)
+    conn.execute(composed(conn, sql.SQL("""
+        INSERT INTO vacancy_conflicts (facility_id, import_run_id, vacancy_report_id, field, snapshot_value,
+                                       live_value, snapshot_date, reported_at)
+        SELECT x.facility_id, :run_id, x.live_report_id, v.field, v.snapshot_value, v.live_value, x.data_date,
+               x.live_reported_at
+        FROM ({live}) x CROSS JOIN LATERAL (VALUES {pairs}) v(field, snapshot_value, live_value)
+        WHERE v.snapshot_value IS DISTINCT FROM v.live_value
+          AND NOT EXISTS (SELECT 1 FROM vacancy_conflicts c
+                          WHERE c.facility_id = x.facility_id AND c.vacancy_report_id = x.live_report_id
+                            AND c.field = v.field AND c.snapshot_date = x.data_date
+                            AND c.snapshot_value IS NOT DISTINCT FROM v.snapshot_value)
+        ORDER BY x.row_number, v.field
+    """).format(live=sql.SQL(live), pairs=pairs)), {"run_id": run.run_id})
+    rows = conn.execute(text(live + " ORDER BY s.row_number")).all()
+    for r in rows:
+        issues.flag(r.row_number, r.code, "live_report",
+                    f"reported live at {r.live_reported_at.isoformat()}, after this snapshot of {r.data_date}: "
+                    f"live figures kept (현원 {r.l_enrolled}, snapshot {r.s_enrolled}; see vacancy_conflicts)")
+    conn.execute(composed(conn, sql.SQL("""
+        UPDATE _childcare_staging s SET enrolled = x.l_enrolled::int, enrolled_by_age = x.l_enrolled_by_age,
+            free_by_age = x.l_free_by_age, classes_by_age = x.l_classes_by_age
+        FROM ({live}) x WHERE x.row_number = s.row_number
+    """).format(live=sql.SQL(live))))
+    return len(rows)
 
 
 def _history_pairs(before: str, after: str) -> sql.Composed:
