@@ -21,6 +21,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    UniqueConstraint,
     func,
     text,
 )
@@ -195,6 +196,30 @@ class EnrollmentChange(Base):
     classes_by_age_before: Mapped[dict | None] = mapped_column(JSONB)
     classes_by_age_after: Mapped[dict | None] = mapped_column(JSONB)
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class FacilityObservation(Base):
+    """What one snapshot said of one centre (migration 0011): the figures that go to the history, keyed by the
+    snapshot's date (its newest row's 데이터기준일자) with the row's own date. Status and ``enrollment_changes`` are
+    derived from a centre's observations in snapshot order (``geo.ingest.childcare.load``)."""
+
+    __tablename__ = "facility_observations"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    facility_id: Mapped[int] = mapped_column(ForeignKey("facilities.id", ondelete="CASCADE"))
+    source: Mapped[str] = mapped_column(String(40))
+    snapshot_date: Mapped[date] = mapped_column(Date)
+    data_date: Mapped[date | None] = mapped_column(Date)
+    import_run_id: Mapped[int | None] = mapped_column(ForeignKey("import_runs.id", ondelete="SET NULL"))
+    sido_name: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str | None] = mapped_column(String(12))
+    enrolled: Mapped[int | None] = mapped_column(Integer)
+    capacity: Mapped[int | None] = mapped_column(Integer)
+    enrolled_by_age: Mapped[dict | None] = mapped_column(JSONB)
+    classes_by_age: Mapped[dict | None] = mapped_column(JSONB)
+
+    __table_args__ = (UniqueConstraint("facility_id", "source", "snapshot_date",
+                                       name="uq_facility_observations_snapshot"),)
 
 
 class RoadEdge(Base):

@@ -7,11 +7,20 @@ and, where unusable, replaced by a point inside the 법정동 (else the 시군�
 현원, 정원, 반수 (classes by age), enrolment by age or status of an existing centre is written to
 ``enrollment_changes``.
 
-Snapshots (each row dated by its 데이터기준일자) may come in any order: a row older than the stored one is not
-applied; a centre first seen in a snapshot older than the newest *full* snapshot of its 시도 is stored as
-``unlisted``; a full snapshot marks the centres of its 시도 that it no longer lists (and no newer snapshot
-listed) as ``unlisted`` with a history row, except those already closed. Partial snapshots (extracts) infer
-nothing from absent centres. ``snapshot="auto"`` treats a file listing closed (폐지) centres as full.
+Snapshots (each row dated by its 데이터기준일자; a snapshot is dated by its newest row) may come in any order with the
+same state and the same history. Every import records what the snapshot said of each centre it lists
+(``facility_observations``: status, 현원, 정원, classes and children by age). A centre's row follows its newest
+listing (a row older than the newest one stored is not applied, but is an observation all the same); its status
+and ``enrollment_changes`` are derived from its observations in snapshot order plus, after each observation, the
+first *full* snapshot of its 시도 that did not list it (``unlisted`` from that snapshot's date, with a history
+row; a centre closed when last listed stays closed). Partial snapshots (extracts) infer nothing from absent
+centres. ``snapshot="auto"`` treats a file listing closed (폐지) centres as full.
+
+Live reports win over older snapshots: a figure a centre's staff reported (``geo.vacancy.reports``) after a
+snapshot's data date (from the next day 00:00 Asia/Seoul) is kept instead of the snapshot's (현원, children by
+age, free places, and classes when reported); each differing figure is recorded with both values in
+``vacancy_conflicts`` and the row is flagged (column ``live_report``). Everything a report does not give (정원,
+status, address, ...) follows the snapshot.
 
 One file is one import run (``geo.ingest.run``), one transaction: a file that cannot be read, lacks required
 columns, is cut short, holds a NUL byte or is mostly unusable rows raises ``ImportFailed`` and writes nothing;
@@ -50,7 +59,7 @@ from geo.ingest.run import DEFAULT_LIMITS, ImportLimits, ImportRun, import_run
 _DERIVED_COLUMNS: tuple[tuple[str, str], ...] = (
     ("geom_4326", "geometry(Point, 4326)"), ("geocode_quality", "text"), ("admin_dong_id", "integer"),
     ("offset_m", "double precision"), ("facility_id", "integer"), ("changed", "boolean"),
-    ("history_changed", "boolean"), ("unlisted_on", "date"), ("live_report_id", "bigint"),
+    ("is_new", "boolean"), ("unlisted_on", "date"), ("live_report_id", "bigint"),
     ("live_reported_at", "timestamptz"),
 )
 # Figures a staff report gives (geo.vacancy.reports): a report made after a snapshot's data date wins over it.
@@ -221,67 +230,202 @@ def _cols(columns: tuple[str, ...], alias: str | None = None) -> sql.Composed:
 
 
 def _upsert(conn: Connection, run: ImportRun, fmt: CsvFormat, ctx: _Context, issues: _Issues) -> None:
-    """Compare staged rows with ``facilities`` and apply the snapshot (see the module docstring).
+    """Record what the snapshot says of each centre, apply it to ``facilities`` and derive status and history
+    (see the module docstring).
 
-    Rows older than what is stored are not applied; centres first seen in a snapshot older than the newest
-    full snapshot of their region are stored as ``unlisted``; a full snapshot marks the centres of its region
-    that it no longer lists as ``unlisted``. Every change of 현원, 정원, 반수, enrolment by age or status goes
-    to ``enrollment_changes``.
+    Every staged row becomes an observation (``facility_observations``: what this snapshot said of the centre).
+    The current row of a centre follows its newest listing (rows older than what is stored are not applied);
+    its status and ``enrollment_changes`` are then derived from its observations in data-date order and from the
+    full snapshots of its region that did not list it (``_derive``), so that any import order gives the same
+    state and the same history.
     """
     result = run.result
+    # The run's date, kind and coverage, read by _derive with those of earlier runs.
+    conn.execute(text("UPDATE import_runs SET data_date = :d, snapshot = :s, coverage = :c WHERE id = :id"),
+                 {"d": run.data_date, "s": run.snapshot, "c": run.coverage, "id": run.run_id})
     conn.execute(text("UPDATE _childcare_staging s SET facility_id = f.id FROM facilities f WHERE f.code = s.code"))
-    # An older snapshot never overwrites a newer one.
+    inserted = conn.execute(composed(conn, sql.SQL("""
+        WITH new AS (
+            INSERT INTO facilities (code, {cols})
+            SELECT s.code, {s_cols} FROM _childcare_staging s WHERE s.facility_id IS NULL ORDER BY s.row_number
+            RETURNING id, code
+        )
+        UPDATE _childcare_staging s SET facility_id = new.id, is_new = true
+        FROM new WHERE new.code = s.code
+    """).format(cols=_cols(_FACILITY_COLUMNS), s_cols=_cols(_FACILITY_COLUMNS, "s")))).rowcount
+    result.inserted = inserted
+    _observe(conn, run, fmt)
+    touched = conn.execute(text("SELECT facility_id FROM _childcare_staging")).scalars().all()
+    # An older listing never overwrites a newer one (it is in the history all the same).
     stale = conn.execute(text("""
-        SELECT s.row_number, s.code, s.data_date, f.data_date AS stored
+        SELECT s.row_number, s.code, s.data_date, coalesce(newest.data_date, f.data_date) AS stored
         FROM _childcare_staging s JOIN facilities f ON f.id = s.facility_id
-        WHERE s.data_date < f.data_date
-    """)).all()
+        CROSS JOIN LATERAL (SELECT max(o.data_date) AS data_date FROM facility_observations o
+                            WHERE o.facility_id = s.facility_id AND o.source = :source) newest
+        WHERE s.data_date < coalesce(newest.data_date, f.data_date) AND s.is_new IS NULL
+    """), {"source": fmt.source}).all()
     for r in stale:
         issues.skip(r.row_number, r.code, None,
-                    f"snapshot of {r.data_date} is older than the stored one of {r.stored}; not applied")
+                    f"snapshot of {r.data_date} is older than the stored one of {r.stored}; not applied (kept in "
+                    "the history)")
     if stale:
         conn.execute(text("DELETE FROM _childcare_staging WHERE row_number = ANY(:rows)"),
                      {"rows": [r.row_number for r in stale]})
     result.live_kept = _keep_live_figures(conn, run, issues)
-    conn.execute(composed(conn, sql.SQL("""
-        UPDATE _childcare_staging s SET
-            changed = ROW({f_cols}) IS DISTINCT FROM ROW({s_cols}),
-            history_changed = ROW({f_hist}) IS DISTINCT FROM ROW({s_hist})
-        FROM facilities f WHERE f.id = s.facility_id
-    """).format(f_cols=_cols(_FACILITY_COLUMNS, "f"), s_cols=_cols(_FACILITY_COLUMNS, "s"),
-                f_hist=_cols(_HISTORY_COLUMNS, "f"), s_hist=_cols(_HISTORY_COLUMNS, "s"))))
-    # Centres this file lists but a newer full snapshot of their region did not: no longer listed as of then
-    # (a centre closed when last listed stays closed, as a full snapshot leaves it).
+    # A centre that a full snapshot of its region newer than this listing did not list is unlisted as of the first
+    # such snapshot (a centre closed when last listed stays closed, as a full snapshot leaves it).
     conn.execute(text("""
-        UPDATE _childcare_staging s SET unlisted_on = newest.data_date
-        FROM (SELECT unnest(r.coverage) AS sido_name, max(r.data_date) AS data_date FROM import_runs r
-              WHERE r.kind = :kind AND r.snapshot = 'full' AND r.id <> :run_id GROUP BY 1) newest
-        WHERE s.facility_id IS NULL AND newest.sido_name = s.sido_name AND s.data_date < newest.data_date
-          AND s.status <> :closed
-    """), {"kind": fmt.kind, "run_id": run.run_id, "closed": FacilityStatus.closed.value})
-    for r in conn.execute(text("SELECT row_number, code, data_date, unlisted_on FROM _childcare_staging "
-                               "WHERE unlisted_on IS NOT NULL ORDER BY row_number")):
+        UPDATE _childcare_staging s SET unlisted_on = (
+            SELECT min(r.data_date) FROM import_runs r
+            WHERE r.kind = :kind AND r.snapshot = 'full' AND s.sido_name = ANY(r.coverage) AND r.id <> :run_id
+              AND r.data_date > (SELECT max(o.snapshot_date) FROM facility_observations o
+                                 WHERE o.facility_id = s.facility_id AND o.source = :source))
+        WHERE s.status <> :closed
+    """), {"kind": fmt.kind, "closed": FacilityStatus.closed.value, "run_id": run.run_id, "source": fmt.source})
+    unlisted = conn.execute(text("""
+        SELECT s.row_number, s.code, s.data_date, s.unlisted_on, f.status <> :unlisted AS moved
+        FROM _childcare_staging s JOIN facilities f ON f.id = s.facility_id
+        WHERE s.unlisted_on IS NOT NULL ORDER BY s.row_number
+    """), {"unlisted": FacilityStatus.unlisted.value}).all()
+    for r in unlisted:
         issues.flag(r.row_number, r.code, fmt.status,
                     f"listed in this snapshot of {r.data_date} but not in the full snapshot of {r.unlisted_on} "
                     "already imported; stored as unlisted")
-    history = _cols(_HISTORY_INSERT)
-    result.enrollment_changes = conn.execute(composed(conn, sql.SQL("""
-        INSERT INTO enrollment_changes (facility_id, import_run_id, observed_on, previous_data_date, {history})
-        SELECT f.id, :run_id, s.data_date, f.data_date, {pairs}
-        FROM _childcare_staging s JOIN facilities f ON f.id = s.facility_id
-        WHERE s.history_changed
-    """).format(history=history, pairs=_history_pairs("f", "s"))), {"run_id": run.run_id}).rowcount
-    result.updated = conn.execute(composed(conn, sql.SQL("""
+    result.unlisted = sum(1 for r in unlisted if r.moved)
+    conn.execute(text("UPDATE _childcare_staging SET status = :unlisted, data_date = unlisted_on "
+                      "WHERE unlisted_on IS NOT NULL"), {"unlisted": FacilityStatus.unlisted.value})
+    conn.execute(composed(conn, sql.SQL("""
+        UPDATE _childcare_staging s SET changed = ROW({f_cols}) IS DISTINCT FROM ROW({s_cols})
+        FROM facilities f WHERE f.id = s.facility_id
+    """).format(f_cols=_cols(_FACILITY_COLUMNS, "f"), s_cols=_cols(_FACILITY_COLUMNS, "s"))))
+    conn.execute(composed(conn, sql.SQL("""
         UPDATE facilities f SET ({cols}, updated_at) = ({s_cols}, now())
         FROM _childcare_staging s WHERE s.facility_id = f.id AND s.changed
-    """).format(cols=_cols(_FACILITY_COLUMNS), s_cols=_cols(_FACILITY_COLUMNS, "s")))).rowcount
-    result.unchanged = conn.execute(text(
-        "SELECT count(*) FROM _childcare_staging WHERE facility_id IS NOT NULL AND NOT changed")).scalar_one()
-    result.inserted = conn.execute(composed(conn, sql.SQL("""
-        INSERT INTO facilities (code, {cols})
-        SELECT s.code, {s_cols} FROM _childcare_staging s WHERE s.facility_id IS NULL ORDER BY s.row_number
-    """).format(cols=_cols(_FACILITY_COLUMNS), s_cols=_cols(_FACILITY_COLUMNS, "s")))).rowcount
-    result.enrollment_changes += _unlist(conn, run, fmt, ctx)
+    """).format(cols=_cols(_FACILITY_COLUMNS), s_cols=_cols(_FACILITY_COLUMNS, "s"))))
+    result.updated, result.unchanged = conn.execute(text(
+        "SELECT count(*) FILTER (WHERE changed), count(*) FILTER (WHERE NOT changed) FROM _childcare_staging "
+        "WHERE is_new IS NULL")).one()
+    _derive(conn, run, fmt, touched=list(touched))
+
+
+def _observe(conn: Connection, run: ImportRun, fmt: CsvFormat) -> None:
+    """What this snapshot (dated by its newest row, ``run.data_date``) says of each centre it lists: one observation
+    per centre, source and snapshot date, with the row's own date (a re-import of the same snapshot replaces its
+    observations with the same values)."""
+    if run.data_date is None:
+        return
+    conn.execute(text("""
+        INSERT INTO facility_observations (facility_id, source, snapshot_date, data_date, import_run_id, sido_name,
+                                           status, enrolled, capacity, enrolled_by_age, classes_by_age)
+        SELECT s.facility_id, :source, :snapshot_date, s.data_date, :run_id, s.sido_name, s.status, s.enrolled,
+               s.capacity, s.enrolled_by_age, s.classes_by_age
+        FROM _childcare_staging s
+        ORDER BY s.row_number
+        ON CONFLICT (facility_id, source, snapshot_date) DO UPDATE SET
+            data_date = EXCLUDED.data_date, sido_name = EXCLUDED.sido_name, status = EXCLUDED.status,
+            enrolled = EXCLUDED.enrolled, capacity = EXCLUDED.capacity, enrolled_by_age = EXCLUDED.enrolled_by_age,
+            classes_by_age = EXCLUDED.classes_by_age
+    """), {"source": fmt.source, "snapshot_date": run.data_date, "run_id": run.run_id})
+
+
+# The states of a centre in snapshot order: each observation (dated by its row), and after an observation the
+# first full snapshot of its region (before the next observation) that did not list it, as ``unlisted`` with the
+# figures last observed (a centre closed when last listed stays closed). :ids are the centres to derive.
+_STATES_SQL = """
+    WITH runs AS (
+        SELECT r.data_date, min(r.id) AS run_id, r.coverage FROM import_runs r
+        WHERE r.kind = :kind AND r.snapshot = 'full' AND r.data_date IS NOT NULL
+        GROUP BY r.data_date, r.coverage
+    ), obs AS (
+        SELECT o.facility_id, o.snapshot_date, o.data_date, o.status, o.enrolled, o.capacity, o.enrolled_by_age,
+               o.classes_by_age, o.import_run_id, o.sido_name,
+               lead(o.snapshot_date) OVER (PARTITION BY o.facility_id ORDER BY o.snapshot_date) AS next_snapshot
+        FROM facility_observations o WHERE o.facility_id = ANY(:ids) AND o.source = :source
+    )
+    SELECT obs.facility_id, obs.snapshot_date AS sort_date, obs.data_date, obs.status, obs.enrolled, obs.capacity,
+           obs.enrolled_by_age, obs.classes_by_age, obs.import_run_id
+    FROM obs
+    UNION ALL
+    SELECT obs.facility_id, gap.data_date, gap.data_date, :unlisted, obs.enrolled, obs.capacity,
+           obs.enrolled_by_age, obs.classes_by_age, gap.run_id
+    FROM obs CROSS JOIN LATERAL (
+        SELECT runs.data_date, runs.run_id FROM runs
+        WHERE obs.sido_name = ANY(runs.coverage) AND runs.data_date > obs.snapshot_date
+          AND (obs.next_snapshot IS NULL OR runs.data_date < obs.next_snapshot)
+        ORDER BY runs.data_date, runs.run_id LIMIT 1) gap
+    WHERE obs.status <> :closed
+"""
+
+
+def _derive(conn: Connection, run: ImportRun, fmt: CsvFormat, *, touched: list[int]) -> None:
+    """Status, data date and history (``enrollment_changes``) of the centres this import concerns, from their
+    observations in data-date order (``_STATES_SQL``); the history is brought to the derived rows (rows already
+    there are kept, others removed or added), so re-importing changes nothing."""
+    result = run.result
+    ids = conn.execute(text("""
+        SELECT unnest(CAST(:touched AS integer[]))
+        UNION
+        SELECT f.id FROM facilities f
+        WHERE :full AND f.source = :source AND f.sido_name = ANY(:coverage)
+          AND EXISTS (SELECT 1 FROM facility_observations o WHERE o.facility_id = f.id)
+    """), {"touched": touched, "full": run.snapshot == "full", "source": fmt.source,
+           "coverage": run.coverage or []}).scalars().all()
+    params = {"ids": list(ids), "kind": fmt.kind, "source": fmt.source,
+              "unlisted": FacilityStatus.unlisted.value, "closed": FacilityStatus.closed.value}
+    conn.execute(text("DROP TABLE IF EXISTS _childcare_states"))
+    conn.execute(text("CREATE TEMP TABLE _childcare_states ON COMMIT DROP AS " + _STATES_SQL), params)
+    # The current status and data date: those of the newest state (a listing or an absence from a full snapshot).
+    unlisted = conn.execute(text("""
+        WITH newest AS (
+            SELECT DISTINCT ON (facility_id) facility_id, data_date, status FROM _childcare_states
+            ORDER BY facility_id, sort_date DESC
+        ), moved AS (
+            UPDATE facilities f SET status = n.status, data_date = n.data_date, updated_at = now()
+            FROM newest n
+            WHERE f.id = n.facility_id AND (f.status, f.data_date) IS DISTINCT FROM (n.status, n.data_date)
+              AND (n.status = :unlisted OR f.status = :unlisted)
+              AND f.id NOT IN (SELECT facility_id FROM _childcare_staging WHERE facility_id IS NOT NULL)
+            RETURNING f.id, f.status
+        )
+        SELECT id FROM moved WHERE status = :unlisted
+    """), params).scalars().all()
+    result.unlisted += len(unlisted)
+    history = _cols(_HISTORY_INSERT)
+    same = sql.SQL(" AND ").join(
+        sql.SQL("e.{c} IS NOT DISTINCT FROM d.{c}").format(c=sql.Identifier(c))
+        for c in ("observed_on", "previous_data_date", *_HISTORY_INSERT))
+    conn.execute(text("DROP TABLE IF EXISTS _childcare_derived"))
+    conn.execute(composed(conn, sql.SQL("""
+        CREATE TEMP TABLE _childcare_derived ON COMMIT DROP AS
+        SELECT facility_id, import_run_id, data_date AS observed_on, previous_data_date, {history}
+        FROM (
+            SELECT t.*, lag(t.data_date) OVER w AS previous_data_date,
+                   {lags}
+            FROM _childcare_states t WINDOW w AS (PARTITION BY t.facility_id ORDER BY t.sort_date)
+        ) x
+        WHERE previous_data_date IS NOT NULL
+          AND ROW({befores}) IS DISTINCT FROM ROW({afters})
+    """).format(
+        history=history,
+        lags=sql.SQL(", ").join(
+            sql.SQL("lag(t.{c}) OVER w AS {b}, t.{c} AS {a}").format(
+                c=sql.Identifier(c), b=sql.Identifier(f"{c}_before"), a=sql.Identifier(f"{c}_after"))
+            for c in _HISTORY_COLUMNS),
+        befores=_cols(tuple(f"{c}_before" for c in _HISTORY_COLUMNS)),
+        afters=_cols(tuple(f"{c}_after" for c in _HISTORY_COLUMNS)))))
+    conn.execute(composed(conn, sql.SQL("""
+        DELETE FROM enrollment_changes e WHERE e.facility_id = ANY(:ids)
+          AND NOT EXISTS (SELECT 1 FROM _childcare_derived d WHERE d.facility_id = e.facility_id AND {same})
+    """).format(same=same)), params)
+    result.enrollment_changes = conn.execute(composed(conn, sql.SQL("""
+        INSERT INTO enrollment_changes (facility_id, import_run_id, observed_on, previous_data_date, {history})
+        SELECT d.facility_id, d.import_run_id, d.observed_on, d.previous_data_date, {d_history}
+        FROM _childcare_derived d
+        WHERE NOT EXISTS (SELECT 1 FROM enrollment_changes e WHERE e.facility_id = d.facility_id AND {same})
+        ORDER BY d.facility_id, d.observed_on
+    """).format(history=history, d_history=_cols(_HISTORY_INSERT, "d"), same=same))).rowcount
+    conn.execute(text("DROP TABLE _childcare_states"))
+    conn.execute(text("DROP TABLE _childcare_derived"))
 
 
 def _keep_live_figures(conn: Connection, run: ImportRun, issues: _Issues) -> int:
@@ -337,56 +481,3 @@ def _keep_live_figures(conn: Connection, run: ImportRun, issues: _Issues) -> int
         FROM ({live}) x WHERE x.row_number = s.row_number
     """).format(live=sql.SQL(live))))
     return len(rows)
-
-
-def _history_pairs(before: str, after: str) -> sql.Composed:
-    """``before.enrolled, after.enrolled, ...`` in ``_HISTORY_INSERT`` order."""
-    return sql.SQL(", ").join(sql.Identifier(alias, column) for column in _HISTORY_COLUMNS
-                              for alias in (before, after))
-
-
-def _unlist(conn: Connection, run: ImportRun, fmt: CsvFormat, ctx: _Context) -> int:
-    """Mark as ``unlisted`` (with a history row) the centres that should be listed but are not: those first
-    seen in this older snapshot (``unlisted_on``) and, for a full snapshot, the centres of its region that it
-    does not list although nothing newer said otherwise. Returns the number of history rows written."""
-    keep = [c for c in _HISTORY_COLUMNS if c != "status"]
-    same = sql.SQL(", ").join(sql.Identifier("f", c) for c in keep for _ in range(2))
-    figures = _cols(tuple(f"{c}_{when}" for c in keep for when in ("before", "after")))
-    written = conn.execute(composed(conn, sql.SQL("""
-        WITH late AS (
-            SELECT f.id, s.data_date, s.unlisted_on, f.status
-            FROM _childcare_staging s JOIN facilities f ON f.code = s.code
-            WHERE s.unlisted_on IS NOT NULL
-        ), history AS (
-            INSERT INTO enrollment_changes (facility_id, import_run_id, observed_on, previous_data_date, {figures},
-                                            status_before, status_after)
-            SELECT f.id, :run_id, late.unlisted_on, late.data_date, {same}, late.status, :unlisted
-            FROM late JOIN facilities f ON f.id = late.id
-        )
-        UPDATE facilities f SET status = :unlisted, data_date = late.unlisted_on
-        FROM late WHERE f.id = late.id
-    """).format(figures=figures, same=same)), {"run_id": run.run_id, "unlisted": FacilityStatus.unlisted.value})
-    count = written.rowcount
-    if run.snapshot != "full" or run.data_date is None:
-        return count
-    gone = conn.execute(composed(conn, sql.SQL("""
-        WITH gone AS (
-            SELECT f.id FROM facilities f
-            WHERE f.source = :source AND f.sido_name = ANY(:coverage) AND f.data_date < :snapshot_date
-              AND f.status <> ALL(:kept) AND f.code NOT IN (SELECT unnest(CAST(:listed AS text[])))
-        ), history AS (
-            INSERT INTO enrollment_changes (facility_id, import_run_id, observed_on, previous_data_date, {figures},
-                                            status_before, status_after)
-            SELECT f.id, :run_id, :snapshot_date, f.data_date, {same}, f.status, :unlisted
-            FROM gone JOIN facilities f ON f.id = gone.id
-        )
-        UPDATE facilities f SET status = :unlisted, data_date = :snapshot_date, updated_at = now()
-        FROM gone WHERE f.id = gone.id
-    """).format(figures=figures, same=same)), {
-        "run_id": run.run_id, "unlisted": FacilityStatus.unlisted.value, "source": fmt.source,
-        "coverage": run.coverage, "snapshot_date": run.data_date, "listed": list(ctx.seen),
-        # A centre already closed stays closed: that is what it was when last listed.
-        "kept": [FacilityStatus.closed.value, FacilityStatus.unlisted.value],
-    }).rowcount
-    run.result.unlisted = count + gone
-    return count + gone

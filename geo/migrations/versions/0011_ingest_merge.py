@@ -1,4 +1,6 @@
-"""Ingest merge rules: vacancy_conflicts (a live report kept over an older official snapshot, both values)
+"""Ingest merge rules: vacancy_conflicts (a live report kept over an older official snapshot, both values);
+facility_observations (what each snapshot said of each centre, from which status and history are derived),
+backfilled from the current rows and the history
 
 Revision ID: 0011_ingest_merge
 Revises: 0008_integrate
@@ -38,6 +40,49 @@ def upgrade() -> None:
     op.create_index("ix_vacancy_conflicts_facility_id", "vacancy_conflicts", ["facility_id"])
 
 
+    op.create_table(
+        "facility_observations",
+        sa.Column("id", sa.BigInteger(), nullable=False),
+        sa.Column("facility_id", sa.Integer(), nullable=False),
+        sa.Column("source", sa.String(length=40), nullable=False),
+        sa.Column("snapshot_date", sa.Date(), nullable=False),
+        sa.Column("data_date", sa.Date(), nullable=True),
+        sa.Column("import_run_id", sa.Integer(), nullable=True),
+        sa.Column("sido_name", sa.Text(), nullable=True),
+        sa.Column("status", sa.String(length=12), nullable=True),
+        sa.Column("enrolled", sa.Integer(), nullable=True),
+        sa.Column("capacity", sa.Integer(), nullable=True),
+        sa.Column("enrolled_by_age", postgresql.JSONB(astext_type=sa.Text()), nullable=True),
+        sa.Column("classes_by_age", postgresql.JSONB(astext_type=sa.Text()), nullable=True),
+        sa.ForeignKeyConstraint(["facility_id"], ["facilities.id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["import_run_id"], ["import_runs.id"], ondelete="SET NULL"),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("facility_id", "source", "snapshot_date", name="uq_facility_observations_snapshot"),
+    )
+    # Backfill: the current row of each listed centre, then the states its history names (the current row wins).
+    columns = "facility_id, source, snapshot_date, data_date, sido_name, status, enrolled, capacity, " \
+              "enrolled_by_age, classes_by_age"
+    op.execute(f"""
+        INSERT INTO facility_observations ({columns})
+        SELECT f.id, coalesce(f.source, ''), f.data_date, f.data_date, f.sido_name, f.status, f.enrolled, f.capacity,
+               f.enrolled_by_age, f.classes_by_age
+        FROM facilities f WHERE f.data_date IS NOT NULL AND f.status <> 'unlisted'
+        ON CONFLICT DO NOTHING
+    """)  # noqa: S608 (constants of this migration)
+    for when, date_column in (("after", "observed_on"), ("before", "previous_data_date")):
+        op.execute(f"""
+            INSERT INTO facility_observations ({columns})
+            SELECT e.facility_id, coalesce(f.source, ''), e.{date_column}, e.{date_column}, f.sido_name,
+                   e.status_{when}, e.enrolled_{when}, e.capacity_{when}, e.enrolled_by_age_{when},
+                   e.classes_by_age_{when}
+            FROM enrollment_changes e JOIN facilities f ON f.id = e.facility_id
+            WHERE e.{date_column} IS NOT NULL AND e.status_{when} <> 'unlisted'
+            ORDER BY e.id DESC
+            ON CONFLICT DO NOTHING
+        """)  # noqa: S608 (constants of this migration)
+
+
 def downgrade() -> None:
+    op.drop_table("facility_observations")
     op.drop_index("ix_vacancy_conflicts_facility_id", table_name="vacancy_conflicts")
     op.drop_table("vacancy_conflicts")
