@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     import_max_skip_ratio: float = Field(default=0.5, ge=0.0, le=1.0, alias="DOLBOM_IMPORT_MAX_SKIP_RATIO")
     import_min_rows_for_ratio: int = Field(default=200, ge=1, alias="DOLBOM_IMPORT_MIN_ROWS_FOR_RATIO")
     import_report_per_kind: int = Field(default=1000, ge=1, alias="DOLBOM_IMPORT_REPORT_PER_KIND")
+    # A centre placed farther than this from its published point (or without a usable one) is shown with an
+    # approximate location: found by 구/동, not given as a precise point (docs/data-rules.md).
+    import_location_exact_max_m: float = Field(default=150.0, gt=0, alias="DOLBOM_IMPORT_LOCATION_EXACT_MAX_M")
     # Accounts: web sessions, API tokens, login throttling, 본인인증 (identity verification).
     session_ttl_hours: float = Field(default=12.0, alias="DOLBOM_SESSION_TTL_HOURS")
     token_ttl_days: float = Field(default=90.0, alias="DOLBOM_TOKEN_TTL_DAYS")

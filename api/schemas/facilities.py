@@ -44,6 +44,9 @@ class FacilityProperties(BaseModel):
     cctv_count: int | None
     geocode_quality: str = Field(description="source | source_snapped (moved into its own 구) | "
                                              "legal_dong_centroid | district_centroid | ...")
+    location_approximate: bool = Field(description=(
+        "The point only says which 구/동 the centre is in: it was placed more than DOLBOM_IMPORT_LOCATION_EXACT_MAX_M "
+        "(150 m) from its published point, or inside its 법정동/시군구 for want of one; distances are approximate"))
     data_date: date | None
     distance_m: float | None = Field(description="Distance from the query point in metres (WGS84 spheroid)")
     catchment_radius_m: float | None = Field(default=None,

@@ -282,7 +282,9 @@ function freeText(item) {
 
 function markerIcon(item) {
   const selected = item.id === selectedId ? " selected" : "";
-  return L.divIcon({className: `centre ${toneOf(item)}${selected}`, iconSize: L.point(16, 16), html: ""});
+  // A centre whose point only says which 구/동 it is in gets a hollow, dashed marker (no precise point claimed).
+  const approximate = item.location_approximate ? " approximate" : "";
+  return L.divIcon({className: `centre ${toneOf(item)}${selected}${approximate}`, iconSize: L.point(16, 16), html: ""});
 }
 
 function filterParams() {
@@ -555,7 +557,7 @@ function renderDetail(d) {
       <th scope="col">${t("free_col")}</th></tr></thead><tbody>${rows}</tbody></table>` : ""}
     ${mixed ? `<p class="note" id="mixed-note">${t("mixed_note")}</p>` : ""}
     ${hours ? `<h3>${t("hours")}</h3><ul class="hours">${hours}</ul>` : ""}
-    ${d.geocode_quality !== "source" ? `<p><em>${t("located_by_dong")}</em></p>` : ""}`;
+    ${d.location_approximate ? `<p class="note" id="location-note"><em>${t("location_approximate")}</em></p>` : ""}`;
 }
 
 // ----------------------------------------------------------------------------------------------------------

@@ -37,6 +37,8 @@ PROPERTIES: tuple[Property, ...] = (
     Property("has_bus", "boolean", _c.has_bus, "runs a school bus"),
     Property("cctv_count", "integer", _c.cctv_count, "number of CCTV cameras"),
     Property("data_date", "date", _c.data_date, "date the source data describes"),
+    Property("location_approximate", "boolean", _c.location_approximate,
+             "the point only says which 구/동 (placed > 150 m from the published point, or at its 동/구)"),
     Property("updated_at", "date-time", _c.updated_at, "last change of the row"),
 )
 

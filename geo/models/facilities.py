@@ -130,6 +130,10 @@ class Facility(Base):
     # address because the published point was missing or the City Hall placeholder; "district_centroid" when
     # only the 시군구 could be read from the address.
     geocode_quality: Mapped[str] = mapped_column(String(24))
+    # Placed farther than DOLBOM_IMPORT_LOCATION_EXACT_MAX_M from the published point, or inside its 법정동/시군구
+    # for want of one: the point only says which 구/동 (migration 0011). Offset: metres moved (NULL: no point).
+    location_approximate: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    location_offset_m: Mapped[float | None] = mapped_column(Float)
     source: Mapped[str] = mapped_column(String(40))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     geom_4326 = mapped_column(Geometry("POINT", srid=4326, spatial_index=False), nullable=False)

@@ -15,7 +15,7 @@ _DETAIL_SQL = text("""
            a.name AS admin_dong_name, f.address, f.postal_code, f.phone, f.homepage, f.rooms, f.room_area_m2,
            f.playgrounds, f.cctv_count, f.staff_count, f.staff_by_role, f.has_bus, f.capacity, f.enrolled,
            f.classes_by_age, f.enrolled_by_age, f.free_by_age, f.services, f.opening_hours, f.approved_on,
-           f.data_date, f.updated_at, f.geocode_quality, f.source,
+           f.data_date, f.updated_at, f.geocode_quality, f.location_approximate, f.location_offset_m, f.source,
            ST_X(f.geom_4326) AS lon, ST_Y(f.geom_4326) AS lat,
            CASE WHEN r.reported_at >= ((f.data_date + 1)::timestamp AT TIME ZONE :tz) OR f.data_date IS NULL
                 THEN r.reported_at END AS live_reported_at

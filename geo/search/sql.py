@@ -30,7 +30,7 @@ KNN_BOUND_SLACK_M = 0.01
 # Columns every page selects from facilities (alias f) into the page (alias p).
 PAGE_COLUMNS = sql.SQL("""f.id, f.code, f.name, f.facility_type, f.status, f.address, f.phone, f.district_code,
     f.sigungu_name, f.capacity, f.enrolled, f.free_by_age, f.services, f.has_bus, f.cctv_count,
-    f.geocode_quality, f.data_date, f.geom_4326""")
+    f.geocode_quality, f.location_approximate, f.data_date, f.geom_4326""")
 
 # Korean labels, bound once per statement as jsonb: {"type": {...}, "status": {...}, "service": {...}}.
 LABELS_JSON = json.dumps({
@@ -60,6 +60,7 @@ PROPERTIES: tuple[tuple[str, str], ...] = (
     ("has_bus", "p.has_bus"),
     ("cctv_count", "p.cctv_count"),
     ("geocode_quality", "p.geocode_quality"),
+    ("location_approximate", "p.location_approximate"),
     ("data_date", "p.data_date"),
     ("distance_m", "round(p.distance_m::numeric, 2)"),
     ("catchment_radius_m", "p.catchment_radius_m"),

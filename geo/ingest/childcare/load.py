@@ -59,7 +59,8 @@ from geo.ingest.run import DEFAULT_LIMITS, ImportLimits, ImportRun, import_run
 _DERIVED_COLUMNS: tuple[tuple[str, str], ...] = (
     ("geom_4326", "geometry(Point, 4326)"), ("geocode_quality", "text"), ("admin_dong_id", "integer"),
     ("offset_m", "double precision"), ("facility_id", "integer"), ("changed", "boolean"),
-    ("is_new", "boolean"), ("unlisted_on", "date"), ("live_report_id", "bigint"),
+    ("is_new", "boolean"), ("unlisted_on", "date"),
+    ("location_approximate", "boolean"), ("location_offset_m", "double precision"), ("live_report_id", "bigint"),
     ("live_reported_at", "timestamptz"),
 )
 # Figures a staff report gives (geo.vacancy.reports): a report made after a snapshot's data date wins over it.
@@ -72,6 +73,7 @@ _FACILITY_COLUMNS: tuple[str, ...] = (
     "playgrounds", "cctv_count", "staff_count", "staff_by_role", "has_bus", "capacity", "enrolled",
     "classes_by_age", "enrolled_by_age", "free_by_age", "services", "opening_hours", "approved_on",
     "suspended_from", "suspended_until", "closed_on", "data_date", "geocode_quality", "source", "geom_4326",
+    "location_approximate", "location_offset_m",
 )
 # Compared to decide whether a change goes to the history (enrollment_changes: <column>_before/_after).
 _HISTORY_COLUMNS: tuple[str, ...] = ("enrolled", "capacity", "enrolled_by_age", "classes_by_age", "status")
@@ -205,7 +207,8 @@ def _import(bind: Engine | Connection, path: Path, fmt: CsvFormat, *, progress: 
             snapshot = "full" if ctx.statuses.get(FacilityStatus.closed) else "partial"
         run.snapshot = snapshot
         run.bar.step("locating centres")
-        _locate(conn, fmt, lat_col=ctx.lat_col, lon_col=ctx.lon_col, issues=issues)
+        _locate(conn, fmt, lat_col=ctx.lat_col, lon_col=ctx.lon_col, issues=issues,
+                exact_max_m=limits.location_exact_max_m)
         run.bar.step("writing facilities")
         _upsert(conn, run, fmt, ctx, issues)
         issues.emit(result)

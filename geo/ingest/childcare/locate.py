@@ -118,9 +118,14 @@ class _Lookups:
 
 
 
-def _locate(conn: Connection, fmt: CsvFormat, *, lat_col: str, lon_col: str, issues: IssueSink) -> None:
+def _locate(conn: Connection, fmt: CsvFormat, *, lat_col: str, lon_col: str, issues: IssueSink,
+            exact_max_m: float = 150.0) -> None:
     """Geometry, 시군구, 법정동 and 행정동 of every staged row (set-based); rows that cannot be placed are
-    removed from staging and reported as skipped, rows placed by fallback are flagged."""
+    removed from staging and reported as skipped, rows placed by fallback are flagged.
+
+    A row placed farther than ``exact_max_m`` metres from its published point, or inside its 법정동/시군구 for want
+    of a usable one, gets ``location_approximate`` (its point only says which 구/동 it is in); ``location_offset_m``
+    is the distance moved (NULL without a published point)."""
     conn.execute(text("""
         UPDATE _childcare_staging SET geom_4326 = ST_SetSRID(ST_MakePoint(lon, lat), 4326), geocode_quality = :source
         WHERE lon IS NOT NULL AND lat IS NOT NULL
@@ -260,4 +265,22 @@ def _locate(conn: Connection, fmt: CsvFormat, *, lat_col: str, lon_col: str, iss
                         f"{why}; and no loaded 법정동 or 시군구 boundary matches {fmt.address}/{fmt.district}")
     if unplaced:
         conn.execute(text("DELETE FROM _childcare_staging WHERE row_number = ANY(:rows)"), {"rows": unplaced})
+    conn.execute(text("""
+        UPDATE _childcare_staging s SET location_offset_m = m.offset_m,
+            location_approximate = coalesce(s.geocode_quality IN (:legal_dong, :district)
+                                            OR m.offset_m > :exact_max_m, false)
+        FROM (SELECT row_number,
+                     CASE WHEN lon IS NOT NULL AND lat IS NOT NULL THEN
+                         ST_Distance(ST_SetSRID(ST_MakePoint(lon, lat), 4326)::geography, geom_4326::geography)
+                     END AS offset_m
+              FROM _childcare_staging) m
+        WHERE m.row_number = s.row_number
+    """), {"legal_dong": GEOCODE_LEGAL_DONG, "district": GEOCODE_DISTRICT, "exact_max_m": exact_max_m})
+    for r in conn.execute(text("""
+            SELECT row_number, code, location_offset_m FROM _childcare_staging
+            WHERE location_approximate AND geocode_quality = :snapped ORDER BY row_number"""),
+            {"snapped": GEOCODE_SOURCE_SNAPPED}):
+        issues.flag(r.row_number, r.code, f"{lat_col},{lon_col}",
+                    f"moved {r.location_offset_m:.0f} m, more than {exact_max_m:.0f} m: location approximate "
+                    "(found by 구/동, shown as approximate)")
 

@@ -1,6 +1,7 @@
 """Ingest merge rules: vacancy_conflicts (a live report kept over an older official snapshot, both values);
 facility_observations (what each snapshot said of each centre, from which status and history are derived),
-backfilled from the current rows and the history
+backfilled from the current rows and the history; facilities.location_approximate and location_offset_m
+(approximate for centres placed at their 법정동/시군구; re-import to apply the distance limit)
 
 Revision ID: 0011_ingest_merge
 Revises: 0008_integrate
@@ -59,6 +60,11 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("facility_id", "source", "snapshot_date", name="uq_facility_observations_snapshot"),
     )
+    op.add_column("facilities", sa.Column("location_approximate", sa.Boolean(), server_default=sa.text("false"),
+                                          nullable=False))
+    op.add_column("facilities", sa.Column("location_offset_m", sa.Float(), nullable=True))
+    op.execute("UPDATE facilities SET location_approximate = true "
+               "WHERE geocode_quality IN ('legal_dong_centroid', 'district_centroid')")
     # Backfill: the current row of each listed centre, then the states its history names (the current row wins).
     columns = "facility_id, source, snapshot_date, data_date, sido_name, status, enrolled, capacity, " \
               "enrolled_by_age, classes_by_age"
@@ -83,6 +89,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_column("facilities", "location_offset_m")
+    op.drop_column("facilities", "location_approximate")
     op.drop_table("facility_observations")
     op.drop_index("ix_vacancy_conflicts_facility_id", table_name="vacancy_conflicts")
     op.drop_table("vacancy_conflicts")
