@@ -10,6 +10,9 @@ from zoneinfo import ZoneInfo
 # Korean local time (KST, UTC+9, no daylight saving): dates of applications, bookings and the 보육연도.
 SEOUL_TZ = ZoneInfo("Asia/Seoul")
 
+# The time zone of the sources' dates (데이터기준일자): a snapshot dated D holds the figures of day D there.
+SOURCE_TIME_ZONE = "Asia/Seoul"
+
 # Generous bounding box of South Korea incl. Jeju, Ulleungdo and Dokdo (lon_min, lat_min, lon_max, lat_max).
 KOREA_BBOX_4326: tuple[float, float, float, float] = (124.0, 33.0, 132.0, 39.0)
 
@@ -75,7 +78,15 @@ FACILITY_STATUS_KO: dict[FacilityStatus, str] = {
     FacilityStatus.closed: "폐지",
     FacilityStatus.unlisted: "목록제외",
 }
+# The one rule for "operating" (정상 and 재개): what the search shows by default, what takes waitlist applications,
+# seeded applications and the planner's supply.
 OPERATING_STATUSES: tuple[FacilityStatus, ...] = (FacilityStatus.active, FacilityStatus.reopened)
+OPERATING_STATUS_VALUES: tuple[str, ...] = tuple(s.value for s in OPERATING_STATUSES)
+
+
+def is_operating(status: FacilityStatus | str | None) -> bool:
+    """Whether a centre of this 운영현황 operates (정상 or 재개; see ``OPERATING_STATUSES``)."""
+    return status is not None and str(status) in OPERATING_STATUS_VALUES
 
 
 def parse_status(label: str) -> FacilityStatus | None:
@@ -273,6 +284,34 @@ GROUPS_FOR_AGE: dict[int, tuple[str, ...]] = {
 }
 
 
+def free_places_by_class(
+    classes_by_age: dict[str, int] | None,
+    enrolled_by_age: dict[str, int] | None,
+    *,
+    capacity: int | None,
+    enrolled: int | None,
+) -> dict[str, int]:
+    """Estimated free places of each class group (``"0"`` .. ``"5"``, ``mixed_infant``, ``mixed_toddler``,
+    ``special``): classes × legal ratio − children enrolled in that group, capped by 정원 − 현원.
+
+    A class row never shows more free places than its own places minus its children; a mixed class's free
+    places are its own (not those of the single-age classes it shares ages with).
+    """
+    places = places_by_age(classes_by_age)
+    enrolled_map = enrolled_by_age or {}
+    headroom = max(0, (capacity or 0) - (enrolled or 0))
+    return {g: min(headroom, max(0, places[g] - int(enrolled_map.get(g) or 0))) for g in places}
+
+
+# How the per-age and per-class figures relate (shown with the class table).
+MIXED_CLASS_NOTE = (
+    "A mixed class (영아혼합 0-2세, 유아혼합 3-5세) takes children of each of its ages, so its free places count "
+    "for every one of those ages: free places by age = free places of the age's own classes + those of its mixed "
+    "class, at most 정원 − 현원. Ages share those places, so free places by age do not add up to the total; free "
+    "places by class do not overlap and each is at most the class's places minus its children."
+)
+
+
 def free_places_by_age(
     classes_by_age: dict[str, int] | None,
     enrolled_by_age: dict[str, int] | None,
@@ -282,14 +321,12 @@ def free_places_by_age(
 ) -> dict[str, int]:
     """Estimated free places for each age 0..5 (plus ``total``).
 
-    Per class group, free = classes × legal ratio − children enrolled; an age's free places are those of its
-    own classes plus its mixed-age classes. Each figure is capped by the licensed headroom 정원 − 현원, which
-    is the only vacancy figure the source publishes exactly.
+    An age's free places are those of its own classes plus its mixed-age class (``free_places_by_class``; a
+    place of a mixed class counts for each of its ages, see ``MIXED_CLASS_NOTE``). Each figure is capped by the
+    licensed headroom 정원 − 현원, which is the only vacancy figure the source publishes exactly.
     """
-    places = places_by_age(classes_by_age)
-    enrolled_map = enrolled_by_age or {}
-    free_group = {g: max(0, places[g] - int(enrolled_map.get(g) or 0)) for g in places}
+    by_class = free_places_by_class(classes_by_age, enrolled_by_age, capacity=capacity, enrolled=enrolled)
     headroom = max(0, (capacity or 0) - (enrolled or 0))
-    result = {str(age): min(headroom, sum(free_group[g] for g in groups)) for age, groups in GROUPS_FOR_AGE.items()}
+    result = {str(age): min(headroom, sum(by_class[g] for g in groups)) for age, groups in GROUPS_FOR_AGE.items()}
     result["total"] = headroom
     return result

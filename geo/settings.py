@@ -141,6 +141,9 @@ class ImportSettings(_Group):
                                    "is checked.", ge=1)
     report_per_kind: int = _var(1000, "DOLBOM_IMPORT_REPORT_PER_KIND", "Issues of each kind an import report "
                                 "keeps.", ge=1)
+    location_exact_max_m: float = _var(150.0, "DOLBOM_IMPORT_LOCATION_EXACT_MAX_M", "A centre placed farther than "
+                                       "this (metres) from its published point, or without a usable one, is shown "
+                                       "with an approximate location (found by 구/동, not as a precise point).", gt=0)
 
 
 class AuthSettings(_Group):

@@ -13,7 +13,13 @@ from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import ReadSessionDep, SessionDep, SettingsDep, get_engine
-from api.schemas.accounts import CentreVacancyOut, ReportHistoryOut, VacancyEventOut, VacancyReportBody
+from api.schemas.accounts import (
+    CentreVacancyOut,
+    ReportHistoryOut,
+    VacancyConflictOut,
+    VacancyEventOut,
+    VacancyReportBody,
+)
 from api.security import CurrentUser, authorize
 from geo.auth.policy import Action
 from geo.errors import InvalidQuery
@@ -30,6 +36,7 @@ from geo.vacancy.reports import (
     parse_bbox,
     report_history,
     submit_report,
+    vacancy_conflicts,
 )
 from geo.validation import reject_control_characters
 
@@ -77,6 +84,18 @@ def history(code: CentreCode, user: CurrentUser, session: SessionDep,
     facility_id, district = facility_ref(conn, _code(code))
     authorize(user, Action.read_centre_history, facility_id=facility_id, district_code=district)
     return report_history(conn, code, limit=limit)
+
+
+@router.get("/centres/{code}/conflicts", response_model=list[VacancyConflictOut],
+            summary="Snapshot figures not applied because the centre reported later (its staff, officer, admins)")
+def conflicts(code: CentreCode, user: CurrentUser, session: SessionDep,
+              limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[dict[str, Any]]:
+    """A figure the centre reported after an official snapshot's data date wins over that snapshot; each
+    differing figure is kept here with both values, newest first."""
+    conn = session.connection()
+    facility_id, district = facility_ref(conn, _code(code))
+    authorize(user, Action.read_centre_history, facility_id=facility_id, district_code=district)
+    return vacancy_conflicts(conn, code, limit=limit)
 
 
 @router.get("/districts/{district_code}", response_model=list[CentreVacancyOut],

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
@@ -151,7 +151,27 @@ class VacancyEventOut(BaseModel):
     capacity: int | None
     enrolled: int
     free_by_age: dict[str, int]
+    enrolled_by_age: dict[str, int] | None = Field(default=None, description="Children by class group")
+    classes_by_age: dict[str, int] | None = Field(default=None, description="Classes by class group")
+    places_by_age: dict[str, int] | None = Field(
+        default=None, description="Places by class group (classes x legal children per class)")
+    free_by_class: dict[str, int] | None = Field(
+        default=None, description="Free places by class group (geo.domain.free_places_by_class)")
     reported_at: datetime
+
+
+class VacancyConflictOut(BaseModel):
+    """A snapshot figure not applied because the centre reported it live after the snapshot's data date."""
+
+    id: int
+    field: str = Field(description="enrolled | enrolled_by_age | free_by_age | classes_by_age")
+    snapshot_value: Any = Field(description="What the official snapshot said")
+    live_value: Any = Field(description="What the centre reported (kept)")
+    snapshot_date: date | None
+    reported_at: datetime
+    import_run_id: int | None
+    source_name: str | None = Field(description="The imported file")
+    recorded_at: datetime
 
 
 class CentreVacancyOut(BaseModel):

@@ -50,6 +50,7 @@ class FacilityProperties(BaseModel):
     has_bus: bool | None = _centre("has_bus")
     cctv_count: int | None = _centre("cctv_count")
     geocode_quality: str = _centre("geocode_quality")
+    location_approximate: bool = _centre("location_approximate")
     data_date: date | None = _centre("data_date")
     distance_m: float | None = Field(description="Distance from the query point in metres (WGS84 spheroid)")
     catchment_radius_m: float | None = Field(default=None,

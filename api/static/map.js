@@ -282,7 +282,9 @@ function freeText(item) {
 
 function markerIcon(item) {
   const selected = item.id === selectedId ? " selected" : "";
-  return L.divIcon({className: `centre ${toneOf(item)}${selected}`, iconSize: L.point(16, 16), html: ""});
+  // A centre whose point only says which 구/동 it is in gets a hollow, dashed marker (no precise point claimed).
+  const approximate = item.location_approximate ? " approximate" : "";
+  return L.divIcon({className: `centre ${toneOf(item)}${selected}${approximate}`, iconSize: L.point(16, 16), html: ""});
 }
 
 function filterParams() {
@@ -516,12 +518,16 @@ function closeDetail(returnFocus = true) {
 function renderDetail(d) {
   document.getElementById("detail-name").textContent = d.name;
   const item = centres.get(d.id);
-  const free = {...(d.free_by_age || {}), ...(item?.free_by_age || {})};
-  const rows = AGE_GROUPS.filter((g) => (d.classes_by_age?.[g] ?? 0) > 0 || (d.enrolled_by_age?.[g] ?? 0) > 0)
+  // Each row shows its own class group's free places (a mixed class's row its own); the free places by age (badge,
+  // filters) also count the mixed class, so they are explained in a note rather than put in the rows.
+  const free = d.free_by_class || {};
+  const groups = AGE_GROUPS.filter((g) => (d.classes_by_age?.[g] ?? 0) > 0 || (d.enrolled_by_age?.[g] ?? 0) > 0);
+  const rows = groups
     .map((g) => `<tr><th scope="row">${escapeHtml(ageLabel(g))}</th><td>${fmtNumber(d.classes_by_age?.[g] ?? 0)}</td>` +
       `<td>${fmtNumber(d.places_by_age?.[g] ?? null)}</td><td>${fmtNumber(d.enrolled_by_age?.[g] ?? 0)}</td>` +
-      `<td class="${(free[g] ?? 0) > 0 ? "free" : "full"}">${/^\d$/.test(g) ? fmtNumber(free[g] ?? null) : ""}</td></tr>`)
+      `<td class="${(free[g] ?? 0) > 0 ? "free" : "full"}">${fmtNumber(free[g] ?? null)}</td></tr>`)
     .join("");
+  const mixed = groups.some((g) => g.startsWith("mixed_"));
   const staff = Object.entries(d.staff_by_role || {}).filter(([role, n]) => role !== "total" && n > 0)
     .map(([role, n]) => `${escapeHtml(term("staff", role))} ${fmtNumber(n)}`).join(", ");
   const staffTotal = d.staff_by_role?.total ?? d.staff_count;
@@ -549,8 +555,9 @@ function renderDetail(d) {
     ${rows ? `<table class="by-age"><caption>${t("by_age")}</caption><thead><tr><th scope="col">${t("age_class")}</th>
       <th scope="col">${t("classes")}</th><th scope="col">${t("places")}</th><th scope="col">${t("enrolled")}</th>
       <th scope="col">${t("free_col")}</th></tr></thead><tbody>${rows}</tbody></table>` : ""}
+    ${mixed ? `<p class="note" id="mixed-note">${t("mixed_note")}</p>` : ""}
     ${hours ? `<h3>${t("hours")}</h3><ul class="hours">${hours}</ul>` : ""}
-    ${d.geocode_quality !== "source" ? `<p><em>${t("located_by_dong")}</em></p>` : ""}`;
+    ${d.location_approximate ? `<p class="note" id="location-note"><em>${t("location_approximate")}</em></p>` : ""}`;
 }
 
 // ----------------------------------------------------------------------------------------------------------
@@ -568,7 +575,11 @@ function onVacancy(event) {
   const button = document.querySelector(`#results button[data-id="${id}"] .badge`);
   if (button) { button.className = `badge ${toneOf(item)}`; button.textContent = freeText(item); }
   if (selectedId === id && detailData) {
-    detailData.free_by_age = data.free_by_age;
+    // Every column of the class table comes with the event (places, children, free by class and by age).
+    for (const key of ["capacity", "enrolled", "free_by_age", "enrolled_by_age", "classes_by_age", "places_by_age",
+      "free_by_class"]) {
+      if (data[key] != null) detailData[key] = data[key];
+    }
     detailData.live_at = new Date();
     if (data.reported_at) detailData.vacancy_reported_at = data.reported_at;
     renderDetail(detailData);

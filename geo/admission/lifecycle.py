@@ -14,6 +14,7 @@ from geo.admission.common import SEOUL, facility_by_code, new_id, resolve_now
 from geo.admission.queue import age_class_in
 from geo.admission.rules import childcare_year, rules_for
 from geo.admission.states import NEW, EntryRef, lock_entry, transition
+from geo.domain import is_operating
 from geo.errors import Conflict, IllegalTransition, InvalidQuery, NotFound
 
 
@@ -24,7 +25,7 @@ def apply(conn: Connection, *, parent_user_id: int, child_id: int, facility_code
     verified_parent(conn, parent_user_id)
     child = child_of(conn, child_id, parent_user_id, lock=True)  # serialises one child's applications
     facility = facility_by_code(conn, facility_code)
-    if facility.status != "active":
+    if not is_operating(facility.status):
         raise Conflict(f"centre {facility_code} is not operating", param="code", value=facility_code)
     year = childcare_year(at.astimezone(SEOUL).date())
     rules = rules_for(year)

@@ -16,6 +16,7 @@ from pathlib import Path
 from sqlalchemy import Connection, Engine, text
 
 from geo.errors import ImportFailed
+from geo.ingest.boundaries import _mois_codes, dong_name_keys
 from geo.ingest.csvio import file_sha256, iter_rows, open_csv, parse_int
 from geo.ingest.report import ImportResult
 from geo.ingest.run import DEFAULT_LIMITS, ImportLimits, import_run, jsonb
@@ -34,6 +35,41 @@ def dong_name_variants(name: str) -> list[str]:
     base = normalise_dong_name(name)
     short = re.sub(r"제(\d+)동$", r"\1동", base)
     return [base] if short == base else [base, short]
+
+
+def _successor_polygon(code: str, name: str, polygon_codes: dict[str, int]) -> tuple[int, str] | None:
+    """The 행정동 polygon (id, 행정기관코드) that covers a dong created or renamed after the boundary vintage, from
+    the code history of its 시군구 (``geo/ingest/data/mois_admin_dong_codes.csv``).
+
+    A dong whose code the history knows came from the codes of its 시군구 abolished the day it was created
+    (상일제1동/상일제2동 from 상일동 on 2021-07-01, 개포3동 from 일원2동 on 2022-12-23); a code the history does not
+    know is traced by name to its abolished code and on to what replaced it on that day (신설동 and 용두동 were
+    merged into 용신동 on 2009-05-04, the polygon that still covers them). Among several candidates the nearest
+    code wins (codes of one area are numbered together); a chain is followed until a polygon is found.
+    """
+    entries = {c: (keys, created, abolished) for keys, c, created, abolished in _mois_codes().get(code[:5], [])}
+    if code in entries:
+        created = entries[code][1]
+        frontier = [c for c, (_, _, abolished) in entries.items() if abolished and abolished == created and c != code]
+    else:
+        keys = dong_name_keys(name)
+        olds = [c for c, (k, _, abolished) in entries.items() if k & keys and abolished]
+        frontier = []
+        for old in olds:
+            frontier += [c for c, (_, created, _) in entries.items() if created == entries[old][2] and c != old]
+        frontier = sorted(frontier, key=lambda c: min(abs(int(c) - int(o)) for o in olds))
+    seen: set[str] = set()
+    for _ in range(5):
+        frontier = sorted((c for c in frontier if c not in seen), key=lambda c: abs(int(c) - int(code)))
+        for candidate in frontier:
+            if candidate in polygon_codes:
+                return polygon_codes[candidate], candidate
+        seen.update(frontier)
+        frontier = [c for old in frontier for c, (_, created, _) in entries.items()
+                    if entries[old][2] and created == entries[old][2]]
+        if not frontier:
+            break
+    return None
 
 
 def _is_dong_code(code: str) -> bool:
@@ -109,8 +145,10 @@ def import_mois_population(engine: Engine | Connection, path: Path, *, progress:
     """Set ``population_0_5`` (and by-age, total, MOIS code) of 행정동 from a MOIS export; one transaction.
 
     Rows are matched by 행정기관코드 when a previous import stored it, else by 시군구 code (the code's first five
-    digits) and normalised dong name. Rows that match no 행정동 boundary (e.g. dongs split after the boundary
-    vintage) are reported as skipped; dongs the file does not cover keep their census estimate. A file cut
+    digits) and normalised dong name. A dong split or renamed after the boundary vintage is counted in the polygon
+    that covers it, found in the code history (``_successor_polygon``; the row is flagged), so that 구 totals equal
+    the file's; several such dongs in one polygon add up. Rows that match nothing are reported as skipped; dongs
+    the file does not cover keep their census estimate. A file cut
     short, with a NUL byte or mostly unusable rows fails whole (``ImportFailed``), as another import running
     does (``ImportRunning``).
     """
@@ -133,8 +171,11 @@ def import_mois_population(engine: Engine | Connection, path: Path, *, progress:
             raise ImportFailed("no 행정동 boundaries loaded; run `dolbom boundaries load` first")
         by_code = {d.mois_code: d.id for d in dongs if d.mois_code}
         by_name = {(d.district_code, normalise_dong_name(d.name)): d.id for d in dongs}
+        names = {d.id: d.name for d in dongs}
+        codes_of = {d.id: d.mois_code for d in dongs}
         districts_loaded = {d.district_code for d in dongs}
         updates: dict[int, dict] = {}
+        rows_of: dict[int, list[str]] = {}
         for number, code, _sigungu, dong, total, ages, on, name_column in parsed:
             if result.rows_read % 500 == 0:
                 run.bar.advance_to(position())
@@ -143,15 +184,34 @@ def import_mois_population(engine: Engine | Connection, path: Path, *, progress:
                 continue  # another region than the loaded boundaries: not an error
             dong_id = by_code.get(code) or next(
                 (by_name[(code[:5], v)] for v in dong_name_variants(dong) if (code[:5], v) in by_name), None)
+            mois_code = code
             if dong_id is None:
-                result.skip(number, f"no 행정동 boundary named {dong!r} in 시군구 {code[:5]}", code=code,
-                            column=name_column)
-                continue
-            if dong_id in updates:
+                # Split or renamed after the boundary vintage: counted in the polygon that covers it.
+                found = _successor_polygon(code, dong, by_code)
+                if found is None:
+                    result.skip(number, f"no 행정동 boundary named {dong!r} in 시군구 {code[:5]}, and none in its "
+                                "code history", code=code, column=name_column)
+                    continue
+                dong_id, mois_code = found
+                result.flag(number, f"행정동 {dong} ({code}) is not in the boundaries (split or renamed since); "
+                            f"counted in the polygon of {names[dong_id]} ({mois_code}) that covers it",
+                            code=code, column=name_column)
+            if code in rows_of.get(dong_id, []):
                 result.skip(number, "second row for the same 행정동", code=code)
                 continue
-            updates[dong_id] = {"id": dong_id, "mois_code": code, "total": total,
-                                "pop05": sum(ages.values()), "ages": jsonb(ages), "on": on,
+            if dong_id in updates:
+                # Several of today's dongs in one polygon: their figures add up.
+                u = updates[dong_id]
+                u["total"] += total
+                u["pop05"] += sum(ages.values())
+                u["ages"] = jsonb({a: u["ages_raw"][a] + ages[a] for a in ages})
+                u["ages_raw"] = {a: u["ages_raw"][a] + ages[a] for a in ages}
+                u["mois_code"] = codes_of[dong_id] or u["mois_code"]
+                rows_of[dong_id].append(code)
+                continue
+            rows_of[dong_id] = [code]
+            updates[dong_id] = {"id": dong_id, "mois_code": mois_code, "total": total,
+                                "pop05": sum(ages.values()), "ages": jsonb(ages), "ages_raw": dict(ages), "on": on,
                                 "source": f"mois:{path.name}"}
         run.check_skip_ratio(result.skipped, result.rows_read)
         run.bar.step("writing population")
@@ -166,7 +226,7 @@ def import_mois_population(engine: Engine | Connection, path: Path, *, progress:
                         population_source = :source, population_date = :on
                     WHERE id = :id
                 """),
-                list(updates.values()),
+                [{k: v for k, v in u.items() if k != "ages_raw"} for u in updates.values()],
             )
         result.updated = len(updates)
         run.data_date = next((u["on"] for u in updates.values()), None)

@@ -28,6 +28,9 @@ class ImportResult:
     enrollment_changes: int = 0
     # Centres marked as no longer listed (see geo.ingest.childcare).
     unlisted: int = 0
+    # Centres whose staff reported after the snapshot's data date: their live figures were kept (conflicts in
+    # vacancy_conflicts, one "live_report" flag per row).
+    live_kept: int = 0
     import_run_id: int | None = None
     report: list[dict[str, Any]] = field(default_factory=list)
     issue_counts: dict[str, int] = field(default_factory=dict)
@@ -60,4 +63,5 @@ class ImportResult:
         """One line for the CLI."""
         return (f"{self.kind} {self.source_name}: {self.rows_read} rows, {self.inserted} inserted, "
                 f"{self.updated} updated, {self.unchanged} unchanged, {self.skipped} skipped, "
-                f"{self.flagged} flagged, {self.enrollment_changes} enrollment changes, {self.unlisted} unlisted")
+                f"{self.flagged} flagged, {self.enrollment_changes} enrollment changes, {self.unlisted} unlisted, "
+                f"{self.live_kept} live reports kept")

@@ -50,19 +50,25 @@ class ImportLimits:
         Rows read before the skip ratio is enforced (a short file with a few bad rows is not junk).
     report_per_kind
         Issues kept in the report per kind (action + column); every issue is still counted.
+    location_exact_max_m
+        A centre placed farther than this (metres) from its published point, or without a usable one, has an
+        approximate location (``facilities.location_approximate``).
     """
 
     max_skip_ratio: float = 0.5
     min_rows_for_ratio: int = 200
     report_per_kind: int = 1000
+    location_exact_max_m: float = 150.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ImportLimits:
         """The limits configured in ``settings`` (``DOLBOM_IMPORT_MAX_SKIP_RATIO``,
-        ``DOLBOM_IMPORT_MIN_ROWS_FOR_RATIO``, ``DOLBOM_IMPORT_REPORT_PER_KIND``)."""
+        ``DOLBOM_IMPORT_MIN_ROWS_FOR_RATIO``, ``DOLBOM_IMPORT_REPORT_PER_KIND``,
+        ``DOLBOM_IMPORT_LOCATION_EXACT_MAX_M``)."""
         return cls(max_skip_ratio=settings.imports.max_skip_ratio,
                    min_rows_for_ratio=settings.imports.min_rows_for_ratio,
-                   report_per_kind=settings.imports.report_per_kind)
+                   report_per_kind=settings.imports.report_per_kind,
+                   location_exact_max_m=settings.imports.location_exact_max_m)
 
 
 DEFAULT_LIMITS = ImportLimits()

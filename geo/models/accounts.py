@@ -6,6 +6,7 @@ Imported by ``geo.models`` so that one ``Base.metadata`` describes the whole sch
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -132,6 +133,25 @@ class VacancyReport(Base):
     enrolled: Mapped[int] = mapped_column(Integer)
 
     __table_args__ = (Index("ix_vacancy_reports_facility_reported", "facility_id", "reported_at"),)
+
+
+class VacancyConflict(Base):
+    """A figure of an official snapshot not applied because the centre reported it live after the snapshot's
+    data date (migration 0011): both values, for the centre's staff and the import report."""
+
+    __tablename__ = "vacancy_conflicts"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    facility_id: Mapped[int] = mapped_column(ForeignKey("facilities.id", ondelete="CASCADE"), index=True)
+    import_run_id: Mapped[int | None] = mapped_column(ForeignKey("import_runs.id", ondelete="SET NULL"))
+    vacancy_report_id: Mapped[int | None] = mapped_column(ForeignKey("vacancy_reports.id", ondelete="SET NULL"))
+    # enrolled, enrolled_by_age, free_by_age or classes_by_age.
+    field: Mapped[str] = mapped_column(String(40))
+    snapshot_value: Mapped[Any | None] = mapped_column(JSONB)
+    live_value: Mapped[Any | None] = mapped_column(JSONB)
+    snapshot_date: Mapped[date | None] = mapped_column(Date)
+    reported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 class VacancyEvent(Base):

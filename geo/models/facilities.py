@@ -21,6 +21,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    UniqueConstraint,
     func,
     text,
 )
@@ -129,6 +130,10 @@ class Facility(Base):
     # address because the published point was missing or the City Hall placeholder; "district_centroid" when
     # only the 시군구 could be read from the address.
     geocode_quality: Mapped[str] = mapped_column(String(24))
+    # Placed farther than DOLBOM_IMPORT_LOCATION_EXACT_MAX_M from the published point, or inside its 법정동/시군구
+    # for want of one: the point only says which 구/동 (migration 0011). Offset: metres moved (NULL: no point).
+    location_approximate: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    location_offset_m: Mapped[float | None] = mapped_column(Float)
     source: Mapped[str] = mapped_column(String(40))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     geom_4326 = mapped_column(Geometry("POINT", srid=4326, spatial_index=False), nullable=False)
@@ -195,6 +200,30 @@ class EnrollmentChange(Base):
     classes_by_age_before: Mapped[dict | None] = mapped_column(JSONB)
     classes_by_age_after: Mapped[dict | None] = mapped_column(JSONB)
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class FacilityObservation(Base):
+    """What one snapshot said of one centre (migration 0011): the figures that go to the history, keyed by the
+    snapshot's date (its newest row's 데이터기준일자) with the row's own date. Status and ``enrollment_changes`` are
+    derived from a centre's observations in snapshot order (``geo.ingest.childcare.load``)."""
+
+    __tablename__ = "facility_observations"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    facility_id: Mapped[int] = mapped_column(ForeignKey("facilities.id", ondelete="CASCADE"))
+    source: Mapped[str] = mapped_column(String(40))
+    snapshot_date: Mapped[date] = mapped_column(Date)
+    data_date: Mapped[date | None] = mapped_column(Date)
+    import_run_id: Mapped[int | None] = mapped_column(ForeignKey("import_runs.id", ondelete="SET NULL"))
+    sido_name: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str | None] = mapped_column(String(12))
+    enrolled: Mapped[int | None] = mapped_column(Integer)
+    capacity: Mapped[int | None] = mapped_column(Integer)
+    enrolled_by_age: Mapped[dict | None] = mapped_column(JSONB)
+    classes_by_age: Mapped[dict | None] = mapped_column(JSONB)
+
+    __table_args__ = (UniqueConstraint("facility_id", "source", "snapshot_date",
+                                       name="uq_facility_observations_snapshot"),)
 
 
 class RoadEdge(Base):

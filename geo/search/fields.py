@@ -124,6 +124,11 @@ CENTRE_FIELDS: tuple[CentreField, ...] = (
     CentreField("approved_on", "date", "인가일자 (date of licence)", DETAIL),
     CentreField("geocode_quality", "string", "source | source_snapped (moved into its own 구) | legal_dong_centroid "
                 "| district_centroid | ...", SEARCH | DETAIL, nullable=False),
+    CentreField("location_approximate", "boolean", "the point only says which 구/동 the centre is in: it was placed "
+                "more than DOLBOM_IMPORT_LOCATION_EXACT_MAX_M (150 m) from its published point, or inside its "
+                "법정동/시군구 for want of one; distances are approximate", ALL, nullable=False),
+    CentreField("location_offset_m", "number", "metres between the published point and the point shown (null: "
+                "no usable published point)", DETAIL),
     CentreField("source", "string", "the data source of the row", DETAIL),
     CentreField("data_date", "date", "date the source data describes", ALL),
     CentreField("updated_at", "date-time", "last change of the row", LAYER | DETAIL),

@@ -38,6 +38,7 @@ class FacilityHit:
     has_bus: bool | None
     cctv_count: int | None
     geocode_quality: str
+    location_approximate: bool
     data_date: date | None
     lon: float
     lat: float

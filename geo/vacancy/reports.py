@@ -18,7 +18,7 @@ from psycopg.types.json import Jsonb
 from sqlalchemy import Connection, text
 
 from geo.auth.audit import audit
-from geo.domain import CHILDREN_PER_CLASS, GROUPS_FOR_AGE, OPERATING_STATUSES
+from geo.domain import CHILDREN_PER_CLASS, GROUPS_FOR_AGE, OPERATING_STATUSES, free_places_by_class, places_by_age
 from geo.errors import InvalidQuery, InvalidReport, NotFound
 
 NOTIFY_CHANNEL = "dolbom_vacancy"
@@ -137,9 +137,13 @@ def submit_report(conn: Connection, *, facility_code: str, report: VacancyReport
                   "classes_by_age": f.classes_by_age},
           after={"enrolled": total, "enrolled_by_age": enrolled, "free_by_age": free_out,
                  "classes_by_age": classes if report.classes_by_age is not None else f.classes_by_age})
+    # Every figure of the class table, so that a map showing the centre updates all its columns.
+    shown_classes = classes if report.classes_by_age is not None else (f.classes_by_age or classes)
     payload = {"facility_id": f.id, "code": f.code, "name": f.name, "district_code": f.district_code,
                "lon": f.lon, "lat": f.lat,
-               "capacity": f.capacity, "enrolled": total, "free_by_age": free_out,
+               "capacity": f.capacity, "enrolled": total, "free_by_age": free_out, "enrolled_by_age": enrolled,
+               "classes_by_age": shown_classes, "places_by_age": places_by_age(shown_classes),
+               "free_by_class": free_places_by_class(shown_classes, enrolled, capacity=f.capacity, enrolled=total),
                "reported_at": reported_at.isoformat()}
     # Events commit in sequence order (one publisher at a time from here to commit), so a client resuming
     # after seq N never misses an event with a smaller seq that committed later.
@@ -233,6 +237,19 @@ def district_status(conn: Connection, district_code: str, *, stale_after_days: f
         ORDER BY f.code
     """), {"d": district_code, "stale": timedelta(days=stale_after_days),
           "statuses": [s.value for s in OPERATING_STATUSES]}).mappings().all()
+    return [dict(r) for r in rows]
+
+
+def vacancy_conflicts(conn: Connection, code: str, *, limit: int = 100) -> list[dict[str, Any]]:
+    """Figures of official snapshots not applied to a centre because it reported live after their data date
+    (both values, newest first; written by ``geo.ingest.childcare.load``)."""
+    fid, _ = facility_ref(conn, code)
+    rows = conn.execute(text("""
+        SELECT c.id, c.field, c.snapshot_value, c.live_value, c.snapshot_date, c.reported_at, c.import_run_id,
+               r.source_name, c.recorded_at
+        FROM vacancy_conflicts c LEFT JOIN import_runs r ON r.id = c.import_run_id
+        WHERE c.facility_id = :fid ORDER BY c.recorded_at DESC, c.id DESC LIMIT :n
+    """), {"fid": fid, "n": limit}).mappings().all()
     return [dict(r) for r in rows]
 
 

@@ -481,6 +481,7 @@ def test_vacancy_change_arrives_live(offline, server_url: str, seoul_engine: Eng
             SELECT id, code, enrolled, enrolled_by_age, free_by_age, classes_by_age, updated_at FROM facilities
             WHERE id = ANY(:ids) AND COALESCE((classes_by_age->>'0')::int, 0) > 0
               AND COALESCE((free_by_age->>'0')::int, 0) <> 1 AND capacity - COALESCE(enrolled, 0) >= 1
+              AND COALESCE((enrolled_by_age->>'0')::int, 0) > 0
             ORDER BY array_position(CAST(:ids AS integer[]), id) LIMIT 1"""), {"ids": listed}).mappings().one()
         last_seq = conn.execute(text("SELECT COALESCE(max(seq), 0) FROM vacancy_events")).scalar_one()
         user_id = create_user(conn, email=f"live-staff-{row['id']}@example.kr", password="live-test-password-1",
@@ -497,6 +498,12 @@ def test_vacancy_change_arrives_live(offline, server_url: str, seoul_engine: Eng
         badge = page.locator(f'#results button[data-id="{row["id"]}"] .badge')
         expect(badge).to_have_text("여석 1", timeout=15_000)
         expect(page.locator("#vacancy-date")).to_contain_text("실시간 갱신")
+        # Every column of the class table follows the report, 현원 too (only 여석 changed before): the 0세 row
+        # (the first, as the centre has 0세 classes) now has no child and all its places free.
+        cells = page.locator("table.by-age tbody tr").first.locator("td")
+        places = int(cells.nth(1).inner_text().replace(",", ""))
+        expect(cells.nth(2)).to_have_text("0")
+        expect(cells.nth(3)).to_have_text(f"{places:,}")
         shot(page, "11-live-vacancy-real-stream")
     finally:
         with seoul_engine.begin() as conn:

@@ -39,7 +39,7 @@ def _state(engine: Engine) -> dict[str, tuple]:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Snapshots: newest first, then the 2022 file; and the 2022 file first, then the newest
+# Snapshots: newest first, then the 2022 file; and the 2022 file first, then the newer ones
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +55,7 @@ def newest_first(make_database, shared_data: Path) -> Engine:
 def oldest_first(make_database, shared_data: Path) -> Engine:
     engine = make_database("snap_oldest_first")
     load_boundaries(engine, sido_code="11")
-    for name in (F2022, F0721):
+    for name in (F2022, F0701, F0721):
         import_seoul_oa20300(engine, shared_data / "childcare" / name)
     return engine
 
@@ -70,7 +70,11 @@ def test_older_snapshot_brings_no_centre_back_as_operating(newest_first: Engine,
     operating = {c for c, s in state.items() if s[0] in ("active", "reopened")}
     assert operating == {c for c, r in new.items() if r["운영현황"] in OPERATING}
     assert {c for c, s in state.items() if s[0] == "unlisted"} == gone
-    assert all(state[c][1] == date(2026, 7, 21) for c in gone)
+    # Unlisted as of the first full snapshot after the 2022 one that no longer lists them (07-01 when it does not,
+    # else 07-21), whatever the import order (here 07-01, 07-21, then 2022).
+    middle = _rows(shared_data / "childcare" / F0701)
+    unlisted_on = {c: date(2026, 7, 21) if c in middle else date(2026, 7, 1) for c in gone}
+    assert {c: state[c][1] for c in gone} == unlisted_on
     with newest_first.connect() as conn:
         history = {r.code: r for r in conn.execute(text("""
             SELECT f.code, e.status_before, e.status_after, e.observed_on, e.previous_data_date
@@ -80,9 +84,10 @@ def test_older_snapshot_brings_no_centre_back_as_operating(newest_first: Engine,
                                  "WHERE kind = 'seoul_oa20300' ORDER BY id")).all()
     assert set(history) == gone
     for code, h in history.items():
-        assert h.status_before == STATUS[old[code]["운영현황"]]
-        assert (h.observed_on, h.previous_data_date) == (date(2026, 7, 21),
-                                                         date.fromisoformat(old[code]["데이터기준일자"]))
+        last = middle[code] if code in middle else old[code]
+        assert h.status_before == STATUS[last["운영현황"]]
+        assert (h.observed_on, h.previous_data_date) == (unlisted_on[code],
+                                                         date.fromisoformat(last["데이터기준일자"]))
     assert [tuple(r) for r in runs] == [("full", ["서울특별시"], date(2026, 7, 1)),
                                         ("full", ["서울특별시"], date(2026, 7, 21)),
                                         ("full", ["서울특별시"], date(2022, 10, 26))]
@@ -95,10 +100,11 @@ def test_snapshot_order_does_not_matter(newest_first: Engine, oldest_first: Engi
 
 
 def test_full_snapshot_records_centres_no_longer_listed(oldest_first: Engine, shared_data: Path) -> None:
-    new = _rows(shared_data / "childcare" / F0721)
+    # The first full snapshot after 2022 (07-01) no longer lists them; 07-21 lists no centre 07-01 does not.
+    new = _rows(shared_data / "childcare" / F0701)
     old = _rows(shared_data / "childcare" / F2022)
     with oldest_first.connect() as conn:
-        run = conn.execute(text("SELECT id FROM import_runs WHERE source_name = :n"), {"n": F0721}).scalar_one()
+        run = conn.execute(text("SELECT id FROM import_runs WHERE source_name = :n"), {"n": F0701}).scalar_one()
         unlisted = dict(conn.execute(text("""
             SELECT f.code, e.status_before FROM enrollment_changes e JOIN facilities f ON f.id = e.facility_id
             WHERE e.import_run_id = :run AND e.status_after = 'unlisted'"""), {"run": run}).all())
