@@ -58,9 +58,15 @@ class FileSink:
         self.ack_delay_s = ack_delay_s
 
     def send(self, message: Message) -> str:
-        """Append the message unless its key is there; the whole check-and-append holds an exclusive lock."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a+", encoding="utf-8") as fh:
+        """Append the message unless its key is there; the whole check-and-append holds an exclusive lock.
+
+        The file holds phone numbers: it is created ``0600`` in a directory created ``0700`` (whatever the
+        umask), and a file found more open than ``0600`` is narrowed to it."""
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
+        if os.fstat(fd).st_mode & 0o077:
+            os.fchmod(fd, 0o600)
+        with open(fd, "a+", encoding="utf-8") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
             try:
                 fh.seek(0)
