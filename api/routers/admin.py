@@ -7,10 +7,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 from sqlalchemy import text
 
-from api.deps import SessionDep
+from api.deps import SessionDep, TxSessionDep
 from api.schemas.accounts import AuditOut, UserCreateIn, UserOut
 from api.security import AdminUser
-from geo.auth.accounts import create_user, get_user
+from geo.auth.accounts import create_user, get_user, set_disabled
 from geo.validation import MAX_ID, reject_control_characters
 
 router = APIRouter(prefix="/admin", tags=["admin"])
@@ -33,6 +33,19 @@ def create(body: UserCreateIn, admin: AdminUser, session: SessionDep) -> dict[st
 def read(user_id: Annotated[int, Path(ge=1, le=MAX_ID)], admin: AdminUser, session: SessionDep) -> dict[str, Any]:
     """Account fields, never hashes."""
     return get_user(session.connection(), user_id)
+
+
+@router.post("/users/{user_id}/disable", response_model=UserOut, summary="Disable an account (city admin)",
+             responses={409: {"description": "Your own account"}})
+def disable(user_id: Annotated[int, Path(ge=1, le=MAX_ID)], admin: AdminUser, session: TxSessionDep) -> dict[str, Any]:
+    """Its sessions and tokens stop working at once (revoked; a disabled account's tokens are refused anyway)."""
+    return set_disabled(session.connection(), user_id=user_id, disabled=True, actor_user_id=admin.user_id)
+
+
+@router.post("/users/{user_id}/enable", response_model=UserOut, summary="Enable an account again (city admin)")
+def enable(user_id: Annotated[int, Path(ge=1, le=MAX_ID)], admin: AdminUser, session: TxSessionDep) -> dict[str, Any]:
+    """The user logs in again (the revoked sessions and tokens stay revoked)."""
+    return set_disabled(session.connection(), user_id=user_id, disabled=False, actor_user_id=admin.user_id)
 
 
 @router.get("/audit", response_model=list[AuditOut], summary="The audit log (city admin), newest first")
