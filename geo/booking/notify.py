@@ -85,6 +85,38 @@ class FileSink:
         return f"file:{message.idempotency_key}"
 
 
+    def forget_before(self, cutoff: datetime) -> int:
+        """Remove the lines written before ``cutoff`` (retention: they hold phone numbers), in place under the
+        sink's lock so that a concurrent ``send`` is neither lost nor duplicated; returns how many were removed.
+        A line without a readable time is kept (never lose what cannot be dated)."""
+        if not self.path.exists():
+            return 0
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND)
+        with open(fd, "a+", encoding="utf-8") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                fh.seek(0)
+                lines = [line for line in fh if line.strip()]
+                kept = [line for line in lines if not _written_before(line, cutoff)]
+                if len(kept) == len(lines):
+                    return 0
+                fh.seek(0)
+                fh.truncate()
+                fh.writelines(kept)
+                fh.flush()
+                os.fsync(fh.fileno())
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+        return len(lines) - len(kept)
+
+
+def _written_before(line: str, cutoff: datetime) -> bool:
+    try:
+        return datetime.fromisoformat(json.loads(line)["at"]) < cutoff
+    except (ValueError, KeyError, TypeError):
+        return False
+
+
 class HttpSmsGateway:
     """An HTTP SMS gateway: ``POST {url}`` with ``{"from", "to", "text"}``, a bearer key and ``Idempotency-Key``.
 
