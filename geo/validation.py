@@ -156,6 +156,8 @@ def korean_wall_clock(moment: datetime, *, param: str = "open_at") -> datetime:
 _PHONE_SHAPE = re.compile(r"^\+?[0-9][0-9 ().-]*[0-9]$")
 _PHONE_DIGITS = re.compile(r"^(?:0\d{8,10}|82\d{8,10}|1[5-9]\d{6})$")
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+# A mistyped separator after http(s) ("http:cafe...", "http//www...", "http:'//..."): written as "://".
+_BROKEN_HTTP = re.compile(r"^(https?)(?:[:;]+['/\\]*|['/\\]+)(?=[A-Za-z0-9])", re.IGNORECASE)
 _HOST = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z][A-Za-z0-9-]{1,62}$")
 
 
@@ -170,10 +172,11 @@ def is_phone_number(value: str) -> bool:
 def web_url(value: str) -> str | None:
     """The ``http``/``https`` address ``value`` names, or None when it names none.
 
-    A bare host and path (``cafe.naver.com/x``, as official files often write it) gets ``http://``; any other
+    A bare host and path (``cafe.naver.com/x``, as official files often write it) gets ``http://``, a mistyped
+    separator (``http:cafe.naver.com``, ``http//www.x.kr``) becomes ``://``; any other
     scheme (``javascript:``, ``data:``, ``mailto:``), an e-mail address, markup or text with spaces is None.
     """
-    value = value.strip()
+    value = _BROKEN_HTTP.sub(r"\1://", value.strip())
     if not value or has_control_characters(value) or any(c in value for c in " <>\"'`\\"):
         return None
     if not _SCHEME.match(value):

@@ -19,7 +19,12 @@ from geo.validation import is_phone_number, web_url
     ("http://user@evil.example.com", None),
     ("<a href=x>home</a>", None),
     ("키즈노트", None),
-    ("http//www.x.com", None),
+    ("http//www.x.com", "http://www.x.com"),
+    ("http:cafe.daum.net/x", "http://cafe.daum.net/x"),
+    ("http:'//cafe.naver.com/eden", "http://cafe.naver.com/eden"),
+    ("httpbin.org/get", "http://httpbin.org/get"),
+    ("htt://club.cyworld.com/x", None),
+    ("http://cafe,naver.com/x", None),
     ("http://x.com\n", "http://x.com"),
     ("http://x.com/\x00", None),
 ])
