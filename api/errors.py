@@ -7,6 +7,7 @@ exhausted) is 503 with ``Retry-After``; anything unexpected is a 500 problem wit
 from __future__ import annotations
 
 import logging
+import traceback
 from typing import Any
 
 import psycopg
@@ -14,7 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from psycopg_pool import PoolTimeout
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.exc import TimeoutError as EnginePoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -110,22 +111,44 @@ def _unavailable(request: Request) -> JSONResponse:
                    instance=str(request.url.path), headers={"Retry-After": str(RETRY_AFTER_S)})
 
 
+def describe_database_error(exc: BaseException) -> str:
+    """What a log may say about a database error: its class, SQLSTATE, and the constraint, table and column it
+    names, never the server's message or detail (``invalid input syntax for type integer: "홍길순"``, ``Key
+    (email)=(...)``, ``Failing row contains (...)``) nor the statement's parameters, which hold personal data."""
+    orig = getattr(exc, "orig", None) or exc
+    parts = [type(orig).__name__]
+    if isinstance(orig, psycopg.Error):
+        diag = orig.diag
+        parts += [f"{name}={value}" for name, value in (
+            ("sqlstate", orig.sqlstate), ("constraint", diag.constraint_name), ("table", diag.table_name),
+            ("column", diag.column_name)) if value]
+    return " ".join(parts)
+
+
+def _frames(exc: BaseException) -> str:
+    """The traceback's frames without any exception message (file, line and code only)."""
+    return "".join(traceback.format_tb(exc.__traceback__)).rstrip()
+
+
 async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
-    log.warning("database unavailable on %s: %s", request.url.path, exc)
+    log.warning("database unavailable on %s: %s", request.url.path, describe_database_error(exc))
     return _unavailable(request)
 
 
 async def _database_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DBAPIError)
     if exc.connection_invalidated or isinstance(exc.orig, psycopg.OperationalError):
-        log.warning("database unavailable on %s: %s", request.url.path, exc.orig)
+        log.warning("database unavailable on %s: %s", request.url.path, describe_database_error(exc))
         return _unavailable(request)
-    log.exception("database error on %s", request.url.path)
+    log.error("database error on %s: %s\n%s", request.url.path, describe_database_error(exc), _frames(exc))
     return problem(500, "Internal error", "the request failed on the server", instance=str(request.url.path))
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unexpected error on %s", request.url.path, exc_info=exc)
+    if isinstance(exc, (psycopg.Error, StatementError)):
+        log.error("database error on %s: %s\n%s", request.url.path, describe_database_error(exc), _frames(exc))
+    else:
+        log.exception("unexpected error on %s", request.url.path, exc_info=exc)
     return problem(500, "Internal error", "the request failed on the server", instance=str(request.url.path))
 
 

@@ -64,19 +64,22 @@ def _with_connect_args(url: str, settings: Settings | None, kwargs: dict[str, An
 
 
 def make_engine(url: str | None = None, *, settings: Settings | None = None, **kwargs: Any) -> Engine:
-    """Engine for ``url``, or for ``settings``' database when no URL is given (one of them is required). No
+    """Engine for ``url``, or for ``settings``' database when no URL is given (one of them is required). Its
+    errors never show the statement's parameters (``hide_parameters``: they hold personal data). No
     pre-ping per checkout: a connection that died is replaced by the pool on the error, and the API answers 503
     meanwhile. Through PgBouncer (see ``connect_kwargs``) nothing is prepared."""
     if url is None:
         if settings is None:
             raise ValueError("make_engine needs a url or settings")
         url = settings.effective_database_url
+    kwargs.setdefault("hide_parameters", True)  # errors must not carry request values (children's names) to logs
     return create_engine(url, **_with_connect_args(url, settings, kwargs))
 
 
 def make_direct_engine(settings: Settings, **kwargs: Any) -> Engine:
     """Engine on PostgreSQL itself, bypassing PgBouncer: migrations and DDL, long imports (one transaction for
     minutes would hold one of PgBouncer's few server connections), anything needing session state."""
+    kwargs.setdefault("hide_parameters", True)
     return create_engine(settings.direct_database_url, **kwargs)
 
 

@@ -234,6 +234,21 @@ class NotifySettings(_Group):
                           "this lease has passed (the claimer died).", gt=0)
 
 
+class PrivacySettings(_Group):
+    """Retention of personal data (`dolbom privacy purge`; docs/privacy.md says why)."""
+
+    outbox_days: int = _var(30, "DOLBOM_RETAIN_OUTBOX_DAYS", "Sent or failed texts keep their phone number and "
+                            "body this many days (outbox rows and the file sink's lines).", ge=1)
+    bookings_days: int = _var(365, "DOLBOM_RETAIN_BOOKINGS_DAYS", "Finished bookings and emergency requests keep "
+                              "the child's name, the phone number and the exact place this many days after they "
+                              "end.", ge=1)
+    audit_personal_days: int = _var(1095, "DOLBOM_RETAIN_AUDIT_PERSONAL_DAYS", "Audit rows keep personal fields "
+                                    "(e-mail, names, phone, birth date) this many days; the rest of the row stays.",
+                                    ge=1)
+    login_failures_days: int = _var(30, "DOLBOM_RETAIN_LOGIN_FAILURES_DAYS", "Failed logins (e-mail and client "
+                                    "address) are deleted after this many days.", ge=1)
+
+
 class PgBouncerSettings(_Group):
     """PgBouncer (transaction pooling) between the workers and PostgreSQL.
 
@@ -335,6 +350,7 @@ class Settings(BaseSettings):
     sync: SyncSettings = Field(default_factory=SyncSettings)
     booking: BookingSettings = Field(default_factory=BookingSettings)
     notify: NotifySettings = Field(default_factory=NotifySettings)
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     pgbouncer: PgBouncerSettings = Field(default_factory=PgBouncerSettings)
     replicas: ReplicaSettings = Field(default_factory=ReplicaSettings)
 

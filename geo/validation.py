@@ -11,6 +11,7 @@ import math
 import re
 import unicodedata
 from datetime import date, datetime
+from urllib.parse import urlsplit
 
 from geo.domain import AGES, KOREA_BBOX_4326, SEOUL_TZ, class_age, in_korea
 from geo.errors import InvalidQuery
@@ -176,3 +177,49 @@ def korean_wall_clock(moment: datetime, *, param: str = "open_at") -> datetime:
     except OverflowError:
         raise InvalidQuery(f"{param} {moment.isoformat()} is outside the years 1 to 9999 in Korean time",
                            param=param) from None
+
+
+# Korean numbers once separators are removed: 0 + area/mobile prefix + 7-8 digits (02-123-4567 .. 0505-123-4567),
+# +82 without the trunk 0, or a nationwide 15xx/16xx/18xx number of 8 digits.
+_PHONE_SHAPE = re.compile(r"^\+?[0-9][0-9 ().-]*[0-9]$")
+_PHONE_DIGITS = re.compile(r"^(?:0\d{8,10}|82\d{8,10}|1[5-9]\d{6})$")
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+# A mistyped separator after http(s) ("http:cafe...", "http//www...", "http:'//..."): written as "://".
+_BROKEN_HTTP = re.compile(r"^(https?)(?:[:;]+['/\\]*|['/\\]+)(?=[A-Za-z0-9])", re.IGNORECASE)
+_HOST = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z][A-Za-z0-9-]{1,62}$")
+
+
+def is_phone_number(value: str) -> bool:
+    """Whether ``value`` is a telephone number (digits with ``-``, spaces, dots or brackets; a Korean number
+    of 9 to 11 digits, ``+82``, or a nationwide 15xx number), not markup or prose."""
+    if not _PHONE_SHAPE.match(value):
+        return False
+    return bool(_PHONE_DIGITS.match(re.sub(r"[^0-9]", "", value)))
+
+
+def web_url(value: str) -> str | None:
+    """The ``http``/``https`` address ``value`` names, or None when it names none.
+
+    A bare host and path (``cafe.naver.com/x``, as official files often write it) gets ``http://``, a mistyped
+    separator (``http:cafe.naver.com``, ``http//www.x.kr``) becomes ``://``; any other
+    scheme (``javascript:``, ``data:``, ``mailto:``), an e-mail address, markup or text with spaces is None.
+    """
+    value = _BROKEN_HTTP.sub(r"\1://", value.strip())
+    if not value or has_control_characters(value) or any(c in value for c in " <>\"'`\\"):
+        return None
+    if not _SCHEME.match(value):
+        value = "http://" + value
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or "@" in parts.netloc:
+        return None
+    try:
+        host = parts.hostname or ""
+        parts.port  # noqa: B018 - raises ValueError on a port that is not a number
+    except ValueError:
+        return None
+    if not _HOST.match(host):
+        return None
+    return value

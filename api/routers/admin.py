@@ -7,11 +7,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 from sqlalchemy import text
 
-from api.deps import SessionDep
+from api.deps import SessionDep, TxSessionDep
 from api.schemas.accounts import AuditOut, IdentityResetIn, UserCreateIn, UserOut
 from api.security import AdminUser, CurrentUser, authorize
 from geo.auth import identity
-from geo.auth.accounts import create_user, get_user
+from geo.auth.accounts import create_user, get_user, set_disabled
 from geo.auth.policy import Action
 from geo.validation import MAX_ID, reject_control_characters
 
@@ -51,6 +51,19 @@ def reset_identity(user_id: Annotated[int, Path(ge=1, le=MAX_ID)], body: Identit
     out = get_user(conn, user_id)
     session.commit()
     return out
+
+
+@router.post("/users/{user_id}/disable", response_model=UserOut, summary="Disable an account (city admin)",
+             responses={409: {"description": "Your own account"}})
+def disable(user_id: Annotated[int, Path(ge=1, le=MAX_ID)], admin: AdminUser, session: TxSessionDep) -> dict[str, Any]:
+    """Its sessions and tokens stop working at once (revoked; a disabled account's tokens are refused anyway)."""
+    return set_disabled(session.connection(), user_id=user_id, disabled=True, actor_user_id=admin.user_id)
+
+
+@router.post("/users/{user_id}/enable", response_model=UserOut, summary="Enable an account again (city admin)")
+def enable(user_id: Annotated[int, Path(ge=1, le=MAX_ID)], admin: AdminUser, session: TxSessionDep) -> dict[str, Any]:
+    """The user logs in again (the revoked sessions and tokens stay revoked)."""
+    return set_disabled(session.connection(), user_id=user_id, disabled=False, actor_user_id=admin.user_id)
 
 
 @router.get("/audit", response_model=list[AuditOut], summary="The audit log (city admin), newest first")

@@ -7,12 +7,16 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request, Response
 
-from api.deps import SessionDep, SettingsDep
+from api.deps import SessionDep, SettingsDep, TxSessionDep
 from api.schemas.accounts import (
+    AccountDeletedOut,
+    AccountDeleteIn,
     IdentityStartOut,
     LocalIdentityIn,
     LoginIn,
     NewTokenIn,
+    PasswordChangeIn,
+    RevokedOut,
     SessionOut,
     SignupIn,
     TokenLoginIn,
@@ -20,10 +24,21 @@ from api.schemas.accounts import (
     UserOut,
 )
 from api.security import CSRF_COOKIE, SESSION_COOKIE, CurrentUser
-from geo.auth.accounts import create_user, get_user, issue_token, list_tokens, login, revoke_token, revoke_user_token
+from geo.auth.accounts import (
+    change_password,
+    create_user,
+    get_user,
+    issue_token,
+    list_tokens,
+    login,
+    revoke_all_tokens,
+    revoke_token,
+    revoke_user_token,
+)
 from geo.auth.identity import LocalTestProvider, provider_from_settings, store_identity
 from geo.auth.policy import Role
 from geo.errors import InvalidQuery, Unauthenticated
+from geo.privacy.erasure import delete_account
 from geo.validation import MAX_ID
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -100,6 +115,38 @@ def logout(user: CurrentUser, response: Response, session: SessionDep) -> Respon
     response.delete_cookie(SESSION_COOKIE, path="/")
     response.delete_cookie(CSRF_COOKIE, path="/")
     return response
+
+
+@router.post("/logout-all", status_code=204, summary="Log out everywhere")
+def logout_all(user: CurrentUser, response: Response, session: TxSessionDep) -> Response:
+    """Revokes every session and token of the caller, this one included, and clears the cookies."""
+    revoke_all_tokens(session.connection(), user_id=user.user_id, actor_user_id=user.user_id)
+    response.status_code = 204
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    response.delete_cookie(CSRF_COOKIE, path="/")
+    return response
+
+
+@router.post("/password", response_model=RevokedOut, summary="Change my password",
+             responses={403: {"description": "The current password is wrong"}})
+def password(body: PasswordChangeIn, user: CurrentUser, session: TxSessionDep) -> dict[str, Any]:
+    """Every other session and token is revoked; the one this request came with stays."""
+    revoked = change_password(session.connection(), user_id=user.user_id, current_password=body.current_password,
+                              new_password=body.new_password, keep_token_id=user.token_id)
+    return {"revoked": revoked}
+
+
+@router.delete("/me", response_model=AccountDeletedOut, summary="Delete my account",
+               responses={403: {"description": "The password is wrong"},
+                          409: {"description": "The last city admin"}})
+def delete_me(body: AccountDeleteIn, user: CurrentUser, response: Response, session: TxSessionDep) -> dict[str, Any]:
+    """Live waitlist entries are withdrawn, future bookings cancelled, personal fields of what stays (bookings,
+    audit rows) pseudonymised; the public hash chains are never rewritten (they hold only pseudonymous ids).
+    See docs/privacy.md."""
+    out = delete_account(session.connection(), user_id=user.user_id, password=body.password)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    response.delete_cookie(CSRF_COOKIE, path="/")
+    return out
 
 
 @router.get("/me", response_model=UserOut, summary="The logged-in account")

@@ -6,15 +6,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Response
 
 from api.deps import ReadSessionDep, SessionDep, TxSessionDep
 from api.schemas.waitlist import ApplyIn, ChildIn, CorrectionIn, EvidenceIn, OfferIn
 from api.security import CurrentUser, authorize
+from geo.admission import child_records
 from geo.admission import waitlist as wl
 from geo.admission.rules import childcare_year
 from geo.auth.policy import Action
-from geo.validation import MAX_OFFSET
+from geo.validation import MAX_ID, MAX_OFFSET
 
 PROBLEMS: dict[int | str, dict[str, Any]] = {
     400: {"description": "A body that is not JSON (problem+json, RFC 9457)"},
@@ -41,6 +42,23 @@ def register_child(body: ChildIn, user: CurrentUser, session: TxSessionDep) -> d
     authorize(user, Action.apply_waitlist)
     return wl.register_child(session.connection(), parent_user_id=user.user_id, name=body.name,
                              birth_date=body.birth_date, claims=body.claims, enrolled=body.enrolled)
+
+
+@router.get("/children", summary="My children (with or without applications)")
+def my_children(user: CurrentUser, session: SessionDep) -> list[dict[str, Any]]:
+    """Name, birth date, claims and entry counts by status of each child I registered."""
+    authorize(user, Action.apply_waitlist)
+    return child_records.list_children(session.connection(), parent_user_id=user.user_id)
+
+
+@router.delete("/children/{child_id}", status_code=204, summary="Remove one of my children")
+def remove_child(child_id: Annotated[int, Path(ge=1, le=MAX_ID)], user: CurrentUser,
+                 session: TxSessionDep) -> Response:
+    """Only without live (waiting or offered) entries: 409 otherwise. The child, its claims and finished entries
+    are deleted; the centres' chains keep their pseudonymous events."""
+    authorize(user, Action.apply_waitlist)
+    child_records.remove_child(session.connection(), parent_user_id=user.user_id, child_id=child_id)
+    return Response(status_code=204)
 
 
 @router.post("/entries", status_code=201, summary="Apply for a child to a centre")

@@ -81,6 +81,7 @@ class UserOut(BaseModel):
     display_name: str | None
     district_code: str | None
     facility_codes: list[str]
+    disabled: bool = False
     verified_name: str | None = None
     verified_birth_date: date | None = None
     verified_phone: str | None = None
@@ -212,3 +213,38 @@ class AuditOut(BaseModel):
     entity_id: str | None
     before: dict | None
     after: dict | None
+
+
+class PasswordChangeIn(BaseModel):
+    """The current password and the new one."""
+
+    model_config = ConfigDict(extra="forbid")
+    current_password: Secret
+    new_password: Secret = Field(min_length=1)
+
+
+class RevokedOut(BaseModel):
+    """How many other sessions and tokens were revoked."""
+
+    revoked: int
+
+
+class AccountDeleteIn(BaseModel):
+    """The account's password, to confirm the deletion."""
+
+    model_config = ConfigDict(extra="forbid")
+    password: Secret
+
+
+class AccountDeletedOut(BaseModel):
+    """What the deletion did, by kind of data (docs/privacy.md)."""
+
+    entries_withdrawn: int
+    bookings_cancelled: int
+    bookings_pseudonymised: int
+    emergency_requests_pseudonymised: int
+    texts_erased: int
+    children_deleted: int
+    audit_rows_pseudonymised: int
+    login_failures_deleted: int
+    tokens_deleted: int

@@ -293,11 +293,11 @@ function filterParams() {
   for (const input of form.querySelectorAll("input[name=service]:checked")) params.append("service", input.value);
   const type = document.getElementById("facility-type").value;
   if (type) params.set("type", type);
-  const age = document.getElementById("age").value;
-  const birth = document.getElementById("birth-date").value;
-  if (age !== "") params.set("age", age);
-  else if (birth) params.set("birth_date", birth);
-  if (params.has("age") || params.has("birth_date")) {
+  // A birth date never leaves the page (query strings end up in server and proxy logs and the browser's
+  // history): the server is sent only the age class computed from it here.
+  const age = chosenAge();
+  if (age != null) params.set("age", age);
+  if (params.has("age")) {
     params.set("min_free", document.getElementById("only-free").checked ? "1" : "0");
   }
   const openAt = document.getElementById("open-at").value;

@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 
 from geo.auth.audit import audit
 from geo.auth.policy import Role, Subject
-from geo.errors import Conflict, InvalidQuery, NotFound, TooManyAttempts, Unauthenticated
+from geo.errors import Conflict, Forbidden, InvalidQuery, NotFound, TooManyAttempts, Unauthenticated
 from geo.settings import Settings
 from geo.validation import personal_text
 
@@ -283,3 +283,66 @@ def list_tokens(conn: Connection, *, user_id: int) -> list[dict[str, Any]]:
     rows = conn.execute(text("SELECT id, kind, label, created_at, expires_at, revoked_at FROM auth_tokens "
                              "WHERE user_id = :u ORDER BY id"), {"u": user_id}).mappings().all()
     return [dict(r) for r in rows]
+
+
+def revoke_all_tokens(conn: Connection, *, user_id: int, actor_user_id: int | None,
+                      keep_token_id: int | None = None) -> int:
+    """Revoke every live session and token of ``user_id`` but ``keep_token_id``; audited once with the count.
+
+    Returns how many were revoked.
+    """
+    ids = conn.execute(text("UPDATE auth_tokens SET revoked_at = now() WHERE user_id = :u AND revoked_at IS NULL "
+                            "AND expires_at > now() AND id IS DISTINCT FROM :keep RETURNING id"),
+                       {"u": user_id, "keep": keep_token_id}).scalars().all()
+    audit(conn, actor_user_id=actor_user_id, action="token.revoke_all", entity="users", entity_id=user_id,
+          before=None, after={"revoked": len(ids), "kept_token_id": keep_token_id})
+    return len(ids)
+
+
+def change_password(conn: Connection, *, user_id: int, current_password: str, new_password: str,
+                    keep_token_id: int | None) -> int:
+    """Replace the password after checking the current one; every other session and token is revoked (the one
+    the request came with, ``keep_token_id``, stays). Returns how many were revoked.
+
+    Raises
+    ------
+    Forbidden
+        The current password is wrong.
+    InvalidQuery
+        The new password is too short or equal to the current one.
+    """
+    row = conn.execute(text("SELECT password_hash FROM users WHERE id = :u FOR UPDATE"), {"u": user_id}).one()
+    if not verify_password(row.password_hash, current_password):
+        raise Forbidden("the current password is wrong", reason="wrong_password")
+    if new_password == current_password:
+        raise InvalidQuery("the new password equals the current one", field="new_password")
+    conn.execute(text("UPDATE users SET password_hash = :h WHERE id = :u"),
+                 {"h": hash_password(new_password), "u": user_id})
+    audit(conn, actor_user_id=user_id, action="user.password", entity="users", entity_id=user_id,
+          before=None, after={"password": "changed"})
+    return revoke_all_tokens(conn, user_id=user_id, actor_user_id=user_id, keep_token_id=keep_token_id)
+
+
+def set_disabled(conn: Connection, *, user_id: int, disabled: bool, actor_user_id: int) -> dict[str, Any]:
+    """Disable (or enable again) an account; a disabled user's sessions and tokens are revoked at once, and
+    ``resolve_token`` refuses a disabled user's tokens anyway.
+
+    Raises
+    ------
+    NotFound
+        No such user.
+    Conflict
+        An admin disabling their own account (nobody could enable it again from that account).
+    """
+    before = conn.execute(text("SELECT disabled FROM users WHERE id = :u FOR UPDATE"),
+                          {"u": user_id}).scalar_one_or_none()
+    if before is None:
+        raise NotFound(f"no user {user_id}")
+    if disabled and user_id == actor_user_id:
+        raise Conflict("you cannot disable your own account", reason="self")
+    conn.execute(text("UPDATE users SET disabled = :d WHERE id = :u"), {"d": disabled, "u": user_id})
+    audit(conn, actor_user_id=actor_user_id, action="user.disable" if disabled else "user.enable", entity="users",
+          entity_id=user_id, before={"disabled": before}, after={"disabled": disabled})
+    if disabled:
+        revoke_all_tokens(conn, user_id=user_id, actor_user_id=actor_user_id)
+    return get_user(conn, user_id)

@@ -58,9 +58,15 @@ class FileSink:
         self.ack_delay_s = ack_delay_s
 
     def send(self, message: Message) -> str:
-        """Append the message unless its key is there; the whole check-and-append holds an exclusive lock."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a+", encoding="utf-8") as fh:
+        """Append the message unless its key is there; the whole check-and-append holds an exclusive lock.
+
+        The file holds phone numbers: it is created ``0600`` in a directory created ``0700`` (whatever the
+        umask), and a file found more open than ``0600`` is narrowed to it."""
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
+        if os.fstat(fd).st_mode & 0o077:
+            os.fchmod(fd, 0o600)
+        with open(fd, "a+", encoding="utf-8") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
             try:
                 fh.seek(0)
@@ -77,6 +83,38 @@ class FileSink:
         if self.ack_delay_s:
             time.sleep(self.ack_delay_s)
         return f"file:{message.idempotency_key}"
+
+
+    def forget_before(self, cutoff: datetime) -> int:
+        """Remove the lines written before ``cutoff`` (retention: they hold phone numbers), in place under the
+        sink's lock so that a concurrent ``send`` is neither lost nor duplicated; returns how many were removed.
+        A line without a readable time is kept (never lose what cannot be dated)."""
+        if not self.path.exists():
+            return 0
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND)
+        with open(fd, "a+", encoding="utf-8") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                fh.seek(0)
+                lines = [line for line in fh if line.strip()]
+                kept = [line for line in lines if not _written_before(line, cutoff)]
+                if len(kept) == len(lines):
+                    return 0
+                fh.seek(0)
+                fh.truncate()
+                fh.writelines(kept)
+                fh.flush()
+                os.fsync(fh.fileno())
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+        return len(lines) - len(kept)
+
+
+def _written_before(line: str, cutoff: datetime) -> bool:
+    try:
+        return datetime.fromisoformat(json.loads(line)["at"]) < cutoff
+    except (ValueError, KeyError, TypeError):
+        return False
 
 
 class HttpSmsGateway:

@@ -15,6 +15,7 @@ from geo.cli import (
     notify,
     osm,
     planner,
+    privacy,
     seed,
     serve,
     sync,
@@ -37,6 +38,7 @@ app.add_typer(users.app, name="users")
 app.add_typer(sync.app, name="sync")
 app.add_typer(vacancy.app, name="vacancy")
 app.add_typer(notify.app, name="notify")
+app.add_typer(privacy.app, name="privacy")
 app.add_typer(waitlist.app, name="waitlist")
 app.add_typer(seed.app, name="seed")
 

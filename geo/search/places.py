@@ -187,7 +187,7 @@ class NominatimGeocoder:
             with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
                 payload = json.loads(response.read().decode("utf-8"))
         except (OSError, ValueError) as exc:
-            log.warning("external geocoder %s failed: %s", self.url, exc)
+            log.warning("external geocoder %s failed: %s", self.url, type(exc).__name__)  # the error names the query
             return []
         lon_min, lat_min, lon_max, lat_max = KOREA_BBOX_4326
         places: list[Place] = []

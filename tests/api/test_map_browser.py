@@ -610,3 +610,26 @@ def test_bookable_slots_near_home_on_the_map(offline, server_url: str, seoul_eng
     finally:
         with seoul_engine.begin() as conn:
             conn.execute(text("DELETE FROM booking_slots WHERE id = :id"), {"id": slot_id})
+
+
+def test_birth_date_never_leaves_the_page(offline, server_url: str) -> None:
+    """The birth date filter is turned into the age class in the page: no request URL carries the date (query
+    strings are written to access logs and history), and the class sent is the one geo.domain computes."""
+    from datetime import date
+
+    from geo.domain import class_age
+
+    ctx = offline()
+    page = open_map(ctx, server_url)
+    urls: list[str] = []
+    page.on("request", lambda request: urls.append(request.url))
+    born = date(date.today().year - 3, 5, 17)
+    with page.expect_response(lambda r: "/facilities/radius" in r.url and "age=" in r.url) as call:
+        page.locator("#birth-date").fill(born.isoformat())
+        page.locator("#birth-date").dispatch_event("change")
+    assert parse_qs(urlsplit(call.value.url).query)["age"] == [str(class_age(born, date.today()))]
+    page.wait_for_timeout(500)
+    assert urls
+    for url in urls:
+        assert born.isoformat() not in url and "birth_date" not in url, url
+        assert f"{born:%Y%m%d}" not in url, url

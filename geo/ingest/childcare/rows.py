@@ -28,6 +28,7 @@ from geo.ingest.childcare.locate import CITY_HALL_PLACEHOLDER_LAT_LON, _Lookups
 from geo.ingest.csvio import parse_int
 from geo.ingest.report import ImportResult
 from geo.ingest.run import jsonb
+from geo.validation import is_phone_number, web_url
 
 # Columns of the staging table filled from the CSV (COPY order) and their SQL types.
 _INPUT_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -149,7 +150,20 @@ class _RowParser:
         # '--', '02-0000-0000': placeholders, not numbers.
         if value is None or not re.search(r"[1-9]", value):
             return None
+        if not is_phone_number(value):
+            self.flag(column, f"not a phone number: {value[:60]!r}; stored as NULL")
+            return None
         return value
+
+    def homepage(self, column: str) -> str | None:
+        value = self.text(column)
+        # '-', '없음': placeholders, not addresses.
+        if value is None or value in ("없음", "없다") or not re.search(r"\w", value):
+            return None
+        url = web_url(value)
+        if url is None:
+            self.flag(column, f"not an http(s) address: {value[:60]!r}; stored as NULL")
+        return url
 
     def bus(self, column: str) -> bool | None:
         raw = self.row.get(column, "").strip()
@@ -303,7 +317,7 @@ def _parse_row(ctx: _Context, number: int, row: dict[str, str]) -> list[Any] | N
 
     return [
         number, code, name, ftype.value, status.value, sido, sigungu, district_code, legal_dong_code,
-        p.postal_code(fmt.postal_code), address, p.phone(fmt.phone), p.phone(fmt.fax), p.text(fmt.homepage),
+        p.postal_code(fmt.postal_code), address, p.phone(fmt.phone), p.phone(fmt.fax), p.homepage(fmt.homepage),
         p.integer(fmt.rooms), p.decimal(fmt.room_area), p.integer(fmt.playgrounds), p.integer(fmt.cctv),
         p.integer(fmt.staff), _json(staff_by_role), p.bus(fmt.bus), capacity, enrolled, _json(classes),
         _json(enrolled_by_age), jsonb(free), services, jsonb(opening_hours(set(services))),

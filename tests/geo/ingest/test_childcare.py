@@ -614,3 +614,29 @@ def test_utf8_without_bom_and_reimport_in_one_transaction(fake_district: Connect
                           {"id": third.import_run_id}).one()
     assert change.enrolled_after == change.enrolled_before + 1
     assert (change.observed_on, change.previous_data_date) == (date(2026, 7, 22), date(2026, 7, 21))
+
+
+def test_homepage_and_phone_validated_on_import(fake_district: Connection, shared_data: Path,
+                                                tmp_path: Path) -> None:
+    """A ``javascript:`` homepage or markup in a phone field is dropped (NULL) and reported by row and column;
+    a bare host gets ``http://``; good values are kept as they are."""
+    template = _fake_rows(shared_data)[0] | {"정원": "20"}
+    edits = [
+        {"홈페이지주소": "javascript:alert(document.cookie)"},
+        {"전화번호": "<script>alert(1)</script>02-123-4567"},
+        {"팩스번호": "<b>02-1234-5678</b>", "홈페이지주소": "cafe.naver.com/dolbom"},
+        {"홈페이지주소": "https://dolbom.example.kr/a?b=1", "전화번호": "02-2061-2282"},
+    ]
+    rows = [template | {"어린이집코드": f"9901000010{i}", "어린이집명": f"검사{i}어린이집"} | e
+            for i, e in enumerate(edits)]
+    result = import_seoul_oa20300(fake_district, _write(tmp_path / "rows.csv", _header(shared_data), rows, "cp949"))
+    issues = {(e["row"], e["column"]) for e in result.report}
+    assert issues == {(2, "홈페이지주소"), (3, "전화번호"), (4, "팩스번호")}
+    assert all("stored as NULL" in e["reason"] for e in result.report)
+    db = {r.code: r for r in fake_district.execute(text(
+        "SELECT code, homepage, phone, fax FROM facilities WHERE code LIKE '9901000010%'"))}
+    assert db["99010000100"].homepage is None
+    assert db["99010000101"].phone is None
+    assert (db["99010000102"].fax, db["99010000102"].homepage) == (None, "http://cafe.naver.com/dolbom")
+    assert (db["99010000103"].homepage, db["99010000103"].phone) == ("https://dolbom.example.kr/a?b=1",
+                                                                      "02-2061-2282")
