@@ -7,25 +7,23 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 from sqlalchemy import text
 
-from api.deps import SessionDep
+from api.deps import AdminUser, SessionDep, WriteRoute, WriteTx
 from api.schemas.accounts import AuditOut, UserCreateIn, UserOut
-from api.security import AdminUser
 from geo.auth.accounts import create_user, get_user
 from geo.validation import MAX_ID, reject_control_characters
 
-router = APIRouter(prefix="/admin", tags=["admin"])
+router = APIRouter(prefix="/admin", tags=["admin"], route_class=WriteRoute)
 
 
 @router.post("/users", status_code=201, response_model=UserOut, summary="Create an account (city admin)",
              responses={409: {"description": "E-mail already registered"}})
-def create(body: UserCreateIn, admin: AdminUser, session: SessionDep) -> dict[str, Any]:
+def create(body: UserCreateIn, admin: AdminUser, tx: WriteTx) -> dict[str, Any]:
     """Centre staff are bound to centres (어린이집코드), district officers to a 구."""
-    conn = session.connection()
+    conn = tx.connection()
     user_id = create_user(conn, email=body.email, password=body.password, role=body.role,
                           display_name=body.display_name, district_code=body.district_code,
                           facility_codes=body.facility_codes, actor_user_id=admin.user_id)
     user = get_user(conn, user_id)
-    session.commit()
     return user
 
 

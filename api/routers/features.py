@@ -17,8 +17,8 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
-from api.deps import EngineDep, SettingsDep
-from api.routers.layer_common import LayerEngineDep, dumps, etag_response
+from api.deps import EngineDep, LayerEngineDep, SettingsDep
+from api.routers.layer_common import dumps, etag_response
 from geo.errors import InvalidQuery, NotFound
 from geo.layers.base import Layer
 from geo.layers.cql import parse_filter

@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 
 from api.app import create_app
 from api.read_routing import LSN_COOKIE, READ_SOURCE_HEADER
+from api.state import STATE_KEY
 from geo.ops import provision
 from geo.settings import Settings
 from tests.replica_util import ReplicaCluster, add_staff_reporter, replica_cluster, wait_until
@@ -61,7 +62,9 @@ def test_primary_behind_pgbouncer_and_a_local_standby(scaled_out: tuple[ReplicaC
                    what="the replica to serve reads")
         time.sleep(1.5)  # ~15 polls of the primary through PgBouncer, well past psycopg's prepare threshold
         for app_client in (client, other_worker):
-            primary = app_client.app.state.read_router.primary.state  # type: ignore[attr-defined]
+            read_router = app_client.app_state[STATE_KEY].read_router
+            assert read_router is not None
+            primary = read_router.primary.state
             assert primary.up, primary.error
         health = client.get("/health").json()
         assert health["status"] == "ok"

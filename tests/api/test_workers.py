@@ -336,10 +336,11 @@ def test_the_connection_budget_is_what_the_app_opens(settings: Settings, engine:
     from fastapi.testclient import TestClient
 
     from api.app import create_app
+    from api.state import STATE_KEY
     from geo.db import api_connections_per_worker
 
     with TestClient(create_app(settings)) as client:
-        state = client.app.state  # type: ignore[attr-defined]
+        state = client.app_state[STATE_KEY]
         pools = (state.engine.pool.size() + state.engine.pool._max_overflow
                  + state.layer_engine.pool.size() + state.layer_engine.pool._max_overflow
                  + state.read_pool.max_size)
