@@ -31,7 +31,7 @@ from api.routers import (
     vacancy,
     waitlist,
 )
-from api.state import STATE_KEY, AppState, open_state
+from api.state import AppState, open_state
 from geo.settings import Settings, get_settings
 
 
@@ -42,6 +42,7 @@ class DolbomAPI(FastAPI):
 
     def __init__(self, settings: Settings, **kwargs: Any) -> None:
         self.settings = settings
+        self.dolbom: AppState | None = None  # set by the lifespan
         super().__init__(**kwargs)
 
     def build_middleware_stack(self) -> ASGIApp:
@@ -57,10 +58,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, AppState]]:
-        # Lifespan state: Starlette hands it to every request's scope (``api.deps.get_app_state``).
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        assert isinstance(app, DolbomAPI)
         async with open_state(settings) as state:
-            yield {STATE_KEY: state}
+            app.dolbom = state
+            try:
+                yield
+            finally:
+                app.dolbom = None
 
     app = DolbomAPI(
         settings,

@@ -52,7 +52,7 @@ async def get_app_state(request: Request) -> AppState:
     dependency in its thread pool, a hand-off per request that the read path measured at ~15% of the API's time)."""
     state = state_of(request.scope)
     if state is None:
-        raise RuntimeError("the application's lifespan has not run (use the TestClient in a with block)")
+        raise RuntimeError("the application's lifespan is not running (enter the TestClient: with TestClient(app))")
     return state
 
 

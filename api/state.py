@@ -1,9 +1,9 @@
 """The application state: everything one API worker process holds, built once by the lifespan.
 
 ``open_state(settings)`` opens the pools and engines, creates the read router (with replicas), the vacancy hub and
-the tile cache, and closes them all on exit. The lifespan hands the ``AppState`` to Starlette as lifespan state
-(``{"dolbom": state}``), which every request's scope carries; dependencies read it through
-``api.deps.get_app_state``, middleware through ``state_of(scope)``. Nothing else lives on the app.
+the tile cache, and closes them all on exit. The lifespan keeps the ``AppState`` in the app's one typed attribute
+(``DolbomAPI.dolbom``, None outside the lifespan); dependencies read it through ``api.deps.get_app_state``,
+middleware through ``state_of(scope)``. Nothing lives on Starlette's untyped ``app.state``.
 """
 
 from __future__ import annotations
@@ -22,8 +22,6 @@ from geo.ops.replicas import ReadRouter
 from geo.settings import Settings
 from geo.vacancy.hub import VacancyHub
 from tiles.cache import TileCache
-
-STATE_KEY = "dolbom"
 
 
 @dataclass(frozen=True, eq=False)
@@ -62,9 +60,9 @@ class AppState:
 
 
 def state_of(scope: MutableMapping[str, Any]) -> AppState | None:
-    """The ``AppState`` of a request's ASGI scope (None before the lifespan ran, e.g. a TestClient used without
-    ``with``)."""
-    state = scope.get("state", {}).get(STATE_KEY)
+    """The ``AppState`` of the app serving a request's ASGI scope (None outside its lifespan, or for an app not
+    made by ``api.app.create_app``)."""
+    state = getattr(scope.get("app"), "dolbom", None)
     return state if isinstance(state, AppState) else None
 
 

@@ -14,10 +14,10 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, event, text
 
-from api.app import create_app
+from api.app import DolbomAPI, create_app
 from api.deps import CurrentUser, WriteRoute, WriteTx, check_write_routes, get_engine
 from api.errors import install_error_handlers
-from api.state import STATE_KEY, AppState
+from api.state import AppState
 from geo.db import make_engine
 from geo.errors import InvalidQuery
 from geo.settings import Settings
@@ -160,10 +160,12 @@ def test_nothing_under_api_commits_but_the_write_dependency() -> None:
 
 def test_the_app_state_is_built_by_the_lifespan_with_the_vacancy_hub(settings: Settings, engine: Engine) -> None:
     app = create_app(settings)
+    assert isinstance(app, DolbomAPI) and app.dolbom is None
     with TestClient(app) as client:
-        state = client.app_state[STATE_KEY]
+        state = app.dolbom
         assert isinstance(state, AppState) and state.settings is settings
         # Before any stream request: the hub exists (it was created lazily by the first stream before).
         assert isinstance(state.vacancy_hub, VacancyHub) and not state.vacancy_hub.subscriptions
         assert client.get("/health").status_code == 200
+    assert app.dolbom is None  # closed with the lifespan
     assert vars(app.state).get("_state") == {}  # nothing kept on app.state
