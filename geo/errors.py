@@ -77,7 +77,7 @@ class Conflict(DolbomError):
 
 
 class InvalidReport(InvalidQuery):
-    """A vacancy report contradicts capacity or the class ratios; ``extra['field']`` names the field."""
+    """A vacancy report contradicts capacity or the class ratios; ``extra['param']`` names the field."""
 
     title = "Invalid vacancy report"
 

@@ -291,9 +291,9 @@ def items_query(request: Request, settings_max: int, *, limit: int, offset: int,
     reject_control_characters(filter_, param="filter", allow_whitespace=True)
     unknown = sorted(set(request.query_params) - known)
     if unknown:
-        raise InvalidQuery(f"unknown parameter(s) {', '.join(unknown)}", parameter=unknown[0])
-    served_bbox_crs = parse_crs(bbox_crs, parameter="bbox-crs")
-    served_filter_crs = parse_crs(filter_crs, parameter="filter-crs")
+        raise InvalidQuery(f"unknown parameter(s) {', '.join(unknown)}", param=unknown[0])
+    served_bbox_crs = parse_crs(bbox_crs, param="bbox-crs")
+    served_filter_crs = parse_crs(filter_crs, param="filter-crs")
     return ItemsQuery(
         bbox=parse_bbox(bbox, crs=served_bbox_crs) if bbox else None,
         bbox_crs=served_bbox_crs,

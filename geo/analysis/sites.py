@@ -57,9 +57,9 @@ def maximal_covering(demand_xy: NDArray[np.float64], weights: NDArray[np.float64
     weights = np.asarray(weights, dtype=float)
     n_dem, n_cand = len(weights), len(candidate_xy)
     if k < 1:
-        raise InvalidQuery(f"k must be at least 1, not {k}", field="k")
+        raise InvalidQuery(f"k must be at least 1, not {k}", param="k")
     if k > n_cand:
-        raise InvalidQuery(f"k={k} is more than the {n_cand} candidate sites", field="k")
+        raise InvalidQuery(f"k={k} is more than the {n_cand} candidate sites", param="k")
     pairs = acc.pairs_within(demand_xy, candidate_xy, max_distance_m=coverage_m)
     # Demand points reached by the same candidates are one row of the programme (weights added): same optimum,
     # far fewer rows on a fine grid. Points no candidate reaches cannot be covered and are left out.
@@ -93,7 +93,7 @@ def maximal_covering(demand_xy: NDArray[np.float64], weights: NDArray[np.float64
                options={"time_limit": time_limit_s, "mip_rel_gap": 0.0})
     if res.x is None:
         raise InvalidQuery(f"the covering problem could not be solved in {time_limit_s:g} s: {res.message}; "
-                           "try fewer candidates or a longer time limit", field="k")
+                           "try fewer candidates or a longer time limit", param="k")
     x = np.round(res.x[:n_cand]).astype(int)
     chosen = np.flatnonzero(x == 1)
     covered = np.zeros(n_dem, dtype=bool)
@@ -115,7 +115,7 @@ def suggest_sites(result: PlannerResult, *, k: int, coverage_m: float | None = N
     """
     coverage = coverage_m if coverage_m is not None else result.params.catchment_m
     if coverage <= 0:
-        raise InvalidQuery("coverage_m must be positive", field="coverage_m")
+        raise InvalidQuery("coverage_m must be positive", param="coverage_m")
     cells = result.cells
     unserved = (cells["nearest_m"].to_numpy() > coverage) & (cells["children"].to_numpy() > 0)
     demand = cells[unserved]

@@ -61,15 +61,15 @@ def _identity(provider: str, claims: Mapping[str, Any]) -> VerifiedIdentity:
     ci = str(claims.get("ci") or "").strip()
     for field, value in (("name", name), ("birth_date", birth), ("phone", phone or ""), ("ci", ci)):
         if _RRN.fullmatch(value.replace(" ", "")) and field != "ci":
-            raise InvalidQuery(f"{field} looks like a 주민등록번호; it is never accepted", field=field)
+            raise InvalidQuery(f"{field} looks like a 주민등록번호; it is never accepted", param=field)
     if not name or not ci:
         raise Unauthenticated(f"{provider}: the provider did not return a name and a CI")
     try:
         birth_date = date.fromisoformat(birth)
     except ValueError as exc:
-        raise InvalidQuery(f"birth date {birth!r} is not YYYY-MM-DD", field="birth_date") from exc
+        raise InvalidQuery(f"birth date {birth!r} is not YYYY-MM-DD", param="birth_date") from exc
     if phone is not None and not _PHONE.match(phone):
-        raise InvalidQuery(f"phone {phone!r} is not a phone number", field="phone")
+        raise InvalidQuery(f"phone {phone!r} is not a phone number", param="phone")
     return VerifiedIdentity(provider=provider, name=name, birth_date=birth_date, phone=phone, ci=ci)
 
 

@@ -45,7 +45,7 @@ def test_contradicting_reports_name_the_field(settings: Settings, conn: Connecti
         resp = _post(client, cast, body)
         assert resp.status_code == 422, (field, resp.text)
         assert resp.headers["content-type"].startswith("application/problem+json")
-        assert resp.json()["field"] == field, resp.json()
+        assert resp.json()["param"] == field, resp.json()
     assert conn.execute(text("SELECT count(*) FROM vacancy_reports")).scalar_one() == 0
 
 
