@@ -54,6 +54,7 @@ class Burst:
     statuses: list[int | None] = field(default_factory=list)
     times_s: list[float] = field(default_factory=list)
     health: list[tuple[int | None, float]] = field(default_factory=list)
+    errors: Counter[str] = field(default_factory=Counter)  # client errors of unanswered requests, by type
     wall_s: float = 0.0
 
     @property
@@ -100,8 +101,9 @@ async def _apply(client: httpx.AsyncClient, app: Application, burst: Burst, inde
         resp = await client.post("/waitlist/entries", json={"child_id": app.child_id, "centre": app.centre},
                                  headers={"Authorization": f"Bearer {app.token}"})
         burst.statuses[index] = resp.status_code
-    except httpx.HTTPError:
+    except httpx.HTTPError as exc:
         burst.statuses[index] = None
+        burst.errors[type(exc).__name__] += 1
     burst.times_s[index] = time.perf_counter() - started
 
 
@@ -110,8 +112,9 @@ async def _poll_health(client: httpx.AsyncClient, burst: Burst, done: asyncio.Ev
         started = time.perf_counter()
         try:
             status: int | None = (await client.get("/health")).status_code
-        except httpx.HTTPError:
+        except httpx.HTTPError as exc:
             status = None
+            burst.errors[f"health {type(exc).__name__}"] += 1
         burst.health.append((status, time.perf_counter() - started))
         try:
             await asyncio.wait_for(done.wait(), timeout=every_s)
@@ -125,11 +128,18 @@ async def _burst(base_url: str, apps: Sequence[Application], *, concurrency: int
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     timeout = httpx.Timeout(timeout_s)
     async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=timeout) as client, \
-            httpx.AsyncClient(base_url=base_url, timeout=httpx.Timeout(health_timeout_s)) as health_client:
+            httpx.AsyncClient(base_url=base_url, timeout=httpx.Timeout(health_timeout_s),
+                              # A new connection per probe, as a load balancer's or Kubernetes' probes make: a
+                              # kept-alive one may be closed by the server just as the next probe is sent.
+                              limits=httpx.Limits(max_keepalive_connections=0)) as health_client:
         done = asyncio.Event()
         poller = asyncio.create_task(_poll_health(health_client, burst, done, health_every_s))
         started = time.perf_counter()
-        await asyncio.gather(*(_apply(client, app, burst, i) for i, app in enumerate(apps)))
+        if concurrency == 1:  # the baseline: one after another (not 1,000 requests queued on one connection)
+            for i, app in enumerate(apps):
+                await _apply(client, app, burst, i)
+        else:
+            await asyncio.gather(*(_apply(client, app, burst, i) for i, app in enumerate(apps)))
         burst.wall_s = time.perf_counter() - started
         done.set()
         await poller
@@ -165,13 +175,16 @@ def summary(result: Burst) -> dict[str, object]:
             "p50_s": round(statistics.median(result.times_s), 3) if result.times_s else None,
             "p95_s": round(_percentile(result.times_s, 0.95), 3), "max_s": round(max(result.times_s, default=0), 3),
             "health_polls": len(result.health), "health_failures": sum(1 for s, _ in result.health if s != 200),
-            "health_max_s": round(max(health_s, default=0.0), 3)}
+            "health_counts": dict(Counter("none" if s is None else str(s) for s, _ in result.health)),
+            "health_max_s": round(max(health_s, default=0.0), 3), "errors": dict(result.errors)}
 
 
 def measure(engine: Engine, settings: Settings, base_url: str, *, shape: str, applications: int) -> dict[str, object]:
-    """One shape: the baseline (sequential, on fresh centres) then the burst (on other fresh centres)."""
+    """One shape: a warm-up (5 applications), the baseline (the applications one at a time, on fresh centres),
+    then the burst (all at once, on other fresh centres)."""
     centres = 1 if shape == "one" else max(1, applications // 10)
     per_centre = applications // centres
+    burst(base_url, seed(engine, settings, centres=1, per_centre=5, tag=f"{shape}w"), concurrency=1)
     sequential = seed(engine, settings, centres=centres, per_centre=per_centre, tag=f"{shape}s")
     base = burst(base_url, sequential, concurrency=1)
     burst_apps = seed(engine, settings, centres=centres, per_centre=per_centre, tag=f"{shape}b")

@@ -42,10 +42,15 @@ def _committed(engine: Engine, centre_prefix: str) -> int:
                                 {"p": centre_prefix + "-%"}).scalar_one())
 
 
+# A health check unanswered for this long failed (a hang guard, not a measurement: on this shared 2-core machine
+# a probe during the 1,000-application burst takes a few seconds; before the fix it waited over a minute).
+HEALTH_TIMEOUT_S = 30.0
+
+
 def test_100_parents_apply_to_one_centre_at_once(burst_db: Engine, server: str) -> None:
     settings = Settings(DATABASE_URL=libpq_url_of(burst_db))
     apps = seed(burst_db, settings, centres=1, per_centre=100, tag="one")
-    result = burst(server, apps)
+    result = burst(server, apps, health_timeout_s=HEALTH_TIMEOUT_S)
     assert result.counts == {"201": 100}
     assert _committed(burst_db, "BURSTone") == 100  # no commit without its 201, none twice
     assert queue_ranks(server, apps[0].centre) == list(range(1, 101))
@@ -55,7 +60,7 @@ def test_100_parents_apply_to_one_centre_at_once(burst_db: Engine, server: str) 
 def test_1000_applications_across_100_centres(burst_db: Engine, server: str) -> None:
     settings = Settings(DATABASE_URL=libpq_url_of(burst_db))
     apps = seed(burst_db, settings, centres=100, per_centre=10, tag="spread")
-    result = burst(server, apps)
+    result = burst(server, apps, health_timeout_s=HEALTH_TIMEOUT_S)
     assert result.counts == {"201": 1000}
     assert _committed(burst_db, "BURSTspread") == 1000
     for centre in sorted({a.centre for a in apps})[:: 25]:
