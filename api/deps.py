@@ -1,54 +1,110 @@
-"""Dependency aliases.
+"""Every FastAPI dependency of the API, and its ``Annotated`` alias.
 
+- ``AppStateDep``: the ``AppState`` the lifespan built (``api/state.py``); ``SettingsDep``, ``EngineDep``.
 - ``ReadConnDep``: a psycopg async connection from the read pool (autocommit, one statement per read); the search
   endpoints run on it without leaving the event loop, and it returns to the pool as soon as the handler returns.
-  With read replicas it comes from the read router (``geo.ops.replicas``): a replica that has replayed the request's
-  write position (``api.read_routing``), else the primary.
+  With read replicas it comes from the read router (``geo.ops.replicas``): a replica that has replayed the
+  request's write position (``min_lsn_of``), else the primary.
 - ``ReadSessionDep``: a SQLAlchemy session for sync handlers that only read public data, routed like
   ``ReadConnDep`` but without waiting (a replica that has not replayed the position yet: the primary).
-- ``SessionDep``: a SQLAlchemy session for sync handlers on the primary (closed, never committed by the
-  dependency; some handlers commit through their domain function).
-- ``TxSessionDep``: a SQLAlchemy session for writes, committed when the handler returns and rolled back when it
-  raises, so a request writes all or nothing.
-- ``SettingsDep``, ``EngineDep``.
+- ``SessionDep``: a SQLAlchemy session on the primary for handlers that only read (closed, never committed).
+- ``WriteTx``: the one write path. A session whose transaction commits when the handler returns, in the
+  handler's own worker-thread step (``WriteRoute``), before the response is serialised and sent, and rolls back
+  when the handler raises: a request writes all or nothing, and a lock it took is released at once.
+- ``LayerEngineDep``, ``TileCacheDep``, ``VacancyHubDep``: map layers, tiles, the vacancy stream.
+- ``CurrentUser``, ``OptionalUser``, ``AdminUser``, ``require_role(...)``: who is calling (``api/security.py``
+  decides what they may do).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+import functools
+import hmac
+import inspect
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, FastAPI, Request
+from fastapi.routing import APIRoute
 from psycopg import AsyncConnection
-from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Session
+from starlette.requests import HTTPConnection
 
-from api.read_routing import min_lsn_of
-from geo.db import session_scope
-from geo.ops.replicas import ReadRouter
+from api.read_routing import LSN_COOKIE, MIN_LSN_HEADER
+from api.security import CSRF_HEADER, SAFE_METHODS, SESSION_COOKIE
+from api.state import AppState, state_of
+from geo.auth.accounts import Principal, resolve_token, sha256_hex
+from geo.auth.policy import Role
+from geo.errors import Forbidden, InvalidQuery, Unauthenticated
+from geo.ops.replicas import parse_lsn
 from geo.settings import Settings
+from geo.vacancy.hub import VacancyHub
+from tiles.cache import TileCache
+
+# --- the application state ------------------------------------------------------------------------------------
 
 
-def get_engine(request: Request) -> Engine:
-    """The engine created by the app's lifespan."""
-    return request.app.state.engine  # type: ignore[no-any-return]
+async def get_app_state(request: Request) -> AppState:
+    """The ``AppState`` the lifespan built (``async``, like every dependency that does no I/O: FastAPI runs a sync
+    dependency in its thread pool, a hand-off per request that the read path measured at ~15% of the API's time)."""
+    state = state_of(request.scope)
+    if state is None:
+        raise RuntimeError("the application's lifespan is not running (enter the TestClient: with TestClient(app))")
+    return state
+
+
+AppStateDep = Annotated[AppState, Depends(get_app_state)]
 
 
 async def get_app_settings(request: Request) -> Settings:
-    """The settings the app was created with (``async``: FastAPI runs a sync dependency in its thread pool, a
-    hand-off per request that the read path measured at ~15% of the API's time)."""
-    return request.app.state.settings  # type: ignore[no-any-return]
+    """The settings the app was created with (``create_app(settings)``; known before the lifespan runs)."""
+    settings = getattr(request.app, "settings", None)
+    if not isinstance(settings, Settings):
+        raise RuntimeError("not a dolbom app (api.app.create_app)")
+    return settings
 
 
-async def get_read_connection(request: Request) -> AsyncIterator[AsyncConnection[Any]]:
+async def get_engine(state: AppStateDep) -> Engine:
+    """The primary's sync engine."""
+    return state.engine
+
+
+async def get_tile_cache(state: AppStateDep) -> TileCache:
+    """The app's tile cache."""
+    return state.tile_cache
+
+
+async def get_vacancy_hub(state: AppStateDep) -> VacancyHub:
+    """The process's vacancy hub (created by the lifespan, listening from its first subscriber on)."""
+    return state.vacancy_hub
+
+
+# --- reads ----------------------------------------------------------------------------------------------------
+
+
+def min_lsn_of(conn: HTTPConnection) -> int | None:
+    """The WAL position this request must read at least: the later of the ``Dolbom-Min-LSN`` header (malformed:
+    ``InvalidQuery``, a 422) and the ``dolbom_lsn`` cookie (malformed: ignored, it may be an old browser's)."""
+    positions: list[int] = []
+    if header := conn.headers.get(MIN_LSN_HEADER):
+        positions.append(parse_lsn(header))
+    if cookie := conn.cookies.get(LSN_COOKIE):
+        try:
+            positions.append(parse_lsn(cookie))
+        except InvalidQuery:
+            pass
+    return max(positions) if positions else None
+
+
+async def get_read_connection(request: Request, state: AppStateDep) -> AsyncIterator[AsyncConnection[Any]]:
     """A read connection from the app's async pool, or from the read router when there are replicas (returned
     when the handler returns: ``ReadConnDep``)."""
-    router: ReadRouter | None = request.app.state.read_router
+    router = state.read_router
     if router is None:
-        pool: AsyncConnectionPool = request.app.state.read_pool
-        async with pool.connection() as conn:
+        async with state.read_pool.connection() as conn:
             yield conn
         return
     async with router.connection(min_lsn_of(request)) as (conn, source):
@@ -56,13 +112,13 @@ async def get_read_connection(request: Request) -> AsyncIterator[AsyncConnection
         yield conn
 
 
-def get_read_session(request: Request) -> Iterator[Session]:
+def get_read_session(request: Request, state: AppStateDep) -> Iterator[Session]:
     """A read-only session on the server the read router chooses now (``ReadSessionDep``); a replica that fails
     its first round trip falls back to the primary."""
-    router: ReadRouter | None = request.app.state.read_router
+    router = state.read_router
     if router is not None:
         server = router.choose(min_lsn_of(request))
-        replica_engine: Engine | None = request.app.state.replica_engines.get(server.name)
+        replica_engine = state.replica_engines.get(server.name)
         if replica_engine is not None:
             session = Session(replica_engine)
             try:
@@ -76,28 +132,175 @@ def get_read_session(request: Request) -> Iterator[Session]:
                     yield session
                 return
         request.state.read_source = "primary"
-    with Session(get_engine(request)) as primary_session:
+    with Session(state.engine) as primary_session:
         yield primary_session
 
 
-def get_session(request: Request) -> Iterator[Session]:
+def get_layer_engine(request: Request, state: AppStateDep) -> AsyncEngine:
+    """The async engine for layer reads: the primary's, or with read replicas the engine of the server the read
+    router chooses now (a replica that has replayed the request's write position, else the primary)."""
+    router = state.read_router
+    if router is not None:
+        server = router.choose(min_lsn_of(request))
+        request.state.read_source = server.name
+        replica_engine = state.replica_layer_engines.get(server.name)
+        if replica_engine is not None:
+            return replica_engine
+    return state.layer_engine
+
+
+def get_session(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Session]:
     """A read-only session per request, closed afterwards (its transaction is rolled back)."""
-    with Session(get_engine(request)) as session:
+    with Session(engine) as session:
         yield session
 
 
-def get_tx_session(request: Request) -> Iterator[Session]:
-    """A session per writing request: committed when the handler succeeds, rolled back when it raises."""
-    with session_scope(get_engine(request)) as session:
-        yield session
+# --- the write path -------------------------------------------------------------------------------------------
 
+
+class WriteSession(Session):
+    """The session of a request's write transaction (``WriteTx``): ``WriteRoute`` commits it."""
+
+
+def get_write_tx(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Session]:
+    """A session per writing request: committed when the handler succeeds (by ``WriteRoute`` in the handler's
+    own thread step; here, for a handler not on a ``WriteRoute``), rolled back when it raises."""
+    session = WriteSession(engine, expire_on_commit=False)
+    try:
+        yield session
+        session.commit()  # nothing left to commit when WriteRoute did
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def _committing(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+    """``endpoint`` followed, in the same call, by the commit of its write transaction."""
+
+    @functools.wraps(endpoint)  # FastAPI reads the parameters and the return type through __wrapped__
+    def run(*args: Any, **kwargs: Any) -> Any:
+        result = endpoint(*args, **kwargs)
+        for value in kwargs.values():
+            if isinstance(value, WriteSession):
+                value.commit()
+        return result
+
+    return run
+
+
+class WriteRoute(APIRoute):
+    """The route class of every router: a sync handler's ``WriteTx`` commits in the worker-thread step that ran
+    the handler, not in a later one.
+
+    FastAPI runs a sync handler in one worker thread, then serialises its answer in another step of the same
+    thread pool, and only then closes the dependencies. A transaction committed there holds its locks until a
+    worker thread is free. When every thread is taken by requests waiting on those locks (or on a pool
+    connection that they hold), nothing moves until the pool times out: 100 parents applying to one centre at
+    once stalled a worker for ~90 s, answered 503 to most of them (issue #19).
+    """
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        if not inspect.iscoroutinefunction(endpoint) and _writes(endpoint):
+            endpoint = _committing(endpoint)
+        super().__init__(path, endpoint, **kwargs)
+
+
+def _writes(endpoint: Callable[..., Any]) -> bool:
+    """Whether ``endpoint`` takes a ``WriteTx`` parameter."""
+    for param in inspect.signature(endpoint, eval_str=True).parameters.values():
+        if any(getattr(meta, "dependency", None) is get_write_tx
+               for meta in getattr(param.annotation, "__metadata__", ())):
+            return True
+    return False
+
+
+def check_write_routes(app: FastAPI) -> None:
+    """Refuse an app with a handler that writes (``WriteTx``) on a route that is not a ``WriteRoute``."""
+    for route in app.routes:
+        if isinstance(route, APIRoute) and not isinstance(route, WriteRoute) and _writes(route.endpoint):
+            raise RuntimeError(f"{route.path}: a handler with WriteTx needs APIRouter(route_class=WriteRoute)")
+
+
+# --- who is calling -------------------------------------------------------------------------------------------
+
+
+def _principal(request: Request, session: Session) -> Principal | None:
+    auth = request.headers.get("authorization")
+    if auth:
+        scheme, _, secret = auth.partition(" ")
+        if scheme.lower() != "bearer" or not secret.strip():
+            raise Unauthenticated("Authorization must be 'Bearer <token>'")
+        return _resolve(session, secret.strip(), kind="bearer")
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if not cookie:
+        return None
+    principal = _resolve(session, cookie, kind="session")
+    if request.method not in SAFE_METHODS:
+        sent = request.headers.get(CSRF_HEADER, "")
+        if not sent or not principal.csrf_hash or not hmac.compare_digest(sha256_hex(sent), principal.csrf_hash):
+            raise Forbidden(f"missing or wrong {CSRF_HEADER} for a cookie session", reason="csrf")
+    return principal
+
+
+def _resolve(session: Session, secret: str, *, kind: str) -> Principal:
+    """``resolve_token`` on the request's read session, whose connection goes back to the pool at once: the
+    handler then checks out its own (a writing handler's ``WriteTx``), and a request never holds two pool
+    connections. Holding this one until the response had let 20 concurrent rank checks each keep one
+    connection of the 20 while waiting for a second: the pool deadlocked until its timeout (found by
+    benchmarks/bench_load.py at 64 users on one worker)."""
+    try:
+        return resolve_token(session.connection(), secret, kind=kind)
+    finally:
+        session.close()
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def optional_user(request: Request, session: SessionDep) -> Principal | None:
+    """The caller when authenticated, else None (a bad token is still a 401)."""
+    return _principal(request, session)
+
+
+def current_user(request: Request, session: SessionDep) -> Principal:
+    """The authenticated caller; 401 otherwise."""
+    principal = _principal(request, session)
+    if principal is None:
+        raise Unauthenticated("log in (session cookie) or send a bearer token")
+    return principal
+
+
+CurrentUser = Annotated[Principal, Depends(current_user)]
+OptionalUser = Annotated[Principal | None, Depends(optional_user)]
+
+
+def require_role(*roles: Role) -> Callable[..., Principal]:
+    """Dependency: the caller, who must have one of ``roles`` (403 problem+json otherwise)."""
+    allowed = frozenset(roles)
+
+    def dependency(user: CurrentUser) -> Principal:
+        if user.role not in allowed:
+            raise Forbidden(f"role {user.role.value} may not do this (needs {', '.join(sorted(allowed))})")
+        return user
+
+    return dependency
+
+
+AdminUser = Annotated[Principal, Depends(require_role(Role.city_admin))]
+
+# --- aliases ----------------------------------------------------------------------------------------------------
 
 EngineDep = Annotated[Engine, Depends(get_engine)]
+SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 # scope="function": the connection goes back to the pool when the handler returns, not after the response has
 # been sent; under load the pool's connections then serve queries instead of waiting on slow clients.
 ReadConnDep = Annotated[AsyncConnection[Any], Depends(get_read_connection, scope="function")]
-SessionDep = Annotated[Session, Depends(get_session)]
 ReadSessionDep = Annotated[Session, Depends(get_read_session)]
-# scope="function": commit before the response is sent, so a failed commit is an error response, not a lost write.
-TxSessionDep = Annotated[Session, Depends(get_tx_session, scope="function")]
-SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+# scope="function": a handler not on a WriteRoute still commits before the response is sent, so a failed commit
+# is an error response, not a lost write.
+WriteTx = Annotated[Session, Depends(get_write_tx, scope="function")]
+LayerEngineDep = Annotated[AsyncEngine, Depends(get_layer_engine)]
+TileCacheDep = Annotated[TileCache, Depends(get_tile_cache)]
+VacancyHubDep = Annotated[VacancyHub, Depends(get_vacancy_hub)]

@@ -78,9 +78,15 @@ def _status_for(exc: DolbomError) -> int:
     return 400
 
 
+def domain_problem(exc: DolbomError, *, instance: str | None = None) -> JSONResponse:
+    """The problem response of a domain error, for a handler that answers an error without raising it (its
+    ``WriteTx`` then commits what it wrote, e.g. a failed login that counts towards the lockout)."""
+    return problem(_status_for(exc), exc.title, exc.detail, instance=instance, **exc.extra)
+
+
 async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DolbomError)
-    return problem(_status_for(exc), exc.title, exc.detail, instance=str(request.url.path), **exc.extra)
+    return domain_problem(exc, instance=str(request.url.path))
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:

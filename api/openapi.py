@@ -21,9 +21,10 @@ from fastapi.dependencies.models import Dependant
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute, iter_route_contexts
 
+from api.deps import current_user, optional_user
 from api.errors import PROBLEM_JSON
 from api.schemas.facilities import Problem
-from api.security import CSRF_HEADER, SAFE_METHODS, SESSION_COOKIE, current_user, optional_user
+from api.security import CSRF_HEADER, SAFE_METHODS, SESSION_COOKIE
 from geo.settings import Settings
 
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}

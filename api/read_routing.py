@@ -5,17 +5,16 @@ at that moment: a cookie for browsers (``dolbom_lsn``, HttpOnly, SameSite=Lax, 5
 ``Dolbom-LSN`` header for API clients, who send it back as ``Dolbom-Min-LSN``. A read carrying either goes only
 to a replica that has replayed that position (or to the primary), so a parent sees what they just applied for.
 Every response read through the router names its server in ``Dolbom-Read-Source``. Nothing here is active
-without replicas.
+without replicas. The dependencies that route reads (and ``min_lsn_of``) are in ``api/deps.py``.
 """
 
 from __future__ import annotations
 
 from starlette.datastructures import MutableHeaders
-from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from geo.errors import InvalidQuery
-from geo.ops.replicas import ReadRouter, format_lsn, parse_lsn
+from api.state import state_of
+from geo.ops.replicas import format_lsn
 
 LSN_COOKIE = "dolbom_lsn"
 LSN_COOKIE_MAX_AGE_S = 300  # replicas replay within milliseconds; the cookie only has to outlive that
@@ -25,23 +24,9 @@ READ_SOURCE_HEADER = "Dolbom-Read-Source"
 WRITING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
-def min_lsn_of(conn: HTTPConnection) -> int | None:
-    """The WAL position this request must read at least: the later of the ``Dolbom-Min-LSN`` header (malformed:
-    ``InvalidQuery``, a 422) and the ``dolbom_lsn`` cookie (malformed: ignored, it may be an old browser's)."""
-    positions: list[int] = []
-    if header := conn.headers.get(MIN_LSN_HEADER):
-        positions.append(parse_lsn(header))
-    if cookie := conn.cookies.get(LSN_COOKIE):
-        try:
-            positions.append(parse_lsn(cookie))
-        except InvalidQuery:
-            pass
-    return max(positions) if positions else None
-
-
 class ReadYourWrites:
     """ASGI middleware: stamps writing responses with the primary's WAL position and every routed read with its
-    server (``app.state.read_router`` None: passes everything through)."""
+    server (no read router in the app's state: passes everything through)."""
 
     def __init__(self, app: ASGIApp, *, cookie_secure: bool = False) -> None:
         self.app = app
@@ -51,7 +36,8 @@ class ReadYourWrites:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        router: ReadRouter | None = getattr(scope["app"].state, "read_router", None)
+        state = state_of(scope)
+        router = state.read_router if state is not None else None
         if router is None:
             await self.app(scope, receive, send)
             return
@@ -63,7 +49,7 @@ class ReadYourWrites:
                 source = scope.get("state", {}).get("read_source")
                 if source:
                     headers[READ_SOURCE_HEADER] = source
-                # The handler has committed by now (TxSessionDep commits before the response starts), so the
+                # The handler has committed by now (WriteTx commits before the response starts), so the
                 # position covers its writes; a primary that does not answer leaves the response unstamped.
                 if writing and message["status"] < 500 and (lsn := await router.primary_lsn()) is not None:
                     text = format_lsn(lsn)

@@ -84,7 +84,7 @@ class IllegalTransition(Conflict):
 
 
 class InvalidReport(InvalidQuery):
-    """A vacancy report contradicts capacity or the class ratios; ``extra['field']`` names the field."""
+    """A vacancy report contradicts capacity or the class ratios; ``extra['param']`` names the field."""
 
     title = "Invalid vacancy report"
 

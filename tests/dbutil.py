@@ -11,7 +11,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
 
 from api.app import create_app
-from api.deps import get_read_connection, get_read_session, get_session
+from api.deps import WriteSession, get_read_connection, get_read_session, get_session, get_write_tx
 from geo.db import driver_connection
 from geo.settings import Settings
 
@@ -62,18 +62,29 @@ class SyncAsAsyncConnection:
 
 
 def client_on(settings: Settings, connection: Connection) -> TestClient:
-    """A TestClient whose request sessions and read connections run inside ``connection``'s (rolled-back)
-    transaction, so that the API sees rows a test inserted without committing them."""
+    """A TestClient whose request sessions, write transactions and read connections run inside ``connection``'s
+    (rolled-back) transaction, so that the API sees rows a test inserted without committing them."""
     app = create_app(settings)
 
     def fixture_session() -> Iterator[Session]:
         with Session(bind=connection, join_transaction_mode="create_savepoint") as session:
             yield session
 
+    def fixture_write_tx() -> Iterator[Session]:
+        # A savepoint: committed by the route (WriteRoute) or here, rolled back when the handler raises.
+        with WriteSession(bind=connection, join_transaction_mode="create_savepoint") as session:
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+
     async def fixture_read_connection() -> AsyncIterator[SyncAsAsyncConnection]:
         yield SyncAsAsyncConnection(connection)
 
     app.dependency_overrides[get_session] = fixture_session
     app.dependency_overrides[get_read_session] = fixture_session
+    app.dependency_overrides[get_write_tx] = fixture_write_tx
     app.dependency_overrides[get_read_connection] = fixture_read_connection
     return TestClient(app)

@@ -26,9 +26,9 @@ MARGIN = BUFFER / EXTENT
 def check_tile(z: int, x: int, y: int) -> None:
     """Raise InvalidQuery unless z/x/y is a tile of the Web Mercator quad tree (z 0-24)."""
     if not 0 <= z <= 24:
-        raise InvalidQuery(f"zoom {z} outside 0-24", parameter="z")
+        raise InvalidQuery(f"zoom {z} outside 0-24", param="z")
     if not (0 <= x < 2**z and 0 <= y < 2**z):
-        raise InvalidQuery(f"tile {z}/{x}/{y} does not exist (x and y must be below {2**z})", parameter="x")
+        raise InvalidQuery(f"tile {z}/{x}/{y} does not exist (x and y must be below {2**z})", param="x")
 
 
 def layers_at_zoom(layers: list[Layer], z: int) -> list[Layer]:

@@ -7,27 +7,26 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 from sqlalchemy import text
 
-from api.deps import SessionDep, TxSessionDep
+from api.deps import AdminUser, CurrentUser, SessionDep, WriteRoute, WriteTx
 from api.schemas.accounts import AuditOut, IdentityResetIn, UserCreateIn, UserOut
-from api.security import AdminUser, CurrentUser, authorize
+from api.security import authorize
 from geo.auth import identity
 from geo.auth.accounts import create_user, get_user, set_disabled
 from geo.auth.policy import Action
 from geo.validation import MAX_ID, reject_control_characters
 
-router = APIRouter(prefix="/admin", tags=["admin"])
+router = APIRouter(prefix="/admin", tags=["admin"], route_class=WriteRoute)
 
 
 @router.post("/users", status_code=201, response_model=UserOut, summary="Create an account (city admin)",
              responses={409: {"description": "E-mail already registered"}})
-def create(body: UserCreateIn, admin: AdminUser, session: SessionDep) -> dict[str, Any]:
+def create(body: UserCreateIn, admin: AdminUser, tx: WriteTx) -> dict[str, Any]:
     """Centre staff are bound to centres (어린이집코드), district officers to a 구."""
-    conn = session.connection()
+    conn = tx.connection()
     user_id = create_user(conn, email=body.email, password=body.password, role=body.role,
                           display_name=body.display_name, district_code=body.district_code,
                           facility_codes=body.facility_codes, actor_user_id=admin.user_id)
     user = get_user(conn, user_id)
-    session.commit()
     return user
 
 
@@ -42,28 +41,27 @@ def read(user_id: Annotated[int, Path(ge=1, le=MAX_ID)], admin: AdminUser, sessi
              responses={404: {"description": "No such account"},
                         409: {"description": "The account is not verified (`reason=not_verified`)"}})
 def reset_identity(user_id: Annotated[int, Path(ge=1, le=MAX_ID)], body: IdentityResetIn, user: CurrentUser,
-                   session: SessionDep) -> dict[str, Any]:
+                   tx: WriteTx) -> dict[str, Any]:
     """Clears the verified name, birth date, phone and CI so that the account's holder verifies anew; the only
     way an account can be verified as another person (verifying it as someone else is otherwise 409)."""
     authorize(user, Action.reset_identity)
-    conn = session.connection()
+    conn = tx.connection()
     identity.reset_identity(conn, user_id=user_id, actor_user_id=user.user_id, reason=body.reason)
     out = get_user(conn, user_id)
-    session.commit()
     return out
 
 
 @router.post("/users/{user_id}/disable", response_model=UserOut, summary="Disable an account (city admin)",
              responses={409: {"description": "Your own account"}})
-def disable(user_id: Annotated[int, Path(ge=1, le=MAX_ID)], admin: AdminUser, session: TxSessionDep) -> dict[str, Any]:
+def disable(user_id: Annotated[int, Path(ge=1, le=MAX_ID)], admin: AdminUser, tx: WriteTx) -> dict[str, Any]:
     """Its sessions and tokens stop working at once (revoked; a disabled account's tokens are refused anyway)."""
-    return set_disabled(session.connection(), user_id=user_id, disabled=True, actor_user_id=admin.user_id)
+    return set_disabled(tx.connection(), user_id=user_id, disabled=True, actor_user_id=admin.user_id)
 
 
 @router.post("/users/{user_id}/enable", response_model=UserOut, summary="Enable an account again (city admin)")
-def enable(user_id: Annotated[int, Path(ge=1, le=MAX_ID)], admin: AdminUser, session: TxSessionDep) -> dict[str, Any]:
+def enable(user_id: Annotated[int, Path(ge=1, le=MAX_ID)], admin: AdminUser, tx: WriteTx) -> dict[str, Any]:
     """The user logs in again (the revoked sessions and tokens stay revoked)."""
-    return set_disabled(session.connection(), user_id=user_id, disabled=False, actor_user_id=admin.user_id)
+    return set_disabled(tx.connection(), user_id=user_id, disabled=False, actor_user_id=admin.user_id)
 
 
 @router.get("/audit", response_model=list[AuditOut], summary="The audit log (city admin), newest first")

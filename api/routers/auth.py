@@ -6,8 +6,10 @@ import secrets
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request, Response
+from sqlalchemy.orm import Session
 
-from api.deps import SessionDep, SettingsDep, TxSessionDep
+from api.deps import CurrentUser, SessionDep, SettingsDep, WriteRoute, WriteTx
+from api.errors import domain_problem
 from api.schemas.accounts import (
     AccountDeletedOut,
     AccountDeleteIn,
@@ -23,7 +25,7 @@ from api.schemas.accounts import (
     TokenOut,
     UserOut,
 )
-from api.security import CSRF_COOKIE, SESSION_COOKIE, CurrentUser
+from api.security import CSRF_COOKIE, SESSION_COOKIE
 from geo.auth.accounts import (
     change_password,
     create_user,
@@ -39,9 +41,10 @@ from geo.auth.identity import LocalTestProvider, provider_from_settings, store_i
 from geo.auth.policy import Role
 from geo.errors import InvalidQuery, Unauthenticated
 from geo.privacy.erasure import delete_account
+from geo.settings import Settings
 from geo.validation import MAX_ID
 
-router = APIRouter(prefix="/auth", tags=["auth"])
+router = APIRouter(prefix="/auth", tags=["auth"], route_class=WriteRoute)
 # Documented as problem+json by api.openapi (401/403 of authenticated operations are added there).
 LOGIN_ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "Wrong e-mail or password"},
@@ -59,35 +62,34 @@ def _client_ip(request: Request) -> str | None:
 
 @router.post("/signup", status_code=201, response_model=UserOut, summary="A parent creates an account",
              responses={409: {"description": "E-mail already registered"}})
-def signup(body: SignupIn, session: SessionDep) -> dict[str, Any]:
+def signup(body: SignupIn, tx: WriteTx) -> dict[str, Any]:
     """Parents sign up themselves; every other role is created by a city admin."""
-    conn = session.connection()
+    conn = tx.connection()
     user_id = create_user(conn, email=body.email, password=body.password, role=Role.parent,
                           display_name=body.display_name)
     user = get_user(conn, user_id)
-    session.commit()
     return user
 
 
-def _login_or_record(session: SessionDep, fn: Any) -> Any:
-    """Run a login; failed attempts are committed too, so that they count towards the lockout."""
+def _login_or_record(request: Request, fn: Any) -> Any:
+    """Run a login; a refused one is answered as a problem response instead of raised, so that its ``WriteTx``
+    commits the failed attempt too (it counts towards the lockout)."""
     try:
-        result = fn()
-    except (Unauthenticated, InvalidQuery):
-        session.commit()
-        raise
-    session.commit()
-    return result
+        return fn()
+    except (Unauthenticated, InvalidQuery) as exc:
+        return domain_problem(exc, instance=request.url.path)
 
 
 @router.post("/login", response_model=SessionOut, summary="Open a web session (cookies)", responses=LOGIN_ERRORS)
-def login_session(body: LoginIn, request: Request, response: Response, session: SessionDep,
-                  settings: SettingsDep) -> dict[str, Any]:
+def login_session(body: LoginIn, request: Request, response: Response, tx: WriteTx,
+                  settings: SettingsDep) -> dict[str, Any] | Response:
     """Sets the HttpOnly ``dolbom_session`` cookie and the readable ``dolbom_csrf`` cookie; send the CSRF token
     back in ``X-CSRF-Token`` on every POST/PUT/PATCH/DELETE. 401 on wrong credentials, 429 while locked."""
-    issued = _login_or_record(session, lambda: login(session.connection(), settings, email=body.email,
-                                                      password=body.password, kind="session",
-                                                      client_ip=_client_ip(request)))
+    issued = _login_or_record(request, lambda: login(tx.connection(), settings, email=body.email,
+                                                     password=body.password, kind="session",
+                                                     client_ip=_client_ip(request)))
+    if isinstance(issued, Response):
+        return issued
     max_age = int(settings.auth.session_ttl_hours * 3600)
     response.set_cookie(SESSION_COOKIE, issued.secret, max_age=max_age, httponly=True, samesite="lax",
                         secure=settings.auth.cookie_secure, path="/")
@@ -97,20 +99,22 @@ def login_session(body: LoginIn, request: Request, response: Response, session: 
 
 
 @router.post("/token", response_model=TokenOut, summary="Get an API bearer token", responses=LOGIN_ERRORS)
-def login_token(body: TokenLoginIn, request: Request, session: SessionDep, settings: SettingsDep) -> dict[str, Any]:
+def login_token(body: TokenLoginIn, request: Request, tx: WriteTx,
+                settings: SettingsDep) -> dict[str, Any] | Response:
     """A bearer token for API clients (shown once; only its hash is stored)."""
-    issued = _login_or_record(session, lambda: login(session.connection(), settings, email=body.email,
-                                                      password=body.password, kind="bearer",
-                                                      client_ip=_client_ip(request), label=body.label))
+    issued = _login_or_record(request, lambda: login(tx.connection(), settings, email=body.email,
+                                                     password=body.password, kind="bearer",
+                                                     client_ip=_client_ip(request), label=body.label))
+    if isinstance(issued, Response):
+        return issued
     return {"id": issued.token_id, "access_token": issued.secret, "expires_at": issued.expires_at}
 
 
 @router.post("/logout", status_code=204, summary="End this session or revoke this token")
-def logout(user: CurrentUser, response: Response, session: SessionDep) -> Response:
+def logout(user: CurrentUser, response: Response, tx: WriteTx) -> Response:
     """Revokes the session or bearer token the request came with and clears the cookies."""
     assert user.token_id is not None
-    revoke_token(session.connection(), token_id=user.token_id, actor_user_id=user.user_id)
-    session.commit()
+    revoke_token(tx.connection(), token_id=user.token_id, actor_user_id=user.user_id)
     response.status_code = 204
     response.delete_cookie(SESSION_COOKIE, path="/")
     response.delete_cookie(CSRF_COOKIE, path="/")
@@ -118,9 +122,9 @@ def logout(user: CurrentUser, response: Response, session: SessionDep) -> Respon
 
 
 @router.post("/logout-all", status_code=204, summary="Log out everywhere")
-def logout_all(user: CurrentUser, response: Response, session: TxSessionDep) -> Response:
+def logout_all(user: CurrentUser, response: Response, tx: WriteTx) -> Response:
     """Revokes every session and token of the caller, this one included, and clears the cookies."""
-    revoke_all_tokens(session.connection(), user_id=user.user_id, actor_user_id=user.user_id)
+    revoke_all_tokens(tx.connection(), user_id=user.user_id, actor_user_id=user.user_id)
     response.status_code = 204
     response.delete_cookie(SESSION_COOKIE, path="/")
     response.delete_cookie(CSRF_COOKIE, path="/")
@@ -129,9 +133,9 @@ def logout_all(user: CurrentUser, response: Response, session: TxSessionDep) -> 
 
 @router.post("/password", response_model=RevokedOut, summary="Change my password",
              responses={403: {"description": "The current password is wrong"}})
-def password(body: PasswordChangeIn, user: CurrentUser, session: TxSessionDep) -> dict[str, Any]:
+def password(body: PasswordChangeIn, user: CurrentUser, tx: WriteTx) -> dict[str, Any]:
     """Every other session and token is revoked; the one this request came with stays."""
-    revoked = change_password(session.connection(), user_id=user.user_id, current_password=body.current_password,
+    revoked = change_password(tx.connection(), user_id=user.user_id, current_password=body.current_password,
                               new_password=body.new_password, keep_token_id=user.token_id)
     return {"revoked": revoked}
 
@@ -139,11 +143,11 @@ def password(body: PasswordChangeIn, user: CurrentUser, session: TxSessionDep) -
 @router.delete("/me", response_model=AccountDeletedOut, summary="Delete my account",
                responses={403: {"description": "The password is wrong"},
                           409: {"description": "The last city admin"}})
-def delete_me(body: AccountDeleteIn, user: CurrentUser, response: Response, session: TxSessionDep) -> dict[str, Any]:
+def delete_me(body: AccountDeleteIn, user: CurrentUser, response: Response, tx: WriteTx) -> dict[str, Any]:
     """Live waitlist entries are withdrawn, future bookings cancelled, personal fields of what stays (bookings,
     audit rows) pseudonymised; the public hash chains are never rewritten (they hold only pseudonymous ids).
     See docs/privacy.md."""
-    out = delete_account(session.connection(), user_id=user.user_id, password=body.password)
+    out = delete_account(tx.connection(), user_id=user.user_id, password=body.password)
     response.delete_cookie(SESSION_COOKIE, path="/")
     response.delete_cookie(CSRF_COOKIE, path="/")
     return out
@@ -162,18 +166,16 @@ def tokens(user: CurrentUser, session: SessionDep) -> list[dict[str, Any]]:
 
 
 @router.post("/tokens", status_code=201, response_model=TokenOut, summary="Create an API token")
-def new_token(body: NewTokenIn, user: CurrentUser, session: SessionDep, settings: SettingsDep) -> dict[str, Any]:
+def new_token(body: NewTokenIn, user: CurrentUser, tx: WriteTx, settings: SettingsDep) -> dict[str, Any]:
     """A new bearer token for the caller (e.g. from the web page)."""
-    issued = issue_token(session.connection(), settings, user_id=user.user_id, kind="bearer", label=body.label)
-    session.commit()
+    issued = issue_token(tx.connection(), settings, user_id=user.user_id, kind="bearer", label=body.label)
     return {"id": issued.token_id, "access_token": issued.secret, "expires_at": issued.expires_at}
 
 
 @router.delete("/tokens/{token_id}", status_code=204, summary="Revoke one of my tokens")
-def delete_token(token_id: Annotated[int, Path(ge=1, le=MAX_ID)], user: CurrentUser, session: SessionDep) -> Response:
+def delete_token(token_id: Annotated[int, Path(ge=1, le=MAX_ID)], user: CurrentUser, tx: WriteTx) -> Response:
     """Revoke a token or session of the caller (404 for anyone else's)."""
-    revoke_user_token(session.connection(), user_id=user.user_id, token_id=token_id)
-    session.commit()
+    revoke_user_token(tx.connection(), user_id=user.user_id, token_id=token_id)
     return Response(status_code=204)
 
 
@@ -195,11 +197,10 @@ def _check_state(request: Request, state: str) -> str:
     return nonce
 
 
-def _finish(session: SessionDep, settings: SettingsDep, user_id: int, complete: Any, response: Response) -> Any:
+def _finish(tx: Session, settings: Settings, user_id: int, complete: Any, response: Response) -> Any:
     identity = complete()
-    store_identity(session.connection(), settings, user_id=user_id, identity=identity)
-    user = get_user(session.connection(), user_id)
-    session.commit()
+    store_identity(tx.connection(), settings, user_id=user_id, identity=identity)
+    user = get_user(tx.connection(), user_id)
     response.delete_cookie(IDV_COOKIE, path="/auth/identity")
     return user
 
@@ -207,23 +208,23 @@ def _finish(session: SessionDep, settings: SettingsDep, user_id: int, complete: 
 @router.post("/identity/local", response_model=UserOut, summary="Complete 본인인증 with the local test provider",
              responses=IDENTITY_ERRORS)
 def identity_local(body: LocalIdentityIn, user: CurrentUser, request: Request, response: Response,
-                   session: SessionDep, settings: SettingsDep) -> dict[str, Any]:
+                   tx: WriteTx, settings: SettingsDep) -> dict[str, Any]:
     """Development only (``DOLBOM_IDENTITY_PROVIDER=local``): the submitted name/birth date/phone are taken as
     verified. No 주민등록번호 is asked for, and one is refused if sent in any field."""
     if settings.identity.provider != "local":
         raise InvalidQuery("the local identity provider is disabled")
     nonce = _check_state(request, body.state)
     provider = LocalTestProvider()
-    return _finish(session, settings, user.user_id, lambda: provider.complete(
+    return _finish(tx, settings, user.user_id, lambda: provider.complete(
         {"name": body.name, "birth_date": body.birth_date, "phone": body.phone or ""}, nonce=nonce), response)
 
 
 @router.get("/identity/callback", response_model=UserOut, summary="OpenID Connect 본인인증 callback",
             responses=IDENTITY_ERRORS)
-def identity_callback(request: Request, user: CurrentUser, response: Response, session: SessionDep,
+def identity_callback(request: Request, user: CurrentUser, response: Response, tx: WriteTx,
                       settings: SettingsDep) -> dict[str, Any]:
     """The provider redirects here with ``code`` and ``state``."""
     params = dict(request.query_params)
     nonce = _check_state(request, params.get("state", ""))
     provider = provider_from_settings(settings)
-    return _finish(session, settings, user.user_id, lambda: provider.complete(params, nonce=nonce), response)
+    return _finish(tx, settings, user.user_id, lambda: provider.complete(params, nonce=nonce), response)

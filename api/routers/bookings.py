@@ -1,6 +1,6 @@
 """Holiday, night, 24-hour, hourly and emergency care: slots published by centres, search, booking with a
 waiting list, cancellation, confirmation by staff, emergency requests. Handlers parse input and call
-``geo.booking``; every write commits once at the end (all or nothing) and is audited there."""
+``geo.booking``; every write is one ``WriteTx`` (all or nothing), audited by ``geo.booking``."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 
-from api.deps import SessionDep, SettingsDep
+from api.deps import CurrentUser, SessionDep, SettingsDep, WriteRoute, WriteTx
 from api.schemas.bookings import BookingBody, EmergencyAcceptBody, EmergencyBody, PatternBody, SlotBody
-from api.security import CurrentUser, authorize
+from api.security import authorize
 from geo.auth.policy import Action
 from geo.booking import bookings, emergency, slots
 from geo.domain import SEOUL_TZ
@@ -28,7 +28,7 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
     404: {"description": "No such centre, slot, booking or request"},
     409: {"description": "Full (`reason=full`), past the cut-off, already taken, or no road network loaded"},
 }
-router = APIRouter(prefix="/bookings", tags=["bookings"], responses=PROBLEMS)
+router = APIRouter(prefix="/bookings", tags=["bookings"], responses=PROBLEMS, route_class=WriteRoute)
 # Row ids (bigint sequences) and 어린이집코드 in paths.
 IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
 CodePath = Annotated[str, Path(min_length=1, max_length=40)]
@@ -42,28 +42,26 @@ def _centre(conn: Any, code: str, user: Any) -> dict[str, Any]:
 
 
 @router.post("/centres/{code}/slots", status_code=201, summary="Publish one slot (staff of the centre)")
-def create_slot(code: CodePath, body: SlotBody, user: CurrentUser, session: SessionDep) -> dict[str, Any]:
+def create_slot(code: CodePath, body: SlotBody, user: CurrentUser, tx: WriteTx) -> dict[str, Any]:
     """A date, a time range (an end at or before the start is the next morning) and places by age."""
-    conn = session.connection()
+    conn = tx.connection()
     _centre(conn, code, user)
     slot_id = slots.create_slot(conn, facility_code=code, service=body.service, day=body.date, start=body.start,
                                 end=body.end, places_by_age=body.places_by_age)
-    session.commit()
     return {"id": slot_id}
 
 
 @router.post("/centres/{code}/patterns", status_code=201,
              summary="Publish a recurring pattern with exceptions (staff of the centre)")
-def create_pattern(code: CodePath, body: PatternBody, user: CurrentUser, session: SessionDep) -> dict[str, Any]:
+def create_pattern(code: CodePath, body: PatternBody, user: CurrentUser, tx: WriteTx) -> dict[str, Any]:
     """Every ``weekday`` (0 = Monday) or every Korean public holiday (``on_holidays``) from ``valid_from`` to
     ``valid_until``; ``skip_holidays`` leaves public holidays out; ``exceptions`` are days without a slot."""
-    conn = session.connection()
+    conn = tx.connection()
     _centre(conn, code, user)
     created = slots.create_pattern(
         conn, facility_code=code, service=body.service, weekday=body.weekday, on_holidays=body.on_holidays,
         skip_holidays=body.skip_holidays, start=body.start, end=body.end, places_by_age=body.places_by_age,
         valid_from=body.valid_from, valid_until=body.valid_until, exceptions=body.exceptions)
-    session.commit()
     return created
 
 
@@ -110,15 +108,14 @@ def _feature(row: dict[str, Any]) -> dict[str, Any]:
 
 
 @router.post("", status_code=201, summary="Book a slot, or join its waiting list (parents)")
-def book(body: BookingBody, user: CurrentUser, session: SessionDep) -> dict[str, Any]:
+def book(body: BookingBody, user: CurrentUser, tx: WriteTx) -> dict[str, Any]:
     """409 ``reason=full`` when no place is left and ``join_waitlist`` is false; with it, a ``waiting`` booking
     with its ``waiting_position``. An SMS is queued in the same transaction."""
     authorize(user, Action.book_care)
-    conn = session.connection()
+    conn = tx.connection()
     result = bookings.book(conn, slot_id=body.slot_id, parent_user_id=user.user_id, child_age=body.child_age,
                            phone=body.phone, lang=body.lang, child_name=body.child_name,
                            join_waitlist=body.join_waitlist)
-    session.commit()
     return result
 
 
@@ -130,26 +127,24 @@ def mine(user: CurrentUser, session: SessionDep) -> list[dict[str, Any]]:
 
 
 @router.post("/{booking_id}/cancel", summary="Cancel (the parent, before the cut-off; or the centre's staff)")
-def cancel(booking_id: IdPath, user: CurrentUser, session: SessionDep, settings: SettingsDep) -> dict[str, Any]:
+def cancel(booking_id: IdPath, user: CurrentUser, tx: WriteTx, settings: SettingsDep) -> dict[str, Any]:
     """Frees the place and promotes the waiting list in order (each promoted parent gets an SMS)."""
-    conn = session.connection()
+    conn = tx.connection()
     facility_id = bookings.booking_facility_id(conn, booking_id)
     as_centre = user.role.value != "parent"
     if as_centre:
         authorize(user, Action.manage_bookings, facility_id=facility_id)
     result = bookings.cancel(conn, booking_id=booking_id, actor_user_id=user.user_id, as_centre=as_centre,
                              cutoff=timedelta(hours=settings.booking.cancel_cutoff_hours))
-    session.commit()
     return result
 
 
 @router.post("/{booking_id}/confirm", summary="Confirm a booking (staff of the centre)")
-def confirm(booking_id: IdPath, user: CurrentUser, session: SessionDep) -> dict[str, Any]:
+def confirm(booking_id: IdPath, user: CurrentUser, tx: WriteTx) -> dict[str, Any]:
     """``booked`` → ``confirmed``; audited, SMS queued."""
-    conn = session.connection()
+    conn = tx.connection()
     authorize(user, Action.manage_bookings, facility_id=bookings.booking_facility_id(conn, booking_id))
     result = bookings.confirm(conn, booking_id=booking_id, actor_user_id=user.user_id)
-    session.commit()
     return result
 
 
@@ -176,16 +171,15 @@ def emergency_nearest(session: SessionDep, settings: SettingsDep,
 
 
 @router.post("/emergency", status_code=201, summary="Ask the centres nearby for emergency care (parents)")
-def emergency_request(body: EmergencyBody, user: CurrentUser, session: SessionDep,
+def emergency_request(body: EmergencyBody, user: CurrentUser, tx: WriteTx,
                       settings: SettingsDep) -> dict[str, Any]:
     """Open until one centre accepts (first come); lists the centres that may accept it."""
     authorize(user, Action.book_care)
     radius = validate_distance_m(body.radius_m or settings.booking.emergency_radius_m, param="radius_m",
                                  settings=settings)
-    result = emergency.create_request(session.connection(), parent_user_id=user.user_id, lat=body.lat, lon=body.lon,
+    result = emergency.create_request(tx.connection(), parent_user_id=user.user_id, lat=body.lat, lon=body.lon,
                                       child_age=body.child_age, phone=body.phone, lang=body.lang, radius_m=radius,
                                       hours=body.hours)
-    session.commit()
     return result
 
 
@@ -200,10 +194,9 @@ def emergency_open(user: CurrentUser, session: SessionDep,
 
 @router.post("/emergency/{request_id}/accept", summary="Accept an emergency request (staff of a centre nearby)")
 def emergency_accept(request_id: IdPath, body: EmergencyAcceptBody, user: CurrentUser,
-                     session: SessionDep) -> dict[str, Any]:
+                     tx: WriteTx) -> dict[str, Any]:
     """The first acceptance wins; later ones are 409 ``reason=taken``. The parent gets an SMS."""
-    conn = session.connection()
+    conn = tx.connection()
     facility = _centre(conn, body.centre, user)
     result = emergency.accept(conn, request_id=request_id, facility_id=facility["id"], actor_user_id=user.user_id)
-    session.commit()
     return result

@@ -17,9 +17,9 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
-from api.deps import EngineDep, SettingsDep
+from api.deps import EngineDep, LayerEngineDep, SettingsDep
 from api.openapi import keep_referenced_schemas, openapi_30
-from api.routers.layer_common import LayerEngineDep, dumps, etag_response
+from api.routers.layer_common import dumps, etag_response
 from geo.errors import InvalidQuery, NotFound
 from geo.layers.base import Layer
 from geo.layers.cql import parse_filter
@@ -293,9 +293,9 @@ def items_query(request: Request, settings_max: int, *, limit: int, offset: int,
     reject_control_characters(filter_, param="filter", allow_whitespace=True)
     unknown = sorted(set(request.query_params) - known)
     if unknown:
-        raise InvalidQuery(f"unknown parameter(s) {', '.join(unknown)}", parameter=unknown[0])
-    served_bbox_crs = parse_crs(bbox_crs, parameter="bbox-crs")
-    served_filter_crs = parse_crs(filter_crs, parameter="filter-crs")
+        raise InvalidQuery(f"unknown parameter(s) {', '.join(unknown)}", param=unknown[0])
+    served_bbox_crs = parse_crs(bbox_crs, param="bbox-crs")
+    served_filter_crs = parse_crs(filter_crs, param="filter-crs")
     return ItemsQuery(
         bbox=parse_bbox(bbox, crs=served_bbox_crs) if bbox else None,
         bbox_crs=served_bbox_crs,

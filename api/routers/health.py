@@ -2,6 +2,10 @@
 
 With read replicas: each server's state (up, WAL position, replay lag in seconds and bytes, whether it serves
 reads), ``degraded`` while one of them is down but reads still work, and 503 only when no server answers.
+
+The handler is async and probes on the read pools (the router's per server), never on the sync engine's pool
+and never in a worker thread: a burst of writes that holds every thread and every write connection (issue #19)
+does not take ``/health`` down with it.
 """
 
 from __future__ import annotations
@@ -9,46 +13,45 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from fastapi import APIRouter, Request
-from sqlalchemy import Engine, func, select
-from sqlalchemy.exc import DBAPIError
+import psycopg
+from fastapi import APIRouter
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from api.deps import EngineDep
-from geo.db import check_database
-from geo.models.facilities import Facility
-from geo.ops.replicas import ReadRouter
+from api.deps import AppStateDep
 
 router = APIRouter(tags=["health"])
 
+PROBE = "SELECT current_setting('server_version'), postgis_lib_version(), (SELECT count(*) FROM facilities)"
 
-def _probe(engine: Engine) -> tuple[dict[str, str], int]:
-    versions = check_database(engine)
-    with engine.connect() as conn:
-        facilities = conn.execute(select(func.count()).select_from(Facility)).scalar_one()
-    return versions, facilities
+
+async def _probe(pool: AsyncConnectionPool) -> tuple[dict[str, str], int]:
+    async with pool.connection() as conn:
+        row = await (await conn.execute(PROBE)).fetchone()
+    assert row is not None
+    return {"postgresql": str(row[0]), "postgis": str(row[1])}, int(row[2])
 
 
 @router.get("/health", summary="Service and database health",
             responses={503: {"description": "No database server answers (problem+json, Retry-After)"}})
-def health(request: Request, engine: EngineDep) -> dict[str, Any]:
+async def health(state: AppStateDep) -> dict[str, Any]:
     """200 with versions, facility count and ``worker_pid`` (the API process that answered: with
     ``dolbom run --workers N`` several share the port) when PostGIS answers; with replicas also every server's
     state."""
-    read_router: ReadRouter | None = request.app.state.read_router
+    read_router = state.read_router
     if read_router is None:
-        versions, facilities = _probe(engine)
+        versions, facilities = await _probe(state.read_pool)
         return {"status": "ok", "database": versions, "facilities": facilities, "worker_pid": os.getpid()}
     report = read_router.report()
     # The server that serves reads first (the one the report names: no second choice, which would also move the
     # replicas' round robin on), then the others: health answers while any of them does.
     first = report["reads_from"] or "primary"
-    engines: dict[str, Engine] = {"primary": engine, **request.app.state.replica_engines}
-    order = [first, *(name for name in engines if name != first)]
-    error: DBAPIError | None = None
+    pools = {server.name: server.pool for server in read_router.servers}
+    order = [first, *(name for name in pools if name != first)]
+    error: Exception | None = None
     for name in order:
         try:
-            versions, facilities = _probe(engines[name])
-        except DBAPIError as exc:
+            versions, facilities = await _probe(pools[name])
+        except (psycopg.OperationalError, PoolTimeout) as exc:
             error = error or exc
             continue
         degraded = not all(server["up"] for server in report["servers"])

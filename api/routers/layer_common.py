@@ -1,39 +1,14 @@
-"""Shared pieces of the layer routers (OGC API - Features, tiles): the async engine, JSON and ETag responses."""
+"""Shared pieces of the layer routers (OGC API - Features, tiles): JSON and ETag responses (their dependencies,
+``LayerEngineDep`` and ``TileCacheDep``, are in ``api/deps.py``)."""
 
 from __future__ import annotations
 
 import hashlib
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Any
 
 import orjson
-from fastapi import Depends, Request, Response
-from sqlalchemy.ext.asyncio import AsyncEngine
-
-from api.read_routing import min_lsn_of
-from tiles.cache import TileCache
-
-
-def get_layer_engine(request: Request) -> AsyncEngine:
-    """The async engine for layer reads: the primary's, or with read replicas the engine of the server the read
-    router chooses now (a replica that has replayed the request's write position, else the primary)."""
-    router = request.app.state.read_router
-    if router is not None:
-        server = router.choose(min_lsn_of(request))
-        request.state.read_source = server.name
-        replica_engine: AsyncEngine | None = request.app.state.replica_layer_engines.get(server.name)
-        if replica_engine is not None:
-            return replica_engine
-    return request.app.state.layer_engine  # type: ignore[no-any-return]
-
-
-def get_tile_cache(request: Request) -> TileCache:
-    """The app's tile cache."""
-    return request.app.state.tile_cache  # type: ignore[no-any-return]
-
-
-LayerEngineDep = Annotated[AsyncEngine, Depends(get_layer_engine)]
-TileCacheDep = Annotated[TileCache, Depends(get_tile_cache)]
+from fastapi import Request, Response
 
 CACHE_CONTROL = "public, no-cache"  # cache, but revalidate every time: the ETag follows the data
 

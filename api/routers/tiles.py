@@ -6,7 +6,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request, Response
 
-from api.routers.layer_common import LayerEngineDep, TileCacheDep, dumps, etag_response
+from api.deps import LayerEngineDep, TileCacheDep
+from api.routers.layer_common import dumps, etag_response
 from geo.errors import NotFound
 from geo.layers.base import Layer
 from geo.layers.features import extent_statement

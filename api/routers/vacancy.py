@@ -12,7 +12,16 @@ from pydantic import StringConstraints
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import ReadSessionDep, SessionDep, SettingsDep, get_engine
+from api.deps import (
+    CurrentUser,
+    EngineDep,
+    ReadSessionDep,
+    SessionDep,
+    SettingsDep,
+    VacancyHubDep,
+    WriteRoute,
+    WriteTx,
+)
 from api.schemas.accounts import (
     CentreVacancyOut,
     ReportHistoryOut,
@@ -20,12 +29,11 @@ from api.schemas.accounts import (
     VacancyEventOut,
     VacancyReportBody,
 )
-from api.security import CurrentUser, authorize
+from api.security import authorize
 from geo.auth.policy import Action
 from geo.errors import InvalidQuery
 from geo.search.filters import MAX_LIST_VALUES
-from geo.settings import Settings
-from geo.vacancy.hub import VacancyHub, sse_frame
+from geo.vacancy.hub import sse_frame
 from geo.vacancy.reports import (
     EventFilter,
     VacancyReportIn,
@@ -40,7 +48,7 @@ from geo.vacancy.reports import (
 )
 from geo.validation import reject_control_characters
 
-router = APIRouter(prefix="/vacancy", tags=["vacancy"])
+router = APIRouter(prefix="/vacancy", tags=["vacancy"], route_class=WriteRoute)
 CodeValue = Annotated[str, StringConstraints(max_length=50)]
 CentreCode = Annotated[str, Path(max_length=50, description="어린이집코드")]
 DistrictCode = Annotated[str, Path(max_length=20, description="구 code (5 digits)")]
@@ -56,16 +64,15 @@ REPLAY_BATCH = 1000
 
 @router.post("/centres/{code}/reports", status_code=201, response_model=VacancyEventOut,
              summary="Report enrolment and free places by age (staff of the centre)")
-def report(code: CentreCode, body: VacancyReportBody, user: CurrentUser, session: SessionDep) -> dict[str, Any]:
+def report(code: CentreCode, body: VacancyReportBody, user: CurrentUser, tx: WriteTx) -> dict[str, Any]:
     """Checked against 정원 and the class ratios (422 naming the field); kept in history with its author,
     written to the facility row, audited and pushed to ``/vacancy/stream``."""
-    conn = session.connection()
+    conn = tx.connection()
     facility_id, district = facility_ref(conn, _code(code))
     authorize(user, Action.report_vacancy, facility_id=facility_id, district_code=district)
     event = submit_report(conn, facility_code=code, author_user_id=user.user_id,
                           report=VacancyReportIn(enrolled_by_age=body.enrolled_by_age, free_by_age=body.free_by_age,
                                                  classes_by_age=body.classes_by_age))
-    session.commit()
     return event
 
 
@@ -107,15 +114,6 @@ def district(district_code: DistrictCode, user: CurrentUser, session: SessionDep
     return district_status(session.connection(), district_code, stale_after_days=settings.vacancy.stale_days)
 
 
-def _hub(request: Request, settings: Settings) -> VacancyHub:
-    hub = getattr(request.app.state, "vacancy_hub", None)
-    if hub is None:
-        # LISTEN needs its own server session: on the direct URL, never through PgBouncer's transaction pooling
-        # (there the LISTEN would stay on a server connection that other clients then use).
-        hub = request.app.state.vacancy_hub = VacancyHub(settings.direct_database_url)
-    return hub  # type: ignore[no-any-return]
-
-
 def _sse(event: dict[str, Any]) -> str:
     return event.get("_frame") or sse_frame(event)
 
@@ -125,6 +123,8 @@ def _sse(event: dict[str, Any]) -> str:
 async def stream(
     request: Request,
     settings: SettingsDep,
+    engine: EngineDep,
+    hub: VacancyHubDep,
     bbox: Annotated[str | None, Query(description="west,south,east,north in degrees (EPSG:4326)",
                                       max_length=200)] = None,
     district: Annotated[str | None, Query(description="구 code (5 digits)", max_length=20)] = None,
@@ -148,8 +148,6 @@ async def stream(
                                param="Last-Event-ID") from exc
         if not 0 <= after < 2**63:  # event ids are bigint sequence values
             raise InvalidQuery(f"Last-Event-ID must be an event id, got {last_event_id!r}", param="Last-Event-ID")
-    engine = get_engine(request)
-    hub = _hub(request, settings)
     sub = await hub.subscribe(flt)
     loop = asyncio.get_running_loop()
     ends_at = loop.time() + settings.vacancy.stream_max_s

@@ -8,9 +8,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response
 
-from api.deps import ReadSessionDep, SessionDep, TxSessionDep
+from api.deps import CurrentUser, ReadSessionDep, SessionDep, WriteRoute, WriteTx
 from api.schemas.waitlist import ApplyIn, ChildIn, CorrectionIn, EvidenceIn, OfferIn
-from api.security import CurrentUser, authorize
+from api.security import authorize
 from geo.admission import child_records
 from geo.admission import waitlist as wl
 from geo.admission.rules import childcare_year
@@ -24,7 +24,7 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
     404: {"description": "No such centre, child, entry or offer of yours (problem+json, RFC 9457)"},
     409: {"description": "Conflicts with the waitlist's state or limits (problem+json, RFC 9457)"},
 }
-router = APIRouter(prefix="/waitlist", tags=["waitlist"], responses=PROBLEMS)
+router = APIRouter(prefix="/waitlist", tags=["waitlist"], responses=PROBLEMS, route_class=WriteRoute)
 Code = Annotated[str, Path(min_length=1, max_length=40, pattern=r"^[0-9A-Za-z_-]+$")]
 EntryId = Annotated[str, Path(min_length=1, max_length=32, pattern=r"^[0-9a-f]+$")]
 OfferId = Annotated[int, Path(ge=1, le=MAX_OFFSET)]
@@ -37,10 +37,10 @@ def _year(year: int | None) -> int:
 
 
 @router.post("/children", status_code=201, summary="Register a child (identity-verified parents)")
-def register_child(body: ChildIn, user: CurrentUser, session: TxSessionDep) -> dict[str, Any]:
+def register_child(body: ChildIn, user: CurrentUser, tx: WriteTx) -> dict[str, Any]:
     """Birth date and claimed priority categories (evidence ``claimed`` until checked)."""
     authorize(user, Action.apply_waitlist)
-    return wl.register_child(session.connection(), parent_user_id=user.user_id, name=body.name,
+    return wl.register_child(tx.connection(), parent_user_id=user.user_id, name=body.name,
                              birth_date=body.birth_date, claims=body.claims, enrolled=body.enrolled)
 
 
@@ -53,27 +53,27 @@ def my_children(user: CurrentUser, session: SessionDep) -> list[dict[str, Any]]:
 
 @router.delete("/children/{child_id}", status_code=204, summary="Remove one of my children")
 def remove_child(child_id: Annotated[int, Path(ge=1, le=MAX_ID)], user: CurrentUser,
-                 session: TxSessionDep) -> Response:
+                 tx: WriteTx) -> Response:
     """Only without live (waiting or offered) entries: 409 otherwise. The child, its claims and finished entries
     are deleted; the centres' chains keep their pseudonymous events."""
     authorize(user, Action.apply_waitlist)
-    child_records.remove_child(session.connection(), parent_user_id=user.user_id, child_id=child_id)
+    child_records.remove_child(tx.connection(), parent_user_id=user.user_id, child_id=child_id)
     return Response(status_code=204)
 
 
 @router.post("/entries", status_code=201, summary="Apply for a child to a centre")
-def apply(body: ApplyIn, user: CurrentUser, session: TxSessionDep) -> dict[str, Any]:
+def apply(body: ApplyIn, user: CurrentUser, tx: WriteTx) -> dict[str, Any]:
     """Up to the year's ``max_applications`` centres per child, one active entry per centre."""
     authorize(user, Action.apply_waitlist)
-    return wl.apply(session.connection(), parent_user_id=user.user_id, child_id=body.child_id,
+    return wl.apply(tx.connection(), parent_user_id=user.user_id, child_id=body.child_id,
                     facility_code=body.centre)
 
 
 @router.get("/me", summary="My entries: rank, score band and the reasons for every change since I last looked")
-def my_ranks(user: CurrentUser, session: TxSessionDep) -> list[dict[str, Any]]:
+def my_ranks(user: CurrentUser, tx: WriteTx) -> list[dict[str, Any]]:
     """Live ranks; the view is remembered so the next call explains what changed since."""
     authorize(user, Action.apply_waitlist)
-    return wl.my_ranks(session.connection(), parent_user_id=user.user_id)
+    return wl.my_ranks(tx.connection(), parent_user_id=user.user_id)
 
 
 @router.get("/me/proofs", summary="Inclusion proofs of my entries' events in the centres' chains")
@@ -91,38 +91,38 @@ def my_notices(user: CurrentUser, session: SessionDep) -> list[dict[str, Any]]:
 
 
 @router.post("/entries/{entry}/withdraw", summary="Withdraw one of my entries")
-def withdraw(entry: EntryId, user: CurrentUser, session: TxSessionDep) -> dict[str, Any]:
+def withdraw(entry: EntryId, user: CurrentUser, tx: WriteTx) -> dict[str, Any]:
     """An open offer on it is declined."""
     authorize(user, Action.apply_waitlist)
-    return wl.withdraw(session.connection(), parent_user_id=user.user_id, entry_public_id=entry)
+    return wl.withdraw(tx.connection(), parent_user_id=user.user_id, entry_public_id=entry)
 
 
 @router.post("/entries/{entry}/keep", summary="Keep an entry after my child's admission elsewhere")
-def keep(entry: EntryId, user: CurrentUser, session: TxSessionDep) -> dict[str, Any]:
+def keep(entry: EntryId, user: CurrentUser, tx: WriteTx) -> dict[str, Any]:
     """Otherwise it lapses after the year's ``keep_other_entries_days``."""
     authorize(user, Action.apply_waitlist)
-    return wl.keep_entries(session.connection(), parent_user_id=user.user_id, entry_public_id=entry)
+    return wl.keep_entries(tx.connection(), parent_user_id=user.user_id, entry_public_id=entry)
 
 
 @router.post("/entries/{entry}/renew", summary="Renew an entry for the next 보육연도")
-def renew(entry: EntryId, user: CurrentUser, session: TxSessionDep) -> dict[str, Any]:
+def renew(entry: EntryId, user: CurrentUser, tx: WriteTx) -> dict[str, Any]:
     """Entries not renewed are dropped at the start of the year, with a notice."""
     authorize(user, Action.apply_waitlist)
-    return wl.renew(session.connection(), parent_user_id=user.user_id, entry_public_id=entry)
+    return wl.renew(tx.connection(), parent_user_id=user.user_id, entry_public_id=entry)
 
 
 @router.post("/offers/{offer_id}/accept", summary="Accept an offer before its deadline")
-def accept(offer_id: OfferId, user: CurrentUser, session: TxSessionDep) -> dict[str, Any]:
+def accept(offer_id: OfferId, user: CurrentUser, tx: WriteTx) -> dict[str, Any]:
     """Once: a second acceptance is a 409."""
     authorize(user, Action.apply_waitlist)
-    return wl.accept(session.connection(), parent_user_id=user.user_id, offer_id=offer_id)
+    return wl.accept(tx.connection(), parent_user_id=user.user_id, offer_id=offer_id)
 
 
 @router.post("/offers/{offer_id}/decline", summary="Decline an offer (the place moves on)")
-def decline(offer_id: OfferId, user: CurrentUser, session: TxSessionDep) -> dict[str, Any]:
+def decline(offer_id: OfferId, user: CurrentUser, tx: WriteTx) -> dict[str, Any]:
     """The entry is withdrawn and the next eligible entry gets the offer."""
     authorize(user, Action.apply_waitlist)
-    return wl.decline(session.connection(), parent_user_id=user.user_id, offer_id=offer_id)
+    return wl.decline(tx.connection(), parent_user_id=user.user_id, offer_id=offer_id)
 
 
 @router.get("/centres/{code}/queue", summary="A centre's queue, anonymised (rank, score band, application date)")
@@ -141,9 +141,9 @@ def applicants(code: Code, user: CurrentUser, session: SessionDep, age_class: Ag
 
 
 @router.post("/centres/{code}/claims", summary="Record the checked state of a child's claim (staff)")
-def set_evidence(code: Code, body: EvidenceIn, user: CurrentUser, session: TxSessionDep) -> dict[str, Any]:
+def set_evidence(code: Code, body: EvidenceIn, user: CurrentUser, tx: WriteTx) -> dict[str, Any]:
     """Logged on the chains of the child's centres; their queues are re-ranked."""
-    conn = session.connection()
+    conn = tx.connection()
     facility = wl.facility_by_code(conn, code)
     authorize(user, Action.manage_waitlist, facility_id=facility.id, district_code=facility.district_code)
     return wl.set_evidence(conn, facility_id=facility.id, child_public_id=body.child, category=body.category,
@@ -151,19 +151,19 @@ def set_evidence(code: Code, body: EvidenceIn, user: CurrentUser, session: TxSes
 
 
 @router.post("/centres/{code}/offers", status_code=201, summary="Offer a free place to the first eligible entry")
-def offer(code: Code, body: OfferIn, user: CurrentUser, session: TxSessionDep) -> dict[str, Any]:
+def offer(code: Code, body: OfferIn, user: CurrentUser, tx: WriteTx) -> dict[str, Any]:
     """Entries skipped are listed with their reason; 409 when no place is free."""
-    conn = session.connection()
+    conn = tx.connection()
     facility = wl.facility_by_code(conn, code)
     authorize(user, Action.manage_waitlist, facility_id=facility.id, district_code=facility.district_code)
     return wl.offer_next(conn, facility_id=facility.id, age_class=body.age_class, actor_user_id=user.user_id)
 
 
 @router.post("/entries/{entry}/correction", summary="Correct an entry's status with a reason (city admins)")
-def correct(entry: EntryId, body: CorrectionIn, user: CurrentUser, session: TxSessionDep) -> dict[str, Any]:
+def correct(entry: EntryId, body: CorrectionIn, user: CurrentUser, tx: WriteTx) -> dict[str, Any]:
     """Logged on the centre's chain with the reason."""
     authorize(user, Action.correct_waitlist)
-    return wl.correct(session.connection(), entry_public_id=entry, status=body.status, reason=body.reason,
+    return wl.correct(tx.connection(), entry_public_id=entry, status=body.status, reason=body.reason,
                       actor_user_id=user.user_id)
 
 

@@ -158,6 +158,7 @@ class Problem(BaseModel):
     status: int = Field(ge=100, le=599, description="The HTTP status code")
     detail: str = Field(description="What went wrong with this request, for a human")
     instance: str | None = Field(default=None, description="The request path")
-    param: str | None = Field(default=None, description="Parameter(s) at fault, comma-separated (domain errors)")
+    param: str | None = Field(default=None, description="The input at fault (query or path parameter, header, "
+                                                         "body field such as `free_by_age.2`; several comma-separated)")
     errors: list[ProblemError] | None = Field(default=None, description="Each malformed parameter (validation)")
     candidates: list[dict[str, Any]] | None = Field(default=None, description="Matches of an ambiguous name")

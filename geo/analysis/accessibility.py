@@ -56,7 +56,7 @@ def pairs_within(demand_xy: FloatArray, supply_xy: FloatArray, *, max_distance_m
     falls inside the tree.
     """
     if max_distance_m <= 0:
-        raise InvalidQuery(f"the catchment must be positive, not {max_distance_m} m", field="catchment_m")
+        raise InvalidQuery(f"the catchment must be positive, not {max_distance_m} m", param="catchment_m")
     demand_xy = np.asarray(demand_xy, dtype=float).reshape(-1, 2)
     supply_xy = np.asarray(supply_xy, dtype=float).reshape(-1, 2)
     if len(demand_xy) == 0 or len(supply_xy) == 0:
@@ -77,9 +77,9 @@ def step_decay(zones_m: Sequence[float], weights: Sequence[float]) -> DecayFn:
     w = np.asarray(weights, dtype=float)
     if len(edges) == 0 or len(edges) != len(w) or np.any(np.diff(edges) <= 0) or edges[0] <= 0:
         raise InvalidQuery("E2SFCA zones must be increasing positive distances, one weight per zone",
-                           field="zones_m")
+                           param="zones_m")
     if np.any(w < 0) or np.any(w > 1):
-        raise InvalidQuery("E2SFCA zone weights must lie in [0, 1]", field="zone_weights")
+        raise InvalidQuery("E2SFCA zone weights must lie in [0, 1]", param="zone_weights")
 
     def decay(d: FloatArray) -> FloatArray:
         k = np.searchsorted(edges, d, side="left")
@@ -148,7 +148,7 @@ def enhanced_two_step_fca(pairs: Pairs, demand: FloatArray, supply: FloatArray, 
     """E2SFCA (Luo & Qi 2009): 2SFCA with step weights per distance zone inside the catchment."""
     zones = tuple(zones_m) if zones_m is not None else default_zones_m(catchment_m)
     if zones[-1] > catchment_m:
-        raise InvalidQuery("the last E2SFCA zone may not extend beyond the catchment", field="zones_m")
+        raise InvalidQuery("the last E2SFCA zone may not extend beyond the catchment", param="zones_m")
     return two_step_fca(pairs, demand, supply, catchment_m=catchment_m, decay=step_decay(zones, zone_weights))
 
 

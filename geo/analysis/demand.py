@@ -49,9 +49,9 @@ def grid_pieces(conn: Connection, *, area_code: str = "11", cell_m: float = 250.
     the dong's 0-5 population times the piece's share of the dong's area) and ``geometry``.
     """
     if not 50 <= cell_m <= 5000:
-        raise InvalidQuery(f"the grid cell must be 50-5000 m, not {cell_m} m", field="cell_m")
+        raise InvalidQuery(f"the grid cell must be 50-5000 m, not {cell_m} m", param="cell_m")
     if not area_code.isdigit() or len(area_code) > 10:
-        raise InvalidQuery(f"an area code is a 시도 (11) or 구 (11440) code, not {area_code!r}", field="area_code")
+        raise InvalidQuery(f"an area code is a 시도 (11) or 구 (11440) code, not {area_code!r}", param="area_code")
     frame = gpd.read_postgis(text(_PIECES), conn, geom_col="geometry",
                              params={"prefix": f"{area_code}%", "cell_m": float(cell_m)})
     frame = frame.set_crs(5179, allow_override=True)

@@ -54,7 +54,7 @@ def service_filter(service: str | None) -> tuple[str, ...]:
         return (parse_service_name(service).value,)
     except UnknownServiceLabel:
         known = ", ".join([s.value for s in Service] + list(SERVICE_GROUPS))
-        raise InvalidQuery(f"unknown service {service!r}; one of: all, {known}", field="service") from None
+        raise InvalidQuery(f"unknown service {service!r}; one of: all, {known}", param="service") from None
 
 
 @dataclass(frozen=True)
@@ -77,16 +77,16 @@ class PlannerParams:
     def __post_init__(self) -> None:
         service_filter(self.service)
         if self.decay not in DECAYS:
-            raise InvalidQuery(f"decay must be one of {', '.join(DECAYS)}, not {self.decay!r}", field="decay")
+            raise InvalidQuery(f"decay must be one of {', '.join(DECAYS)}, not {self.decay!r}", param="decay")
         if not 0 < self.catchment_m <= 20_000:
-            raise InvalidQuery(f"the catchment must be in (0, 20000] m, not {self.catchment_m}", field="catchment_m")
+            raise InvalidQuery(f"the catchment must be in (0, 20000] m, not {self.catchment_m}", param="catchment_m")
         if self.max_children_per_place <= 0:
-            raise InvalidQuery("max_children_per_place must be positive", field="max_children_per_place")
+            raise InvalidQuery("max_children_per_place must be positive", param="max_children_per_place")
         if self.max_distance_m is not None and self.max_distance_m <= 0:
-            raise InvalidQuery("max_distance_m must be positive", field="max_distance_m")
+            raise InvalidQuery("max_distance_m must be positive", param="max_distance_m")
         acc.step_decay(self.zones, self.zone_weights)  # validates the zones
         if self.zones[-1] > self.catchment_m:
-            raise InvalidQuery("the last E2SFCA zone may not extend beyond the catchment", field="zones_m")
+            raise InvalidQuery("the last E2SFCA zone may not extend beyond the catchment", param="zones_m")
 
     @property
     def zones(self) -> tuple[float, ...]:

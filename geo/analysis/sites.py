@@ -64,9 +64,9 @@ def _programme(demand_xy: NDArray[np.float64], weights: NDArray[np.float64], can
                *, k: int, coverage_m: float) -> _Programme:
     n_dem, n_cand = len(weights), len(candidate_xy)
     if k < 1:
-        raise InvalidQuery(f"k must be at least 1, not {k}", field="k")
+        raise InvalidQuery(f"k must be at least 1, not {k}", param="k")
     if k > n_cand:
-        raise InvalidQuery(f"k={k} is more than the {n_cand} candidate sites", field="k")
+        raise InvalidQuery(f"k={k} is more than the {n_cand} candidate sites", param="k")
     pairs = acc.pairs_within(demand_xy, candidate_xy, max_distance_m=coverage_m)
     # Demand points reached by the same candidates are one row of the programme (weights added): same optimum,
     # far fewer rows on a fine grid. Points no candidate reaches cannot be covered and are left out.
@@ -235,9 +235,9 @@ def suggest_sites(result: PlannerResult, *, k: int, coverage_m: float | None = N
     """
     coverage = coverage_m if coverage_m is not None else result.params.catchment_m
     if coverage <= 0:
-        raise InvalidQuery("coverage_m must be positive", field="coverage_m")
+        raise InvalidQuery("coverage_m must be positive", param="coverage_m")
     if max_candidates is not None and max_candidates < 1:
-        raise InvalidQuery(f"max_candidates must be at least 1, not {max_candidates}", field="max_candidates")
+        raise InvalidQuery(f"max_candidates must be at least 1, not {max_candidates}", param="max_candidates")
     cells = result.cells
     unserved = (cells["nearest_m"].to_numpy() > coverage) & (cells["children"].to_numpy() > 0)
     demand = cells[unserved]

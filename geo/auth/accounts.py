@@ -71,7 +71,7 @@ def sha256_hex(value: str) -> str:
 def hash_password(password: str) -> str:
     """argon2id hash of ``password`` after the length check."""
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise InvalidQuery(f"password must have at least {MIN_PASSWORD_LENGTH} characters", field="password")
+        raise InvalidQuery(f"password must have at least {MIN_PASSWORD_LENGTH} characters", param="password")
     return _hasher.hash(password)
 
 
@@ -87,7 +87,7 @@ def normalise_email(email: str) -> str:
     """Trimmed, lower-cased e-mail; ``InvalidQuery`` when it is not one."""
     value = email.strip().lower()
     if not _EMAIL.match(value):
-        raise InvalidQuery(f"not an e-mail address: {email!r}", field="email")
+        raise InvalidQuery(f"not an e-mail address: {email!r}", param="email")
     return value
 
 
@@ -112,25 +112,25 @@ def create_user(conn: Connection, *, email: str, password: str, role: Role | str
     display_name = personal_text(display_name, param="display_name")
     codes = sorted(set(facility_codes or []))
     if role is Role.centre_staff and not codes:
-        raise InvalidQuery("centre staff must be bound to at least one centre", field="facility_codes")
+        raise InvalidQuery("centre staff must be bound to at least one centre", param="facility_codes")
     if role is not Role.centre_staff and codes:
-        raise InvalidQuery(f"role {role.value} is not bound to centres", field="facility_codes")
+        raise InvalidQuery(f"role {role.value} is not bound to centres", param="facility_codes")
     if role is Role.district_officer and not district_code:
-        raise InvalidQuery("a district officer must be bound to a 구", field="district_code")
+        raise InvalidQuery("a district officer must be bound to a 구", param="district_code")
     if role is not Role.district_officer and district_code:
-        raise InvalidQuery(f"role {role.value} is not bound to a 구", field="district_code")
+        raise InvalidQuery(f"role {role.value} is not bound to a 구", param="district_code")
     district = None
     if district_code:
         district = conn.execute(text("SELECT code FROM districts WHERE code = :d OR name = :d ORDER BY code LIMIT 1"),
                                 {"d": district_code.strip()}).scalar_one_or_none()
         if district is None:
-            raise NotFound(f"unknown 구: {district_code}", field="district_code")
+            raise NotFound(f"unknown 구: {district_code}", param="district_code")
     facility_ids: list[int] = []
     if codes:
         rows = conn.execute(text("SELECT id, code FROM facilities WHERE code = ANY(:codes)"), {"codes": codes}).all()
         missing = sorted(set(codes) - {r.code for r in rows})
         if missing:
-            raise NotFound(f"unknown centre code(s): {', '.join(missing)}", field="facility_codes")
+            raise NotFound(f"unknown centre code(s): {', '.join(missing)}", param="facility_codes")
         facility_ids = sorted(r.id for r in rows)
     pw_hash = hash_password(password)
     try:
@@ -141,7 +141,7 @@ def create_user(conn: Connection, *, email: str, password: str, role: Role | str
                 {"email": email_n, "pw": pw_hash, "role": role.value, "name": display_name, "district": district},
             ).scalar_one())
     except IntegrityError as exc:
-        raise Conflict(f"e-mail already registered: {email_n}", field="email") from exc
+        raise Conflict(f"e-mail already registered: {email_n}", param="email") from exc
     for fid in facility_ids:
         conn.execute(text("INSERT INTO user_centres (user_id, facility_id) VALUES (:u, :f)"), {"u": user_id, "f": fid})
     audit(conn, actor_user_id=actor_user_id if actor_user_id is not None else user_id, action="user.create",
@@ -219,7 +219,7 @@ def issue_token(conn: Connection, settings: Settings, *, user_id: int, kind: str
                 label: str | None = None) -> IssuedToken:
     """Create a session (``kind="session"``, with a CSRF token) or a bearer token for ``user_id``."""
     if kind not in ("session", "bearer"):
-        raise InvalidQuery(f"unknown token kind {kind!r}", field="kind")
+        raise InvalidQuery(f"unknown token kind {kind!r}", param="kind")
     secret = secrets.token_urlsafe(32)
     csrf = secrets.token_urlsafe(32) if kind == "session" else None
     ttl = (timedelta(hours=settings.auth.session_ttl_hours) if kind == "session"
@@ -315,7 +315,7 @@ def change_password(conn: Connection, *, user_id: int, current_password: str, ne
     if not verify_password(row.password_hash, current_password):
         raise Forbidden("the current password is wrong", reason="wrong_password")
     if new_password == current_password:
-        raise InvalidQuery("the new password equals the current one", field="new_password")
+        raise InvalidQuery("the new password equals the current one", param="new_password")
     conn.execute(text("UPDATE users SET password_hash = :h WHERE id = :u"),
                  {"h": hash_password(new_password), "u": user_id})
     audit(conn, actor_user_id=user_id, action="user.password", entity="users", entity_id=user_id,

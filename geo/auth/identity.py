@@ -64,9 +64,9 @@ def _identity(provider: str, claims: Mapping[str, Any]) -> VerifiedIdentity:
     try:
         birth_date = date.fromisoformat(birth)
     except ValueError as exc:
-        raise InvalidQuery(f"birth date {birth!r} is not YYYY-MM-DD", field="birth_date") from exc
+        raise InvalidQuery(f"birth date {birth!r} is not YYYY-MM-DD", param="birth_date") from exc
     if phone is not None and not _PHONE.match(phone):
-        raise InvalidQuery(f"phone {phone!r} is not a phone number", field="phone")
+        raise InvalidQuery(f"phone {phone!r} is not a phone number", param="phone")
     return VerifiedIdentity(provider=provider, name=name, birth_date=birth_date, phone=phone, ci=ci)
 
 

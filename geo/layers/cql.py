@@ -62,7 +62,7 @@ def parse_filter(text: str, *, lang: str | None = None) -> dict[str, Any]:
         lang = "cql2-text"
     if lang not in FILTER_LANGS:
         raise InvalidQuery(f"filter-lang {lang!r} is not supported; use {' or '.join(FILTER_LANGS)}",
-                           parameter="filter-lang")
+                           param="filter-lang")
     try:
         if lang == "cql2-json":
             expr = cql2.Expr(json.loads(text))
@@ -71,10 +71,10 @@ def parse_filter(text: str, *, lang: str | None = None) -> dict[str, Any]:
         parsed = expr.to_json()
     except Exception as exc:  # cql2 raises plain Exception/ValueError subclasses with the parser's message
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InvalidQuery(f"filter is not valid {lang}: {first_line}", parameter="filter",
+        raise InvalidQuery(f"filter is not valid {lang}: {first_line}", param="filter",
                            parser_message=str(exc)) from None
     if not isinstance(parsed, dict | bool):
-        raise InvalidQuery("filter must be a boolean expression", parameter="filter")
+        raise InvalidQuery("filter must be a boolean expression", param="filter")
     return parsed  # type: ignore[return-value]
 
 
@@ -92,7 +92,7 @@ class _Translator:
             return self.source.c.id, None
         prop = self.layer.property(name)
         if prop is None:
-            raise InvalidQuery(f"{name!r} is not a queryable of {self.layer.id}", parameter="filter",
+            raise InvalidQuery(f"{name!r} is not a queryable of {self.layer.id}", param="filter",
                                queryables=["id", "geometry", *(p.name for p in self.layer.properties)])
         return self.source.c[name], prop
 
@@ -106,7 +106,7 @@ class _Translator:
                 return literal(_parse_timestamp(node["timestamp"]), DateTime(timezone=True))
             if "op" in node:
                 return self.operation(node)
-            raise InvalidQuery(f"unsupported operand {json.dumps(node)[:80]}", parameter="filter")
+            raise InvalidQuery(f"unsupported operand {json.dumps(node)[:80]}", param="filter")
         if isinstance(node, bool):
             if like is not None and like.type != "boolean":
                 raise _type_error(like, node)
@@ -125,7 +125,7 @@ class _Translator:
             if like is not None and like.type == "date-time":
                 return literal(_parse_timestamp(node), DateTime(timezone=True))
             return literal(node, Text)
-        raise InvalidQuery(f"unsupported operand {json.dumps(node)[:80]}", parameter="filter")
+        raise InvalidQuery(f"unsupported operand {json.dumps(node)[:80]}", param="filter")
 
     def operand_property(self, node: Any) -> Property | None:
         if isinstance(node, dict) and "property" in node:
@@ -138,14 +138,14 @@ class _Translator:
         if isinstance(node, dict) and "property" in node:
             column, prop = self.prop(node["property"])
             if prop is not None:
-                raise InvalidQuery(f"{node['property']!r} is not a geometry", parameter="filter")
+                raise InvalidQuery(f"{node['property']!r} is not a geometry", param="filter")
             return column
         if isinstance(node, dict) and "bbox" in node:
             box = [float(v) for v in node["bbox"]]
             if len(box) == 6:
                 box = [box[0], box[1], box[3], box[4]]
             if len(box) != 4:
-                raise InvalidQuery("bbox literal must have 4 numbers", parameter="filter")
+                raise InvalidQuery("bbox literal must have 4 numbers", param="filter")
             if self.crs.north_first:
                 box = [box[1], box[0], box[3], box[2]]
             geom = func.ST_MakeEnvelope(*(literal(v, Float) for v in box), self.crs.srid)
@@ -155,16 +155,16 @@ class _Translator:
             if self.crs.north_first:
                 geom = func.ST_FlipCoordinates(geom)
             return func.ST_Transform(geom, 4326) if self.crs.srid != 4326 else geom
-        raise InvalidQuery(f"expected a geometry, got {json.dumps(node)[:80]}", parameter="filter")
+        raise InvalidQuery(f"expected a geometry, got {json.dumps(node)[:80]}", param="filter")
 
     def array(self, node: Any) -> ColumnElement:
         if isinstance(node, list):
             if not all(isinstance(v, str) for v in node):
-                raise InvalidQuery("array literals must hold strings", parameter="filter")
+                raise InvalidQuery("array literals must hold strings", param="filter")
             return literal(node, ARRAY(Text))
         column, prop = self.prop(node["property"]) if isinstance(node, dict) and "property" in node else (None, None)
         if column is None or prop is None or prop.type != "array":
-            raise InvalidQuery(f"expected an array, got {json.dumps(node)[:80]}", parameter="filter")
+            raise InvalidQuery(f"expected an array, got {json.dumps(node)[:80]}", param="filter")
         return column
 
     # -- conditions -------------------------------------------------------------------------------------------
@@ -172,7 +172,7 @@ class _Translator:
         if isinstance(node, bool):
             return true() if node else false()
         if not isinstance(node, dict) or "op" not in node:
-            raise InvalidQuery(f"expected a condition, got {json.dumps(node)[:80]}", parameter="filter")
+            raise InvalidQuery(f"expected a condition, got {json.dumps(node)[:80]}", param="filter")
         return self.operation(node)
 
     def operation(self, node: dict[str, Any]) -> ColumnElement:
@@ -196,7 +196,7 @@ class _Translator:
         if op == "in":
             like = self.operand_property(args[0])
             if not isinstance(args[1], list):
-                raise InvalidQuery("in needs a list", parameter="filter")
+                raise InvalidQuery("in needs a list", param="filter")
             return self.scalar(args[0]).in_([self.scalar(v, like) for v in args[1]])
         if op == "isnull":
             return self.scalar(args[0]).is_(None)
@@ -210,7 +210,7 @@ class _Translator:
         if op == "s_dwithin":
             distance_m = args[2]
             if not isinstance(distance_m, int | float) or distance_m < 0:
-                raise InvalidQuery("s_dwithin distance must be a non-negative number of metres", parameter="filter")
+                raise InvalidQuery("s_dwithin distance must be a non-negative number of metres", param="filter")
             return func.ST_DWithin(cast(self.geometry(args[0]), Geography), cast(self.geometry(args[1]), Geography),
                                    literal(float(distance_m), Float))  # type: ignore[no-any-return]
         if op in _ARRAY:
@@ -224,7 +224,7 @@ class _Translator:
             return lhs.overlap(rhs)  # type: ignore[no-any-return]
         if op in _TEMPORAL:
             return self.temporal(op, args)
-        raise InvalidQuery(f"operator {node['op']!r} is not supported", parameter="filter")
+        raise InvalidQuery(f"operator {node['op']!r} is not supported", param="filter")
 
     def temporal(self, op: str, args: list[Any]) -> ColumnElement[bool]:
         lhs = self.scalar(args[0], self.operand_property(args[0]))
@@ -240,7 +240,7 @@ class _Translator:
             if op == "t_intersects":
                 return and_(*(c for c in (lhs >= low if low is not None else None,
                                           lhs <= high if high is not None else None) if c is not None))
-            raise InvalidQuery(f"{op} with an interval is not supported", parameter="filter")
+            raise InvalidQuery(f"{op} with an interval is not supported", param="filter")
         rhs = self.scalar(rhs_node, self.operand_property(args[0]))
         return {"t_before": lhs < rhs, "t_after": lhs > rhs, "t_equals": lhs == rhs, "t_intersects": lhs == rhs}[op]
 
@@ -252,21 +252,21 @@ def _instant(value: Any) -> str:
 
 
 def _type_error(prop: Property, value: Any) -> InvalidQuery:
-    return InvalidQuery(f"{prop.name} is {prop.type}; {value!r} does not compare with it", parameter="filter")
+    return InvalidQuery(f"{prop.name} is {prop.type}; {value!r} does not compare with it", param="filter")
 
 
 def _parse_date(value: str) -> date:
     try:
         return date.fromisoformat(value)
     except (TypeError, ValueError):
-        raise InvalidQuery(f"{value!r} is not a date (YYYY-MM-DD)", parameter="filter") from None
+        raise InvalidQuery(f"{value!r} is not a date (YYYY-MM-DD)", param="filter") from None
 
 
 def _parse_timestamp(value: str) -> datetime:
     try:
         return datetime.fromisoformat(value.replace("Z", "+00:00"))
     except (TypeError, ValueError, AttributeError):
-        raise InvalidQuery(f"{value!r} is not an RFC 3339 timestamp", parameter="filter") from None
+        raise InvalidQuery(f"{value!r} is not an RFC 3339 timestamp", param="filter") from None
 
 
 def filter_condition(layer: Layer, source: Subquery, parsed: dict[str, Any] | bool, *,

@@ -35,7 +35,7 @@ DEFAULT = SERVED[0]
 CRS_URIS: tuple[str, ...] = tuple(c.uri for c in SERVED)
 
 
-def parse_crs(value: str | None, *, parameter: str = "crs") -> ServedCrs:
+def parse_crs(value: str | None, *, param: str = "crs") -> ServedCrs:
     """The served CRS named by ``value`` (a URI, ``[EPSG:n]`` safe CURIE or ``EPSG:n``); CRS84 when None."""
     if value is None or value == "":
         return DEFAULT
@@ -50,8 +50,8 @@ def parse_crs(value: str | None, *, parameter: str = "crs") -> ServedCrs:
     text = text.replace("https://", "http://")
     found = _BY_URI.get(text)
     if found is None:
-        raise InvalidQuery(f"{parameter} {value!r} is not served; use one of {', '.join(CRS_URIS)}",
-                           parameter=parameter, supported=list(CRS_URIS))
+        raise InvalidQuery(f"{param} {value!r} is not served; use one of {', '.join(CRS_URIS)}",
+                           param=param, supported=list(CRS_URIS))
     return found
 
 
@@ -60,14 +60,14 @@ def parse_bbox(value: str, *, crs: ServedCrs) -> tuple[float, float, float, floa
     try:
         numbers = [float(part) for part in value.split(",")]
     except ValueError:
-        raise InvalidQuery(f"bbox {value!r} is not four comma-separated numbers", parameter="bbox") from None
+        raise InvalidQuery(f"bbox {value!r} is not four comma-separated numbers", param="bbox") from None
     if len(numbers) == 6:  # 3D bbox: drop the heights
         numbers = [numbers[0], numbers[1], numbers[3], numbers[4]]
     if len(numbers) != 4:
-        raise InvalidQuery(f"bbox {value!r} must have 4 numbers", parameter="bbox")
+        raise InvalidQuery(f"bbox {value!r} must have 4 numbers", param="bbox")
     a, b, c, d = numbers
     if crs.north_first:
         a, b, c, d = b, a, d, c
     if a > c or b > d:
-        raise InvalidQuery(f"bbox {value!r}: lower corner must come before the upper corner", parameter="bbox")
+        raise InvalidQuery(f"bbox {value!r}: lower corner must come before the upper corner", param="bbox")
     return a, b, c, d

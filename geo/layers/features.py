@@ -58,15 +58,15 @@ def _interval(value: str) -> tuple[datetime | None, datetime | None]:
             return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
         except ValueError:
             raise InvalidQuery(f"datetime {value!r} is not an RFC 3339 date, date-time or interval",
-                               parameter="datetime") from None
+                               param="datetime") from None
 
     if "/" in value:
         start, _, end = value.partition("/")
         low, high = instant(start, end=False), instant(end, end=True)
         if low is None and high is None:
-            raise InvalidQuery("datetime interval open at both ends", parameter="datetime")
+            raise InvalidQuery("datetime interval open at both ends", param="datetime")
         if low is not None and high is not None and low > high:
-            raise InvalidQuery("datetime interval ends before it starts", parameter="datetime")
+            raise InvalidQuery("datetime interval ends before it starts", param="datetime")
         return low, high
     return instant(value, end=False), instant(value, end=True)
 

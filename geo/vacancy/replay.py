@@ -88,5 +88,5 @@ def replay(client: httpx.Client, reports: list[tuple[str, dict[str, Any]]], *, t
                 result.accepted += 1
                 result.event_ids.append(int(body["seq"]))
             else:
-                result.refused[f"{status} {body.get('field') or body.get('title') or ''}".strip()] += 1
+                result.refused[f"{status} {body.get('param') or body.get('title') or ''}".strip()] += 1
     return result

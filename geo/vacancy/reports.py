@@ -42,9 +42,9 @@ def _check_keys(values: dict[str, int], allowed: tuple[str, ...], field: str) ->
     for key, value in values.items():
         if key not in allowed:
             raise InvalidReport(f"{field}.{key}: unknown age class (allowed: {', '.join(allowed)})",
-                                field=f"{field}.{key}")
+                                param=f"{field}.{key}")
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise InvalidReport(f"{field}.{key}: must be a whole number >= 0", field=f"{field}.{key}")
+            raise InvalidReport(f"{field}.{key}: must be a whole number >= 0", param=f"{field}.{key}")
         out[key] = value
     return out
 
@@ -73,22 +73,22 @@ def validate_report(report: VacancyReportIn, *, capacity: int | None,
     total = sum(enrolled.values())
     if capacity is not None and total > capacity:
         raise InvalidReport(f"enrolled_by_age: {total} children enrolled exceed the capacity (정원) of {capacity}",
-                            field="enrolled_by_age", capacity=capacity, enrolled=total)
+                            param="enrolled_by_age", capacity=capacity, enrolled=total)
     places = {g: classes[g] * CHILDREN_PER_CLASS[g] for g in GROUPS}
     for g in GROUPS:
         if enrolled[g] > places[g]:
             raise InvalidReport(
                 f"enrolled_by_age.{g}: {enrolled[g]} children in {classes[g]} class(es) of at most "
-                f"{CHILDREN_PER_CLASS[g]} (max {places[g]})", field=f"enrolled_by_age.{g}", limit=places[g])
+                f"{CHILDREN_PER_CLASS[g]} (max {places[g]})", param=f"enrolled_by_age.{g}", limit=places[g])
     for a in AGES:
         room = sum(max(0, places[g] - enrolled[g]) for g in GROUPS_FOR_AGE[int(a)])
         if free[a] > room:
             raise InvalidReport(f"free_by_age.{a}: {free[a]} free places but the classes taking age {a} have "
-                                f"room for {room}", field=f"free_by_age.{a}", limit=room)
+                                f"room for {room}", param=f"free_by_age.{a}", limit=room)
         # The same free place may be offered to several ages, so each age (not their sum) is capped.
         if capacity is not None and free[a] > capacity - total:
             raise InvalidReport(f"free_by_age.{a}: {free[a]} free places exceed 정원 − 현원 = {capacity - total}",
-                                field=f"free_by_age.{a}", limit=capacity - total)
+                                param=f"free_by_age.{a}", limit=capacity - total)
     return enrolled, free, classes
 
 
@@ -184,9 +184,9 @@ def parse_bbox(raw: str) -> tuple[float, float, float, float]:
     try:
         west, south, east, north = (float(p) for p in raw.split(","))
     except ValueError as exc:
-        raise InvalidQuery(f"bbox must be west,south,east,north in degrees, got {raw!r}", field="bbox") from exc
+        raise InvalidQuery(f"bbox must be west,south,east,north in degrees, got {raw!r}", param="bbox") from exc
     if not (-180 <= west < east <= 180 and -90 <= south < north <= 90):
-        raise InvalidQuery(f"bbox {raw!r} is not west<east, south<north within lon/lat range", field="bbox")
+        raise InvalidQuery(f"bbox {raw!r} is not west<east, south<north within lon/lat range", param="bbox")
     return west, south, east, north
 
 

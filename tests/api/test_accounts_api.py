@@ -23,7 +23,7 @@ def test_signup_stores_argon2_hash_and_refuses_duplicates(settings: Settings, co
     assert stored.startswith("$argon2id$") and PASSWORD not in stored
     _problem(client.post("/auth/signup", json={"email": "mom@example.kr", "password": PASSWORD}), 409)
     assert _problem(client.post("/auth/signup", json={"email": "x@example.kr", "password": "short"}),
-                    422)["field"] == "password"
+                    422)["param"] == "password"
     _problem(client.post("/auth/signup", json={"email": "not-an-email", "password": PASSWORD}), 422)
     # Nobody can sign up as anything but a parent.
     _problem(client.post("/auth/signup", json={"email": "y@example.kr", "password": PASSWORD,
@@ -159,7 +159,7 @@ def test_admin_creates_staff_and_officers_with_checked_bindings(settings: Settin
     for extra, status, field in bad:
         body = _problem(client.post("/admin/users", headers=admin,
                                     json={"email": "b@example.kr", "password": PASSWORD, **extra}), status)
-        assert body["field"] == field
+        assert body["param"] == field
 
 
 def test_audit_rows_record_who_what_and_previous_value(settings: Settings, conn: Connection) -> None:

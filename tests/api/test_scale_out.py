@@ -15,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from api.app import create_app
+from api.app import DolbomAPI, create_app
 from api.read_routing import LSN_COOKIE, READ_SOURCE_HEADER
 from geo.ops import provision
 from geo.settings import Settings
@@ -61,7 +61,10 @@ def test_primary_behind_pgbouncer_and_a_local_standby(scaled_out: tuple[ReplicaC
                    what="the replica to serve reads")
         time.sleep(1.5)  # ~15 polls of the primary through PgBouncer, well past psycopg's prepare threshold
         for app_client in (client, other_worker):
-            primary = app_client.app.state.read_router.primary.state  # type: ignore[attr-defined]
+            assert isinstance(app_client.app, DolbomAPI) and app_client.app.dolbom is not None
+            read_router = app_client.app.dolbom.read_router
+            assert read_router is not None
+            primary = read_router.primary.state
             assert primary.up, primary.error
         health = client.get("/health").json()
         assert health["status"] == "ok"

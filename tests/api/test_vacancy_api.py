@@ -39,7 +39,7 @@ def test_contradicting_reports_name_the_field(settings: Settings, conn: Connecti
         resp = _post(client, cast, body)
         assert resp.status_code == 422, (field, resp.text)
         assert resp.headers["content-type"].startswith("application/problem+json")
-        assert resp.json()["field"] == field, resp.json()
+        assert resp.json()["param"] == field, resp.json()
     assert conn.execute(text("SELECT count(*) FROM vacancy_reports")).scalar_one() == 0
 
 
@@ -77,12 +77,12 @@ def test_report_updates_facility_history_and_staleness(settings: Settings, conn:
 
 def test_unknown_centre_and_bad_stream_parameters(settings: Settings, conn: Connection) -> None:
     cast = make_cast(conn, settings)
-    client = client_on(settings, conn)
-    assert client.post("/vacancy/centres/nope/reports", json=valid_report(cast.own),
-                       headers=cast.headers["staff"]).status_code == 404
-    assert client.get("/vacancy/centres/nope").status_code == 404
-    assert client.get("/vacancy/stream", params={"bbox": "1,2,3"}).status_code == 422
-    assert client.get("/vacancy/stream", headers={"Last-Event-ID": "abc"}).status_code == 422
+    with client_on(settings, conn) as client:  # the stream's hub is the lifespan's
+        assert client.post("/vacancy/centres/nope/reports", json=valid_report(cast.own),
+                           headers=cast.headers["staff"]).status_code == 404
+        assert client.get("/vacancy/centres/nope").status_code == 404
+        assert client.get("/vacancy/stream", params={"bbox": "1,2,3"}).status_code == 422
+        assert client.get("/vacancy/stream", headers={"Last-Event-ID": "abc"}).status_code == 422
 
 
 def test_a_stream_ends_after_its_configured_duration(settings: Settings, conn: Connection) -> None:

@@ -9,7 +9,7 @@ from datetime import date
 from sqlalchemy import Connection, text
 from sqlalchemy.orm import Session
 
-from api.deps import get_session, get_tx_session
+from api.deps import get_session, get_write_tx
 from geo.admission.chain import InclusionProof, verify_inclusion
 from geo.admission.rules import childcare_year
 from geo.settings import Settings
@@ -38,7 +38,7 @@ def test_waitlist_roles_flow_and_privacy(settings: Settings, conn: Connection) -
     client = client_on(settings, conn)
     # Read and write sessions both commit their savepoints: the read session (authentication) opens the outer
     # savepoint, and rolling it back would undo the write session's inner one.
-    for dependency in (get_session, get_tx_session):
+    for dependency in (get_session, get_write_tx):
         client.app.dependency_overrides[dependency] = _tx_session_on(conn)  # type: ignore[attr-defined]
     h = cast.headers
     today = date.today()

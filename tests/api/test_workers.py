@@ -335,11 +335,12 @@ def test_serve_workers_must_be_positive() -> None:
 def test_the_connection_budget_is_what_the_app_opens(settings: Settings, engine: Engine) -> None:
     from fastapi.testclient import TestClient
 
-    from api.app import create_app
+    from api.app import DolbomAPI, create_app
     from geo.db import api_connections_per_worker
 
     with TestClient(create_app(settings)) as client:
-        state = client.app.state  # type: ignore[attr-defined]
+        assert isinstance(client.app, DolbomAPI) and client.app.dolbom is not None
+        state = client.app.dolbom
         pools = (state.engine.pool.size() + state.engine.pool._max_overflow
                  + state.layer_engine.pool.size() + state.layer_engine.pool._max_overflow
                  + state.read_pool.max_size)
