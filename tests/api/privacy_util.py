@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
-from api.deps import get_session, get_tx_session
+from api.deps import get_session
 from geo.settings import Settings
 from tests.dbutil import client_on
 
@@ -32,6 +32,6 @@ def writing_client(settings: Settings, connection: Connection) -> TestClient:
     """``client_on`` whose sessions commit their savepoints, so that one request's writes are seen by the next
     (and the whole test still rolls back)."""
     client = client_on(settings, connection)
-    for dependency in (get_session, get_tx_session):
+    for dependency in (get_session,):
         client.app.dependency_overrides[dependency] = _savepoint_session(connection)  # type: ignore[attr-defined]
     return client

@@ -3,34 +3,16 @@ inside other text or in full-width digits) is a 422 problem naming the field, an
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from typing import Any
 
 from sqlalchemy import Connection, text
-from sqlalchemy.orm import Session
 
-from api.deps import get_tx_session
 from geo.settings import Settings
 from tests.booking_util import ORIGIN_LAT, ORIGIN_LON, bearer, make_centre, make_slot, make_user
 from tests.dbutil import client_on
 
 PROBLEM = "application/problem+json"
 RRNS = ["900101-1234567", "9001011234567", "김엄마 900101 2234567", "９００１０１－１２３４５６７"]
-
-
-def _tx_session_on(connection: Connection) -> Callable[[], Iterator[Session]]:
-    """The write session of a request inside the test's transaction (committed as a savepoint)."""
-
-    def tx_session() -> Iterator[Session]:
-        with Session(bind=connection, join_transaction_mode="create_savepoint") as session:
-            try:
-                yield session
-                session.commit()
-            except BaseException:
-                session.rollback()
-                raise
-
-    return tx_session
 
 
 # Rows that a refused request must not have added (or changed: names and verification of every account).
@@ -51,7 +33,6 @@ def test_an_rrn_in_any_personal_text_field_is_a_422_naming_it(settings: Settings
     h = {"parent": bearer(connection, settings, parent), "unverified": bearer(connection, settings, unverified),
          "admin": bearer(connection, settings, admin)}
     client = client_on(settings, connection)
-    client.app.dependency_overrides[get_tx_session] = _tx_session_on(connection)  # type: ignore[attr-defined]
     state = client.post("/auth/identity/start", headers=h["unverified"]).json()["state"]
     booking = {"slot_id": slot, "child_age": 2, "phone": "010-1234-5678"}
     emergency = {"lat": ORIGIN_LAT, "lon": ORIGIN_LON, "child_age": 2, "phone": "010-1234-5678", "radius_m": 1000}
