@@ -68,6 +68,24 @@ def db_status() -> None:
         lag = "unknown" if replica.replay_lag_bytes is None else f"{replica.replay_lag_bytes} bytes"
         console.print(f"replica {replica.index} {replica.pg_dir}: running={replica.running} replay_lag={lag}\n"
                       f"url {replica.url}")
+    _print_backup_status(settings)
+
+
+def _print_backup_status(settings) -> None:  # type: ignore[no-untyped-def]
+    """The archiving switch and the newest backup (``dolbom db status``)."""
+    from geo.ops import backup
+
+    if not settings.local.archive:
+        console.print("backups: WAL archiving off (DOLBOM_PG_ARCHIVE=0)")
+        return
+    try:
+        found = backup.backups(settings)
+    except DolbomError as exc:
+        console.print(f"backups {backup.backup_dir(settings)}: unknown ({escape(exc.detail)})")
+        return
+    newest = f", newest {found[-1].label} ({found[-1].kind}) stopped {found[-1].stopped_at.isoformat()}" \
+        if found else " (`dolbom db backup`)"
+    console.print(f"backups {backup.backup_dir(settings)}: {len(found)}{newest}")
 
 
 @app.command("migrate")

@@ -151,8 +151,51 @@ def test_restore_to_a_moment_before_a_bad_write(cluster: ReplicaCluster) -> None
     assert provision.status(local).running
     assert _dolbom(env, "backup", "--type", "diff").returncode == 0
     assert len(backup.backups(local)) == 3
+    status = _dolbom(env, "status")
+    assert f"backups {local.local.data_dir / 'backups'}: 3, newest " in status.stderr, status.stderr
 
 
 def _standby_has(cluster: ReplicaCluster, n: int) -> bool:
     with cluster.replica(1) as standby:
         return standby.execute("SELECT EXISTS (SELECT 1 FROM ledger WHERE n = %s)", (n,)).fetchone() == (True,)
+
+
+@pytest.mark.slow
+def test_a_failed_restore_leaves_the_cluster_as_it_was(cluster: ReplicaCluster,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    local = cluster.local
+    if not backup.backups(local):
+        backup.backup(local)
+        time.sleep(1.1)  # pgBackRest's stop times are whole seconds
+    with cluster.primary() as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS kept (n int)")
+        conn.execute("INSERT INTO kept VALUES (1)")
+        row = conn.execute("SELECT clock_timestamp()").fetchone()
+        assert row is not None
+        conn.execute("INSERT INTO kept VALUES (2)")
+    aside_before = set(local.local.data_dir.glob("pg.before-restore-*"))
+    real = backup._pgbackrest
+
+    def restore_fails(settings: Settings, *args: str, timeout_s: float | None = None) -> str:
+        if args[-1] == "restore":
+            raise backup.BackupError("pgbackrest restore failed: ERROR: [055]: simulated repository damage")
+        return real(settings, *args, timeout_s=timeout_s)
+
+    monkeypatch.setattr(backup, "_pgbackrest", restore_fails)
+    with pytest.raises(backup.BackupError, match="failed, the cluster is as it was.*simulated repository damage"):
+        backup.restore(local, to=row[0])
+    with cluster.primary() as conn:  # the writes after the target are still there, the primary takes writes
+        assert conn.execute("SELECT count(*) FROM kept WHERE n IN (1, 2)").fetchone() == (2,)
+        assert conn.execute("SELECT pg_is_in_recovery()").fetchone() == (False,)
+        conn.execute("INSERT INTO kept VALUES (3)")
+    assert set(local.local.data_dir.glob("pg.before-restore-*")) == aside_before
+    wait_until(lambda: _standby_count(cluster) == 3, timeout_s=60, what="the standby to follow again")
+
+
+def _standby_count(cluster: ReplicaCluster) -> int:
+    try:
+        with cluster.replica(1) as standby:
+            row = standby.execute("SELECT count(*) FROM kept").fetchone()
+    except psycopg.Error:  # still starting
+        return -1
+    return int(row[0]) if row else -1
