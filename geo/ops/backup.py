@@ -203,8 +203,14 @@ def _pgbackrest(settings: Settings, *args: str, timeout_s: float | None = None) 
 
 
 def _archiving_on(settings: Settings) -> bool:
-    with psycopg.connect(provision._libpq_conninfo(settings, "postgres"), connect_timeout=5) as conn:
-        row = conn.execute("SELECT current_setting('archive_mode'), current_setting('archive_command')").fetchone()
+    try:
+        with psycopg.connect(provision._libpq_conninfo(settings, "postgres"), connect_timeout=5) as conn:
+            row = conn.execute("SELECT current_setting('archive_mode'), "
+                               "current_setting('archive_command')").fetchone()
+    except psycopg.OperationalError as exc:
+        first = str(exc).strip().splitlines()
+        raise BackupError(f"the local cluster in {settings.pg_dir} does not answer on port "
+                          f"{settings.local.pg_port} ({first[0] if first else 'no answer'})") from None
     return bool(row) and row[0] == "on" and "archive-push" in str(row[1])  # type: ignore[index]
 
 
