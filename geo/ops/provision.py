@@ -7,7 +7,7 @@ socket in that directory (no TCP port is taken) and trusts local connections.
 ``Settings.pgbouncer_dir``, TCP only when ``DOLBOM_PGBOUNCER_LISTEN_ADDR`` is set), started as the cluster owner.
 
 Backups: unless ``DOLBOM_PG_ARCHIVE=0`` the primary archives its WAL into the pgBackRest repository of
-``geo.ops.backup`` (``archive_mode=on``, ``archive_command`` = ``pgbackrest archive-push``), whose stanza ``up``
+``geo.ops.archiving`` (``archive_mode=on``, ``archive_command`` = ``pgbackrest archive-push``), whose stanza ``up``
 creates; standbys do not archive.
 
 Read replicas: ``up(settings, replicas=N)`` adds N hot standbys beside the primary, each a ``pg_basebackup -R``
@@ -31,6 +31,7 @@ import psycopg
 from psycopg import sql
 
 from geo.errors import ProvisioningError
+from geo.ops import archiving
 from geo.settings import Settings
 
 EXTENSIONS = ("postgis", "pgrouting")
@@ -161,14 +162,12 @@ def up(settings: Settings, *, replicas: int | None = None) -> str:
         _run([str(bin_dir / "initdb"), "-D", str(pg_dir), "-U", "postgres", "--auth=trust",
               "--encoding=UTF8", "--locale=C.UTF-8"])
     if settings.local.archive:
-        from geo.ops import backup
-
-        backup.ensure_pgbackrest()
-        backup.write_config(settings)
+        archiving.ensure_pgbackrest()
+        archiving.write_config(settings)
     start_primary(settings)
     ensure_database(settings, settings.local.pg_database)
     if settings.local.archive:
-        backup.ensure_stanza(settings)
+        archiving.ensure_stanza(settings)
     count = settings.local.replicas if replicas is None else replicas
     for index in range(1, max(count, len(settings.local_replica_indexes())) + 1):
         start_replica(settings, index)
@@ -186,10 +185,8 @@ def start_primary(settings: Settings) -> None:
     # default) besides imports and the notification worker; standbys must allow at least as many.
     opts = (f"-c listen_addresses='' -k {pg_dir} -p {settings.local.pg_port} -c shared_buffers=256MB "
             f"-c max_connections={MAX_CONNECTIONS} -c max_slot_wal_keep_size={MAX_SLOT_WAL_KEEP}")
-    # WAL archiving into the pgBackRest repository (geo.ops.backup), for point-in-time recovery.
-    from geo.ops.backup import archive_options
-
-    opts += archive_options(settings)
+    # WAL archiving into the pgBackRest repository (geo.ops.archiving), for point-in-time recovery.
+    opts += archiving.archive_options(settings)
     _run([str(pg_bin_dir() / "pg_ctl"), "start", "-w", "-t", "60", "-D", str(pg_dir),
           "-l", str(pg_dir / "server.log"), "-o", opts])
 
