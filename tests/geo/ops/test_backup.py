@@ -5,6 +5,7 @@ back every row acknowledged before it and nothing of the bad write."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -199,3 +200,29 @@ def _standby_count(cluster: ReplicaCluster) -> int:
     except psycopg.Error:  # still starting
         return -1
     return int(row[0]) if row else -1
+
+
+@pytest.mark.slow
+def test_a_cluster_started_without_archiving_is_told_to_restart() -> None:
+    data_dir = Path("/tmp/dolbom-backup-noarchive")
+    local = Settings(DATABASE_URL=None, DOLBOM_DATA_DIR=data_dir, DOLBOM_PG_PORT=PORT + 2, DOLBOM_PG_DATABASE="dolbom")
+    off = local.updated(DOLBOM_PG_ARCHIVE=False)
+    if data_dir.exists():
+        provision.down(local)
+        shutil.rmtree(data_dir)
+    try:
+        provision.up(off, replicas=0)
+        assert not (data_dir / "backups").exists()
+        with pytest.raises(backup.BackupError, match="DOLBOM_PG_ARCHIVE=0"):
+            backup.backup(off)
+        # Archiving switched on while the cluster runs (a checkout updated under a running cluster): `up` creates
+        # the stanza without disturbing it, and a backup says to restart rather than failing inside pgBackRest.
+        provision.up(local, replicas=0)
+        with pytest.raises(backup.BackupError, match=r"started without WAL archiving; restart it"):
+            backup.backup(local)
+        provision.down(local)
+        provision.up(local, replicas=0)
+        assert backup.backup(local, kind="incr").kind == "full"  # no full yet: pgBackRest takes a full one
+    finally:
+        provision.down(local)
+        shutil.rmtree(data_dir, ignore_errors=True)
