@@ -157,8 +157,11 @@ def test_restore_to_a_moment_before_a_bad_write(cluster: ReplicaCluster) -> None
 
 
 def _standby_has(cluster: ReplicaCluster, n: int) -> bool:
-    with cluster.replica(1) as standby:
-        return standby.execute("SELECT EXISTS (SELECT 1 FROM ledger WHERE n = %s)", (n,)).fetchone() == (True,)
+    try:
+        with cluster.replica(1) as standby:
+            return standby.execute("SELECT EXISTS (SELECT 1 FROM ledger WHERE n = %s)", (n,)).fetchone() == (True,)
+    except psycopg.OperationalError:  # still starting
+        return False
 
 
 @pytest.mark.slow
