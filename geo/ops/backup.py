@@ -88,6 +88,7 @@ def _archiving_on(settings: Settings) -> bool:
                           f"{settings.local.pg_port} ({first[0] if first else 'no answer'})") from None
     return bool(row) and row[0] == "on" and "archive-push" in str(row[1])  # type: ignore[index]
 
+
 def _require_archiving(settings: Settings, action: str) -> None:
     require_local(settings, action)
     if not settings.local.archive:
@@ -167,8 +168,9 @@ def restore(settings: Settings, *, to: datetime) -> RestoreResult:
     Raises
     ------
     BackupError
-        With ``DATABASE_URL`` set, a naive or future ``to``, no backup that ended before ``to``, or a failed
-        recovery (the server log's last lines are in the message; the set-aside directory is untouched).
+        With ``DATABASE_URL`` set, a naive or future ``to``, no backup that ended before ``to`` (nothing
+        changed), or a failed recovery (the cluster as it was is put back and started; the server log's last
+        lines are in the message).
     """
     require_local(settings, "restore")
     if to.tzinfo is None:
