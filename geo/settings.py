@@ -88,6 +88,11 @@ class LocalClusterSettings(_Group):
     pg_database: str = _var("dolbom", "DOLBOM_PG_DATABASE", "Database name in the local cluster.", min_length=1)
     replicas: int = _var(0, "DOLBOM_PG_REPLICAS", "How many local standbys `dolbom db up` / `dolbom run` "
                          "provide beside the local primary.", ge=0, le=9)
+    archive: bool = _var(True, "DOLBOM_PG_ARCHIVE", "Archive the local primary's WAL into the pgBackRest "
+                         "repository in DOLBOM_DATA_DIR/backups (point-in-time recovery: `dolbom db restore --to`).")
+    backup_retention_full: int = _var(2, "DOLBOM_BACKUP_RETENTION_FULL", "Full backups of the local cluster "
+                                      "kept; older ones, their diff/incr backups and the WAL only they need are "
+                                      "expired after each `dolbom db backup`.", ge=1, le=99)
 
 
 class ServerSettings(_Group):
