@@ -147,3 +147,27 @@ def korean_wall_clock(moment: datetime, *, param: str = "open_at") -> datetime:
     except OverflowError:
         raise InvalidQuery(f"{param} {moment.isoformat()} is outside the years 1 to 9999 in Korean time",
                            param=param) from None
+
+
+def personal_text(value: str, *, field: str, max_length: int = MAX_TEXT_LENGTH) -> str:
+    """A personal text (a person's or a child's name, a display name, a phone number) as it is compared and
+    stored: NFC (decomposed Hangul is the same name), runs of whitespace collapsed to one space, stripped.
+
+    Without this, ``"홍길동 "`` or the decomposed ``"홍길동"`` was another person than ``"홍길동"`` (and passed the
+    one-person-one-account check).
+
+    Raises
+    ------
+    InvalidQuery
+        ``field`` holds a control character (C0, DEL or C1 such as U+0085; PostgreSQL text cannot hold NUL),
+        is empty or whitespace only, or is longer than ``max_length`` characters once normalised.
+    """
+    if has_control_characters(value):
+        raise InvalidQuery(f"{field} must not contain control characters such as NUL", param=field, field=field)
+    cleaned = " ".join(unicodedata.normalize("NFC", value).split())
+    if not cleaned:
+        raise InvalidQuery(f"{field} must not be empty or only whitespace", param=field, field=field)
+    if len(cleaned) > max_length:
+        raise InvalidQuery(f"{field} must be at most {max_length} characters (got {len(cleaned)})", param=field,
+                           field=field)
+    return cleaned

@@ -23,6 +23,7 @@ from geo.auth.audit import audit
 from geo.auth.policy import Role, Subject
 from geo.errors import Conflict, InvalidQuery, NotFound, TooManyAttempts, Unauthenticated
 from geo.settings import Settings
+from geo.validation import personal_text
 
 _hasher = PasswordHasher()
 # A hash of a random password, verified against when the e-mail is unknown so that timing does not tell.
@@ -130,6 +131,8 @@ def create_user(conn: Connection, *, email: str, password: str, role: Role | str
         if missing:
             raise NotFound(f"unknown centre code(s): {', '.join(missing)}", field="facility_codes")
         facility_ids = sorted(r.id for r in rows)
+    if display_name is not None:
+        display_name = personal_text(display_name, field="display_name")
     pw_hash = hash_password(password)
     try:
         with conn.begin_nested():

@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from geo.auth.audit import audit
 from geo.errors import Conflict, InvalidQuery, Unauthenticated
 from geo.settings import Settings
+from geo.validation import personal_text
 
 # 주민등록번호: 6 digits, optional dash, 7 digits. Used to refuse values that look like one.
 _RRN = re.compile(r"\d{6}-?\d{7}")
@@ -56,6 +57,9 @@ class IdentityProvider(Protocol):
 def _identity(provider: str, claims: Mapping[str, Any]) -> VerifiedIdentity:
     """Pick name/birth date/phone/CI out of provider claims, refusing anything that looks like a 주민등록번호."""
     name = str(claims.get("name") or "").strip()
+    if name:
+        # The same person whatever the provider's spacing or Unicode form (one person, one account).
+        name = personal_text(name, field="name")
     birth = str(claims.get("birthdate") or claims.get("birth_date") or "").strip()
     phone = str(claims.get("phone_number") or claims.get("phone") or "").strip() or None
     ci = str(claims.get("ci") or "").strip()
@@ -85,8 +89,9 @@ class LocalTestProvider:
 
     def complete(self, params: Mapping[str, str], *, nonce: str) -> VerifiedIdentity:
         """Accept the submitted fields as verified."""
-        ci = "LOCAL-" + hashlib.sha256(f"{params.get('name', '')}|{params.get('birth_date', '')}".encode()).hexdigest()
-        return _identity(self.name, {"name": params.get("name"), "birthdate": params.get("birth_date"),
+        name = personal_text(params.get("name") or "", field="name")
+        ci = "LOCAL-" + hashlib.sha256(f"{name}|{params.get('birth_date', '')}".encode()).hexdigest()
+        return _identity(self.name, {"name": name, "birthdate": params.get("birth_date"),
                                      "phone_number": params.get("phone"), "ci": ci})
 
 

@@ -18,6 +18,7 @@ from geo.booking.outbox import enqueue
 from geo.booking.templates import check_lang
 from geo.domain import SEOUL_TZ
 from geo.errors import Conflict, Forbidden, InvalidQuery, NotFound
+from geo.validation import personal_text
 
 ACTIVE = ("booked", "confirmed")
 PHONE_RE = re.compile(r"^\+?[0-9][0-9-]{6,18}[0-9]$")
@@ -105,6 +106,8 @@ def book(conn: Connection, *, slot_id: int, parent_user_id: int, child_age: int,
         The slot has no places for that age, or a bad phone/lang.
     """
     phone, lang = check_phone(phone), check_lang(lang)
+    if child_name is not None:
+        child_name = personal_text(child_name, field="child_name")
     if child_age not in range(6):
         raise InvalidQuery(f"child_age must be 0 to 5 (got {child_age})", param="child_age")
     now = now or datetime.now(UTC)

@@ -1,0 +1,214 @@
+"""Safe to put in front of a city (issue #20): personal texts normalised before the one-person-one-account check,
+NUL never a 500 in any operation's body, every 429 with Retry-After, private answers never cached."""
+
+from __future__ import annotations
+
+import unicodedata
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Connection, text
+
+from geo.settings import Settings
+from geo.validation import personal_text
+from tests.booking_util import ORIGIN_LAT, ORIGIN_LON, bearer, make_centre, make_slot, make_user
+from tests.dbutil import client_on
+from tests.problem_util import problem as _problem
+
+PASSWORD = "correct horse battery"
+COORDINATES = {"lat": ORIGIN_LAT, "lon": ORIGIN_LON}
+
+
+def _signup_token(client: TestClient, email: str) -> dict[str, str]:
+    assert client.post("/auth/signup", json={"email": email, "password": PASSWORD}).status_code == 201
+    token = client.post("/auth/token", json={"email": email, "password": PASSWORD}).json()["access_token"]
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _verify(client: TestClient, auth: dict[str, str], name: str) -> Any:
+    state = client.post("/auth/identity/start", headers=auth).json()["state"]
+    return client.post("/auth/identity/local", headers=auth,
+                       json={"state": state, "name": name, "birth_date": "1990-03-04"})
+
+
+# --- personal texts -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("variant", ["김엄마", "김엄마 ", " 김엄마", unicodedata.normalize("NFD", "김엄마"),
+                                     "김엄마\u00a0"],
+                         ids=["same", "trailing-space", "leading-space", "decomposed", "nbsp"])
+def test_one_person_one_account_survives_spaces_and_decomposed_hangul(settings: Settings, connection: Connection,
+                                                                     variant: str) -> None:
+    client = client_on(settings, connection)
+    first = _signup_token(client, "first@example.kr")
+    assert _verify(client, first, "김엄마").status_code == 200
+    second = _signup_token(client, "second@example.kr")
+    _problem(_verify(client, second, variant), 409)
+
+
+def test_verified_name_is_stored_normalised(settings: Settings, connection: Connection) -> None:
+    client = client_on(settings, connection)
+    auth = _signup_token(client, "nfd@example.kr")
+    resp = _verify(client, auth, "  " + unicodedata.normalize("NFD", "김  엄마") + " ")
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["verified_name"] == "김 엄마"
+    stored = connection.execute(text("SELECT verified_name FROM users WHERE email = 'nfd@example.kr'")).scalar_one()
+    assert stored == "김 엄마" and unicodedata.is_normalized("NFC", stored)
+
+
+@pytest.mark.parametrize("bad", ["\u0085", "\u0095", "\x00", "\x1b", "\x7f", "\n"])
+def test_control_characters_in_personal_texts_are_422_naming_the_field(settings: Settings, connection: Connection,
+                                                                      bad: str) -> None:
+    client = client_on(settings, connection)
+    auth = _signup_token(client, "ctl@example.kr")
+    body = _problem(_verify(client, auth, f"김{bad}엄마"))
+    assert "name" in body["detail"]
+    _problem(client.post("/auth/signup", json={"email": "x@example.kr", "password": PASSWORD,
+                                               "display_name": f"엄마{bad}"}))
+
+
+@pytest.mark.parametrize("blank", ["", " ", "\u3000", " \u00a0 "])
+def test_whitespace_only_names_are_422(settings: Settings, connection: Connection, blank: str) -> None:
+    client = client_on(settings, connection)
+    auth = _signup_token(client, "blank@example.kr")
+    body = _problem(_verify(client, auth, blank))
+    assert body.get("param") == "name" or "name" in body["detail"]
+
+
+def test_personal_text_function() -> None:
+    assert personal_text(" 홍  길동\u3000", field="name") == "홍 길동"
+    assert personal_text(unicodedata.normalize("NFD", "홍길동"), field="name") == "홍길동"
+    for bad in ("\u0085", "\u0095", "a\x00b", "\x9f", ""):
+        with pytest.raises(Exception, match="name"):
+            personal_text(bad, field="name")
+
+
+# --- NUL in bodies ------------------------------------------------------------------------------------------
+
+
+def test_nul_in_booking_child_name_and_emergency_centre_is_422(settings: Settings, connection: Connection) -> None:
+    own = make_centre(connection, "T-NUL-1", lon=ORIGIN_LON + 0.003, lat=ORIGIN_LAT)
+    parent = make_user(connection, "parent@example.kr", "parent")
+    staff = make_user(connection, "staff@example.kr", "centre_staff", (own,))
+    client = client_on(settings, connection)
+    slot = make_slot(connection, own, places_by_age={"2": 2})
+    booking = {"slot_id": slot, "child_age": 2, "phone": "010-1234-5678", "child_name": "아이\u0000"}
+    body = _problem(client.post("/bookings", json=booking, headers=bearer(connection, settings, parent)))
+    assert "child_name" in body["detail"]
+    emergency = {"lat": ORIGIN_LAT, "lon": ORIGIN_LON, "child_age": 2, "phone": "010-1234-5678", "radius_m": 1000}
+    made = client.post("/bookings/emergency", json=emergency, headers=bearer(connection, settings, parent))
+    assert made.status_code == 201, made.text
+    body = _problem(client.post(f"/bookings/emergency/{made.json()['id']}/accept", json={"centre": "T-NUL\u00001"},
+                                headers=bearer(connection, settings, staff)))
+    assert "centre" in body["detail"]
+
+
+def _resolve(doc: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in schema:
+        schema = doc["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+    return schema
+
+
+def _sample(doc: dict[str, Any], schema: dict[str, Any]) -> Any:
+    """A value of ``schema`` that would pass validation where the schema says enough (examples, enums, formats)."""
+    schema = _resolve(doc, schema)
+    if "anyOf" in schema:
+        return _sample(doc, next(s for s in schema["anyOf"] if s.get("type") != "null"))
+    if "examples" in schema:
+        return schema["examples"][0]
+    if "enum" in schema:
+        return schema["enum"][0]
+    if "default" in schema and schema["default"] is not None:
+        return schema["default"]
+    kind = schema.get("type")
+    if kind == "object":
+        if "properties" in schema:
+            return {name: COORDINATES.get(name, _sample(doc, sub)) for name, sub in schema["properties"].items()}
+        return {"2": 1}
+    if kind == "array":
+        return [_sample(doc, schema.get("items", {}))]
+    if kind == "integer":
+        return max(1, schema.get("minimum", 1))
+    if kind == "number":
+        return 1.0
+    if kind == "boolean":
+        return False
+    return {"date": "2026-12-25", "date-time": "2026-12-25T09:00:00+09:00", "email": "a@example.kr"}.get(
+        schema.get("format", ""), "가나다")
+
+
+def _string_paths(doc: dict[str, Any], schema: dict[str, Any], path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every place in a body of ``schema`` that holds a string (object keys of free-form maps included)."""
+    schema = _resolve(doc, schema)
+    if "anyOf" in schema:
+        return [p for sub in schema["anyOf"] if sub.get("type") != "null" for p in _string_paths(doc, sub, path)]
+    kind = schema.get("type")
+    if kind == "object" and "properties" in schema:
+        return [p for name, sub in schema["properties"].items() for p in _string_paths(doc, sub, (*path, name))]
+    if kind == "object":
+        return [(*path, "<key>")]
+    if kind == "array":
+        return _string_paths(doc, schema.get("items", {}), (*path, 0))
+    return [path] if kind == "string" or (kind is None and "enum" not in schema) else []
+
+
+def _with_nul(value: Any, path: tuple[Any, ...]) -> Any:
+    if not path:
+        return "\u0000" if not isinstance(value, str) else value[:1] + "\u0000" + value[1:]
+    head, rest = path[0], path[1:]
+    if head == "<key>":
+        return {"2\u0000": next(iter(value.values()), 1)}
+    copy = list(value) if isinstance(value, list) else dict(value)
+    copy[head] = _with_nul(copy[head], rest)
+    return copy
+
+
+def test_nul_in_every_string_of_every_operation_is_never_a_server_error(settings: Settings,
+                                                                       connection: Connection) -> None:
+    own = make_centre(connection, "T-NUL-1", lon=ORIGIN_LON + 0.003, lat=ORIGIN_LAT)
+    callers = {role: bearer(connection, settings, make_user(connection, f"{role}@example.kr", role,
+                                                             (own,) if role == "centre_staff" else ()))
+               for role in ("parent", "centre_staff", "city_admin")}
+    slot = make_slot(connection, own, places_by_age={"2": 2})
+    with client_on(settings, connection) as client:
+        tried = _walk(client, callers, {"code": "T-NUL-1", "slot_id": slot, "centre": "T-NUL-1"})
+    assert tried > 100
+
+
+def _walk(client: TestClient, callers: dict[str, dict[str, str]], path_values: dict[str, Any]) -> int:
+    """Send NUL in each string of each operation, as each caller; assert no 5xx; return how many requests."""
+    doc = client.get("/openapi.json").json()
+    tried = 0
+    for template, item in doc["paths"].items():
+        for method, op in item.items():
+            if method not in ("get", "post", "put", "patch", "delete") or template == "/vacancy/stream":
+                continue
+            path = template
+            for param in op.get("parameters", []):
+                if param["in"] == "path":
+                    value = path_values.setdefault(param["name"], _sample(doc, param.get("schema", {})))
+                    path = path.replace("{" + param["name"] + "}", str(value))
+            queries = [p for p in op.get("parameters", []) if p["in"] == "query"]
+            base_query = {p["name"]: _sample(doc, p["schema"]) for p in queries if p.get("required")}
+            cases: list[tuple[dict[str, Any], Any]] = []
+            for param in op.get("parameters", []):
+                if param["in"] == "path" and _string_paths(doc, param.get("schema", {})):
+                    nul_path = path.replace(str(path_values.get(param["name"], "")) or "\uffff", "%00", 1)
+                    if nul_path != path:
+                        resp = client.request(method.upper(), nul_path, headers=callers["city_admin"])
+                        tried += 1
+                        assert resp.status_code < 500, (method, nul_path, resp.status_code, resp.text)
+            for param in queries:
+                if _string_paths(doc, param.get("schema", {})):
+                    cases.append(({**base_query, param["name"]: "가\u0000"}, None))
+            body_schema = op.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
+            if body_schema is not None:
+                body = _sample(doc, body_schema)
+                cases += [(base_query, _with_nul(body, p)) for p in _string_paths(doc, body_schema)]
+            for query, body in cases:
+                for auth in callers.values():
+                    resp = client.request(method.upper(), path, params=query, json=body, headers=auth)
+                    tried += 1
+                    assert resp.status_code < 500, (method, path, query, body, resp.status_code, resp.text)
+    return tried
