@@ -13,6 +13,7 @@ from starlette.types import ASGIApp
 from api.errors import install_error_handlers
 from api.headers import SecurityHeaders, WorkerHeader
 from api.openapi import install_openapi
+from api.private import NoStorePrivate
 from api.read_routing import ReadYourWrites
 from api.routers import (
     admin,
@@ -115,6 +116,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.replica_engines = {}
     app.state.replica_layer_engines = {}
     app.add_middleware(ReadYourWrites, cookie_secure=settings.auth.cookie_secure)
+    app.add_middleware(NoStorePrivate)
     install_error_handlers(app)
     install_openapi(app, settings)
     app.include_router(health.router)

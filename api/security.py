@@ -19,6 +19,7 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from api.deps import SessionDep
+from api.private import mark_private
 from geo.auth.accounts import Principal, resolve_token, sha256_hex
 from geo.auth.policy import Action, Resource, Role
 from geo.auth.policy import authorize as policy_authorize
@@ -62,11 +63,14 @@ def _resolve(session: Session, secret: str, *, kind: str) -> Principal:
 
 def optional_user(request: Request, session: SessionDep) -> Principal | None:
     """The caller when authenticated, else None (a bad token is still a 401)."""
+    if request.headers.get("authorization") or request.cookies.get(SESSION_COOKIE):
+        mark_private(request.scope)
     return _principal(request, session)
 
 
 def current_user(request: Request, session: SessionDep) -> Principal:
     """The authenticated caller; 401 otherwise."""
+    mark_private(request.scope)
     principal = _principal(request, session)
     if principal is None:
         raise Unauthenticated("log in (session cookie) or send a bearer token")

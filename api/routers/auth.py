@@ -141,7 +141,8 @@ def identity_start(user: CurrentUser, response: Response, settings: SettingsDep)
 
 def _check_state(request: Request, state: str) -> str:
     expected_state, _, nonce = request.cookies.get(IDV_COOKIE, "").partition(".")
-    if not expected_state or not secrets.compare_digest(expected_state, state):
+    # As bytes: compare_digest refuses non-ASCII str (a 500 for a Hangul state).
+    if not expected_state or not secrets.compare_digest(expected_state.encode(), state.encode()):
         raise Unauthenticated("identity verification state does not match; start again")
     return nonce
 

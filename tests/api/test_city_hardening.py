@@ -76,6 +76,14 @@ def test_whitespace_only_names_are_422(settings: Settings, connection: Connectio
     assert body.get("param") == "name" or "name" in body["detail"]
 
 
+def test_non_ascii_identity_state_is_401_not_500(settings: Settings, connection: Connection) -> None:
+    client = client_on(settings, connection)
+    auth = _signup_token(client, "state@example.kr")
+    client.post("/auth/identity/start", headers=auth)
+    _problem(client.post("/auth/identity/local", headers=auth,
+                         json={"state": "가나다", "name": "김엄마", "birth_date": "1990-03-04"}), 401)
+
+
 def test_personal_text_function() -> None:
     assert personal_text(" 홍  길동\u3000", field="name") == "홍 길동"
     assert personal_text(unicodedata.normalize("NFD", "홍길동"), field="name") == "홍길동"
@@ -212,3 +220,89 @@ def _walk(client: TestClient, callers: dict[str, dict[str, str]], path_values: d
                     tried += 1
                     assert resp.status_code < 500, (method, path, query, body, resp.status_code, resp.text)
     return tried
+
+
+# --- 429 and Retry-After ------------------------------------------------------------------------------------
+
+
+def test_every_error_answered_429_carries_retry_after(settings: Settings) -> None:
+    """Every domain error the one table maps to 429, raised from a route, answers with ``Retry-After``."""
+    from api.app import create_app
+    from api.errors import STATUS_BY_ERROR
+
+    limited = [error for error, status in STATUS_BY_ERROR.items() if status == 429]
+    assert limited
+    app = create_app(settings)
+    for error in limited:
+        def raise_it(error: type = error) -> None:
+            raise error("slow down", retry_after_s=42)
+
+        app.add_api_route(f"/test-429/{error.__name__}", raise_it)
+        app.add_api_route(f"/test-429-bare/{error.__name__}", lambda error=error: (_ for _ in ()).throw(error("no")))
+    client = TestClient(app)
+    for error in limited:
+        resp = client.get(f"/test-429/{error.__name__}")
+        assert _problem(resp, 429) and resp.headers["retry-after"] == "42"
+        bare = client.get(f"/test-429-bare/{error.__name__}")
+        assert _problem(bare, 429) and int(bare.headers["retry-after"]) > 0
+
+
+def test_login_lockout_429_carries_retry_after(settings: Settings, connection: Connection) -> None:
+    strict = settings.updated(DOLBOM_LOGIN_MAX_FAILURES=2, DOLBOM_LOGIN_LOCKOUT_MINUTES=10.0)
+    client = client_on(strict, connection)
+    client.post("/auth/signup", json={"email": "lock@example.kr", "password": PASSWORD})
+    for path in ("/auth/token", "/auth/token", "/auth/login"):
+        client.post(path, json={"email": "lock@example.kr", "password": "wrong password"})
+    for path in ("/auth/token", "/auth/login"):
+        resp = client.post(path, json={"email": "lock@example.kr", "password": PASSWORD})
+        body = _problem(resp, 429)
+        assert resp.headers["retry-after"] == str(body["retry_after_s"]) and 0 < body["retry_after_s"] <= 600
+
+
+# --- private answers are never cached -----------------------------------------------------------------------
+
+
+def test_every_authenticated_operation_answers_no_store(settings: Settings, connection: Connection) -> None:
+    own = make_centre(connection, "T-PRIV-1", lon=ORIGIN_LON + 0.003, lat=ORIGIN_LAT)
+    callers = {role: bearer(connection, settings, make_user(connection, f"{role}@example.kr", role,
+                                                             (own,) if role == "centre_staff" else ()))
+               for role in ("parent", "centre_staff", "city_admin")}
+    with client_on(settings, connection) as client:
+        doc = client.get("/openapi.json").json()
+        checked = 0
+        for template, item in doc["paths"].items():
+            for method, op in item.items():
+                if method not in ("get", "post", "put", "patch", "delete") or not op.get("security") \
+                        or template == "/auth/logout":  # below, once the rest is done
+                    continue
+                # Whatever the answer (200, 403, 404, 422): it was given to an identified caller.
+                path = template
+                for param in op.get("parameters", []):
+                    if param["in"] == "path":
+                        sample = "T-PRIV-1" if _resolve(doc, param["schema"]).get("type") != "integer" else 1
+                        path = path.replace("{" + param["name"] + "}", str(sample))
+                body = None
+                schema = op.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
+                if schema is not None:
+                    body = _sample(doc, schema)
+                for auth in callers.values():
+                    resp = client.request(method.upper(), path, json=body, headers=auth)
+                    assert "no-store" in resp.headers.get("cache-control", ""), (method, path, resp.status_code)
+                    checked += 1
+        for path, body in (("/auth/token", {"email": "parent@example.kr", "password": "x"}),
+                           ("/auth/login", {"email": "parent@example.kr", "password": "x"})):
+            assert "no-store" in client.post(path, json=body).headers.get("cache-control", "")
+        for auth in callers.values():
+            logout = client.post("/auth/logout", headers=auth)
+            assert logout.status_code == 204 and "no-store" in logout.headers["cache-control"]
+        signup = client.post("/auth/signup", json={"email": "new@example.kr", "password": PASSWORD})
+        assert signup.status_code == 201 and "no-store" in signup.headers["cache-control"]
+        token = client.post("/auth/token", json={"email": "new@example.kr", "password": PASSWORD})
+        assert token.status_code == 200 and "no-store" in token.headers["cache-control"]
+    assert checked > 50
+
+
+def test_public_answers_stay_cacheable(settings: Settings, connection: Connection) -> None:
+    with client_on(settings, connection) as client:
+        for path in ("/ogc/conformance", "/openapi.json", "/static/map.js"):
+            assert "no-store" not in client.get(path).headers.get("cache-control", "")
