@@ -12,6 +12,7 @@ from starlette.types import ASGIApp
 
 from api.errors import install_error_handlers
 from api.headers import SecurityHeaders, WorkerHeader
+from api.limits import BodyLimit
 from api.openapi import install_openapi
 from api.private import NoStorePrivate
 from api.read_routing import ReadYourWrites
@@ -117,6 +118,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.replica_layer_engines = {}
     app.add_middleware(ReadYourWrites, cookie_secure=settings.auth.cookie_secure)
     app.add_middleware(NoStorePrivate)
+    app.add_middleware(BodyLimit, max_body_bytes=settings.server.max_body_bytes)
     install_error_handlers(app)
     install_openapi(app, settings)
     app.include_router(health.router)

@@ -99,6 +99,14 @@ class ServerSettings(_Group):
                         "multi-process mode); each has its own pools.", ge=1, le=64)
     worker_header: bool = _var(False, "DOLBOM_WORKER_HEADER", "Name the answering worker process in an "
                                "`X-Dolbom-Worker: <pid>` response header (load-balancing checks).")
+    max_body_bytes: int = _var(64 * 1024, "DOLBOM_MAX_BODY_BYTES", "Largest request body (bytes) a route "
+                               "takes unless it needs more; a larger one is answered 413 before it is read.",
+                               ge=1024)
+    forwarded_allow_ips: str = _var("", "DOLBOM_FORWARDED_ALLOW_IPS", "Comma-separated addresses of the "
+                                    "reverse proxies whose `X-Forwarded-For` / `X-Forwarded-Proto` are believed "
+                                    "(uvicorn's `forwarded_allow_ips`); empty: none, the client is the peer of "
+                                    "the connection. Set it to your proxy's address (e.g. `127.0.0.1`) when one "
+                                    "is in front.")
 
 
 def _default_catchment_radius_m() -> dict[str, float]:

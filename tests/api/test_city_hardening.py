@@ -306,3 +306,22 @@ def test_public_answers_stay_cacheable(settings: Settings, connection: Connectio
     with client_on(settings, connection) as client:
         for path in ("/ogc/conformance", "/openapi.json", "/static/map.js"):
             assert "no-store" not in client.get(path).headers.get("cache-control", "")
+
+
+# --- body caps ----------------------------------------------------------------------------------------------
+
+
+def test_body_caps_per_route(settings: Settings, connection: Connection) -> None:
+    client = client_on(settings.updated(DOLBOM_MAX_BODY_BYTES=4096), connection)
+    padded = {"email": "a@example.kr", "password": "x" * 900}
+    assert client.post("/auth/login", json=padded).status_code == 401
+    over = {"email": "a@example.kr", "password": "x" * 5000}
+    body = _problem(client.post("/auth/login", json=over), 413)
+    assert body["max_body_bytes"] == 4096
+    # Streamed without a length: counted as it arrives.
+    chunks = (b'{"email": "a@example.kr", "password": "' + b"x" * 1000 for _ in range(10))
+    _problem(client.post("/auth/login", content=chunks, headers={"content-type": "application/json"}), 413)
+    # A route that needs more takes more (a booking pattern with a year of exceptions).
+    resp = client.post("/bookings/centres/NONE/patterns", content=b" " * 8000 + b"{}",
+                       headers={"content-type": "application/json"})
+    assert resp.status_code != 413
