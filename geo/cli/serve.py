@@ -50,7 +50,8 @@ def serve_api(settings: Settings, *, host: str | None, port: int | None, workers
 
 
 def proxy_options(settings: Settings) -> tuple[bool, str]:
-    """uvicorn's ``(proxy_headers, forwarded_allow_ips)``: believe ``X-Forwarded-For`` / ``-Proto`` only from DOLBOM_FORWARDED_ALLOW_IPS.
+    """uvicorn's ``(proxy_headers, forwarded_allow_ips)``: believe ``X-Forwarded-For`` / ``-Proto`` only from
+    the proxies DOLBOM_FORWARDED_ALLOW_IPS names.
 
     uvicorn's own default believes them from 127.0.0.1, so that any client could name its own address to the
     login throttle through a same-host proxy; here nobody is believed unless the setting names the proxy.
