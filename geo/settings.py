@@ -159,7 +159,8 @@ class AuthSettings(_Group):
     login_max_failures: int = _var(5, "DOLBOM_LOGIN_MAX_FAILURES", "Failed logins of one account before it "
                                    "is locked out.", ge=1)
     login_ip_max_failures: int = _var(50, "DOLBOM_LOGIN_IP_MAX_FAILURES", "Failed logins from one address "
-                                      "before it is locked out.", ge=1)
+                                      "after which it gets no second try at any account that failed from it; "
+                                      "at ten times this the address is locked out for every account.", ge=1)
     login_lockout_minutes: float = _var(15.0, "DOLBOM_LOGIN_LOCKOUT_MINUTES", "How long a lockout lasts "
                                         "(minutes).", gt=0)
     cookie_secure: bool = _var(False, "DOLBOM_COOKIE_SECURE", "Send the session cookie over HTTPS only "

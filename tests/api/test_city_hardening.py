@@ -325,3 +325,24 @@ def test_body_caps_per_route(settings: Settings, connection: Connection) -> None
     resp = client.post("/bookings/centres/NONE/patterns", content=b" " * 8000 + b"{}",
                        headers={"content-type": "application/json"})
     assert resp.status_code != 413
+
+
+# --- login throttle behind a shared address -----------------------------------------------------------------
+
+
+def test_a_shared_address_is_not_locked_out_for_everyone(settings: Settings, connection: Connection) -> None:
+    """Behind a proxy every user shares (one client address), a guesser's failures do not lock the others out;
+    the guessed accounts get no second try, and ten times the limit locks the address for everyone."""
+    strict = settings.updated(DOLBOM_LOGIN_MAX_FAILURES=100, DOLBOM_LOGIN_IP_MAX_FAILURES=4)
+    client = client_on(strict, connection)
+    for who in ("real", "late"):
+        client.post("/auth/signup", json={"email": f"{who}@example.kr", "password": PASSWORD})
+    for i in range(4):
+        _problem(client.post("/auth/token", json={"email": f"guess{i}@example.kr", "password": "x" * 12}), 401)
+    assert client.post("/auth/token", json={"email": "real@example.kr", "password": PASSWORD}).status_code == 200
+    resp = client.post("/auth/token", json={"email": "guess0@example.kr", "password": "x" * 12})
+    _problem(resp, 429)
+    assert int(resp.headers["retry-after"]) > 0
+    for i in range(4, 40):
+        client.post("/auth/token", json={"email": f"guess{i}@example.kr", "password": "x" * 12})
+    _problem(client.post("/auth/token", json={"email": "late@example.kr", "password": PASSWORD}), 429)

@@ -99,3 +99,35 @@ def test_300_mb_login_body_is_413_with_memory_flat(test_database_url: str, engin
         assert httpx.get(base + "/ogc/conformance", timeout=30).status_code == 200
     with engine.begin() as conn:
         conn.execute(text("DELETE FROM login_failures WHERE email = 'warm@example.kr'"))
+
+
+def _fail_logins(base: str, emails: list[str]) -> list[int]:
+    """One wrong-password login per e-mail, each naming another client address in X-Forwarded-For."""
+    with httpx.Client(base_url=base, timeout=30) as client:
+        return [client.post("/auth/token", json={"email": email, "password": "wrong password"},
+                            headers={"X-Forwarded-For": f"203.0.113.{i % 250 + 1}"}).status_code
+                for i, email in enumerate(emails)]
+
+
+def test_forwarded_for_does_not_dodge_the_login_throttle(test_database_url: str, engine: Engine) -> None:
+    emails = [f"guess{i}@spoof.example.kr" for i in range(12)]
+    try:
+        # Default: X-Forwarded-For is nobody's word; the 10 failures all count for 127.0.0.1, and a guessed
+        # account gets no second try from there, whatever address the header names.
+        with dolbom_serve(test_database_url, DOLBOM_LOGIN_IP_MAX_FAILURES="10") as (base, _):
+            assert _fail_logins(base, emails[:10]) == [401] * 10
+            assert _fail_logins(base, emails[:3]) == [429] * 3
+            # The account limit counts from every address (5 by default).
+            assert _fail_logins(base, [emails[11]] * 6)[-1] == 429
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM login_failures WHERE email LIKE '%@spoof.example.kr'"))
+        # With the proxy named (uvicorn's old default trusted 127.0.0.1), the header is believed: every request
+        # is another address, so retries are not refused by address; the account limit still holds.
+        with dolbom_serve(test_database_url, DOLBOM_LOGIN_IP_MAX_FAILURES="10",
+                          DOLBOM_FORWARDED_ALLOW_IPS="127.0.0.1") as (base, _):
+            assert _fail_logins(base, emails[:10]) == [401] * 10
+            assert _fail_logins(base, emails[:3]) == [401] * 3
+            assert _fail_logins(base, [emails[11]] * 6)[-1] == 429
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM login_failures WHERE email LIKE '%@spoof.example.kr'"))
