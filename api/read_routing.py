@@ -14,6 +14,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.headers import secure_cookie
 from geo.errors import InvalidQuery
 from geo.ops.replicas import ReadRouter, format_lsn, parse_lsn
 
@@ -43,7 +44,7 @@ class ReadYourWrites:
     """ASGI middleware: stamps writing responses with the primary's WAL position and every routed read with its
     server (``app.state.read_router`` None: passes everything through)."""
 
-    def __init__(self, app: ASGIApp, *, cookie_secure: bool = False) -> None:
+    def __init__(self, app: ASGIApp, *, cookie_secure: bool | None = None) -> None:
         self.app = app
         self.cookie_secure = cookie_secure
 
@@ -68,7 +69,7 @@ class ReadYourWrites:
                 if writing and message["status"] < 500 and (lsn := await router.primary_lsn()) is not None:
                     text = format_lsn(lsn)
                     headers[LSN_HEADER] = text
-                    secure = "; Secure" if self.cookie_secure else ""
+                    secure = "; Secure" if secure_cookie(scope, self.cookie_secure) else ""
                     headers.append("set-cookie", f"{LSN_COOKIE}={text}; Max-Age={LSN_COOKIE_MAX_AGE_S}; Path=/; "
                                                  f"HttpOnly; SameSite=Lax{secure}")
             await send(message)

@@ -163,8 +163,9 @@ class AuthSettings(_Group):
                                       "at ten times this the address is locked out for every account.", ge=1)
     login_lockout_minutes: float = _var(15.0, "DOLBOM_LOGIN_LOCKOUT_MINUTES", "How long a lockout lasts "
                                         "(minutes).", gt=0)
-    cookie_secure: bool = _var(False, "DOLBOM_COOKIE_SECURE", "Send the session cookie over HTTPS only "
-                               "(set it in production).")
+    cookie_secure: bool | None = _var(None, "DOLBOM_COOKIE_SECURE", "Mark cookies `Secure` (sent over HTTPS "
+                                      "only): `true` always, `false` never; unset: per request, Secure unless it "
+                                      "came over plain HTTP to localhost / 127.0.0.1 / ::1.")
 
 
 class IdentitySettings(_Group):

@@ -346,3 +346,39 @@ def test_a_shared_address_is_not_locked_out_for_everyone(settings: Settings, con
     for i in range(4, 40):
         client.post("/auth/token", json={"email": f"guess{i}@example.kr", "password": "x" * 12})
     _problem(client.post("/auth/token", json={"email": "late@example.kr", "password": PASSWORD}), 429)
+
+
+# --- Secure cookies -----------------------------------------------------------------------------------------
+
+
+def _login_cookies(client: TestClient) -> dict[str, str]:
+    resp = client.post("/auth/login", json={"email": "cookie@example.kr", "password": PASSWORD})
+    assert resp.status_code == 200, resp.text
+    return {c.split("=", 1)[0]: c for c in resp.headers.get_list("set-cookie")}
+
+
+@pytest.mark.parametrize(("base_url", "setting", "secure"), [
+    ("http://testserver", None, True),  # plain HTTP on a public name: Secure (the browser keeps it off HTTP)
+    ("http://dolbom.seoul.kr", None, True),
+    ("https://dolbom.seoul.kr", None, True),
+    ("http://127.0.0.1:8000", None, False),  # a laptop
+    ("http://localhost:8000", None, False),
+    ("http://[::1]:8000", None, False),
+    ("http://127.0.0.1:8000", True, True),  # the setting forces either way
+    ("https://dolbom.seoul.kr", False, False),
+])
+def test_cookies_are_secure_unless_plain_http_on_loopback(settings: Settings, connection: Connection,
+                                                          base_url: str, setting: bool | None, secure: bool) -> None:
+    client = client_on(settings.updated(DOLBOM_COOKIE_SECURE=setting), connection)
+    client.base_url = base_url  # type: ignore[assignment]
+    client.post("/auth/signup", json={"email": "cookie@example.kr", "password": PASSWORD})
+    cookies = _login_cookies(client)
+    for name in ("dolbom_session", "dolbom_csrf"):
+        assert ("; Secure" in cookies[name]) is secure, cookies[name]
+    token = client.post("/auth/token", json={"email": "cookie@example.kr", "password": PASSWORD}).json()
+    start = client.post("/auth/identity/start", headers={"Authorization": f"Bearer {token['access_token']}"})
+    assert ("; Secure" in start.headers["set-cookie"]) is secure
+
+
+def test_default_cookie_setting_is_automatic() -> None:
+    assert Settings().auth.cookie_secure is None
