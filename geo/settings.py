@@ -30,6 +30,8 @@ from pydantic_settings import (
 from geo.errors import DolbomError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# Published in this repository: fine on a laptop, refused with DOLBOM_ENV=production.
+DEVELOPMENT_CI_HASH_KEY = "dolbom-development-ci-key"
 
 
 def dolbom_home() -> Path:
@@ -93,6 +95,9 @@ class LocalClusterSettings(_Group):
 class ServerSettings(_Group):
     """The API server (`dolbom run`)."""
 
+    environment: Literal["development", "production"] = _var(
+        "development", "DOLBOM_ENV", "`development` (a laptop: the `local` identity provider and the published "
+        "development keys are allowed, and every page says so) or `production` (refuses to start with either).")
     host: str = _var("127.0.0.1", "DOLBOM_HOST", "Address the API listens on.", min_length=1)
     port: int = _var(8000, "DOLBOM_PORT", "Port the API listens on.", ge=1, le=65535)
     workers: int = _var(1, "DOLBOM_WORKERS", "API worker processes behind the one port (uvicorn's "
@@ -171,7 +176,7 @@ class AuthSettings(_Group):
 class IdentitySettings(_Group):
     """본인인증 (identity verification)."""
 
-    ci_hash_key: str = _var("dolbom-development-ci-key", "DOLBOM_CI_HASH_KEY", "Key of the HMAC that turns a "
+    ci_hash_key: str = _var(DEVELOPMENT_CI_HASH_KEY, "DOLBOM_CI_HASH_KEY", "Key of the HMAC that turns a "
                             "provider's CI into the stored ci_hash; set it in production.", secret=True,
                             min_length=1)
     provider: Literal["local", "oidc"] = _var("local", "DOLBOM_IDENTITY_PROVIDER", "`local` (a test form) "
@@ -275,6 +280,27 @@ class ReplicaSettings(_Group):
     def urls(self) -> list[str]:
         """``DOLBOM_REPLICA_URLS`` as a list (empty when unset)."""
         return [normalise_url(u.strip()) for u in self.urls_csv.split(",") if u.strip()]
+
+
+def development_only(settings: Any) -> list[tuple[str, str]]:
+    """``(variable, why)`` for each setting only a development machine may keep: the `local` identity provider
+    and keys whose default value is published in this repository."""
+    found: list[tuple[str, str]] = []
+    if settings.identity.provider == "local":
+        found.append(("DOLBOM_IDENTITY_PROVIDER=local", "the local identity provider lets anyone verify as anyone; "
+                      "use oidc"))
+    if settings.identity.ci_hash_key == DEVELOPMENT_CI_HASH_KEY:
+        found.append(("DOLBOM_CI_HASH_KEY", "is the published development key; set a secret of your own"))
+    return found
+
+
+def development_warnings(settings: Settings) -> list[str]:
+    """What makes this a development setup, one sentence each (for ``/health`` and the pages' banner); empty
+    outside development (where ``Settings`` refuses to start with any of it)."""
+    if settings.server.environment != "development":
+        return []
+    return [f"{env} {why}" if env.startswith("DOLBOM_CI") else f"{env}: {why}"
+            for env, why in development_only(settings)]
 
 
 class SettingsError(DolbomError, ValueError):
@@ -388,6 +414,15 @@ class Settings(BaseSettings):
         if self.pgbouncer.enabled and self.database.url and not self.database.direct_url:
             raise ValueError("DOLBOM_PGBOUNCER=1 with DATABASE_URL needs DOLBOM_DIRECT_DATABASE_URL (the "
                              "PostgreSQL server itself, for LISTEN, migrations and imports)")
+        return self
+
+    @model_validator(mode="after")
+    def _production_needs_real_identity(self) -> Settings:
+        """Outside development, refuse what lets anyone verify as anyone or forge a stored identity."""
+        if self.server.environment != "development":
+            problems = [f"{env}: {why}" for env, why in development_only(self)]
+            if problems:
+                raise ValueError(f"DOLBOM_ENV={self.server.environment} refuses " + "; ".join(problems))
         return self
 
     def updated(self, **changes: Any) -> Settings:

@@ -17,6 +17,7 @@ from api.deps import EngineDep
 from geo.db import check_database
 from geo.models.facilities import Facility
 from geo.ops.replicas import ReadRouter
+from geo.settings import development_warnings
 
 router = APIRouter(tags=["health"])
 
@@ -28,6 +29,12 @@ def _probe(engine: Engine) -> tuple[dict[str, str], int]:
     return versions, facilities
 
 
+def _environment(request: Request) -> dict[str, Any]:
+    """``environment`` (DOLBOM_ENV) and, in development, ``warnings``: what only a laptop may run with."""
+    settings = request.app.state.settings
+    return {"environment": settings.server.environment, "warnings": development_warnings(settings)}
+
+
 @router.get("/health", summary="Service and database health",
             responses={503: {"description": "No database server answers (problem+json, Retry-After)"}})
 def health(request: Request, engine: EngineDep) -> dict[str, Any]:
@@ -37,7 +44,8 @@ def health(request: Request, engine: EngineDep) -> dict[str, Any]:
     read_router: ReadRouter | None = request.app.state.read_router
     if read_router is None:
         versions, facilities = _probe(engine)
-        return {"status": "ok", "database": versions, "facilities": facilities, "worker_pid": os.getpid()}
+        return {"status": "ok", "database": versions, "facilities": facilities, "worker_pid": os.getpid(),
+                **_environment(request)}
     report = read_router.report()
     # The server that serves reads first (the one the report names: no second choice, which would also move the
     # replicas' round robin on), then the others: health answers while any of them does.
@@ -53,6 +61,6 @@ def health(request: Request, engine: EngineDep) -> dict[str, Any]:
             continue
         degraded = not all(server["up"] for server in report["servers"])
         return {"status": "degraded" if degraded else "ok", "database": versions, "facilities": facilities,
-                "answered_by": name, "worker_pid": os.getpid(), **report}
+                "answered_by": name, "worker_pid": os.getpid(), **report, **_environment(request)}
     assert error is not None
     raise error

@@ -382,3 +382,50 @@ def test_cookies_are_secure_unless_plain_http_on_loopback(settings: Settings, co
 
 def test_default_cookie_setting_is_automatic() -> None:
     assert Settings().auth.cookie_secure is None
+
+
+# --- development defaults -----------------------------------------------------------------------------------
+
+PRODUCTION = {"DOLBOM_ENV": "production", "DOLBOM_IDENTITY_PROVIDER": "oidc", "DOLBOM_CI_HASH_KEY": "k" * 32}
+
+
+def test_production_refuses_the_local_provider_and_published_keys() -> None:
+    from geo.settings import SettingsError
+
+    with pytest.raises(SettingsError) as refused:
+        Settings(DOLBOM_ENV="production")
+    detail = refused.value.detail
+    assert "\n" not in detail and "DOLBOM_IDENTITY_PROVIDER=local" in detail and "DOLBOM_CI_HASH_KEY" in detail
+    with pytest.raises(SettingsError, match="DOLBOM_CI_HASH_KEY") as refused:
+        Settings(DOLBOM_ENV="production", DOLBOM_IDENTITY_PROVIDER="oidc")
+    assert "DOLBOM_IDENTITY_PROVIDER" not in refused.value.detail
+    with pytest.raises(SettingsError, match="DOLBOM_IDENTITY_PROVIDER=local"):
+        Settings(DOLBOM_ENV="production", DOLBOM_CI_HASH_KEY="k" * 32)
+    assert Settings(**PRODUCTION).server.environment == "production"
+    assert Settings().server.environment == "development"
+
+
+def test_the_app_server_refuses_to_start_in_production_with_development_identity(tmp_path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "DOLBOM_ENV": "production", "DOLBOM_HOME": str(tmp_path)}
+    env.pop("DOLBOM_IDENTITY_PROVIDER", None)
+    env.pop("DOLBOM_CI_HASH_KEY", None)
+    done = subprocess.run([sys.executable, "-c", "from api.app import create_app; create_app()"], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: invalid settings") and "DOLBOM_IDENTITY_PROVIDER" in lines[0]
+
+
+def test_health_says_development_and_why(settings: Settings, connection: Connection) -> None:
+    with client_on(settings, connection) as client:
+        health = client.get("/health").json()
+    assert health["environment"] == "development"
+    assert any("DOLBOM_IDENTITY_PROVIDER=local" in w for w in health["warnings"])
+    assert any("DOLBOM_CI_HASH_KEY" in w for w in health["warnings"])
+    with client_on(settings.updated(**PRODUCTION), connection) as client:
+        health = client.get("/health").json()
+    assert health["environment"] == "production" and health["warnings"] == []
