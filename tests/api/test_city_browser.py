@@ -64,3 +64,19 @@ def test_no_banner_in_production(test_database_url: str, engine: Engine, browser
         assert page.locator("html").get_attribute("data-environment") == "production"
         expect(page.locator("#env-banner")).to_be_hidden()
         page.context.close()
+
+
+def test_ogc_html_pages_are_styled_under_our_csp(test_database_url: str, engine: Engine, browser: Browser) -> None:
+    with uvicorn_server(test_database_url) as base:
+        context = browser.new_context()
+        context.route("**/*", _only_local)
+        page = context.new_page()
+        refused: list[str] = []
+        page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
+        for path in ("/ogc?f=html", "/ogc/collections?f=html", "/ogc/collections/facilities/items?f=html&limit=2"):
+            assert page.goto(base + path).status == 200  # type: ignore[union-attr]
+            body = page.locator("body")
+            expect(body).to_have_css("margin-top", "32px")  # 2em of 16px: the page's own style applied
+            assert "sans" in body.evaluate("b => getComputedStyle(b).fontFamily")
+        assert refused == []
+        context.close()
