@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
+from api.dev_banner import DevBanner
 from api.errors import install_error_handlers
 from api.headers import SecurityHeaders, WorkerHeader
 from api.limits import BodyLimit
@@ -34,7 +35,7 @@ from api.routers import (
 )
 from geo.db import API_ENGINE_POOL, API_LAYER_POOL, make_async_engine, make_engine, make_read_pool
 from geo.ops.replicas import ReadRouter
-from geo.settings import Settings, get_settings_or_exit
+from geo.settings import Settings, development_warnings, get_settings_or_exit
 from tiles.cache import TileCache
 
 
@@ -119,6 +120,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(ReadYourWrites, cookie_secure=settings.auth.cookie_secure)
     app.add_middleware(NoStorePrivate)
     app.add_middleware(BodyLimit, max_body_bytes=settings.server.max_body_bytes)
+    if warnings := development_warnings(settings):
+        app.add_middleware(DevBanner, warnings=warnings)
     install_error_handlers(app)
     install_openapi(app, settings)
     app.include_router(health.router)

@@ -80,3 +80,28 @@ def test_ogc_html_pages_are_styled_under_our_csp(test_database_url: str, engine:
             assert "sans" in body.evaluate("b => getComputedStyle(b).fontFamily")
         assert refused == []
         context.close()
+
+
+@pytest.mark.parametrize(("env", "shown"), [({"DOLBOM_ENV": "development"}, True), (PRODUCTION, False)],
+                         ids=["development", "production"])
+def test_every_server_page_says_development(test_database_url: str, engine: Engine, browser: Browser,
+                                            env: dict[str, str], shown: bool) -> None:
+    with uvicorn_server(test_database_url, extra_env=env) as base:
+        context = browser.new_context()
+        context.route("**/*", _only_local)
+        page = context.new_page()
+        refused: list[str] = []
+        # (ReDoc's own CDN logo is refused by img-src too; that is not about our styles.)
+        page.on("console", lambda m: refused.append(m.text)
+                if "Content Security Policy" in m.text and "style" in m.text else None)
+        for path in ("/ogc?f=html", "/ogc/collections/facilities/items?f=html&limit=2", "/docs", "/redoc"):
+            assert page.goto(base + path).status == 200  # type: ignore[union-attr]
+            banner = page.locator(".dolbom-dev-banner")
+            if shown:
+                expect(banner).to_be_visible()
+                expect(banner).to_contain_text("Development server")
+                expect(banner).to_have_css("background-color", "rgb(122, 31, 0)")
+            else:
+                expect(banner).to_have_count(0)
+        assert refused == []
+        context.close()
