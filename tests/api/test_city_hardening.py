@@ -429,3 +429,16 @@ def test_health_says_development_and_why(settings: Settings, connection: Connect
     with client_on(settings.updated(**PRODUCTION), connection) as client:
         health = client.get("/health").json()
     assert health["environment"] == "production" and health["warnings"] == []
+
+
+def test_openapi_documents_413_and_retry_after(settings: Settings, connection: Connection) -> None:
+    with client_on(settings, connection) as client:
+        doc = client.get("/openapi.json").json()
+    with_body = [(path, method, op) for path, item in doc["paths"].items() for method, op in item.items()
+                 if isinstance(op, dict) and op.get("requestBody")]
+    assert with_body
+    for path, method, op in with_body:
+        assert "413" in op["responses"], (method, path)
+    limited = [op["responses"]["429"] for item in doc["paths"].values() for op in item.values()
+               if isinstance(op, dict) and "429" in op.get("responses", {})]
+    assert limited and all("Retry-After" in response["headers"] for response in limited)
