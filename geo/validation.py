@@ -159,11 +159,16 @@ def personal_text(value: str, *, field: str, max_length: int = MAX_TEXT_LENGTH) 
     Raises
     ------
     InvalidQuery
-        ``field`` holds a control character (C0, DEL or C1 such as U+0085; PostgreSQL text cannot hold NUL),
-        is empty or whitespace only, or is longer than ``max_length`` characters once normalised.
+        ``field`` holds a control character (C0, DEL or C1 such as U+0085; PostgreSQL text cannot hold NUL)
+        or an invisible format character (U+200B, U+FEFF, U+202E ...), is empty or whitespace only, or is longer than ``max_length`` characters once normalised.
     """
     if has_control_characters(value):
         raise InvalidQuery(f"{field} must not contain control characters such as NUL", param=field, field=field)
+    # Invisible format characters (zero-width space, joiners, BOM, bidi overrides) would make another person of
+    # the same name, as a trailing space did.
+    if any(unicodedata.category(ch) == "Cf" for ch in value):
+        raise InvalidQuery(f"{field} must not contain invisible format characters such as U+200B", param=field,
+                           field=field)
     cleaned = " ".join(unicodedata.normalize("NFC", value).split())
     if not cleaned:
         raise InvalidQuery(f"{field} must not be empty or only whitespace", param=field, field=field)

@@ -57,7 +57,7 @@ def test_verified_name_is_stored_normalised(settings: Settings, connection: Conn
     assert stored == "김 엄마" and unicodedata.is_normalized("NFC", stored)
 
 
-@pytest.mark.parametrize("bad", ["\u0085", "\u0095", "\x00", "\x1b", "\x7f", "\n"])
+@pytest.mark.parametrize("bad", ["\u0085", "\u0095", "\x00", "\x1b", "\x7f", "\n", "\u200b", "\ufeff", "\u202e"])
 def test_control_characters_in_personal_texts_are_422_naming_the_field(settings: Settings, connection: Connection,
                                                                       bad: str) -> None:
     client = client_on(settings, connection)
