@@ -160,7 +160,8 @@ def personal_text(value: str, *, field: str, max_length: int = MAX_TEXT_LENGTH) 
     ------
     InvalidQuery
         ``field`` holds a control character (C0, DEL or C1 such as U+0085; PostgreSQL text cannot hold NUL)
-        or an invisible format character (U+200B, U+FEFF, U+202E ...), is empty or whitespace only, or is longer than ``max_length`` characters once normalised.
+        or an invisible format character (U+200B, U+FEFF, U+202E ...), is empty or whitespace only, or is
+        longer than ``max_length`` characters once normalised.
     """
     if has_control_characters(value):
         raise InvalidQuery(f"{field} must not contain control characters such as NUL", param=field, field=field)
