@@ -233,13 +233,24 @@ def test_every_error_answered_429_carries_retry_after(settings: Settings) -> Non
     limited = [error for error, status in STATUS_BY_ERROR.items() if status == 429]
     assert limited
     app = create_app(settings)
-    for error in limited:
-        def raise_it(error: type = error) -> None:
-            raise error("slow down", retry_after_s=42)
 
-        app.add_api_route(f"/test-429/{error.__name__}", raise_it)
-        app.add_api_route(f"/test-429-bare/{error.__name__}", lambda error=error: (_ for _ in ()).throw(error("no")))
+    def raiser(error: type, **extra: Any) -> Any:
+        def raise_it() -> None:
+            raise error("slow down", **extra)
+        return raise_it
+
+    for error in limited:
+        app.add_api_route(f"/test-429/{error.__name__}", raiser(error, retry_after_s=42))
+        app.add_api_route(f"/test-429-bare/{error.__name__}", raiser(error))  # no retry_after_s: a default
+    def framework_429() -> None:
+        from fastapi import HTTPException
+
+        raise HTTPException(status_code=429, detail="slow down")
+
+    app.add_api_route("/test-429-http", framework_429)
     client = TestClient(app)
+    plain = client.get("/test-429-http")
+    assert _problem(plain, 429) and int(plain.headers["retry-after"]) > 0
     for error in limited:
         resp = client.get(f"/test-429/{error.__name__}")
         assert _problem(resp, 429) and resp.headers["retry-after"] == "42"
