@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Session
 from starlette.requests import HTTPConnection
 
+from api.private import mark_private
 from api.read_routing import LSN_COOKIE, MIN_LSN_HEADER
 from api.security import CSRF_HEADER, SAFE_METHODS, SESSION_COOKIE
 from api.state import AppState, state_of
@@ -260,12 +261,16 @@ SessionDep = Annotated[Session, Depends(get_session)]
 
 
 def optional_user(request: Request, session: SessionDep) -> Principal | None:
-    """The caller when authenticated, else None (a bad token is still a 401)."""
+    """The caller when authenticated, else None (a bad token is still a 401); an identified caller's answer is
+    private (``Cache-Control: no-store``)."""
+    if request.headers.get("authorization") or request.cookies.get(SESSION_COOKIE):
+        mark_private(request.scope)
     return _principal(request, session)
 
 
 def current_user(request: Request, session: SessionDep) -> Principal:
-    """The authenticated caller; 401 otherwise."""
+    """The authenticated caller; 401 otherwise. Its answer is private (``Cache-Control: no-store``)."""
+    mark_private(request.scope)
     principal = _principal(request, session)
     if principal is None:
         raise Unauthenticated("log in (session cookie) or send a bearer token")

@@ -13,6 +13,7 @@ from __future__ import annotations
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.headers import secure_cookie
 from api.state import state_of
 from geo.ops.replicas import format_lsn
 
@@ -28,7 +29,7 @@ class ReadYourWrites:
     """ASGI middleware: stamps writing responses with the primary's WAL position and every routed read with its
     server (no read router in the app's state: passes everything through)."""
 
-    def __init__(self, app: ASGIApp, *, cookie_secure: bool = False) -> None:
+    def __init__(self, app: ASGIApp, *, cookie_secure: bool | None = None) -> None:
         self.app = app
         self.cookie_secure = cookie_secure
 
@@ -54,7 +55,7 @@ class ReadYourWrites:
                 if writing and message["status"] < 500 and (lsn := await router.primary_lsn()) is not None:
                     text = format_lsn(lsn)
                     headers[LSN_HEADER] = text
-                    secure = "; Secure" if self.cookie_secure else ""
+                    secure = "; Secure" if secure_cookie(scope, self.cookie_secure) else ""
                     headers.append("set-cookie", f"{LSN_COOKIE}={text}; Max-Age={LSN_COOKIE_MAX_AGE_S}; Path=/; "
                                                  f"HttpOnly; SameSite=Lax{secure}")
             await send(message)

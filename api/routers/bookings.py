@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 
 from api.deps import CurrentUser, SessionDep, SettingsDep, WriteRoute, WriteTx
+from api.schemas.accounts import NoControl
 from api.schemas.bookings import BookingBody, EmergencyAcceptBody, EmergencyBody, PatternBody, SlotBody
 from api.security import authorize
 from geo.auth.policy import Action
@@ -31,7 +32,7 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
 router = APIRouter(prefix="/bookings", tags=["bookings"], responses=PROBLEMS, route_class=WriteRoute)
 # Row ids (bigint sequences) and 어린이집코드 in paths.
 IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
-CodePath = Annotated[str, Path(min_length=1, max_length=40)]
+CodePath = Annotated[str, Path(min_length=1, max_length=40), NoControl]
 STATUS_PATTERN = "^(booked|confirmed|cancelled|waiting)$"
 
 
@@ -74,7 +75,7 @@ def search(session: SessionDep, settings: SettingsDep,
                                                        description="walking time via the road network")] = None,
            on: Annotated[date | None, Query(description="slots starting on this day (Korean time)")] = None,
            at: Annotated[datetime | None, Query(description="slots covering this moment")] = None,
-           service: Annotated[str | None, Query(max_length=20)] = None,
+           service: Annotated[str | None, Query(max_length=20), NoControl] = None,
            include_full: bool = False,
            limit: Annotated[int, Query(ge=1, le=500)] = 100) -> dict[str, Any]:
     """Each feature is a slot at its centre's point with ``free_places`` for ``age`` and its waiting list.
@@ -185,7 +186,7 @@ def emergency_request(body: EmergencyBody, user: CurrentUser, tx: WriteTx,
 
 @router.get("/emergency/open", summary="Open emergency requests a centre may accept (its staff)")
 def emergency_open(user: CurrentUser, session: SessionDep,
-                   centre: Annotated[str, Query(max_length=40)]) -> list[dict[str, Any]]:
+                   centre: Annotated[str, Query(max_length=40), NoControl]) -> list[dict[str, Any]]:
     """Oldest first, with the distance to the centre."""
     conn = session.connection()
     facility = _centre(conn, centre, user)
