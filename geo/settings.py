@@ -100,6 +100,8 @@ class Settings(BaseSettings):
     # Booking (holiday/night/24-hour/hourly care): parents may cancel until this many hours before the start.
     booking_cancel_cutoff_hours: float = Field(default=2.0, ge=0, alias="DOLBOM_BOOKING_CANCEL_CUTOFF_HOURS")
     emergency_radius_m: float = Field(default=3_000.0, alias="DOLBOM_EMERGENCY_RADIUS_M")
+    # Idempotency-Key: how long the first response of a keyed creating request is kept and replayed.
+    idempotency_ttl_hours: float = Field(default=24.0, gt=0, alias="DOLBOM_IDEMPOTENCY_TTL_HOURS")
     # Notifications: "file" (a JSON-lines sink, default) or "http" (an SMS gateway taking an Idempotency-Key).
     notify_provider: str = Field(default="file", alias="DOLBOM_NOTIFY_PROVIDER")
     notify_file_path: Path | None = Field(default=None, alias="DOLBOM_NOTIFY_FILE")

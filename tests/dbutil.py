@@ -11,7 +11,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
 
 from api.app import create_app
-from api.deps import get_read_connection, get_read_session, get_session
+from api.deps import get_read_connection, get_read_session, get_session, get_tx_session
 from geo.db import driver_connection
 from geo.settings import Settings
 
@@ -70,10 +70,21 @@ def client_on(settings: Settings, connection: Connection) -> TestClient:
         with Session(bind=connection, join_transaction_mode="create_savepoint") as session:
             yield session
 
+    def fixture_tx_session() -> Iterator[Session]:
+        # The write session's savepoint is released when the handler succeeds, rolled back when it raises.
+        with Session(bind=connection, join_transaction_mode="create_savepoint") as session:
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+
     async def fixture_read_connection() -> AsyncIterator[SyncAsAsyncConnection]:
         yield SyncAsAsyncConnection(connection)
 
     app.dependency_overrides[get_session] = fixture_session
     app.dependency_overrides[get_read_session] = fixture_session
+    app.dependency_overrides[get_tx_session] = fixture_tx_session
     app.dependency_overrides[get_read_connection] = fixture_read_connection
     return TestClient(app)

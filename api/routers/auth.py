@@ -7,7 +7,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request, Response
 
-from api.deps import SessionDep, SettingsDep
+from api.deps import SessionDep, SettingsDep, TxSessionDep
+from api.idempotency import AnonymousIdempotencyKeyDep, IdempotentRoute
 from api.schemas.accounts import (
     IdentityStartOut,
     LocalIdentityIn,
@@ -26,7 +27,7 @@ from geo.auth.policy import Role
 from geo.errors import InvalidQuery, Unauthenticated
 from geo.validation import MAX_ID
 
-router = APIRouter(prefix="/auth", tags=["auth"])
+router = APIRouter(prefix="/auth", tags=["auth"], route_class=IdempotentRoute)
 # Documented as problem+json by api.openapi (401/403 of authenticated operations are added there).
 LOGIN_ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "Wrong e-mail or password"},
@@ -42,13 +43,12 @@ def _client_ip(request: Request) -> str | None:
 
 @router.post("/signup", status_code=201, response_model=UserOut, summary="A parent creates an account",
              responses={409: {"description": "E-mail already registered"}})
-def signup(body: SignupIn, session: SessionDep) -> dict[str, Any]:
+def signup(body: SignupIn, session: TxSessionDep, _key: AnonymousIdempotencyKeyDep) -> dict[str, Any]:
     """Parents sign up themselves; every other role is created by a city admin."""
     conn = session.connection()
     user_id = create_user(conn, email=body.email, password=body.password, role=Role.parent,
                           display_name=body.display_name)
     user = get_user(conn, user_id)
-    session.commit()
     return user
 
 

@@ -9,7 +9,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 
-from api.deps import SessionDep, SettingsDep
+from api.deps import SessionDep, SettingsDep, TxSessionDep
+from api.idempotency import IdempotencyKeyDep, IdempotentRoute
 from api.schemas.bookings import BookingBody, EmergencyAcceptBody, EmergencyBody, PatternBody, SlotBody
 from api.security import CurrentUser, authorize
 from geo.auth.policy import Action
@@ -27,7 +28,7 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
     404: {"description": "No such centre, slot, booking or request"},
     409: {"description": "Full (`reason=full`), past the cut-off, already taken, or no road network loaded"},
 }
-router = APIRouter(prefix="/bookings", tags=["bookings"], responses=PROBLEMS)
+router = APIRouter(prefix="/bookings", tags=["bookings"], responses=PROBLEMS, route_class=IdempotentRoute)
 # Row ids (bigint sequences) and 어린이집코드 in paths.
 IdPath = Annotated[int, Path(ge=1, le=2**31 - 1)]
 CodePath = Annotated[str, Path(min_length=1, max_length=40)]
@@ -41,19 +42,20 @@ def _centre(conn: Any, code: str, user: Any) -> dict[str, Any]:
 
 
 @router.post("/centres/{code}/slots", status_code=201, summary="Publish one slot (staff of the centre)")
-def create_slot(code: CodePath, body: SlotBody, user: CurrentUser, session: SessionDep) -> dict[str, Any]:
+def create_slot(code: CodePath, body: SlotBody, user: CurrentUser, session: TxSessionDep,
+                _key: IdempotencyKeyDep) -> dict[str, Any]:
     """A date, a time range (an end at or before the start is the next morning) and places by age."""
     conn = session.connection()
     _centre(conn, code, user)
     slot_id = slots.create_slot(conn, facility_code=code, service=body.service, day=body.date, start=body.start,
                                 end=body.end, places_by_age=body.places_by_age)
-    session.commit()
     return {"id": slot_id}
 
 
 @router.post("/centres/{code}/patterns", status_code=201,
              summary="Publish a recurring pattern with exceptions (staff of the centre)")
-def create_pattern(code: CodePath, body: PatternBody, user: CurrentUser, session: SessionDep) -> dict[str, Any]:
+def create_pattern(code: CodePath, body: PatternBody, user: CurrentUser, session: TxSessionDep,
+                   _key: IdempotencyKeyDep) -> dict[str, Any]:
     """Every ``weekday`` (0 = Monday) or every Korean public holiday (``on_holidays``) from ``valid_from`` to
     ``valid_until``; ``skip_holidays`` leaves public holidays out; ``exceptions`` are days without a slot."""
     conn = session.connection()
@@ -62,7 +64,6 @@ def create_pattern(code: CodePath, body: PatternBody, user: CurrentUser, session
         conn, facility_code=code, service=body.service, weekday=body.weekday, on_holidays=body.on_holidays,
         skip_holidays=body.skip_holidays, start=body.start, end=body.end, places_by_age=body.places_by_age,
         valid_from=body.valid_from, valid_until=body.valid_until, exceptions=body.exceptions)
-    session.commit()
     return created
 
 
@@ -109,7 +110,7 @@ def _feature(row: dict[str, Any]) -> dict[str, Any]:
 
 
 @router.post("", status_code=201, summary="Book a slot, or join its waiting list (parents)")
-def book(body: BookingBody, user: CurrentUser, session: SessionDep) -> dict[str, Any]:
+def book(body: BookingBody, user: CurrentUser, session: TxSessionDep, _key: IdempotencyKeyDep) -> dict[str, Any]:
     """409 ``reason=full`` when no place is left and ``join_waitlist`` is false; with it, a ``waiting`` booking
     with its ``waiting_position``. An SMS is queued in the same transaction."""
     authorize(user, Action.book_care)
@@ -117,7 +118,6 @@ def book(body: BookingBody, user: CurrentUser, session: SessionDep) -> dict[str,
     result = bookings.book(conn, slot_id=body.slot_id, parent_user_id=user.user_id, child_age=body.child_age,
                            phone=body.phone, lang=body.lang, child_name=body.child_name,
                            join_waitlist=body.join_waitlist)
-    session.commit()
     return result
 
 
@@ -175,15 +175,14 @@ def emergency_nearest(session: SessionDep, settings: SettingsDep,
 
 
 @router.post("/emergency", status_code=201, summary="Ask the centres nearby for emergency care (parents)")
-def emergency_request(body: EmergencyBody, user: CurrentUser, session: SessionDep,
-                      settings: SettingsDep) -> dict[str, Any]:
+def emergency_request(body: EmergencyBody, user: CurrentUser, session: TxSessionDep, settings: SettingsDep,
+                      _key: IdempotencyKeyDep) -> dict[str, Any]:
     """Open until one centre accepts (first come); lists the centres that may accept it."""
     authorize(user, Action.book_care)
     radius = validate_distance_m(body.radius_m or settings.emergency_radius_m, param="radius_m", settings=settings)
     result = emergency.create_request(session.connection(), parent_user_id=user.user_id, lat=body.lat, lon=body.lon,
                                       child_age=body.child_age, phone=body.phone, lang=body.lang, radius_m=radius,
                                       hours=body.hours)
-    session.commit()
     return result
 
 

@@ -12,7 +12,8 @@ from pydantic import StringConstraints
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import ReadSessionDep, SessionDep, SettingsDep, get_engine
+from api.deps import ReadSessionDep, SessionDep, SettingsDep, TxSessionDep, get_engine
+from api.idempotency import IdempotencyKeyDep, IdempotentRoute
 from api.schemas.accounts import CentreVacancyOut, ReportHistoryOut, VacancyEventOut, VacancyReportBody
 from api.security import CurrentUser, authorize
 from geo.auth.policy import Action
@@ -33,7 +34,7 @@ from geo.vacancy.reports import (
 )
 from geo.validation import reject_control_characters
 
-router = APIRouter(prefix="/vacancy", tags=["vacancy"])
+router = APIRouter(prefix="/vacancy", tags=["vacancy"], route_class=IdempotentRoute)
 CodeValue = Annotated[str, StringConstraints(max_length=50)]
 CentreCode = Annotated[str, Path(max_length=50, description="어린이집코드")]
 DistrictCode = Annotated[str, Path(max_length=20, description="구 code (5 digits)")]
@@ -49,7 +50,8 @@ REPLAY_BATCH = 1000
 
 @router.post("/centres/{code}/reports", status_code=201, response_model=VacancyEventOut,
              summary="Report enrolment and free places by age (staff of the centre)")
-def report(code: CentreCode, body: VacancyReportBody, user: CurrentUser, session: SessionDep) -> dict[str, Any]:
+def report(code: CentreCode, body: VacancyReportBody, user: CurrentUser, session: TxSessionDep,
+           _key: IdempotencyKeyDep) -> dict[str, Any]:
     """Checked against 정원 and the class ratios (422 naming the field); kept in history with its author,
     written to the facility row, audited and pushed to ``/vacancy/stream``."""
     conn = session.connection()
@@ -58,7 +60,6 @@ def report(code: CentreCode, body: VacancyReportBody, user: CurrentUser, session
     event = submit_report(conn, facility_code=code, author_user_id=user.user_id,
                           report=VacancyReportIn(enrolled_by_age=body.enrolled_by_age, free_by_age=body.free_by_age,
                                                  classes_by_age=body.classes_by_age))
-    session.commit()
     return event
 
 

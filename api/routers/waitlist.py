@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 
 from api.deps import ReadSessionDep, SessionDep, TxSessionDep
+from api.idempotency import IdempotencyKeyDep, IdempotentRoute
 from api.schemas.waitlist import ApplyIn, ChildIn, CorrectionIn, EvidenceIn, OfferIn
 from api.security import CurrentUser, authorize
 from geo.admission import waitlist as wl
@@ -23,7 +24,7 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
     404: {"description": "No such centre, child, entry or offer of yours (problem+json, RFC 9457)"},
     409: {"description": "Conflicts with the waitlist's state or limits (problem+json, RFC 9457)"},
 }
-router = APIRouter(prefix="/waitlist", tags=["waitlist"], responses=PROBLEMS)
+router = APIRouter(prefix="/waitlist", tags=["waitlist"], responses=PROBLEMS, route_class=IdempotentRoute)
 Code = Annotated[str, Path(min_length=1, max_length=40, pattern=r"^[0-9A-Za-z_-]+$")]
 EntryId = Annotated[str, Path(min_length=1, max_length=32, pattern=r"^[0-9a-f]+$")]
 OfferId = Annotated[int, Path(ge=1, le=MAX_OFFSET)]
@@ -36,7 +37,8 @@ def _year(year: int | None) -> int:
 
 
 @router.post("/children", status_code=201, summary="Register a child (identity-verified parents)")
-def register_child(body: ChildIn, user: CurrentUser, session: TxSessionDep) -> dict[str, Any]:
+def register_child(body: ChildIn, user: CurrentUser, session: TxSessionDep,
+                   _key: IdempotencyKeyDep) -> dict[str, Any]:
     """Birth date and claimed priority categories (evidence ``claimed`` until checked)."""
     authorize(user, Action.apply_waitlist)
     return wl.register_child(session.connection(), parent_user_id=user.user_id, name=body.name,
@@ -44,7 +46,7 @@ def register_child(body: ChildIn, user: CurrentUser, session: TxSessionDep) -> d
 
 
 @router.post("/entries", status_code=201, summary="Apply for a child to a centre")
-def apply(body: ApplyIn, user: CurrentUser, session: TxSessionDep) -> dict[str, Any]:
+def apply(body: ApplyIn, user: CurrentUser, session: TxSessionDep, _key: IdempotencyKeyDep) -> dict[str, Any]:
     """Up to the year's ``max_applications`` centres per child, one active entry per centre."""
     authorize(user, Action.apply_waitlist)
     return wl.apply(session.connection(), parent_user_id=user.user_id, child_id=body.child_id,
@@ -133,7 +135,8 @@ def set_evidence(code: Code, body: EvidenceIn, user: CurrentUser, session: TxSes
 
 
 @router.post("/centres/{code}/offers", status_code=201, summary="Offer a free place to the first eligible entry")
-def offer(code: Code, body: OfferIn, user: CurrentUser, session: TxSessionDep) -> dict[str, Any]:
+def offer(code: Code, body: OfferIn, user: CurrentUser, session: TxSessionDep,
+          _key: IdempotencyKeyDep) -> dict[str, Any]:
     """Entries skipped are listed with their reason; 409 when no place is free."""
     conn = session.connection()
     facility = wl.facility_by_code(conn, code)
