@@ -4,14 +4,21 @@ nothing; twins booked without names are two bookings."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
-from datetime import timedelta
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date, timedelta
+from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import Connection, Engine, text
 
+from api.app import create_app
+from geo.admission.rules import childcare_year
 from geo.idempotency import KeyedRequest, caller_of, claim
 from geo.settings import Settings
+from tests.accounts_util import make_cast, valid_report
 from tests.booking_util import ORIGIN_LAT, ORIGIN_LON, bearer, make_centre, make_slot, make_user
 from tests.dbutil import client_on
 
@@ -157,3 +164,71 @@ def test_a_malformed_key_is_a_422(settings: Settings, connection: Connection, ca
     for key in ("", "with space", "x" * 300):
         _problem(client.post("/bookings", json=body, headers={**cast["h"], "Idempotency-Key": key}), 422)
     assert _bookings(connection, slot) == 0
+
+
+def test_children_applications_and_vacancy_reports_replay(settings: Settings, seoul_engine: Engine,
+                                                          connection: Connection) -> None:
+    """The waitlist's creating requests and a vacancy report, on the real Seoul centres: the retry replays, the
+    child, the entry and the report exist once."""
+    cast = make_cast(connection, settings)
+    client = client_on(settings, connection)
+    h = cast.headers
+    connection.execute(text("UPDATE users SET verified_at = now() WHERE id = :u"), {"u": cast.ids["parent"]})
+    born = date(childcare_year(date.today()) - 1, 6, 1)
+    child = {"name": "홍길동", "birth_date": born.isoformat(), "claims": []}
+
+    def twice(path: str, body: dict, headers: dict) -> dict:
+        first = client.post(path, json=body, headers=headers)
+        assert first.status_code == 201, first.text
+        again = client.post(path, json=body, headers=headers)
+        assert (again.status_code, again.json()) == (201, first.json())
+        assert again.headers["Idempotent-Replayed"] == "true"
+        return first.json()  # type: ignore[no-any-return]
+
+    kid = twice("/waitlist/children", child, {**h["parent"], "Idempotency-Key": "child-1"})
+    assert connection.execute(text("SELECT count(*) FROM children WHERE parent_user_id = :u"),
+                              {"u": cast.ids["parent"]}).scalar_one() == 1
+    twice("/waitlist/entries", {"child_id": kid["id"], "centre": cast.own.code},
+          {**h["parent"], "Idempotency-Key": "apply-1"})
+    assert len(client.get("/waitlist/me", headers=h["parent"]).json()) == 1
+    reported = twice(f"/vacancy/centres/{cast.own.code}/reports", valid_report(cast.own),
+                     {**h["staff"], "Idempotency-Key": "report-1"})
+    assert connection.execute(text("SELECT count(*) FROM vacancy_reports WHERE facility_id = :f"),
+                              {"f": cast.own.id}).scalar_one() == 1
+    assert reported["code"] == cast.own.code
+
+
+@pytest.fixture(scope="module")
+def race_engine(make_database) -> Engine:  # type: ignore[no-untyped-def]
+    """A database of its own: concurrent requests need committed rows and real transactions."""
+    return make_database("idempotency_race")  # type: ignore[no-any-return]
+
+
+def test_concurrent_retries_write_once(race_engine: Engine) -> None:
+    """Eight copies of one keyed request at once (a client retrying over several connections): one booking;
+    every answer is the first 201, its replay, or a 409 while the first is still running."""
+    url = race_engine.url.render_as_string(hide_password=False)
+    settings = Settings(DATABASE_URL=url)
+    with race_engine.begin() as conn:
+        slot = make_slot(conn, make_centre(conn, "T-IDEM-RACE"), places_by_age={"2": 20})
+        headers = {**bearer(conn, settings, make_user(conn, "racer@example.kr", "parent")),
+                   "Idempotency-Key": "same-request"}
+    body = {"slot_id": slot, "child_age": 2, "phone": "010-1234-5678"}
+    copies = 8
+    barrier = threading.Barrier(copies)
+    with TestClient(create_app(settings)) as client:
+        def send(_: int) -> Any:
+            barrier.wait()
+            return client.post("/bookings", json=body, headers=headers)
+
+        with ThreadPoolExecutor(copies) as pool:
+            answers = list(pool.map(send, range(copies)))
+    first = [a for a in answers if a.status_code == 201 and "Idempotent-Replayed" not in a.headers]
+    assert len(first) == 1, [(a.status_code, a.text) for a in answers]
+    for answer in answers:
+        if answer.status_code == 201:
+            assert answer.json() == first[0].json()
+        else:
+            assert _problem(answer, 409)["reason"] == "idempotency_key_in_progress"
+    with race_engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM bookings WHERE slot_id = :s"), {"s": slot}).scalar_one() == 1
