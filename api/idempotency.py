@@ -41,6 +41,7 @@ REPLAYED_HEADER = "Idempotent-Replayed"
 # Headers not replayed: recomputed (length) or not to be sent twice (cookies).
 _NOT_REPLAYED = frozenset({"content-length", "set-cookie"})
 _RESPONSE = "dolbom.idempotency.response"  # scope key: the response of a keyed request, before its commit
+_ROUTE = "dolbom.idempotency.route"  # scope key: the request runs on an IdempotentRoute
 
 
 class _Replay(Exception):
@@ -59,6 +60,7 @@ class IdempotentRoute(APIRoute):
         handler = super().get_route_handler()
 
         async def keyed_handler(request: Request) -> Response:
+            request.scope[_ROUTE] = True
             try:
                 response = await handler(request)
             except _Replay as replay:
@@ -78,7 +80,7 @@ async def _fingerprint(request: Request, idempotency_key: Annotated[str | None, 
     """The body's fingerprint when the request carries a key (read here: the sync dependency cannot await)."""
     if idempotency_key is None:
         return None
-    return request_fingerprint(await request.body())
+    return request_fingerprint(await request.body(), key=request.app.state.settings.idempotency_hash_key)
 
 
 Fingerprint = Annotated[str | None, Depends(_fingerprint)]
@@ -88,6 +90,8 @@ def _keyed(request: Request, session: TxSessionDep, fingerprint: str | None, use
     if fingerprint is None:
         yield
         return
+    if _ROUTE not in request.scope:  # a programming error: the response would never be stored
+        raise RuntimeError(f"{request.url.path}: an Idempotency-Key dependency needs route_class=IdempotentRoute")
     ttl = timedelta(hours=request.app.state.settings.idempotency_ttl_hours)
     keyed = KeyedRequest(caller=caller_of(user_id), key=check_key(request.headers[IDEMPOTENCY_HEADER]),
                          method=request.method, path=request.url.path, request_hash=fingerprint)

@@ -10,7 +10,7 @@ One transaction per keyed request:
 1. ``claim`` takes a transaction-level advisory lock on (caller, key). Another transaction holding it means the
    same key is in progress: ``Conflict`` (``reason=idempotency_key_in_progress``, a 409).
 2. Under the lock, a stored response for (caller, key) younger than the time to live is the answer: the same
-   request (method, path and body fingerprint) gets it back for replay; another request ``InvalidQuery``
+   request (method, path and keyed hash of the body) gets it back for replay; another request ``InvalidQuery``
    (``reason=idempotency_key_reused``, a 422). An expired one is deleted and the key starts afresh.
 3. Otherwise the caller does the work and ``record``\\ s its response before committing.
 
@@ -21,6 +21,7 @@ table stays as large as one time to live of keyed requests without a separate jo
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from dataclasses import dataclass
 from datetime import timedelta
@@ -73,14 +74,16 @@ def check_key(key: str) -> str:
     return key
 
 
-def request_fingerprint(body: bytes) -> str:
-    """SHA-256 (hex) of a request body; JSON is canonicalised first (key order and spacing do not count)."""
+def request_fingerprint(body: bytes, *, key: str) -> str:
+    """HMAC-SHA256 (hex) of a request body under ``key``; JSON is canonicalised first (key order and spacing do
+    not count). Keyed, because a body may hold a secret (a sign-up's password) that a plain hash stored in the
+    table would let anyone who reads it guess offline."""
     try:
         canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":"),
                                ensure_ascii=False).encode()
     except (ValueError, UnicodeDecodeError):
         canonical = body
-    return hashlib.sha256(canonical).hexdigest()
+    return hmac.new(key.encode(), canonical, hashlib.sha256).hexdigest()
 
 
 def claim(conn: Connection, request: KeyedRequest, *, ttl: timedelta) -> StoredResponse | None:

@@ -102,6 +102,9 @@ class Settings(BaseSettings):
     emergency_radius_m: float = Field(default=3_000.0, alias="DOLBOM_EMERGENCY_RADIUS_M")
     # Idempotency-Key: how long the first response of a keyed creating request is kept and replayed.
     idempotency_ttl_hours: float = Field(default=24.0, gt=0, alias="DOLBOM_IDEMPOTENCY_TTL_HOURS")
+    # Key of the HMAC of stored request bodies (a sign-up body holds a password); set it in production.
+    idempotency_hash_key: str = Field(default="dolbom-development-idempotency-key",
+                                      alias="DOLBOM_IDEMPOTENCY_HASH_KEY")
     # Notifications: "file" (a JSON-lines sink, default) or "http" (an SMS gateway taking an Idempotency-Key).
     notify_provider: str = Field(default="file", alias="DOLBOM_NOTIFY_PROVIDER")
     notify_file_path: Path | None = Field(default=None, alias="DOLBOM_NOTIFY_FILE")

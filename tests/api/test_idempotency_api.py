@@ -87,7 +87,8 @@ def test_twins_without_names_are_two_bookings(settings: Settings, connection: Co
     assert twins[0].json()["id"] != twins[1].json()["id"]
     assert _bookings(connection, slot) == 2
     # A named child booked twice is still a duplicate.
-    named = {**body, "child_name": "서연", "slot_id": make_slot(connection, cast["centre"], places_by_age={"2": 2})}
+    named = {**body, "child_name": "서연", "slot_id": make_slot(connection, cast["centre"], places_by_age={"2": 2},
+                                                                  starts_in=timedelta(days=3))}
     assert client.post("/bookings", json=named, headers=cast["h"]).status_code == 201
     assert _problem(client.post("/bookings", json=named, headers=cast["h"]), 409)["reason"] == "duplicate"
 
@@ -232,3 +233,16 @@ def test_concurrent_retries_write_once(race_engine: Engine) -> None:
             assert _problem(answer, 409)["reason"] == "idempotency_key_in_progress"
     with race_engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM bookings WHERE slot_id = :s"), {"s": slot}).scalar_one() == 1
+
+
+def test_the_key_is_documented_on_every_creating_operation(settings: Settings) -> None:
+    spec = create_app(settings).openapi()
+    keyed = {(path, method) for path, methods in spec["paths"].items() for method, op in methods.items()
+             if any(p["name"] == "Idempotency-Key" and p["in"] == "header" for p in op.get("parameters", []))}
+    assert {("/bookings", "post"), ("/bookings/emergency", "post"), ("/waitlist/children", "post"),
+            ("/waitlist/entries", "post"), ("/vacancy/centres/{code}/reports", "post"),
+            ("/auth/signup", "post")} <= keyed
+    for path, method in keyed:
+        responses = spec["paths"][path][method]["responses"]
+        assert {"201", "409", "422"} <= set(responses), (path, method)
+        assert "application/problem+json" in responses["409"]["content"]

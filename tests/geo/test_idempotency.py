@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import timedelta
 
 import pytest
@@ -19,11 +20,12 @@ from geo.idempotency import (
 )
 
 TTL = timedelta(hours=24)
+KEY = "test-key"
 
 
 def _request(key: str, body: bytes = b'{"a": 1}') -> KeyedRequest:
     return KeyedRequest(caller="user:1", key=key, method="POST", path="/things",
-                        request_hash=request_fingerprint(body))
+                        request_hash=request_fingerprint(body, key=KEY))
 
 
 def _age(conn: Connection, key: str, hours: float) -> None:
@@ -63,6 +65,12 @@ def test_purge_deletes_only_expired_keys(connection: Connection) -> None:
 def test_malformed_keys_are_refused(key: str) -> None:
     with pytest.raises(InvalidQuery):
         check_key(key)
+
+
+def test_the_fingerprint_is_keyed() -> None:
+    body = b'{"email": "a@example.kr", "password": "correct horse battery"}'
+    assert request_fingerprint(body, key=KEY) != request_fingerprint(body, key="another key")
+    assert request_fingerprint(body, key=KEY) != hashlib.sha256(body).hexdigest()
 
 
 def test_a_structured_field_string_loses_its_quotes() -> None:
