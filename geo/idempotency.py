@@ -12,7 +12,7 @@ One transaction per keyed request:
 2. Under the lock, a stored response for (caller, key) younger than the time to live is the answer: the same
    request (method, path and keyed hash of the body) gets it back for replay; another request ``InvalidQuery``
    (``reason=idempotency_key_reused``, a 422). An expired one is deleted and the key starts afresh.
-3. Otherwise the caller does the work and ``record``\\ s its response before committing.
+3. Otherwise the caller does the work and stores its response with ``record`` before committing.
 
 Expired keys are also deleted by ``purge_expired``, a few at a time by every recorded key (``record``), so the
 table stays as large as one time to live of keyed requests without a separate job.
