@@ -36,7 +36,7 @@ def _prepare(engine: Engine) -> None:
 
 def bouncer_settings(cluster: ReplicaCluster) -> Settings:
     """The cluster's settings with the app going through its PgBouncer."""
-    return Settings(DATABASE_URL=None, DOLBOM_DATA_DIR=cluster.local.data_dir, DOLBOM_PG_PORT=PORT,
+    return Settings(DATABASE_URL=None, DOLBOM_DATA_DIR=cluster.local.local.data_dir, DOLBOM_PG_PORT=PORT,
                     DOLBOM_PG_DATABASE="dolbom", DOLBOM_PGBOUNCER=True, DOLBOM_PGBOUNCER_PORT=PORT + 9,
                     DOLBOM_PGBOUNCER_POOL_SIZE=4, DOLBOM_DB_TIMEOUT_S=1)
 
