@@ -23,6 +23,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 
 from api.deps import current_user, optional_user
 from api.errors import PROBLEM_JSON
+from api.idempotency import IDEMPOTENCY_HEADER
 from api.schemas.facilities import Problem
 from api.security import CSRF_HEADER, SAFE_METHODS, SESSION_COOKIE
 from geo.settings import Settings
@@ -147,6 +148,9 @@ def problem_openapi(app: FastAPI, settings: Settings) -> dict[str, Any]:
             if operation.get("requestBody"):
                 responses.setdefault("400", {"description": DESCRIPTIONS["400"]})
                 responses.setdefault("413", {"description": DESCRIPTIONS["413"]})
+            if any(p.get("name") == IDEMPOTENCY_HEADER for p in operation.get("parameters", [])):
+                responses.setdefault("409", {"description": "A request with this Idempotency-Key is still running "
+                                                            "(problem+json, RFC 9457)"})
             for status, response in list(responses.items()):
                 if status.startswith(("4", "5")):
                     responses[status] = _problem_response(

@@ -231,6 +231,16 @@ class BookingSettings(_Group):
                                      "emergency-care search.", gt=0)
 
 
+class IdempotencySettings(_Group):
+    """Idempotency-Key on creating requests (docs/search-api.md)."""
+
+    ttl_hours: float = _var(24.0, "DOLBOM_IDEMPOTENCY_TTL_HOURS", "How long the first response of a request "
+                            "sent with an Idempotency-Key is kept and replayed (hours).", gt=0)
+    hash_key: str = _var("dolbom-development-idempotency-key", "DOLBOM_IDEMPOTENCY_HASH_KEY", "Key of the HMAC "
+                         "of stored request bodies (a sign-up body holds a password); set it in production.",
+                         secret=True, min_length=1)
+
+
 class NotifySettings(_Group):
     """Notifications (SMS outbox)."""
 
@@ -390,6 +400,7 @@ class Settings(BaseSettings):
     vacancy: VacancySettings = Field(default_factory=VacancySettings)
     sync: SyncSettings = Field(default_factory=SyncSettings)
     booking: BookingSettings = Field(default_factory=BookingSettings)
+    idempotency: IdempotencySettings = Field(default_factory=IdempotencySettings)
     notify: NotifySettings = Field(default_factory=NotifySettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     pgbouncer: PgBouncerSettings = Field(default_factory=PgBouncerSettings)

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Request, Response
 from sqlalchemy.orm import Session
 
-from api.deps import CurrentUser, SessionDep, SettingsDep, WriteRoute, WriteTx
+from api.deps import AnonymousIdempotencyKeyDep, CurrentUser, SessionDep, SettingsDep, WriteRoute, WriteTx
 from api.errors import domain_problem
 from api.headers import secure_cookie
 from api.schemas.accounts import (
@@ -63,7 +63,7 @@ def _client_ip(request: Request) -> str | None:
 
 @router.post("/signup", status_code=201, response_model=UserOut, summary="A parent creates an account",
              responses={409: {"description": "E-mail already registered"}})
-def signup(body: SignupIn, tx: WriteTx) -> dict[str, Any]:
+def signup(body: SignupIn, tx: WriteTx, _key: AnonymousIdempotencyKeyDep) -> dict[str, Any]:
     """Parents sign up themselves; every other role is created by a city admin."""
     conn = tx.connection()
     user_id = create_user(conn, email=body.email, password=body.password, role=Role.parent,

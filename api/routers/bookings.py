@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 
-from api.deps import CurrentUser, SessionDep, SettingsDep, WriteRoute, WriteTx
+from api.deps import CurrentUser, IdempotencyKeyDep, SessionDep, SettingsDep, WriteRoute, WriteTx
 from api.schemas.accounts import NoControl
 from api.schemas.bookings import BookingBody, EmergencyAcceptBody, EmergencyBody, PatternBody, SlotBody
 from api.security import authorize
@@ -43,7 +43,8 @@ def _centre(conn: Any, code: str, user: Any) -> dict[str, Any]:
 
 
 @router.post("/centres/{code}/slots", status_code=201, summary="Publish one slot (staff of the centre)")
-def create_slot(code: CodePath, body: SlotBody, user: CurrentUser, tx: WriteTx) -> dict[str, Any]:
+def create_slot(code: CodePath, body: SlotBody, user: CurrentUser, tx: WriteTx,
+                _key: IdempotencyKeyDep) -> dict[str, Any]:
     """A date, a time range (an end at or before the start is the next morning) and places by age."""
     conn = tx.connection()
     _centre(conn, code, user)
@@ -54,7 +55,8 @@ def create_slot(code: CodePath, body: SlotBody, user: CurrentUser, tx: WriteTx) 
 
 @router.post("/centres/{code}/patterns", status_code=201,
              summary="Publish a recurring pattern with exceptions (staff of the centre)")
-def create_pattern(code: CodePath, body: PatternBody, user: CurrentUser, tx: WriteTx) -> dict[str, Any]:
+def create_pattern(code: CodePath, body: PatternBody, user: CurrentUser, tx: WriteTx,
+                   _key: IdempotencyKeyDep) -> dict[str, Any]:
     """Every ``weekday`` (0 = Monday) or every Korean public holiday (``on_holidays``) from ``valid_from`` to
     ``valid_until``; ``skip_holidays`` leaves public holidays out; ``exceptions`` are days without a slot."""
     conn = tx.connection()
@@ -109,7 +111,7 @@ def _feature(row: dict[str, Any]) -> dict[str, Any]:
 
 
 @router.post("", status_code=201, summary="Book a slot, or join its waiting list (parents)")
-def book(body: BookingBody, user: CurrentUser, tx: WriteTx) -> dict[str, Any]:
+def book(body: BookingBody, user: CurrentUser, tx: WriteTx, _key: IdempotencyKeyDep) -> dict[str, Any]:
     """409 ``reason=full`` when no place is left and ``join_waitlist`` is false; with it, a ``waiting`` booking
     with its ``waiting_position``. An SMS is queued in the same transaction."""
     authorize(user, Action.book_care)
@@ -172,8 +174,8 @@ def emergency_nearest(session: SessionDep, settings: SettingsDep,
 
 
 @router.post("/emergency", status_code=201, summary="Ask the centres nearby for emergency care (parents)")
-def emergency_request(body: EmergencyBody, user: CurrentUser, tx: WriteTx,
-                      settings: SettingsDep) -> dict[str, Any]:
+def emergency_request(body: EmergencyBody, user: CurrentUser, tx: WriteTx, settings: SettingsDep,
+                      _key: IdempotencyKeyDep) -> dict[str, Any]:
     """Open until one centre accepts (first come); lists the centres that may accept it."""
     authorize(user, Action.book_care)
     radius = validate_distance_m(body.radius_m or settings.booking.emergency_radius_m, param="radius_m",

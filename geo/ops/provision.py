@@ -361,6 +361,10 @@ def _ini_value(value: str) -> str:
     return value
 
 
+# Seconds PgBouncer waits after a failed server login before it tries again (its default: 15).
+PGBOUNCER_LOGIN_RETRY_S = 0.5
+
+
 def pgbouncer_ini(settings: Settings) -> str:
     """The ``pgbouncer.ini`` of the local cluster.
 
@@ -374,6 +378,10 @@ def pgbouncer_ini(settings: Settings) -> str:
       (``DISCARD ALL`` would only run in session mode anyway).
     * ``ignore_startup_parameters = extra_float_digits``: some drivers (JDBC, some GIS desktop tools) send it
       at startup and PgBouncer refuses unknown startup parameters; psycopg sends none.
+    * ``server_login_retry = 0.5``: after a failed login to PostgreSQL (it was restarting) PgBouncer waits this
+      long before trying again, and fails its clients meanwhile; with the default 15 s, writes kept failing
+      8 to 14 s after PostgreSQL was back (tests/api/test_pgbouncer_recovery.py). A local server refuses a
+      login in microseconds, so retrying twice a second costs nothing.
     """
     d = settings.pgbouncer_dir
     lines = [
@@ -393,6 +401,7 @@ def pgbouncer_ini(settings: Settings) -> str:
         f"max_client_conn = {settings.pgbouncer.max_client_conn}",
         f"default_pool_size = {settings.pgbouncer.pool_size}",
         "ignore_startup_parameters = extra_float_digits",
+        f"server_login_retry = {PGBOUNCER_LOGIN_RETRY_S}",
         f"pidfile = {_ini_value(str(d / 'pgbouncer.pid'))}",
         f"logfile = {_ini_value(str(d / 'pgbouncer.log'))}",
         "",
