@@ -15,7 +15,9 @@ are its operator's tooling).
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -193,7 +195,9 @@ def restore(settings: Settings, *, to: datetime) -> RestoreResult:
     standbys = tuple(settings.local_replica_indexes())
     for index in standbys:
         provision.stop_replica(settings, index)
+    old_postmaster = _postmaster_pid(settings.pg_dir)
     provision.stop_primary(settings)
+    _wait_gone(old_postmaster, timeout_s=60)
     stamp = now.strftime("%Y%m%dT%H%M%SZ")
     set_aside = settings.pg_dir.with_name(f"{settings.pg_dir.name}.before-restore-{stamp}")
     settings.pg_dir.rename(set_aside)
@@ -201,6 +205,7 @@ def restore(settings: Settings, *, to: datetime) -> RestoreResult:
     try:
         _pgbackrest(settings, "--type=time", f"--target={_target_text(to)}", "--target-action=promote",
                     "restore")
+        _remove_stale_locks(settings.pg_dir)
         provision.start_primary(settings)
         _wait_promoted(settings, timeout_s=1800)
         _forget_recovery_settings(settings)
@@ -222,6 +227,39 @@ def restore(settings: Settings, *, to: datetime) -> RestoreResult:
     # Backups taken from here on are of the new timeline.
     return RestoreResult(target=to, set_aside=set_aside, seconds=time.monotonic() - started,
                          standbys=standbys, warning=warning)
+
+
+def _postmaster_pid(pg_dir: Path) -> int | None:
+    """The PID in ``pg_dir/postmaster.pid`` (None when there is none)."""
+    try:
+        return int((pg_dir / "postmaster.pid").read_text().splitlines()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _wait_gone(pid: int | None, *, timeout_s: float) -> None:
+    """Wait until process ``pid`` has exited: ``pg_ctl stop -w`` returns once ``postmaster.pid`` is gone, which can
+    be a moment before the postmaster itself is (the new cluster's start would then find its socket lock taken)."""
+    if pid is None:
+        return
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        except PermissionError:
+            pass
+        time.sleep(0.1)
+
+
+def _remove_stale_locks(pg_dir: Path) -> None:
+    """Remove the socket lock files and ``postmaster.pid`` a restore copied from the backup: the unix socket lives
+    in the data directory, so a backup holds the lock file of the postmaster it was taken from, naming a PID that
+    the restored cluster's start must not mistake for a running server."""
+    for stale in [*pg_dir.glob(".s.PGSQL.*"), pg_dir / "postmaster.pid"]:
+        with contextlib.suppress(FileNotFoundError):
+            stale.unlink()
 
 
 def _wait_promoted(settings: Settings, *, timeout_s: float) -> None:

@@ -24,7 +24,7 @@ LIMIT_M = 150.0
 
 def test_far_placements_are_approximate(seoul_engine: Engine, connection: Connection, shared_data: Path,
                                         settings: Settings) -> None:
-    assert settings.import_location_exact_max_m == LIMIT_M
+    assert settings.imports.location_exact_max_m == LIMIT_M
     with (shared_data / "childcare" / F0721).open(encoding="utf-8-sig", newline="") as fh:
         published = {r["어린이집코드"]: (r[LAT], r[LON]) for r in csv.DictReader(fh)}
     rows = connection.execute(text("""
