@@ -273,6 +273,14 @@ def current_user(request: Request, session: SessionDep) -> Principal:
 
 
 CurrentUser = Annotated[Principal, Depends(current_user)]
+
+
+async def client_ip(request: Request) -> str | None:
+    """The client's address (what the abuse limits of ``geo.auth.limits`` count per address)."""
+    return request.client.host if request.client else None
+
+
+ClientIp = Annotated[str | None, Depends(client_ip)]
 OptionalUser = Annotated[Principal | None, Depends(optional_user)]
 
 

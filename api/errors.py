@@ -29,6 +29,7 @@ from geo.errors import (
     InvalidQuery,
     NotFound,
     ProvisioningError,
+    RateLimited,
     RoutingUnavailable,
     SyncFailed,
     TooManyAttempts,
@@ -50,6 +51,7 @@ STATUS_BY_ERROR: dict[type[DolbomError], int] = {
     Unauthenticated: 401,
     Forbidden: 403,
     TooManyAttempts: 429,
+    RateLimited: 429,
     Conflict: 409,
     IllegalTransition: 409,
     SyncFailed: 502,
@@ -81,7 +83,9 @@ def _status_for(exc: DolbomError) -> int:
 def domain_problem(exc: DolbomError, *, instance: str | None = None) -> JSONResponse:
     """The problem response of a domain error, for a handler that answers an error without raising it (its
     ``WriteTx`` then commits what it wrote, e.g. a failed login that counts towards the lockout)."""
-    return problem(_status_for(exc), exc.title, exc.detail, instance=instance, **exc.extra)
+    retry_after = exc.extra.get("retry_after_s")
+    headers = {"Retry-After": str(int(retry_after))} if retry_after is not None else None
+    return problem(_status_for(exc), exc.title, exc.detail, instance=instance, headers=headers, **exc.extra)
 
 
 async def _domain_error(request: Request, exc: Exception) -> JSONResponse:

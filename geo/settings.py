@@ -211,6 +211,33 @@ class BookingSettings(_Group):
                                      "emergency-care search.", gt=0)
 
 
+class LimitsSettings(_Group):
+    """Abuse limits (docs/accounts.md): fixed-window counters per account, per verified person, per client
+    address and per phone number, shared by every worker process; a refusal is a 429 with Retry-After."""
+
+    enabled: bool = _var(True, "DOLBOM_LIMITS_ENABLED", "Apply the limits below (off only for load tests).")
+    signup_per_ip_hour: int = _var(10, "DOLBOM_LIMIT_SIGNUP_PER_IP_HOUR", "Sign-ups (and password-reset "
+                                   "mails) from one client address per hour.", ge=1)
+    signup_per_ip_day: int = _var(50, "DOLBOM_LIMIT_SIGNUP_PER_IP_DAY", "Sign-ups (and password-reset mails) "
+                                  "from one client address per day.", ge=1)
+    mail_per_account_day: int = _var(5, "DOLBOM_LIMIT_MAIL_PER_ACCOUNT_DAY", "Account mails (sign-up notices, "
+                                     "confirmations, password resets) to one address per day.", ge=1)
+    bookings_per_account_hour: int = _var(10, "DOLBOM_LIMIT_BOOKINGS_PER_ACCOUNT_HOUR", "Bookings of one "
+                                          "account per hour.", ge=1)
+    bookings_per_person_day: int = _var(20, "DOLBOM_LIMIT_BOOKINGS_PER_PERSON_DAY", "Bookings of one verified "
+                                        "person (본인인증 CI) per day, all their accounts together.", ge=1)
+    bookings_per_ip_hour: int = _var(60, "DOLBOM_LIMIT_BOOKINGS_PER_IP_HOUR", "Bookings from one client address "
+                                     "per hour.", ge=1)
+    emergency_per_account_hour: int = _var(3, "DOLBOM_LIMIT_EMERGENCY_PER_ACCOUNT_HOUR", "Emergency requests of "
+                                           "one account per hour.", ge=1)
+    emergency_per_person_day: int = _var(6, "DOLBOM_LIMIT_EMERGENCY_PER_PERSON_DAY", "Emergency requests of one "
+                                         "verified person per day.", ge=1)
+    emergency_per_ip_hour: int = _var(20, "DOLBOM_LIMIT_EMERGENCY_PER_IP_HOUR", "Emergency requests from one "
+                                      "client address per hour.", ge=1)
+    texts_per_phone_day: int = _var(20, "DOLBOM_LIMIT_TEXTS_PER_PHONE_DAY", "Texts a parent's request may "
+                                    "queue to one phone number per day.", ge=1)
+
+
 class NotifySettings(_Group):
     """Notifications (SMS outbox)."""
 
@@ -350,6 +377,7 @@ class Settings(BaseSettings):
     sync: SyncSettings = Field(default_factory=SyncSettings)
     booking: BookingSettings = Field(default_factory=BookingSettings)
     notify: NotifySettings = Field(default_factory=NotifySettings)
+    limits: LimitsSettings = Field(default_factory=LimitsSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     pgbouncer: PgBouncerSettings = Field(default_factory=PgBouncerSettings)
     replicas: ReplicaSettings = Field(default_factory=ReplicaSettings)

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Request, Response
 from sqlalchemy.orm import Session
 
-from api.deps import CurrentUser, SessionDep, SettingsDep, WriteRoute, WriteTx
+from api.deps import ClientIp, CurrentUser, SessionDep, SettingsDep, WriteRoute, WriteTx
 from api.errors import domain_problem
 from api.schemas.accounts import (
     AccountDeletedOut,
@@ -26,6 +26,7 @@ from api.schemas.accounts import (
     UserOut,
 )
 from api.security import CSRF_COOKIE, SESSION_COOKIE
+from geo.auth import limits
 from geo.auth.accounts import (
     change_password,
     create_user,
@@ -62,9 +63,11 @@ def _client_ip(request: Request) -> str | None:
 
 @router.post("/signup", status_code=201, response_model=UserOut, summary="A parent creates an account",
              responses={409: {"description": "E-mail already registered"}})
-def signup(body: SignupIn, tx: WriteTx) -> dict[str, Any]:
-    """Parents sign up themselves; every other role is created by a city admin."""
+def signup(body: SignupIn, tx: WriteTx, settings: SettingsDep, ip: ClientIp) -> dict[str, Any]:
+    """Parents sign up themselves; every other role is created by a city admin. 429 past the sign-ups allowed
+    from one address (docs/accounts.md)."""
     conn = tx.connection()
+    limits.check_signup(conn, settings, client_ip=ip)
     user_id = create_user(conn, email=body.email, password=body.password, role=Role.parent,
                           display_name=body.display_name)
     user = get_user(conn, user_id)
