@@ -18,6 +18,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import IntegrityError
+from zxcvbn import zxcvbn
 
 from geo.auth.audit import audit
 from geo.auth.policy import Role, Subject
@@ -29,6 +30,13 @@ _hasher = PasswordHasher()
 # A hash of a random password, verified against when the e-mail is unknown so that timing does not tell.
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 MIN_PASSWORD_LENGTH = 10
+# zxcvbn's score (0 "too guessable" to 4 "very unguessable", offline, with its dictionaries of common and
+# breached passwords, names and words): a password must reach this (docs/accounts.md).
+MIN_PASSWORD_SCORE = 3
+# Only this many leading characters are estimated (zxcvbn's time grows with length; longer ones rarely fail).
+_SCORED_CHARS = 100
+# Words of this service an attacker would try first.
+_SITE_WORDS = ("dolbom", "돌봄", "어린이집", "childcare", "seoul", "서울")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -68,10 +76,32 @@ def sha256_hex(value: str) -> str:
     return hashlib.sha256(value.encode("utf-8")).hexdigest()
 
 
-def hash_password(password: str) -> str:
-    """argon2id hash of ``password`` after the length check."""
+def check_password(password: str, *, user_inputs: tuple[str | None, ...] = (), param: str = "password") -> None:
+    """Refuse a short or guessable password (``InvalidQuery`` naming ``param``, with zxcvbn's advice).
+
+    At least ``MIN_PASSWORD_LENGTH`` characters and a zxcvbn score of ``MIN_PASSWORD_SCORE``, estimated offline
+    against common and breached passwords, keyboard patterns, repeats, dates, this service's name and the
+    account's own data (``user_inputs``: e-mail, its parts, display name).
+    """
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise InvalidQuery(f"password must have at least {MIN_PASSWORD_LENGTH} characters", param="password")
+        raise InvalidQuery(f"password must have at least {MIN_PASSWORD_LENGTH} characters", param=param)
+    inputs: list[str] = list(_SITE_WORDS)
+    for value in user_inputs:
+        if value:
+            inputs.append(value)
+            inputs.extend(part for part in re.split(r"[@.\s_+-]+", value) if len(part) >= 3)
+    result = zxcvbn(password[:_SCORED_CHARS], user_inputs=inputs)
+    if result["score"] < MIN_PASSWORD_SCORE:
+        feedback = result.get("feedback") or {}
+        advice = " ".join(x for x in [feedback.get("warning") or "", *feedback.get("suggestions", [])] if x)
+        raise InvalidQuery(f"this password is too easy to guess (strength {result['score']} of 4, at least "
+                           f"{MIN_PASSWORD_SCORE} needed). {advice or 'Use a few uncommon words.'}".strip(),
+                           param=param, strength=int(result["score"]), min_strength=MIN_PASSWORD_SCORE)
+
+
+def hash_password(password: str, *, user_inputs: tuple[str | None, ...] = (), param: str = "password") -> str:
+    """argon2id hash of ``password`` after ``check_password``."""
+    check_password(password, user_inputs=user_inputs, param=param)
     return _hasher.hash(password)
 
 
@@ -132,7 +162,7 @@ def create_user(conn: Connection, *, email: str, password: str, role: Role | str
         if missing:
             raise NotFound(f"unknown centre code(s): {', '.join(missing)}", param="facility_codes")
         facility_ids = sorted(r.id for r in rows)
-    pw_hash = hash_password(password)
+    pw_hash = hash_password(password, user_inputs=(email_n, display_name))
     try:
         with conn.begin_nested():
             user_id = int(conn.execute(
@@ -311,13 +341,15 @@ def change_password(conn: Connection, *, user_id: int, current_password: str, ne
     InvalidQuery
         The new password is too short or equal to the current one.
     """
-    row = conn.execute(text("SELECT password_hash FROM users WHERE id = :u FOR UPDATE"), {"u": user_id}).one()
+    row = conn.execute(text("SELECT password_hash, email, display_name, verified_name FROM users WHERE id = :u "
+                            "FOR UPDATE"), {"u": user_id}).one()
     if not verify_password(row.password_hash, current_password):
         raise Forbidden("the current password is wrong", reason="wrong_password")
     if new_password == current_password:
         raise InvalidQuery("the new password equals the current one", param="new_password")
     conn.execute(text("UPDATE users SET password_hash = :h WHERE id = :u"),
-                 {"h": hash_password(new_password), "u": user_id})
+                 {"h": hash_password(new_password, user_inputs=(row.email, row.display_name, row.verified_name),
+                                     param="new_password"), "u": user_id})
     audit(conn, actor_user_id=user_id, action="user.password", entity="users", entity_id=user_id,
           before=None, after={"password": "changed"})
     return revoke_all_tokens(conn, user_id=user_id, actor_user_id=user_id, keep_token_id=keep_token_id)
