@@ -52,6 +52,8 @@ class Principal:
     token_id: int | None = None
     token_kind: str | None = None
     csrf_hash: str | None = None
+    # False until a signed-up parent confirms the e-mail (docs/accounts.md): they may read, not act.
+    email_confirmed: bool = True
 
     @property
     def subject(self) -> Subject:
@@ -123,8 +125,12 @@ def normalise_email(email: str) -> str:
 
 def create_user(conn: Connection, *, email: str, password: str, role: Role | str,
                 display_name: str | None = None, district_code: str | None = None,
-                facility_codes: list[str] | None = None, actor_user_id: int | None = None) -> int:
+                facility_codes: list[str] | None = None, actor_user_id: int | None = None,
+                email_confirmed: bool = True) -> int:
     """Create an account and return its id (audited; the password hash is never in the audit row).
+
+    Accounts created by an admin or the CLI are confirmed; a parent's own sign-up passes
+    ``email_confirmed=False`` until the confirmation mail's token comes back.
 
     Staff need at least one centre (by 어린이집코드), officers a 구 (5-digit code or name), other roles neither.
 
@@ -166,9 +172,11 @@ def create_user(conn: Connection, *, email: str, password: str, role: Role | str
     try:
         with conn.begin_nested():
             user_id = int(conn.execute(
-                text("INSERT INTO users (email, password_hash, role, display_name, district_code) "
-                     "VALUES (:email, :pw, :role, :name, :district) RETURNING id"),
-                {"email": email_n, "pw": pw_hash, "role": role.value, "name": display_name, "district": district},
+                text("INSERT INTO users (email, password_hash, role, display_name, district_code, email_confirmed_at) "
+                     "VALUES (:email, :pw, :role, :name, :district, CASE WHEN :confirmed THEN now() END) "
+                     "RETURNING id"),
+                {"email": email_n, "pw": pw_hash, "role": role.value, "name": display_name, "district": district,
+                 "confirmed": email_confirmed},
             ).scalar_one())
     except IntegrityError as exc:
         raise Conflict(f"e-mail already registered: {email_n}", param="email") from exc
@@ -186,6 +194,7 @@ def get_user(conn: Connection, user_id: int) -> dict[str, Any]:
     row = conn.execute(text("""
         SELECT u.id, u.email, u.role, u.display_name, u.district_code, u.disabled, u.verified_name,
                u.verified_birth_date, u.verified_phone, u.identity_provider, u.verified_at, u.created_at,
+               u.email_confirmed_at,
                coalesce(array_agg(f.code ORDER BY f.code) FILTER (WHERE f.code IS NOT NULL), '{}') AS facility_codes
         FROM users u LEFT JOIN user_centres uc ON uc.user_id = u.id LEFT JOIN facilities f ON f.id = uc.facility_id
         WHERE u.id = :id GROUP BY u.id
@@ -277,6 +286,7 @@ def resolve_token(conn: Connection, secret: str, *, kind: str) -> Principal:
     """The user behind a live (unexpired, unrevoked) token of ``kind``; ``Unauthenticated`` otherwise."""
     row = conn.execute(text("""
         SELECT t.id AS token_id, t.kind, t.csrf_hash, u.id, u.email, u.role, u.district_code,
+               u.email_confirmed_at IS NOT NULL AS email_confirmed,
                coalesce(array_agg(uc.facility_id) FILTER (WHERE uc.facility_id IS NOT NULL), '{}') AS facility_ids
         FROM auth_tokens t JOIN users u ON u.id = t.user_id
         LEFT JOIN user_centres uc ON uc.user_id = u.id
@@ -288,7 +298,7 @@ def resolve_token(conn: Connection, secret: str, *, kind: str) -> Principal:
         raise Unauthenticated(f"{'session' if kind == 'session' else 'token'} is invalid, expired or revoked")
     return Principal(user_id=row.id, email=row.email, role=Role(row.role), district_code=row.district_code,
                      facility_ids=frozenset(row.facility_ids), token_id=row.token_id, token_kind=row.kind,
-                     csrf_hash=row.csrf_hash)
+                     csrf_hash=row.csrf_hash, email_confirmed=bool(row.email_confirmed))
 
 
 def revoke_token(conn: Connection, *, token_id: int, actor_user_id: int) -> None:
