@@ -84,10 +84,11 @@ def _span(window_s: int) -> str:
     return f"{window_s} s"
 
 
-def purge(conn: Connection, *, older_than: timedelta = timedelta(days=2)) -> int:
-    """Delete windows that started before ``older_than`` ago; returns how many."""
-    return int(conn.execute(text("DELETE FROM rate_limits WHERE window_start < now() - :age"),
-                            {"age": older_than}).rowcount or 0)
+def purge(conn: Connection, *, before: datetime) -> int:
+    """Delete the windows that started before ``before`` (no limit here spans more than a day); returns how
+    many."""
+    return int(conn.execute(text("DELETE FROM rate_limits WHERE window_start < :before"),
+                            {"before": before}).rowcount or 0)
 
 
 def _ci_hash(conn: Connection, user_id: int) -> str | None:

@@ -4,13 +4,17 @@ only to the parent's verified phone."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Engine, text
 
 from geo.auth.limits import Limit, hit
 from geo.errors import RateLimited
+from geo.privacy.retention import purge
 from geo.settings import Settings
 from tests.booking_util import (
     ORIGIN_LAT,
@@ -147,3 +151,37 @@ def test_texts_to_one_number_have_a_daily_cap(settings: Settings, connection: Co
                          headers=headers), "texts_phone_day")
     assert connection.execute(text("SELECT count(*) FROM notification_outbox WHERE recipient = :p"),
                               {"p": verified_phone_of(parent)}).scalar_one() == 2
+
+
+def test_the_limit_holds_across_concurrent_transactions(engine: Engine) -> None:
+    """Workers are separate processes with their own connections: 12 concurrent hits on a limit of 5, each in
+    its own committed transaction, let exactly 5 through."""
+    bucket = f"test_concurrent_{uuid.uuid4().hex[:8]}"
+    limit = Limit(bucket, 5, 3600)
+    barrier = threading.Barrier(12)
+
+    def one() -> bool:
+        with engine.connect() as conn:
+            barrier.wait()
+            try:
+                with conn.begin():
+                    hit(conn, limit, "same key")
+            except RateLimited:
+                return False
+            return True
+
+    try:
+        with ThreadPoolExecutor(max_workers=12) as pool:
+            results = list(pool.map(lambda _: one(), range(12)))
+        assert results.count(True) == 5
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM rate_limits WHERE bucket = :b"), {"b": bucket})
+
+
+def test_privacy_purge_drops_old_windows(settings: Settings, connection: Connection) -> None:
+    now = datetime.now(UTC)
+    hit(connection, Limit("test_purge", 5, 3600), "old", now=now - timedelta(days=3))
+    hit(connection, Limit("test_purge", 5, 3600), "new", now=now)
+    purge(connection, settings, now=now)
+    assert connection.execute(text("SELECT count(*) FROM rate_limits WHERE bucket = 'test_purge'")).scalar_one() == 1
