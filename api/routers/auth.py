@@ -55,7 +55,7 @@ from geo.auth.mail import (
     start_password_reset,
 )
 from geo.auth.policy import Role
-from geo.errors import InvalidQuery, Unauthenticated
+from geo.errors import Conflict, InvalidQuery, Unauthenticated
 from geo.privacy.erasure import delete_account
 from geo.settings import Settings
 from geo.validation import MAX_ID, personal_text
@@ -105,8 +105,11 @@ def signup(body: SignupIn, tx: WriteTx, settings: SettingsDep, ip: ClientIp) -> 
         if limits.check_account_mail(conn, settings, email=email):
             send_signup_notice(conn, user_id=int(existing), email=email)
         return SIGNUP_ANSWER
-    user_id = create_user(conn, email=email, password=body.password, role=Role.parent, display_name=display_name,
-                          email_confirmed=False)
+    try:
+        user_id = create_user(conn, email=email, password=body.password, role=Role.parent,
+                              display_name=display_name, email_confirmed=False)
+    except Conflict:  # a concurrent sign-up with the address won: the same answer
+        return SIGNUP_ANSWER
     if limits.check_account_mail(conn, settings, email=email):
         send_confirmation(conn, user_id=user_id, email=email)
     return SIGNUP_ANSWER
