@@ -12,9 +12,12 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
 from api.deps import check_write_routes
+from api.dev_banner import DevBanner
 from api.errors import install_error_handlers
 from api.headers import SecurityHeaders, WorkerHeader
+from api.limits import BodyLimit
 from api.openapi import install_openapi
+from api.private import NoStorePrivate
 from api.read_routing import ReadYourWrites
 from api.routers import (
     admin,
@@ -33,7 +36,7 @@ from api.routers import (
     waitlist,
 )
 from api.state import AppState, open_state
-from geo.settings import Settings, get_settings_or_exit
+from geo.settings import Settings, development_warnings, get_settings_or_exit
 
 
 class DolbomAPI(FastAPI):
@@ -79,6 +82,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.add_middleware(ReadYourWrites, cookie_secure=settings.auth.cookie_secure)
+    app.add_middleware(NoStorePrivate)
+    app.add_middleware(BodyLimit, max_body_bytes=settings.server.max_body_bytes)
+    if warnings := development_warnings(settings):
+        app.add_middleware(DevBanner, warnings=warnings)
     install_error_handlers(app)
     install_openapi(app, settings)
     app.include_router(health.router)

@@ -11,6 +11,9 @@
 - ``WriteTx``: the one write path. A session whose transaction commits when the handler returns, in the
   handler's own worker-thread step (``WriteRoute``), before the response is serialised and sent, and rolls back
   when the handler raises: a request writes all or nothing, and a lock it took is released at once.
+- ``IdempotencyKeyDep``, ``AnonymousIdempotencyKeyDep``: the request's ``Idempotency-Key``, claimed in its
+  ``WriteTx``; ``WriteRoute`` replays a stored response, or stores the new one in the same transaction before it
+  commits (``api/idempotency.py``).
 - ``LayerEngineDep``, ``TileCacheDep``, ``VacancyHubDep``: map layers, tiles, the vacancy stream.
 - ``CurrentUser``, ``OptionalUser``, ``AdminUser``, ``require_role(...)``: who is calling (``api/security.py``
   decides what they may do).
@@ -22,9 +25,13 @@ import functools
 import hmac
 import inspect
 from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Header, Request
+from fastapi.datastructures import DefaultPlaceholder
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import ResponseValidationError
 from fastapi.routing import APIRoute
 from psycopg import AsyncConnection
 from sqlalchemy import Engine
@@ -32,14 +39,18 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Session
 from starlette.requests import HTTPConnection
+from starlette.responses import Response
 
-from api.read_routing import LSN_COOKIE, MIN_LSN_HEADER
+from api.idempotency import IDEMPOTENCY_HEADER, KeyedWrite, replayed
+from api.private import mark_private
+from api.read_routing import LSN_COOKIE, MIN_LSN_HEADER, READ_PRIMARY
 from api.security import CSRF_HEADER, SAFE_METHODS, SESSION_COOKIE
 from api.state import AppState, state_of
 from geo.auth.accounts import Principal, resolve_token, sha256_hex
 from geo.auth.policy import Role
 from geo.errors import Forbidden, InvalidQuery, Unauthenticated
-from geo.ops.replicas import parse_lsn
+from geo.idempotency import MAX_KEY_LENGTH, KeyedRequest, caller_of, check_key, claim, request_fingerprint
+from geo.ops.replicas import PRIMARY_ONLY_LSN, parse_lsn
 from geo.settings import Settings
 from geo.vacancy.hub import VacancyHub
 from tiles.cache import TileCache
@@ -87,13 +98,14 @@ async def get_vacancy_hub(state: AppStateDep) -> VacancyHub:
 
 def min_lsn_of(conn: HTTPConnection) -> int | None:
     """The WAL position this request must read at least: the later of the ``Dolbom-Min-LSN`` header (malformed:
-    ``InvalidQuery``, a 422) and the ``dolbom_lsn`` cookie (malformed: ignored, it may be an old browser's)."""
+    ``InvalidQuery``, a 422) and the ``dolbom_lsn`` cookie (malformed: ignored, it may be an old browser's).
+    ``primary`` (the position of a write could not be read) is above any real position: the primary serves."""
     positions: list[int] = []
     if header := conn.headers.get(MIN_LSN_HEADER):
-        positions.append(parse_lsn(header))
+        positions.append(PRIMARY_ONLY_LSN if header.strip() == READ_PRIMARY else parse_lsn(header))
     if cookie := conn.cookies.get(LSN_COOKIE):
         try:
-            positions.append(parse_lsn(cookie))
+            positions.append(PRIMARY_ONLY_LSN if cookie == READ_PRIMARY else parse_lsn(cookie))
         except InvalidQuery:
             pass
     return max(positions) if positions else None
@@ -176,15 +188,26 @@ def get_write_tx(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Ses
         session.close()
 
 
-def _committing(endpoint: Callable[..., Any]) -> Callable[..., Any]:
-    """``endpoint`` followed, in the same call, by the commit of its write transaction."""
+def _committing(endpoint: Callable[..., Any], route: WriteRoute) -> Callable[..., Any]:
+    """``endpoint`` followed, in the same call, by the commit of its write transaction. With an
+    ``Idempotency-Key`` (a ``KeyedWrite`` argument): a stored response is sent instead of running ``endpoint``;
+    else the answer is serialised into its response here, and that response stored in the same transaction before
+    the commit."""
 
     @functools.wraps(endpoint)  # FastAPI reads the parameters and the return type through __wrapped__
     def run(*args: Any, **kwargs: Any) -> Any:
+        keyed = next((v for v in kwargs.values() if isinstance(v, KeyedWrite)), None)
+        if keyed is not None and keyed.replay is not None:
+            return replayed(keyed.replay)
         result = endpoint(*args, **kwargs)
-        for value in kwargs.values():
-            if isinstance(value, WriteSession):
-                value.commit()
+        if keyed is not None:
+            result = route.render(result)
+            keyed.record(result)
+        sessions = [v for v in kwargs.values() if isinstance(v, WriteSession)]
+        if keyed is not None and isinstance(keyed.session, WriteSession) and keyed.session not in sessions:
+            sessions.append(keyed.session)
+        for session in sessions:
+            session.commit()
         return result
 
     return run
@@ -202,15 +225,49 @@ class WriteRoute(APIRoute):
     """
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
-        if not inspect.iscoroutinefunction(endpoint) and _writes(endpoint):
-            endpoint = _committing(endpoint)
+        if _writes(endpoint):
+            if inspect.iscoroutinefunction(endpoint):
+                if _writes(endpoint, _KEY_DEPENDENCIES):
+                    raise RuntimeError(f"{path}: a handler with an Idempotency-Key dependency must be sync (def)")
+            else:
+                endpoint = _committing(endpoint, self)
         super().__init__(path, endpoint, **kwargs)
 
+    def render(self, result: Any) -> Response:
+        """The response FastAPI would make of a handler's answer (validated by the response model and
+        serialised), made here so that it can be stored before the transaction commits."""
+        if isinstance(result, Response):
+            return result
+        status = self.status_code or 200
+        field = self.response_field
+        options: dict[str, Any] = {
+            "include": self.response_model_include, "exclude": self.response_model_exclude,
+            "by_alias": self.response_model_by_alias, "exclude_unset": self.response_model_exclude_unset,
+            "exclude_defaults": self.response_model_exclude_defaults,
+            "exclude_none": self.response_model_exclude_none}
+        if field is not None:
+            value, errors = field.validate(result, {}, loc=("response",))
+            if errors:
+                raise ResponseValidationError(errors=errors, body=result)
+            if isinstance(self.response_class, DefaultPlaceholder):  # FastAPI's fast path: JSON bytes at once
+                return Response(content=field.serialize_json(value, **options), media_type="application/json",
+                                status_code=status)
+            content = field.serialize(value, **options)
+        else:
+            content = jsonable_encoder(result)
+        response_class = self.response_class
+        if isinstance(response_class, DefaultPlaceholder):
+            response_class = response_class.value
+        response: Response = response_class(content, status_code=status)
+        return response
 
-def _writes(endpoint: Callable[..., Any]) -> bool:
-    """Whether ``endpoint`` takes a ``WriteTx`` parameter."""
+
+def _writes(endpoint: Callable[..., Any], dependencies: frozenset[Callable[..., Any]] | None = None) -> bool:
+    """Whether ``endpoint`` takes a ``WriteTx`` parameter or an ``Idempotency-Key`` dependency (which uses the
+    ``WriteTx``), or with ``dependencies`` one of those."""
+    wanted = dependencies if dependencies is not None else _WRITE_DEPENDENCIES
     for param in inspect.signature(endpoint, eval_str=True).parameters.values():
-        if any(getattr(meta, "dependency", None) is get_write_tx
+        if any(getattr(meta, "dependency", None) in wanted
                for meta in getattr(param.annotation, "__metadata__", ())):
             return True
     return False
@@ -220,7 +277,8 @@ def check_write_routes(app: FastAPI) -> None:
     """Refuse an app with a handler that writes (``WriteTx``) on a route that is not a ``WriteRoute``."""
     for route in app.routes:
         if isinstance(route, APIRoute) and not isinstance(route, WriteRoute) and _writes(route.endpoint):
-            raise RuntimeError(f"{route.path}: a handler with WriteTx needs APIRouter(route_class=WriteRoute)")
+            raise RuntimeError(f"{route.path}: a handler with WriteTx or an Idempotency-Key needs "
+                               "APIRouter(route_class=WriteRoute)")
 
 
 # --- who is calling -------------------------------------------------------------------------------------------
@@ -270,12 +328,16 @@ SessionDep = Annotated[Session, Depends(get_session)]
 
 
 def optional_user(request: Request, session: SessionDep) -> Principal | None:
-    """The caller when authenticated, else None (a bad token is still a 401)."""
+    """The caller when authenticated, else None (a bad token is still a 401); an identified caller's answer is
+    private (``Cache-Control: no-store``)."""
+    if request.headers.get("authorization") or request.cookies.get(SESSION_COOKIE):
+        mark_private(request.scope)
     return _principal(request, session)
 
 
 def current_user(request: Request, session: SessionDep) -> Principal:
-    """The authenticated caller; 401 otherwise."""
+    """The authenticated caller; 401 otherwise. Its answer is private (``Cache-Control: no-store``)."""
+    mark_private(request.scope)
     principal = _principal(request, session)
     if principal is None:
         raise Unauthenticated("log in (session cookie) or send a bearer token")
@@ -307,6 +369,52 @@ def require_role(*roles: Role) -> Callable[..., Principal]:
 
 
 AdminUser = Annotated[Principal, Depends(require_role(Role.city_admin))]
+
+# --- Idempotency-Key ------------------------------------------------------------------------------------------
+
+
+async def _fingerprint(request: Request, settings: Annotated[Settings, Depends(get_app_settings)],
+                       idempotency_key: Annotated[str | None, Header(
+                           alias=IDEMPOTENCY_HEADER, max_length=MAX_KEY_LENGTH + 2,
+                           description="A unique key (e.g. a UUID) per intended request: retrying with it returns "
+                                       "the first response instead of writing twice")] = None) -> str | None:
+    """The body's fingerprint when the request carries a key (read here: a sync dependency cannot await)."""
+    if idempotency_key is None:
+        return None
+    return request_fingerprint(await request.body(), key=settings.idempotency.hash_key)
+
+
+Fingerprint = Annotated[str | None, Depends(_fingerprint)]
+
+
+def _keyed(request: Request, tx: Session, settings: Settings, fingerprint: str | None,
+           user_id: int | None) -> KeyedWrite | None:
+    if fingerprint is None:
+        return None
+    ttl = timedelta(hours=settings.idempotency.ttl_hours)
+    keyed = KeyedRequest(caller=caller_of(user_id), key=check_key(request.headers[IDEMPOTENCY_HEADER]),
+                         method=request.method, path=request.url.path, request_hash=fingerprint)
+    return KeyedWrite(request=keyed, session=tx, ttl=ttl, replay=claim(tx.connection(), keyed, ttl=ttl))
+
+
+def user_idempotency_key(request: Request, tx: WriteTx, user: CurrentUser, settings: SettingsDep,
+                         fingerprint: Fingerprint) -> KeyedWrite | None:
+    """Dependency (``IdempotencyKeyDep``): the caller's ``Idempotency-Key``, claimed in the request's ``WriteTx``
+    (None without the header)."""
+    return _keyed(request, tx, settings, fingerprint, user.user_id)
+
+
+def anonymous_idempotency_key(request: Request, tx: WriteTx, settings: SettingsDep,
+                              fingerprint: Fingerprint) -> KeyedWrite | None:
+    """Dependency (``AnonymousIdempotencyKeyDep``): an ``Idempotency-Key`` of a request without a login."""
+    return _keyed(request, tx, settings, fingerprint, None)
+
+
+_KEY_DEPENDENCIES: frozenset[Callable[..., Any]] = frozenset({user_idempotency_key, anonymous_idempotency_key})
+_WRITE_DEPENDENCIES: frozenset[Callable[..., Any]] = frozenset({get_write_tx, *_KEY_DEPENDENCIES})
+# scope="function", like the WriteTx they claim the key in.
+IdempotencyKeyDep = Annotated[KeyedWrite | None, Depends(user_idempotency_key, scope="function")]
+AnonymousIdempotencyKeyDep = Annotated[KeyedWrite | None, Depends(anonymous_idempotency_key, scope="function")]
 
 # --- aliases ----------------------------------------------------------------------------------------------------
 

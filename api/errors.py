@@ -7,6 +7,7 @@ exhausted) is 503 with ``Retry-After``; anything unexpected is a 500 problem wit
 from __future__ import annotations
 
 import logging
+import math
 import traceback
 from typing import Any
 
@@ -83,9 +84,13 @@ def _status_for(exc: DolbomError) -> int:
 def domain_problem(exc: DolbomError, *, instance: str | None = None) -> JSONResponse:
     """The problem response of a domain error, for a handler that answers an error without raising it (its
     ``WriteTx`` then commits what it wrote, e.g. a failed login that counts towards the lockout)."""
-    retry_after = exc.extra.get("retry_after_s")
-    headers = {"Retry-After": str(int(retry_after))} if retry_after is not None else None
-    return problem(_status_for(exc), exc.title, exc.detail, instance=instance, headers=headers, **exc.extra)
+    status = _status_for(exc)
+    headers = None
+    if status in (429, 503):
+        # Every "try again later" says when (RFC 9110 Retry-After, whole seconds).
+        retry_after_s = exc.extra.get("retry_after_s") or RETRY_AFTER_S
+        headers = {"Retry-After": str(max(1, math.ceil(float(retry_after_s))))}
+    return problem(status, exc.title, exc.detail, instance=instance, headers=headers, **exc.extra)
 
 
 async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
@@ -111,8 +116,11 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    headers = dict(getattr(exc, "headers", None) or {})
+    if exc.status_code in (429, 503) and not any(name.lower() == "retry-after" for name in headers):
+        headers["Retry-After"] = str(RETRY_AFTER_S)
     return problem(exc.status_code, "HTTP error", str(exc.detail), instance=str(request.url.path),
-                   headers=getattr(exc, "headers", None))
+                   headers=headers or None)
 
 
 def _unavailable(request: Request) -> JSONResponse:

@@ -30,6 +30,27 @@ _COMMON = [
 ]
 
 
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
+
+
+def secure_cookie(scope: Scope, setting: bool | None) -> bool:
+    """Whether a cookie set in answer to this request is ``Secure``: ``DOLBOM_COOKIE_SECURE`` when set; else
+    yes, unless the request came over plain HTTP to a loopback host (a laptop: ``http://127.0.0.1:8000``).
+
+    The scheme is uvicorn's: ``https`` on TLS, or from ``X-Forwarded-Proto`` of a proxy that
+    DOLBOM_FORWARDED_ALLOW_IPS names.
+    """
+    if setting is not None:
+        return setting
+    if scope.get("scheme") in ("https", "wss"):
+        return True
+    host = next((value.decode("latin-1") for name, value in scope.get("headers", []) if name == b"host"), "")
+    hostname = host.rsplit(":", 1)[0] if not host.startswith("[") else host.split("]")[0] + "]"
+    if not hostname and scope.get("server"):
+        hostname = str(scope["server"][0])
+    return not (hostname.lower() in LOOPBACK_HOSTS or hostname.lower().endswith(".localhost"))
+
+
 class SecurityHeaders:
     """Adds Content-Security-Policy (with frame-ancestors), X-Content-Type-Options and friends."""
 

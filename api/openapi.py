@@ -23,6 +23,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 
 from api.deps import current_user, optional_user
 from api.errors import PROBLEM_JSON
+from api.idempotency import IDEMPOTENCY_HEADER
 from api.schemas.facilities import Problem
 from api.security import CSRF_HEADER, SAFE_METHODS, SESSION_COOKIE
 from geo.settings import Settings
@@ -40,6 +41,8 @@ DESCRIPTIONS = {
     "422": "Invalid request: a malformed or out-of-bounds parameter, or a query the domain rejects "
            "(problem+json, RFC 9457; `param` names the parameter when one is at fault)",
     "503": "Database unavailable (problem+json, RFC 9457); retry after `Retry-After` seconds",
+    "413": "Request body too large (problem+json, RFC 9457; `max_body_bytes` says the cap): refused before it "
+           "is read",
 }
 
 
@@ -144,11 +147,15 @@ def problem_openapi(app: FastAPI, settings: Settings) -> dict[str, Any]:
                     responses.setdefault(status, {"description": DESCRIPTIONS[status]})
             if operation.get("requestBody"):
                 responses.setdefault("400", {"description": DESCRIPTIONS["400"]})
+                responses.setdefault("413", {"description": DESCRIPTIONS["413"]})
+            if any(p.get("name") == IDEMPOTENCY_HEADER for p in operation.get("parameters", [])):
+                responses.setdefault("409", {"description": "A request with this Idempotency-Key is still running "
+                                                            "(problem+json, RFC 9457)"})
             for status, response in list(responses.items()):
                 if status.startswith(("4", "5")):
                     responses[status] = _problem_response(
                         response.get("description") if status != "422" else DESCRIPTIONS["422"],
-                        retry_after=status == "503")
+                        retry_after=status in ("429", "503"))
             if operation.get("parameters") or operation.get("requestBody"):
                 responses.setdefault("422", _problem_response(DESCRIPTIONS["422"]))
             # A path names something (a layer, a feature) that may not exist.

@@ -29,7 +29,7 @@ from datetime import date
 import httpx
 from sqlalchemy import Engine, text
 
-from benchmarks.serving import free_port, running_server
+from benchmarks.harness import free_port, running_server
 from geo.admission.rules import childcare_year
 from geo.auth.accounts import issue_token
 from geo.settings import Settings

@@ -30,6 +30,9 @@ from pydantic_settings import (
 from geo.errors import DolbomError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# Published in this repository: fine on a laptop, refused with DOLBOM_ENV=production.
+DEVELOPMENT_CI_HASH_KEY = "dolbom-development-ci-key"
+DEVELOPMENT_IDEMPOTENCY_HASH_KEY = "dolbom-development-idempotency-key"
 
 
 def dolbom_home() -> Path:
@@ -88,17 +91,33 @@ class LocalClusterSettings(_Group):
     pg_database: str = _var("dolbom", "DOLBOM_PG_DATABASE", "Database name in the local cluster.", min_length=1)
     replicas: int = _var(0, "DOLBOM_PG_REPLICAS", "How many local standbys `dolbom db up` / `dolbom run` "
                          "provide beside the local primary.", ge=0, le=9)
+    archive: bool = _var(True, "DOLBOM_PG_ARCHIVE", "Archive the local primary's WAL into the pgBackRest "
+                         "repository in DOLBOM_DATA_DIR/backups (point-in-time recovery: `dolbom db restore --to`).")
+    backup_retention_full: int = _var(2, "DOLBOM_BACKUP_RETENTION_FULL", "Full backups of the local cluster "
+                                      "kept; older ones, their diff/incr backups and the WAL only they need are "
+                                      "expired after each `dolbom db backup`.", ge=1, le=99)
 
 
 class ServerSettings(_Group):
     """The API server (`dolbom run`)."""
 
+    environment: Literal["development", "production"] = _var(
+        "development", "DOLBOM_ENV", "`development` (a laptop: the `local` identity provider and the published "
+        "development keys are allowed, and every page says so) or `production` (refuses to start with either).")
     host: str = _var("127.0.0.1", "DOLBOM_HOST", "Address the API listens on.", min_length=1)
     port: int = _var(8000, "DOLBOM_PORT", "Port the API listens on.", ge=1, le=65535)
     workers: int = _var(1, "DOLBOM_WORKERS", "API worker processes behind the one port (uvicorn's "
                         "multi-process mode); each has its own pools.", ge=1, le=64)
     worker_header: bool = _var(False, "DOLBOM_WORKER_HEADER", "Name the answering worker process in an "
                                "`X-Dolbom-Worker: <pid>` response header (load-balancing checks).")
+    max_body_bytes: int = _var(64 * 1024, "DOLBOM_MAX_BODY_BYTES", "Largest request body (bytes) a route "
+                               "takes unless it needs more; a larger one is answered 413 before it is read.",
+                               ge=1024)
+    forwarded_allow_ips: str = _var("", "DOLBOM_FORWARDED_ALLOW_IPS", "Comma-separated addresses of the "
+                                    "reverse proxies whose `X-Forwarded-For` / `X-Forwarded-Proto` are believed "
+                                    "(uvicorn's `forwarded_allow_ips`); empty: none, the client is the peer of "
+                                    "the connection. Set it to your proxy's address (e.g. `127.0.0.1`) when one "
+                                    "is in front.")
 
 
 def _default_catchment_radius_m() -> dict[str, float]:
@@ -154,17 +173,19 @@ class AuthSettings(_Group):
     login_max_failures: int = _var(5, "DOLBOM_LOGIN_MAX_FAILURES", "Failed logins of one account before it "
                                    "is locked out.", ge=1)
     login_ip_max_failures: int = _var(50, "DOLBOM_LOGIN_IP_MAX_FAILURES", "Failed logins from one address "
-                                      "before it is locked out.", ge=1)
+                                      "after which it gets no second try at any account that failed from it; "
+                                      "at ten times this the address is locked out for every account.", ge=1)
     login_lockout_minutes: float = _var(15.0, "DOLBOM_LOGIN_LOCKOUT_MINUTES", "How long a lockout lasts "
                                         "(minutes).", gt=0)
-    cookie_secure: bool = _var(False, "DOLBOM_COOKIE_SECURE", "Send the session cookie over HTTPS only "
-                               "(set it in production).")
+    cookie_secure: bool | None = _var(None, "DOLBOM_COOKIE_SECURE", "Mark cookies `Secure` (sent over HTTPS "
+                                      "only): `true` always, `false` never; unset: per request, Secure unless it "
+                                      "came over plain HTTP to localhost / 127.0.0.1 / ::1.")
 
 
 class IdentitySettings(_Group):
     """본인인증 (identity verification)."""
 
-    ci_hash_key: str = _var("dolbom-development-ci-key", "DOLBOM_CI_HASH_KEY", "Key of the HMAC that turns a "
+    ci_hash_key: str = _var(DEVELOPMENT_CI_HASH_KEY, "DOLBOM_CI_HASH_KEY", "Key of the HMAC that turns a "
                             "provider's CI into the stored ci_hash; set it in production.", secret=True,
                             min_length=1)
     provider: Literal["local", "oidc"] = _var("local", "DOLBOM_IDENTITY_PROVIDER", "`local` (a test form) "
@@ -236,6 +257,16 @@ class LimitsSettings(_Group):
                                       "client address per hour.", ge=1)
     texts_per_phone_day: int = _var(20, "DOLBOM_LIMIT_TEXTS_PER_PHONE_DAY", "Texts a parent's request may "
                                     "queue to one phone number per day.", ge=1)
+
+
+class IdempotencySettings(_Group):
+    """Idempotency-Key on creating requests (docs/search-api.md)."""
+
+    ttl_hours: float = _var(24.0, "DOLBOM_IDEMPOTENCY_TTL_HOURS", "How long the first response of a request "
+                            "sent with an Idempotency-Key is kept and replayed (hours).", gt=0)
+    hash_key: str = _var(DEVELOPMENT_IDEMPOTENCY_HASH_KEY, "DOLBOM_IDEMPOTENCY_HASH_KEY", "Key of the HMAC "
+                         "of stored request bodies (a sign-up body holds a password); set it in production.",
+                         secret=True, min_length=1)
 
 
 class NotifySettings(_Group):
@@ -312,6 +343,29 @@ class ReplicaSettings(_Group):
         return [normalise_url(u.strip()) for u in self.urls_csv.split(",") if u.strip()]
 
 
+def development_only(settings: Any) -> list[tuple[str, str]]:
+    """``(variable, why)`` for each setting only a development machine may keep: the `local` identity provider
+    and keys whose default value is published in this repository."""
+    found: list[tuple[str, str]] = []
+    if settings.identity.provider == "local":
+        found.append(("DOLBOM_IDENTITY_PROVIDER=local", "the local identity provider lets anyone verify as anyone; "
+                      "use oidc"))
+    if settings.identity.ci_hash_key == DEVELOPMENT_CI_HASH_KEY:
+        found.append(("DOLBOM_CI_HASH_KEY", "is the published development key; set a secret of your own"))
+    if settings.idempotency.hash_key == DEVELOPMENT_IDEMPOTENCY_HASH_KEY:
+        found.append(("DOLBOM_IDEMPOTENCY_HASH_KEY", "is the published development key; set a secret of your own"))
+    return found
+
+
+def development_warnings(settings: Settings) -> list[str]:
+    """What makes this a development setup, one sentence each (for ``/health`` and the pages' banner); empty
+    outside development (where ``Settings`` refuses to start with any of it)."""
+    if settings.server.environment != "development":
+        return []
+    return [f"{env} {why}" if env.endswith("_KEY") else f"{env}: {why}"
+            for env, why in development_only(settings)]
+
+
 class SettingsError(DolbomError, ValueError):
     """The environment (or ``.env``) holds a value the settings refuse; ``detail`` names the variable, on one
     line."""
@@ -376,6 +430,7 @@ class Settings(BaseSettings):
     vacancy: VacancySettings = Field(default_factory=VacancySettings)
     sync: SyncSettings = Field(default_factory=SyncSettings)
     booking: BookingSettings = Field(default_factory=BookingSettings)
+    idempotency: IdempotencySettings = Field(default_factory=IdempotencySettings)
     notify: NotifySettings = Field(default_factory=NotifySettings)
     limits: LimitsSettings = Field(default_factory=LimitsSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
@@ -425,6 +480,15 @@ class Settings(BaseSettings):
         if self.pgbouncer.enabled and self.database.url and not self.database.direct_url:
             raise ValueError("DOLBOM_PGBOUNCER=1 with DATABASE_URL needs DOLBOM_DIRECT_DATABASE_URL (the "
                              "PostgreSQL server itself, for LISTEN, migrations and imports)")
+        return self
+
+    @model_validator(mode="after")
+    def _production_needs_real_identity(self) -> Settings:
+        """Outside development, refuse what lets anyone verify as anyone or forge a stored identity."""
+        if self.server.environment != "development":
+            problems = [f"{env}: {why}" for env, why in development_only(self)]
+            if problems:
+                raise ValueError(f"DOLBOM_ENV={self.server.environment} refuses " + "; ".join(problems))
         return self
 
     def updated(self, **changes: Any) -> Settings:

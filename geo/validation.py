@@ -106,19 +106,35 @@ def reject_rrn(value: str | None, *, param: str) -> None:
 
 
 def personal_text(value: str | None, *, param: str, max_length: int = MAX_TEXT_LENGTH) -> str | None:
-    """A personal text field about to be stored (a display name, a child's name, a phone, a verified name):
-    ``clean_text`` (NFC, stripped, bounded, no control characters, ``None`` when empty), and never a number
-    shaped like a 주민등록번호 (``900101-1234567``, ``9001011234567``, inside other text too).
+    """A personal text field as it is compared and stored (a display name, a child's name, a phone, a verified
+    name): NFC (decomposed Hangul is the same name), runs of whitespace collapsed to one space, stripped; ``None``
+    when absent or empty. Never a number shaped like a 주민등록번호 (``900101-1234567``, ``9001011234567``, inside
+    other text too).
 
-    Every write of a personal field goes through this one function.
+    Every write of a personal field goes through this one function. Without the normalisation ``"홍길동 "`` or
+    the decomposed ``"홍길동"`` was another person than ``"홍길동"`` (and passed the one-person-one-account check).
 
     Raises
     ------
     InvalidQuery
-        Naming ``param``: a 주민등록번호 shape, a control character, or more than ``max_length`` characters.
+        Naming ``param``: a 주민등록번호 shape, a control character (C0, DEL or C1 such as U+0085; PostgreSQL
+        text cannot hold NUL), an invisible format character (U+200B, U+FEFF, U+202E ...), whitespace only, or
+        more than ``max_length`` characters once normalised.
     """
+    if value is None or value == "":
+        return None
+    reject_control_characters(value, param=param)
+    # Invisible format characters (zero-width space, joiners, BOM, bidi overrides) would make another person of
+    # the same name, as a trailing space did.
+    if any(unicodedata.category(ch) == "Cf" for ch in value):
+        raise InvalidQuery(f"{param} must not contain invisible format characters such as U+200B", param=param)
     reject_rrn(value, param=param)
-    return clean_text(value, param=param, max_length=max_length)
+    cleaned = " ".join(unicodedata.normalize("NFC", value).split())
+    if not cleaned:
+        raise InvalidQuery(f"{param} must not be empty or only whitespace", param=param)
+    if len(cleaned) > max_length:
+        raise InvalidQuery(f"{param} must be at most {max_length} characters (got {len(cleaned)})", param=param)
+    return cleaned
 
 
 def reject_control_characters(value: str | None, *, param: str, allow_whitespace: bool = False) -> None:

@@ -44,6 +44,8 @@ SLOW_PATHS = (
     "api/test_schemathesis.py",
     "api/test_isochrones_api.py",
     "api/test_bookings_walking.py",
+    "api/test_apply_burst.py",
+    "api/test_docs_browser.py",
 )
 TESTS_DIR = Path(__file__).resolve().parent
 

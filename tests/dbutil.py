@@ -87,4 +87,5 @@ def client_on(settings: Settings, connection: Connection) -> TestClient:
     app.dependency_overrides[get_read_session] = fixture_session
     app.dependency_overrides[get_write_tx] = fixture_write_tx
     app.dependency_overrides[get_read_connection] = fixture_read_connection
-    return TestClient(app)
+    # A loopback name: cookies are Secure on any other plain-HTTP host, and the client would not send them back.
+    return TestClient(app, base_url="http://localhost")

@@ -9,8 +9,9 @@ from fastapi import APIRouter, Path, Request, Response
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from api.deps import ClientIp, CurrentUser, SessionDep, SettingsDep, WriteRoute, WriteTx
+from api.deps import AnonymousIdempotencyKeyDep, ClientIp, CurrentUser, SessionDep, SettingsDep, WriteRoute, WriteTx
 from api.errors import domain_problem
+from api.headers import secure_cookie
 from api.schemas.accounts import (
     AccountDeletedOut,
     AccountDeleteIn,
@@ -88,7 +89,8 @@ LIMIT_ERRORS: dict[int | str, dict[str, Any]] = {
 
 @router.post("/signup", status_code=202, response_model=SignupAcceptedOut, summary="A parent creates an account",
              responses=LIMIT_ERRORS)
-def signup(body: SignupIn, tx: WriteTx, settings: SettingsDep, ip: ClientIp) -> dict[str, Any]:
+def signup(body: SignupIn, tx: WriteTx, settings: SettingsDep, ip: ClientIp,
+           _key: AnonymousIdempotencyKeyDep) -> dict[str, Any]:
     """Parents sign up themselves; every other role is created by a city admin. The answer is the same whether
     or not the address has an account (an existing one gets a "someone tried to sign up" mail instead of a
     second account), so sign-up does not tell who is registered. The new account must confirm its address
@@ -164,9 +166,9 @@ def login_session(body: LoginIn, request: Request, response: Response, tx: Write
         return issued
     max_age = int(settings.auth.session_ttl_hours * 3600)
     response.set_cookie(SESSION_COOKIE, issued.secret, max_age=max_age, httponly=True, samesite="lax",
-                        secure=settings.auth.cookie_secure, path="/")
+                        secure=secure_cookie(request.scope, settings.auth.cookie_secure), path="/")
     response.set_cookie(CSRF_COOKIE, issued.csrf, max_age=max_age, httponly=False, samesite="strict",
-                        secure=settings.auth.cookie_secure, path="/")
+                        secure=secure_cookie(request.scope, settings.auth.cookie_secure), path="/")
     return {"csrf_token": issued.csrf, "expires_at": issued.expires_at}
 
 
@@ -252,19 +254,22 @@ def delete_token(token_id: Annotated[int, Path(ge=1, le=MAX_ID)], user: CurrentU
 
 
 @router.post("/identity/start", response_model=IdentityStartOut, summary="Start 본인인증")
-def identity_start(user: CurrentUser, response: Response, settings: SettingsDep) -> dict[str, Any]:
+def identity_start(user: CurrentUser, request: Request, response: Response,
+                   settings: SettingsDep) -> dict[str, Any]:
     """Where to verify (the configured provider); state and nonce are kept in an HttpOnly cookie."""
     provider = provider_from_settings(settings)
     state, nonce = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
     url = provider.authorization_url(state=state, nonce=nonce)
     response.set_cookie(IDV_COOKIE, f"{state}.{nonce}", max_age=600, httponly=True, samesite="lax",
-                        secure=settings.auth.cookie_secure, path="/auth/identity")
+                        secure=secure_cookie(request.scope, settings.auth.cookie_secure),
+                        path="/auth/identity")
     return {"provider": provider.name, "url": url, "state": state}
 
 
 def _check_state(request: Request, state: str) -> str:
     expected_state, _, nonce = request.cookies.get(IDV_COOKIE, "").partition(".")
-    if not expected_state or not secrets.compare_digest(expected_state, state):
+    # As bytes: compare_digest refuses non-ASCII str (a 500 for a Hangul state).
+    if not expected_state or not secrets.compare_digest(expected_state.encode(), state.encode()):
         raise Unauthenticated("identity verification state does not match; start again")
     return nonce
 

@@ -9,7 +9,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 
-from api.deps import ClientIp, CurrentUser, SessionDep, SettingsDep, WriteRoute, WriteTx
+from api.deps import ClientIp, CurrentUser, IdempotencyKeyDep, SessionDep, SettingsDep, WriteRoute, WriteTx
+from api.schemas.accounts import NoControl
 from api.schemas.bookings import BookingBody, EmergencyAcceptBody, EmergencyBody, PatternBody, SlotBody
 from api.security import authorize
 from geo.auth import limits
@@ -33,7 +34,7 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
 router = APIRouter(prefix="/bookings", tags=["bookings"], responses=PROBLEMS, route_class=WriteRoute)
 # Row ids (bigint sequences) and 어린이집코드 in paths.
 IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
-CodePath = Annotated[str, Path(min_length=1, max_length=40)]
+CodePath = Annotated[str, Path(min_length=1, max_length=40), NoControl]
 STATUS_PATTERN = "^(booked|confirmed|cancelled|waiting)$"
 
 
@@ -44,7 +45,8 @@ def _centre(conn: Any, code: str, user: Any) -> dict[str, Any]:
 
 
 @router.post("/centres/{code}/slots", status_code=201, summary="Publish one slot (staff of the centre)")
-def create_slot(code: CodePath, body: SlotBody, user: CurrentUser, tx: WriteTx) -> dict[str, Any]:
+def create_slot(code: CodePath, body: SlotBody, user: CurrentUser, tx: WriteTx,
+                _key: IdempotencyKeyDep) -> dict[str, Any]:
     """A date, a time range (an end at or before the start is the next morning) and places by age."""
     conn = tx.connection()
     _centre(conn, code, user)
@@ -55,7 +57,8 @@ def create_slot(code: CodePath, body: SlotBody, user: CurrentUser, tx: WriteTx) 
 
 @router.post("/centres/{code}/patterns", status_code=201,
              summary="Publish a recurring pattern with exceptions (staff of the centre)")
-def create_pattern(code: CodePath, body: PatternBody, user: CurrentUser, tx: WriteTx) -> dict[str, Any]:
+def create_pattern(code: CodePath, body: PatternBody, user: CurrentUser, tx: WriteTx,
+                   _key: IdempotencyKeyDep) -> dict[str, Any]:
     """Every ``weekday`` (0 = Monday) or every Korean public holiday (``on_holidays``) from ``valid_from`` to
     ``valid_until``; ``skip_holidays`` leaves public holidays out; ``exceptions`` are days without a slot."""
     conn = tx.connection()
@@ -76,7 +79,7 @@ def search(session: SessionDep, settings: SettingsDep,
                                                        description="walking time via the road network")] = None,
            on: Annotated[date | None, Query(description="slots starting on this day (Korean time)")] = None,
            at: Annotated[datetime | None, Query(description="slots covering this moment")] = None,
-           service: Annotated[str | None, Query(max_length=20)] = None,
+           service: Annotated[str | None, Query(max_length=20), NoControl] = None,
            include_full: bool = False,
            limit: Annotated[int, Query(ge=1, le=500)] = 100) -> dict[str, Any]:
     """Each feature is a slot at its centre's point with ``free_places`` for ``age`` and its waiting list.
@@ -111,7 +114,7 @@ def _feature(row: dict[str, Any]) -> dict[str, Any]:
 
 @router.post("", status_code=201, summary="Book a slot, or join its waiting list (parents)")
 def book(body: BookingBody, user: CurrentUser, tx: WriteTx, settings: SettingsDep,
-         ip: ClientIp) -> dict[str, Any]:
+         ip: ClientIp, _key: IdempotencyKeyDep) -> dict[str, Any]:
     """409 ``reason=full`` when no place is left and ``join_waitlist`` is false; with it, a ``waiting`` booking
     with its ``waiting_position``. An SMS to the parent's verified phone is queued in the same transaction
     (``phone`` in the body is ignored). 429 past the limits per account, person, address and phone."""
@@ -178,7 +181,7 @@ def emergency_nearest(session: SessionDep, settings: SettingsDep,
 
 @router.post("/emergency", status_code=201, summary="Ask the centres nearby for emergency care (parents)")
 def emergency_request(body: EmergencyBody, user: CurrentUser, tx: WriteTx,
-                      settings: SettingsDep, ip: ClientIp) -> dict[str, Any]:
+                      settings: SettingsDep, ip: ClientIp, _key: IdempotencyKeyDep) -> dict[str, Any]:
     """Open until one centre accepts (first come); lists the centres that may accept it. The acceptance is
     texted to the parent's verified phone (``phone`` in the body is ignored). 429 past the limits."""
     authorize(user, Action.book_care)
@@ -194,7 +197,7 @@ def emergency_request(body: EmergencyBody, user: CurrentUser, tx: WriteTx,
 
 @router.get("/emergency/open", summary="Open emergency requests a centre may accept (its staff)")
 def emergency_open(user: CurrentUser, session: SessionDep,
-                   centre: Annotated[str, Query(max_length=40)]) -> list[dict[str, Any]]:
+                   centre: Annotated[str, Query(max_length=40), NoControl]) -> list[dict[str, Any]]:
     """Oldest first, with the distance to the centre."""
     conn = session.connection()
     facility = _centre(conn, centre, user)

@@ -120,8 +120,8 @@ def _base(request: Request) -> str:
 
 def _page(title: str, body: str) -> Response:
     doc = (f"<!doctype html><html lang='ko'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-           "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
-           "td,th{border:1px solid #ccc;padding:2px 6px;font-size:13px}</style></head>"
+           # Our CSP (style-src 'self') blocks inline styles: the page's style is a file of ours.
+           "<link rel='stylesheet' href='/static/ogc.css'></head>"
            f"<body><h1>{html.escape(title)}</h1>{body}</body></html>")
     return Response(doc, media_type=HTML)
 

@@ -18,6 +18,7 @@ from fastapi import APIRouter
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from api.deps import AppStateDep
+from geo.settings import Settings, development_warnings
 
 router = APIRouter(tags=["health"])
 
@@ -31,6 +32,11 @@ async def _probe(pool: AsyncConnectionPool) -> tuple[dict[str, str], int]:
     return {"postgresql": str(row[0]), "postgis": str(row[1])}, int(row[2])
 
 
+def _environment(settings: Settings) -> dict[str, Any]:
+    """``environment`` (DOLBOM_ENV) and, in development, ``warnings``: what only a laptop may run with."""
+    return {"environment": settings.server.environment, "warnings": development_warnings(settings)}
+
+
 @router.get("/health", summary="Service and database health",
             responses={503: {"description": "No database server answers (problem+json, Retry-After)"}})
 async def health(state: AppStateDep) -> dict[str, Any]:
@@ -40,7 +46,8 @@ async def health(state: AppStateDep) -> dict[str, Any]:
     read_router = state.read_router
     if read_router is None:
         versions, facilities = await _probe(state.read_pool)
-        return {"status": "ok", "database": versions, "facilities": facilities, "worker_pid": os.getpid()}
+        return {"status": "ok", "database": versions, "facilities": facilities, "worker_pid": os.getpid(),
+                **_environment(state.settings)}
     report = read_router.report()
     # The server that serves reads first (the one the report names: no second choice, which would also move the
     # replicas' round robin on), then the others: health answers while any of them does.
@@ -56,6 +63,6 @@ async def health(state: AppStateDep) -> dict[str, Any]:
             continue
         degraded = not all(server["up"] for server in report["servers"])
         return {"status": "degraded" if degraded else "ok", "database": versions, "facilities": facilities,
-                "answered_by": name, "worker_pid": os.getpid(), **report}
+                "answered_by": name, "worker_pid": os.getpid(), **report, **_environment(state.settings)}
     assert error is not None
     raise error

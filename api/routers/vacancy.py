@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import (
     CurrentUser,
     EngineDep,
+    IdempotencyKeyDep,
     ReadSessionDep,
     SessionDep,
     SettingsDep,
@@ -64,7 +65,8 @@ REPLAY_BATCH = 1000
 
 @router.post("/centres/{code}/reports", status_code=201, response_model=VacancyEventOut,
              summary="Report enrolment and free places by age (staff of the centre)")
-def report(code: CentreCode, body: VacancyReportBody, user: CurrentUser, tx: WriteTx) -> dict[str, Any]:
+def report(code: CentreCode, body: VacancyReportBody, user: CurrentUser, tx: WriteTx,
+           _key: IdempotencyKeyDep) -> dict[str, Any]:
     """Checked against 정원 and the class ratios (422 naming the field); kept in history with its author,
     written to the facility row, audited and pushed to ``/vacancy/stream``."""
     conn = tx.connection()

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response
 
-from api.deps import CurrentUser, ReadSessionDep, SessionDep, WriteRoute, WriteTx
+from api.deps import CurrentUser, IdempotencyKeyDep, ReadSessionDep, SessionDep, WriteRoute, WriteTx
 from api.schemas.waitlist import ApplyIn, ChildIn, CorrectionIn, EvidenceIn, OfferIn
 from api.security import authorize
 from geo.admission import child_records
@@ -37,7 +37,7 @@ def _year(year: int | None) -> int:
 
 
 @router.post("/children", status_code=201, summary="Register a child (identity-verified parents)")
-def register_child(body: ChildIn, user: CurrentUser, tx: WriteTx) -> dict[str, Any]:
+def register_child(body: ChildIn, user: CurrentUser, tx: WriteTx, _key: IdempotencyKeyDep) -> dict[str, Any]:
     """Birth date and claimed priority categories (evidence ``claimed`` until checked)."""
     authorize(user, Action.apply_waitlist)
     return wl.register_child(tx.connection(), parent_user_id=user.user_id, name=body.name,
@@ -62,7 +62,7 @@ def remove_child(child_id: Annotated[int, Path(ge=1, le=MAX_ID)], user: CurrentU
 
 
 @router.post("/entries", status_code=201, summary="Apply for a child to a centre")
-def apply(body: ApplyIn, user: CurrentUser, tx: WriteTx) -> dict[str, Any]:
+def apply(body: ApplyIn, user: CurrentUser, tx: WriteTx, _key: IdempotencyKeyDep) -> dict[str, Any]:
     """Up to the year's ``max_applications`` centres per child, one active entry per centre."""
     authorize(user, Action.apply_waitlist)
     return wl.apply(tx.connection(), parent_user_id=user.user_id, child_id=body.child_id,
@@ -151,7 +151,8 @@ def set_evidence(code: Code, body: EvidenceIn, user: CurrentUser, tx: WriteTx) -
 
 
 @router.post("/centres/{code}/offers", status_code=201, summary="Offer a free place to the first eligible entry")
-def offer(code: Code, body: OfferIn, user: CurrentUser, tx: WriteTx) -> dict[str, Any]:
+def offer(code: Code, body: OfferIn, user: CurrentUser, tx: WriteTx,
+          _key: IdempotencyKeyDep) -> dict[str, Any]:
     """Entries skipped are listed with their reason; 409 when no place is free."""
     conn = tx.connection()
     facility = wl.facility_by_code(conn, code)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo
 
-from geo.validation import has_control_characters
+from geo.errors import InvalidQuery
+from geo.validation import has_control_characters, personal_text
 
 
 def _no_control_characters(value: str) -> str:
@@ -16,11 +17,32 @@ def _no_control_characters(value: str) -> str:
     return value
 
 
+def _personal(max_length: int) -> AfterValidator:
+    """``geo.validation.personal_text`` as a pydantic check (a 422 naming the field)."""
+
+    def check(value: str, info: ValidationInfo) -> str:
+        try:
+            cleaned = personal_text(value, param=info.field_name or "value", max_length=max_length)
+        except InvalidQuery as exc:
+            raise ValueError(exc.detail) from None
+        if cleaned is None:
+            raise ValueError("must not be empty or only whitespace")
+        return cleaned
+
+    return AfterValidator(check)
+
+
+# A query or path parameter free of control characters (PostgreSQL text cannot hold NUL).
+NoControl = AfterValidator(_no_control_characters)
 # Every text in a request body is bounded and free of control characters (PostgreSQL text cannot hold NUL).
 Text = Annotated[str, StringConstraints(max_length=200), AfterValidator(_no_control_characters)]
 Secret = Annotated[str, StringConstraints(max_length=1000), AfterValidator(_no_control_characters)]
 Code = Annotated[str, StringConstraints(max_length=50), AfterValidator(_no_control_characters)]
-AgeKey = Annotated[str, StringConstraints(max_length=20)]
+AgeKey = Annotated[str, StringConstraints(max_length=20), AfterValidator(_no_control_characters)]
+# A person's or a child's name, a display name, a phone number: NFC, whitespace collapsed and stripped, never
+# blank, before it is compared (one person, one account) or stored.
+PersonalText = Annotated[str, StringConstraints(max_length=200), _personal(100)]
+Phone = Annotated[str, StringConstraints(max_length=40), _personal(20)]
 # Children or places of one age class: bounded so that sums stay integers PostgreSQL can store.
 Count = Annotated[int, Field(le=100_000)]
 Counts = Annotated[dict[AgeKey, Count], Field(max_length=20)]
@@ -32,7 +54,7 @@ class SignupIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     email: Text
     password: Secret = Field(min_length=1)
-    display_name: Text | None = None
+    display_name: PersonalText | None = None
 
 
 class LoginIn(BaseModel):
@@ -127,7 +149,7 @@ class UserCreateIn(BaseModel):
     email: Text
     password: Secret
     role: Literal["parent", "centre_staff", "district_officer", "city_admin"]
-    display_name: Text | None = None
+    display_name: PersonalText | None = None
     district_code: Text | None = Field(default=None, description="구 code or name, district officers only")
     facility_codes: list[Code] = Field(default_factory=list, max_length=100,
                                        description="어린이집코드 list, centre staff only")
@@ -153,9 +175,9 @@ class LocalIdentityIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     state: Text
-    name: Text
+    name: PersonalText
     birth_date: Text = Field(description="YYYY-MM-DD")
-    phone: Text | None = None
+    phone: Phone | None = None
 
 
 class VacancyReportBody(BaseModel):

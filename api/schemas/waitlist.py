@@ -7,12 +7,14 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.schemas.accounts import PersonalText
+
 
 class ChildIn(BaseModel):
     """A child registered by a verified parent, with the priority categories claimed."""
 
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")
+    name: PersonalText = Field(min_length=1, max_length=100)
     birth_date: date
     claims: list[Annotated[str, Field(max_length=60, pattern=r"^[a-z0-9_]+$")]] = Field(default_factory=list,
                                                                                         max_length=20)

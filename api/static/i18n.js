@@ -28,7 +28,7 @@ const STRINGS = {
     located_by_dong: "좌표가 없어 동 중심에 표시했습니다.", location_approximate: "위치가 정확하지 않습니다: 공개된 좌표가 없거나 150 m 넘게 옮겨 구·동 안에 표시했습니다. 구·동으로는 찾을 수 있지만 거리는 대략입니다.", mixed_note: "혼합반(영아혼합 0~2세, 유아혼합 3~5세)의 여석은 그 반이 받는 나이마다 나이별 여석에 함께 셉니다. 그래서 나이별 여석을 더하면 전체 여석(정원 − 현원)보다 클 수 있습니다. 표의 여석은 반별이며 겹치지 않습니다.", attribution: "어린이집 데이터: 서울 열린데이터광장 OA-20300 (공공누리 제1유형, 2026-07-21)",
     basemap_missing: "기본 지도 타일을 불러올 수 없어 경계 없이 표시합니다.", vacancy_changed: "{name} 여석이 바뀌었습니다.",
     mixed_infant: "영아혼합(0~2세)", mixed_toddler: "유아혼합(3~5세)", special: "특수(장애아)", age_n: "만 {n}세",
-    total: "합계", map: "지도",
+    total: "합계", map: "지도", dev_banner: "개발용 서버입니다: 본인인증은 진짜가 아니며 실제 서비스에 쓰면 안 됩니다.",
   },
   en: {
     slots_title: "Holiday, night and hourly care", slots_day: "Date", slots_find: "Find bookable times", slots_need_age: "Choose the child's age class first.", slots_none: "No bookable time nearby.", slots_found: "{n} bookable times", slots_free: "{n} places left", slots_failed: "Could not load bookable times.",
@@ -53,7 +53,7 @@ const STRINGS = {
     attribution: "Childcare data: Seoul Open Data Plaza OA-20300 (KOGL Type 1, 2026-07-21)",
     basemap_missing: "Base map tiles unavailable: shown without boundaries.", vacancy_changed: "Free places changed at {name}.",
     mixed_infant: "Mixed infants (0-2)", mixed_toddler: "Mixed toddlers (3-5)", special: "Special needs", age_n: "Age {n}",
-    total: "Total", map: "Map",
+    total: "Total", map: "Map", dev_banner: "Development server: identity verification is not real; do not use it for a real service.",
   },
   zh: {
     slots_title: "节假日·夜间·计时托育预约", slots_day: "日期", slots_find: "查找可预约时段", slots_need_age: "请先选择孩子的班级年龄。", slots_none: "附近没有可预约的时段。", slots_found: "{n} 个可预约时段", slots_free: "剩余 {n} 个名额", slots_failed: "无法加载预约信息。",
@@ -76,7 +76,7 @@ const STRINGS = {
     located_by_dong: "无坐标：显示在洞的中心。", location_approximate: "位置不精确：没有可用的公布坐标或移动超过150米，显示在其区/洞内。可按区域查找，距离为近似值。", mixed_note: "混龄班（0–2岁、3–5岁）的空位计入其接收的每个年龄，因此各年龄空位相加可能超过总空位（定员 − 在园）。表中为各班空位，互不重叠。", attribution: "托育数据：首尔开放数据广场 OA-20300（公共授权第1类型，2026-07-21）",
     basemap_missing: "无法加载底图瓦片：不显示边界。", vacancy_changed: "{name} 的空位已更新。",
     mixed_infant: "婴儿混龄（0-2岁）", mixed_toddler: "幼儿混龄（3-5岁）", special: "特殊（残障）", age_n: "{n} 岁",
-    total: "合计", map: "地图",
+    total: "合计", map: "地图", dev_banner: "开发用服务器：身份验证不是真实的，请勿用于实际服务。",
   },
   vi: {
     slots_title: "Giữ trẻ ngày lễ, ban đêm, theo giờ", slots_day: "Ngày", slots_find: "Tìm giờ có thể đặt", slots_need_age: "Hãy chọn lớp tuổi của trẻ trước.", slots_none: "Không có giờ nào có thể đặt ở gần.", slots_found: "{n} giờ có thể đặt", slots_free: "Còn {n} chỗ", slots_failed: "Không tải được thông tin đặt chỗ.",
@@ -102,7 +102,7 @@ const STRINGS = {
     attribution: "Dữ liệu nhà trẻ: Seoul Open Data Plaza OA-20300 (KOGL loại 1, 2026-07-21)",
     basemap_missing: "Không tải được bản đồ nền: hiển thị không có ranh giới.", vacancy_changed: "Số chỗ trống của {name} đã thay đổi.",
     mixed_infant: "Lớp ghép trẻ nhỏ (0-2)", mixed_toddler: "Lớp ghép mẫu giáo (3-5)", special: "Đặc biệt (khuyết tật)",
-    age_n: "{n} tuổi", total: "Tổng", map: "Bản đồ",
+    age_n: "{n} tuổi", total: "Tổng", map: "Bản đồ", dev_banner: "Máy chủ phát triển: xác minh danh tính không có thật; không dùng cho dịch vụ thật.",
   },
 };
 

@@ -74,6 +74,16 @@ function applyLanguage() {
   if (selectedId != null && detailData) renderDetail(detailData);
 }
 
+// A development server (DOLBOM_ENV=development: test identity provider, published keys) says so on the page.
+async function showEnvironment() {
+  try {
+    const response = await fetch("/health");
+    const health = await response.json();
+    document.getElementById("env-banner").hidden = health.environment !== "development";
+    document.documentElement.dataset.environment = health.environment;
+  } catch (_) { /* health unknown: nothing to say */ }
+}
+
 function buildControls() {
   const langSelect = document.getElementById("lang");
   for (const [code, name] of Object.entries(LANGUAGE_NAMES)) {
@@ -736,6 +746,7 @@ buildControls();
 // On a phone the filters start folded so that the map and the list come first.
 if (window.matchMedia("(max-width: 720px)").matches) document.getElementById("filters-box").open = false;
 applyLanguage();
+showEnvironment();
 setupBaseMap();
 loadCentres();
 connectVacancyStream();

@@ -168,6 +168,8 @@ def create_user(conn: Connection, *, email: str, password: str, role: Role | str
         if missing:
             raise NotFound(f"unknown centre code(s): {', '.join(missing)}", param="facility_codes")
         facility_ids = sorted(r.id for r in rows)
+    if display_name is not None:
+        display_name = personal_text(display_name, param="display_name")
     pw_hash = hash_password(password, user_inputs=(email_n, display_name))
     try:
         with conn.begin_nested():
@@ -204,13 +206,24 @@ def get_user(conn: Connection, user_id: int) -> dict[str, Any]:
     return dict(row)
 
 
+# From this many times ``login_ip_max_failures`` failures, an address is refused for every account.
+ADDRESS_HARD_FACTOR = 10
+
+
 def _throttle(conn: Connection, settings: Settings, email: str, client_ip: str | None) -> None:
-    """Raise ``TooManyAttempts`` while the account or the client address has too many recent failures."""
+    """Raise ``TooManyAttempts`` while the account or the client address has too many recent failures.
+
+    The account's failures count from every address (naming another address in a header gains nothing). An
+    address past ``login_ip_max_failures`` is refused for the accounts that have failed from it (a guesser gets
+    no second try at any account), but not for the others: behind a proxy that every user shares, one guesser
+    must not lock everybody out. Past ``ADDRESS_HARD_FACTOR`` times that, the address is refused outright.
+    """
     window = timedelta(minutes=settings.auth.login_lockout_minutes)
     row = conn.execute(text("""
         SELECT count(*) FILTER (WHERE email = :email) AS by_email,
                max(at) FILTER (WHERE email = :email) AS last_email,
                count(*) FILTER (WHERE client_ip = :ip) AS by_ip,
+               count(*) FILTER (WHERE client_ip = :ip AND email = :email) AS by_pair,
                max(at) FILTER (WHERE client_ip = :ip) AS last_ip
         FROM login_failures WHERE at > now() - :window AND (email = :email OR client_ip = :ip)
     """), {"email": email, "ip": client_ip, "window": window}).one()
@@ -219,7 +232,9 @@ def _throttle(conn: Connection, settings: Settings, email: str, client_ip: str |
         retry = max(1, int((row.last_email + window - now).total_seconds()))
         raise TooManyAttempts(f"too many failed logins for this account; try again in {retry} s",
                               retry_after_s=retry)
-    if client_ip is not None and row.by_ip >= settings.auth.login_ip_max_failures:
+    ip_max = settings.auth.login_ip_max_failures
+    if client_ip is not None and (row.by_ip >= ip_max * ADDRESS_HARD_FACTOR
+                                  or (row.by_ip >= ip_max and row.by_pair > 0)):
         retry = max(1, int((row.last_ip + window - now).total_seconds()))
         raise TooManyAttempts(f"too many failed logins from this address; try again in {retry} s",
                               retry_after_s=retry)

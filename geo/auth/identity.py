@@ -82,8 +82,9 @@ class LocalTestProvider:
 
     def complete(self, params: Mapping[str, str], *, nonce: str) -> VerifiedIdentity:
         """Accept the submitted fields as verified."""
-        ci = "LOCAL-" + hashlib.sha256(f"{params.get('name', '')}|{params.get('birth_date', '')}".encode()).hexdigest()
-        return _identity(self.name, {"name": params.get("name"), "birthdate": params.get("birth_date"),
+        name = personal_text(params.get("name") or "", param="name") or ""
+        ci = "LOCAL-" + hashlib.sha256(f"{name}|{params.get('birth_date', '')}".encode()).hexdigest()
+        return _identity(self.name, {"name": name, "birthdate": params.get("birth_date"),
                                      "phone_number": params.get("phone"), "ci": ci})
 
 

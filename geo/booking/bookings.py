@@ -116,7 +116,8 @@ def book(conn: Connection, *, slot_id: int, parent_user_id: int, child_age: int,
         The parent has not verified their identity (본인인증), ``reason="identity_not_verified"``.
     Conflict
         The slot is full (and no waiting list was asked for), has ended or was withdrawn, or this parent
-        already holds a booking of the slot for the same child.
+        already holds a booking of the slot for a child of the same name and age (unnamed children are never
+        duplicates: twins).
     InvalidQuery
         The slot has no places for that age, or a bad phone/lang.
     """
@@ -134,9 +135,11 @@ def book(conn: Connection, *, slot_id: int, parent_user_id: int, child_age: int,
         raise InvalidQuery(f"slot {slot_id} has no places for age {child_age}", param="child_age")
     if slot["cancelled"] or slot["ends_at"] <= now:
         raise Conflict(f"slot {slot_id} is no longer bookable", reason="closed")
-    duplicate = conn.execute(text(
+    # Only a named child can be booked twice by mistake: two unnamed children of one age are twins (or
+    # siblings), not a duplicate. A retried request is recognised by its Idempotency-Key (api/idempotency.py).
+    duplicate = None if child_name is None else conn.execute(text(
         "SELECT id FROM bookings WHERE slot_id = :s AND parent_user_id = :p AND status <> 'cancelled' "
-        "AND child_age = :a AND child_name IS NOT DISTINCT FROM :n"),
+        "AND child_age = :a AND child_name = :n"),
         {"s": slot_id, "p": parent_user_id, "a": child_age, "n": child_name}).scalar()
     if duplicate is not None:
         raise Conflict(f"you already hold booking {duplicate} of this slot for this child", reason="duplicate",

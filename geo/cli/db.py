@@ -1,6 +1,9 @@
-"""``dolbom db``: the project-local PostGIS cluster (standbys, PgBouncer) and its schema."""
+"""``dolbom db``: the project-local PostGIS cluster (standbys, PgBouncer, backups) and its schema."""
 
 from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
 
 import typer
 from rich.markup import escape
@@ -65,6 +68,24 @@ def db_status() -> None:
         lag = "unknown" if replica.replay_lag_bytes is None else f"{replica.replay_lag_bytes} bytes"
         console.print(f"replica {replica.index} {replica.pg_dir}: running={replica.running} replay_lag={lag}\n"
                       f"url {replica.url}")
+    _print_backup_status(settings)
+
+
+def _print_backup_status(settings) -> None:  # type: ignore[no-untyped-def]
+    """The archiving switch and the newest backup (``dolbom db status``)."""
+    from geo.ops import backup
+
+    if not settings.local.archive:
+        console.print("backups: WAL archiving off (DOLBOM_PG_ARCHIVE=0)")
+        return
+    try:
+        found = backup.backups(settings)
+    except DolbomError as exc:
+        console.print(f"backups {backup.backup_dir(settings)}: unknown ({escape(exc.detail)})")
+        return
+    newest = f", newest {found[-1].label} ({found[-1].kind}) stopped {found[-1].stopped_at.isoformat()}" \
+        if found else " (`dolbom db backup`)"
+    console.print(f"backups {backup.backup_dir(settings)}: {len(found)}{newest}")
 
 
 @app.command("migrate")
@@ -72,3 +93,84 @@ def db_migrate() -> None:
     """Apply Alembic migrations to the configured database."""
     migrated_engine()
     console.print("[green]schema at head[/green]")
+
+
+BackupTypeOption = Annotated[str, typer.Option(
+    "--type", help="full, diff (changes since the last full) or incr (changes since the last backup)")]
+RestoreToOption = Annotated[str, typer.Option(
+    "--to", help="Moment to recover to, ISO 8601 (2026-12-06T11:50:00+09:00; without a zone: this machine's)")]
+YesOption = Annotated[bool, typer.Option("--yes", help="Do not ask before replacing the cluster")]
+
+
+@app.command("backup")
+def db_backup(kind: BackupTypeOption = "full") -> None:
+    """Back up the local cluster into its pgBackRest repository (DOLBOM_DATA_DIR/backups) and expire what
+    DOLBOM_BACKUP_RETENTION_FULL no longer keeps."""
+    from geo.ops import backup
+
+    settings = get_settings()
+    try:
+        if kind not in backup.BACKUP_KINDS:
+            raise backup.BackupError(f"--type {kind!r}: use one of {', '.join(backup.BACKUP_KINDS)}")
+        made = backup.backup(settings, kind=kind)  # type: ignore[arg-type]
+    except DolbomError as exc:
+        fail(exc)
+    console.print(f"[green]backup[/green] {made.label} ({made.kind}) {made.started_at:%Y-%m-%d %H:%M:%S}Z to "
+                  f"{made.stopped_at:%H:%M:%S}Z: cluster {_mib(made.database_bytes)}, stored "
+                  f"{_mib(made.stored_bytes)} in {backup.backup_dir(settings)}")
+
+
+@app.command("backups")
+def db_backups() -> None:
+    """List the backups of the local cluster, oldest first."""
+    from geo.ops import backup
+
+    try:
+        found = backup.backups(get_settings())
+    except DolbomError as exc:
+        fail(exc)
+    if not found:
+        console.print("no backups yet (`dolbom db backup`)")
+    for b in found:
+        # stdout: one line per backup, for scripts (the label first).
+        typer.echo(f"{b.label}\t{b.kind}\t{b.started_at.isoformat()}\t{b.stopped_at.isoformat()}\t"
+                   f"{b.database_bytes}\t{b.stored_bytes}")
+
+
+def _parse_moment(value: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise DolbomError(f"--to {value!r} is not an ISO 8601 time (e.g. 2026-12-06T11:50:00+09:00)") from None
+    return moment if moment.tzinfo is not None else moment.astimezone()
+
+
+@app.command("restore")
+def db_restore(to: RestoreToOption, yes: YesOption = False) -> None:
+    """Point-in-time recovery of the local cluster: everything committed up to --to is back, everything after
+    it gone. The replaced cluster is kept beside it (pg.before-restore-<time>); standbys are copied again."""
+    from geo.ops import backup
+
+    settings = get_settings()
+    try:
+        moment = _parse_moment(to)
+        backup.require_local(settings, "restore")
+    except DolbomError as exc:
+        fail(exc)
+    if not yes:
+        typer.confirm(f"Replace the local cluster in {settings.pg_dir} with its state at {moment.isoformat()}?",
+                      abort=True)
+    try:
+        result = backup.restore(settings, to=moment)
+    except DolbomError as exc:
+        fail(exc)
+    if result.warning:
+        console.print(f"[yellow]warning:[/yellow] {escape(result.warning)}")
+    console.print(f"[green]restored[/green] to {result.target.isoformat()} in {result.seconds:.1f} s; the cluster "
+                  f"before the restore is in {result.set_aside} (remove it when no longer needed)")
+    if result.standbys:
+        console.print(f"standbys copied again: {', '.join(map(str, result.standbys))}")
+
+
+def _mib(n_bytes: int) -> str:
+    return f"{n_bytes / 2**20:.1f} MiB"

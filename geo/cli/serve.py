@@ -44,7 +44,22 @@ def serve_api(settings: Settings, *, host: str | None, port: int | None, workers
     console.print(f"[green]serving[/green] http://{host}:{port}/ ({workers} worker{plural})")
     # By import string, so that geo/ never imports the web layer; it is also what lets uvicorn start several
     # worker processes, each building its own app (pools, tile cache, vacancy LISTEN) with create_app().
-    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers)
+    proxy_headers, forwarded_allow_ips = proxy_options(settings)
+    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers,
+                proxy_headers=proxy_headers, forwarded_allow_ips=forwarded_allow_ips)
+
+
+def proxy_options(settings: Settings) -> tuple[bool, str]:
+    """uvicorn's ``(proxy_headers, forwarded_allow_ips)``: believe ``X-Forwarded-For`` / ``-Proto`` only from
+    the proxies DOLBOM_FORWARDED_ALLOW_IPS names.
+
+    uvicorn's own default believes them from 127.0.0.1, so that any client could name its own address to the
+    login throttle through a same-host proxy; here nobody is believed unless the setting names the proxy.
+    """
+    allowed = ",".join(ip.strip() for ip in settings.server.forwarded_allow_ips.split(",") if ip.strip())
+    if not allowed:
+        return False, ""
+    return True, allowed
 
 
 def run(

@@ -1,1 +1,2 @@
-"""Operations: provisioning the local PostgreSQL cluster (standbys, PgBouncer), the read router, migrations."""
+"""Operations: provisioning the local PostgreSQL cluster (standbys, PgBouncer), backups and point-in-time
+recovery (pgBackRest), the read router, migrations."""

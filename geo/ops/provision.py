@@ -6,6 +6,10 @@ socket in that directory (no TCP port is taken) and trusts local connections.
 ``pgbouncer_up`` puts Debian's PgBouncer in transaction mode in front of it (a unix socket in
 ``Settings.pgbouncer_dir``, TCP only when ``DOLBOM_PGBOUNCER_LISTEN_ADDR`` is set), started as the cluster owner.
 
+Backups: unless ``DOLBOM_PG_ARCHIVE=0`` the primary archives its WAL into the pgBackRest repository of
+``geo.ops.archiving`` (``archive_mode=on``, ``archive_command`` = ``pgbackrest archive-push``), whose stanza ``up``
+creates; standbys do not archive.
+
 Read replicas: ``up(settings, replicas=N)`` adds N hot standbys beside the primary, each a ``pg_basebackup -R``
 copy in ``Settings.local_replica_dir(i)`` streaming from the primary through its own physical replication slot
 (so a standby that was stopped catches up from the WAL the slot kept), on its own socket and port.
@@ -27,6 +31,7 @@ import psycopg
 from psycopg import sql
 
 from geo.errors import ProvisioningError
+from geo.ops import archiving
 from geo.settings import Settings
 
 EXTENSIONS = ("postgis", "pgrouting")
@@ -156,8 +161,13 @@ def up(settings: Settings, *, replicas: int | None = None) -> str:
         _owned_dir(settings, pg_dir)
         _run([str(bin_dir / "initdb"), "-D", str(pg_dir), "-U", "postgres", "--auth=trust",
               "--encoding=UTF8", "--locale=C.UTF-8"])
+    if settings.local.archive:
+        archiving.ensure_pgbackrest()
+        archiving.write_config(settings)
     start_primary(settings)
     ensure_database(settings, settings.local.pg_database)
+    if settings.local.archive:
+        archiving.ensure_stanza(settings)
     count = settings.local.replicas if replicas is None else replicas
     for index in range(1, max(count, len(settings.local_replica_indexes())) + 1):
         start_replica(settings, index)
@@ -175,6 +185,8 @@ def start_primary(settings: Settings) -> None:
     # default) besides imports and the notification worker; standbys must allow at least as many.
     opts = (f"-c listen_addresses='' -k {pg_dir} -p {settings.local.pg_port} -c shared_buffers=256MB "
             f"-c max_connections={MAX_CONNECTIONS} -c max_slot_wal_keep_size={MAX_SLOT_WAL_KEEP}")
+    # WAL archiving into the pgBackRest repository (geo.ops.archiving), for point-in-time recovery.
+    opts += archiving.archive_options(settings)
     _run([str(pg_bin_dir() / "pg_ctl"), "start", "-w", "-t", "60", "-D", str(pg_dir),
           "-l", str(pg_dir / "server.log"), "-o", opts])
 
@@ -349,6 +361,10 @@ def _ini_value(value: str) -> str:
     return value
 
 
+# Seconds PgBouncer waits after a failed server login before it tries again (its default: 15).
+PGBOUNCER_LOGIN_RETRY_S = 0.5
+
+
 def pgbouncer_ini(settings: Settings) -> str:
     """The ``pgbouncer.ini`` of the local cluster.
 
@@ -362,6 +378,10 @@ def pgbouncer_ini(settings: Settings) -> str:
       (``DISCARD ALL`` would only run in session mode anyway).
     * ``ignore_startup_parameters = extra_float_digits``: some drivers (JDBC, some GIS desktop tools) send it
       at startup and PgBouncer refuses unknown startup parameters; psycopg sends none.
+    * ``server_login_retry = 0.5``: after a failed login to PostgreSQL (it was restarting) PgBouncer waits this
+      long before trying again, and fails its clients meanwhile; with the default 15 s, writes kept failing
+      8 to 14 s after PostgreSQL was back (tests/api/test_pgbouncer_recovery.py). A local server refuses a
+      login in microseconds, so retrying twice a second costs nothing.
     """
     d = settings.pgbouncer_dir
     lines = [
@@ -381,6 +401,7 @@ def pgbouncer_ini(settings: Settings) -> str:
         f"max_client_conn = {settings.pgbouncer.max_client_conn}",
         f"default_pool_size = {settings.pgbouncer.pool_size}",
         "ignore_startup_parameters = extra_float_digits",
+        f"server_login_retry = {PGBOUNCER_LOGIN_RETRY_S}",
         f"pidfile = {_ini_value(str(d / 'pgbouncer.pid'))}",
         f"logfile = {_ini_value(str(d / 'pgbouncer.log'))}",
         "",

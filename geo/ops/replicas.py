@@ -43,6 +43,10 @@ _WAL_PAGE = 8192
 _WAL_SEGMENT = 16 * 1024 * 1024
 _PAGE_HEADER = 24
 _LONG_PAGE_HEADER = 40
+_PRIMARY_LSN = "SELECT pg_current_wal_lsn()::text"
+# The least position of a read that must go to the primary: above any real one. A write whose position could not
+# be read sends its writer's reads there (``READ_PRIMARY`` in api/read_routing.py).
+PRIMARY_ONLY_LSN = 2**64 - 1
 _HISTORY = 2048  # primary LSN samples kept for lag in seconds (>= 200 s of continuous writes at POLL_S)
 
 
@@ -94,6 +98,7 @@ class Server:
     is_replica: bool
     state: ServerState = field(init=False)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
+    checking: asyncio.Task[None] | None = None  # a background check of the pool's idle connections
 
     def __post_init__(self) -> None:
         self.state = ServerState(self.name)
@@ -141,8 +146,12 @@ class ReadRouter:
 
     async def close(self) -> None:
         """Stop the monitors and close the replica pools."""
-        for task in self._tasks:
+        checks = [s.checking for s in self.servers if s.checking is not None]
+        for task in [*self._tasks, *checks]:
             task.cancel()
+        for check in checks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await check
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -159,15 +168,14 @@ class ReadRouter:
             while True:
                 try:
                     if conn is None or conn.closed:
-                        # connect_kwargs: the primary's URL may be PgBouncer's, where nothing may be prepared.
-                        conn = await psycopg.AsyncConnection.connect(
-                            as_libpq_url(server.url), autocommit=True,
-                            connect_timeout=max(1, int(self.settings.database.timeout_s)),
-                            **connect_kwargs(server.url, self.settings))
+                        conn = await self._connect(server)
                     # Bounded: a server behind a dead TCP link would otherwise hold its monitor forever.
                     row = await asyncio.wait_for(self._poll(conn, query), self.settings.database.timeout_s)
-                    if server.is_replica and not server.state.up and server.state.polled_at is not None:
-                        await self._renew_pool(server)
+                    if not server.state.up and server.state.polled_at is not None:
+                        if server.is_replica:
+                            await self._renew_pool(server)
+                        else:  # the primary's pool is the app's: its dead connections are replaced in place
+                            self._check_pool(server)
                     self._record(server, parse_lsn(row) if row else None)
                 except Exception as exc:  # whatever fails, the server counts as down and the monitor goes on
                     if server.state.up:
@@ -301,7 +309,8 @@ class ReadRouter:
                 if lease := await self._getconn(replica):
                     return lease
             # Worth waiting only for a replica that is up and within the lag limit (it may replay the position).
-            waiting = min_lsn is not None and any(self._serves(r, None) for r in self.replicas)
+            waiting = (min_lsn is not None and min_lsn < PRIMARY_ONLY_LSN
+                       and any(self._serves(r, None) for r in self.replicas))
             if not waiting or time.monotonic() >= deadline:
                 break
             await self._wait_for_progress(deadline)
@@ -335,13 +344,39 @@ class ReadRouter:
 
     async def primary_lsn(self) -> int | None:
         """The primary's current WAL position (a write committed before this call is at or before it), or None
-        when the primary does not answer (within ``db_timeout_s``, like any request on it)."""
+        when the primary does not answer (within ``db_timeout_s``, like any request on it).
+
+        A pooled connection that fails may only be one of those a restarted primary left behind (each fails at
+        its first use, while the server already answers): the position is then asked on a new connection, so
+        that the write that has just committed still gets it, and the pool is checked for more of them."""
         try:
             async with self.primary.pool.connection() as conn:
-                row = await (await conn.execute("SELECT pg_current_wal_lsn()::text")).fetchone()
-        except (psycopg.OperationalError, PoolTimeout):
+                row = await (await conn.execute(_PRIMARY_LSN)).fetchone()
+            return parse_lsn(row[0]) if row else None
+        except PoolTimeout:
+            return None
+        except psycopg.OperationalError as exc:
+            log.warning("primary: pooled connection failed (%s); asking for the position on a new one", exc)
+            self._check_pool(self.primary)
+        try:
+            async with await self._connect(self.primary) as fresh:
+                row = await (await fresh.execute(_PRIMARY_LSN)).fetchone()
+        except psycopg.OperationalError:
             return None
         return parse_lsn(row[0]) if row else None
+
+    async def _connect(self, server: Server) -> psycopg.AsyncConnection[Any]:
+        """A new autocommit connection to ``server``, outside its pool."""
+        # connect_kwargs: the primary's URL may be PgBouncer's, where nothing may be prepared.
+        return await psycopg.AsyncConnection.connect(
+            as_libpq_url(server.url), autocommit=True, connect_timeout=max(1, int(self.settings.database.timeout_s)),
+            **connect_kwargs(server.url, self.settings))
+
+    def _check_pool(self, server: Server) -> None:
+        """Test ``server``'s idle pooled connections in the background, replacing the dead ones (after a
+        restart of the server every one of them is dead, and each would fail one request)."""
+        if server.checking is None or server.checking.done():
+            server.checking = asyncio.create_task(server.pool.check(), name=f"check-{server.name}")
 
     def report(self) -> dict[str, Any]:
         """Each server's state for ``/health``: up, WAL position, replay lag, whether it serves reads now."""

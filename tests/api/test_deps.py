@@ -15,7 +15,15 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, event, text
 
 from api.app import DolbomAPI, create_app
-from api.deps import CurrentUser, WriteRoute, WriteTx, check_write_routes, get_engine
+from api.deps import (
+    AnonymousIdempotencyKeyDep,
+    CurrentUser,
+    WriteRoute,
+    WriteTx,
+    check_write_routes,
+    get_app_settings,
+    get_engine,
+)
 from api.errors import install_error_handlers
 from api.state import AppState
 from geo.db import make_engine
@@ -124,6 +132,60 @@ def test_the_write_transaction_commits_in_the_handlers_thread_before_the_respons
     assert seen["commit"] == seen["handler"]
     with engine.connect() as conn:
         assert conn.execute(text("SELECT array_agg(v) FROM tx_dep_scratch")).scalar_one() == [7]
+
+
+def test_a_keyed_response_is_stored_and_committed_with_the_write_in_the_handlers_thread(
+        engine: Engine, settings: Settings, scratch: str) -> None:
+    """With an Idempotency-Key the answer is serialised, stored in the same transaction as the handler's writes
+    and committed in the handler's own thread step (not in a later one, issue #19); a retry replays it."""
+    app = _app(engine)
+    app.dependency_overrides[get_app_settings] = lambda: settings
+    seen: dict[str, object] = {}
+
+    @app.post("/keyed", status_code=201)
+    def keyed(tx: WriteTx, _key: AnonymousIdempotencyKeyDep) -> dict[str, int]:
+        seen["handler"] = threading.get_ident()
+
+        def committed(_session: object) -> None:
+            seen["commit"] = threading.get_ident()
+            with engine.connect() as other:  # committed: visible to another connection at once
+                seen["stored"] = other.execute(text("SELECT status FROM idempotency_keys WHERE caller = "
+                                                    "'anonymous' AND key = 'deps-key-1'")).scalar_one_or_none()
+
+        event.listen(tx, "after_commit", committed)
+        value = int(tx.execute(text("INSERT INTO tx_dep_scratch (v) VALUES (5) RETURNING v")).scalar_one())
+        return {"v": value}
+
+    headers = {"Idempotency-Key": "deps-key-1"}
+    try:
+        with TestClient(app) as client:
+            first = client.post("/keyed", json={"a": 1}, headers=headers)
+            again = client.post("/keyed", json={"a": 1}, headers=headers)
+        assert first.status_code == again.status_code == 201, first.text
+        assert again.json() == first.json() and again.headers["Idempotent-Replayed"] == "true"
+        assert seen["commit"] == seen["handler"] and seen["stored"] == 201
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT array_agg(v) FROM tx_dep_scratch")).scalar_one() == [5]
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM idempotency_keys WHERE caller = 'anonymous' AND key = 'deps-key-1'"))
+
+
+def test_a_keyed_handler_must_be_on_a_write_route_and_sync() -> None:
+    app = FastAPI()  # plain APIRoutes
+
+    @app.post("/keyed")
+    def keyed(_key: AnonymousIdempotencyKeyDep) -> dict[str, int]:
+        return {}
+
+    with pytest.raises(RuntimeError, match="WriteRoute"):
+        check_write_routes(app)
+    on_write_routes = FastAPI()
+    on_write_routes.router.route_class = WriteRoute
+    with pytest.raises(RuntimeError, match="sync"):
+        @on_write_routes.post("/keyed")
+        async def keyed_async(_key: AnonymousIdempotencyKeyDep) -> dict[str, int]:
+            return {}
 
 
 def test_a_writing_handler_must_be_on_a_write_route(engine: Engine) -> None:

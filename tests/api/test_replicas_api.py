@@ -38,7 +38,7 @@ def cluster() -> Iterator[ReplicaCluster]:
 def client(cluster: ReplicaCluster) -> Iterator[TestClient]:
     settings = Settings(DATABASE_URL=cluster.primary_url, DOLBOM_REPLICA_URLS=",".join(cluster.replica_urls),
                         DOLBOM_DB_TIMEOUT_S=1, DOLBOM_REPLICA_MAX_LAG_S=60, DOLBOM_READ_YOUR_WRITES_WAIT_MS=200)
-    with TestClient(create_app(settings), raise_server_exceptions=False) as test_client:
+    with TestClient(create_app(settings), raise_server_exceptions=False, base_url="http://localhost") as test_client:
         wait_until(lambda: test_client.get("/health").json().get("reads_from") == "replica-1",
                    what="the replica to serve reads")
         yield test_client

@@ -55,8 +55,10 @@ def test_primary_behind_pgbouncer_and_a_local_standby(scaled_out: tuple[ReplicaC
     assert settings.through_pgbouncer
     assert settings.effective_replica_urls == cluster.replica_urls  # the local standby, found on disk
     # Two apps: two API workers, each with its own read router and monitors.
-    with TestClient(create_app(settings), raise_server_exceptions=False) as client, \
-            TestClient(create_app(settings), raise_server_exceptions=False) as other_worker:
+    # On a loopback name: the read-your-writes cookie is Secure on any other plain-HTTP host.
+    with TestClient(create_app(settings), raise_server_exceptions=False, base_url="http://localhost") as client, \
+            TestClient(create_app(settings), raise_server_exceptions=False,
+                       base_url="http://localhost") as other_worker:
         wait_until(lambda: client.get("/health").json().get("reads_from") == "replica-1",
                    what="the replica to serve reads")
         time.sleep(1.5)  # ~15 polls of the primary through PgBouncer, well past psycopg's prepare threshold
@@ -80,7 +82,8 @@ def test_primary_behind_pgbouncer_and_a_local_standby(scaled_out: tuple[ReplicaC
         assert LSN_COOKIE in written.cookies
         # The writer reads their write (the cookie the client keeps), wherever it is served from.
         assert _search(client)[0] is True
-        wait_until(lambda: _search(TestClient(client.app))[0], what="the standby to replay the report")
+        wait_until(lambda: _search(TestClient(client.app, base_url="http://localhost"))[0],
+                   what="the standby to replay the report")
         # No server was ever seen down (a monitor that failed a poll logs "<server> is down: ...").
         assert not [r.getMessage() for r in caplog.records if "is down" in r.getMessage()]
         # The writes went through PgBouncer: its statistics for the database count them.

@@ -85,9 +85,11 @@ def test_cancel_cut_off_owner_and_confirmation(connection: Connection) -> None:
         bookings.book(connection, slot_id=soon, parent_user_id=a, child_age=4, phone="010-1111-1111")
     with pytest.raises(InvalidQuery):
         bookings.book(connection, slot_id=soon, parent_user_id=a, child_age=1, phone="not a phone")
-    again = bookings.book(connection, slot_id=soon, parent_user_id=a, child_age=1, phone="010-1111-1111")
+    again = bookings.book(connection, slot_id=soon, parent_user_id=a, child_age=1, phone="010-1111-1111",
+                          child_name="지우")
     with pytest.raises(Conflict) as dup:
-        bookings.book(connection, slot_id=soon, parent_user_id=a, child_age=1, phone="010-1111-1111")
+        bookings.book(connection, slot_id=soon, parent_user_id=a, child_age=1, phone="010-1111-1111",
+                      child_name="지우")
     assert dup.value.extra["reason"] == "duplicate"
     # A centre may withdraw a booking at any time.
     assert bookings.cancel(connection, booking_id=again["id"], actor_user_id=staff, as_centre=True,

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0012_abuse_limits"
-down_revision = "0011_ingest_merge"
+down_revision = "0011_idempotency"
 branch_labels = None
 depends_on = None
 
