@@ -290,7 +290,7 @@ def _principal(request: Request, session: Session) -> Principal | None:
         scheme, _, secret = auth.partition(" ")
         if scheme.lower() != "bearer" or not secret.strip():
             raise Unauthenticated("Authorization must be 'Bearer <token>'")
-        return _resolve(session, secret.strip(), kind="bearer")
+        return _confirmed(request, _resolve(session, secret.strip(), kind="bearer"))
     cookie = request.cookies.get(SESSION_COOKIE)
     if not cookie:
         return None
@@ -299,6 +299,16 @@ def _principal(request: Request, session: Session) -> Principal | None:
         sent = request.headers.get(CSRF_HEADER, "")
         if not sent or not principal.csrf_hash or not hmac.compare_digest(sha256_hex(sent), principal.csrf_hash):
             raise Forbidden(f"missing or wrong {CSRF_HEADER} for a cookie session", reason="csrf")
+    return _confirmed(request, principal)
+
+
+def _confirmed(request: Request, principal: Principal) -> Principal:
+    """Refuse a write outside ``/auth/`` by an account whose e-mail is not confirmed yet (403
+    ``reason=email_not_confirmed``): it may log in, read and manage itself, not act (apply, book, report...)."""
+    if (not principal.email_confirmed and request.method not in SAFE_METHODS
+            and not request.url.path.startswith("/auth/")):
+        raise Forbidden("confirm your e-mail address first (the link in the mail sent at sign-up)",
+                        reason="email_not_confirmed")
     return principal
 
 
@@ -335,6 +345,14 @@ def current_user(request: Request, session: SessionDep) -> Principal:
 
 
 CurrentUser = Annotated[Principal, Depends(current_user)]
+
+
+async def client_ip(request: Request) -> str | None:
+    """The client's address (what the abuse limits of ``geo.auth.limits`` count per address)."""
+    return request.client.host if request.client else None
+
+
+ClientIp = Annotated[str | None, Depends(client_ip)]
 OptionalUser = Annotated[Principal | None, Depends(optional_user)]
 
 

@@ -70,6 +70,13 @@ class TooManyAttempts(DolbomError):
     title = "Too many failed attempts"
 
 
+class RateLimited(DolbomError):
+    """An abuse limit (``geo.auth.limits``) is used up; ``extra['retry_after_s']`` says when it is free again
+    and ``extra['limit']`` names it."""
+
+    title = "Too many requests"
+
+
 class Conflict(DolbomError):
     """The write conflicts with existing data (e.g. an e-mail already registered)."""
 

@@ -32,6 +32,7 @@ from geo.errors import DolbomError
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # Published in this repository: fine on a laptop, refused with DOLBOM_ENV=production.
 DEVELOPMENT_CI_HASH_KEY = "dolbom-development-ci-key"
+DEVELOPMENT_IDEMPOTENCY_HASH_KEY = "dolbom-development-idempotency-key"
 
 
 def dolbom_home() -> Path:
@@ -231,12 +232,39 @@ class BookingSettings(_Group):
                                      "emergency-care search.", gt=0)
 
 
+class LimitsSettings(_Group):
+    """Abuse limits (docs/accounts.md): fixed-window counters per account, per verified person, per client
+    address and per phone number, shared by every worker process; a refusal is a 429 with Retry-After."""
+
+    enabled: bool = _var(True, "DOLBOM_LIMITS_ENABLED", "Apply the limits below (off only for load tests).")
+    signup_per_ip_hour: int = _var(10, "DOLBOM_LIMIT_SIGNUP_PER_IP_HOUR", "Sign-ups (and password-reset "
+                                   "mails) from one client address per hour.", ge=1)
+    signup_per_ip_day: int = _var(50, "DOLBOM_LIMIT_SIGNUP_PER_IP_DAY", "Sign-ups (and password-reset mails) "
+                                  "from one client address per day.", ge=1)
+    mail_per_account_day: int = _var(5, "DOLBOM_LIMIT_MAIL_PER_ACCOUNT_DAY", "Account mails (sign-up notices, "
+                                     "confirmations, password resets) to one address per day.", ge=1)
+    bookings_per_account_hour: int = _var(10, "DOLBOM_LIMIT_BOOKINGS_PER_ACCOUNT_HOUR", "Bookings of one "
+                                          "account per hour.", ge=1)
+    bookings_per_person_day: int = _var(20, "DOLBOM_LIMIT_BOOKINGS_PER_PERSON_DAY", "Bookings of one verified "
+                                        "person (본인인증 CI) per day, all their accounts together.", ge=1)
+    bookings_per_ip_hour: int = _var(60, "DOLBOM_LIMIT_BOOKINGS_PER_IP_HOUR", "Bookings from one client address "
+                                     "per hour.", ge=1)
+    emergency_per_account_hour: int = _var(3, "DOLBOM_LIMIT_EMERGENCY_PER_ACCOUNT_HOUR", "Emergency requests of "
+                                           "one account per hour.", ge=1)
+    emergency_per_person_day: int = _var(6, "DOLBOM_LIMIT_EMERGENCY_PER_PERSON_DAY", "Emergency requests of one "
+                                         "verified person per day.", ge=1)
+    emergency_per_ip_hour: int = _var(20, "DOLBOM_LIMIT_EMERGENCY_PER_IP_HOUR", "Emergency requests from one "
+                                      "client address per hour.", ge=1)
+    texts_per_phone_day: int = _var(20, "DOLBOM_LIMIT_TEXTS_PER_PHONE_DAY", "Texts a parent's request may "
+                                    "queue to one phone number per day.", ge=1)
+
+
 class IdempotencySettings(_Group):
     """Idempotency-Key on creating requests (docs/search-api.md)."""
 
     ttl_hours: float = _var(24.0, "DOLBOM_IDEMPOTENCY_TTL_HOURS", "How long the first response of a request "
                             "sent with an Idempotency-Key is kept and replayed (hours).", gt=0)
-    hash_key: str = _var("dolbom-development-idempotency-key", "DOLBOM_IDEMPOTENCY_HASH_KEY", "Key of the HMAC "
+    hash_key: str = _var(DEVELOPMENT_IDEMPOTENCY_HASH_KEY, "DOLBOM_IDEMPOTENCY_HASH_KEY", "Key of the HMAC "
                          "of stored request bodies (a sign-up body holds a password); set it in production.",
                          secret=True, min_length=1)
 
@@ -324,6 +352,8 @@ def development_only(settings: Any) -> list[tuple[str, str]]:
                       "use oidc"))
     if settings.identity.ci_hash_key == DEVELOPMENT_CI_HASH_KEY:
         found.append(("DOLBOM_CI_HASH_KEY", "is the published development key; set a secret of your own"))
+    if settings.idempotency.hash_key == DEVELOPMENT_IDEMPOTENCY_HASH_KEY:
+        found.append(("DOLBOM_IDEMPOTENCY_HASH_KEY", "is the published development key; set a secret of your own"))
     return found
 
 
@@ -332,7 +362,7 @@ def development_warnings(settings: Settings) -> list[str]:
     outside development (where ``Settings`` refuses to start with any of it)."""
     if settings.server.environment != "development":
         return []
-    return [f"{env} {why}" if env.startswith("DOLBOM_CI") else f"{env}: {why}"
+    return [f"{env} {why}" if env.endswith("_KEY") else f"{env}: {why}"
             for env, why in development_only(settings)]
 
 
@@ -402,6 +432,7 @@ class Settings(BaseSettings):
     booking: BookingSettings = Field(default_factory=BookingSettings)
     idempotency: IdempotencySettings = Field(default_factory=IdempotencySettings)
     notify: NotifySettings = Field(default_factory=NotifySettings)
+    limits: LimitsSettings = Field(default_factory=LimitsSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     pgbouncer: PgBouncerSettings = Field(default_factory=PgBouncerSettings)
     replicas: ReplicaSettings = Field(default_factory=ReplicaSettings)

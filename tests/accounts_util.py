@@ -73,3 +73,20 @@ def valid_report(centre: Centre) -> dict:
     classes = centre.classes_by_age
     enrolled = {g: 1 for g in ("0", "1", "2") if int(classes.get(g) or 0) > 0}
     return {"enrolled_by_age": enrolled, "free_by_age": {"0": 1}}
+
+
+def mail_to(conn: Connection, email: str, template: str) -> list[str]:
+    """Bodies of the account mails of ``template`` queued to ``email`` (the outbox, as the file sink gets them)."""
+    return list(conn.execute(text("SELECT body FROM notification_outbox WHERE recipient = :e AND template = :t "
+                                  "ORDER BY id"), {"e": email, "t": template}).scalars())
+
+
+def mailed_token(conn: Connection, email: str, template: str = "confirm_email") -> str:
+    """The token of the last ``template`` mail to ``email``."""
+    import re
+
+    bodies = mail_to(conn, email, template)
+    assert bodies, f"no {template} mail to {email}"
+    found = re.search(r'"token": "([^"]+)"', bodies[-1])
+    assert found, bodies[-1]
+    return found.group(1)

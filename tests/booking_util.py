@@ -43,9 +43,17 @@ def make_user(conn: Connection, email: str, role: str, facility_ids: tuple[int, 
     return user_id
 
 
-def verify(conn: Connection, user_id: int, *, name: str, birth_date: str = "1990-01-01") -> None:
-    """본인인증 of ``user_id`` through the local test provider (as ``POST /auth/identity/local`` does)."""
-    identity = LocalTestProvider().complete({"name": name, "birth_date": birth_date}, nonce="")
+def verified_phone_of(user_id: int) -> str:
+    """The phone ``verify`` gives ``user_id`` by default (one number per account)."""
+    return f"010-5{user_id // 10000 % 1000:03d}-{user_id % 10000:04d}"
+
+
+def verify(conn: Connection, user_id: int, *, name: str, birth_date: str = "1990-01-01",
+           phone: str | None = None) -> None:
+    """본인인증 of ``user_id`` through the local test provider (as ``POST /auth/identity/local`` does), with
+    ``phone`` (default ``verified_phone_of(user_id)``): texts about bookings go to it."""
+    identity = LocalTestProvider().complete({"name": name, "birth_date": birth_date,
+                                             "phone": phone or verified_phone_of(user_id)}, nonce="")
     store_identity(conn, Settings(DATABASE_URL=None), user_id=user_id, identity=identity)
 
 

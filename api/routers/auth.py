@@ -6,44 +6,60 @@ import secrets
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request, Response
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from api.deps import AnonymousIdempotencyKeyDep, CurrentUser, SessionDep, SettingsDep, WriteRoute, WriteTx
+from api.deps import AnonymousIdempotencyKeyDep, ClientIp, CurrentUser, SessionDep, SettingsDep, WriteRoute, WriteTx
 from api.errors import domain_problem
 from api.headers import secure_cookie
 from api.schemas.accounts import (
     AccountDeletedOut,
     AccountDeleteIn,
+    ConfirmEmailIn,
     IdentityStartOut,
     LocalIdentityIn,
     LoginIn,
     NewTokenIn,
     PasswordChangeIn,
+    PasswordResetConfirmIn,
+    PasswordResetIn,
     RevokedOut,
     SessionOut,
+    SignupAcceptedOut,
     SignupIn,
     TokenLoginIn,
     TokenOut,
     UserOut,
 )
 from api.security import CSRF_COOKIE, SESSION_COOKIE
+from geo.auth import limits
 from geo.auth.accounts import (
     change_password,
+    check_password,
     create_user,
     get_user,
+    hash_password,
     issue_token,
     list_tokens,
     login,
+    normalise_email,
     revoke_all_tokens,
     revoke_token,
     revoke_user_token,
 )
 from geo.auth.identity import LocalTestProvider, provider_from_settings, store_identity
+from geo.auth.mail import (
+    confirm_email,
+    finish_password_reset,
+    send_confirmation,
+    send_signup_notice,
+    start_password_reset,
+)
 from geo.auth.policy import Role
-from geo.errors import InvalidQuery, Unauthenticated
+from geo.errors import Conflict, InvalidQuery, Unauthenticated
 from geo.privacy.erasure import delete_account
 from geo.settings import Settings
-from geo.validation import MAX_ID
+from geo.validation import MAX_ID, personal_text
 
 router = APIRouter(prefix="/auth", tags=["auth"], route_class=WriteRoute)
 # Documented as problem+json by api.openapi (401/403 of authenticated operations are added there).
@@ -61,15 +77,72 @@ def _client_ip(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
-@router.post("/signup", status_code=201, response_model=UserOut, summary="A parent creates an account",
-             responses={409: {"description": "E-mail already registered"}})
-def signup(body: SignupIn, tx: WriteTx, _key: AnonymousIdempotencyKeyDep) -> dict[str, Any]:
-    """Parents sign up themselves; every other role is created by a city admin."""
+SIGNUP_ANSWER = {"status": "check_your_mail",
+                 "detail": "If this address can be used, a mail is on its way to it: confirm the address with the "
+                           "token in it (POST /auth/confirm-email). You can log in meanwhile."}
+RESET_ANSWER = {"status": "check_your_mail",
+                "detail": "If an account has this address, a mail with a reset token is on its way to it "
+                          "(POST /auth/password-reset/confirm)."}
+LIMIT_ERRORS: dict[int | str, dict[str, Any]] = {
+    429: {"description": "Too many from this address (docs/accounts.md); retry after `Retry-After` seconds"}}
+
+
+@router.post("/signup", status_code=202, response_model=SignupAcceptedOut, summary="A parent creates an account",
+             responses=LIMIT_ERRORS)
+def signup(body: SignupIn, tx: WriteTx, settings: SettingsDep, ip: ClientIp,
+           _key: AnonymousIdempotencyKeyDep) -> dict[str, Any]:
+    """Parents sign up themselves; every other role is created by a city admin. The answer is the same whether
+    or not the address has an account (an existing one gets a "someone tried to sign up" mail instead of a
+    second account), so sign-up does not tell who is registered. The new account must confirm its address
+    (``POST /auth/confirm-email``) before it may act. 422 for a bad address or a weak password; 429 past the
+    sign-ups allowed from one address (docs/accounts.md)."""
     conn = tx.connection()
-    user_id = create_user(conn, email=body.email, password=body.password, role=Role.parent,
-                          display_name=body.display_name)
-    user = get_user(conn, user_id)
-    return user
+    limits.check_signup(conn, settings, client_ip=ip)
+    email = normalise_email(body.email)
+    display_name = personal_text(body.display_name, param="display_name")
+    check_password(body.password, user_inputs=(email, display_name))
+    existing = conn.execute(text("SELECT id FROM users WHERE email = :e"), {"e": email}).scalar()
+    if existing is not None:
+        hash_password(body.password, user_inputs=(email,))  # the same work as a new account: no timing tell
+        if limits.check_account_mail(conn, settings, email=email):
+            send_signup_notice(conn, user_id=int(existing), email=email)
+        return SIGNUP_ANSWER
+    try:
+        user_id = create_user(conn, email=email, password=body.password, role=Role.parent,
+                              display_name=display_name, email_confirmed=False)
+    except Conflict:  # a concurrent sign-up with the address won: the same answer
+        return SIGNUP_ANSWER
+    if limits.check_account_mail(conn, settings, email=email):
+        send_confirmation(conn, user_id=user_id, email=email)
+    return SIGNUP_ANSWER
+
+
+@router.post("/confirm-email", summary="Confirm the e-mail address with the token of the sign-up mail")
+def confirm_email_address(body: ConfirmEmailIn, tx: WriteTx) -> dict[str, Any]:
+    """Single use; 422 ``param=token`` for an invalid, expired (48 h) or used token."""
+    user_id = confirm_email(tx.connection(), body.token)
+    return {"confirmed": True, "user_id": user_id}
+
+
+@router.post("/password-reset", status_code=202, response_model=SignupAcceptedOut,
+             summary="Ask for a password-reset mail", responses=LIMIT_ERRORS)
+def password_reset(body: PasswordResetIn, tx: WriteTx, settings: SettingsDep, ip: ClientIp) -> dict[str, Any]:
+    """The same answer whether or not the address has an account; the mail holds a single-use token valid for
+    an hour. Mails to one address and requests from one client address are limited (docs/accounts.md)."""
+    conn = tx.connection()
+    limits.check_signup(conn, settings, client_ip=ip)
+    email = body.email.strip().lower()
+    if limits.check_account_mail(conn, settings, email=email):
+        start_password_reset(conn, email=email)
+    return RESET_ANSWER
+
+
+@router.post("/password-reset/confirm", response_model=RevokedOut, summary="Set a new password with a reset token")
+def password_reset_confirm(body: PasswordResetConfirmIn, tx: WriteTx) -> dict[str, Any]:
+    """Sets the password, revokes every session and token of the account and clears its login lockout (so that
+    nobody can keep an account locked by failing logins on purpose). 422 ``param=token`` for an invalid,
+    expired or used token, ``param=new_password`` for a weak password (the token stays usable)."""
+    return {"revoked": finish_password_reset(tx.connection(), token=body.token, new_password=body.new_password)}
 
 
 def _login_or_record(request: Request, fn: Any) -> Any:

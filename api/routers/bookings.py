@@ -9,10 +9,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 
-from api.deps import CurrentUser, IdempotencyKeyDep, SessionDep, SettingsDep, WriteRoute, WriteTx
+from api.deps import ClientIp, CurrentUser, IdempotencyKeyDep, SessionDep, SettingsDep, WriteRoute, WriteTx
 from api.schemas.accounts import NoControl
 from api.schemas.bookings import BookingBody, EmergencyAcceptBody, EmergencyBody, PatternBody, SlotBody
 from api.security import authorize
+from geo.auth import limits
 from geo.auth.policy import Action
 from geo.booking import bookings, emergency, slots
 from geo.domain import SEOUL_TZ
@@ -28,6 +29,7 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
     403: {"description": "The role may not do this here (policy: geo/auth/policy.py)"},
     404: {"description": "No such centre, slot, booking or request"},
     409: {"description": "Full (`reason=full`), past the cut-off, already taken, or no road network loaded"},
+    429: {"description": "An abuse limit (docs/accounts.md) is used up; retry after `Retry-After` seconds"},
 }
 router = APIRouter(prefix="/bookings", tags=["bookings"], responses=PROBLEMS, route_class=WriteRoute)
 # Row ids (bigint sequences) and 어린이집코드 in paths.
@@ -111,14 +113,18 @@ def _feature(row: dict[str, Any]) -> dict[str, Any]:
 
 
 @router.post("", status_code=201, summary="Book a slot, or join its waiting list (parents)")
-def book(body: BookingBody, user: CurrentUser, tx: WriteTx, _key: IdempotencyKeyDep) -> dict[str, Any]:
+def book(body: BookingBody, user: CurrentUser, tx: WriteTx, settings: SettingsDep,
+         ip: ClientIp, _key: IdempotencyKeyDep) -> dict[str, Any]:
     """409 ``reason=full`` when no place is left and ``join_waitlist`` is false; with it, a ``waiting`` booking
-    with its ``waiting_position``. An SMS is queued in the same transaction."""
+    with its ``waiting_position``. An SMS to the parent's verified phone is queued in the same transaction
+    (``phone`` in the body is ignored). 429 past the limits per account, person, address and phone."""
     authorize(user, Action.book_care)
     conn = tx.connection()
+    limits.check_parent_action(conn, settings, kind="booking", user_id=user.user_id, client_ip=ip)
     result = bookings.book(conn, slot_id=body.slot_id, parent_user_id=user.user_id, child_age=body.child_age,
                            phone=body.phone, lang=body.lang, child_name=body.child_name,
                            join_waitlist=body.join_waitlist)
+    limits.check_texts(conn, settings, phone=result["phone"])
     return result
 
 
@@ -174,10 +180,13 @@ def emergency_nearest(session: SessionDep, settings: SettingsDep,
 
 
 @router.post("/emergency", status_code=201, summary="Ask the centres nearby for emergency care (parents)")
-def emergency_request(body: EmergencyBody, user: CurrentUser, tx: WriteTx, settings: SettingsDep,
-                      _key: IdempotencyKeyDep) -> dict[str, Any]:
-    """Open until one centre accepts (first come); lists the centres that may accept it."""
+def emergency_request(body: EmergencyBody, user: CurrentUser, tx: WriteTx,
+                      settings: SettingsDep, ip: ClientIp, _key: IdempotencyKeyDep) -> dict[str, Any]:
+    """Open until one centre accepts (first come); lists the centres that may accept it. The acceptance is
+    texted to the parent's verified phone (``phone`` in the body is ignored). 429 past the limits."""
     authorize(user, Action.book_care)
+    limits.check_parent_action(tx.connection(), settings, kind="emergency", user_id=user.user_id, client_ip=ip)
+    limits.check_texts(tx.connection(), settings, phone=bookings.parent_phone(tx.connection(), user.user_id))
     radius = validate_distance_m(body.radius_m or settings.booking.emergency_radius_m, param="radius_m",
                                  settings=settings)
     result = emergency.create_request(tx.connection(), parent_user_id=user.user_id, lat=body.lat, lon=body.lon,

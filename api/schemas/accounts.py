@@ -94,6 +94,35 @@ class TokenOut(BaseModel):
     expires_at: datetime
 
 
+class SignupAcceptedOut(BaseModel):
+    """The one answer to a sign-up, whether or not the address already has an account."""
+
+    status: str = Field(examples=["check_your_mail"])
+    detail: str
+
+
+class ConfirmEmailIn(BaseModel):
+    """The token of a confirmation mail."""
+
+    model_config = ConfigDict(extra="forbid")
+    token: Secret = Field(min_length=1)
+
+
+class PasswordResetIn(BaseModel):
+    """Ask for a password-reset mail."""
+
+    model_config = ConfigDict(extra="forbid")
+    email: Text
+
+
+class PasswordResetConfirmIn(BaseModel):
+    """The token of a reset mail and the new password."""
+
+    model_config = ConfigDict(extra="forbid")
+    token: Secret = Field(min_length=1)
+    new_password: Secret = Field(min_length=1)
+
+
 class UserOut(BaseModel):
     """An account (never hashes)."""
 
@@ -109,6 +138,7 @@ class UserOut(BaseModel):
     verified_phone: str | None = None
     identity_provider: str | None = None
     verified_at: datetime | None = None
+    email_confirmed_at: datetime | None = None
     created_at: datetime
 
 

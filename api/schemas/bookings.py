@@ -44,7 +44,9 @@ class BookingBody(_Body):
     slot_id: int = Field(ge=1)
     child_age: int = Field(ge=0, le=5)
     child_name: PersonalText | None = Field(default=None, max_length=100)
-    phone: Phone = Field(examples=["010-1234-5678"])
+    phone: Phone | None = Field(default=None, examples=["010-1234-5678"],
+                                description="Ignored (checked for shape only): texts go to the phone of the "
+                                            "parent's 본인인증 (docs/accounts.md)")
     lang: str = Field(default="ko", pattern="^(ko|en|zh|vi)$")
     join_waitlist: bool = False
 
@@ -55,7 +57,9 @@ class EmergencyBody(_Body):
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
     child_age: int = Field(ge=0, le=5)
-    phone: Phone
+    phone: Phone | None = Field(default=None,
+                                description="Ignored (checked for shape only): texts go to the phone of the "
+                                            "parent's 본인인증 (docs/accounts.md)")
     lang: str = Field(default="ko", pattern="^(ko|en|zh|vi)$")
     radius_m: float | None = Field(default=None, gt=0)
     hours: float = Field(default=12.0, gt=0, le=24)

@@ -18,6 +18,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import IntegrityError
+from zxcvbn import zxcvbn
 
 from geo.auth.audit import audit
 from geo.auth.policy import Role, Subject
@@ -29,6 +30,13 @@ _hasher = PasswordHasher()
 # A hash of a random password, verified against when the e-mail is unknown so that timing does not tell.
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 MIN_PASSWORD_LENGTH = 10
+# zxcvbn's score (0 "too guessable" to 4 "very unguessable", offline, with its dictionaries of common and
+# breached passwords, names and words): a password must reach this (docs/accounts.md).
+MIN_PASSWORD_SCORE = 3
+# Only this many leading characters are estimated (zxcvbn's time grows with length; longer ones rarely fail).
+_SCORED_CHARS = 100
+# Words of this service an attacker would try first.
+_SITE_WORDS = ("dolbom", "돌봄", "어린이집", "childcare", "seoul", "서울")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -44,6 +52,8 @@ class Principal:
     token_id: int | None = None
     token_kind: str | None = None
     csrf_hash: str | None = None
+    # False until a signed-up parent confirms the e-mail (docs/accounts.md): they may read, not act.
+    email_confirmed: bool = True
 
     @property
     def subject(self) -> Subject:
@@ -68,10 +78,32 @@ def sha256_hex(value: str) -> str:
     return hashlib.sha256(value.encode("utf-8")).hexdigest()
 
 
-def hash_password(password: str) -> str:
-    """argon2id hash of ``password`` after the length check."""
+def check_password(password: str, *, user_inputs: tuple[str | None, ...] = (), param: str = "password") -> None:
+    """Refuse a short or guessable password (``InvalidQuery`` naming ``param``, with zxcvbn's advice).
+
+    At least ``MIN_PASSWORD_LENGTH`` characters and a zxcvbn score of ``MIN_PASSWORD_SCORE``, estimated offline
+    against common and breached passwords, keyboard patterns, repeats, dates, this service's name and the
+    account's own data (``user_inputs``: e-mail, its parts, display name).
+    """
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise InvalidQuery(f"password must have at least {MIN_PASSWORD_LENGTH} characters", param="password")
+        raise InvalidQuery(f"password must have at least {MIN_PASSWORD_LENGTH} characters", param=param)
+    inputs: list[str] = list(_SITE_WORDS)
+    for value in user_inputs:
+        if value:
+            inputs.append(value)
+            inputs.extend(part for part in re.split(r"[@.\s_+-]+", value) if len(part) >= 3)
+    result = zxcvbn(password[:_SCORED_CHARS], user_inputs=inputs)
+    if result["score"] < MIN_PASSWORD_SCORE:
+        feedback = result.get("feedback") or {}
+        advice = " ".join(x for x in [feedback.get("warning") or "", *feedback.get("suggestions", [])] if x)
+        raise InvalidQuery(f"this password is too easy to guess (strength {result['score']} of 4, at least "
+                           f"{MIN_PASSWORD_SCORE} needed). {advice or 'Use a few uncommon words.'}".strip(),
+                           param=param, strength=int(result["score"]), min_strength=MIN_PASSWORD_SCORE)
+
+
+def hash_password(password: str, *, user_inputs: tuple[str | None, ...] = (), param: str = "password") -> str:
+    """argon2id hash of ``password`` after ``check_password``."""
+    check_password(password, user_inputs=user_inputs, param=param)
     return _hasher.hash(password)
 
 
@@ -93,8 +125,12 @@ def normalise_email(email: str) -> str:
 
 def create_user(conn: Connection, *, email: str, password: str, role: Role | str,
                 display_name: str | None = None, district_code: str | None = None,
-                facility_codes: list[str] | None = None, actor_user_id: int | None = None) -> int:
+                facility_codes: list[str] | None = None, actor_user_id: int | None = None,
+                email_confirmed: bool = True) -> int:
     """Create an account and return its id (audited; the password hash is never in the audit row).
+
+    Accounts created by an admin or the CLI are confirmed; a parent's own sign-up passes
+    ``email_confirmed=False`` until the confirmation mail's token comes back.
 
     Staff need at least one centre (by 어린이집코드), officers a 구 (5-digit code or name), other roles neither.
 
@@ -134,13 +170,15 @@ def create_user(conn: Connection, *, email: str, password: str, role: Role | str
         facility_ids = sorted(r.id for r in rows)
     if display_name is not None:
         display_name = personal_text(display_name, param="display_name")
-    pw_hash = hash_password(password)
+    pw_hash = hash_password(password, user_inputs=(email_n, display_name))
     try:
         with conn.begin_nested():
             user_id = int(conn.execute(
-                text("INSERT INTO users (email, password_hash, role, display_name, district_code) "
-                     "VALUES (:email, :pw, :role, :name, :district) RETURNING id"),
-                {"email": email_n, "pw": pw_hash, "role": role.value, "name": display_name, "district": district},
+                text("INSERT INTO users (email, password_hash, role, display_name, district_code, email_confirmed_at) "
+                     "VALUES (:email, :pw, :role, :name, :district, CASE WHEN :confirmed THEN now() END) "
+                     "RETURNING id"),
+                {"email": email_n, "pw": pw_hash, "role": role.value, "name": display_name, "district": district,
+                 "confirmed": email_confirmed},
             ).scalar_one())
     except IntegrityError as exc:
         raise Conflict(f"e-mail already registered: {email_n}", param="email") from exc
@@ -158,6 +196,7 @@ def get_user(conn: Connection, user_id: int) -> dict[str, Any]:
     row = conn.execute(text("""
         SELECT u.id, u.email, u.role, u.display_name, u.district_code, u.disabled, u.verified_name,
                u.verified_birth_date, u.verified_phone, u.identity_provider, u.verified_at, u.created_at,
+               u.email_confirmed_at,
                coalesce(array_agg(f.code ORDER BY f.code) FILTER (WHERE f.code IS NOT NULL), '{}') AS facility_codes
         FROM users u LEFT JOIN user_centres uc ON uc.user_id = u.id LEFT JOIN facilities f ON f.id = uc.facility_id
         WHERE u.id = :id GROUP BY u.id
@@ -262,6 +301,7 @@ def resolve_token(conn: Connection, secret: str, *, kind: str) -> Principal:
     """The user behind a live (unexpired, unrevoked) token of ``kind``; ``Unauthenticated`` otherwise."""
     row = conn.execute(text("""
         SELECT t.id AS token_id, t.kind, t.csrf_hash, u.id, u.email, u.role, u.district_code,
+               u.email_confirmed_at IS NOT NULL AS email_confirmed,
                coalesce(array_agg(uc.facility_id) FILTER (WHERE uc.facility_id IS NOT NULL), '{}') AS facility_ids
         FROM auth_tokens t JOIN users u ON u.id = t.user_id
         LEFT JOIN user_centres uc ON uc.user_id = u.id
@@ -273,7 +313,7 @@ def resolve_token(conn: Connection, secret: str, *, kind: str) -> Principal:
         raise Unauthenticated(f"{'session' if kind == 'session' else 'token'} is invalid, expired or revoked")
     return Principal(user_id=row.id, email=row.email, role=Role(row.role), district_code=row.district_code,
                      facility_ids=frozenset(row.facility_ids), token_id=row.token_id, token_kind=row.kind,
-                     csrf_hash=row.csrf_hash)
+                     csrf_hash=row.csrf_hash, email_confirmed=bool(row.email_confirmed))
 
 
 def revoke_token(conn: Connection, *, token_id: int, actor_user_id: int) -> None:
@@ -326,13 +366,15 @@ def change_password(conn: Connection, *, user_id: int, current_password: str, ne
     InvalidQuery
         The new password is too short or equal to the current one.
     """
-    row = conn.execute(text("SELECT password_hash FROM users WHERE id = :u FOR UPDATE"), {"u": user_id}).one()
+    row = conn.execute(text("SELECT password_hash, email, display_name, verified_name FROM users WHERE id = :u "
+                            "FOR UPDATE"), {"u": user_id}).one()
     if not verify_password(row.password_hash, current_password):
         raise Forbidden("the current password is wrong", reason="wrong_password")
     if new_password == current_password:
         raise InvalidQuery("the new password equals the current one", param="new_password")
     conn.execute(text("UPDATE users SET password_hash = :h WHERE id = :u"),
-                 {"h": hash_password(new_password), "u": user_id})
+                 {"h": hash_password(new_password, user_inputs=(row.email, row.display_name, row.verified_name),
+                                     param="new_password"), "u": user_id})
     audit(conn, actor_user_id=user_id, action="user.password", entity="users", entity_id=user_id,
           before=None, after={"password": "changed"})
     return revoke_all_tokens(conn, user_id=user_id, actor_user_id=user_id, keep_token_id=keep_token_id)

@@ -33,6 +33,14 @@ def check_phone(phone: str) -> str:
     return cleaned
 
 
+def parent_phone(conn: Connection, user_id: int) -> str:
+    """The number texts about a parent's bookings and emergency requests go to: the phone of their 본인인증
+    (``users.verified_phone``), never a number typed into a request; ``""`` (no texts) when the verification
+    returned none."""
+    phone = conn.execute(text("SELECT verified_phone FROM users WHERE id = :u"), {"u": user_id}).scalar()
+    return str(phone or "")
+
+
 def _when(starts_at: datetime, ends_at: datetime) -> str:
     a, b = starts_at.astimezone(SEOUL_TZ), ends_at.astimezone(SEOUL_TZ)
     return f"{a:%Y-%m-%d %H:%M}-{b:%H:%M}"
@@ -86,17 +94,21 @@ def _public(conn: Connection, booking_id: int) -> dict[str, Any]:
 
 
 def _notify(conn: Connection, booking: dict[str, Any], slot: dict[str, Any], event: str, **extra: object) -> None:
+    if not booking["phone"]:
+        return  # no verified phone: no text
     enqueue(conn, key=f"booking:{booking['id']}:{event}", recipient=booking["phone"],
             lang=booking["lang"], template=event, centre=slot["facility_name"],
             when=_when(slot["starts_at"], slot["ends_at"]), booking_id=booking["id"], **extra)
 
 
-def book(conn: Connection, *, slot_id: int, parent_user_id: int, child_age: int, phone: str, lang: str = "ko",
+def book(conn: Connection, *, slot_id: int, parent_user_id: int, child_age: int, phone: str | None = None,
+         lang: str = "ko",
          child_name: str | None = None, join_waitlist: bool = False, now: datetime | None = None) -> dict[str, Any]:
     """Book a place in a slot for a child of class age ``child_age``.
 
     Returns the booking (``status`` ``booked``, or ``waiting`` with its ``waiting_position`` when the slot is
-    full and ``join_waitlist``).
+    full and ``join_waitlist``). Its texts go to the parent's verified phone (``parent_phone``); ``phone`` is
+    only checked for shape and otherwise ignored (docs/accounts.md).
 
     Raises
     ------
@@ -110,7 +122,9 @@ def book(conn: Connection, *, slot_id: int, parent_user_id: int, child_age: int,
         The slot has no places for that age, or a bad phone/lang.
     """
     require_verified(conn, parent_user_id, action="book_care")
-    phone, lang = check_phone(phone), check_lang(lang)
+    if phone:
+        check_phone(phone)
+    phone, lang = parent_phone(conn, parent_user_id), check_lang(lang)
     child_name = personal_text(child_name, param="child_name")
     if child_age not in range(6):
         raise InvalidQuery(f"child_age must be 0 to 5 (got {child_age})", param="child_age")

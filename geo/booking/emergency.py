@@ -10,7 +10,7 @@ from sqlalchemy import Connection, text
 
 from geo.auth.audit import audit
 from geo.auth.identity import require_verified
-from geo.booking.bookings import check_phone
+from geo.booking.bookings import check_phone, parent_phone
 from geo.booking.outbox import enqueue
 from geo.booking.slots import BOOKABLE_SERVICES, search_slots
 from geo.booking.templates import check_lang
@@ -43,17 +43,21 @@ NEARBY_CENTRES_SQL = """
 SERVICE_VALUES = [s.value for s in BOOKABLE_SERVICES]
 
 
-def create_request(conn: Connection, *, parent_user_id: int, lat: float, lon: float, child_age: int, phone: str,
-                   lang: str, radius_m: float, hours: float = 12.0, now: datetime | None = None) -> dict[str, Any]:
+def create_request(conn: Connection, *, parent_user_id: int, lat: float, lon: float, child_age: int,
+                   phone: str | None = None, lang: str = "ko", radius_m: float, hours: float = 12.0,
+                   now: datetime | None = None) -> dict[str, Any]:
     """Open an emergency request of a verified (본인인증) parent; returns it with the centres nearby that may
-    accept it (nearest first)."""
+    accept it (nearest first). The text of its acceptance goes to the parent's verified phone; ``phone`` is only
+    checked for shape and otherwise ignored (docs/accounts.md)."""
     require_verified(conn, parent_user_id, action="book_care")
     validate_point(lat=lat, lon=lon)
     if child_age not in range(6):
         raise InvalidQuery(f"child_age must be 0 to 5 (got {child_age})", param="child_age")
     if not 0 < hours <= 24:
         raise InvalidQuery("hours must be greater than 0 and at most 24", param="hours")
-    phone, lang = check_phone(phone), check_lang(lang)
+    if phone:
+        check_phone(phone)
+    phone, lang = parent_phone(conn, parent_user_id), check_lang(lang)
     now = now or datetime.now(UTC)
     request_id = int(conn.execute(text(
         "INSERT INTO emergency_requests (parent_user_id, child_age, phone, lang, lon, lat, radius_m, needed_from, "
@@ -113,6 +117,7 @@ def accept(conn: Connection, *, request_id: int, facility_id: int, actor_user_id
         raise Conflict(f"emergency request {request_id} was already accepted or has expired", reason="taken")
     audit(conn, actor_user_id=actor_user_id, action="emergency.accept", entity="emergency_requests",
           entity_id=request_id, before={"status": "open"}, after={"status": "accepted", "facility_id": facility_id})
-    enqueue(conn, key=f"emergency:{request_id}:accepted", recipient=won["phone"], lang=won["lang"],
-            template="emergency_accepted", centre=centre["name"], phone=centre["phone"] or "-")
+    if won["phone"]:  # the parent's verified phone; none: no text
+        enqueue(conn, key=f"emergency:{request_id}:accepted", recipient=won["phone"], lang=won["lang"],
+                template="emergency_accepted", centre=centre["name"], phone=centre["phone"] or "-")
     return get_request(conn, request_id)

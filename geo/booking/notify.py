@@ -129,7 +129,10 @@ class HttpSmsGateway:
         self.client = httpx.Client(timeout=timeout_s, transport=transport)
 
     def send(self, message: Message) -> str:
-        """POST the message; raise ``SendError`` on failure."""
+        """POST the message; raise ``SendError`` on failure (permanent for an e-mail address: account mails need
+        a mail provider, which the SMS gateway is not)."""
+        if "@" in message.recipient:
+            raise SendError("an account mail cannot go through the SMS gateway (no mail provider)", permanent=True)
         headers = {"Idempotency-Key": message.idempotency_key}
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"

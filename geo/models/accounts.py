@@ -53,6 +53,9 @@ class User(Base):
     identity_provider: Mapped[str | None] = mapped_column(Text)
     verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # When the owner proved the e-mail is theirs (migration 0011); NULL: signed up, mail not confirmed yet.
+    # Accounts inserted without it (admin, CLI, seed) are confirmed.
+    email_confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
     __table_args__ = (
         CheckConstraint("role IN ('parent', 'centre_staff', 'district_officer', 'city_admin')", name="ck_users_role"),
@@ -98,6 +101,35 @@ class LoginFailure(Base):
     email: Mapped[str] = mapped_column(Text, index=True)
     client_ip: Mapped[str | None] = mapped_column(Text, index=True)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class AccountMailToken(Base):
+    """A single-use token mailed to an account: e-mail confirmation or password reset (SHA-256 stored)."""
+
+    __tablename__ = "account_mail_tokens"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    purpose: Mapped[str] = mapped_column(String(20))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (CheckConstraint("purpose IN ('confirm_email', 'password_reset')",
+                                      name="ck_account_mail_tokens_purpose"),)
+
+
+class RateLimitWindow(Base):
+    """One fixed-window counter of ``geo.auth.limits``: hits of a key (SHA-256, never the raw address, phone
+    or person) in a bucket since ``window_start``."""
+
+    __tablename__ = "rate_limits"
+
+    bucket: Mapped[str] = mapped_column(Text, primary_key=True)
+    key_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    hits: Mapped[int] = mapped_column(Integer)
 
 
 class AuditEntry(Base):

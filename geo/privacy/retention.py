@@ -7,7 +7,9 @@
 - bookings and emergency requests: ``bookings_days`` after the slot (or the need) ended or the booking was
   cancelled, then the child's name and the phone are removed and the place rounded to 0.01°;
 - personal fields of audit rows: ``audit_personal_days``, then replaced by ``"erased"`` (who, what, when stay);
-- failed logins (e-mail, client address): ``login_failures_days``, then deleted.
+- failed logins (e-mail, client address): ``login_failures_days``, then deleted;
+- abuse-limit windows (hashed keys) two days after they started, and spent or expired mail tokens
+  (confirmation, password reset) ``login_failures_days`` after they were issued: deleted.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 
 from sqlalchemy import Connection, text
 
+from geo.auth import limits
 from geo.errors import InvalidQuery
 from geo.privacy.pseudonymise import COARSE_DEGREES, scrub_audit
 from geo.settings import Settings
@@ -65,6 +68,11 @@ def purge(conn: Connection, settings: Settings, *, now: datetime, sink_path: Pat
     audit_rows = scrub_audit(conn, older_than=now - timedelta(days=p.audit_personal_days))
     failures = conn.execute(text("DELETE FROM login_failures WHERE at < :before"),
                             {"before": now - timedelta(days=p.login_failures_days)}).rowcount
+    # Not personal (hashed keys, token hashes), so not counted in the result: housekeeping.
+    limits.purge(conn, before=now - timedelta(days=2))
+    conn.execute(text("DELETE FROM account_mail_tokens WHERE created_at < :before "
+                      "AND (used_at IS NOT NULL OR expires_at < :now)"),
+                 {"before": now - timedelta(days=p.login_failures_days), "now": now})
     sink_lines = 0
     if sink_path is not None:
         from geo.booking.notify import FileSink

@@ -17,11 +17,14 @@ from tests.problem_util import problem as _problem
 def test_signup_stores_argon2_hash_and_refuses_duplicates(settings: Settings, conn: Connection) -> None:
     client = client_on(settings, conn)
     resp = client.post("/auth/signup", json={"email": "Mom@Example.kr", "password": PASSWORD, "display_name": "엄마"})
-    assert resp.status_code == 201, resp.text
-    assert resp.json()["role"] == "parent" and resp.json()["email"] == "mom@example.kr"
-    stored = conn.execute(text("SELECT password_hash FROM users WHERE email = 'mom@example.kr'")).scalar_one()
-    assert stored.startswith("$argon2id$") and PASSWORD not in stored
-    _problem(client.post("/auth/signup", json={"email": "mom@example.kr", "password": PASSWORD}), 409)
+    assert resp.status_code == 202, resp.text
+    stored = conn.execute(text("SELECT password_hash, role FROM users WHERE email = 'mom@example.kr'")).one()
+    assert stored.password_hash.startswith("$argon2id$") and PASSWORD not in stored.password_hash
+    assert stored.role == "parent"
+    # A second sign-up with the address: the same answer, no second account (docs/accounts.md).
+    again = client.post("/auth/signup", json={"email": "mom@example.kr", "password": PASSWORD})
+    assert (again.status_code, again.json()) == (202, resp.json())
+    assert conn.execute(text("SELECT count(*) FROM users WHERE email = 'mom@example.kr'")).scalar_one() == 1
     assert _problem(client.post("/auth/signup", json={"email": "x@example.kr", "password": "short"}),
                     422)["param"] == "password"
     _problem(client.post("/auth/signup", json={"email": "not-an-email", "password": PASSWORD}), 422)

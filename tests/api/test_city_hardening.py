@@ -12,6 +12,7 @@ from sqlalchemy import Connection, text
 
 from geo.settings import Settings
 from geo.validation import personal_text
+from tests.accounts_util import mailed_token
 from tests.booking_util import ORIGIN_LAT, ORIGIN_LON, bearer, make_centre, make_slot, make_user
 from tests.dbutil import client_on
 from tests.problem_util import problem as _problem
@@ -20,8 +21,11 @@ PASSWORD = "correct horse battery"
 COORDINATES = {"lat": ORIGIN_LAT, "lon": ORIGIN_LON}
 
 
-def _signup_token(client: TestClient, email: str) -> dict[str, str]:
-    assert client.post("/auth/signup", json={"email": email, "password": PASSWORD}).status_code == 201
+def _signup_token(client: TestClient, connection: Connection, email: str) -> dict[str, str]:
+    """Sign up through the API and confirm the address with the mailed token (as a parent would)."""
+    assert client.post("/auth/signup", json={"email": email, "password": PASSWORD}).status_code == 202
+    token = mailed_token(connection, email)
+    assert client.post("/auth/confirm-email", json={"token": token}).status_code in (200, 204)
     token = client.post("/auth/token", json={"email": email, "password": PASSWORD}).json()["access_token"]
     return {"Authorization": f"Bearer {token}"}
 
@@ -41,15 +45,15 @@ def _verify(client: TestClient, auth: dict[str, str], name: str) -> Any:
 def test_one_person_one_account_survives_spaces_and_decomposed_hangul(settings: Settings, connection: Connection,
                                                                      variant: str) -> None:
     client = client_on(settings, connection)
-    first = _signup_token(client, "first@example.kr")
+    first = _signup_token(client, connection, "first@example.kr")
     assert _verify(client, first, "김엄마").status_code == 200
-    second = _signup_token(client, "second@example.kr")
+    second = _signup_token(client, connection, "second@example.kr")
     _problem(_verify(client, second, variant), 409)
 
 
 def test_verified_name_is_stored_normalised(settings: Settings, connection: Connection) -> None:
     client = client_on(settings, connection)
-    auth = _signup_token(client, "nfd@example.kr")
+    auth = _signup_token(client, connection, "nfd@example.kr")
     resp = _verify(client, auth, "  " + unicodedata.normalize("NFD", "김  엄마") + " ")
     assert resp.status_code == 200, resp.text
     assert resp.json()["verified_name"] == "김 엄마"
@@ -61,7 +65,7 @@ def test_verified_name_is_stored_normalised(settings: Settings, connection: Conn
 def test_control_characters_in_personal_texts_are_422_naming_the_field(settings: Settings, connection: Connection,
                                                                       bad: str) -> None:
     client = client_on(settings, connection)
-    auth = _signup_token(client, "ctl@example.kr")
+    auth = _signup_token(client, connection, "ctl@example.kr")
     body = _problem(_verify(client, auth, f"김{bad}엄마"))
     assert "name" in body["detail"]
     _problem(client.post("/auth/signup", json={"email": "x@example.kr", "password": PASSWORD,
@@ -71,14 +75,14 @@ def test_control_characters_in_personal_texts_are_422_naming_the_field(settings:
 @pytest.mark.parametrize("blank", ["", " ", "\u3000", " \u00a0 "])
 def test_whitespace_only_names_are_422(settings: Settings, connection: Connection, blank: str) -> None:
     client = client_on(settings, connection)
-    auth = _signup_token(client, "blank@example.kr")
+    auth = _signup_token(client, connection, "blank@example.kr")
     body = _problem(_verify(client, auth, blank))
     assert body.get("param") == "name" or "name" in body["detail"]
 
 
 def test_non_ascii_identity_state_is_401_not_500(settings: Settings, connection: Connection) -> None:
     client = client_on(settings, connection)
-    auth = _signup_token(client, "state@example.kr")
+    auth = _signup_token(client, connection, "state@example.kr")
     client.post("/auth/identity/start", headers=auth)
     _problem(client.post("/auth/identity/local", headers=auth,
                          json={"state": "가나다", "name": "김엄마", "birth_date": "1990-03-04"}), 401)
@@ -315,7 +319,7 @@ def test_every_authenticated_operation_answers_no_store(settings: Settings, conn
             logout = client.post("/auth/logout", headers=auth)
             assert logout.status_code == 204 and "no-store" in logout.headers["cache-control"]
         signup = client.post("/auth/signup", json={"email": "new@example.kr", "password": PASSWORD})
-        assert signup.status_code == 201 and "no-store" in signup.headers["cache-control"]
+        assert signup.status_code == 202 and "no-store" in signup.headers["cache-control"]
         token = client.post("/auth/token", json={"email": "new@example.kr", "password": PASSWORD})
         assert token.status_code == 200 and "no-store" in token.headers["cache-control"]
     assert checked > 50
@@ -407,7 +411,8 @@ def test_default_cookie_setting_is_automatic() -> None:
 
 # --- development defaults -----------------------------------------------------------------------------------
 
-PRODUCTION = {"DOLBOM_ENV": "production", "DOLBOM_IDENTITY_PROVIDER": "oidc", "DOLBOM_CI_HASH_KEY": "k" * 32}
+PRODUCTION = {"DOLBOM_ENV": "production", "DOLBOM_IDENTITY_PROVIDER": "oidc", "DOLBOM_CI_HASH_KEY": "k" * 32,
+              "DOLBOM_IDEMPOTENCY_HASH_KEY": "i" * 32}
 
 
 def test_production_refuses_the_local_provider_and_published_keys() -> None:
@@ -418,10 +423,12 @@ def test_production_refuses_the_local_provider_and_published_keys() -> None:
     detail = refused.value.detail
     assert "\n" not in detail and "DOLBOM_IDENTITY_PROVIDER=local" in detail and "DOLBOM_CI_HASH_KEY" in detail
     with pytest.raises(SettingsError, match="DOLBOM_CI_HASH_KEY") as refused:
-        Settings(DOLBOM_ENV="production", DOLBOM_IDENTITY_PROVIDER="oidc")
+        Settings(DOLBOM_ENV="production", DOLBOM_IDENTITY_PROVIDER="oidc", DOLBOM_IDEMPOTENCY_HASH_KEY="i" * 32)
     assert "DOLBOM_IDENTITY_PROVIDER" not in refused.value.detail
     with pytest.raises(SettingsError, match="DOLBOM_IDENTITY_PROVIDER=local"):
-        Settings(DOLBOM_ENV="production", DOLBOM_CI_HASH_KEY="k" * 32)
+        Settings(DOLBOM_ENV="production", DOLBOM_CI_HASH_KEY="k" * 32, DOLBOM_IDEMPOTENCY_HASH_KEY="i" * 32)
+    with pytest.raises(SettingsError, match="DOLBOM_IDEMPOTENCY_HASH_KEY"):
+        Settings(DOLBOM_ENV="production", DOLBOM_IDENTITY_PROVIDER="oidc", DOLBOM_CI_HASH_KEY="k" * 32)
     assert Settings(**PRODUCTION).server.environment == "production"
     from geo.settings import ServerSettings
 

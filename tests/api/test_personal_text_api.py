@@ -61,7 +61,7 @@ def test_an_rrn_in_any_personal_text_field_is_a_422_naming_it(settings: Settings
     assert tuple(connection.execute(text(STATE_SQL)).one()) == before
     # The same requests with ordinary values go through (the refusals above were about the number alone).
     ordinary = {"display_name": "김엄마", "child_name": "홍길순", "name": "김엄마", "phone": "010-1234-5678"}
-    assert client.post("/auth/signup", json={**cases[0][1], "display_name": ordinary["display_name"]}).status_code == 201
+    assert client.post("/auth/signup", json={**cases[0][1], "display_name": ordinary["display_name"]}).status_code == 202
     assert client.post("/bookings", json={**booking, "child_name": "홍길순"}, headers=h["parent"]).status_code == 201
     assert client.post("/bookings/emergency", json=emergency, headers=h["parent"]).status_code == 201
     assert client.post("/auth/identity/local", json=identity, headers=h["unverified"]).status_code == 200
