@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
+from api.access_log import install_access_log_filter
 from api.deps import check_write_routes
 from api.dev_banner import DevBanner
 from api.errors import install_error_handlers
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if warnings := development_warnings(settings):
         app.add_middleware(DevBanner, warnings=warnings)
     install_error_handlers(app)
+    install_access_log_filter()
     install_openapi(app, settings)
     app.include_router(health.router)
     app.include_router(facilities.router)

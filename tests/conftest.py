@@ -46,6 +46,7 @@ SLOW_PATHS = (
     "api/test_bookings_walking.py",
     "api/test_apply_burst.py",
     "api/test_docs_browser.py",
+    "api/test_access_log.py",
 )
 TESTS_DIR = Path(__file__).resolve().parent
 

@@ -56,7 +56,7 @@ from geo.auth.mail import (
     start_password_reset,
 )
 from geo.auth.policy import Role
-from geo.errors import Conflict, InvalidQuery, Unauthenticated
+from geo.errors import Conflict, Forbidden, InvalidQuery, TooManyAttempts, Unauthenticated
 from geo.privacy.erasure import delete_account
 from geo.settings import Settings
 from geo.validation import MAX_ID, personal_text
@@ -154,6 +154,15 @@ def _login_or_record(request: Request, fn: Any) -> Any:
         return domain_problem(exc, instance=request.url.path)
 
 
+def _reauthenticated(request: Request, fn: Any) -> Any:
+    """Run a change that first checks the user's password (``confirm_password``); its refusals (wrong password,
+    locked out) come before any write and are answered, not raised, so the recorded failure commits."""
+    try:
+        return fn()
+    except (Forbidden, TooManyAttempts) as exc:
+        return domain_problem(exc, instance=request.url.path)
+
+
 @router.post("/login", response_model=SessionOut, summary="Open a web session (cookies)", responses=LOGIN_ERRORS)
 def login_session(body: LoginIn, request: Request, response: Response, tx: WriteTx,
                   settings: SettingsDep) -> dict[str, Any] | Response:
@@ -207,21 +216,28 @@ def logout_all(user: CurrentUser, response: Response, tx: WriteTx) -> Response:
 
 @router.post("/password", response_model=RevokedOut, summary="Change my password",
              responses={403: {"description": "The current password is wrong"}})
-def password(body: PasswordChangeIn, user: CurrentUser, tx: WriteTx) -> dict[str, Any]:
-    """Every other session and token is revoked; the one this request came with stays."""
-    revoked = change_password(tx.connection(), user_id=user.user_id, current_password=body.current_password,
-                              new_password=body.new_password, keep_token_id=user.token_id)
-    return {"revoked": revoked}
+def password(body: PasswordChangeIn, user: CurrentUser, request: Request, tx: WriteTx, settings: SettingsDep,
+             ip: ClientIp) -> dict[str, Any] | Response:
+    """Every other session and token is revoked; the one this request came with stays. A wrong current password
+    counts towards the login lockout (429 while locked)."""
+    outcome = _reauthenticated(request, lambda: change_password(
+        tx.connection(), settings, user_id=user.user_id, current_password=body.current_password,
+        new_password=body.new_password, keep_token_id=user.token_id, client_ip=ip))
+    return outcome if isinstance(outcome, Response) else {"revoked": outcome}
 
 
 @router.delete("/me", response_model=AccountDeletedOut, summary="Delete my account",
                responses={403: {"description": "The password is wrong"},
                           409: {"description": "The last city admin"}})
-def delete_me(body: AccountDeleteIn, user: CurrentUser, response: Response, tx: WriteTx) -> dict[str, Any]:
+def delete_me(body: AccountDeleteIn, user: CurrentUser, request: Request, response: Response, tx: WriteTx,
+              settings: SettingsDep, ip: ClientIp) -> dict[str, Any] | Response:
     """Live waitlist entries are withdrawn, future bookings cancelled, personal fields of what stays (bookings,
     audit rows) pseudonymised; the public hash chains are never rewritten (they hold only pseudonymous ids).
     See docs/privacy.md."""
-    out = delete_account(tx.connection(), user_id=user.user_id, password=body.password)
+    out = _reauthenticated(request, lambda: delete_account(tx.connection(), settings, user_id=user.user_id,
+                                                           password=body.password, client_ip=ip))
+    if isinstance(out, Response):
+        return out
     response.delete_cookie(SESSION_COOKIE, path="/")
     response.delete_cookie(CSRF_COOKIE, path="/")
     return out

@@ -354,22 +354,43 @@ def revoke_all_tokens(conn: Connection, *, user_id: int, actor_user_id: int | No
     return len(ids)
 
 
-def change_password(conn: Connection, *, user_id: int, current_password: str, new_password: str,
-                    keep_token_id: int | None) -> int:
+def confirm_password(conn: Connection, settings: Settings, *, user_id: int, password: str,
+                     client_ip: str | None = None) -> Any:
+    """Check a logged-in user's password before a sensitive change (password change, account deletion) as a
+    login would: refused while the account or address is locked out, and a wrong password is a recorded failure
+    that counts towards the lockout (so a stolen session cannot guess the password without limit). Returns the
+    locked ``users`` row (id, email, role, password_hash, display_name, verified_name).
+
+    Raises
+    ------
+    TooManyAttempts
+        Locked out (as for logins).
+    Forbidden
+        The password is wrong (``reason=wrong_password``); the failure is recorded, so the caller must commit.
+    """
+    row = conn.execute(text("SELECT id, email, role, password_hash, display_name, verified_name FROM users "
+                            "WHERE id = :u FOR UPDATE"), {"u": user_id}).one()
+    _throttle(conn, settings, row.email, client_ip)
+    if not verify_password(row.password_hash, password):
+        conn.execute(text("INSERT INTO login_failures (email, client_ip) VALUES (:e, :ip)"),
+                     {"e": row.email, "ip": client_ip})
+        raise Forbidden("the password is wrong", reason="wrong_password")
+    return row
+
+
+def change_password(conn: Connection, settings: Settings, *, user_id: int, current_password: str,
+                    new_password: str, keep_token_id: int | None, client_ip: str | None = None) -> int:
     """Replace the password after checking the current one; every other session and token is revoked (the one
     the request came with, ``keep_token_id``, stays). Returns how many were revoked.
 
     Raises
     ------
-    Forbidden
-        The current password is wrong.
+    TooManyAttempts, Forbidden
+        As ``confirm_password``: locked out, or the current password is wrong (a recorded failure).
     InvalidQuery
         The new password is too short or equal to the current one.
     """
-    row = conn.execute(text("SELECT password_hash, email, display_name, verified_name FROM users WHERE id = :u "
-                            "FOR UPDATE"), {"u": user_id}).one()
-    if not verify_password(row.password_hash, current_password):
-        raise Forbidden("the current password is wrong", reason="wrong_password")
+    row = confirm_password(conn, settings, user_id=user_id, password=current_password, client_ip=client_ip)
     if new_password == current_password:
         raise InvalidQuery("the new password equals the current one", param="new_password")
     conn.execute(text("UPDATE users SET password_hash = :h WHERE id = :u"),

@@ -23,11 +23,12 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Connection, text
 
 from geo.admission import waitlist as wl
-from geo.auth.accounts import verify_password
+from geo.auth.accounts import confirm_password
 from geo.auth.audit import audit
 from geo.booking.bookings import cancel
-from geo.errors import Conflict, Forbidden
+from geo.errors import Conflict
 from geo.privacy.pseudonymise import COARSE_DEGREES, scrub_audit
+from geo.settings import Settings
 
 TOMBSTONE_DOMAIN = "deleted.invalid"  # RFC 2606: never a real mailbox
 
@@ -37,22 +38,20 @@ def tombstone_email(user_id: int) -> str:
     return f"deleted-{user_id}@{TOMBSTONE_DOMAIN}"
 
 
-def delete_account(conn: Connection, *, user_id: int, password: str, now: datetime | None = None) -> dict[str, int]:
+def delete_account(conn: Connection, settings: Settings, *, user_id: int, password: str, client_ip: str | None = None,
+                   now: datetime | None = None) -> dict[str, int]:
     """Delete the account ``user_id`` after checking its password (see the module docstring); returns counts of
     what was withdrawn, cancelled, pseudonymised and deleted.
 
     Raises
     ------
-    Forbidden
-        Wrong password.
+    TooManyAttempts, Forbidden
+        As ``geo.auth.accounts.confirm_password``: locked out, or a wrong password (a recorded failure).
     Conflict
         The last enabled city admin (nobody could manage accounts afterwards).
     """
     at = now or datetime.now(UTC)
-    user = conn.execute(text("SELECT id, email, role, password_hash FROM users WHERE id = :u FOR UPDATE"),
-                        {"u": user_id}).one()
-    if not verify_password(user.password_hash, password):
-        raise Forbidden("the password is wrong", reason="wrong_password")
+    user = confirm_password(conn, settings, user_id=user_id, password=password, client_ip=client_ip)
     if user.role == "city_admin":
         others = conn.execute(text("SELECT count(*) FROM users WHERE role = 'city_admin' AND NOT disabled "
                                    "AND id <> :u"), {"u": user_id}).scalar_one()

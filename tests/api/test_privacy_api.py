@@ -186,3 +186,28 @@ def test_account_deletion(settings: Settings, conn: Connection) -> None:
     problem(client.post("/auth/token", json={"email": "parent@example.kr", "password": PASSWORD}), 401)
     # The last city admin cannot delete their account.
     problem(client.request("DELETE", "/auth/me", json={"password": PASSWORD}, headers=h["admin"]), 409)
+
+
+def test_wrong_passwords_on_sensitive_changes_count_towards_the_lockout(settings: Settings, conn: Connection) -> None:
+    """A stolen session cannot guess the account's password through password change or account deletion: each
+    wrong password is a login failure, and past ``login_max_failures`` the account is locked (429, Retry-After),
+    for logins too, even with the right password."""
+    cast = make_cast(conn, settings)
+    client = writing_client(settings, conn)
+    this = cast.headers["parent"]
+    limit = settings.auth.login_max_failures
+    for attempt in range(limit):
+        guess = f"guess number {attempt}!"
+        if attempt % 2:
+            problem(client.request("DELETE", "/auth/me", json={"password": guess}, headers=this), 403)
+        else:
+            problem(client.post("/auth/password", json={"current_password": guess, "new_password": NEW_PASSWORD},
+                                headers=this), 403)
+    locked = client.post("/auth/password", json={"current_password": PASSWORD, "new_password": NEW_PASSWORD},
+                         headers=this)
+    problem(locked, 429)
+    assert int(locked.headers["retry-after"]) >= 1
+    problem(client.post("/auth/token", json={"email": "parent@example.kr", "password": PASSWORD}), 429)
+    failures = conn.execute(text("SELECT count(*) FROM login_failures WHERE email = 'parent@example.kr'")).scalar_one()
+    assert failures == limit
+    assert client.get("/auth/me", headers=this).status_code == 200  # the account itself is untouched

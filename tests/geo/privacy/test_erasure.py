@@ -41,8 +41,8 @@ def test_open_offer_moves_on_to_the_next_family(settings: Settings, conn: Connec
     before = wl.chain_rows(conn, centre.id)
 
     with pytest.raises(Forbidden):
-        delete_account(conn, user_id=leaving, password="wrong password")
-    out = delete_account(conn, user_id=leaving, password=PASSWORD)
+        delete_account(conn, Settings(DATABASE_URL=None), user_id=leaving, password="wrong password")
+    out = delete_account(conn, Settings(DATABASE_URL=None), user_id=leaving, password=PASSWORD)
 
     assert (out["entries_withdrawn"], out["children_deleted"]) == (2, 2)
     open_offers = conn.execute(text("SELECT ch.parent_user_id FROM waitlist_offers o JOIN children ch "
