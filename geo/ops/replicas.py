@@ -33,6 +33,8 @@ from geo.errors import InvalidQuery
 from geo.settings import Settings
 
 log = logging.getLogger(__name__)
+# How long closing waits for the monitors and the replica pools before it gives up on them (seconds).
+CLOSE_TIMEOUT_S = 5.0
 
 POLL_S = 0.1  # monitor period per server
 # A replica checkout waits this long at most before the read falls back (the primary's pool waits db_timeout_s).
@@ -147,16 +149,21 @@ class ReadRouter:
     async def close(self) -> None:
         """Stop the monitors and close the replica pools."""
         checks = [s.checking for s in self.servers if s.checking is not None]
-        for task in [*self._tasks, *checks]:
+        tasks = [*self._tasks, *checks]
+        for task in tasks:
             task.cancel()
-        for check in checks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await check
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        # Bounded: a task stuck in a connection attempt that ignores cancellation must not hold the app's
+        # shutdown (a worker that never exits); what is left is abandoned with the event loop.
+        if tasks:
+            done, pending = await asyncio.wait(tasks, timeout=CLOSE_TIMEOUT_S)
+            for task in done:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    task.result()
+            if pending:
+                log.warning("read router: %d monitor task(s) did not stop within %.0f s", len(pending),
+                               CLOSE_TIMEOUT_S)
         for replica in self.replicas:
-            await replica.pool.close()
+            await replica.pool.close(timeout=CLOSE_TIMEOUT_S)
 
     # Monitoring ------------------------------------------------------------------------------------------
 

@@ -119,6 +119,9 @@ class VacancyHub:
         """Stop listening (app shutdown)."""
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
+            # Bounded like the read router's close: shutdown never waits on a stuck LISTEN connection.
+            done, _ = await asyncio.wait({self._task}, timeout=5.0)
+            for task in done:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    task.result()
             self._task = None
