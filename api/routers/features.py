@@ -9,18 +9,22 @@ from __future__ import annotations
 
 import html
 import shutil
+from collections.abc import Callable, Coroutine
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
 import orjson
 from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse
+from fastapi.routing import APIRoute
 from starlette.background import BackgroundTask
 
 from api.deps import EngineDep, LayerEngineDep, SettingsDep
+from api.errors import domain_problem, status_for, validation_problem
 from api.openapi import keep_referenced_schemas, openapi_30
 from api.routers.layer_common import dumps, etag_response
-from geo.errors import InvalidQuery, NotFound
+from geo.errors import DolbomError, InvalidQuery, NotFound
 from geo.layers.base import Layer
 from geo.layers.cql import parse_filter
 from geo.layers.crs import CRS_URIS, DEFAULT, parse_bbox, parse_crs
@@ -36,7 +40,33 @@ from geo.layers.features import (
 from geo.layers.registry import LAYERS, get_layer
 from geo.validation import MAX_OFFSET, reject_control_characters
 
-router = APIRouter(prefix="/ogc", tags=["ogc-features"])
+
+class OgcRoute(APIRoute):
+    """A route of the OGC API: a bad parameter is a 400 (OGC API - Features Part 1, 7.5/7.6: "invalid or unknown
+    query parameter"), with the same RFC 9457 body the rest of the API sends with its 422; HEAD answers the
+    headers of GET without the body."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def ogc_handler(request: Request) -> Response:
+            try:
+                response = await handler(request)
+            except RequestValidationError as exc:
+                response = validation_problem(exc, instance=str(request.url.path), status=400)
+            except DolbomError as exc:
+                if status_for(exc) != 422:
+                    raise
+                response = domain_problem(exc, instance=str(request.url.path), status=400)
+            if request.method == "HEAD":
+                return Response(b"", status_code=response.status_code, headers=dict(response.headers),
+                                media_type=None, background=response.background)
+            return response
+
+        return ogc_handler
+
+
+router = APIRouter(prefix="/ogc", tags=["ogc-features"], route_class=OgcRoute)
 
 GEOJSON = "application/geo+json"
 JSON = "application/json"
@@ -145,6 +175,8 @@ def _json(body: Any, media_type: str = JSON) -> Response:
     return Response(dumps(body), media_type=media_type)
 
 
+@router.get("/", summary="OGC API landing page", response_class=Response, responses=JSON_OR_HTML,
+            operation_id="ogc_landing_page")
 @router.get("", summary="OGC API landing page", response_class=Response, responses=JSON_OR_HTML)
 async def landing(request: Request, f: FormatParam = None) -> Response:
     """Landing page: links to the API definition, conformance and collections."""
@@ -427,3 +459,11 @@ def export(
                         background=BackgroundTask(shutil.rmtree, path.parent, ignore_errors=True))
 
 
+
+
+# HEAD on every read of the API (the same headers as GET, no body; ``OgcRoute`` drops it), kept out of the OpenAPI
+# documents. Not on exports: a HEAD would build the file.
+for _route in list(router.routes):
+    if isinstance(_route, APIRoute) and "GET" in (_route.methods or ()) and not _route.path.endswith("/export"):
+        router.add_api_route(_route.path.removeprefix("/ogc"), _route.endpoint, methods=["HEAD"],
+                             include_in_schema=False, name=f"{_route.name}_head", response_class=Response)

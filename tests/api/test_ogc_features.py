@@ -118,24 +118,43 @@ def test_filters_over_http_count_like_sql(client: TestClient, seoul_engine: Engi
     assert body["numberMatched"] == expected
 
 
+ITEMS = "/ogc/collections/facilities/items"
+
+
+# OGC API - Features Part 1 (7.5, 7.6, /req/core/query-param-invalid and -unknown): 400, not FastAPI's 422.
 @pytest.mark.parametrize(("path", "params", "status"), [
-    ("/ogc/collections/facilities/items", {"filter": "capacity >"}, 422),
-    ("/ogc/collections/facilities/items", {"filter": "unknown_prop = 1"}, 422),
-    ("/ogc/collections/facilities/items", {"filter": "{not json", "filter-lang": "cql2-json"}, 422),
-    ("/ogc/collections/facilities/items", {"filter-lang": "sql", "filter": "1=1"}, 422),
-    ("/ogc/collections/facilities/items", {"crs": "http://www.opengis.net/def/crs/EPSG/0/2097"}, 422),
-    ("/ogc/collections/facilities/items", {"bbox": "1,2,3"}, 422),
-    ("/ogc/collections/facilities/items", {"datetime": "yesterday"}, 422),
-    ("/ogc/collections/facilities/items", {"colour": "red"}, 422),
+    (ITEMS, {"limit": "0"}, 400),
+    (ITEMS, {"limit": "abc"}, 400),
+    (ITEMS, {"offset": "-1"}, 400),
+    (ITEMS, {"bbox": "1,2,3"}, 400),
+    (ITEMS, {"bbox": "a,b,c,d"}, 400),
+    (ITEMS, {"foo": "bar"}, 400),
+    (ITEMS, {"colour": "red"}, 400),
+    (ITEMS, {"datetime": "yesterday"}, 400),
+    (ITEMS, {"filter": "capacity >"}, 400),
+    (ITEMS, {"filter": "unknown_prop = 1"}, 400),
+    (ITEMS, {"filter": "{not json", "filter-lang": "cql2-json"}, 400),
+    (ITEMS, {"filter-lang": "sql", "filter": "1=1"}, 400),
+    (ITEMS, {"crs": "http://www.opengis.net/def/crs/EPSG/0/2097"}, 400),
+    (ITEMS, {"bbox-crs": "http://www.opengis.net/def/crs/EPSG/0/2097", "bbox": "1,2,3,4"}, 400),
+    (ITEMS + "/1", {"crs": "http://www.opengis.net/def/crs/EPSG/0/2097"}, 400),
+    ("/ogc/collections", {"f": "xml"}, 400),
+    ("/ogc/collections/facilities/export", {"format": "shp"}, 400),
     ("/ogc/collections/nope/items", {}, 404),
-    ("/ogc/collections/facilities/items/999999999", {}, 404),
-    ("/ogc/collections/facilities/items/abc", {}, 404),
+    (ITEMS + "/999999999", {}, 404),
+    (ITEMS + "/abc", {}, 404),
 ])
 def test_errors_are_problem_json(client: TestClient, path: str, params: dict, status: int) -> None:
     response = client.get(path, params=params)
-    assert response.status_code == status
+    assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith(PROBLEM)
-    assert response.json()["status"] == status
+    body = response.json()
+    assert body["status"] == status and body["title"] and body["detail"]
+
+
+def test_the_rest_of_the_api_keeps_422_for_bad_parameters(client: TestClient) -> None:
+    response = client.get("/facilities/radius", params={"lat": "abc", "lon": 127, "radius_m": 500})
+    assert response.status_code == 422 and response.json()["status"] == 422
 
 
 def test_queryables_list_every_property_with_types(client: TestClient) -> None:
@@ -171,3 +190,23 @@ def test_exports_with_a_filter_hold_what_sql_selects(client: TestClient, seoul_e
     if fmt != "csv":
         assert frame.geometry.notna().all()
     assert all("holiday" in str(v) for v in frame["services"])
+
+
+@pytest.mark.parametrize("path", [
+    "/ogc", "/ogc/", "/ogc/conformance", "/ogc/collections", "/ogc/collections/districts",
+    "/ogc/collections/districts/items?limit=3", "/ogc/collections/facilities/items/{fid}",
+])
+def test_head_answers_the_headers_of_get_without_a_body(client: TestClient, seoul_engine: Engine, path: str) -> None:
+    path = path.format(fid=sql(seoul_engine, "SELECT min(id) FROM facilities")[0][0])
+    get = client.get(path)
+    head = client.head(path)
+    assert get.status_code == 200 and head.status_code == 200
+    assert head.content == b""
+    for name in ("content-type", "content-length", "etag", "content-crs"):
+        assert head.headers.get(name) == get.headers.get(name), name
+    assert client.head("/ogc/collections/nope").status_code == 404
+
+
+def test_landing_page_at_slash_is_in_the_service_description(client: TestClient) -> None:
+    assert client.get("/ogc/").json() == client.get("/ogc").json()
+    assert "/" in client.get("/ogc/api").json()["paths"]
