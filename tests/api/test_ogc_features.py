@@ -210,3 +210,32 @@ def test_head_answers_the_headers_of_get_without_a_body(client: TestClient, seou
 def test_landing_page_at_slash_is_in_the_service_description(client: TestClient) -> None:
     assert client.get("/ogc/").json() == client.get("/ogc").json()
     assert "/" in client.get("/ogc/api").json()["paths"]
+
+
+@pytest.mark.parametrize(("params", "west", "east"), [
+    ({"bbox": "126.95,37.4,126.9,37.7"}, 126.95, 126.9),  # CRS84: lon,lat; west edge east of the east edge
+    ({"bbox": "37.4,126.95,37.7,126.9", "bbox-crs": "http://www.opengis.net/def/crs/EPSG/0/4326"}, 126.95, 126.9),
+    ({"bbox": "179,37,-179,38"}, 179.0, -179.0),
+])
+def test_bbox_across_the_antimeridian_is_two_boxes(client: TestClient, seoul_engine: Engine, params: dict,
+                                                   west: float, east: float) -> None:
+    # A box from 126.95°E eastwards round the globe to 126.9°E holds everything but a strip of Seoul.
+    expected = sql(seoul_engine, "SELECT count(*) FROM facilities WHERE ST_Intersects(geom_4326, "
+                   "ST_MakeEnvelope(:w, 37.4, 180, 37.7, 4326)) OR ST_Intersects(geom_4326, "
+                   "ST_MakeEnvelope(-180, 37.4, :e, 37.7, 4326))"
+                   if params["bbox"] != "179,37,-179,38" else
+                   "SELECT count(*) FROM facilities WHERE ST_Intersects(geom_4326, "
+                   "ST_MakeEnvelope(:w, 37, 180, 38, 4326)) OR ST_Intersects(geom_4326, "
+                   "ST_MakeEnvelope(-180, 37, :e, 38, 4326))", w=west, e=east)[0][0]
+    response = client.get("/ogc/collections/facilities/items", params={**params, "limit": 1})
+    assert response.status_code == 200, response.text
+    assert response.json()["numberMatched"] == expected
+    if params["bbox"] != "179,37,-179,38":
+        assert 0 < expected < sql(seoul_engine, "SELECT count(*) FROM facilities")[0][0]
+
+
+def test_a_projected_bbox_with_west_after_east_is_refused(client: TestClient) -> None:
+    response = client.get("/ogc/collections/facilities/items",
+                          params={"bbox": "1960000,960000,1950000,970000",
+                                  "bbox-crs": "http://www.opengis.net/def/crs/EPSG/0/5179"})
+    assert response.status_code == 400 and response.json()["param"] == "bbox"
