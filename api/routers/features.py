@@ -11,7 +11,7 @@ import html
 import shutil
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any, Literal
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import orjson
 from fastapi import APIRouter, Path, Query, Request, Response
@@ -243,6 +243,7 @@ async def _collection(request: Request, engine: LayerEngineDep, layer: Layer) ->
         "storageCrs": DEFAULT.uri,
         "links": [
             {"rel": "self", "href": base, "type": JSON, "title": layer.title},
+            {"rel": "alternate", "href": base + "?f=html", "type": "text/html", "title": f"{layer.title} as HTML"},
             {"rel": "items", "href": base + "/items", "type": GEOJSON, "title": "items"},
             {"rel": "http://www.opengis.net/def/rel/ogc/1.0/queryables", "href": base + "/queryables",
              "type": "application/schema+json", "title": "queryables"},
@@ -262,7 +263,8 @@ async def _collection(request: Request, engine: LayerEngineDep, layer: Layer) ->
 async def collections(request: Request, engine: LayerEngineDep, f: FormatParam = None) -> Response:
     """Every registered layer as a collection."""
     items = [await _collection(request, engine, layer) for layer in LAYERS.values()]
-    links = [{"rel": "self", "href": _base(request) + "/collections", "type": JSON, "title": "collections"}]
+    links = [{"rel": "self", "href": _base(request) + "/collections", "type": JSON, "title": "collections"},
+             _alternate(request, _base(request) + "/collections", JSON)]
     if _wants_html(request, f):
         return _page("Collections", _links_html([
             {"rel": "collection", "href": c["links"][0]["href"] + "?f=html", "title": c["title"], "type": "text/html"}
@@ -355,6 +357,14 @@ def _with_offset(request: Request, offset: int) -> str:
     return str(request.url.replace(query=urlencode(params)))
 
 
+def _alternate(request: Request, href: str, media_type: str) -> dict[str, Any]:
+    """The ``alternate`` link of ``href`` in HTML (``f=html``), with the request's other parameters kept."""
+    params = {k: v for k, v in request.query_params.items() if k != "f"}
+    params["f"] = "html"
+    return {"rel": "alternate", "href": f"{href}?{urlencode(params)}", "type": "text/html",
+            "title": f"this document as HTML (the default is {media_type})"}
+
+
 @router.get("/collections/{collection_id}/items", summary="Features of a collection", response_class=Response,
             responses=GEOJSON_OR_HTML)
 async def items(
@@ -389,6 +399,7 @@ async def items(
     features = [_feature(row, layer) for row in rows]
     page = query.limit or len(rows)
     links = [{"rel": "self", "href": str(request.url), "type": GEOJSON, "title": "this page"},
+             _alternate(request, _base(request) + f"/collections/{layer.id}/items", GEOJSON),
              {"rel": "collection", "href": _base(request) + f"/collections/{layer.id}", "type": JSON}]
     if offset + page < matched:
         links.append({"rel": "next", "href": _with_offset(request, offset + page), "type": GEOJSON, "title": "next"})
@@ -425,6 +436,8 @@ async def item(request: Request, collection_id: CollectionId, feature_id: Featur
     feature = _feature(row, layer)
     feature["links"] = [
         {"rel": "self", "href": str(request.url), "type": GEOJSON},
+        _alternate(request, _base(request) + f"/collections/{layer.id}/items/{quote(feature_id, safe='')}",
+                   GEOJSON),
         {"rel": "collection", "href": _base(request) + f"/collections/{layer.id}", "type": JSON},
     ]
     if _wants_html(request, f):

@@ -239,3 +239,20 @@ def test_a_projected_bbox_with_west_after_east_is_refused(client: TestClient) ->
                           params={"bbox": "1960000,960000,1950000,970000",
                                   "bbox-crs": "http://www.opengis.net/def/crs/EPSG/0/5179"})
     assert response.status_code == 400 and response.json()["param"] == "bbox"
+
+
+@pytest.mark.parametrize("path", [
+    "/ogc/collections", "/ogc/collections/districts", "/ogc/collections/districts/items?limit=2&offset=3",
+    "/ogc/collections/facilities/items/{fid}",
+])
+def test_alternate_links_give_the_same_resource_as_html(client: TestClient, seoul_engine: Engine, path: str) -> None:
+    path = path.format(fid=sql(seoul_engine, "SELECT min(id) FROM facilities")[0][0])
+    links = client.get(path).json()["links"]
+    alternates = [link for link in links if link["rel"] == "alternate" and link["type"] == "text/html"]
+    assert len(alternates) == 1
+    href = alternates[0]["href"]
+    assert href.startswith("http://testserver" + path.split("?")[0] + "?") and "f=html" in href
+    page = client.get(href)
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    if "offset=3" in path:  # the page's parameters are kept
+        assert "limit=2" in href and "offset=3" in href
