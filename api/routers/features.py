@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import shutil
 from collections.abc import Callable, Coroutine
+from datetime import UTC, date, datetime, time
 from typing import Annotated, Any, Literal
 from urllib.parse import quote, urlencode
 
@@ -36,6 +37,7 @@ from geo.layers.features import (
     feature_id_value,
     item_statement,
     items_statement,
+    temporal_extent_statement,
 )
 from geo.layers.registry import LAYERS, get_layer
 from geo.validation import MAX_OFFSET, reject_control_characters
@@ -224,6 +226,17 @@ async def conformance(request: Request, f: FormatParam = None) -> Response:
     return _json({"conformsTo": CONFORMANCE})
 
 
+def _instant(value: date | datetime | None, *, end: bool) -> str | None:
+    """RFC 3339 date-time (UTC) of a temporal extent's bound; a date covers its whole day (as ``datetime`` does)."""
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        value = datetime.combine(value, time.max if end else time.min, tzinfo=UTC)
+    elif value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
 async def _collection(request: Request, engine: LayerEngineDep, layer: Layer) -> dict[str, Any]:
     base = _base(request) + f"/collections/{layer.id}"
     async with engine.connect() as conn:
@@ -231,7 +244,10 @@ async def _collection(request: Request, engine: LayerEngineDep, layer: Layer) ->
     extent: dict[str, Any] = {"spatial": {"bbox": [list(bbox) if bbox[0] is not None else [-180, -90, 180, 90]],
                                           "crs": DEFAULT.uri}}
     if layer.temporal:
-        extent["temporal"] = {"interval": [[None, None]], "trs": "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian"}
+        async with engine.connect() as conn:
+            first, last = (await conn.execute(temporal_extent_statement(layer))).one()
+        extent["temporal"] = {"interval": [[_instant(first, end=False), _instant(last, end=True)]],
+                              "trs": "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian"}
     root = str(request.base_url).rstrip("/")
     return {
         "id": layer.id,

@@ -157,3 +157,12 @@ def extent_statement(layer: Layer) -> Select:
     extent = func.ST_Extent(source.c.geom_4326)
     return select(cast(func.ST_XMin(extent), Float), cast(func.ST_YMin(extent), Float),
                   cast(func.ST_XMax(extent), Float), cast(func.ST_YMax(extent), Float))
+
+
+def temporal_extent_statement(layer: Layer) -> Select:
+    """``(first, last)`` of the layer's temporal property (the one ``datetime`` filters on), nulls when empty."""
+    if layer.temporal is None:
+        raise ValueError(f"layer {layer.id} has no temporal property")
+    source = layer.source((layer.temporal,))
+    column = source.c[layer.temporal]
+    return select(func.min(column), func.max(column))

@@ -256,3 +256,18 @@ def test_alternate_links_give_the_same_resource_as_html(client: TestClient, seou
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     if "offset=3" in path:  # the page's parameters are kept
         assert "limit=2" in href and "offset=3" in href
+
+
+def test_temporal_extent_is_the_span_of_data_date(client: TestClient, seoul_engine: Engine) -> None:
+    first, last = sql(seoul_engine, "SELECT min(data_date), max(data_date) FROM facilities")[0]
+    assert first is not None and last is not None
+    extent = client.get("/ogc/collections/facilities").json()["extent"]["temporal"]
+    assert extent["interval"] == [[f"{first.isoformat()}T00:00:00Z", f"{last.isoformat()}T23:59:59Z"]]
+    listed = {c["id"]: c for c in client.get("/ogc/collections").json()["collections"]}
+    assert listed["facilities"]["extent"]["temporal"] == extent
+    assert "temporal" not in listed["districts"]["extent"]
+    # The interval's ends select the first and the last day's features.
+    for day in (first, last):
+        count = sql(seoul_engine, "SELECT count(*) FROM facilities WHERE data_date = :d", d=day)[0][0]
+        body = client.get("/ogc/collections/facilities/items", params={"datetime": day.isoformat(), "limit": 1})
+        assert body.json()["numberMatched"] == count > 0
