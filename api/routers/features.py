@@ -7,6 +7,7 @@ JSON (GeoJSON for items) or HTML by ``f`` or the Accept header. Exports of a fil
 
 from __future__ import annotations
 
+import hashlib
 import html
 import shutil
 from collections.abc import Callable, Coroutine
@@ -19,12 +20,13 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse
 from fastapi.routing import APIRoute
+from sqlalchemy import Connection
 from starlette.background import BackgroundTask
 
 from api.deps import EngineDep, LayerEngineDep, SettingsDep
 from api.errors import domain_problem, status_for, validation_problem
 from api.openapi import keep_referenced_schemas, openapi_30
-from api.routers.layer_common import dumps, etag_response
+from api.routers.layer_common import CACHE_CONTROL, dumps, etag_response, not_modified
 from geo.errors import DolbomError, InvalidQuery, NotFound
 from geo.layers.base import Layer
 from geo.layers.cql import parse_filter
@@ -40,6 +42,7 @@ from geo.layers.features import (
     temporal_extent_statement,
 )
 from geo.layers.registry import LAYERS, get_layer
+from geo.layers.versions import layer_version_statement
 from geo.validation import MAX_OFFSET, reject_control_characters
 
 
@@ -130,7 +133,8 @@ QUERYABLES: dict[int | str, dict[str, Any]] = {
 EXPORTS: dict[int | str, dict[str, Any]] = {
     200: {"description": "The file (Content-Disposition: attachment)",
           "content": {spec.media_type: _OBJECT if spec.media_type == GEOJSON
-                      else {"schema": {"type": "string", "format": "binary"}} for spec in FORMATS.values()}}}
+                      else {"schema": {"type": "string", "format": "binary"}} for spec in FORMATS.values()}},
+    **NOT_MODIFIED}
 
 
 def _layer(collection_id: str) -> Layer:
@@ -475,17 +479,33 @@ def export(
     filter_lang: Annotated[FilterLang | None, Query(alias="filter-lang")] = None,
     filter_crs: Annotated[str | None, Query(alias="filter-crs", max_length=200)] = None,
     crs: Text = None,
-) -> FileResponse:
+) -> Response:
     """GeoJSON, GeoPackage, CSV (WKT geometry) or FlatGeobuf of every feature matching the filter."""
     layer = _layer(collection_id)
     query = items_query(request, 1, limit=1, offset=0, bbox=bbox, bbox_crs=bbox_crs, datetime_=datetime,
                         filter_=filter, filter_lang=filter_lang, filter_crs=filter_crs, crs=crs)
     query = ItemsQuery(**{**query.__dict__, "limit": None})
-    with engine.connect() as conn:
-        path = export_layer(conn, layer, query, format)
     spec = FORMATS[format]
-    return FileResponse(path, media_type=spec.media_type, filename=path.name,
+    with engine.connect() as conn:
+        etag = _export_etag(conn, request, layer, format) if layer.versioned else None
+        if etag is not None and (unchanged := not_modified(request, etag)) is not None:
+            return unchanged
+        path = export_layer(conn, layer, query, format)
+    headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL} if etag is not None else None
+    return FileResponse(path, media_type=spec.media_type, filename=path.name, headers=headers,
                         background=BackgroundTask(shutil.rmtree, path.parent, ignore_errors=True))
+
+
+def _export_etag(conn: Connection, request: Request, layer: Layer, format: str) -> str:
+    """ETag of an export: the layer's data version (``layer_changes``), its definition and the request's query.
+
+    Weak: the same data exported twice is the same content, though a GeoPackage's bytes carry its creation time.
+    """
+    changes, last_seq = conn.execute(layer_version_statement([layer.id])).one()
+    definition = [layer.id, format, [(p.name, p.type) for p in layer.properties],
+                  sorted(request.query_params.multi_items()), int(changes), int(last_seq)]
+    return 'W/"' + hashlib.sha1(orjson.dumps(definition), usedforsecurity=False).hexdigest()[:24] + '"'
+
 
 
 

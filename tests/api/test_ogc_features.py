@@ -271,3 +271,26 @@ def test_temporal_extent_is_the_span_of_data_date(client: TestClient, seoul_engi
         count = sql(seoul_engine, "SELECT count(*) FROM facilities WHERE data_date = :d", d=day)[0][0]
         body = client.get("/ogc/collections/facilities/items", params={"datetime": day.isoformat(), "limit": 1})
         assert body.json()["numberMatched"] == count > 0
+
+
+def test_identical_exports_share_an_etag_and_revalidate_to_304(client: TestClient, seoul_engine: Engine) -> None:
+    url = "/ogc/collections/facilities/export"
+    params = {"format": "geojson", "filter": "capacity > 100"}
+    first, second = client.get(url, params=params), client.get(url, params=params)
+    assert first.status_code == second.status_code == 200
+    assert first.headers["etag"] == second.headers["etag"]
+    assert "no-cache" in first.headers["cache-control"]
+    again = client.get(url, params=params, headers={"If-None-Match": first.headers["etag"]})
+    assert again.status_code == 304 and again.content == b""
+    other = client.get(url, params={**params, "format": "csv"}, headers={"If-None-Match": first.headers["etag"]})
+    assert other.status_code == 200 and other.headers["etag"] != first.headers["etag"]
+    # A change to the layer's data (a row of layer_changes, as the triggers write) changes the ETag.
+    with seoul_engine.begin() as conn:
+        seq = conn.execute(text("INSERT INTO layer_changes (layer, env_3857) VALUES ('facilities', "
+                                "ST_MakeEnvelope(0, 0, 1, 1, 3857)) RETURNING seq")).scalar_one()
+    try:
+        changed = client.get(url, params=params, headers={"If-None-Match": first.headers["etag"]})
+        assert changed.status_code == 200 and changed.headers["etag"] != first.headers["etag"]
+    finally:
+        with seoul_engine.begin() as conn:
+            conn.execute(text("DELETE FROM layer_changes WHERE seq = :seq"), {"seq": seq})
