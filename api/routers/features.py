@@ -17,6 +17,7 @@ from urllib.parse import quote, urlencode
 
 import orjson
 from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse
 from fastapi.routing import APIRoute
@@ -45,6 +46,17 @@ from geo.layers.registry import LAYERS, get_layer
 from geo.layers.versions import layer_version_statement
 from geo.validation import MAX_OFFSET, reject_control_characters
 
+# Accepted everywhere though no operation declares them: ``format`` is the export's (items ignored it before).
+_TOLERATED = frozenset({"format"})
+
+
+def _query_names(dependant: Dependant) -> set[str]:
+    """Wire names of the query parameters of an operation and of its dependencies."""
+    names = {param.alias for param in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
+
 
 class OgcRoute(APIRoute):
     """A route of the OGC API: a bad parameter is a 400 (OGC API - Features Part 1, 7.5/7.6: "invalid or unknown
@@ -53,9 +65,13 @@ class OgcRoute(APIRoute):
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
+        # The query parameters this operation declares (by their wire names): any other is refused.
+        declared = _query_names(self.dependant)
 
         async def ogc_handler(request: Request) -> Response:
             try:
+                if unknown := sorted(set(request.query_params) - declared - _TOLERATED):
+                    raise InvalidQuery(f"unknown parameter(s) {', '.join(unknown)}", param=unknown[0])
                 response = await handler(request)
             except RequestValidationError as exc:
                 response = validation_problem(exc, instance=str(request.url.path), status=400)
