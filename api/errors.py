@@ -74,17 +74,21 @@ def problem(status: int, title: str, detail: str, *, instance: str | None = None
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
-def _status_for(exc: DolbomError) -> int:
+def status_for(exc: DolbomError) -> int:
     for cls in type(exc).__mro__:
         if cls in STATUS_BY_ERROR:
             return STATUS_BY_ERROR[cls]  # type: ignore[index]
     return 400
 
 
-def domain_problem(exc: DolbomError, *, instance: str | None = None) -> JSONResponse:
+_status_for = status_for  # the name tests of other modules import
+
+
+def domain_problem(exc: DolbomError, *, instance: str | None = None, status: int | None = None) -> JSONResponse:
     """The problem response of a domain error, for a handler that answers an error without raising it (its
-    ``WriteTx`` then commits what it wrote, e.g. a failed login that counts towards the lockout)."""
-    status = _status_for(exc)
+    ``WriteTx`` then commits what it wrote, e.g. a failed login that counts towards the lockout); ``status``
+    overrides the mapped one (the OGC routes answer 400 where the rest of the API answers 422)."""
+    status = status or status_for(exc)
     headers = None
     if status in (429, 503):
         # Every "try again later" says when (RFC 9110 Retry-After, whole seconds).
@@ -100,6 +104,11 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    return validation_problem(exc, instance=str(request.url.path))
+
+
+def validation_problem(exc: RequestValidationError, *, instance: str, status: int = 422) -> JSONResponse:
+    """The problem response of a request that failed FastAPI's validation (``status``: 400 on the OGC routes)."""
     errors = [
         {"loc": list(err.get("loc", ())), "msg": err.get("msg", ""), "type": err.get("type", "")}
         for err in exc.errors()
@@ -111,7 +120,7 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     if params := ",".join(dict.fromkeys(str(e["loc"][1] if len(e["loc"]) > 1 else e["loc"][0])
                                         for e in errors if e["loc"])):
         extra["param"] = params
-    return problem(422, "Invalid request", detail, instance=str(request.url.path), **extra)
+    return problem(status, "Invalid request", detail, instance=instance, **extra)
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:

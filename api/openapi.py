@@ -44,6 +44,8 @@ DESCRIPTIONS = {
     "413": "Request body too large (problem+json, RFC 9457; `max_body_bytes` says the cap): refused before it "
            "is read",
 }
+OGC_400 = ("Invalid request: an invalid or unknown query parameter, a malformed bbox, datetime or CQL2 filter, or "
+           "an unsupported CRS (problem+json, RFC 9457)")
 
 
 # Security schemes: how a client logs in (api/security.py).
@@ -158,6 +160,10 @@ def problem_openapi(app: FastAPI, settings: Settings) -> dict[str, Any]:
                         retry_after=status in ("429", "503"))
             if operation.get("parameters") or operation.get("requestBody"):
                 responses.setdefault("422", _problem_response(DESCRIPTIONS["422"]))
+            if path.startswith("/ogc"):
+                # OGC API - Features Part 1: an invalid or unknown query parameter is a 400 (api.routers.features).
+                responses.pop("422", None)
+                responses["400"] = _problem_response(OGC_400)
             # A path names something (a layer, a feature) that may not exist.
             if any(p.get("in") == "path" for p in operation.get("parameters", [])):
                 responses.setdefault("404", _problem_response(DESCRIPTIONS["404"]))

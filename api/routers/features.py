@@ -7,20 +7,28 @@ JSON (GeoJSON for items) or HTML by ``f`` or the Accept header. Exports of a fil
 
 from __future__ import annotations
 
+import hashlib
 import html
 import shutil
+from collections.abc import Callable, Coroutine
+from datetime import UTC, date, datetime, time
 from typing import Annotated, Any, Literal
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import orjson
 from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi.dependencies.models import Dependant
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse
+from fastapi.routing import APIRoute
+from sqlalchemy import Connection
 from starlette.background import BackgroundTask
 
 from api.deps import EngineDep, LayerEngineDep, SettingsDep
+from api.errors import domain_problem, status_for, validation_problem
 from api.openapi import keep_referenced_schemas, openapi_30
-from api.routers.layer_common import dumps, etag_response
-from geo.errors import InvalidQuery, NotFound
+from api.routers.layer_common import CACHE_CONTROL, dumps, etag_response, not_modified
+from geo.errors import DolbomError, InvalidQuery, NotFound
 from geo.layers.base import Layer
 from geo.layers.cql import parse_filter
 from geo.layers.crs import CRS_URIS, DEFAULT, parse_bbox, parse_crs
@@ -32,11 +40,54 @@ from geo.layers.features import (
     feature_id_value,
     item_statement,
     items_statement,
+    temporal_extent_statement,
 )
 from geo.layers.registry import LAYERS, get_layer
+from geo.layers.versions import layer_version_statement
 from geo.validation import MAX_OFFSET, reject_control_characters
 
-router = APIRouter(prefix="/ogc", tags=["ogc-features"])
+# Accepted everywhere though no operation declares them: ``format`` is the export's (items ignored it before).
+_TOLERATED = frozenset({"format"})
+
+
+def _query_names(dependant: Dependant) -> set[str]:
+    """Wire names of the query parameters of an operation and of its dependencies."""
+    names = {param.alias for param in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
+
+
+class OgcRoute(APIRoute):
+    """A route of the OGC API: a bad parameter is a 400 (OGC API - Features Part 1, 7.5/7.6: "invalid or unknown
+    query parameter"), with the same RFC 9457 body the rest of the API sends with its 422; HEAD answers the
+    headers of GET without the body."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        # The query parameters this operation declares (by their wire names): any other is refused.
+        declared = _query_names(self.dependant)
+
+        async def ogc_handler(request: Request) -> Response:
+            try:
+                if unknown := sorted(set(request.query_params) - declared - _TOLERATED):
+                    raise InvalidQuery(f"unknown parameter(s) {', '.join(unknown)}", param=unknown[0])
+                response = await handler(request)
+            except RequestValidationError as exc:
+                response = validation_problem(exc, instance=str(request.url.path), status=400)
+            except DolbomError as exc:
+                if status_for(exc) != 422:
+                    raise
+                response = domain_problem(exc, instance=str(request.url.path), status=400)
+            if request.method == "HEAD":
+                return Response(b"", status_code=response.status_code, headers=dict(response.headers),
+                                media_type=None, background=response.background)
+            return response
+
+        return ogc_handler
+
+
+router = APIRouter(prefix="/ogc", tags=["ogc-features"], route_class=OgcRoute)
 
 GEOJSON = "application/geo+json"
 JSON = "application/json"
@@ -98,7 +149,8 @@ QUERYABLES: dict[int | str, dict[str, Any]] = {
 EXPORTS: dict[int | str, dict[str, Any]] = {
     200: {"description": "The file (Content-Disposition: attachment)",
           "content": {spec.media_type: _OBJECT if spec.media_type == GEOJSON
-                      else {"schema": {"type": "string", "format": "binary"}} for spec in FORMATS.values()}}}
+                      else {"schema": {"type": "string", "format": "binary"}} for spec in FORMATS.values()}},
+    **NOT_MODIFIED}
 
 
 def _layer(collection_id: str) -> Layer:
@@ -145,6 +197,8 @@ def _json(body: Any, media_type: str = JSON) -> Response:
     return Response(dumps(body), media_type=media_type)
 
 
+@router.get("/", summary="OGC API landing page", response_class=Response, responses=JSON_OR_HTML,
+            operation_id="ogc_landing_page")
 @router.get("", summary="OGC API landing page", response_class=Response, responses=JSON_OR_HTML)
 async def landing(request: Request, f: FormatParam = None) -> Response:
     """Landing page: links to the API definition, conformance and collections."""
@@ -192,6 +246,17 @@ async def conformance(request: Request, f: FormatParam = None) -> Response:
     return _json({"conformsTo": CONFORMANCE})
 
 
+def _instant(value: date | datetime | None, *, end: bool) -> str | None:
+    """RFC 3339 date-time (UTC) of a temporal extent's bound; a date covers its whole day (as ``datetime`` does)."""
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        value = datetime.combine(value, time.max if end else time.min, tzinfo=UTC)
+    elif value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
 async def _collection(request: Request, engine: LayerEngineDep, layer: Layer) -> dict[str, Any]:
     base = _base(request) + f"/collections/{layer.id}"
     async with engine.connect() as conn:
@@ -199,7 +264,10 @@ async def _collection(request: Request, engine: LayerEngineDep, layer: Layer) ->
     extent: dict[str, Any] = {"spatial": {"bbox": [list(bbox) if bbox[0] is not None else [-180, -90, 180, 90]],
                                           "crs": DEFAULT.uri}}
     if layer.temporal:
-        extent["temporal"] = {"interval": [[None, None]], "trs": "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian"}
+        async with engine.connect() as conn:
+            first, last = (await conn.execute(temporal_extent_statement(layer))).one()
+        extent["temporal"] = {"interval": [[_instant(first, end=False), _instant(last, end=True)]],
+                              "trs": "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian"}
     root = str(request.base_url).rstrip("/")
     return {
         "id": layer.id,
@@ -211,6 +279,7 @@ async def _collection(request: Request, engine: LayerEngineDep, layer: Layer) ->
         "storageCrs": DEFAULT.uri,
         "links": [
             {"rel": "self", "href": base, "type": JSON, "title": layer.title},
+            {"rel": "alternate", "href": base + "?f=html", "type": "text/html", "title": f"{layer.title} as HTML"},
             {"rel": "items", "href": base + "/items", "type": GEOJSON, "title": "items"},
             {"rel": "http://www.opengis.net/def/rel/ogc/1.0/queryables", "href": base + "/queryables",
              "type": "application/schema+json", "title": "queryables"},
@@ -230,7 +299,8 @@ async def _collection(request: Request, engine: LayerEngineDep, layer: Layer) ->
 async def collections(request: Request, engine: LayerEngineDep, f: FormatParam = None) -> Response:
     """Every registered layer as a collection."""
     items = [await _collection(request, engine, layer) for layer in LAYERS.values()]
-    links = [{"rel": "self", "href": _base(request) + "/collections", "type": JSON, "title": "collections"}]
+    links = [{"rel": "self", "href": _base(request) + "/collections", "type": JSON, "title": "collections"},
+             _alternate(request, _base(request) + "/collections", JSON)]
     if _wants_html(request, f):
         return _page("Collections", _links_html([
             {"rel": "collection", "href": c["links"][0]["href"] + "?f=html", "title": c["title"], "type": "text/html"}
@@ -323,6 +393,14 @@ def _with_offset(request: Request, offset: int) -> str:
     return str(request.url.replace(query=urlencode(params)))
 
 
+def _alternate(request: Request, href: str, media_type: str) -> dict[str, Any]:
+    """The ``alternate`` link of ``href`` in HTML (``f=html``), with the request's other parameters kept."""
+    params = {k: v for k, v in request.query_params.items() if k != "f"}
+    params["f"] = "html"
+    return {"rel": "alternate", "href": f"{href}?{urlencode(params)}", "type": "text/html",
+            "title": f"this document as HTML (the default is {media_type})"}
+
+
 @router.get("/collections/{collection_id}/items", summary="Features of a collection", response_class=Response,
             responses=GEOJSON_OR_HTML)
 async def items(
@@ -357,6 +435,7 @@ async def items(
     features = [_feature(row, layer) for row in rows]
     page = query.limit or len(rows)
     links = [{"rel": "self", "href": str(request.url), "type": GEOJSON, "title": "this page"},
+             _alternate(request, _base(request) + f"/collections/{layer.id}/items", GEOJSON),
              {"rel": "collection", "href": _base(request) + f"/collections/{layer.id}", "type": JSON}]
     if offset + page < matched:
         links.append({"rel": "next", "href": _with_offset(request, offset + page), "type": GEOJSON, "title": "next"})
@@ -393,6 +472,8 @@ async def item(request: Request, collection_id: CollectionId, feature_id: Featur
     feature = _feature(row, layer)
     feature["links"] = [
         {"rel": "self", "href": str(request.url), "type": GEOJSON},
+        _alternate(request, _base(request) + f"/collections/{layer.id}/items/{quote(feature_id, safe='')}",
+                   GEOJSON),
         {"rel": "collection", "href": _base(request) + f"/collections/{layer.id}", "type": JSON},
     ]
     if _wants_html(request, f):
@@ -414,16 +495,40 @@ def export(
     filter_lang: Annotated[FilterLang | None, Query(alias="filter-lang")] = None,
     filter_crs: Annotated[str | None, Query(alias="filter-crs", max_length=200)] = None,
     crs: Text = None,
-) -> FileResponse:
+) -> Response:
     """GeoJSON, GeoPackage, CSV (WKT geometry) or FlatGeobuf of every feature matching the filter."""
     layer = _layer(collection_id)
     query = items_query(request, 1, limit=1, offset=0, bbox=bbox, bbox_crs=bbox_crs, datetime_=datetime,
                         filter_=filter, filter_lang=filter_lang, filter_crs=filter_crs, crs=crs)
     query = ItemsQuery(**{**query.__dict__, "limit": None})
-    with engine.connect() as conn:
-        path = export_layer(conn, layer, query, format)
     spec = FORMATS[format]
-    return FileResponse(path, media_type=spec.media_type, filename=path.name,
+    with engine.connect() as conn:
+        etag = _export_etag(conn, request, layer, format) if layer.versioned else None
+        if etag is not None and (unchanged := not_modified(request, etag)) is not None:
+            return unchanged
+        path = export_layer(conn, layer, query, format)
+    headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL} if etag is not None else None
+    return FileResponse(path, media_type=spec.media_type, filename=path.name, headers=headers,
                         background=BackgroundTask(shutil.rmtree, path.parent, ignore_errors=True))
 
 
+def _export_etag(conn: Connection, request: Request, layer: Layer, format: str) -> str:
+    """ETag of an export: the layer's data version (``layer_changes``), its definition and the request's query.
+
+    Weak: the same data exported twice is the same content, though a GeoPackage's bytes carry its creation time.
+    """
+    changes, last_seq = conn.execute(layer_version_statement([layer.id])).one()
+    definition = [layer.id, format, [(p.name, p.type) for p in layer.properties],
+                  sorted(request.query_params.multi_items()), int(changes), int(last_seq)]
+    return 'W/"' + hashlib.sha1(orjson.dumps(definition), usedforsecurity=False).hexdigest()[:24] + '"'
+
+
+
+
+
+# HEAD on every read of the API (the same headers as GET, no body; ``OgcRoute`` drops it), kept out of the OpenAPI
+# documents. Not on exports: a HEAD would build the file.
+for _route in list(router.routes):
+    if isinstance(_route, APIRoute) and "GET" in (_route.methods or ()) and not _route.path.endswith("/export"):
+        router.add_api_route(_route.path.removeprefix("/ogc"), _route.endpoint, methods=["HEAD"],
+                             include_in_schema=False, name=f"{_route.name}_head", response_class=Response)

@@ -35,7 +35,15 @@ def etag_response(request: Request, content: bytes, media_type: str, *, etag: st
 
 
 def _matches(if_none_match: str | None, etag: str) -> bool:
+    """Whether ``If-None-Match`` names ``etag`` (weak comparison, RFC 9110 13.1.2)."""
     if not if_none_match:
         return False
     candidates = [c.strip().removeprefix("W/") for c in if_none_match.split(",")]
-    return "*" in candidates or etag in candidates
+    return "*" in candidates or etag.removeprefix("W/") in candidates
+
+
+def not_modified(request: Request, etag: str, *, headers: dict[str, str] | None = None) -> Response | None:
+    """A 304 with ``etag`` when the request's If-None-Match names it, else None (check before doing the work)."""
+    if _matches(request.headers.get("if-none-match"), etag):
+        return Response(status_code=304, headers={"ETag": etag, "Cache-Control": CACHE_CONTROL, **(headers or {})})
+    return None

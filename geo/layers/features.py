@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Float, Integer, Select, Subquery, and_, cast, func, literal, select, true
+from sqlalchemy import ColumnElement, Float, Integer, Select, Subquery, and_, cast, func, literal, or_, select, true
 from sqlalchemy.sql.elements import Label
 
 from geo.errors import InvalidQuery
@@ -75,11 +75,19 @@ def conditions(layer: Layer, source: Subquery, query: ItemsQuery) -> list[Column
     """The WHERE conditions of ``query`` over ``source``."""
     where: list[ColumnElement[bool]] = []
     if query.bbox is not None:
-        xmin, ymin, xmax, ymax = (literal(v, Float) for v in query.bbox)
-        envelope = func.ST_MakeEnvelope(xmin, ymin, xmax, ymax, query.bbox_crs.srid)
-        if query.bbox_crs.srid != 4326:
-            envelope = func.ST_Transform(envelope, 4326)
-        where.append(func.ST_Intersects(source.c.geom_4326, envelope))
+        x_west, y_south, x_east, y_north = query.bbox
+        if x_west > x_east:  # across the antimeridian (longitude/latitude only, see crs.parse_bbox): two boxes
+            boxes = [(x_west, y_south, 180.0, y_north), (-180.0, y_south, x_east, y_north)]
+        else:
+            boxes = [query.bbox]
+        meets: list[ColumnElement[bool]] = []
+        for box in boxes:
+            xmin, ymin, xmax, ymax = (literal(v, Float) for v in box)
+            envelope = func.ST_MakeEnvelope(xmin, ymin, xmax, ymax, query.bbox_crs.srid)
+            if query.bbox_crs.srid != 4326:
+                envelope = func.ST_Transform(envelope, 4326)
+            meets.append(func.ST_Intersects(source.c.geom_4326, envelope))
+        where.append(or_(*meets) if len(meets) > 1 else meets[0])
     if query.datetime and layer.temporal:
         low, high = _interval(query.datetime)
         column = source.c[layer.temporal]
@@ -149,3 +157,12 @@ def extent_statement(layer: Layer) -> Select:
     extent = func.ST_Extent(source.c.geom_4326)
     return select(cast(func.ST_XMin(extent), Float), cast(func.ST_YMin(extent), Float),
                   cast(func.ST_XMax(extent), Float), cast(func.ST_YMax(extent), Float))
+
+
+def temporal_extent_statement(layer: Layer) -> Select:
+    """``(first, last)`` of the layer's temporal property (the one ``datetime`` filters on), nulls when empty."""
+    if layer.temporal is None:
+        raise ValueError(f"layer {layer.id} has no temporal property")
+    source = layer.source((layer.temporal,))
+    column = source.c[layer.temporal]
+    return select(func.min(column), func.max(column))

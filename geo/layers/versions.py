@@ -48,6 +48,13 @@ def tile_version_statement(layer_ids: list[str], z: TileCoord, x: TileCoord, y: 
     )
 
 
+def layer_version_statement(layer_ids: list[str]) -> Select:
+    """``(count, max seq)`` of every change of ``layer_ids``: the data version of a whole layer (exports)."""
+    table = LayerChange.__table__
+    return select(func.count().label("changes"), func.coalesce(func.max(table.c.seq), 0).label("last_seq")).where(
+        table.c.layer == func.any(literal(layer_ids, ARRAY(Text))))
+
+
 def precompile(stmt: Select) -> tuple[str, dict[str, Any]]:
     """SQL text (psycopg paramstyle) and constant parameters of ``stmt``, compiled once for reuse.
 

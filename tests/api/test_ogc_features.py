@@ -118,24 +118,48 @@ def test_filters_over_http_count_like_sql(client: TestClient, seoul_engine: Engi
     assert body["numberMatched"] == expected
 
 
+ITEMS = "/ogc/collections/facilities/items"
+
+
+# OGC API - Features Part 1 (7.5, 7.6, /req/core/query-param-invalid and -unknown): 400, not FastAPI's 422.
 @pytest.mark.parametrize(("path", "params", "status"), [
-    ("/ogc/collections/facilities/items", {"filter": "capacity >"}, 422),
-    ("/ogc/collections/facilities/items", {"filter": "unknown_prop = 1"}, 422),
-    ("/ogc/collections/facilities/items", {"filter": "{not json", "filter-lang": "cql2-json"}, 422),
-    ("/ogc/collections/facilities/items", {"filter-lang": "sql", "filter": "1=1"}, 422),
-    ("/ogc/collections/facilities/items", {"crs": "http://www.opengis.net/def/crs/EPSG/0/2097"}, 422),
-    ("/ogc/collections/facilities/items", {"bbox": "1,2,3"}, 422),
-    ("/ogc/collections/facilities/items", {"datetime": "yesterday"}, 422),
-    ("/ogc/collections/facilities/items", {"colour": "red"}, 422),
+    (ITEMS, {"limit": "0"}, 400),
+    (ITEMS, {"limit": "abc"}, 400),
+    (ITEMS, {"offset": "-1"}, 400),
+    (ITEMS, {"bbox": "1,2,3"}, 400),
+    (ITEMS, {"bbox": "a,b,c,d"}, 400),
+    (ITEMS, {"foo": "bar"}, 400),
+    (ITEMS, {"colour": "red"}, 400),
+    (ITEMS, {"datetime": "yesterday"}, 400),
+    (ITEMS, {"filter": "capacity >"}, 400),
+    (ITEMS, {"filter": "unknown_prop = 1"}, 400),
+    (ITEMS, {"filter": "{not json", "filter-lang": "cql2-json"}, 400),
+    (ITEMS, {"filter-lang": "sql", "filter": "1=1"}, 400),
+    (ITEMS, {"crs": "http://www.opengis.net/def/crs/EPSG/0/2097"}, 400),
+    (ITEMS, {"bbox-crs": "http://www.opengis.net/def/crs/EPSG/0/2097", "bbox": "1,2,3,4"}, 400),
+    (ITEMS + "/1", {"crs": "http://www.opengis.net/def/crs/EPSG/0/2097"}, 400),
+    ("/ogc/collections", {"f": "xml"}, 400),
+    ("/ogc/collections", {"foo": "bar"}, 400),
+    ("/ogc/collections/facilities", {"limit": "3"}, 400),
+    ("/ogc/conformance", {"foo": "bar"}, 400),
+    (ITEMS + "/1", {"bbox": "1,2,3,4"}, 400),
+    ("/ogc/collections/facilities/export", {"format": "csv", "foo": "bar"}, 400),
+    ("/ogc/collections/facilities/export", {"format": "shp"}, 400),
     ("/ogc/collections/nope/items", {}, 404),
-    ("/ogc/collections/facilities/items/999999999", {}, 404),
-    ("/ogc/collections/facilities/items/abc", {}, 404),
+    (ITEMS + "/999999999", {}, 404),
+    (ITEMS + "/abc", {}, 404),
 ])
 def test_errors_are_problem_json(client: TestClient, path: str, params: dict, status: int) -> None:
     response = client.get(path, params=params)
-    assert response.status_code == status
+    assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith(PROBLEM)
-    assert response.json()["status"] == status
+    body = response.json()
+    assert body["status"] == status and body["title"] and body["detail"]
+
+
+def test_the_rest_of_the_api_keeps_422_for_bad_parameters(client: TestClient) -> None:
+    response = client.get("/facilities/radius", params={"lat": "abc", "lon": 127, "radius_m": 500})
+    assert response.status_code == 422 and response.json()["status"] == 422
 
 
 def test_queryables_list_every_property_with_types(client: TestClient) -> None:
@@ -171,3 +195,107 @@ def test_exports_with_a_filter_hold_what_sql_selects(client: TestClient, seoul_e
     if fmt != "csv":
         assert frame.geometry.notna().all()
     assert all("holiday" in str(v) for v in frame["services"])
+
+
+@pytest.mark.parametrize("path", [
+    "/ogc", "/ogc/", "/ogc/conformance", "/ogc/collections", "/ogc/collections/districts",
+    "/ogc/collections/districts/items?limit=3", "/ogc/collections/facilities/items/{fid}",
+])
+def test_head_answers_the_headers_of_get_without_a_body(client: TestClient, seoul_engine: Engine, path: str) -> None:
+    path = path.format(fid=sql(seoul_engine, "SELECT min(id) FROM facilities")[0][0])
+    get = client.get(path)
+    head = client.head(path)
+    assert get.status_code == 200 and head.status_code == 200
+    assert head.content == b""
+    for name in ("content-type", "content-length", "etag", "content-crs"):
+        assert head.headers.get(name) == get.headers.get(name), name
+    assert client.head("/ogc/collections/nope").status_code == 404
+
+
+def test_landing_page_at_slash_is_in_the_service_description(client: TestClient) -> None:
+    assert client.get("/ogc/").json() == client.get("/ogc").json()
+    assert "/" in client.get("/ogc/api").json()["paths"]
+
+
+@pytest.mark.parametrize(("params", "west", "east"), [
+    ({"bbox": "126.95,37.4,126.9,37.7"}, 126.95, 126.9),  # CRS84: lon,lat; west edge east of the east edge
+    ({"bbox": "37.4,126.95,37.7,126.9", "bbox-crs": "http://www.opengis.net/def/crs/EPSG/0/4326"}, 126.95, 126.9),
+    ({"bbox": "179,37,-179,38"}, 179.0, -179.0),
+])
+def test_bbox_across_the_antimeridian_is_two_boxes(client: TestClient, seoul_engine: Engine, params: dict,
+                                                   west: float, east: float) -> None:
+    # A box from 126.95°E eastwards round the globe to 126.9°E holds everything but a strip of Seoul.
+    expected = sql(seoul_engine, "SELECT count(*) FROM facilities WHERE ST_Intersects(geom_4326, "
+                   "ST_MakeEnvelope(:w, 37.4, 180, 37.7, 4326)) OR ST_Intersects(geom_4326, "
+                   "ST_MakeEnvelope(-180, 37.4, :e, 37.7, 4326))"
+                   if params["bbox"] != "179,37,-179,38" else
+                   "SELECT count(*) FROM facilities WHERE ST_Intersects(geom_4326, "
+                   "ST_MakeEnvelope(:w, 37, 180, 38, 4326)) OR ST_Intersects(geom_4326, "
+                   "ST_MakeEnvelope(-180, 37, :e, 38, 4326))", w=west, e=east)[0][0]
+    response = client.get("/ogc/collections/facilities/items", params={**params, "limit": 1})
+    assert response.status_code == 200, response.text
+    assert response.json()["numberMatched"] == expected
+    if params["bbox"] != "179,37,-179,38":
+        assert 0 < expected < sql(seoul_engine, "SELECT count(*) FROM facilities")[0][0]
+
+
+def test_a_projected_bbox_with_west_after_east_is_refused(client: TestClient) -> None:
+    response = client.get("/ogc/collections/facilities/items",
+                          params={"bbox": "1960000,960000,1950000,970000",
+                                  "bbox-crs": "http://www.opengis.net/def/crs/EPSG/0/5179"})
+    assert response.status_code == 400 and response.json()["param"] == "bbox"
+
+
+@pytest.mark.parametrize("path", [
+    "/ogc/collections", "/ogc/collections/districts", "/ogc/collections/districts/items?limit=2&offset=3",
+    "/ogc/collections/facilities/items/{fid}",
+])
+def test_alternate_links_give_the_same_resource_as_html(client: TestClient, seoul_engine: Engine, path: str) -> None:
+    path = path.format(fid=sql(seoul_engine, "SELECT min(id) FROM facilities")[0][0])
+    links = client.get(path).json()["links"]
+    alternates = [link for link in links if link["rel"] == "alternate" and link["type"] == "text/html"]
+    assert len(alternates) == 1
+    href = alternates[0]["href"]
+    assert href.startswith("http://testserver" + path.split("?")[0] + "?") and "f=html" in href
+    page = client.get(href)
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    if "offset=3" in path:  # the page's parameters are kept
+        assert "limit=2" in href and "offset=3" in href
+
+
+def test_temporal_extent_is_the_span_of_data_date(client: TestClient, seoul_engine: Engine) -> None:
+    first, last = sql(seoul_engine, "SELECT min(data_date), max(data_date) FROM facilities")[0]
+    assert first is not None and last is not None
+    extent = client.get("/ogc/collections/facilities").json()["extent"]["temporal"]
+    assert extent["interval"] == [[f"{first.isoformat()}T00:00:00Z", f"{last.isoformat()}T23:59:59Z"]]
+    listed = {c["id"]: c for c in client.get("/ogc/collections").json()["collections"]}
+    assert listed["facilities"]["extent"]["temporal"] == extent
+    assert "temporal" not in listed["districts"]["extent"]
+    # The interval's ends select the first and the last day's features.
+    for day in (first, last):
+        count = sql(seoul_engine, "SELECT count(*) FROM facilities WHERE data_date = :d", d=day)[0][0]
+        body = client.get("/ogc/collections/facilities/items", params={"datetime": day.isoformat(), "limit": 1})
+        assert body.json()["numberMatched"] == count > 0
+
+
+def test_identical_exports_share_an_etag_and_revalidate_to_304(client: TestClient, seoul_engine: Engine) -> None:
+    url = "/ogc/collections/facilities/export"
+    params = {"format": "geojson", "filter": "capacity > 100"}
+    first, second = client.get(url, params=params), client.get(url, params=params)
+    assert first.status_code == second.status_code == 200
+    assert first.headers["etag"] == second.headers["etag"]
+    assert "no-cache" in first.headers["cache-control"]
+    again = client.get(url, params=params, headers={"If-None-Match": first.headers["etag"]})
+    assert again.status_code == 304 and again.content == b""
+    other = client.get(url, params={**params, "format": "csv"}, headers={"If-None-Match": first.headers["etag"]})
+    assert other.status_code == 200 and other.headers["etag"] != first.headers["etag"]
+    # A change to the layer's data (a row of layer_changes, as the triggers write) changes the ETag.
+    with seoul_engine.begin() as conn:
+        seq = conn.execute(text("INSERT INTO layer_changes (layer, env_3857) VALUES ('facilities', "
+                                "ST_MakeEnvelope(0, 0, 1, 1, 3857)) RETURNING seq")).scalar_one()
+    try:
+        changed = client.get(url, params=params, headers={"If-None-Match": first.headers["etag"]})
+        assert changed.status_code == 200 and changed.headers["etag"] != first.headers["etag"]
+    finally:
+        with seoul_engine.begin() as conn:
+            conn.execute(text("DELETE FROM layer_changes WHERE seq = :seq"), {"seq": seq})
