@@ -145,6 +145,10 @@ def correct(conn: Connection, *, entry_public_id: str, status: str, reason: str,
     if entry_id is None:
         raise NotFound(f"no entry {entry_public_id}", param="entry", value=entry_public_id)
     entry = lock_entry(conn, entry_id)
+    if status == "waiting" and entry.lapse_at is not None and entry.lapse_at <= at:
+        # Active again past its lapse date, it would hold a rank the expiry job takes away at its next run.
+        raise Conflict(f"entry {entry_public_id} lapsed on {entry.lapse_at.isoformat()}: a correction cannot make "
+                       "it waiting again past its lapse date", param="status", value=status)
     # The table says what goes with the change: an open offer closes, an admission frees its place.
     transition(conn, entry, "correction", target=status, at=at,
                details={"reason": reason.strip(), "by": actor_user_id})

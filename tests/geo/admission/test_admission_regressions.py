@@ -102,3 +102,24 @@ def test_c_expire_lapses_an_offered_entry_past_its_lapse_date(conn: Connection) 
     assert conn.execute(text("SELECT status FROM waitlist_offers WHERE id = :o"),
                         {"o": offer["id"]}).scalar_one() != "open"
     assert wl.free_places(conn, c[1].id, 0) == 1
+
+
+def test_d_a_correction_does_not_revive_an_entry_past_its_lapse_date(conn: Connection) -> None:
+    """Found by the stateful test: after the expiry job lapsed an entry, an administrator's correction back to
+    ``waiting`` made it active again past its lapse date (the next run of the job would lapse it again, and
+    meanwhile it held a rank). A correction to ``waiting`` is refused once the lapse date has passed."""
+    c = centres(conn, 2)
+    for x in c:
+        set_free(conn, x.id, {"0": 1})
+    mum, admin = parent(conn, "m@example.kr"), parent(conn, "admin@example.kr")
+    kid = child(conn, mum)
+    _admitted_at(conn, c, mum, kid)
+    after = NOW + timedelta(days=RULES.keep_other_entries_days, hours=1)
+    wl.expire_offers(conn, now=after)
+    entry = conn.execute(text("SELECT public_id FROM waitlist_entries WHERE child_id = :c AND facility_id = :f"),
+                         {"c": kid["id"], "f": c[1].id}).scalar_one()
+    assert _statuses(conn, kid["id"])[c[1].id] == "lapsed"
+    with pytest.raises(Conflict, match="lapse"):
+        wl.correct(conn, entry_public_id=entry, status="waiting", reason="lapsed by mistake",
+                   actor_user_id=admin, now=after + timedelta(hours=1))
+    assert _statuses(conn, kid["id"])[c[1].id] == "lapsed"
