@@ -144,10 +144,14 @@ def seed_parents(engine: Engine, *, parents: int, entries: int, centres: int = 6
             age_class = rng.randrange(3)
             claims = rng.sample(["dual_income", "multi_child", "single_parent_protected", "sibling_enrolled"],
                                 k=rng.randrange(3))
-            child = wl.register_child(conn, parent_user_id=user_id, name=f"아이{user_id}",
-                                      birth_date=date(year - 1 - age_class, rng.randint(1, 12), 1), claims=claims)
+            born = date(year - 1 - age_class, rng.randint(1, 12), 1)
             home = rng.choice(picked)
-            for code in nearest_codes(picked, home.lat, home.lon, targets)[:entries]:
+            nearest = nearest_codes(picked, home.lat, home.lon, targets)
+            # A sibling is enrolled at the nearest centre: the claim names it and counts only there.
+            details = {"sibling_enrolled": nearest[0]} if "sibling_enrolled" in claims else {}
+            child = wl.register_child(conn, parent_user_id=user_id, name=f"아이{user_id}", birth_date=born,
+                                      claims=claims, claim_details=details)
+            for code in nearest[:entries]:
                 wl.apply(conn, parent_user_id=user_id, child_id=child["id"], facility_code=code)
     return len(ids)
 

@@ -112,6 +112,7 @@ class Service(StrEnum):
     hourly = "hourly"  # 시간제보육
     after_school_dedicated = "after_school_dedicated"  # 방과후 전담
     after_school_integrated = "after_school_integrated"  # 방과후 통합
+    saturday = "saturday"  # 토요보육: open Saturdays 07:30-15:30 (only where offered)
 
 
 # Longest labels first so that scanning a separator-less string never matches a prefix of a longer label.
@@ -133,6 +134,8 @@ SERVICE_LABELS: list[tuple[str, Service]] = sorted(
         ("시간제", Service.hourly),
         ("방과후전담", Service.after_school_dedicated),
         ("방과후통합", Service.after_school_integrated),
+        ("토요보육", Service.saturday),
+        ("토요", Service.saturday),
     ],
     key=lambda pair: -len(pair[0]),
 )
@@ -147,6 +150,7 @@ SERVICE_KO: dict[Service, str] = {
     Service.multicultural: "다문화",
     Service.infant_only: "영아전담",
     Service.hourly: "시간제보육",
+    Service.saturday: "토요보육",
     Service.after_school_dedicated: "방과후전담",
     Service.after_school_integrated: "방과후통합",
 }
@@ -222,7 +226,8 @@ def class_age(birth_date: date, on: date) -> int:
     return max(0, childcare_year - birth_date.year - 1)
 
 
-# Opening hours (보육시간, 영유아보육법 시행규칙): standard care Mon-Fri 07:30-19:30 and Sat 07:30-15:30;
+# Opening hours (보육시간, 영유아보육법 시행규칙): standard care Mon-Fri 07:30-19:30; Sat 07:30-15:30 only where
+# offered (토요보육 service; 휴일보육 and 24시간 centres open Saturdays too);
 # 야간연장 extends weekdays to 24:00; 24시간 centres never close; 휴일보육 centres open Sundays and public
 # holidays 07:30-19:30. OA-20300 publishes services, not hours, so hours follow from services.
 STANDARD_OPEN = time(7, 30)
@@ -246,8 +251,11 @@ def services_open_at(moment: datetime) -> set[Service] | None:
     day, clock = moment.date(), moment.time()
     if is_public_holiday(day):
         return {Service.twenty_four_hour} | ({Service.holiday} if STANDARD_OPEN <= clock < STANDARD_CLOSE else set())
-    close = SATURDAY_CLOSE if day.weekday() == 5 else STANDARD_CLOSE
-    if STANDARD_OPEN <= clock < close:
+    if day.weekday() == 5:
+        if STANDARD_OPEN <= clock < SATURDAY_CLOSE:
+            return {Service.saturday, Service.holiday, Service.twenty_four_hour}
+        return {Service.twenty_four_hour}
+    if STANDARD_OPEN <= clock < STANDARD_CLOSE:
         return None
     if day.weekday() < 5 and clock >= STANDARD_CLOSE:
         return {Service.twenty_four_hour, Service.extended_hours}
@@ -261,7 +269,8 @@ def opening_hours(services: set[Service] | set[str]) -> dict[str, list[list[str]
         return {d: [["00:00", "24:00"]] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun", "holiday")}
     weekday_close = "24:00" if Service.extended_hours.value in values else "19:30"
     hours: dict[str, list[list[str]]] = {d: [["07:30", weekday_close]] for d in ("mon", "tue", "wed", "thu", "fri")}
-    hours["sat"] = [["07:30", "15:30"]]
+    if values & {Service.saturday.value, Service.holiday.value}:
+        hours["sat"] = [["07:30", "15:30"]]
     if Service.holiday.value in values:
         hours["sun"] = [["07:30", "19:30"]]
         hours["holiday"] = [["07:30", "19:30"]]

@@ -41,7 +41,8 @@ def register_child(body: ChildIn, user: CurrentUser, tx: WriteTx, _key: Idempote
     """Birth date and claimed priority categories (evidence ``claimed`` until checked)."""
     authorize(user, Action.apply_waitlist)
     return wl.register_child(tx.connection(), parent_user_id=user.user_id, name=body.name,
-                             birth_date=body.birth_date, claims=body.claims, enrolled=body.enrolled)
+                             birth_date=body.birth_date, claims=body.claims,
+                             claim_details=body.claim_details, enrolled=body.enrolled)
 
 
 @router.get("/children", summary="My children (with or without applications)")

@@ -18,6 +18,10 @@ class ChildIn(BaseModel):
     birth_date: date
     claims: list[Annotated[str, Field(max_length=60, pattern=r"^[a-z0-9_]+$")]] = Field(default_factory=list,
                                                                                         max_length=20)
+    claim_details: dict[Annotated[str, Field(max_length=60, pattern=r"^[a-z0-9_]+$")],
+                        Annotated[str, Field(max_length=40)]] = Field(
+        default_factory=dict, max_length=20,
+        description="detail of a claim: for sibling_enrolled the facility code where the sibling is enrolled")
     enrolled: bool = False
 
 

@@ -119,6 +119,7 @@ const TERMS = {
     general: {ko: "일반", en: "General", zh: "一般", vi: "Thông thường"},
     after_school_dedicated: {ko: "방과후전담", en: "After-school", zh: "课后专门", vi: "Sau giờ học"},
     after_school_integrated: {ko: "방과후통합", en: "After-school (mixed)", zh: "课后融合", vi: "Sau giờ học (ghép)"},
+    saturday: {ko: "토요보육", en: "Saturday care", zh: "周六托育", vi: "Trông thứ Bảy"},
   },
   type: {
     national_public: {ko: "국공립", en: "Public", zh: "国公立", vi: "Công lập"},

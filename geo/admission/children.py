@@ -3,7 +3,7 @@ on the chains of the child's centres, whose queues are re-ranked)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -28,8 +28,13 @@ def verified_parent(conn: Connection, user_id: int) -> None:
 
 
 def register_child(conn: Connection, *, parent_user_id: int, name: str, birth_date: date,
-                   claims: Sequence[str] = (), enrolled: bool = False, now: datetime | None = None) -> dict[str, Any]:
-    """Register a child of a verified parent with claimed priority categories (evidence ``claimed``)."""
+                   claims: Sequence[str] = (), claim_details: Mapping[str, str] | None = None,
+                   enrolled: bool = False, now: datetime | None = None) -> dict[str, Any]:
+    """Register a child of a verified parent with claimed priority categories (evidence ``claimed``).
+
+    ``claim_details`` gives a claim its detail: a category that counts only at a named centre (형제자매 재원)
+    needs the facility code of the centre where the sibling is enrolled, and counts only there.
+    """
     at = resolve_now(now)
     verified_parent(conn, parent_user_id)
     name = personal_text(name, param="name") or ""
@@ -41,12 +46,26 @@ def register_child(conn: Connection, *, parent_user_id: int, name: str, birth_da
     unknown = [c for c in claims if c not in rules.categories]
     if unknown:
         raise InvalidQuery(f"unknown priority categories {unknown}", param="claims", value=unknown)
+    details = dict(claim_details or {})
+    stray = sorted(set(details) - set(claims))
+    if stray:
+        raise InvalidQuery(f"details for categories not claimed: {stray}", param="claim_details", value=stray)
+    for code in dict.fromkeys(claims):
+        if rules.categories[code].scope.kind != "named_centre":
+            continue
+        if code not in details:
+            raise InvalidQuery(f"claim {code!r} needs the facility code of the centre it names",
+                               param="claim_details", value=code)
+        if conn.execute(text("SELECT 1 FROM facilities WHERE code = :c"), {"c": details[code]}).first() is None:
+            raise InvalidQuery(f"claim {code!r} names an unknown centre {details[code]!r}", param="claim_details",
+                               value=details[code])
     child_id = conn.execute(text("""INSERT INTO children (public_id, parent_user_id, name, birth_date, enrolled)
                                     VALUES (:pid, :p, :n, :b, :e) RETURNING id"""),
                             {"pid": new_id(), "p": parent_user_id, "n": name.strip(), "b": birth_date,
                              "e": enrolled}).scalar_one()
     for code in dict.fromkeys(claims):
-        conn.execute(text("INSERT INTO claims (child_id, category) VALUES (:c, :cat)"), {"c": child_id, "cat": code})
+        conn.execute(text("INSERT INTO claims (child_id, category, detail) VALUES (:c, :cat, :d)"),
+                     {"c": child_id, "cat": code, "d": details.get(code)})
     return child_view(conn, child_id)
 
 
@@ -54,7 +73,7 @@ def child_view(conn: Connection, child_id: int) -> dict[str, Any]:
     """A child with its claims (for its parent and its centres' staff)."""
     child = conn.execute(text("SELECT id, public_id, parent_user_id, name, birth_date, enrolled FROM children "
                               "WHERE id = :c"), {"c": child_id}).mappings().one()
-    claims = conn.execute(text("SELECT category, evidence, verified_at FROM claims WHERE child_id = :c "
+    claims = conn.execute(text("SELECT category, detail, evidence, verified_at FROM claims WHERE child_id = :c "
                                "ORDER BY category"), {"c": child_id}).mappings().all()
     return {**dict(child), "claims": [dict(c) for c in claims]}
 

@@ -14,7 +14,7 @@ from sqlalchemy import Connection, text
 from geo.admission.chain import append_event
 from geo.admission.common import ACTIVE, SEOUL, facility_by_code, resolve_now, to_json
 from geo.admission.ranking import RankedEntry, explain_changes, rank
-from geo.admission.rules import Evidence, Priority, rules_for
+from geo.admission.rules import Centre, Evidence, Priority, rules_for
 
 
 @dataclass(frozen=True)
@@ -44,22 +44,24 @@ def queues(conn: Connection, keys: Sequence[QueueKey], *,
     rank check reads all the queues of their entries)."""
     wanted = list(dict.fromkeys(keys))
     rows = conn.execute(text("""
-        SELECT e.facility_id, e.year, e.age_class, e.id, e.public_id, e.child_id, ch.public_id AS child_pid,
-               e.applied_at, e.status,
+        SELECT e.facility_id, f.code AS facility_code, f.facility_type, e.year, e.age_class, e.id, e.public_id,
+               e.child_id, ch.public_id AS child_pid, e.applied_at, e.status,
                COALESCE(array_agg(c.category) FILTER (WHERE c.id IS NOT NULL), '{}') AS cats,
-               COALESCE(array_agg(c.evidence) FILTER (WHERE c.id IS NOT NULL), '{}') AS evs
+               COALESCE(array_agg(c.evidence) FILTER (WHERE c.id IS NOT NULL), '{}') AS evs,
+               COALESCE(array_agg(c.detail) FILTER (WHERE c.id IS NOT NULL), '{}') AS details
         FROM unnest(CAST(:f AS int[]), CAST(:y AS int[]), CAST(:a AS int[])) AS k(facility_id, year, age_class)
         JOIN waitlist_entries e ON e.facility_id = k.facility_id AND e.year = k.year AND e.age_class = k.age_class
         JOIN children ch ON ch.id = e.child_id
+        JOIN facilities f ON f.id = e.facility_id
         LEFT JOIN claims c ON c.child_id = e.child_id
         WHERE e.status = ANY(:st)
-        GROUP BY e.id, ch.public_id
+        GROUP BY e.id, ch.public_id, f.code, f.facility_type
     """), {"f": [k[0] for k in wanted], "y": [k[1] for k in wanted], "a": [k[2] for k in wanted],
            "st": list(statuses)}).all()
     items: dict[QueueKey, dict[str, QueueEntry]] = {k: {} for k in wanted}
     for r in rows:
-        claims = tuple(zip(r.cats, r.evs, strict=True))
-        priority, unverified = _priority(r.year, claims)
+        claims = tuple(sorted(zip(r.cats, r.evs, r.details, strict=True)))
+        priority, unverified = _priority(r.year, Centre(r.facility_code, r.facility_type), claims)
         items[(r.facility_id, r.year, r.age_class)][r.public_id] = QueueEntry(
             RankedEntry(r.public_id, priority, r.applied_at), r.id, r.child_id, r.child_pid, r.status, unverified)
     return {k: [by_id[e.public_id] for e in rank((i.ranked for i in by_id.values()), year=k[1])]
@@ -67,11 +69,15 @@ def queues(conn: Connection, keys: Sequence[QueueKey], *,
 
 
 @lru_cache(maxsize=4096)
-def _priority(year: int, claims: tuple[tuple[str, str], ...]) -> tuple[Priority, tuple[str, ...]]:
-    """The priority and the counting categories still only claimed, of one set of claims: few distinct sets
-    recur across a whole queue, so they are computed once (an unknown code raises and is not cached)."""
-    priority = rules_for(year).priority((c, Evidence(ev)) for c, ev in claims)
-    return priority, tuple(sorted(c for c, ev in claims if Evidence(ev) is Evidence.claimed))
+def _priority(year: int, centre: Centre,
+              claims: tuple[tuple[str, str, str | None], ...]) -> tuple[Priority, tuple[str, ...]]:
+    """The priority at ``centre`` and the counting categories still only claimed, of one set of claims: few
+    distinct sets recur across a whole queue, so they are computed once (an unknown code raises and is not
+    cached). Claims of categories bound to other centres neither count nor need checking here."""
+    rules = rules_for(year)
+    priority = rules.priority(((c, Evidence(ev), d) for c, ev, d in claims), centre=centre)
+    return priority, tuple(sorted(c for c, ev, d in claims if Evidence(ev) is Evidence.claimed
+                                  and rules.categories[c].counts_at(centre, d)))
 
 
 def record_ranks(conn: Connection, facility_id: int, year: int, age_class: int, *, now: datetime) -> None:

@@ -14,6 +14,7 @@ from datetime import date
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from geo.errors import InvalidQuery, NotFound
 
@@ -40,6 +41,30 @@ class Evidence(StrEnum):
         return self in (Evidence.verified_centre, Evidence.verified_record)
 
 
+POINTS_RULES = ("best_tier_sum_plus_bonuses",)
+SCOPES = ("anywhere", "named_centre", "designated_centres")
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Where a category counts: ``anywhere``; ``named_centre`` (only at the centre the claim names, e.g. the
+    centre where a sibling is enrolled); ``designated_centres`` (only at centres of ``facility_types`` or listed
+    in ``codes``, e.g. 산업단지·기부채납·공동주택 어린이집)."""
+
+    kind: str = "anywhere"
+    facility_types: tuple[str, ...] = ()
+    codes: tuple[str, ...] = ()
+    quota_share: tuple[float, float] | None = None  # share of places the category may fill (low, high)
+
+
+@dataclass(frozen=True)
+class Centre:
+    """What the rules need to know of the centre an entry is ranked at."""
+
+    code: str
+    facility_type: str
+
+
 @dataclass(frozen=True)
 class Category:
     """One priority category of a year's rules."""
@@ -48,6 +73,18 @@ class Category:
     ko: str
     tier: int
     points: int
+    scope: Scope = Scope()
+
+    def counts_at(self, centre: Centre | None, detail: str | None) -> bool:
+        """Whether a claim of this category (with its ``detail``) counts at ``centre`` (``None``: no centre
+        known, so centre-bound categories do not count)."""
+        if self.scope.kind == "anywhere":
+            return True
+        if centre is None:
+            return False
+        if self.scope.kind == "named_centre":
+            return detail is not None and detail == centre.code
+        return centre.facility_type in self.scope.facility_types or centre.code in self.scope.codes
 
 
 @dataclass(frozen=True)
@@ -89,20 +126,33 @@ class Rules:
     offer_days: int
     keep_other_entries_days: int
     tie_break: str
+    points_rule: str = "best_tier_sum_plus_bonuses"
+    max_points: int | None = None
 
-    def priority(self, claims: Iterable[tuple[str, Evidence]]) -> Priority:
-        """The priority of an entry with ``claims`` (category code, evidence state); rejected claims do not
-        count, unknown codes are an ``InvalidQuery``.
+    def category_scope(self, code: str) -> Scope:
+        """Where category ``code`` counts."""
+        return self.categories[code].scope
 
-        The tier is the best tier among counting categories; points add up over the counting categories of that
-        tier (a 1순위 family's 2순위 items do not lift it further), plus bonuses whose categories all count.
+    def priority(self, claims: Iterable[tuple[str, Evidence] | tuple[str, Evidence, str | None]], *,
+                 centre: Centre | None = None) -> Priority:
+        """The priority at ``centre`` of an entry with ``claims`` (category code, evidence state and optionally
+        the claim's detail, e.g. the facility code where a sibling is enrolled); rejected claims do not count,
+        nor do claims of a category bound to other centres (see ``Scope``); unknown codes are an
+        ``InvalidQuery``.
+
+        ``points_rule`` ``best_tier_sum_plus_bonuses`` (the only rule so far, read from the rules file): the tier
+        is the best tier among counting categories; points add up over the counting categories of that tier (a
+        1순위 family's 2순위 items do not lift it further), plus bonuses whose categories all count, capped at
+        ``max_points`` when the rules set one.
         """
         counting: set[str] = set()
-        for code, evidence in claims:
+        for claim in claims:
+            code, evidence = claim[0], claim[1]
+            detail = claim[2] if len(claim) > 2 else None  # type: ignore[misc]
             if code not in self.categories:
                 raise InvalidQuery(f"unknown priority category {code!r} for {self.year}", param="categories",
                                    value=code)
-            if Evidence(evidence).counts:
+            if Evidence(evidence).counts and self.categories[code].counts_at(centre, detail):
                 counting.add(code)
         if not counting:
             return Priority(tier=GENERAL_TIER, points=0, reasons=())
@@ -114,6 +164,9 @@ class Rules:
             if all(r in counting for r in bonus.requires):
                 points += bonus.points
                 reasons.append(bonus.code)
+        if self.max_points is not None and points > self.max_points:
+            points = self.max_points
+            reasons.append(f"max_points_cap_{self.max_points}")
         return Priority(tier=tier, points=points, reasons=tuple(reasons))
 
 
@@ -141,8 +194,11 @@ def rules_for(year: int) -> Rules:
     if not candidates:
         raise NotFound(f"no admission rules for {year} or earlier", param="year", value=year)
     raw = json.loads((RULES_DIR / f"{max(candidates)}.json").read_text(encoding="utf-8"))
-    categories = {c["code"]: Category(c["code"], c["ko"], int(c["tier"]), int(c["points"]))
+    categories = {c["code"]: Category(c["code"], c["ko"], int(c["tier"]), int(c["points"]), _scope(c))
                   for c in raw["categories"]}
+    points_rule = raw.get("points_rule", POINTS_RULES[0])
+    if points_rule not in POINTS_RULES:
+        raise ValueError(f"rules {raw['year']}: unknown points_rule {points_rule!r} (known: {POINTS_RULES})")
     bonuses = tuple(Bonus(b["code"], b["ko"], tuple(b["requires"]), int(b["points"])) for b in raw["bonuses"])
     for bonus in bonuses:
         missing = [r for r in bonus.requires if r not in categories]
@@ -152,4 +208,16 @@ def rules_for(year: int) -> Rules:
                  max_applications=int(raw["max_applications"]),
                  max_applications_if_enrolled=int(raw["max_applications_if_enrolled"]),
                  offer_days=int(raw["offer_days"]), keep_other_entries_days=int(raw["keep_other_entries_days"]),
-                 tie_break=raw["tie_break"])
+                 tie_break=raw["tie_break"], points_rule=points_rule,
+                 max_points=None if raw.get("max_points") is None else int(raw["max_points"]))
+
+
+def _scope(raw_category: dict[str, Any]) -> Scope:
+    """The ``applies_at`` of a category in a rules file (absent: anywhere)."""
+    raw = raw_category.get("applies_at") or {"kind": "anywhere"}
+    if raw["kind"] not in SCOPES:
+        raise ValueError(f"category {raw_category['code']}: unknown applies_at kind {raw['kind']!r}")
+    quota = raw.get("quota_share")
+    return Scope(kind=raw["kind"], facility_types=tuple(raw.get("facility_types", ())),
+                 codes=tuple(raw.get("codes", ())),
+                 quota_share=None if quota is None else (float(quota[0]), float(quota[1])))

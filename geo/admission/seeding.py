@@ -105,10 +105,11 @@ def _seed(conn: Connection, *, count: int, year: int, seed: int) -> SeededApplic
     if conn.execute(text("SELECT EXISTS (SELECT 1 FROM users WHERE email LIKE :p)"),
                     {"p": prefix + "%"}).scalar_one():
         raise Conflict(f"applications of seed {seed} are already loaded", seed=seed)
-    centres = conn.execute(text("SELECT id, district_code FROM facilities WHERE status = 'active' "
+    centres = conn.execute(text("SELECT id, district_code, code FROM facilities WHERE status = 'active' "
                                 "AND district_code IS NOT NULL ORDER BY id")).all()
     if not centres:
         raise Conflict("no operating centre to apply to")
+    code_of = {c.id: c.code for c in centres}
     rng = np.random.default_rng(seed)
     by_district: dict[str, np.ndarray] = {}
     for code in sorted({c.district_code for c in centres}):
@@ -160,7 +161,9 @@ def _seed(conn: Connection, *, count: int, year: int, seed: int) -> SeededApplic
         for code in (c for c, hit in zip(categories, rng.random(len(categories)) < rates, strict=True) if hit):
             state = evidence_names[int(rng.choice(len(evidence_names), p=evidence_p))]
             verified = state in ("verified_centre", "verified_record", "rejected")
-            claim_rows.append((child_id, code, state, now if verified else None))
+            # A sibling is enrolled at the child's first choice (the claim names that centre and counts only there).
+            detail = code_of[picks[0]] if code == "sibling_enrolled" and len(picks) else None
+            claim_rows.append((child_id, code, state, now if verified else None, detail))
         applied = window_start + timedelta(seconds=int(rng.integers(0, APPLICATION_WINDOW_DAYS * 86400)))
         for preference, facility_id in enumerate(picks, start=1):
             at = applied + timedelta(minutes=5 * (preference - 1))
@@ -168,7 +171,7 @@ def _seed(conn: Connection, *, count: int, year: int, seed: int) -> SeededApplic
                                "waiting", at))
     _copy(conn, "children", ("id", "public_id", "parent_user_id", "name", "birth_date", "enrolled", "created_at"),
           child_rows)
-    _copy(conn, "claims", ("child_id", "category", "evidence", "verified_at"), claim_rows)
+    _copy(conn, "claims", ("child_id", "category", "evidence", "verified_at", "detail"), claim_rows)
     _copy(conn, "waitlist_entries", ("public_id", "child_id", "facility_id", "year", "age_class", "preference",
                                      "applied_at", "status", "status_at"), entry_rows)
     conn.execute(text("ANALYZE users, children, claims, waitlist_entries"))

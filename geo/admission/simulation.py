@@ -27,7 +27,7 @@ from sqlalchemy import Connection, text
 
 from geo.admission.matching import deferred_acceptance
 from geo.admission.ranking import RankedEntry, rank
-from geo.admission.rules import Evidence, rules_for
+from geo.admission.rules import Centre, Evidence, rules_for
 from geo.errors import InvalidQuery
 
 # Shares of applicants with a category (independent draws), roughly as families are in Seoul.
@@ -83,7 +83,8 @@ def build_market(conn: Connection, *, area: str = "11", applicant_rate: float = 
     rng = np.random.default_rng(seed)
     rules = rules_for(year)
     centres = conn.execute(text("""
-        SELECT ST_X(ST_Transform(geom_4326, 5179)) AS x, ST_Y(ST_Transform(geom_4326, 5179)) AS y, free_by_age
+        SELECT ST_X(ST_Transform(geom_4326, 5179)) AS x, ST_Y(ST_Transform(geom_4326, 5179)) AS y, free_by_age,
+               code, facility_type
         FROM facilities WHERE status = 'active' AND district_code LIKE :p AND free_by_age IS NOT NULL ORDER BY code
     """), {"p": area + "%"}).all()
     dongs = conn.execute(text("""
@@ -125,12 +126,15 @@ def build_market(conn: Connection, *, area: str = "11", applicant_rate: float = 
             if not options:
                 continue
             chosen = options[:max_choices]
-            claims = [(codes[m], Evidence.verified_record) for m in range(len(codes)) if has[j][m]]
-            entry = RankedEntry(f"s{child}", rules.priority(claims),
-                                (base + np.timedelta64(int(minutes[j]), "m")).astype(object))
+            # A drawn sibling is enrolled at the child's first choice; centre-bound categories count only there.
+            sibling_at = centres[chosen[0][0]].code
+            claims = [(codes[m], Evidence.verified_record, sibling_at) for m in range(len(codes)) if has[j][m]]
+            applied = (base + np.timedelta64(int(minutes[j]), "m")).astype(object)
             preferences[child] = chosen
             for seat in chosen:
-                entries.setdefault(seat, []).append(entry)
+                at = Centre(centres[seat[0]].code, centres[seat[0]].facility_type)
+                entries.setdefault(seat, []).append(RankedEntry(f"s{child}", rules.priority(claims, centre=at),
+                                                                applied))
             child += 1
     priorities = {seat: [int(e.public_id[1:]) for e in rank(es, year=year)] for seat, es in entries.items()}
     return Market(capacities=capacities, preferences=preferences, priorities=priorities, centres=len(centres),

@@ -57,6 +57,7 @@ class Claim(Base):
     child_id: Mapped[int] = mapped_column(ForeignKey("children.id", ondelete="CASCADE"))
     category: Mapped[str] = mapped_column(String(60))
     evidence: Mapped[str] = mapped_column(String(20), server_default="claimed")
+    detail: Mapped[str | None] = mapped_column(String(40))  # 형제자매 재원: facility code of the sibling's centre
     verified_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 

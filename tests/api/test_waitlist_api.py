@@ -53,6 +53,14 @@ def test_waitlist_roles_flow_and_privacy(settings: Settings, conn: Connection) -
     conn.execute(text("UPDATE users SET verified_at = now() WHERE id = :u"), {"u": cast.ids["parent"]})
     kid = client.post("/waitlist/children", json=child_body, headers=h["parent"])
     assert kid.status_code == 201, kid.text
+    # 형제자매 재원 names the centre where the sibling is enrolled (it counts only there): without it, a 422.
+    sibling = {**child_body, "name": "홍둘째", "claims": ["sibling_enrolled"]}
+    assert _problem(client.post("/waitlist/children", json=sibling, headers=h["parent"]), 422)["param"] \
+        == "claim_details"
+    named = client.post("/waitlist/children", json={**sibling, "claim_details": {"sibling_enrolled": cast.own.code}},
+                        headers=h["parent"])
+    assert named.status_code == 201, named.text
+    assert [(c["category"], c["detail"]) for c in named.json()["claims"]] == [("sibling_enrolled", cast.own.code)]
     entry = client.post("/waitlist/entries", json={"child_id": kid.json()["id"], "centre": cast.own.code},
                         headers=h["parent"])
     assert entry.status_code == 201, entry.text

@@ -16,7 +16,7 @@ from geo.admission.chain import (
     verify_inclusion,
 )
 from geo.admission.ranking import RankedEntry, explain_changes, rank, tie_break
-from geo.admission.rules import GENERAL_TIER, Evidence, childcare_year, rules_for
+from geo.admission.rules import GENERAL_TIER, Centre, Evidence, childcare_year, rules_for
 from geo.errors import InvalidQuery, NotFound
 
 V = Evidence.verified_record
@@ -28,10 +28,11 @@ def test_published_points() -> None:
     both = rules.priority([("dual_income", V), ("multi_child", Evidence.claimed)])
     assert (both.tier, both.points) == (1, 700) and "dual_income_and_multi_child" in both.reasons
     assert rules.priority([("basic_livelihood", V)]).points == 100
-    sibling = rules.priority([("sibling_enrolled", V)])
+    here = Centre(code="c1", facility_type="private")
+    sibling = rules.priority([("sibling_enrolled", V, "c1")], centre=here)
     assert (sibling.tier, sibling.points) == (2, 50)
     # A 1순위 family's 2순위 items do not add; a rejected claim does not count at all.
-    assert rules.priority([("dual_income", V), ("sibling_enrolled", V)]).points == 200
+    assert rules.priority([("dual_income", V), ("sibling_enrolled", V, "c1")], centre=here).points == 200
     assert rules.priority([("dual_income", Evidence.rejected)]).tier == GENERAL_TIER
     with pytest.raises(InvalidQuery, match="unknown priority category"):
         rules.priority([("lottery_winner", V)])
@@ -46,8 +47,9 @@ def test_rules_are_data_versioned_by_year(tmp_path, monkeypatch) -> None:
     monkeypatch.setattr(rules_module, "RULES_DIR", tmp_path)
     rules_for.cache_clear()
     try:
-        assert rules_for(2027).priority([("sibling_enrolled", V)]).points == 80
-        assert rules_for(2026).priority([("sibling_enrolled", V)]).points == 50
+        here = Centre(code="c1", facility_type="private")
+        assert rules_for(2027).priority([("sibling_enrolled", V, "c1")], centre=here).points == 80
+        assert rules_for(2026).priority([("sibling_enrolled", V, "c1")], centre=here).points == 50
         assert rules_for(2030).year == 2027  # carried over until a new file
         with pytest.raises(NotFound):
             rules_for(2020)
@@ -60,7 +62,8 @@ def test_childcare_year_starts_in_march() -> None:
 
 
 def _entry(pid: str, codes: list[str], day: int, hour: int = 9) -> RankedEntry:
-    return RankedEntry(pid, rules_for(2026).priority([(c, V) for c in codes]),
+    return RankedEntry(pid, rules_for(2026).priority([(c, V, "c1") for c in codes],
+                                                     centre=Centre(code="c1", facility_type="private")),
                        datetime(2026, 11, day, hour))
 
 

@@ -162,6 +162,9 @@ def test_filter_expectations_by_hand(connection: Connection, ids: dict[str, int]
         (datetime(2026, 7, 22, 10, 0), lambda c: True),
         # Wednesday 21:00: extended hours or 24h.
         (datetime(2026, 7, 22, 21, 0), lambda c: bool({"extended_hours", "twenty_four_hour"} & set(c.services))),
+        # Saturday 10:00: only centres that open on Saturdays (토요보육, 휴일보육 or 24h).
+        (datetime(2026, 7, 25, 10, 0),
+         lambda c: bool({"saturday", "holiday", "twenty_four_hour"} & set(c.services))),
         # Saturday 17:00: after Saturday closing, only 24h.
         (datetime(2026, 7, 25, 17, 0), lambda c: "twenty_four_hour" in c.services),
         # Sunday 10:00: holiday care or 24h.
