@@ -189,8 +189,8 @@ def install_openapi(app: FastAPI, settings: Settings) -> None:
 def _schema_30(schema: Any) -> Any:
     """A JSON Schema 2020-12 schema (OpenAPI 3.1) as an OpenAPI 3.0 schema object: ``type: "null"`` becomes
     ``nullable: true``, ``const`` a one-value ``enum``, ``examples`` one ``example``, numeric
-    ``exclusiveMinimum``/``exclusiveMaximum`` the boolean form, ``prefixItems`` ``items``; ``propertyNames``
-    (no 3.0 equivalent) is dropped."""
+    ``exclusiveMinimum``/``exclusiveMaximum`` the boolean form, ``prefixItems`` ``items``, ``patternProperties``
+    ``additionalProperties``; ``propertyNames`` (no 3.0 equivalent) is dropped."""
     if isinstance(schema, list):
         return [_schema_30(s) for s in schema]
     if not isinstance(schema, dict):
@@ -212,6 +212,11 @@ def _schema_30(schema: Any) -> Any:
         elif key == "prefixItems":
             tuple_members = [_schema_30(s) for s in value]
             out.setdefault("items", tuple_members[0] if all(m == tuple_members[0] for m in tuple_members) else {})
+        elif key == "patternProperties" and isinstance(value, dict) and value:
+            # 3.0 has no patternProperties: the values' schema becomes additionalProperties (the key pattern is
+            # lost, as with propertyNames).
+            if "additionalProperties" not in schema:
+                out["additionalProperties"] = _schema_30(next(iter(value.values())))
         elif key in ("propertyNames", "$schema", "$id", "contentMediaType", "contentEncoding"):
             continue
         elif key == "type" and isinstance(value, list):
