@@ -215,7 +215,8 @@ def logout_all(user: CurrentUser, response: Response, tx: WriteTx) -> Response:
 
 
 @router.post("/password", response_model=RevokedOut, summary="Change my password",
-             responses={403: {"description": "The current password is wrong"}})
+             responses={403: {"description": "The current password is wrong"},
+                        429: {"description": "Locked out after too many wrong passwords (Retry-After)"}})
 def password(body: PasswordChangeIn, user: CurrentUser, request: Request, tx: WriteTx, settings: SettingsDep,
              ip: ClientIp) -> dict[str, Any] | Response:
     """Every other session and token is revoked; the one this request came with stays. A wrong current password
@@ -228,7 +229,8 @@ def password(body: PasswordChangeIn, user: CurrentUser, request: Request, tx: Wr
 
 @router.delete("/me", response_model=AccountDeletedOut, summary="Delete my account",
                responses={403: {"description": "The password is wrong"},
-                          409: {"description": "The last city admin"}})
+                          409: {"description": "The last city admin"},
+                          429: {"description": "Locked out after too many wrong passwords (Retry-After)"}})
 def delete_me(body: AccountDeleteIn, user: CurrentUser, request: Request, response: Response, tx: WriteTx,
               settings: SettingsDep, ip: ClientIp) -> dict[str, Any] | Response:
     """Live waitlist entries are withdrawn, future bookings cancelled, personal fields of what stays (bookings,
