@@ -56,7 +56,7 @@ from geo.auth.mail import (
     start_password_reset,
 )
 from geo.auth.policy import Role
-from geo.errors import Conflict, Forbidden, InvalidQuery, TooManyAttempts, Unauthenticated
+from geo.errors import Conflict, DolbomError, Forbidden, InvalidQuery, TooManyAttempts, Unauthenticated
 from geo.privacy.erasure import delete_account
 from geo.settings import Settings
 from geo.validation import MAX_ID, personal_text
@@ -145,21 +145,19 @@ def password_reset_confirm(body: PasswordResetConfirmIn, tx: WriteTx) -> dict[st
     return {"revoked": finish_password_reset(tx.connection(), token=body.token, new_password=body.new_password)}
 
 
-def _login_or_record(request: Request, fn: Any) -> Any:
-    """Run a login; a refused one is answered as a problem response instead of raised, so that its ``WriteTx``
-    commits the failed attempt too (it counts towards the lockout)."""
-    try:
-        return fn()
-    except (Unauthenticated, InvalidQuery) as exc:
-        return domain_problem(exc, instance=request.url.path)
+# Refusals answered as problem responses instead of raised, so that the ``WriteTx`` commits what the refused
+# attempt recorded: a failed login, or a wrong password checked by ``confirm_password`` before any other write
+# (both count towards the lockout).
+LOGIN_REFUSALS: tuple[type[Exception], ...] = (Unauthenticated, InvalidQuery)
+REAUTHENTICATION_REFUSALS: tuple[type[Exception], ...] = (Forbidden, TooManyAttempts)
 
 
-def _reauthenticated(request: Request, fn: Any) -> Any:
-    """Run a change that first checks the user's password (``confirm_password``); its refusals (wrong password,
-    locked out) come before any write and are answered, not raised, so the recorded failure commits."""
+def _answer_refusals(request: Request, fn: Any, refusals: tuple[type[Exception], ...]) -> Any:
+    """``fn()``, or the problem response of one of ``refusals`` it raised."""
     try:
         return fn()
-    except (Forbidden, TooManyAttempts) as exc:
+    except refusals as exc:
+        assert isinstance(exc, DolbomError)
         return domain_problem(exc, instance=request.url.path)
 
 
@@ -168,9 +166,9 @@ def login_session(body: LoginIn, request: Request, response: Response, tx: Write
                   settings: SettingsDep) -> dict[str, Any] | Response:
     """Sets the HttpOnly ``dolbom_session`` cookie and the readable ``dolbom_csrf`` cookie; send the CSRF token
     back in ``X-CSRF-Token`` on every POST/PUT/PATCH/DELETE. 401 on wrong credentials, 429 while locked."""
-    issued = _login_or_record(request, lambda: login(tx.connection(), settings, email=body.email,
+    issued = _answer_refusals(request, lambda: login(tx.connection(), settings, email=body.email,
                                                      password=body.password, kind="session",
-                                                     client_ip=_client_ip(request)))
+                                                     client_ip=_client_ip(request)), LOGIN_REFUSALS)
     if isinstance(issued, Response):
         return issued
     max_age = int(settings.auth.session_ttl_hours * 3600)
@@ -185,9 +183,9 @@ def login_session(body: LoginIn, request: Request, response: Response, tx: Write
 def login_token(body: TokenLoginIn, request: Request, tx: WriteTx,
                 settings: SettingsDep) -> dict[str, Any] | Response:
     """A bearer token for API clients (shown once; only its hash is stored)."""
-    issued = _login_or_record(request, lambda: login(tx.connection(), settings, email=body.email,
+    issued = _answer_refusals(request, lambda: login(tx.connection(), settings, email=body.email,
                                                      password=body.password, kind="bearer",
-                                                     client_ip=_client_ip(request), label=body.label))
+                                                     client_ip=_client_ip(request), label=body.label), LOGIN_REFUSALS)
     if isinstance(issued, Response):
         return issued
     return {"id": issued.token_id, "access_token": issued.secret, "expires_at": issued.expires_at}
@@ -221,9 +219,9 @@ def password(body: PasswordChangeIn, user: CurrentUser, request: Request, tx: Wr
              ip: ClientIp) -> dict[str, Any] | Response:
     """Every other session and token is revoked; the one this request came with stays. A wrong current password
     counts towards the login lockout (429 while locked)."""
-    outcome = _reauthenticated(request, lambda: change_password(
+    outcome = _answer_refusals(request, lambda: change_password(
         tx.connection(), settings, user_id=user.user_id, current_password=body.current_password,
-        new_password=body.new_password, keep_token_id=user.token_id, client_ip=ip))
+        new_password=body.new_password, keep_token_id=user.token_id, client_ip=ip), REAUTHENTICATION_REFUSALS)
     return outcome if isinstance(outcome, Response) else {"revoked": outcome}
 
 
@@ -236,8 +234,9 @@ def delete_me(body: AccountDeleteIn, user: CurrentUser, request: Request, respon
     """Live waitlist entries are withdrawn, future bookings cancelled, personal fields of what stays (bookings,
     audit rows) pseudonymised; the public hash chains are never rewritten (they hold only pseudonymous ids).
     See docs/privacy.md."""
-    out = _reauthenticated(request, lambda: delete_account(tx.connection(), settings, user_id=user.user_id,
-                                                           password=body.password, client_ip=ip))
+    out = _answer_refusals(request, lambda: delete_account(tx.connection(), settings, user_id=user.user_id,
+                                                           password=body.password, client_ip=ip),
+                           REAUTHENTICATION_REFUSALS)
     if isinstance(out, Response):
         return out
     response.delete_cookie(SESSION_COOKIE, path="/")
