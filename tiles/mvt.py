@@ -51,7 +51,7 @@ def layer_tile_statement(layer: Layer, z: int, x: TileCoord, y: TileCoord, *,
     rows = (
         select(
             source.c.id,
-            *(source.c[n] for n in names),
+            *(layer.flat_column(source, n) for n in names),  # arrays as JSON text: MVT has no arrays
             func.ST_AsMVTGeom(func.ST_Transform(source.c.geom_4326, 3857), envelope, literal(EXTENT, Integer),
                               literal(BUFFER, Integer), True).label("geom"),
         )

@@ -1,8 +1,11 @@
-"""OGC API - Features (Parts 1 Core, 2 CRS, 3 Filtering) over the layer registry, under ``/ogc``.
+"""OGC API - Features (Parts 1 Core, 2 CRS, 3 Filtering; the drafts of Part 6 property selection and Part 8
+sorting) over the layer registry, under ``/ogc``.
 
 Handlers parse parameters, run the statements of ``geo.layers.features`` on the async engine and serialise;
-JSON (GeoJSON for items) or HTML by ``f`` or the Accept header. Exports of a filtered layer at
-``/ogc/collections/{id}/export?format=geojson|gpkg|csv|fgb``.
+JSON (GeoJSON for items) or HTML by ``f`` or the Accept header. Queryables are accepted as plain query parameters
+(``?capacity=50``) on items and exports; ``POST /ogc/collections/{id}/search`` takes the same query as a JSON body
+(for long CQL2 JSON filters). Exports of a filtered layer at ``/ogc/collections/{id}/export?format=geojson|gpkg|
+csv|fgb``.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import quote, urlencode
 
 import orjson
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Body, Path, Query, Request, Response
 from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse
@@ -28,18 +31,25 @@ from api.deps import EngineDep, LayerEngineDep, SettingsDep
 from api.errors import domain_problem, status_for, validation_problem
 from api.openapi import keep_referenced_schemas, openapi_30
 from api.routers.layer_common import CACHE_CONTROL, dumps, etag_response, not_modified
+from api.schemas.ogc import SearchBody
 from geo.errors import DolbomError, InvalidQuery, NotFound
 from geo.layers.base import Layer
 from geo.layers.cql import parse_filter
 from geo.layers.crs import CRS_URIS, DEFAULT, parse_bbox, parse_crs
 from geo.layers.export import FORMATS, export_layer
 from geo.layers.features import (
+    SORTABLE_TYPES,
     ItemsQuery,
+    and_filters,
     count_statement,
     extent_statement,
     feature_id_value,
     item_statement,
     items_statement,
+    parse_properties,
+    parse_sortby,
+    queryable_filter,
+    selected,
     temporal_extent_statement,
 )
 from geo.layers.registry import LAYERS, get_layer
@@ -48,6 +58,13 @@ from geo.validation import MAX_OFFSET, reject_control_characters
 
 # Accepted everywhere though no operation declares them: ``format`` is the export's (items ignored it before).
 _TOLERATED = frozenset({"format"})
+# Operations that take a collection's queryables as plain query parameters (Part 3, queryables-query-parameters).
+_QUERYABLE_PATHS = ("/items", "/export")
+
+
+def queryable_names(layer: Layer) -> frozenset[str]:
+    """The names a plain query parameter may have on items of ``layer``: ``id`` and its properties."""
+    return frozenset({"id", *(p.name for p in layer.properties)})
 
 
 def _query_names(dependant: Dependant) -> set[str]:
@@ -65,12 +82,17 @@ class OgcRoute(APIRoute):
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
-        # The query parameters this operation declares (by their wire names): any other is refused.
+        # The query parameters this operation declares (by their wire names): any other is refused, except the
+        # queryables of the collection on items and exports.
         declared = _query_names(self.dependant)
+        takes_queryables = self.path.endswith(_QUERYABLE_PATHS)
 
         async def ogc_handler(request: Request) -> Response:
             try:
-                if unknown := sorted(set(request.query_params) - declared - _TOLERATED):
+                allowed = declared | _TOLERATED
+                if takes_queryables and (layer := LAYERS.get(request.path_params.get("collection_id", ""))):
+                    allowed = allowed | queryable_names(layer)
+                if unknown := sorted(set(request.query_params) - allowed):
                     raise InvalidQuery(f"unknown parameter(s) {', '.join(unknown)}", param=unknown[0])
                 response = await handler(request)
             except RequestValidationError as exc:
@@ -102,6 +124,10 @@ CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/filter",
     "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/features-filter",
     "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables-query-parameters",
+    # Drafts: Part 6 (properties=) and Part 8 (sortby=, /sortables).
+    "http://www.opengis.net/spec/ogcapi-features-6/1.0/conf/property-selection",
+    "http://www.opengis.net/spec/ogcapi-features-8/1.0/conf/sorting",
     "http://www.opengis.net/spec/cql2/1.0/conf/cql2-text",
     "http://www.opengis.net/spec/cql2/1.0/conf/cql2-json",
     "http://www.opengis.net/spec/cql2/1.0/conf/basic-cql2",
@@ -130,6 +156,10 @@ CollectionId = Annotated[str, Path(max_length=100, description="a layer id of th
 FeatureId = Annotated[str, Path(max_length=100, description="the feature's id")]
 Text = Annotated[str | None, Query(max_length=200)]
 FilterText = Annotated[str | None, Query(max_length=8000, description="CQL2 text or JSON filter")]
+PropertiesParam = Annotated[str | None, Query(max_length=2000, description=(
+    "comma-separated property names to return (the geometry and the id always come); unknown names are a 400"))]
+SortbyParam = Annotated[str | None, Query(max_length=500, description=(
+    "comma-separated sort keys, `+name` ascending (also without sign), `-name` descending; the id breaks ties"))]
 
 # What each operation really answers, for OpenAPI (errors are added as problem+json by api.openapi).
 _OBJECT: dict[str, Any] = {"schema": {"type": "object"}}
@@ -286,6 +316,8 @@ async def _collection(request: Request, engine: LayerEngineDep, layer: Layer) ->
             # The short rel is what GDAL's OAPIF driver (3.6) looks for.
             {"rel": "queryables", "href": base + "/queryables", "type": "application/schema+json",
              "title": "queryables"},
+            {"rel": "http://www.opengis.net/def/rel/ogc/1.0/sortables", "href": base + "/sortables",
+             "type": "application/schema+json", "title": "sortables"},
             {"rel": "alternate", "href": f"{root}/tiles/{layer.id}/tilejson.json", "type": JSON,
              "title": "TileJSON of the vector tiles"},
             *({"rel": "enclosure", "href": f"{base}/export?format={name}", "type": spec.media_type,
@@ -319,86 +351,124 @@ async def collection(request: Request, collection_id: CollectionId, engine: Laye
     return _json(body)
 
 
-@router.get("/collections/{collection_id}/queryables", summary="Queryable properties (JSON schema)",
-            response_class=Response, responses=QUERYABLES)
-async def queryables(request: Request, collection_id: CollectionId, f: FormatParam = None) -> Response:
-    """The properties a CQL2 filter may use, with their JSON-schema types."""
-    layer = _layer(collection_id)
-    geometry_format = {"Point": "geometry-point", "MultiPolygon": "geometry-multipolygon"}.get(layer.geometry_type,
-                                                                                                "geometry-any")
-    props: dict[str, Any] = {
-        "geometry": {"format": geometry_format, "title": "geometry"},
-        "id": {"type": "integer" if layer.id_column.type.python_type is int else "string", "title": "id"},
-    }
+def _properties_schema(request: Request, layer: Layer, names: list[str], kind: str,
+                       f: str | None) -> Response:
+    """JSON schema (``queryables`` or ``sortables`` of ``layer``) of the properties ``names`` (with ``id`` and,
+    for queryables, ``geometry``)."""
+    props: dict[str, Any] = {}
+    if kind == "queryables":
+        geometry_format = {"Point": "geometry-point", "MultiPolygon": "geometry-multipolygon"}.get(
+            layer.geometry_type, "geometry-any")
+        props["geometry"] = {"format": geometry_format, "title": "geometry"}
+    props["id"] = {"type": "integer" if layer.id_column.type.python_type is int else "string", "title": "id"}
     for prop in layer.properties:
-        props[prop.name] = {**_JSON_SCHEMA_TYPES[prop.type], "title": prop.name,
-                            "description": prop.description}
-    body = {
+        if prop.name in names:
+            props[prop.name] = {**_JSON_SCHEMA_TYPES[prop.type], "title": prop.name,
+                                "description": prop.description}
+    body: dict[str, Any] = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": _base(request) + f"/collections/{layer.id}/queryables",
+        "$id": _base(request) + f"/collections/{layer.id}/{kind}",
         "type": "object",
         "title": layer.title,
         "properties": props,
         "additionalProperties": False,
-        # Draft-era list that GDAL's OAPIF driver (3.6) reads to know which properties it may filter on.
-        "queryables": [{"id": name} for name in props],
     }
+    if kind == "queryables":
+        # Draft-era list that GDAL's OAPIF driver (3.6) reads to know which properties it may filter on.
+        body["queryables"] = [{"id": name} for name in props]
     if _wants_html(request, f):
-        return _page(f"Queryables of {layer.id}", _table_html(
+        return _page(f"{kind.capitalize()} of {layer.id}", _table_html(
             [{"name": k, **{kk: str(vv) for kk, vv in v.items()}} for k, v in props.items()]))
     accept = request.headers.get("accept", "")
     return _json(body, "application/schema+json" if "schema+json" in accept or not accept or "*/*" in accept
                  else JSON)
 
 
-def items_query(request: Request, settings_max: int, *, limit: int, offset: int, bbox: str | None,
+@router.get("/collections/{collection_id}/queryables", summary="Queryable properties (JSON schema)",
+            response_class=Response, responses=QUERYABLES)
+async def queryables(request: Request, collection_id: CollectionId, f: FormatParam = None) -> Response:
+    """The properties a CQL2 filter (or a plain query parameter) may use, with their JSON-schema types."""
+    layer = _layer(collection_id)
+    return _properties_schema(request, layer, [p.name for p in layer.properties], "queryables", f)
+
+
+@router.get("/collections/{collection_id}/sortables", summary="Sortable properties (JSON schema)",
+            response_class=Response, responses=QUERYABLES)
+async def sortables(request: Request, collection_id: CollectionId, f: FormatParam = None) -> Response:
+    """The properties ``sortby`` accepts (OGC API - Features Part 8 draft): all but arrays and the geometry."""
+    layer = _layer(collection_id)
+    return _properties_schema(request, layer, [p.name for p in layer.properties if p.type in SORTABLE_TYPES],
+                              "sortables", f)
+
+
+# The parameters of items and exports; any other name on them is a queryable (see ``OgcRoute``).
+ITEMS_PARAMETERS = frozenset({"f", "limit", "offset", "bbox", "bbox-crs", "datetime", "filter", "filter-lang",
+                              "filter-crs", "crs", "format", "properties", "sortby"})
+
+
+def items_query(request: Request, layer: Layer, settings_max: int, *, limit: int, offset: int, bbox: str | None,
                 bbox_crs: str | None, datetime_: str | None, filter_: str | None, filter_lang: str | None,
-                filter_crs: str | None, crs: str | None) -> ItemsQuery:
-    """Parse the OGC items parameters into an ItemsQuery (limit clamped to the configured maximum)."""
-    known = {"f", "limit", "offset", "bbox", "bbox-crs", "datetime", "filter", "filter-lang", "filter-crs", "crs",
-             "format"}
+                filter_crs: str | None, crs: str | None, properties: str | None = None,
+                sortby: str | None = None) -> ItemsQuery:
+    """Parse the OGC items parameters into an ItemsQuery (limit clamped to the configured maximum); queryables
+    given as plain parameters are ANDed to ``filter``."""
     for param, value in (("bbox", bbox), ("bbox-crs", bbox_crs), ("datetime", datetime_), ("filter-crs", filter_crs),
-                         ("crs", crs)):
+                         ("crs", crs), ("properties", properties), ("sortby", sortby)):
         reject_control_characters(value, param=param)
     reject_control_characters(filter_, param="filter", allow_whitespace=True)
-    unknown = sorted(set(request.query_params) - known)
-    if unknown:
-        raise InvalidQuery(f"unknown parameter(s) {', '.join(unknown)}", param=unknown[0])
+    plain = [(k, v) for k, v in request.query_params.multi_items() if k not in ITEMS_PARAMETERS]
+    for name, value in plain:
+        reject_control_characters(value, param=name)
     served_bbox_crs = parse_crs(bbox_crs, param="bbox-crs")
     served_filter_crs = parse_crs(filter_crs, param="filter-crs")
     return ItemsQuery(
         bbox=parse_bbox(bbox, crs=served_bbox_crs) if bbox else None,
         bbox_crs=served_bbox_crs,
         datetime=datetime_,
-        filter=parse_filter(filter_, lang=filter_lang) if filter_ else None,
+        filter=and_filters(parse_filter(filter_, lang=filter_lang) if filter_ else None,
+                           queryable_filter(layer, plain)),
         filter_crs=served_filter_crs,
         crs=parse_crs(crs),
         limit=min(limit, settings_max),
         offset=offset,
+        properties=parse_properties(layer, properties) if properties is not None else None,
+        sortby=parse_sortby(layer, sortby) if sortby else (),
     )
 
 
-def _feature(row: Any, layer: Layer) -> dict[str, Any]:
+def _feature(row: Any, names: tuple[str, ...]) -> dict[str, Any]:
     return {
         "type": "Feature",
         "id": row.id,
         "geometry": orjson.Fragment(row.geometry) if row.geometry is not None else None,
-        "properties": {p.name: getattr(row, p.name) for p in layer.properties},
+        "properties": {name: getattr(row, name) for name in names},
     }
 
 
 def _with_offset(request: Request, offset: int) -> str:
-    params = dict(request.query_params)
-    params["offset"] = str(offset)
+    params = [(k, v) for k, v in request.query_params.multi_items() if k != "offset"]
+    params.append(("offset", str(offset)))
     return str(request.url.replace(query=urlencode(params)))
 
 
 def _alternate(request: Request, href: str, media_type: str) -> dict[str, Any]:
     """The ``alternate`` link of ``href`` in HTML (``f=html``), with the request's other parameters kept."""
-    params = {k: v for k, v in request.query_params.items() if k != "f"}
-    params["f"] = "html"
+    params = [(k, v) for k, v in request.query_params.multi_items() if k != "f"]
+    params.append(("f", "html"))
     return {"rel": "alternate", "href": f"{href}?{urlencode(params)}", "type": "text/html",
             "title": f"this document as HTML (the default is {media_type})"}
+
+
+async def _page_of(engine: Any, layer: Layer, query: ItemsQuery) -> tuple[list[dict[str, Any]], int]:
+    """The features of one page of ``query`` and the number matched."""
+    async with engine.connect() as conn:
+        rows = (await conn.execute(items_statement(layer, query))).all()
+        if rows:
+            matched = int(rows[0].number_matched)
+        else:
+            matched = int((await conn.execute(count_statement(layer, query))).scalar_one())
+    names = selected(layer, query)
+    return [_feature(row, names) for row in rows], matched
 
 
 @router.get("/collections/{collection_id}/items", summary="Features of a collection", response_class=Response,
@@ -419,21 +489,18 @@ async def items(
     filter_lang: Annotated[FilterLang | None, Query(alias="filter-lang")] = None,
     filter_crs: Annotated[str | None, Query(alias="filter-crs", max_length=200)] = None,
     crs: Annotated[str | None, Query(max_length=200, description="output CRS URI")] = None,
+    properties: PropertiesParam = None,
+    sortby: SortbyParam = None,
     f: FormatParam = None,
 ) -> Response:
-    """Features with bbox, datetime, CQL2 filter and output CRS; paged with limit/offset and next/prev links."""
+    """Features with bbox, datetime, CQL2 filter, queryables as parameters (``?capacity=50``), property selection,
+    sorting and output CRS; paged with limit/offset and next/prev links."""
     layer = _layer(collection_id)
-    query = items_query(request, settings.search.max_page_limit, limit=limit, offset=offset, bbox=bbox,
+    query = items_query(request, layer, settings.search.max_page_limit, limit=limit, offset=offset, bbox=bbox,
                         bbox_crs=bbox_crs, datetime_=datetime, filter_=filter, filter_lang=filter_lang,
-                        filter_crs=filter_crs, crs=crs)
-    async with engine.connect() as conn:
-        rows = (await conn.execute(items_statement(layer, query))).all()
-        if rows:
-            matched = int(rows[0].number_matched)
-        else:
-            matched = int((await conn.execute(count_statement(layer, query))).scalar_one())
-    features = [_feature(row, layer) for row in rows]
-    page = query.limit or len(rows)
+                        filter_crs=filter_crs, crs=crs, properties=properties, sortby=sortby)
+    features, matched = await _page_of(engine, layer, query)
+    page = query.limit or len(features)
     links = [{"rel": "self", "href": str(request.url), "type": GEOJSON, "title": "this page"},
              _alternate(request, _base(request) + f"/collections/{layer.id}/items", GEOJSON),
              {"rel": "collection", "href": _base(request) + f"/collections/{layer.id}", "type": JSON}]
@@ -450,6 +517,56 @@ async def items(
     body = {"type": "FeatureCollection", "features": features, "numberMatched": matched,
             "numberReturned": len(features), "links": links}
     return etag_response(request, dumps(body), GEOJSON, headers=headers)
+
+
+SEARCH_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "GeoJSON FeatureCollection, as GET items answers; the next/prev links carry the body to "
+                         "POST again (method and body members, as STAC API does)",
+          "content": {GEOJSON: _OBJECT}}}
+
+
+@router.post("/collections/{collection_id}/search", summary="Features of a collection by a JSON query (CQL2 JSON)",
+             response_class=Response, responses=SEARCH_RESPONSES)
+async def search(request: Request, collection_id: CollectionId, engine: LayerEngineDep, settings: SettingsDep,
+                 body: Annotated[SearchBody, Body()]) -> Response:
+    """The items of a collection for a query sent as JSON (a long CQL2 JSON ``filter``, ``bbox``, ``datetime``,
+    ``sortby``, ``properties``, ``limit``/``offset``, ``crs``): the same FeatureCollection as GET items. Reads
+    only: public, no session or CSRF token."""
+    layer = _layer(collection_id)
+    filter_lang = body.filter_lang or ("cql2-text" if isinstance(body.filter, str) else "cql2-json")
+    filter_text = None
+    if body.filter is not None:
+        filter_text = body.filter if isinstance(body.filter, str) else orjson.dumps(body.filter).decode()
+    served_bbox_crs = parse_crs(body.bbox_crs, param="bbox-crs")
+    query = ItemsQuery(
+        bbox=parse_bbox(",".join(repr(v) for v in body.bbox), crs=served_bbox_crs) if body.bbox else None,
+        bbox_crs=served_bbox_crs,
+        datetime=body.datetime,
+        filter=parse_filter(filter_text, lang=filter_lang) if filter_text is not None else None,
+        filter_crs=parse_crs(body.filter_crs, param="filter-crs"),
+        crs=parse_crs(body.crs),
+        limit=min(body.limit, settings.search.max_page_limit),
+        offset=body.offset,
+        properties=parse_properties(layer, ",".join(body.properties)) if body.properties is not None else None,
+        sortby=parse_sortby(layer, body.sortby if isinstance(body.sortby, str) else ",".join(body.sortby))
+        if body.sortby else (),
+    )
+    features, matched = await _page_of(engine, layer, query)
+    page = query.limit or len(features)
+    href = _base(request) + f"/collections/{layer.id}/search"
+    sent = body.model_dump(by_alias=True, exclude_none=True)
+    links: list[dict[str, Any]] = [
+        {"rel": "self", "href": href, "type": GEOJSON, "method": "POST", "body": sent},
+        {"rel": "collection", "href": _base(request) + f"/collections/{layer.id}", "type": JSON}]
+    if query.offset + page < matched:
+        links.append({"rel": "next", "href": href, "type": GEOJSON, "method": "POST",
+                      "body": {**sent, "offset": query.offset + page}, "title": "next"})
+    if query.offset > 0:
+        links.append({"rel": "prev", "href": href, "type": GEOJSON, "method": "POST",
+                      "body": {**sent, "offset": max(0, query.offset - page)}, "title": "previous"})
+    answer = {"type": "FeatureCollection", "features": features, "numberMatched": matched,
+              "numberReturned": len(features), "links": links}
+    return Response(dumps(answer), media_type=GEOJSON, headers={"Content-Crs": f"<{query.crs.uri}>"})
 
 
 @router.get("/collections/{collection_id}/items/{feature_id}", summary="One feature", response_class=Response,
@@ -469,7 +586,7 @@ async def item(request: Request, collection_id: CollectionId, feature_id: Featur
             row = (await conn.execute(item_statement(layer, typed, crs=served))).first()
     if row is None:
         raise NotFound(f"{layer.id} has no feature {feature_id!r}")
-    feature = _feature(row, layer)
+    feature = _feature(row, tuple(p.name for p in layer.properties))
     feature["links"] = [
         {"rel": "self", "href": str(request.url), "type": GEOJSON},
         _alternate(request, _base(request) + f"/collections/{layer.id}/items/{quote(feature_id, safe='')}",
@@ -495,11 +612,15 @@ def export(
     filter_lang: Annotated[FilterLang | None, Query(alias="filter-lang")] = None,
     filter_crs: Annotated[str | None, Query(alias="filter-crs", max_length=200)] = None,
     crs: Text = None,
+    properties: PropertiesParam = None,
+    sortby: SortbyParam = None,
 ) -> Response:
-    """GeoJSON, GeoPackage, CSV (WKT geometry) or FlatGeobuf of every feature matching the filter."""
+    """GeoJSON, GeoPackage, CSV (WKT geometry) or FlatGeobuf of every feature matching the filter (and the
+    queryables given as parameters), with the selected properties in ``sortby`` order."""
     layer = _layer(collection_id)
-    query = items_query(request, 1, limit=1, offset=0, bbox=bbox, bbox_crs=bbox_crs, datetime_=datetime,
-                        filter_=filter, filter_lang=filter_lang, filter_crs=filter_crs, crs=crs)
+    query = items_query(request, layer, 1, limit=1, offset=0, bbox=bbox, bbox_crs=bbox_crs, datetime_=datetime,
+                        filter_=filter, filter_lang=filter_lang, filter_crs=filter_crs, crs=crs,
+                        properties=properties, sortby=sortby)
     query = ItemsQuery(**{**query.__dict__, "limit": None})
     spec = FORMATS[format]
     with engine.connect() as conn:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from sqlalchemy import ColumnElement, FromClause, Select, Subquery, select
+from sqlalchemy import ColumnElement, FromClause, Select, Subquery, Text, cast, func, select
 
 PropertyType = Literal["string", "integer", "number", "boolean", "date", "date-time", "array"]
 
@@ -81,6 +81,14 @@ class Layer:
             if z >= from_zoom:
                 chosen = names
         return chosen
+
+    def flat_column(self, source: Subquery, name: str) -> ColumnElement:
+        """Column ``name`` of ``source`` as flat formats carry it (vector tiles): a string array as its compact
+        JSON text (``["holiday","twenty_four_hour"]``, the text the exports write, ``geo.layers.export``)."""
+        prop = self._by_name.get(name)
+        if prop is not None and prop.type == "array":
+            return cast(func.array_to_json(source.c[name]), Text).label(name)
+        return source.c[name]
 
     def source(self, names: tuple[str, ...] | None = None) -> Subquery:
         """The layer as a subquery with columns ``id``, ``geom_4326`` and the properties ``names`` (all if None).

@@ -1,4 +1,5 @@
-"""Item queries over a layer: bbox (any served CRS), datetime, CQL2 filter, output CRS, paging.
+"""Item queries over a layer: bbox (any served CRS), datetime, CQL2 filter, queryables as plain parameters,
+property selection, sorting, output CRS, paging.
 
 The statements are SQLAlchemy Core with every value bound; the API, the exports and the benchmarks run the
 same statements. Geometries leave the database as GeoJSON text in the requested CRS and axis order.
@@ -24,7 +25,10 @@ class ItemsQuery:
     """What a client asked of a collection's items.
 
     ``bbox`` is (xmin, ymin, xmax, ymax) in ``bbox_crs`` east/north order (see ``crs.parse_bbox``); ``filter``
-    is CQL2 JSON (``cql.parse_filter``); ``crs`` the output CRS; ``limit`` None means every match (exports).
+    is CQL2 JSON (``cql.parse_filter``, already combined with the queryables given as parameters by
+    ``queryable_filter``); ``crs`` the output CRS; ``limit`` None means every match (exports); ``properties`` the
+    property names to return (None: all; ``parse_properties``); ``sortby`` (name, descending) pairs
+    (``parse_sortby``), always followed by the id so that pages never overlap.
     """
 
     bbox: tuple[float, float, float, float] | None = None
@@ -35,6 +39,107 @@ class ItemsQuery:
     crs: ServedCrs = DEFAULT
     limit: int | None = 10
     offset: int = 0
+    properties: tuple[str, ...] | None = None
+    sortby: tuple[tuple[str, bool], ...] = ()
+
+
+# Property types that sort (arrays and geometries do not: ``sortby`` on them is a 400).
+SORTABLE_TYPES = ("string", "integer", "number", "boolean", "date", "date-time")
+
+
+def parse_properties(layer: Layer, value: str) -> tuple[str, ...]:
+    """The property names of a ``properties`` parameter (comma-separated; empty: none), each a property of
+    ``layer``; the geometry and the id are always returned (OGC API - Features Part 6 draft)."""
+    names = tuple(dict.fromkeys(n.strip() for n in value.split(",") if n.strip()))
+    unknown = [n for n in names if layer.property(n) is None]
+    if unknown:
+        raise InvalidQuery(f"properties: {', '.join(unknown)} not a property of {layer.id}", param="properties",
+                           properties=[p.name for p in layer.properties])
+    return names
+
+
+def sortables(layer: Layer) -> list[str]:
+    """Names ``sortby`` accepts on ``layer``: ``id`` and the properties of a sortable type."""
+    return ["id", *(p.name for p in layer.properties if p.type in SORTABLE_TYPES)]
+
+
+def parse_sortby(layer: Layer, value: str) -> tuple[tuple[str, bool], ...]:
+    """``(name, descending)`` pairs of a ``sortby`` parameter: ``+name,-capacity`` (OGC API - Features Part 8
+    draft; no sign is ascending; a ``+`` that arrived unescaped in a query string is a space, read as ``+``)."""
+    keys: list[tuple[str, bool]] = []
+    allowed = sortables(layer)
+    for part in value.split(","):
+        text = part.strip()
+        descending = text.startswith("-")
+        name = text.lstrip("+-").strip()
+        if not name:
+            raise InvalidQuery(f"sortby {value!r} has an empty key", param="sortby")
+        if name not in allowed:
+            raise InvalidQuery(f"sortby: {name!r} is not a sortable of {layer.id}", param="sortby",
+                               sortables=allowed)
+        if any(name == seen for seen, _ in keys):
+            raise InvalidQuery(f"sortby names {name!r} twice", param="sortby")
+        keys.append((name, descending))
+    return tuple(keys)
+
+
+def _typed(layer: Layer, name: str, text: str) -> Any:
+    """The text of a plain query parameter as the queryable's CQL2 JSON literal."""
+    prop = layer.property(name)
+    kind = prop.type if prop is not None else ("integer" if layer.id_column.type.python_type is int else "string")
+    try:
+        if kind == "integer":
+            return int(text)
+        if kind == "number":
+            return float(text)
+    except ValueError:
+        raise InvalidQuery(f"{name} is {kind}; {text!r} is not one", param=name) from None
+    if kind == "boolean":
+        if text.lower() not in ("true", "false"):
+            raise InvalidQuery(f"{name} is boolean; use true or false", param=name)
+        return text.lower() == "true"
+    try:
+        if kind == "date":
+            return {"date": date.fromisoformat(text).isoformat()}
+        if kind == "date-time":
+            return {"timestamp": datetime.fromisoformat(text.replace("Z", "+00:00")).isoformat()}
+    except ValueError:
+        raise InvalidQuery(f"{name} is {kind}; {text!r} is not an RFC 3339 {kind}", param=name) from None
+    return text
+
+
+def queryable_filter(layer: Layer, params: list[tuple[str, str]]) -> dict[str, Any] | None:
+    """CQL2 JSON of queryables given as plain query parameters (OGC API - Features Part 3,
+    /conf/queryables-query-parameters): ``name=value`` is equality, a repeated name any of its values, an array
+    property (``services=holiday``) contains every value given; the conditions are joined by AND. None without
+    any."""
+    values: dict[str, list[str]] = {}
+    for name, text in params:
+        values.setdefault(name, []).append(text)
+    conditions: list[dict[str, Any]] = []
+    for name, texts in values.items():
+        prop = layer.property(name)
+        if prop is None and name != "id":
+            raise InvalidQuery(f"{name!r} is not a queryable of {layer.id}", param=name)
+        if prop is not None and prop.type == "array":
+            conditions.append({"op": "a_contains", "args": [{"property": name}, texts]})
+            continue
+        typed = [_typed(layer, name, t) for t in texts]
+        if len(typed) == 1:
+            conditions.append({"op": "=", "args": [{"property": name}, typed[0]]})
+        else:
+            conditions.append({"op": "in", "args": [{"property": name}, typed]})
+    if not conditions:
+        return None
+    return conditions[0] if len(conditions) == 1 else {"op": "and", "args": conditions}
+
+
+def and_filters(*filters: dict[str, Any] | bool | None) -> dict[str, Any] | bool | None:
+    """The CQL2 JSON conjunction of the filters that are given (None when none is)."""
+    given = [f for f in filters if f is not None]
+    if not given:
+        return None
+    return given[0] if len(given) == 1 else {"op": "and", "args": given}
 
 
 def geometry_json(geom_4326: ColumnElement, crs: ServedCrs) -> ColumnElement:
@@ -100,15 +205,31 @@ def conditions(layer: Layer, source: Subquery, query: ItemsQuery) -> list[Column
     return where
 
 
+def selected(layer: Layer, query: ItemsQuery) -> tuple[str, ...]:
+    """Names of the properties ``query`` returns, in the layer's order."""
+    if query.properties is None:
+        return tuple(p.name for p in layer.properties)
+    return tuple(p.name for p in layer.properties if p.name in query.properties)
+
+
+def order_by(source: Subquery, query: ItemsQuery) -> list[ColumnElement]:
+    """``sortby`` keys, then the id (a total order: every feature on exactly one page)."""
+    keys = [source.c[name].desc() if descending else source.c[name].asc() for name, descending in query.sortby
+            if name != "id"]
+    id_descending = next((descending for name, descending in query.sortby if name == "id"), False)
+    return [*keys, source.c.id.desc() if id_descending else source.c.id.asc()]
+
+
 def items_statement(layer: Layer, query: ItemsQuery) -> Select:
-    """Rows ``id, <properties>, geometry (GeoJSON text), number_matched`` of one page, ordered by id."""
+    """Rows ``id, <selected properties>, geometry (GeoJSON text), number_matched`` of one page, in ``sortby``
+    order then by id."""
     source = layer.source()
-    columns: list[ColumnElement | Label] = [source.c.id, *(source.c[p.name] for p in layer.properties)]
+    columns: list[ColumnElement | Label] = [source.c.id, *(source.c[name] for name in selected(layer, query))]
     stmt = (
         select(*columns, geometry_json(source.c.geom_4326, query.crs).label("geometry"),
                func.count().over().label("number_matched"))
         .where(and_(true(), *conditions(layer, source, query)))
-        .order_by(source.c.id)
+        .order_by(*order_by(source, query))
         .offset(literal(query.offset, Integer))
     )
     if query.limit is not None:
@@ -117,12 +238,14 @@ def items_statement(layer: Layer, query: ItemsQuery) -> Select:
 
 
 def frame_statement(layer: Layer, query: ItemsQuery) -> Select:
-    """Every matching row with its EPSG:4326 geometry as ``geometry`` (for geopandas exports), ordered by id."""
+    """Every matching row with its EPSG:4326 geometry as ``geometry`` (for geopandas exports), in ``sortby``
+    order then by id."""
     source = layer.source()
     return (
-        select(source.c.id, *(source.c[p.name] for p in layer.properties), source.c.geom_4326.label("geometry"))
+        select(source.c.id, *(source.c[name] for name in selected(layer, query)),
+               source.c.geom_4326.label("geometry"))
         .where(and_(true(), *conditions(layer, source, query)))
-        .order_by(source.c.id)
+        .order_by(*order_by(source, query))
     )
 
 
