@@ -41,6 +41,7 @@ SLOW_PATHS = (
     "api/test_replicas_api.py",
     "api/test_vacancy_stream.py",
     "api/test_gdal_clients.py",
+    "api/test_ogc_clients.py",
     "api/test_schemathesis.py",
     "api/test_isochrones_api.py",
     "api/test_bookings_walking.py",
