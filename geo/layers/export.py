@@ -48,6 +48,11 @@ FORMATS: dict[str, ExportFormat] = {
     "csv": ExportFormat("CSV", ".csv", "text/csv"),
     "fgb": ExportFormat("FlatGeobuf", ".fgb", "application/flatgeobuf"),
 }
+# The Arrow type of each property type in GeoPackage and FlatGeobuf (arrays: their JSON text).
+_ARROW_TYPES: dict[str, pa.DataType] = {
+    "string": pa.string(), "integer": pa.int64(), "number": pa.float64(), "boolean": pa.bool_(),
+    "date": pa.date32(), "date-time": pa.timestamp("us", tz="UTC"), "array": pa.string(),
+}
 # Arrow's canonical JSON extension type: GDAL (3.8+) makes such a string field of subtype JSON.
 _JSON_FIELD = {b"ARROW:extension:name": b"arrow.json"}
 
@@ -71,6 +76,8 @@ def layer_frame(conn: Connection, layer: Layer, query: ItemsQuery) -> gpd.GeoDat
             continue
         if prop.type == "number":
             frame[prop.name] = pd.to_numeric(frame[prop.name], errors="coerce")
+        elif prop.type == "integer":  # nullable: a null keeps the column integer (not float with NaN)
+            frame[prop.name] = pd.array(pd.to_numeric(frame[prop.name], errors="coerce"), dtype="Int64")
         elif prop.type == "boolean":
             frame[prop.name] = pd.array(frame[prop.name], dtype="boolean")
         elif prop.type == "date-time":
@@ -112,10 +119,14 @@ def _write_arrow(frame: gpd.GeoDataFrame, layer: Layer, names: set[str], path: P
     for name in arrays:
         out[name] = out[name].map(array_text)
     table = pa.table(out.to_arrow(geometry_encoding="WKB"))
-    for name in arrays:
+    # Each column typed by its property, also when it holds only nulls (or no row), which Arrow infers as null,
+    # a type GDAL cannot make a field of.
+    wanted = {"id": pa.int64() if layer.id_column.type.python_type is int else pa.string()}
+    wanted.update({p.name: _ARROW_TYPES[p.type] for p in layer.properties if p.name in names})
+    for name, arrow_type in wanted.items():
         i = table.schema.get_field_index(name)
-        table = table.set_column(i, pa.field(name, pa.string(), metadata=_JSON_FIELD),
-                                 table.column(i).cast(pa.string()))
+        metadata = _JSON_FIELD if name in arrays else None
+        table = table.set_column(i, pa.field(name, arrow_type, metadata=metadata), table.column(i).cast(arrow_type))
     pyogrio.write_arrow(table, path, driver=driver, layer=layer.id if driver == "GPKG" else None,
                         geometry_name="geometry", geometry_type=_ogr_geometry_type(layer),
                         crs=frame.crs.to_wkt() if frame.crs is not None else None)
