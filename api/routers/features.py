@@ -36,7 +36,7 @@ from geo.errors import DolbomError, InvalidQuery, NotFound
 from geo.layers.base import Layer
 from geo.layers.cql import parse_filter
 from geo.layers.crs import CRS_URIS, DEFAULT, parse_bbox, parse_crs
-from geo.layers.export import FORMATS, export_layer
+from geo.layers.export import ENCODING_VERSION, FORMATS, export_layer
 from geo.layers.features import (
     SORTABLE_TYPES,
     ItemsQuery,
@@ -634,12 +634,13 @@ def export(
 
 
 def _export_etag(conn: Connection, request: Request, layer: Layer, format: str) -> str:
-    """ETag of an export: the layer's data version (``layer_changes``), its definition and the request's query.
+    """ETag of an export: the layer's data version (``layer_changes``), its definition, the encoding version and
+    the request's query.
 
     Weak: the same data exported twice is the same content, though a GeoPackage's bytes carry its creation time.
     """
     changes, last_seq = conn.execute(layer_version_statement([layer.id])).one()
-    definition = [layer.id, format, [(p.name, p.type) for p in layer.properties],
+    definition = [layer.id, format, ENCODING_VERSION, [(p.name, p.type) for p in layer.properties],
                   sorted(request.query_params.multi_items()), int(changes), int(last_seq)]
     return 'W/"' + hashlib.sha1(orjson.dumps(definition), usedforsecurity=False).hexdigest()[:24] + '"'
 

@@ -48,6 +48,9 @@ FORMATS: dict[str, ExportFormat] = {
     "csv": ExportFormat("CSV", ".csv", "text/csv"),
     "fgb": ExportFormat("FlatGeobuf", ".fgb", "application/flatgeobuf"),
 }
+# Part of an export's ETag: bump it when the bytes written for the same data change (2: typed booleans and dates,
+# arrays as JSON text), so that a client does not keep a file of the old encoding on a 304.
+ENCODING_VERSION = 2
 # The Arrow type of each property type in GeoPackage and FlatGeobuf (arrays: their JSON text).
 _ARROW_TYPES: dict[str, pa.DataType] = {
     "string": pa.string(), "integer": pa.int64(), "number": pa.float64(), "boolean": pa.bool_(),
