@@ -499,16 +499,27 @@ async def items(
     query = items_query(request, layer, settings.search.max_page_limit, limit=limit, offset=offset, bbox=bbox,
                         bbox_crs=bbox_crs, datetime_=datetime, filter_=filter, filter_lang=filter_lang,
                         filter_crs=filter_crs, crs=crs, properties=properties, sortby=sortby)
+    return await _items_answer(request, engine, layer, query, f)
+
+
+async def _items_answer(request: Request, engine: Any, layer: Layer, query: ItemsQuery, f: str | None,
+                        posted: dict[str, Any] | None = None) -> Response:
+    """The page of ``query`` as GeoJSON (or HTML) with self/alternate/collection/next/prev links; for a POST, the
+    links to pages carry its ``posted`` body to send again."""
+    offset = query.offset
     features, matched = await _page_of(engine, layer, query)
     page = query.limit or len(features)
-    links = [{"rel": "self", "href": str(request.url), "type": GEOJSON, "title": "this page"},
-             _alternate(request, _base(request) + f"/collections/{layer.id}/items", GEOJSON),
+    again = {} if posted is None else {"method": "POST", "body": posted}
+    links = [{"rel": "self", "href": str(request.url), "type": GEOJSON, "title": "this page", **again},
              {"rel": "collection", "href": _base(request) + f"/collections/{layer.id}", "type": JSON}]
+    if posted is None:
+        links.insert(1, _alternate(request, _base(request) + f"/collections/{layer.id}/items", GEOJSON))
     if offset + page < matched:
-        links.append({"rel": "next", "href": _with_offset(request, offset + page), "type": GEOJSON, "title": "next"})
+        links.append({"rel": "next", "href": _with_offset(request, offset + page), "type": GEOJSON, "title": "next",
+                      **again})
     if offset > 0:
         links.append({"rel": "prev", "href": _with_offset(request, max(0, offset - page)), "type": GEOJSON,
-                      "title": "previous"})
+                      "title": "previous", **again})
     headers = {"Content-Crs": f"<{query.crs.uri}>"}
     if _wants_html(request, f):
         table = [{"id": feat["id"], **feat["properties"]} for feat in features]
@@ -517,6 +528,37 @@ async def items(
     body = {"type": "FeatureCollection", "features": features, "numberMatched": matched,
             "numberReturned": len(features), "links": links}
     return etag_response(request, dumps(body), GEOJSON, headers=headers)
+
+
+@router.post("/collections/{collection_id}/items", summary="Features of a collection, CQL2 JSON filter in the body",
+             response_class=Response, responses={200: GEOJSON_OR_HTML[200]})
+async def items_by_post(
+    request: Request,
+    collection_id: CollectionId,
+    engine: LayerEngineDep,
+    settings: SettingsDep,
+    cql2: Annotated[dict[str, Any], Body(description="CQL2 JSON filter, ANDed with a filter parameter")],
+    limit: Annotated[int, Query(ge=1, le=100_000, description="page size (clamped to the configured maximum)")] = 10,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+    bbox: Annotated[str | None, Query(max_length=200)] = None,
+    bbox_crs: Annotated[str | None, Query(alias="bbox-crs", max_length=200)] = None,
+    datetime: Annotated[str | None, Query(max_length=100)] = None,
+    filter: FilterText = None,
+    filter_lang: Annotated[FilterLang | None, Query(alias="filter-lang")] = None,
+    filter_crs: Annotated[str | None, Query(alias="filter-crs", max_length=200)] = None,
+    crs: Annotated[str | None, Query(max_length=200, description="output CRS URI")] = None,
+    properties: PropertiesParam = None,
+    sortby: SortbyParam = None,
+) -> Response:
+    """GET items with a CQL2 JSON filter sent as the body (what OWSLib's ``collection_items(cql=...)`` and
+    pygeoapi do); the other parameters, queryables included, stay in the query string. Reads only."""
+    layer = _layer(collection_id)
+    query = items_query(request, layer, settings.search.max_page_limit, limit=limit, offset=offset, bbox=bbox,
+                        bbox_crs=bbox_crs, datetime_=datetime, filter_=filter, filter_lang=filter_lang,
+                        filter_crs=filter_crs, crs=crs, properties=properties, sortby=sortby)
+    body_filter = parse_filter(orjson.dumps(cql2).decode(), lang="cql2-json")
+    query = ItemsQuery(**{**query.__dict__, "filter": and_filters(query.filter, body_filter)})
+    return await _items_answer(request, engine, layer, query, None, posted=cql2)
 
 
 SEARCH_RESPONSES: dict[int | str, dict[str, Any]] = {

@@ -83,6 +83,15 @@ def test_owslib_passes_queryables_properties_and_sortby(server: str, seoul_engin
     assert all(set(f["properties"]) == {"name", "capacity"} for f in page["features"])
 
 
+def test_owslib_sends_a_cql2_json_filter_in_the_body(server: str, seoul_engine: Engine) -> None:
+    api = Features(f"{server}/ogc")
+    cql2 = {"op": "and", "args": [{"op": ">=", "args": [{"property": "capacity"}, 100]},
+                                  {"op": "=", "args": [{"property": "status"}, "active"]}]}
+    page = api.collection_items("facilities", cql=cql2, limit=5)
+    assert page["numberMatched"] == sql_count(seoul_engine, "capacity >= 100 AND status = 'active'") > 5
+    assert len(page["features"]) == 5
+
+
 @pytest.mark.parametrize(("name", "params"), PROBES, ids=[p[0] for p in PROBES])
 def test_owslib_sees_400_for_each_probe(server: str, name: str, params: dict[str, str]) -> None:
     api = Features(f"{server}/ogc")

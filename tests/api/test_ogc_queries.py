@@ -195,6 +195,24 @@ def test_search_by_post_answers_what_get_items_does(client: TestClient) -> None:
     assert len(seen) == len(set(seen)) == body["numberMatched"]
 
 
+def test_post_items_takes_the_cql2_json_filter_as_its_body(client: TestClient) -> None:
+    """What OWSLib's collection_items(cql=...) sends: the filter as the body, the rest in the query string."""
+    cql2 = {"op": "a_contains", "args": [{"property": "services"}, ["holiday"]]}
+    params = {"facility_type": "national_public", "sortby": "-capacity", "limit": "5"}
+    get = client.get(ITEMS, params={**params, "filter": json.dumps(cql2), "filter-lang": "cql2-json"}).json()
+    posted = client.post(ITEMS, params=params, json=cql2)
+    assert posted.status_code == 200, posted.text
+    body = posted.json()
+    assert body["features"] == get["features"] and body["numberMatched"] == get["numberMatched"] > 5
+    following = next(link for link in body["links"] if link["rel"] == "next")
+    assert following["method"] == "POST" and following["body"] == cql2 and "offset=5" in following["href"]
+    second = client.post(following["href"], json=following["body"]).json()
+    assert not set(ids(second)) & set(ids(body)) and second["numberMatched"] == body["numberMatched"]
+    assert_problem(client.post(ITEMS, json={"op": "=", "args": [{"property": "colour"}, 1]}), "filter")
+    assert_problem(client.post(ITEMS, params={"foo": "bar"}, json=cql2), "foo")
+    assert_problem(client.post(ITEMS, json=[1]))
+
+
 def test_search_takes_bbox_datetime_and_cql2_text(client: TestClient) -> None:
     get = client.get(ITEMS, params={"bbox": BOX, "datetime": "2026-07-21", "filter": "capacity >= 40",
                                     "limit": 50}).json()
