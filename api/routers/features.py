@@ -4,8 +4,8 @@ sorting) over the layer registry, under ``/ogc``.
 Handlers parse parameters, run the statements of ``geo.layers.features`` on the async engine and serialise;
 JSON (GeoJSON for items) or HTML by ``f`` or the Accept header. Queryables are accepted as plain query parameters
 (``?capacity=50``) on items and exports; ``POST /ogc/collections/{id}/search`` takes the same query as a JSON body
-(for long CQL2 JSON filters). Exports of a filtered layer at ``/ogc/collections/{id}/export?format=geojson|gpkg|
-csv|fgb``.
+(for long CQL2 JSON filters), and ``POST .../items`` a CQL2 JSON filter as its body (OWSLib's ``cql=``).
+Exports of a filtered layer at ``/ogc/collections/{id}/export?format=geojson|gpkg|csv|fgb``.
 """
 
 from __future__ import annotations
