@@ -59,6 +59,12 @@ def tile_matrix_set(tms_id: str) -> morecantile.TileMatrixSet:
     """The offered tile matrix set ``tms_id``; NotFound for any other."""
     if tms_id not in TILE_MATRIX_SETS:
         raise NotFound(f"no tile matrix set {tms_id!r}", tileMatrixSets=list(TILE_MATRIX_SETS))
+    return _load(tms_id)
+
+
+@lru_cache(maxsize=len(TILE_MATRIX_SETS))
+def _load(tms_id: str) -> morecantile.TileMatrixSet:
+    """morecantile's definition, parsed once (``morecantile.tms.get`` parses its JSON file on every call)."""
     return morecantile.tms.get(tms_id)
 
 
@@ -90,21 +96,22 @@ def zoom_range(layers: list[Layer]) -> tuple[int, int]:
 def tile_matrix_set_limits(tms_id: str, layers: list[Layer], bounds: Bounds | None) -> list[dict[str, Any]]:
     """The rows and columns of each tile matrix (zoom) of ``layers`` that meet ``bounds`` (CRS84 degrees; the
     whole matrix when None)."""
-    tms = tile_matrix_set(tms_id)
     low, high = zoom_range(layers)
-    limits = []
-    for z in range(low, high + 1):
-        matrix = tms.matrix(z)
-        if bounds is None:
-            rows, cols = (0, matrix.matrixHeight - 1), (0, matrix.matrixWidth - 1)
-        else:
-            west, south, east, north = bounds
-            upper_left, lower_right = tms.tile(west, north, z), tms.tile(east, south, z)
-            rows = (max(0, upper_left.y), min(matrix.matrixHeight - 1, lower_right.y))
-            cols = (max(0, upper_left.x), min(matrix.matrixWidth - 1, lower_right.x))
-        limits.append({"tileMatrix": matrix.id, "minTileRow": rows[0], "maxTileRow": rows[1],
-                       "minTileCol": cols[0], "maxTileCol": cols[1]})
-    return limits
+    return [_limit(tile_matrix_set(tms_id), z, bounds) for z in range(low, high + 1)]
+
+
+def _limit(tms: morecantile.TileMatrixSet, z: int, bounds: Bounds | None) -> dict[str, Any]:
+    """The rows and columns of tile matrix ``z`` that meet ``bounds`` (all of them when None)."""
+    matrix = tms.matrix(z)
+    if bounds is None:
+        rows, cols = (0, matrix.matrixHeight - 1), (0, matrix.matrixWidth - 1)
+    else:
+        west, south, east, north = bounds
+        upper_left, lower_right = tms.tile(west, north, z), tms.tile(east, south, z)
+        rows = (max(0, upper_left.y), min(matrix.matrixHeight - 1, lower_right.y))
+        cols = (max(0, upper_left.x), min(matrix.matrixWidth - 1, lower_right.x))
+    return {"tileMatrix": matrix.id, "minTileRow": rows[0], "maxTileRow": rows[1], "minTileCol": cols[0],
+            "maxTileCol": cols[1]}
 
 
 def check_tile(tms_id: str, tile_matrix: str, row: int, col: int, layers: list[Layer],
@@ -120,12 +127,11 @@ def check_tile(tms_id: str, tile_matrix: str, row: int, col: int, layers: list[L
     if row >= matrix.matrixHeight or col >= matrix.matrixWidth:
         raise NotFound(f"tile matrix {tile_matrix} of {tms_id} has {matrix.matrixHeight} rows and "
                        f"{matrix.matrixWidth} columns", tileRow=row, tileCol=col)
-    limits = {limit["tileMatrix"]: limit for limit in tile_matrix_set_limits(tms_id, layers, bounds)}
-    limit = limits.get(tile_matrix)
-    if limit is None:
-        low, high = zoom_range(layers)
+    low, high = zoom_range(layers)
+    if not low <= z <= high:
         raise NotFound(f"no tiles at tile matrix {tile_matrix}: the tileset has tile matrices {low}-{high}",
                        minTileMatrix=str(low), maxTileMatrix=str(high))
+    limit = _limit(tms, z, bounds)
     if not (limit["minTileRow"] <= row <= limit["maxTileRow"] and limit["minTileCol"] <= col <= limit["maxTileCol"]):
         raise NotFound(f"tile {tile_matrix}/{row}/{col} lies outside the tileset's limits (no data there)",
                        **limit)

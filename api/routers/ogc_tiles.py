@@ -9,6 +9,7 @@ z/y/x and answers 404 outside the tileset's limits (its zoom range and the data'
 from __future__ import annotations
 
 import html
+import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request, Response
@@ -72,15 +73,28 @@ def _respond(request: Request, f: str | None, body: dict[str, Any], title: str) 
     return etag_response(request, dumps(body), JSON)
 
 
+# The data's extent decides the tilesets' limits; computing it (ST_Extent over a whole layer) costs more than a
+# cached tile, so each process keeps it this long: a feature added beyond the extent is in the limits (and its
+# tiles stop being 404) within a minute. Metadata and tiles read the same cache, so they agree.
+BOUNDS_TTL_S = 60.0
+_bounds_cache: dict[tuple[str, tuple[str, ...]], tuple[float, Bounds | None]] = {}
+
+
 async def _bounds(engine: LayerEngineDep, layers: list[Layer]) -> Bounds | None:
-    """The CRS84 box of ``layers``' data (None when they hold no feature)."""
+    """The CRS84 box of ``layers``' data (None when they hold no feature), at most ``BOUNDS_TTL_S`` old."""
+    key = (engine.url.render_as_string(hide_password=True), tuple(layer.id for layer in layers))
+    cached = _bounds_cache.get(key)
+    if cached is not None and time.monotonic() - cached[0] < BOUNDS_TTL_S:
+        return cached[1]
     boxes = []
     async with engine.connect() as conn:
         for layer in layers:
             row = (await conn.execute(extent_statement(layer))).one()
             if row[0] is not None:
                 boxes.append((float(row[0]), float(row[1]), float(row[2]), float(row[3])))
-    return union_bounds(boxes)
+    bounds = union_bounds(boxes)
+    _bounds_cache[key] = (time.monotonic(), bounds)
+    return bounds
 
 
 @router.get("/tileMatrixSets", summary="Tile matrix sets (tiling schemes) of the tiles", response_class=Response,

@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
 from api.app import create_app
+from api.routers import ogc_tiles
 from geo.layers.registry import LAYERS
 from geo.settings import Settings
 
@@ -27,6 +28,7 @@ TABLES = {"facilities": "facilities", "districts": "districts", "admin_dongs": "
 
 @pytest.fixture(scope="module")
 def client(settings: Settings, seoul_engine: Engine) -> Iterator[TestClient]:
+    ogc_tiles._bounds_cache.clear()  # extents kept by an earlier module's app (same database) may be a minute old
     with TestClient(create_app(settings)) as http:
         yield http
 
