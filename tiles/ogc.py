@@ -146,12 +146,10 @@ def union_bounds(boxes: list[Bounds]) -> Bounds | None:
 
 
 def _tileset_links(tileset_url: str, tms_id: str, base: str, tilejson_url: str | None) -> list[dict[str, Any]]:
-    links: list[dict[str, Any]] = [
+    return [
         {"rel": "self", "href": tileset_url, "type": JSON, "title": f"tileset in {tms_id}"},
         {"rel": TILING_SCHEME, "href": f"{base}/tileMatrixSets/{tms_id}", "type": JSON,
          "title": f"definition of {tms_id}"},
-    ]
-    return links + [
         {"rel": "item", "href": f"{tileset_url}/{TEMPLATE}", "type": MVT, "templated": True,
          "title": "Mapbox vector tiles (templated link)"},
         *([{"rel": "alternate", "href": tilejson_url, "type": JSON, "title": "TileJSON 3.0 of these tiles"}]
@@ -159,7 +157,7 @@ def _tileset_links(tileset_url: str, tms_id: str, base: str, tilejson_url: str |
     ]
 
 
-def tilesets_document(tiles_url: str, layers: list[Layer], base: str, *, title: str) -> dict[str, Any]:
+def tilesets_document(tiles_url: str, base: str, *, title: str) -> dict[str, Any]:
     """A tilesets list (``.../tiles``): one vector tileset per offered tile matrix set."""
     tilesets = []
     for tms_id in TILE_MATRIX_SETS:

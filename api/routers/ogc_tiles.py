@@ -127,9 +127,8 @@ async def tile_matrix_set_definition(request: Request, tileMatrixSetId: TileMatr
             responses=JSON_OR_HTML)
 async def dataset_tilesets(request: Request, f: FormatParam = None) -> Response:
     """The tilesets of the dataset: every layer in one tile, each layer an MVT layer named by its id."""
-    layers = list(LAYERS.values())
-    return _respond(request, f, tilesets_document(_base(request) + "/tiles", layers, _base(request),
-                                                  title=COMBINED_TITLE), "Tilesets of the combined map")
+    return _respond(request, f, tilesets_document(_base(request) + "/tiles", _base(request), title=COMBINED_TITLE),
+                    "Tilesets of the combined map")
 
 
 @router.get("/tiles/{tileMatrixSetId}", summary="Tileset metadata of the combined map", response_class=Response,
@@ -163,7 +162,7 @@ async def collection_tilesets(request: Request, collection_id: CollectionId, f: 
     """The tilesets of one layer (one per tile matrix set)."""
     layer = _layer(collection_id)
     base = _base(request)
-    body = tilesets_document(f"{base}/collections/{layer.id}/tiles", [layer], base, title=layer.title)
+    body = tilesets_document(f"{base}/collections/{layer.id}/tiles", base, title=layer.title)
     return _respond(request, f, body, f"Tilesets of {layer.id}")
 
 
