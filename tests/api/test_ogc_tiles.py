@@ -16,6 +16,7 @@ from sqlalchemy import Engine, text
 
 from api.app import create_app
 from api.routers import ogc_tiles
+from geo.analysis.planner import PlannerParams, run_planner, save_run
 from geo.layers.registry import LAYERS
 from geo.settings import Settings
 
@@ -187,3 +188,36 @@ def test_metadata_as_html_and_described_in_the_ogc_api_definition(client: TestCl
     assert {"/tileMatrixSets", "/tileMatrixSets/{tileMatrixSetId}", "/tiles/{tileMatrixSetId}",
             "/tiles/{tileMatrixSetId}/{tileMatrix}/{tileRow}/{tileCol}",
             "/collections/{collectionId}/tiles/{tileMatrixSetId}/{tileMatrix}/{tileRow}/{tileCol}"} <= set(paths)
+
+
+def test_limits_follow_new_data_once_the_kept_extent_expires(client: TestClient, seoul_engine: Engine,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Blind spots appear with a saved planner run: the kept (empty) extent serves until it expires, then the
+    limits and tiles follow the run's cells."""
+    url = "/ogc/collections/blind_spots/tiles/WebMercatorQuad"
+    cells = "SELECT geom_4326 FROM planner_cells WHERE blind_spot AND run_id = :run"
+    with seoul_engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM planner_cells WHERE blind_spot")).scalar_one() == 0
+    before = client.get(url).json()
+    assert "boundingBox" not in before
+    with seoul_engine.begin() as conn:
+        run_id = save_run(conn, run_planner(conn, PlannerParams(area_code="11110", catchment_m=400)))
+    try:
+        assert client.get(url).json()["tileMatrixSetLimits"] == before["tileMatrixSetLimits"]  # kept
+        monkeypatch.setattr(ogc_tiles, "BOUNDS_TTL_S", 0.0)
+        fresh = client.get(url).json()
+        with seoul_engine.connect() as conn:
+            west, south, east, north = conn.execute(text(
+                f"SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(geom_4326) e "
+                f"FROM ({cells}) c) s"), {"run": run_id}).one()
+            lon, lat = conn.execute(text(f"SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom_4326) p "
+                                         f"FROM ({cells}) c ORDER BY 1 LIMIT 1) s"), {"run": run_id}).one()
+        assert fresh["boundingBox"]["lowerLeft"] == pytest.approx([west, south])
+        assert fresh["boundingBox"]["upperRight"] == pytest.approx([east, north])
+        row, col = tile_of(lon, lat, 14)
+        assert mapbox_vector_tile.decode(client.get(f"{url}/14/{row}/{col}").content)["blind_spots"]["features"]
+        assert client.get(f"{url}/14/{row + 64}/{col}").status_code == 404  # 10 km south: beyond the cells
+    finally:
+        with seoul_engine.begin() as conn:
+            conn.execute(text("DELETE FROM planner_runs WHERE id = :id"), {"id": run_id})
+        ogc_tiles._bounds_cache.clear()
