@@ -31,6 +31,7 @@ from api.routers import (
     health,
     isochrones,
     map_page,
+    ogc_tiles,
     places,
     tiles,
     vacancy,
@@ -98,6 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(isochrones.router)
     app.include_router(map_page.router)
     app.include_router(features.router)
+    app.include_router(ogc_tiles.router)
     app.include_router(tiles.router)
     app.include_router(auth.router)
     app.include_router(admin.router)

@@ -55,6 +55,7 @@ from geo.layers.features import (
 from geo.layers.registry import LAYERS, get_layer
 from geo.layers.versions import layer_version_statement
 from geo.validation import MAX_OFFSET, reject_control_characters
+from tiles import ogc as ogc_tiles
 
 # Accepted everywhere though no operation declares them: ``format`` is the export's (items ignored it before).
 _TOLERATED = frozenset({"format"})
@@ -138,6 +139,7 @@ CONFORMANCE = [
     "http://www.opengis.net/spec/cql2/1.0/conf/spatial-functions",
     "http://www.opengis.net/spec/cql2/1.0/conf/array-functions",
     "http://www.opengis.net/spec/cql2/1.0/conf/arithmetic",
+    *ogc_tiles.CONFORMANCE,  # OGC API - Tiles (api/routers/ogc_tiles.py)
 ]
 _JSON_SCHEMA_TYPES: dict[str, dict[str, Any]] = {
     "string": {"type": "string"}, "integer": {"type": "integer"}, "number": {"type": "number"},
@@ -239,6 +241,7 @@ async def landing(request: Request, f: FormatParam = None) -> Response:
         {"rel": "service-doc", "href": str(request.base_url) + "docs", "type": "text/html", "title": "API docs"},
         {"rel": "conformance", "href": base + "/conformance", "type": JSON, "title": "conformance"},
         {"rel": "data", "href": base + "/collections", "type": JSON, "title": "collections"},
+        *ogc_tiles.landing_links(base),
     ]
     body = {"title": "dolbom map layers", "description": "Childcare centres, 구 and 행정동 with supply statistics",
             "links": links}
@@ -320,6 +323,7 @@ async def _collection(request: Request, engine: LayerEngineDep, layer: Layer) ->
              "type": "application/schema+json", "title": "sortables"},
             {"rel": "alternate", "href": f"{root}/tiles/{layer.id}/tilejson.json", "type": JSON,
              "title": "TileJSON of the vector tiles"},
+            *ogc_tiles.collection_links(_base(request), layer.id),
             *({"rel": "enclosure", "href": f"{base}/export?format={name}", "type": spec.media_type,
                "title": f"export as {name}"} for name, spec in FORMATS.items()),
         ],
