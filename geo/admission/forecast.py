@@ -245,8 +245,9 @@ def forecast(history: FlowHistory, *, rank: int, prior: PooledPrior = FALLBACK_P
     lam = rng.gamma(post_m.shape, 1 / post_m.rate, size=draws)
     burst = rng.gamma(post_march.shape, 1 / post_march.rate, size=draws)
     hazard = np.minimum(rng.gamma(post_leave.shape, 1 / post_leave.rate, size=draws), 1.0)
+    # Only the draws where the entry is still waiting are carried on (they shrink fast for the first ranks).
     ahead = np.full(draws, rank - 1, dtype=np.int64)
-    reached = np.zeros(draws, dtype=bool)
+    reached = 0
     curve: list[tuple[date, float]] = []
     fine: list[tuple[date, float]] = []  # the chance at the end of every step, for the dates
     for end in month_ends(start, horizon_months):
@@ -256,14 +257,17 @@ def forecast(history: FlowHistory, *, rank: int, prior: PooledPrior = FALLBACK_P
         for step_end in _steps(step_start, end):
             share = ((step_end - step_start).days + 1) / month_days
             step_start = step_end + timedelta(days=1)
-            mean = (burst if end.month == MARCH else lam) * share
-            # Leaving and offers spread over the step: half the step's leavers go before its offers.
-            ahead = ahead - rng.binomial(ahead, (1 - (1 - hazard) ** share) / 2)
-            offers = rng.poisson(mean)
-            reached |= offers > ahead
-            ahead = np.maximum(ahead - offers, 0)
-            ahead = ahead - rng.binomial(ahead, (1 - (1 - hazard) ** share) / 2)
-            fine.append((step_end, float(reached.mean())))
+            if len(ahead):
+                # Leaving and offers spread over the step: half the step's leavers go before its offers.
+                leave_p = (1 - (1 - hazard) ** share) / 2
+                ahead = ahead - rng.binomial(ahead, leave_p)
+                offers = rng.poisson((burst if end.month == MARCH else lam) * share)
+                waiting = offers <= ahead
+                reached += int(len(ahead) - waiting.sum())
+                ahead = ahead[waiting] - offers[waiting]
+                lam, burst, hazard = lam[waiting], burst[waiting], hazard[waiting]
+                ahead = ahead - rng.binomial(ahead, leave_p[waiting])
+            fine.append((step_end, reached / draws))
         curve.append((end, fine[-1][1]))
     dates = {level: crossing(start, fine, level) for level in levels}
     return Forecast(rank=rank, as_of=start, dates=dates, curve=tuple(curve),
