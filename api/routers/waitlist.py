@@ -11,7 +11,7 @@ from fastapi import APIRouter, Path, Query, Response
 from api.deps import CurrentUser, IdempotencyKeyDep, ReadSessionDep, SessionDep, WriteRoute, WriteTx
 from api.schemas.waitlist import ApplyIn, ChildIn, CorrectionIn, EvidenceIn, OfferIn
 from api.security import authorize
-from geo.admission import child_records
+from geo.admission import child_records, offer_flow
 from geo.admission import waitlist as wl
 from geo.admission.rules import childcare_year
 from geo.auth.policy import Action
@@ -70,11 +70,15 @@ def apply(body: ApplyIn, user: CurrentUser, tx: WriteTx, _key: IdempotencyKeyDep
                     facility_code=body.centre)
 
 
-@router.get("/me", summary="My entries: rank, score band and the reasons for every change since I last looked")
+@router.get("/me", summary="My entries: rank, score band, the reasons for every change since I last looked, and "
+                           "when an offer is likely")
 def my_ranks(user: CurrentUser, tx: WriteTx) -> list[dict[str, Any]]:
-    """Live ranks; the view is remembered so the next call explains what changed since."""
+    """Live ranks; the view is remembered so the next call explains what changed since. Each waiting entry has a
+    ``forecast``: the dates by which an offer is 50 % and 90 % likely (``by: null``: not within
+    ``horizon_months``), the data it rests on (``basis``) and the same in plain words (``words.ko``,
+    ``words.en``); see docs/waitlist-forecast.md."""
     authorize(user, Action.apply_waitlist)
-    return wl.my_ranks(tx.connection(), parent_user_id=user.user_id)
+    return offer_flow.my_ranks_with_forecasts(tx.connection(), parent_user_id=user.user_id)
 
 
 @router.get("/me/proofs", summary="Inclusion proofs of my entries' events in the centres' chains")

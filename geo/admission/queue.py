@@ -4,7 +4,7 @@ the staff views of it, a parent's rank check with the reasons of every change, a
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
@@ -13,6 +13,7 @@ from sqlalchemy import Connection, text
 
 from geo.admission.chain import append_event
 from geo.admission.common import ACTIVE, SEOUL, facility_by_code, resolve_now, to_json
+from geo.admission.quota import apply_quota, quota_rooms
 from geo.admission.ranking import RankedEntry, explain_changes, rank
 from geo.admission.rules import Centre, Evidence, Priority, rules_for
 
@@ -44,8 +45,8 @@ def queues(conn: Connection, keys: Sequence[QueueKey], *,
     rank check reads all the queues of their entries)."""
     wanted = list(dict.fromkeys(keys))
     rows = conn.execute(text("""
-        SELECT e.facility_id, f.code AS facility_code, f.facility_type, e.year, e.age_class, e.id, e.public_id,
-               e.child_id, ch.public_id AS child_pid, e.applied_at, e.status,
+        SELECT e.facility_id, f.code AS facility_code, f.facility_type, f.capacity, e.year, e.age_class, e.id,
+               e.public_id, e.child_id, ch.public_id AS child_pid, e.applied_at, e.status,
                COALESCE(array_agg(c.category) FILTER (WHERE c.id IS NOT NULL), '{}') AS cats,
                COALESCE(array_agg(c.evidence) FILTER (WHERE c.id IS NOT NULL), '{}') AS evs,
                COALESCE(array_agg(c.detail) FILTER (WHERE c.id IS NOT NULL), '{}') AS details
@@ -55,17 +56,45 @@ def queues(conn: Connection, keys: Sequence[QueueKey], *,
         JOIN facilities f ON f.id = e.facility_id
         LEFT JOIN claims c ON c.child_id = e.child_id
         WHERE e.status = ANY(:st)
-        GROUP BY e.id, ch.public_id, f.code, f.facility_type
+        GROUP BY e.id, ch.public_id, f.code, f.facility_type, f.capacity
     """), {"f": [k[0] for k in wanted], "y": [k[1] for k in wanted], "a": [k[2] for k in wanted],
            "st": list(statuses)}).all()
     items: dict[QueueKey, dict[str, QueueEntry]] = {k: {} for k in wanted}
+    claims_of: dict[str, tuple[tuple[str, str, str | None], ...]] = {}
+    centre_of: dict[int, tuple[Centre, int | None]] = {}
     for r in rows:
         claims = tuple(sorted(zip(r.cats, r.evs, r.details, strict=True)))
+        centre_of[r.facility_id] = (Centre(r.facility_code, r.facility_type), r.capacity)
+        claims_of[r.public_id] = claims
         priority, unverified = _priority(r.year, Centre(r.facility_code, r.facility_type), claims)
         items[(r.facility_id, r.year, r.age_class)][r.public_id] = QueueEntry(
             RankedEntry(r.public_id, priority, r.applied_at), r.id, r.child_id, r.child_pid, r.status, unverified)
+    _apply_quotas(conn, items, claims_of, centre_of)
     return {k: [by_id[e.public_id] for e in rank((i.ranked for i in by_id.values()), year=k[1])]
             for k, by_id in items.items()}
+
+
+def _apply_quotas(conn: Connection, items: dict[QueueKey, dict[str, QueueEntry]],
+                  claims_of: dict[str, tuple[tuple[str, str, str | None], ...]],
+                  centre_of: dict[int, tuple[Centre, int | None]]) -> None:
+    """Entries beyond the quota of a centre-bound category rank without it (``geo.admission.quota``)."""
+    for year in sorted({k[1] for k in items}):
+        rooms = quota_rooms(conn, rules_for(year), {f: c for f, c in centre_of.items()
+                                                    if any(k[0] == f and k[1] == year for k in items)})
+        for key, by_id in items.items():
+            if key[1] != year or key[0] not in rooms:
+                continue
+            centre = centre_of[key[0]][0]
+            ordered = [e.public_id for e in rank((q.ranked for q in by_id.values()), year=year)]
+
+            def without(entry: str, category: str, centre: Centre = centre, year: int = year) -> Priority:
+                return _priority(year, centre, tuple(c for c in claims_of[entry] if c[0] != category))[0]
+
+            after = apply_quota(ordered, {i: by_id[i].ranked.priority for i in ordered}, rooms[key[0]], without)
+            for i, p in after.items():
+                if p != by_id[i].ranked.priority:
+                    q = by_id[i]
+                    by_id[i] = replace(q, ranked=replace(q.ranked, priority=p))
 
 
 @lru_cache(maxsize=4096)

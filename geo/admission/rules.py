@@ -55,6 +55,14 @@ class Scope:
     facility_types: tuple[str, ...] = ()
     codes: tuple[str, ...] = ()
     quota_share: tuple[float, float] | None = None  # share of places the category may fill (low, high)
+    # A centre's own agreed share within ``quota_share`` (code, share); centres not listed get the high bound.
+    quota_by_code: tuple[tuple[str, float], ...] = ()
+
+    def quota_at(self, code: str) -> float | None:
+        """The share of the centre's 정원 the category may fill at centre ``code`` (``None``: no quota)."""
+        if self.quota_share is None:
+            return None
+        return dict(self.quota_by_code).get(code, self.quota_share[1])
 
 
 @dataclass(frozen=True)
@@ -218,6 +226,9 @@ def _scope(raw_category: dict[str, Any]) -> Scope:
     if raw["kind"] not in SCOPES:
         raise ValueError(f"category {raw_category['code']}: unknown applies_at kind {raw['kind']!r}")
     quota = raw.get("quota_share")
+    by_code = tuple(sorted((str(k), float(v)) for k, v in (raw.get("quota_by_code") or {}).items()))
+    if quota is not None and any(not quota[0] <= v <= quota[1] for _, v in by_code):
+        raise ValueError(f"category {raw_category['code']}: quota_by_code outside quota_share {quota}")
     return Scope(kind=raw["kind"], facility_types=tuple(raw.get("facility_types", ())),
                  codes=tuple(raw.get("codes", ())),
-                 quota_share=None if quota is None else (float(quota[0]), float(quota[1])))
+                 quota_share=None if quota is None else (float(quota[0]), float(quota[1])), quota_by_code=by_code)

@@ -68,6 +68,10 @@ def test_waitlist_roles_flow_and_privacy(settings: Settings, conn: Connection) -
                          headers=h["parent"]), 409)
     mine = client.get("/waitlist/me", headers=h["parent"]).json()
     assert [(m["centre"], m["rank"], m["band"]) for m in mine] == [(cast.own.code, 1, "1순위 200-299")]
+    # The wait forecast: no history at this centre yet, so it rests on similar centres or the fallback prior.
+    forecast = mine[0]["forecast"]
+    assert [lv["probability"] for lv in forecast["levels"]] == [0.5, 0.9]
+    assert forecast["basis"]["offers_seen"] == 0 and set(forecast["words"]) == {"ko", "en"}
     # The public queue has no names or ids.
     public = client.get(f"/waitlist/centres/{cast.own.code}/queue", params={"age_class": 0})
     assert public.status_code == 200 and "홍길순" not in public.text and entry.json()["entry"] not in public.text
