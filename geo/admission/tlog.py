@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import json
 import re
 import struct
 from collections.abc import Callable, Iterable, Sequence
@@ -29,6 +30,13 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 EMPTY_ROOT = hashlib.sha256(b"").digest()
 HashReader = Callable[[int, int], bytes]  # (level, index) -> the stored hash of that full subtree
 Coordinate = tuple[int, int]
+
+
+def entry_bytes(centre: str, seq: int, event: dict[str, object]) -> bytes:
+    """The bytes of a log entry: canonical JSON (sorted keys, no whitespace, UTF-8) of the centre's code, the
+    event's position on the centre's chain and the event itself (opaque here)."""
+    return json.dumps({"centre": centre, "seq": seq, "event": event}, sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=False).encode()
 
 
 def leaf_hash(data: bytes) -> bytes:
