@@ -20,7 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Engine, text
 
 from geo.admission import tlog
 from geo.errors import InvalidQuery, NotFound
@@ -114,14 +114,14 @@ def log_size(conn: Connection) -> int:
     return int(conn.execute(text("SELECT COALESCE(max(idx) + 1, 0) FROM waitlist_log_leaves")).scalar_one())
 
 
-def integrate(conn: Connection, *, wait: bool = True) -> int:
+def integrate(conn: Connection, *, wait: bool = True) -> int | None:
     """Give the committed, queued chain rows their log indexes and store the hashes they complete; the new
-    size. With ``wait=False`` it returns the current size at once when another sequencer holds the lock."""
+    size. With ``wait=False``: None at once when another sequencer holds the lock."""
     if wait:
         conn.execute(text("SELECT pg_advisory_xact_lock(:a, :b)"), {"a": LOG_LOCK[0], "b": LOG_LOCK[1]})
     elif not conn.execute(text("SELECT pg_try_advisory_xact_lock(:a, :b)"),
                           {"a": LOG_LOCK[0], "b": LOG_LOCK[1]}).scalar_one():
-        return log_size(conn)
+        return None
     size = log_size(conn)
     while True:
         rows = conn.execute(text("""
@@ -257,13 +257,20 @@ def publish(conn: Connection, settings: Settings, *, wait: bool = True) -> Publi
     of its new size; the latest checkpoint. With ``wait=False`` a busy sequencer is not waited for."""
     size = integrate(conn, wait=wait)
     latest = latest_checkpoint(conn)
-    if latest is not None and latest.size >= size:
+    if size is None or (latest is not None and latest.size >= size):
         return latest
     root = root_hash(conn, size)
     note = tlog.sign_note(tlog.Checkpoint(settings.log.origin, size, root).text(), signers(settings))
     conn.execute(text("INSERT INTO waitlist_log_checkpoints (size, root_hash, note) VALUES (:s, :r, :n) "
                       "ON CONFLICT (size) DO NOTHING"), {"s": size, "r": root, "n": note})
     return checkpoint_at(conn, size)
+
+
+def publish_after_commit(engine: Engine, settings: Settings) -> None:
+    """Integrate and publish in a transaction of its own (after a write committed); skipped while another
+    sequencer runs (it, the next write or the public feed picks the rows up)."""
+    with engine.begin() as conn:
+        publish(conn, settings, wait=False)
 
 
 def add_cosignature(conn: Connection, settings: Settings, *, size: int, lines: Sequence[str]) -> PublishedCheckpoint:
@@ -301,14 +308,17 @@ def receipt_text(settings: Settings, *, entry: str, centre: str, seq: int, appli
             f"applied {applied_at}\nleaf {base64.b64encode(leaf).decode()}\n")
 
 
-def receipt(conn: Connection, settings: Settings, *, facility_id: int, entry: str) -> dict[str, Any]:
+def receipt(conn: Connection, settings: Settings, *, entry: str) -> dict[str, Any]:
     """A signed receipt of the application of ``entry`` (written in the same transaction): the note naming the
-    entry, its centre, its chain position, the application time and the hash of its log leaf."""
+    entry, its centre, its chain position, the application time and the hash of its log leaf. Its log index
+    follows once the sequencer integrates it (``parent_proofs``), as a CT log's signed promise."""
     row = conn.execute(text("""
-        SELECT c.seq, c.event, f.code FROM waitlist_chain c JOIN facilities f ON f.id = c.facility_id
-        WHERE c.facility_id = :f AND c.event->>'entry' = :e AND c.event->>'type' = 'apply'
+        SELECT c.seq, c.event, f.code FROM waitlist_entries e
+        JOIN waitlist_chain c ON c.facility_id = e.facility_id AND c.event->>'entry' = e.public_id
+        JOIN facilities f ON f.id = c.facility_id
+        WHERE e.public_id = :e AND c.event->>'type' = 'apply'
         ORDER BY c.seq DESC LIMIT 1
-    """), {"f": facility_id, "e": entry}).first()
+    """), {"e": entry}).first()
     if row is None:
         raise NotFound(f"no application of entry {entry} on the chain", param="entry", value=entry)
     leaf = tlog.leaf_hash(tlog.entry_bytes(row.code, row.seq, row.event))
