@@ -354,6 +354,9 @@ class TransparencyLogSettings(_Group):
     extra_key_files: str = _var("", "DOLBOM_LOG_EXTRA_KEY_FILES", "Comma-separated files of more signing keys "
                                 "that also sign every checkpoint (a key rotation: the new key signs next to the "
                                 "old one until watchers trust it).")
+    on_write: bool = _var(True, "DOLBOM_LOG_ON_WRITE", "Sign a receipt with each application and publish the log "
+                          "after each write commits (off only to measure their cost: the feed and the daily job "
+                          "still publish).")
     witness_keys: str = _var("", "DOLBOM_LOG_WITNESS_KEYS", "Comma-separated verifier keys "
                              "(`name+id+key`, cosignature/v1) of the witnesses whose cosignatures are accepted.")
 

@@ -80,6 +80,8 @@ def apply(body: ApplyIn, user: CurrentUser, tx: WriteTx, _key: IdempotencyKeyDep
     authorize(user, Action.apply_waitlist)
     conn = tx.connection()
     entry = wl.apply(conn, parent_user_id=user.user_id, child_id=body.child_id, facility_code=body.centre)
+    if not settings.log.on_write:
+        return entry
     background.add_task(publish)
     return {**entry, "receipt": tlog_store.receipt(conn, settings, entry=entry["entry"])}
 
