@@ -179,15 +179,16 @@ def summary(result: Burst) -> dict[str, object]:
             "health_max_s": round(max(health_s, default=0.0), 3), "errors": dict(result.errors)}
 
 
-def measure(engine: Engine, settings: Settings, base_url: str, *, shape: str, applications: int) -> dict[str, object]:
+def measure(engine: Engine, settings: Settings, base_url: str, *, shape: str, applications: int,
+            run: str = "") -> dict[str, object]:
     """One shape: a warm-up (5 applications), the baseline (the applications one at a time, on fresh centres),
     then the burst (all at once, on other fresh centres)."""
     centres = 1 if shape == "one" else max(1, applications // 10)
     per_centre = applications // centres
-    burst(base_url, seed(engine, settings, centres=1, per_centre=5, tag=f"{shape}w"), concurrency=1)
-    sequential = seed(engine, settings, centres=centres, per_centre=per_centre, tag=f"{shape}s")
+    burst(base_url, seed(engine, settings, centres=1, per_centre=5, tag=f"{run}{shape}w"), concurrency=1)
+    sequential = seed(engine, settings, centres=centres, per_centre=per_centre, tag=f"{run}{shape}s")
     base = burst(base_url, sequential, concurrency=1)
-    burst_apps = seed(engine, settings, centres=centres, per_centre=per_centre, tag=f"{shape}b")
+    burst_apps = seed(engine, settings, centres=centres, per_centre=per_centre, tag=f"{run}{shape}b")
     result = burst(base_url, burst_apps)
     return {"shape": shape, "applications": len(burst_apps), "centres": centres, "baseline": summary(base),
             "burst": summary(result), "burst_over_baseline": round(result.wall_s / base.wall_s, 3)}
@@ -229,7 +230,7 @@ def log_cost(engine: Engine, url: str, *, shape: str, applications: int, rounds:
     log off (its trigger disabled, ``DOLBOM_LOG_ON_WRITE=false``: no receipt, no publication after the commit)
     and on, alternating ``rounds`` times on fresh servers; the ratios of on over off, per round."""
     runs: dict[str, list[dict[str, object]]] = {"off": [], "on": []}
-    for _ in range(rounds):
+    for round_ in range(rounds):
         for mode in ("off", "on"):
             with engine.begin() as conn:
                 verb = "DISABLE" if mode == "off" else "ENABLE"
@@ -237,7 +238,7 @@ def log_cost(engine: Engine, url: str, *, shape: str, applications: int, rounds:
             env = {"DOLBOM_LOG_ON_WRITE": "false" if mode == "off" else "true"}
             with uvicorn_worker(url, env) as base_url:
                 runs[mode].append(measure(engine, Settings(DATABASE_URL=url), base_url, shape=shape,
-                                          applications=applications))
+                                          applications=applications, run=f"{mode}{round_}"))
     def wall(run: dict[str, object], part: str) -> float:
         return float(run[part]["wall_s"])  # type: ignore[index]
 

@@ -111,7 +111,8 @@ export function parseCheckpoint(text) {
   return { origin, size: Number(size), root: fromBase64(root) };
 }
 
-// The answer of GET /waitlist/log/mine checked against the log's verifier key: each event with `verified`.
+// The answer of GET /waitlist/log/mine checked against the log's verifier key: each event with `verified` (in the
+// signed tree) and, for the latest rank event of each of my queues, `rank` as counted on this device.
 export async function checkMine(mine, vkey) {
   const checkpoint = parseCheckpoint(await openNote(mine.checkpoint, await parseVerifierKey(vkey)));
   const out = [];
@@ -119,7 +120,9 @@ export async function checkMine(mine, vkey) {
     const leaf = await leafHash(entryBytes(e.centre, e.seq, e.event));
     const verified = e.index !== null
       && await verifyInclusion(leaf, e.index, checkpoint.size, e.proof.map(fromBase64), checkpoint.root);
-    out.push({ ...e, verified });
+    // A rank event ranking one of my entries: my rank is my position in its order, counted here.
+    const rank = e.rank_of ? e.event.order.indexOf(e.rank_of) + 1 : undefined;
+    out.push({ ...e, verified, rank });
   }
   return { checkpoint, events: out };
 }

@@ -266,11 +266,26 @@ def publish(conn: Connection, settings: Settings, *, wait: bool = True) -> Publi
     return checkpoint_at(conn, size)
 
 
+_publishing = threading.Lock()  # one publication at a time per process: a burst of writes shares the next one
+_publish_again = threading.Event()
+
+
 def publish_after_commit(engine: Engine, settings: Settings) -> None:
-    """Integrate and publish in a transaction of its own (after a write committed); skipped while another
-    sequencer runs (it, the next write or the public feed picks the rows up)."""
-    with engine.begin() as conn:
-        publish(conn, settings, wait=False)
+    """Integrate and publish in a transaction of its own, after a write committed. Writes of one process that
+    commit while a publication runs share the next one (so a burst holds one pool connection for it, not one per
+    write); a sequencer busy in another process is not waited for (it, the next write or the feed picks the rows
+    up)."""
+    _publish_again.set()
+    while _publishing.acquire(blocking=False):
+        try:
+            while _publish_again.is_set():
+                _publish_again.clear()
+                with engine.begin() as conn:
+                    publish(conn, settings, wait=False)
+        finally:
+            _publishing.release()
+        if not _publish_again.is_set():  # set after the last round but before the release: run again
+            return
 
 
 def add_cosignature(conn: Connection, settings: Settings, *, size: int, lines: Sequence[str]) -> PublishedCheckpoint:
@@ -330,23 +345,38 @@ def receipt(conn: Connection, settings: Settings, *, entry: str) -> dict[str, An
 
 
 def parent_proofs(conn: Connection, *, parent_user_id: int) -> dict[str, Any]:
-    """The latest checkpoint and, for each chain event about the parent's own entries, its log index, its entry
-    bytes' parts and its inclusion proof against that checkpoint (rows not yet integrated have ``index`` None)."""
+    """The latest checkpoint and, for each chain event about the parent's own entries and for the latest rank
+    event of each of their queues that ranks them (``rank_of``: the entry, ``rank``: its position there), its log
+    index, its entry bytes' parts and its inclusion proof against that checkpoint (``index`` None: not yet
+    integrated). The parent's device recomputes all of it (api/static/tlog.js)."""
     latest = latest_checkpoint(conn)
     size = latest.size if latest else 0
     rows = conn.execute(text("""
-        SELECT DISTINCT f.code, c.seq, c.event, l.idx, e.public_id FROM waitlist_chain c
+        SELECT f.code, c.seq, c.event, l.idx, e.public_id, NULL AS rank_of FROM waitlist_chain c
         JOIN waitlist_entries e ON e.facility_id = c.facility_id AND c.event->>'entry' = e.public_id
         JOIN children ch ON ch.id = e.child_id
         JOIN facilities f ON f.id = c.facility_id
         LEFT JOIN waitlist_log_leaves l ON l.facility_id = c.facility_id AND l.seq = c.seq
-        WHERE ch.parent_user_id = :p ORDER BY f.code, c.seq
+        WHERE ch.parent_user_id = :p
+        UNION ALL
+        SELECT f.code, r.seq, r.event, l.idx, e.public_id, e.public_id AS rank_of FROM waitlist_entries e
+        JOIN children ch ON ch.id = e.child_id
+        JOIN facilities f ON f.id = e.facility_id
+        CROSS JOIN LATERAL (
+            SELECT c.seq, c.event FROM waitlist_chain c
+            WHERE c.facility_id = e.facility_id AND c.event->>'type' = 'rank' AND c.event->'order' ? e.public_id
+            ORDER BY c.seq DESC LIMIT 1) r
+        LEFT JOIN waitlist_log_leaves l ON l.facility_id = e.facility_id AND l.seq = r.seq
+        WHERE ch.parent_user_id = :p AND e.status IN ('waiting', 'offered')
+        ORDER BY 1, 2
     """), {"p": parent_user_id}).all()
     events = []
     for r in rows:
         included = r.idx is not None and r.idx < size
         proof = inclusion_proof(conn, index=r.idx, size=size) if included else []
-        events.append({"entry": r.public_id, "centre": r.code, "seq": r.seq, "event": r.event,
-                       "index": r.idx if included else None,
-                       "proof": [base64.b64encode(p).decode() for p in proof]})
+        item = {"entry": r.public_id, "centre": r.code, "seq": r.seq, "event": r.event,
+                "index": r.idx if included else None, "proof": [base64.b64encode(p).decode() for p in proof]}
+        if r.rank_of is not None:
+            item |= {"rank_of": r.rank_of, "rank": r.event["order"].index(r.rank_of) + 1}
+        events.append(item)
     return {"checkpoint": latest.note if latest else None, "size": size, "events": events}

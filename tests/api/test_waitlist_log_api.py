@@ -58,6 +58,10 @@ def test_receipt_checkpoint_proofs_and_cosignatures(settings: Settings, conn: Co
         leaf = tlog.leaf_hash(tlog.entry_bytes(e["centre"], e["seq"], e["event"]))
         assert tlog.verify_inclusion(leaf, e["index"], cp.size, [base64.b64decode(p) for p in e["proof"]],
                                      cp.root_hash)
+    (ranked,) = [e for e in mine["events"] if e.get("rank_of")]
+    assert ranked["event"]["type"] == "rank" and ranked["rank_of"] == entry.json()["entry"]
+    rank_now = client.get("/waitlist/me", headers=h["parent"]).json()[0]["rank"]
+    assert ranked["rank"] == ranked["event"]["order"].index(ranked["rank_of"]) + 1 == rank_now
     applied = next(e for e in mine["events"] if e["event"]["type"] == "apply")
     assert base64.b64encode(tlog.leaf_hash(tlog.entry_bytes(applied["centre"], applied["seq"],
                                                             applied["event"]))).decode() == receipt["leaf_hash"]
