@@ -117,12 +117,20 @@ def log_size(conn: Connection) -> int:
 def integrate(conn: Connection, *, wait: bool = True) -> int | None:
     """Give the committed, queued chain rows their log indexes and store the hashes they complete; the new
     size. With ``wait=False``: None at once when another sequencer holds the lock."""
+    done = _integrate(conn, wait=wait)
+    return None if done is None else done[0]
+
+
+def _integrate(conn: Connection, *, wait: bool) -> tuple[int, bytes | None] | None:
+    """``integrate``, with the new root when entries were added (computed from the hashes at hand and the
+    stored ones read with the siblings, in the same query), else None. Few round trips: one runs per write."""
     if wait:
         conn.execute(text("SELECT pg_advisory_xact_lock(:a, :b)"), {"a": LOG_LOCK[0], "b": LOG_LOCK[1]})
     elif not conn.execute(text("SELECT pg_try_advisory_xact_lock(:a, :b)"),
                           {"a": LOG_LOCK[0], "b": LOG_LOCK[1]}).scalar_one():
         return None
     size = log_size(conn)
+    root = None
     while True:
         rows = conn.execute(text("""
             SELECT p.id, p.facility_id, p.seq, c.event, f.code FROM waitlist_log_pending p
@@ -131,25 +139,37 @@ def integrate(conn: Connection, *, wait: bool = True) -> int | None:
             ORDER BY p.id LIMIT :n
         """), {"n": BATCH}).all()
         if not rows:
-            return size
+            return size, root
         live = [r for r in rows if r.event is not None]  # a chain row deleted with its centre is not logged
-        indexes = range(size, size + len(live))
-        known = _read_hashes(conn, (c for i in indexes for c in tlog.appended_sibling_coordinates(i)
-                                    if (c[1] + 1) << c[0] <= size))
-        leaves, hashes = [], []
+        new_size = size + len(live)
+        stored = [c for i in range(size, new_size) for c in tlog.appended_sibling_coordinates(i)]
+        stored += tlog.coordinates(lambda read, n=new_size: tlog.tree_hash(n, read))  # type: ignore[misc]
+        known = _read_hashes(conn, (c for c in stored if (c[1] + 1) << c[0] <= size))
         read = _dict_reader(known)
-        for index, r in zip(indexes, live, strict=True):
+        leaves: dict[str, list[Any]] = {"i": [], "f": [], "s": [], "h": []}
+        hashes: dict[str, list[Any]] = {"l": [], "i": [], "h": []}
+        for index, r in zip(range(size, new_size), live, strict=True):
             leaf = tlog.leaf_hash(tlog.entry_bytes(r.code, r.seq, r.event))
             for level, i, h in tlog.stored_hashes_for(index, leaf, read):
                 known[(level, i)] = h
-                hashes.append({"l": level, "i": i, "h": h})
-            leaves.append({"i": index, "f": r.facility_id, "s": r.seq, "h": leaf})
-        if leaves:
-            conn.execute(text("INSERT INTO waitlist_log_leaves (idx, facility_id, seq, leaf_hash) "
-                              "VALUES (:i, :f, :s, :h)"), leaves)
-            conn.execute(text("INSERT INTO waitlist_log_hashes (level, idx, hash) VALUES (:l, :i, :h)"), hashes)
-        conn.execute(text("DELETE FROM waitlist_log_pending WHERE id = ANY(:ids)"), {"ids": [r.id for r in rows]})
-        size += len(live)
+                for k, v in zip("lih", (level, i, h), strict=True):
+                    hashes[k].append(v)
+            for k, v in zip("ifsh", (index, r.facility_id, r.seq, leaf), strict=True):
+                leaves[k].append(v)
+        conn.execute(text("""
+            WITH leaves AS (
+                INSERT INTO waitlist_log_leaves (idx, facility_id, seq, leaf_hash)
+                SELECT * FROM unnest(CAST(:i AS bigint[]), CAST(:f AS int[]), CAST(:s AS int[]), CAST(:h AS bytea[]))
+            ), hashes AS (
+                INSERT INTO waitlist_log_hashes (level, idx, hash)
+                SELECT * FROM unnest(CAST(:hl AS smallint[]), CAST(:hi AS bigint[]), CAST(:hh AS bytea[]))
+            )
+            DELETE FROM waitlist_log_pending WHERE id = ANY(:ids)
+        """), {**leaves, "hl": hashes["l"], "hi": hashes["i"], "hh": hashes["h"], "ids": [r.id for r in rows]})
+        size = new_size
+        root = tlog.tree_hash(size, read) if live else root
+        if len(rows) < BATCH:
+            return size, root
 
 
 # --- roots, proofs, entries -------------------------------------------------------------------------------------
@@ -226,11 +246,13 @@ def _with_cosignatures(conn: Connection, size: int, note: str) -> str:
 
 def latest_checkpoint(conn: Connection) -> PublishedCheckpoint | None:
     """The newest published checkpoint (with its cosignatures), if any."""
-    row = conn.execute(text("SELECT size, root_hash, note, created_at FROM waitlist_log_checkpoints "
-                            "ORDER BY size DESC LIMIT 1")).first()
+    row = conn.execute(text("""
+        SELECT k.size, k.root_hash, k.note, k.created_at,
+               ARRAY(SELECT line FROM waitlist_log_cosignatures s WHERE s.size = k.size ORDER BY witness) AS lines
+        FROM waitlist_log_checkpoints k ORDER BY k.size DESC LIMIT 1""")).first()
     if row is None:
         return None
-    return PublishedCheckpoint(row.size, bytes(row.root_hash), _with_cosignatures(conn, row.size, row.note),
+    return PublishedCheckpoint(row.size, bytes(row.root_hash), tlog.add_signatures(row.note, row.lines),
                                row.created_at)
 
 
@@ -255,15 +277,19 @@ def checkpoints(conn: Connection, *, after: int = -1, limit: int = 100) -> list[
 def publish(conn: Connection, settings: Settings, *, wait: bool = True) -> PublishedCheckpoint | None:
     """Integrate what is queued and, when the log grew (or nothing was published yet), sign and store a checkpoint
     of its new size; the latest checkpoint. With ``wait=False`` a busy sequencer is not waited for."""
-    size = integrate(conn, wait=wait)
-    latest = latest_checkpoint(conn)
-    if size is None or (latest is not None and latest.size >= size):
-        return latest
-    root = root_hash(conn, size)
+    done = _integrate(conn, wait=wait)
+    if done is None:
+        return latest_checkpoint(conn)
+    size, root = done
+    if root is None:  # nothing new: publish only if this size never was
+        latest = latest_checkpoint(conn)
+        if latest is not None and latest.size >= size:
+            return latest
+        root = root_hash(conn, size)
     note = tlog.sign_note(tlog.Checkpoint(settings.log.origin, size, root).text(), signers(settings))
-    conn.execute(text("INSERT INTO waitlist_log_checkpoints (size, root_hash, note) VALUES (:s, :r, :n) "
-                      "ON CONFLICT (size) DO NOTHING"), {"s": size, "r": root, "n": note})
-    return checkpoint_at(conn, size)
+    created = conn.execute(text("INSERT INTO waitlist_log_checkpoints (size, root_hash, note) VALUES (:s, :r, :n) "
+                                "RETURNING created_at"), {"s": size, "r": root, "n": note}).scalar_one()
+    return PublishedCheckpoint(size, root, note, created)
 
 
 _publishing = threading.Lock()  # one publication at a time per process: a burst of writes shares the next one
