@@ -72,8 +72,8 @@ def entries(session: SessionDep, response: Response, start: Size, end: Size) -> 
         raise InvalidQuery(f"end must lie between start and start + {MAX_ENTRIES}", param="end", value=end)
     conn = session.connection()
     found = tlog_store.entries(conn, start=start, end=end)
-    if len(found) == end - start:  # a full range never changes (or the log was rewritten, which watchers see)
-        response.headers.update(FOREVER)
+    if len(found) == end - start:  # not "immutable": a cache must not hide an edited entry from watchers
+        response.headers.update({"Cache-Control": "public, max-age=60"})
     return found
 
 
@@ -101,7 +101,9 @@ def cosign(body: CosignaturesIn, tx: WriteTx, settings: SettingsDep) -> dict[str
                                       lines=body.cosignatures).as_dict()
 
 
-@router.get("/mine", summary="Inclusion proofs of my entries' events against the latest checkpoint")
+@router.get("/mine", summary="Inclusion proofs of my entries' events against the latest checkpoint",
+            responses={401: {"description": "Not authenticated (problem+json, RFC 9457)"},
+                       403: {"description": "Not a parent's account (problem+json, RFC 9457)"}})
 def mine(user: CurrentUser, tx: WriteTx, settings: SettingsDep) -> dict[str, Any]:
     """The checkpoint note, and for each event about my entries its log index, its bytes' parts and its proof:
     the parent's device checks them (api/static/tlog.js) instead of trusting this server's word."""
