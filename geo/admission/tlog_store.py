@@ -210,10 +210,10 @@ def consistency_proof(conn: Connection, *, old_size: int, new_size: int) -> list
 
 def entries(conn: Connection, *, start: int, end: int) -> list[dict[str, Any]]:
     """Entries ``[start, end)`` of the log: index, centre, chain seq and the event (read from the chain, so an
-    edited chain shows: its bytes no longer hash to the logged leaf)."""
+    edited chain shows: its bytes no longer hash to the logged leaf; a deleted one is served as nulls)."""
     rows = conn.execute(text("""
         SELECT l.idx, f.code, l.seq, c.event FROM waitlist_log_leaves l
-        JOIN facilities f ON f.id = l.facility_id
+        LEFT JOIN facilities f ON f.id = l.facility_id
         LEFT JOIN waitlist_chain c ON c.facility_id = l.facility_id AND c.seq = l.seq
         WHERE l.idx >= :s AND l.idx < :e ORDER BY l.idx
     """), {"s": start, "e": end}).all()

@@ -107,8 +107,8 @@ def _entries(client: httpx.Client, start: int, end: int) -> list[dict[str, Any]]
     while start + len(out) < end:
         at = start + len(out)
         page = _get(client, "/waitlist/log/entries", start=at, end=min(end, at + PAGE)).json()
-        if not page:
-            raise FeedError(f"the feed serves no entries from {at} although its checkpoint holds {end}")
+        if not page or [e["index"] for e in page] != list(range(at, at + len(page))):
+            raise FeedError(f"the feed does not serve entries {at} onwards although its checkpoint holds {end}")
         out.extend({"index": e["index"], "centre": e["centre"], "seq": e["seq"], "event": e["event"]} for e in page)
     return out
 
