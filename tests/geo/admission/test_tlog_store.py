@@ -113,3 +113,19 @@ def test_an_edited_chain_row_no_longer_matches_its_leaf(conn: Connection, log_se
     logged = {r.idx: bytes(r.leaf_hash) for r in conn.execute(text("SELECT idx, leaf_hash FROM waitlist_log_leaves"))}
     changed = [e for e, leaf in zip(served, _leaves(served), strict=True) if logged[e["index"]] != leaf]
     assert [(e["centre"], e["event"]["entry"]) for e in changed] == [(applied[0]["centre"], applied[0]["entry"])]
+
+
+def test_key_rotation_signs_with_both_keys(conn: Connection, log_settings: Settings, tmp_path: Path) -> None:
+    new_key = tmp_path / "new.key"
+    tlog_store.write_key(new_key, "dolbom.test/waitlist")
+    rotating = log_settings.updated(DOLBOM_LOG_EXTRA_KEY_FILES=str(new_key))
+    old_v, new_v = (tlog.parse_verifier(k) for k in tlog_store.verifier_keys(rotating))
+    _apply_some(conn, 1, tag="r")
+    published = tlog_store.publish(conn, rotating)
+    assert published is not None
+    for pinned in ([old_v], [new_v]):  # watchers pinning either key accept the checkpoint during the rotation
+        assert tlog.open_checkpoint(published.note, pinned)[1] == ["dolbom.test/waitlist"]
+    wrong_name = tmp_path / "other.key"
+    tlog_store.write_key(wrong_name, "someone.else/log")
+    with pytest.raises(InvalidQuery, match="not the log's origin"):
+        tlog_store.signers(log_settings.updated(DOLBOM_LOG_EXTRA_KEY_FILES=str(wrong_name)))
