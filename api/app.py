@@ -36,6 +36,7 @@ from api.routers import (
     tiles,
     vacancy,
     waitlist,
+    waitlist_log,
 )
 from api.state import AppState, open_state
 from geo.settings import Settings, development_warnings, get_settings_or_exit
@@ -106,6 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(vacancy.router)
     app.include_router(bookings.router)
     app.include_router(waitlist.router)
+    app.include_router(waitlist_log.router)
     app.include_router(api_docs.router)
     app.mount("/static", StaticFiles(directory=map_page.STATIC_DIR), name="static")
     check_write_routes(app)

@@ -46,6 +46,7 @@ from api.private import mark_private
 from api.read_routing import LSN_COOKIE, MIN_LSN_HEADER, READ_PRIMARY
 from api.security import CSRF_HEADER, SAFE_METHODS, SESSION_COOKIE
 from api.state import AppState, state_of
+from geo.admission import tlog_store
 from geo.auth.accounts import Principal, resolve_token, sha256_hex
 from geo.auth.policy import Role
 from geo.errors import Forbidden, InvalidQuery, Unauthenticated
@@ -416,6 +417,13 @@ _WRITE_DEPENDENCIES: frozenset[Callable[..., Any]] = frozenset({get_write_tx, *_
 IdempotencyKeyDep = Annotated[KeyedWrite | None, Depends(user_idempotency_key, scope="function")]
 AnonymousIdempotencyKeyDep = Annotated[KeyedWrite | None, Depends(anonymous_idempotency_key, scope="function")]
 
+def get_log_publisher(engine: Annotated[Engine, Depends(get_engine)],
+                      settings: Annotated[Settings, Depends(get_app_settings)]) -> Callable[[], None]:
+    """What a write's request runs as a background task once its transaction committed: integrate the new chain
+    rows into the public transparency log and sign a checkpoint, in a transaction of its own."""
+    return functools.partial(tlog_store.publish_after_commit, engine, settings)
+
+
 # --- aliases ----------------------------------------------------------------------------------------------------
 
 EngineDep = Annotated[Engine, Depends(get_engine)]
@@ -430,3 +438,4 @@ WriteTx = Annotated[Session, Depends(get_write_tx, scope="function")]
 LayerEngineDep = Annotated[AsyncEngine, Depends(get_layer_engine)]
 TileCacheDep = Annotated[TileCache, Depends(get_tile_cache)]
 VacancyHubDep = Annotated[VacancyHub, Depends(get_vacancy_hub)]
+LogPublisherDep = Annotated[Callable[[], None], Depends(get_log_publisher)]

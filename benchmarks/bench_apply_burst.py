@@ -179,25 +179,26 @@ def summary(result: Burst) -> dict[str, object]:
             "health_max_s": round(max(health_s, default=0.0), 3), "errors": dict(result.errors)}
 
 
-def measure(engine: Engine, settings: Settings, base_url: str, *, shape: str, applications: int) -> dict[str, object]:
+def measure(engine: Engine, settings: Settings, base_url: str, *, shape: str, applications: int,
+            run: str = "") -> dict[str, object]:
     """One shape: a warm-up (5 applications), the baseline (the applications one at a time, on fresh centres),
     then the burst (all at once, on other fresh centres)."""
     centres = 1 if shape == "one" else max(1, applications // 10)
     per_centre = applications // centres
-    burst(base_url, seed(engine, settings, centres=1, per_centre=5, tag=f"{shape}w"), concurrency=1)
-    sequential = seed(engine, settings, centres=centres, per_centre=per_centre, tag=f"{shape}s")
+    burst(base_url, seed(engine, settings, centres=1, per_centre=5, tag=f"{run}{shape}w"), concurrency=1)
+    sequential = seed(engine, settings, centres=centres, per_centre=per_centre, tag=f"{run}{shape}s")
     base = burst(base_url, sequential, concurrency=1)
-    burst_apps = seed(engine, settings, centres=centres, per_centre=per_centre, tag=f"{shape}b")
+    burst_apps = seed(engine, settings, centres=centres, per_centre=per_centre, tag=f"{run}{shape}b")
     result = burst(base_url, burst_apps)
     return {"shape": shape, "applications": len(burst_apps), "centres": centres, "baseline": summary(base),
             "burst": summary(result), "burst_over_baseline": round(result.wall_s / base.wall_s, 3)}
 
 
 @contextmanager
-def uvicorn_worker(database_url: str) -> Iterator[str]:
+def uvicorn_worker(database_url: str, extra_env: dict[str, str] | None = None) -> Iterator[str]:
     """One uvicorn worker (the default ``dolbom serve``) on ``database_url``; yields its base URL."""
     port = free_port()
-    env = {**os.environ, "DATABASE_URL": database_url}
+    env = {**os.environ, "DATABASE_URL": database_url, **(extra_env or {})}
     cmd = [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host", "127.0.0.1",
            "--port", str(port), "--workers", "1", "--log-level", "warning", "--no-access-log"]
     base = f"http://127.0.0.1:{port}"
@@ -224,15 +225,47 @@ def scratch_database(settings: Settings) -> Iterator[Engine]:
         provision.drop_database(settings, DATABASE)
 
 
+def log_cost(engine: Engine, url: str, *, shape: str, applications: int, rounds: int) -> dict[str, object]:
+    """The transparency log's cost on applications (docs/transparency-log.md): the same shape measured with the
+    log off (its trigger disabled, ``DOLBOM_LOG_ON_WRITE=false``: no receipt, no publication after the commit)
+    and on, alternating ``rounds`` times on fresh servers; the ratios of on over off, per round."""
+    runs: dict[str, list[dict[str, object]]] = {"off": [], "on": []}
+    for round_ in range(rounds):
+        for mode in ("off", "on"):
+            with engine.begin() as conn:
+                verb = "DISABLE" if mode == "off" else "ENABLE"
+                conn.execute(text(f"ALTER TABLE waitlist_chain {verb} TRIGGER waitlist_log_enqueue"))
+            env = {"DOLBOM_LOG_ON_WRITE": "false" if mode == "off" else "true"}
+            with uvicorn_worker(url, env) as base_url:
+                runs[mode].append(measure(engine, Settings(DATABASE_URL=url), base_url, shape=shape,
+                                          applications=applications, run=f"{mode}{round_}"))
+    def wall(run: dict[str, object], part: str) -> float:
+        return float(run[part]["wall_s"])  # type: ignore[index]
+
+    return {"shape": shape, "applications": applications, "rounds": rounds,
+            "sequential_on_over_off": [round(wall(on, "baseline") / wall(off, "baseline"), 3)
+                                       for on, off in zip(runs["on"], runs["off"], strict=True)],
+            "burst_on_over_off": [round(wall(on, "burst") / wall(off, "burst"), 3)
+                                  for on, off in zip(runs["on"], runs["off"], strict=True)],
+            "off": runs["off"], "on": runs["on"]}
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run both shapes on one uvicorn worker and print one JSON object per shape."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_apply_burst", description=__doc__.split("\n")[0])
     parser.add_argument("--applications", type=int, default=100, help="per shape (spread: 10 per centre)")
     parser.add_argument("--shapes", nargs="+", choices=("one", "spread"), default=["one", "spread"])
+    parser.add_argument("--log-cost", type=int, default=0, metavar="ROUNDS",
+                        help="measure the transparency log's cost instead: off/on alternated ROUNDS times")
     args = parser.parse_args(argv)
     settings = Settings(DATABASE_URL=None)
     with scratch_database(settings) as engine:
         url = settings.local_database_url(DATABASE)
+        if args.log_cost:
+            for shape in args.shapes:
+                print(json.dumps(log_cost(engine, url, shape=shape, applications=args.applications,
+                                          rounds=args.log_cost), ensure_ascii=False, default=str), flush=True)
+            return 0
         with uvicorn_worker(url) as base_url:
             for shape in args.shapes:
                 print(json.dumps(measure(engine, Settings(DATABASE_URL=url), base_url, shape=shape,

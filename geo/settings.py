@@ -343,6 +343,24 @@ class ReplicaSettings(_Group):
         return [normalise_url(u.strip()) for u in self.urls_csv.split(",") if u.strip()]
 
 
+class TransparencyLogSettings(_Group):
+    """The waitlist's public transparency log (docs/transparency-log.md): its name and its signing keys."""
+
+    origin: str = _var("dolbom.localhost/waitlist", "DOLBOM_LOG_ORIGIN", "The log's origin line, also the name "
+                       "of its signing key (a schema-less URL naming this deployment).", pattern=r"^[^\s+]+$")
+    key_file: Path | None = _var(None, "DOLBOM_LOG_KEY_FILE", "File holding the log's Ed25519 signing key "
+                                 "(`PRIVATE+KEY+...`, made by `dolbom waitlist keygen`); unset: a development key "
+                                 "in DOLBOM_DATA_DIR, made on first use (refused in production).", secret=True)
+    extra_key_files: str = _var("", "DOLBOM_LOG_EXTRA_KEY_FILES", "Comma-separated files of more signing keys "
+                                "that also sign every checkpoint (a key rotation: the new key signs next to the "
+                                "old one until watchers trust it).")
+    on_write: bool = _var(True, "DOLBOM_LOG_ON_WRITE", "Sign a receipt with each application and publish the log "
+                          "after each write commits (off only to measure their cost: the feed and the daily job "
+                          "still publish).")
+    witness_keys: str = _var("", "DOLBOM_LOG_WITNESS_KEYS", "Comma-separated verifier keys "
+                             "(`name+id+key`, cosignature/v1) of the witnesses whose cosignatures are accepted.")
+
+
 def development_only(settings: Any) -> list[tuple[str, str]]:
     """``(variable, why)`` for each setting only a development machine may keep: the `local` identity provider
     and keys whose default value is published in this repository."""
@@ -354,6 +372,9 @@ def development_only(settings: Any) -> list[tuple[str, str]]:
         found.append(("DOLBOM_CI_HASH_KEY", "is the published development key; set a secret of your own"))
     if settings.idempotency.hash_key == DEVELOPMENT_IDEMPOTENCY_HASH_KEY:
         found.append(("DOLBOM_IDEMPOTENCY_HASH_KEY", "is the published development key; set a secret of your own"))
+    if settings.log.key_file is None:
+        found.append(("DOLBOM_LOG_KEY_FILE", "is unset: the waitlist log is signed with a development key made on "
+                      "this machine; make one with `dolbom waitlist keygen` and name its file"))
     return found
 
 
@@ -436,6 +457,7 @@ class Settings(BaseSettings):
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     pgbouncer: PgBouncerSettings = Field(default_factory=PgBouncerSettings)
     replicas: ReplicaSettings = Field(default_factory=ReplicaSettings)
+    log: TransparencyLogSettings = Field(default_factory=TransparencyLogSettings)
 
     def __init__(self, **values: Any) -> None:
         """Read the environment and ``.env`` under ``values`` (by variable name, e.g. ``DATABASE_URL=...``,

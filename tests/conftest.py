@@ -48,6 +48,8 @@ SLOW_PATHS = (
     "api/test_apply_burst.py",
     "api/test_docs_browser.py",
     "api/test_access_log.py",
+    "geo/watch/test_watcher_live.py",
+    "api/test_tlog_browser.py",
 )
 TESTS_DIR = Path(__file__).resolve().parent
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -11,7 +12,15 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
 
 from api.app import create_app
-from api.deps import WriteSession, get_read_connection, get_read_session, get_session, get_write_tx
+from api.deps import (
+    WriteSession,
+    get_log_publisher,
+    get_read_connection,
+    get_read_session,
+    get_session,
+    get_write_tx,
+)
+from geo.admission import tlog_store
 from geo.db import driver_connection
 from geo.settings import Settings
 
@@ -61,6 +70,12 @@ class SyncAsAsyncConnection:
         return _AsyncCursor(self.driver.cursor(**kwargs))
 
 
+def _publish_log(connection: Connection, settings: Settings) -> None:
+    """The log's publication after a write, in a savepoint of the test's transaction."""
+    with connection.begin_nested():
+        tlog_store.publish(connection, settings, wait=False)
+
+
 def client_on(settings: Settings, connection: Connection) -> TestClient:
     """A TestClient whose request sessions, write transactions and read connections run inside ``connection``'s
     (rolled-back) transaction, so that the API sees rows a test inserted without committing them."""
@@ -87,5 +102,6 @@ def client_on(settings: Settings, connection: Connection) -> TestClient:
     app.dependency_overrides[get_read_session] = fixture_session
     app.dependency_overrides[get_write_tx] = fixture_write_tx
     app.dependency_overrides[get_read_connection] = fixture_read_connection
+    app.dependency_overrides[get_log_publisher] = lambda: functools.partial(_publish_log, connection, settings)
     # A loopback name: cookies are Secure on any other plain-HTTP host, and the client would not send them back.
     return TestClient(app, base_url="http://localhost")

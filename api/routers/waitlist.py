@@ -6,12 +6,21 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, BackgroundTasks, Path, Query, Response
 
-from api.deps import CurrentUser, IdempotencyKeyDep, ReadSessionDep, SessionDep, WriteRoute, WriteTx
+from api.deps import (
+    CurrentUser,
+    IdempotencyKeyDep,
+    LogPublisherDep,
+    ReadSessionDep,
+    SessionDep,
+    SettingsDep,
+    WriteRoute,
+    WriteTx,
+)
 from api.schemas.waitlist import ApplyIn, ChildIn, CorrectionIn, EvidenceIn, OfferIn
 from api.security import authorize
-from geo.admission import child_records, offer_flow
+from geo.admission import child_records, offer_flow, tlog_store
 from geo.admission import waitlist as wl
 from geo.admission.rules import childcare_year
 from geo.auth.policy import Action
@@ -63,11 +72,18 @@ def remove_child(child_id: Annotated[int, Path(ge=1, le=MAX_ID)], user: CurrentU
 
 
 @router.post("/entries", status_code=201, summary="Apply for a child to a centre")
-def apply(body: ApplyIn, user: CurrentUser, tx: WriteTx, _key: IdempotencyKeyDep) -> dict[str, Any]:
-    """Up to the year's ``max_applications`` centres per child, one active entry per centre."""
+def apply(body: ApplyIn, user: CurrentUser, tx: WriteTx, _key: IdempotencyKeyDep, settings: SettingsDep,
+          publish: LogPublisherDep, background: BackgroundTasks) -> dict[str, Any]:
+    """Up to the year's ``max_applications`` centres per child, one active entry per centre. ``receipt`` is the
+    log's signed promise (entry, centre, chain seq, time, leaf hash); once committed the application is
+    integrated into the public log, and ``GET /waitlist/log/mine`` proves it is there."""
     authorize(user, Action.apply_waitlist)
-    return wl.apply(tx.connection(), parent_user_id=user.user_id, child_id=body.child_id,
-                    facility_code=body.centre)
+    conn = tx.connection()
+    entry = wl.apply(conn, parent_user_id=user.user_id, child_id=body.child_id, facility_code=body.centre)
+    if not settings.log.on_write:
+        return entry
+    background.add_task(publish)
+    return {**entry, "receipt": tlog_store.receipt(conn, settings, entry=entry["entry"])}
 
 
 @router.get("/me", summary="My entries: rank, score band, the reasons for every change since I last looked, and "

@@ -22,6 +22,7 @@ from geo.cli import (
     users,
     vacancy,
     waitlist,
+    watch,
 )
 from geo.cli.root import app, main
 
@@ -29,6 +30,7 @@ from geo.cli.root import app, main
 app.command("map")(maps.map_command)
 app.command("run")(serve.run)
 app.command("serve")(serve.serve)
+app.command("watch")(watch.watch_command)
 app.add_typer(db.app, name="db")
 app.add_typer(imports.app, name="import")
 app.add_typer(boundaries.app, name="boundaries")

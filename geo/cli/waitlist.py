@@ -1,7 +1,9 @@
-"""``dolbom waitlist``: chain verification, offer expiry, year end, the intake round and its simulation."""
+"""``dolbom waitlist``: chain verification, log checkpoints and keys, offer expiry, year end, the intake round and
+its simulation."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -9,7 +11,8 @@ import typer
 from geo.cli.common import fail, migrated_engine
 from geo.errors import DolbomError
 
-app = typer.Typer(help="Admission waitlist: verify chains, expire offers, year end, intake round, simulation.",
+app = typer.Typer(help="Admission waitlist: verify chains, sign log checkpoints, expire offers, year end, intake "
+                  "round, simulation.",
                   no_args_is_help=True)
 
 
@@ -35,6 +38,37 @@ def waitlist_verify(
                 print(f"{target.code}\tok\t{links} links")
     if bad:
         fail(DolbomError(f"{bad} of {len(targets)} chains do not verify"))
+
+
+@app.command("checkpoint")
+def waitlist_checkpoint() -> None:
+    """Integrate new chain events into the public transparency log and sign a checkpoint of its size (run it
+    daily, e.g. from cron; writes also publish after they commit)."""
+    from geo.admission import tlog_store
+    from geo.settings import get_settings
+
+    engine = migrated_engine()
+    with engine.begin() as conn:
+        published = tlog_store.publish(conn, get_settings())
+    assert published is not None
+    print(published.note, end="")
+
+
+@app.command("keygen")
+def waitlist_keygen(
+    path: Annotated[Path, typer.Argument(help="File to write the private key to (refused if it exists)")],
+    name: Annotated[str | None, typer.Option(help="Key name (default: DOLBOM_LOG_ORIGIN)")] = None,
+) -> None:
+    """Make an Ed25519 signing key for the transparency log (set DOLBOM_LOG_KEY_FILE to it; for a rotation add it
+    to DOLBOM_LOG_EXTRA_KEY_FILES first). Prints the verifier key to publish."""
+    from geo.admission import tlog_store
+    from geo.settings import get_settings
+
+    try:
+        signer = tlog_store.write_key(path, name or get_settings().log.origin)
+    except FileExistsError:
+        fail(DolbomError(f"{path} exists; a signing key is never overwritten"))
+    print(signer.verifier.text())
 
 
 @app.command("expire")

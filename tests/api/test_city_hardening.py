@@ -412,7 +412,7 @@ def test_default_cookie_setting_is_automatic() -> None:
 # --- development defaults -----------------------------------------------------------------------------------
 
 PRODUCTION = {"DOLBOM_ENV": "production", "DOLBOM_IDENTITY_PROVIDER": "oidc", "DOLBOM_CI_HASH_KEY": "k" * 32,
-              "DOLBOM_IDEMPOTENCY_HASH_KEY": "i" * 32}
+              "DOLBOM_IDEMPOTENCY_HASH_KEY": "i" * 32, "DOLBOM_LOG_KEY_FILE": "/etc/dolbom/waitlist-log.key"}
 
 
 def test_production_refuses_the_local_provider_and_published_keys() -> None:
@@ -429,6 +429,9 @@ def test_production_refuses_the_local_provider_and_published_keys() -> None:
         Settings(DOLBOM_ENV="production", DOLBOM_CI_HASH_KEY="k" * 32, DOLBOM_IDEMPOTENCY_HASH_KEY="i" * 32)
     with pytest.raises(SettingsError, match="DOLBOM_IDEMPOTENCY_HASH_KEY"):
         Settings(DOLBOM_ENV="production", DOLBOM_IDENTITY_PROVIDER="oidc", DOLBOM_CI_HASH_KEY="k" * 32)
+    with pytest.raises(SettingsError, match="DOLBOM_LOG_KEY_FILE") as refused:  # the log's development key
+        Settings(**{k: v for k, v in PRODUCTION.items() if k != "DOLBOM_LOG_KEY_FILE"})
+    assert "DOLBOM_CI_HASH_KEY" not in refused.value.detail
     assert Settings(**PRODUCTION).server.environment == "production"
     from geo.settings import ServerSettings
 

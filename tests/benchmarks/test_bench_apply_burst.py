@@ -21,3 +21,14 @@ def test_bench_apply_burst_smoke(settings: Settings, capsys: pytest.CaptureFixtu
             assert report[run]["counts"] == {"201": 20}
             assert report[run]["health_failures"] == 0
         assert report["burst_over_baseline"] > 0
+
+
+@pytest.mark.slow
+def test_bench_apply_burst_log_cost_smoke(settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+    assert bench_apply_burst.main(["--applications", "10", "--shapes", "one", "--log-cost", "1"]) == 0
+    (report,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert (report["shape"], report["rounds"]) == ("one", 1)
+    for mode in ("off", "on"):
+        (run,) = report[mode]
+        assert run["baseline"]["counts"] == run["burst"]["counts"] == {"201": 10}
+    assert len(report["sequential_on_over_off"]) == len(report["burst_on_over_off"]) == 1

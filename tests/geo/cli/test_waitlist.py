@@ -43,6 +43,32 @@ def test_waitlist_verify_names_edited_rows(make_database) -> None:
     assert missing.returncode == 1 and "no centre" in missing.stderr and len(missing.stderr.splitlines()) == 1
 
 
+def test_keygen_then_checkpoint_signs_the_log(make_database, tmp_path: Path) -> None:
+    from geo.admission import tlog
+
+    engine = make_database("cli_checkpoint")
+    key = tmp_path / "log.key"
+    made = _run(engine, "waitlist", "keygen", str(key), "--name", "cli.dolbom.test/log")
+    assert made.returncode == 0, made.stderr
+    verifier = tlog.parse_verifier(made.stdout.strip())
+    again = _run(engine, "waitlist", "keygen", str(key))
+    assert again.returncode == 1 and "never overwritten" in again.stderr
+    with engine.begin() as conn:
+        facility_id = conn.execute(text("""INSERT INTO facilities (code, name, facility_type, status,
+                                               geocode_quality, source, geom_4326)
+                                           VALUES ('T0003', '로그 어린이집', '국공립', 'active', 'exact', 'test',
+                                                   ST_SetSRID(ST_MakePoint(126.98, 37.57), 4326))
+                                           RETURNING id""")).scalar_one()
+        for i in range(3):
+            wl.append_event(conn, facility_id, {"type": "apply", "entry": f"e{i}"}, now=NOW)
+    env = {"DOLBOM_LOG_KEY_FILE": str(key), "DOLBOM_LOG_ORIGIN": "cli.dolbom.test/log"}
+    done = subprocess.run([DOLBOM, "waitlist", "checkpoint"], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "DATABASE_URL": engine.url.render_as_string(hide_password=False), **env})
+    assert done.returncode == 0, done.stderr
+    checkpoint = tlog.open_checkpoint(done.stdout, [verifier], origin="cli.dolbom.test/log")[0]
+    assert checkpoint.size == 3
+
+
 def test_waitlist_simulate_prints_the_table(seoul_engine: Engine) -> None:
     done = _run(seoul_engine, "waitlist", "simulate", "--area", "11110", "--applicant-rate", "0.1")
     assert done.returncode == 0, done.stderr
