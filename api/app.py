@@ -32,6 +32,7 @@ from api.routers import (
     isochrones,
     map_page,
     places,
+    statistics,
     tiles,
     vacancy,
     waitlist,
@@ -104,6 +105,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(vacancy.router)
     app.include_router(bookings.router)
     app.include_router(waitlist.router)
+    app.include_router(statistics.router)
     app.include_router(api_docs.router)
     app.mount("/static", StaticFiles(directory=map_page.STATIC_DIR), name="static")
     check_write_routes(app)
