@@ -47,6 +47,7 @@ SLOW_PATHS = (
     "api/test_apply_burst.py",
     "api/test_docs_browser.py",
     "api/test_access_log.py",
+    "api/test_statistics_browser.py",
 )
 TESTS_DIR = Path(__file__).resolve().parent
 
