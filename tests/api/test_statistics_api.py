@@ -83,3 +83,31 @@ def test_bad_requests_are_problems(client: TestClient, path: str, params: dict[s
     body = problem(client.get(path, params=params), status)
     if param:
         assert param in str(body)
+
+
+def test_the_district_and_dong_layers_carry_the_same_figures(client: TestClient) -> None:
+    """GIS teams get the statistics with geometry: the OGC collections of 구 and 행정동 hold the 정원, 현원 and
+    utilisation of the statistics tables."""
+    table = client.get("/statistics/equipment", params={"level": "sigungu"}).json()  # centres per 구
+    places = client.get("/statistics/places", params={"level": "sigungu"}).json()
+    want: dict[str, list[int]] = {}
+    for r in places["rows"]:
+        acc = want.setdefault(r["district_code"], [0, 0])
+        acc[0] += r["capacity"]
+        acc[1] += r["enrolled"]
+    items = client.get("/ogc/collections/districts/items", params={"limit": 100}).json()["features"]
+    seoul = {f["id"]: f["properties"] for f in items if f["id"] in want}
+    assert len(seoul) == len(table["rows"]) == 25
+    for code, (capacity, enrolled) in want.items():
+        got = seoul[code]
+        assert (got["places"], got["enrolled"]) == (capacity, enrolled), code
+        assert got["utilisation_pct"] == pytest.approx(round(enrolled * 100 / capacity, 1), abs=0.051)
+    dongs = client.get("/ogc/collections/admin_dongs/items",
+                       params={"limit": 1000, "filter": "district_code = '11440'"}).json()["features"]
+    assert dongs
+    dong_table = client.get("/statistics/places", params={"level": "dong", "district": "11440"}).json()
+    by_dong: dict[str, int] = {}
+    for r in dong_table["rows"]:
+        by_dong[r["dong_code"]] = by_dong.get(r["dong_code"], 0) + r["enrolled"]
+    assert {f["properties"]["code"]: f["properties"]["enrolled"] for f in dongs if f["properties"]["enrolled"]} \
+        == {k: v for k, v in by_dong.items() if k and v}
