@@ -25,6 +25,7 @@ from api.routers import (
     api_docs,
     auth,
     bookings,
+    designations,
     facilities,
     facility_detail,
     features,
@@ -106,6 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(bookings.router)
     app.include_router(waitlist.router)
     app.include_router(statistics.router)
+    app.include_router(designations.router)
     app.include_router(api_docs.router)
     app.mount("/static", StaticFiles(directory=map_page.STATIC_DIR), name="static")
     check_write_routes(app)
