@@ -25,6 +25,7 @@ from api.routers import (
     api_docs,
     auth,
     bookings,
+    designations,
     facilities,
     facility_detail,
     features,
@@ -33,6 +34,7 @@ from api.routers import (
     map_page,
     ogc_tiles,
     places,
+    statistics,
     tiles,
     vacancy,
     waitlist,
@@ -108,6 +110,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(bookings.router)
     app.include_router(waitlist.router)
     app.include_router(waitlist_log.router)
+    app.include_router(statistics.router)
+    app.include_router(designations.router)
     app.include_router(api_docs.router)
     app.mount("/static", StaticFiles(directory=map_page.STATIC_DIR), name="static")
     check_write_routes(app)

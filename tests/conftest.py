@@ -50,6 +50,7 @@ SLOW_PATHS = (
     "api/test_access_log.py",
     "geo/watch/test_watcher_live.py",
     "api/test_tlog_browser.py",
+    "api/test_statistics_browser.py",
 )
 TESTS_DIR = Path(__file__).resolve().parent
 

@@ -49,6 +49,7 @@ class FacilityProperties(BaseModel):
     services_ko: list[str] = _centre("services_ko")
     has_bus: bool | None = _centre("has_bus")
     cctv_count: int | None = _centre("cctv_count")
+    staff_languages: list[str] = _centre("staff_languages")
     geocode_quality: str = _centre("geocode_quality")
     location_approximate: bool = _centre("location_approximate")
     data_date: date | None = _centre("data_date")

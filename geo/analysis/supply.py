@@ -31,6 +31,11 @@ def places_per_100_children(places: Any, children: Any) -> ColumnElement[Any]:
     return func.round(cast(places, Numeric) * 100 / func.nullif(children, 0), 1)
 
 
+def utilisation_pct(supply: Any) -> ColumnElement[Any]:
+    """현원 / 정원 × 100 of a supply row, one decimal (numeric); null without 정원 (as ``geo.statistics``)."""
+    return func.round(cast(supply.c.enrolled, Numeric) * 100 / func.nullif(supply.c.places, 0), 1)
+
+
 def operating_centres(name: str, where: Callable[[FromClause], ColumnElement[bool]]) -> Any:
     """A LATERAL row of the operating centres ``where(f)`` selects (``f``: facilities): ``centres`` (count),
     ``places`` (sum of 정원), ``enrolled`` (sum of 현원), ``free_places`` (sum of estimated free places); zeros

@@ -4,9 +4,11 @@ Every router asks ``authorize`` (through ``api.security``); nothing else compare
 
 - ``parent``: their own account and their own tokens; reads of public data (no rule needed); booking care
   slots and emergency requests for their children.
-- ``centre_staff``: report vacancy for, read the history of, and publish booking slots, see and confirm the
-  bookings of, and accept emergency requests for the centres they are bound to; nothing else.
-- ``district_officer``: read (never write) vacancy, history and staleness of every centre in their 구.
+- ``centre_staff``: report vacancy for, declare the languages of their staff at, read the history of, and
+  publish booking slots, see and confirm the bookings of, and accept emergency requests for the centres they
+  are bound to; nothing else.
+- ``district_officer``: read (never write) vacancy, history and staleness of every centre in their 구; keep the
+  register of service designations of the centres of their 구.
 - ``city_admin``: everything, including creating staff, officers and admins, reading the audit log and resetting
   an account's 본인인증 (the only way to verify an account as another person).
 
@@ -48,6 +50,8 @@ class Action(StrEnum):
     read_waitlist = "read_waitlist"
     correct_waitlist = "correct_waitlist"
     reset_identity = "reset_identity"
+    manage_designations = "manage_designations"
+    declare_languages = "declare_languages"
 
 
 @dataclass(frozen=True)
@@ -73,7 +77,7 @@ def is_allowed(subject: Subject, action: Action, resource: Resource | None = Non
     if subject.role is Role.city_admin:
         return True
     res = resource or Resource()
-    if action in (Action.report_vacancy, Action.manage_bookings):
+    if action in (Action.report_vacancy, Action.manage_bookings, Action.declare_languages):
         return subject.role is Role.centre_staff and res.facility_id in subject.facility_ids
     if action is Action.book_care:
         return subject.role is Role.parent
@@ -83,7 +87,7 @@ def is_allowed(subject: Subject, action: Action, resource: Resource | None = Non
         if subject.role is Role.district_officer:
             return res.district_code is not None and res.district_code == subject.district_code
         return False
-    if action is Action.read_district:
+    if action in (Action.read_district, Action.manage_designations):
         return (subject.role is Role.district_officer and res.district_code is not None
                 and res.district_code == subject.district_code)
     if action is Action.apply_waitlist:

@@ -1,6 +1,7 @@
 """구 (districts) and 행정동 (admin_dongs) layers with their childcare supply statistics.
 
-The statistics are those of ``geo.analysis.supply`` (the same SQL: only operating centres (정상/재개) count;
+The statistics are those of ``geo.analysis.supply`` (and of the 보육통계 tables, ``geo.statistics``: the same
+operating centres, 정원, 현원 and utilisation) (the same SQL: only operating centres (정상/재개) count;
 ``places`` is the sum of 정원; ``places_per_100_children`` = places / 0-5 population × 100, rounded to one decimal,
 null without population). Each is computed per request from the current rows, so a layer is never behind its data.
 """
@@ -18,6 +19,7 @@ from geo.analysis.supply import (
     DONG_FROM,
     DONG_PER_100,
     DONG_SUPPLY,
+    utilisation_pct,
 )
 from geo.layers.base import Layer, Property
 
@@ -35,6 +37,9 @@ DISTRICTS = Layer(
         Property("children_0_5", "integer", DISTRICT_CHILDREN.c.children_0_5, "children aged 0-5 (sum of its 행정동)"),
         Property("centres", "integer", DISTRICT_SUPPLY.c.centres, "operating centres"),
         Property("places", "integer", DISTRICT_SUPPLY.c.places, "정원 of operating centres"),
+        Property("enrolled", "integer", DISTRICT_SUPPLY.c.enrolled, "현원 of operating centres"),
+        Property("free_places", "integer", DISTRICT_SUPPLY.c.free_places, "정원 − 현원 of operating centres"),
+        Property("utilisation_pct", "number", utilisation_pct(DISTRICT_SUPPLY), "현원 / 정원 × 100 (보육통계)"),
         Property("places_per_100_children", "number", DISTRICT_PER_100, "places per 100 children aged 0-5"),
     ),
     minzoom=5,
@@ -58,6 +63,9 @@ ADMIN_DONGS = Layer(
         Property("children_0_5", "integer", DONG.c.population_0_5, "children aged 0-5"),
         Property("centres", "integer", DONG_SUPPLY.c.centres, "operating centres in the 행정동"),
         Property("places", "integer", DONG_SUPPLY.c.places, "정원 of operating centres"),
+        Property("enrolled", "integer", DONG_SUPPLY.c.enrolled, "현원 of operating centres"),
+        Property("free_places", "integer", DONG_SUPPLY.c.free_places, "정원 − 현원 of operating centres"),
+        Property("utilisation_pct", "number", utilisation_pct(DONG_SUPPLY), "현원 / 정원 × 100 (보육통계)"),
         Property("places_per_100_children", "number", DONG_PER_100, "places per 100 children aged 0-5"),
     ),
     minzoom=9,

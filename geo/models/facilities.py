@@ -12,6 +12,7 @@ from geoalchemy2 import Geometry
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     Date,
     DateTime,
     Float,
@@ -118,7 +119,12 @@ class Facility(Base):
     enrolled_by_age: Mapped[dict | None] = mapped_column(JSONB)
     # Estimated free places {"0": n, ..., "5": n, "total": n}; see geo.domain.free_places_by_age.
     free_by_age: Mapped[dict | None] = mapped_column(JSONB)
+    # The effective services: those the official data lists (``services_imported``) and those designated by an
+    # authority and valid today (``designations``; geo.designations keeps this column current).
     services: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'::text[]"))
+    services_imported: Mapped[list[str] | None] = mapped_column(ARRAY(Text), server_default=text("'{}'::text[]"))
+    # ISO 639-1 codes of the languages the centre's staff speak (declared by the centre), e.g. {"zh", "vi"}.
+    staff_languages: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'::text[]"))
     # Opening hours; weekday default 07:30-19:30, extended 07:30-24:00, 24h all day; holiday opens weekends.
     opening_hours: Mapped[dict | None] = mapped_column(JSONB)
     approved_on: Mapped[date | None] = mapped_column(Date)
@@ -142,10 +148,36 @@ class Facility(Base):
         Index("ix_facilities_geog", text("(geom_4326::geography)"), postgresql_using="gist"),
         Index("ix_facilities_geom_4326", "geom_4326", postgresql_using="gist"),
         Index("ix_facilities_services", "services", postgresql_using="gin"),
+        Index("ix_facilities_staff_languages", "staff_languages", postgresql_using="gin"),
         # Trigram indexes for ILIKE '%fragment%' on names and addresses (place search, the name filter).
         Index("ix_facilities_name_trgm", "name", postgresql_using="gin", postgresql_ops={"name": "gin_trgm_ops"}),
         Index("ix_facilities_address_trgm", "address", postgresql_using="gin",
               postgresql_ops={"address": "gin_trgm_ops"}),
+    )
+
+
+class Designation(Base):
+    """A service designated to a centre by an authority (지정: 24시간, 휴일, 장애아통합, 다문화, 시간제, ...), valid
+    from ``valid_from`` until ``valid_to`` (open-ended when null). Never deleted: ending one sets ``valid_to`` and
+    who ended it (migration 0016)."""
+
+    __tablename__ = "designations"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
+    facility_id: Mapped[int] = mapped_column(ForeignKey("facilities.id", ondelete="CASCADE"))
+    service: Mapped[str] = mapped_column(Text)
+    authority: Mapped[str] = mapped_column(Text)
+    valid_from: Mapped[date] = mapped_column(Date)
+    valid_to: Mapped[date | None] = mapped_column(Date)
+    note: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    ended_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        CheckConstraint("valid_to IS NULL OR valid_to >= valid_from", name="ck_designations_period"),
+        Index("ix_designations_facility", "facility_id", "service"),
     )
 
 

@@ -121,6 +121,9 @@ CENTRE_FIELDS: tuple[CentreField, ...] = (
     CentreField("staff_by_role", "object", "staff by role", DETAIL),
     CentreField("has_bus", "boolean", "runs a school bus", ALL),
     CentreField("cctv_count", "integer", "number of CCTV cameras", ALL),
+    CentreField("staff_languages", "array", "languages the staff speak (ISO 639-1 codes, declared by the centre)",
+                ALL, column="staff_languages", expression="COALESCE({t}.staff_languages, '{}'::text[])",
+                nullable=False),
     CentreField("approved_on", "date", "인가일자 (date of licence)", DETAIL),
     CentreField("geocode_quality", "string", "source | source_snapped (moved into its own 구) | legal_dong_centroid "
                 "| district_centroid | ...", SEARCH | DETAIL, nullable=False),

@@ -112,6 +112,19 @@ def parse_statuses(values: Iterable[str] | str | None) -> tuple[FacilityStatus, 
                           choices=f"{known}, operating or all")
 
 
+def parse_languages(values: Iterable[str] | str | None) -> tuple[str, ...]:
+    """ISO 639-1 codes (``zh``, ``vi``; case-insensitive), duplicates removed, order kept."""
+    codes: list[str] = []
+    for value in _split_values(values, param="language"):
+        code = value.strip().lower()
+        if not (len(code) == 2 and code.isascii() and code.isalpha()):
+            raise InvalidQuery(f"language must be a two-letter ISO 639-1 code such as zh, vi or en (got {value!r})",
+                               param="language")
+        if code not in codes:
+            codes.append(code)
+    return tuple(codes)
+
+
 def like_pattern(fragment: str) -> str:
     """``%fragment%`` for ILIKE with ``%``, ``_`` and ``\\`` escaped (backslash is LIKE's default escape)."""
     escaped = fragment.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -142,6 +155,8 @@ class FacilityFilters:
         ``True``: has a school bus / at least one CCTV camera; ``False``: not known to have one.
     name
         Fragment of the centre name, case-insensitive (ILIKE on a bound, escaped pattern; trigram index).
+    languages
+        Languages (ISO 639-1 codes) of which the centre's staff speak at least one (``staff_languages &&``).
     """
 
     services: tuple[Service, ...] = ()
@@ -154,6 +169,7 @@ class FacilityFilters:
     has_bus: bool | None = None
     has_cctv: bool | None = None
     name: str | None = None
+    languages: tuple[str, ...] = ()
 
     @classmethod
     def parse(
@@ -170,6 +186,7 @@ class FacilityFilters:
         has_bus: bool | None = None,
         has_cctv: bool | None = None,
         name: str | None = None,
+        languages: Iterable[str] | str | None = None,
         today: date | None = None,
     ) -> FacilityFilters:
         """Filters from raw API/CLI values (enum values or Korean labels, comma lists allowed).
@@ -198,6 +215,7 @@ class FacilityFilters:
             has_bus=has_bus,
             has_cctv=has_cctv,
             name=clean_text(name, param="name"),
+            languages=parse_languages(languages),
         )
 
     def where(self) -> tuple[sql.Composable, dict[str, Any]]:
@@ -233,6 +251,9 @@ class FacilityFilters:
         if self.name:
             clauses.append(sql.SQL("f.name ILIKE %(flt_name)s"))
             params["flt_name"] = like_pattern(self.name)
+        if self.languages:
+            clauses.append(sql.SQL("f.staff_languages && %(flt_languages)s::text[]"))
+            params["flt_languages"] = list(self.languages)
         if not clauses:
             return sql.SQL("TRUE"), params
         return sql.SQL(" AND ").join(clauses), params

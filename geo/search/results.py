@@ -37,6 +37,7 @@ class FacilityHit:
     services_ko: list[str]
     has_bus: bool | None
     cctv_count: int | None
+    staff_languages: list[str]
     geocode_quality: str
     location_approximate: bool
     data_date: date | None

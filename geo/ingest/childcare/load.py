@@ -40,6 +40,7 @@ from psycopg import sql
 from sqlalchemy import Connection, Engine, text
 
 from geo.db import composed
+from geo.designations.register import refresh_services
 from geo.domain import SOURCE_TIME_ZONE, FacilityStatus
 from geo.errors import ImportFailed
 from geo.ingest.childcare.formats import (
@@ -71,7 +72,7 @@ _FACILITY_COLUMNS: tuple[str, ...] = (
     "name", "facility_type", "status", "sido_name", "sigungu_name", "district_code", "admin_dong_id",
     "legal_dong_code", "postal_code", "address", "phone", "fax", "homepage", "rooms", "room_area_m2",
     "playgrounds", "cctv_count", "staff_count", "staff_by_role", "has_bus", "capacity", "enrolled",
-    "classes_by_age", "enrolled_by_age", "free_by_age", "services", "opening_hours", "approved_on",
+    "classes_by_age", "enrolled_by_age", "free_by_age", "services_imported", "opening_hours", "approved_on",
     "suspended_from", "suspended_until", "closed_on", "data_date", "geocode_quality", "source", "geom_4326",
     "location_approximate", "location_offset_m",
 )
@@ -309,6 +310,8 @@ def _upsert(conn: Connection, run: ImportRun, fmt: CsvFormat, ctx: _Context, iss
         "SELECT count(*) FILTER (WHERE changed), count(*) FILTER (WHERE NOT changed) FROM _childcare_staging "
         "WHERE is_new IS NULL")).one()
     _derive(conn, run, fmt, touched=list(touched))
+    # The effective services: the official ones and the designations (an import never removes a designation).
+    refresh_services(conn, facility_ids=list(touched))
 
 
 def _observe(conn: Connection, run: ImportRun, fmt: CsvFormat) -> None:

@@ -30,6 +30,9 @@ ALLOWED = {
     (Role.centre_staff, Action.manage_waitlist): (True, False),
     (Role.centre_staff, Action.read_waitlist): (True, False),
     (Role.district_officer, Action.read_waitlist): (True, False),
+    # The city's side (issue 23): officers keep their 구's designations; staff declare their languages.
+    (Role.district_officer, Action.manage_designations): (True, False),
+    (Role.centre_staff, Action.declare_languages): (True, False),
 }
 
 

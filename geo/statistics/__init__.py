@@ -1,0 +1,1 @@
+"""보육통계: childcare statistics tables (``tables``), their files (``files``: CSV and XLSX) and charts (``charts``)."""
