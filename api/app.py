@@ -32,6 +32,8 @@ from api.routers import (
     isochrones,
     map_page,
     places,
+    portal_account,
+    portal_waitlist,
     tiles,
     vacancy,
     waitlist,
@@ -105,6 +107,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(bookings.router)
     app.include_router(waitlist.router)
     app.include_router(api_docs.router)
+    app.include_router(portal_account.router)
+    app.include_router(portal_waitlist.router)
     app.mount("/static", StaticFiles(directory=map_page.STATIC_DIR), name="static")
     check_write_routes(app)
     return app

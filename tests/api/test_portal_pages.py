@@ -1,0 +1,114 @@
+"""The portal's pages without a browser (TestClient, the real Seoul centres, a rolled-back transaction): a parent
+signs up, confirms the mailed code, logs in, verifies (local provider), registers a child, applies and sees the
+rank; form errors come back inline (422, role=alert) in the request's language; a form post without the session's
+CSRF token is refused; the language follows the cookie, then Accept-Language. The browser flows are in
+test_portal_browser.py."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+from bs4 import BeautifulSoup
+from sqlalchemy import Connection, text
+
+from geo.admission.rules import childcare_year
+from geo.settings import Settings
+from tests.accounts_util import mail_to, pick_centres
+from tests.dbutil import client_on
+
+PASSWORD = "correct horse battery staple"
+
+
+def _soup(html: str) -> BeautifulSoup:
+    return BeautifulSoup(html, "html.parser")
+
+
+def _csrf(html: str) -> str:
+    field = _soup(html).find("input", attrs={"name": "csrf_token"})
+    assert field is not None
+    return str(field["value"])
+
+
+def test_parent_flow_in_pages(settings: Settings, conn: Connection) -> None:
+    own, other = pick_centres(conn)
+    client = client_on(settings, conn)
+    client.headers["Accept-Language"] = "ko-KR,ko;q=0.9,en;q=0.5"
+    # A weak password: the form comes back with the field marked and the message in Korean.
+    weak = client.post("/portal/signup", data={"email": "mother@example.kr", "password": "short"})
+    assert weak.status_code == 422
+    page = _soup(weak.text)
+    assert page.find(id="form-errors")["role"] == "alert"
+    assert page.find(id="password")["aria-invalid"] == "true"
+    assert "비밀번호" in page.find(id="password-error").get_text()
+    assert page.find("input", attrs={"name": "email"})["value"] == "mother@example.kr"
+    done = client.post("/portal/signup", data={"email": "mother@example.kr", "password": PASSWORD,
+                                               "display_name": "김엄마"})
+    assert done.status_code == 200 and 'name="token"' in done.text
+    (body,) = mail_to(conn, "mother@example.kr", "confirm_email")
+    token = re.search(r'"token": "([^"]+)"', body).group(1)  # type: ignore[union-attr]
+    bad = client.post("/portal/account/confirm-email", data={"token": "nope"})
+    assert bad.status_code == 422 and "코드" in _soup(bad.text).find(id="token-error").get_text()
+    confirmed = client.post("/portal/account/confirm-email", data={"token": token}, follow_redirects=False)
+    assert confirmed.status_code == 303 and confirmed.headers["location"] == "/portal/login?confirmed=1"
+    wrong = client.post("/portal/login", data={"email": "mother@example.kr", "password": "wrong password!"})
+    assert wrong.status_code == 422 and "비밀번호가 틀렸습니다" in wrong.text
+    logged = client.post("/portal/login", data={"email": "mother@example.kr", "password": PASSWORD},
+                         follow_redirects=False)
+    assert logged.status_code == 303 and {"dolbom_session", "dolbom_csrf"} <= set(logged.cookies.keys())
+    identity = client.get("/portal/account/identity")
+    csrf = _csrf(identity.text)
+    assert csrf == client.cookies["dolbom_csrf"]
+    # Without the session's CSRF token a form post is refused (a page in Korean, not a problem body).
+    forged = client.post("/portal/account/identity", data={"name": "김엄마", "birth_date": "1990-02-03"})
+    assert forged.status_code == 403 and forged.headers["content-type"].startswith("text/html")
+    assert "양식이 만료" in forged.text
+    verified = client.post("/portal/account/identity", data={"csrf_token": csrf, "name": "김엄마",
+                                                             "birth_date": "1990-02-03"}, follow_redirects=False)
+    assert verified.status_code == 303
+    assert conn.execute(text("SELECT verified_name FROM users WHERE email = 'mother@example.kr'")).scalar() == "김엄마"
+    # A sibling claim without its centre is refused inline; with it the child is registered.
+    born = date(childcare_year(date.today()) - 1, 5, 1).isoformat()
+    child = {"csrf_token": csrf, "name": "김아기", "birth_date": born, "claims": ["dual_income", "sibling_enrolled"]}
+    refused = client.post("/portal/children", data=child)
+    assert refused.status_code == 422 and _soup(refused.text).find(id="claim_details")["aria-invalid"] == "true"
+    added = client.post("/portal/children", data={**child, "claim_details": own.code}, follow_redirects=False)
+    assert added.status_code == 303
+    child_id = conn.execute(text("SELECT id FROM children WHERE name = '김아기'")).scalar_one()
+    for centre in (own, other):
+        applied = client.post(f"/portal/centres/{centre.code}/apply", data={"csrf_token": csrf,
+                                                                            "child_id": str(child_id)},
+                              follow_redirects=False)
+        assert applied.status_code == 303, applied.text
+    again = client.post(f"/portal/centres/{own.code}/apply", data={"csrf_token": csrf, "child_id": str(child_id)})
+    assert again.status_code == 422 and "이미" in _soup(again.text).find(id="form-errors").get_text()
+    mine = _soup(client.get("/portal/applications").text)
+    cards = mine.select("section.card")
+    assert len(cards) == 2
+    expected = conn.execute(text("""SELECT f.code, count(*) FILTER (WHERE o.status IN ('waiting', 'offered'))
+                                    FROM waitlist_entries e JOIN facilities f ON f.id = e.facility_id
+                                    JOIN waitlist_entries o ON o.facility_id = e.facility_id AND o.year = e.year
+                                         AND o.age_class = e.age_class
+                                    JOIN children ch ON ch.id = e.child_id WHERE ch.name = '김아기'
+                                    GROUP BY f.code""")).all()
+    ranks = {c.select_one("h2").get_text(): c.select_one(".rank").get_text() for c in cards}
+    names = dict(conn.execute(text("SELECT code, name FROM facilities WHERE code IN (:a, :b)"),
+                              {"a": own.code, "b": other.code}).all())
+    # Nobody else is in these queues (the test's own transaction): rank 1 of the queue's length, which is 1.
+    assert {code: n for code, n in expected} == {own.code: 1, other.code: 1}
+    assert ranks == {f"{names[own.code]} · 김아기": "1명 중 1순위", f"{names[other.code]} · 김아기": "1명 중 1순위"}
+
+
+def test_language_negotiation(settings: Settings, conn: Connection) -> None:
+    client = client_on(settings, conn)
+    assert _soup(client.get("/portal/login").text).html["lang"] == "ko"  # no preference: Korean
+    english = client.get("/portal/login", headers={"Accept-Language": "fr;q=1, en-US;q=0.8, ko;q=0.1"})
+    assert english.headers["content-language"] == "en" and "Log in" in english.text
+    vietnamese = client.get("/portal/lang?to=vi&next=/portal/login", follow_redirects=False)
+    assert vietnamese.status_code == 303 and vietnamese.headers["location"] == "/portal/login"
+    # The cookie (the user's choice) wins over Accept-Language.
+    chosen = client.get("/portal/login", headers={"Accept-Language": "en"})
+    assert chosen.headers["content-language"] == "vi" and "Đăng nhập" in chosen.text
+    # The switch never leaves the site.
+    assert client.get("/portal/lang?to=zh&next=//evil.example/x", follow_redirects=False).headers["location"] \
+        == "/portal/"
