@@ -4,7 +4,9 @@ a domain error is shown inline in the user's language (``api.portal.messages``),
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from datetime import date
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Form, Request, Response
@@ -21,7 +23,7 @@ from geo.auth.accounts import get_user, login, revoke_token
 from geo.auth.identity import LocalTestProvider, store_identity
 from geo.auth.mail import confirm_email
 from geo.auth.signup import sign_up
-from geo.errors import DolbomError
+from geo.errors import DolbomError, InvalidQuery
 
 router = APIRouter(prefix=PORTAL, include_in_schema=False, route_class=WriteRoute)
 Text = Annotated[str, Form(max_length=500)]
@@ -37,6 +39,20 @@ def attempt(tx: Session, t: Translator, fn: Callable[[], T]) -> tuple[T | None, 
             return fn(), {}
     except DolbomError as exc:
         return None, {field_of(exc): error_message(t, exc)}
+
+
+def form_date(value: str, *, param: str) -> date:
+    """A date typed in a text field (birth dates: text, not a date picker, GOV.UK's advice for memorable dates):
+    ``2025-05-01``, ``2025.5.1``, ``2025. 5. 1.``, ``2025/05/01`` or ``20250501``. ``InvalidQuery`` otherwise."""
+    parts = [p for p in re.split(r"[^0-9]+", value.strip()) if p]
+    if len(parts) == 1 and len(parts[0]) == 8:
+        parts = [parts[0][:4], parts[0][4:6], parts[0][6:]]
+    try:
+        if len(parts) != 3 or len(parts[0]) != 4:
+            raise ValueError(value)
+        return date(int(parts[0]), int(parts[1]), int(parts[2]))
+    except ValueError as exc:
+        raise InvalidQuery(f"{value!r} is not a date (YYYY-MM-DD)", param=param) from exc
 
 
 def field_of(exc: DolbomError) -> str:
@@ -156,8 +172,9 @@ def identity_local(request: Request, t: PageLang, user: PageUser, tx: WriteTx, s
     else:
         provider = LocalTestProvider()
         _, errors = attempt(tx, t, lambda: store_identity(
-            tx.connection(), settings, user_id=user.user_id,
-            identity=provider.complete({"name": name, "birth_date": birth_date, "phone": phone}, nonce="")))
+            tx.connection(), settings, user_id=user.user_id, identity=provider.complete(
+                {"name": name, "birth_date": form_date(birth_date, param="birth_date").isoformat(),
+                 "phone": phone}, nonce="")))
     if errors:
         account: dict[str, Any] = get_user(tx.connection(), user.user_id)
         return page(request, "identity.html", t, user=user, nav="identity", account=account, errors=errors,

@@ -16,7 +16,7 @@ from api.deps import PageLang, PageUser, SessionDep, WriteRoute, WriteTx
 from api.portal.i18n import Translator
 from api.portal.render import PORTAL, environment, local_path, login_redirect, page, see_other
 from api.portal.vocab import CATEGORY_LABELS, STATUS_LABELS
-from api.routers.portal_account import Text, attempt
+from api.routers.portal_account import Text, attempt, form_date
 from api.security import CSRF_COOKIE, authorize
 from geo.admission import child_records, parent_view
 from geo.admission import waitlist as wl
@@ -78,10 +78,7 @@ def register_child(request: Request, t: PageLang, user: PageUser, tx: WriteTx, n
 
     def register() -> dict[str, Any]:
         authorize(user, Action.apply_waitlist)
-        try:
-            born = datetime.strptime(birth_date.strip(), "%Y-%m-%d").date()
-        except ValueError as exc:
-            raise InvalidQuery("birth date is not YYYY-MM-DD", param="birth_date") from exc
+        born = form_date(birth_date, param="birth_date")
         details = {"sibling_enrolled": claim_details.strip()} if claim_details.strip() else {}
         if details and "sibling_enrolled" not in claimed:
             raise InvalidQuery("a sibling's centre without the sibling category", param="claim_details")
