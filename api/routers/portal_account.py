@@ -24,6 +24,7 @@ from geo.auth.identity import LocalTestProvider, store_identity
 from geo.auth.mail import confirm_email
 from geo.auth.signup import sign_up
 from geo.errors import DolbomError, InvalidQuery
+from geo.settings import Settings
 
 router = APIRouter(prefix=PORTAL, include_in_schema=False, route_class=WriteRoute)
 Text = Annotated[str, Form(max_length=500)]
@@ -92,23 +93,33 @@ def signup(request: Request, t: PageLang, user: PageUser, tx: WriteTx, settings:
                                                display_name=display_name or None, client_ip=ip))
     if errors:
         return page(request, "signup.html", t, user=user, nav="signup", errors=errors, values=values, status=422)
-    return page(request, "signed_up.html", t, user=user, errors={}, values={})
+    return page(request, "signed_up.html", t, user=user, errors={}, values={}, dev_outbox=dev_outbox(settings))
+
+
+def dev_outbox(settings: Settings) -> str:
+    """On a development server with the file sink: where the mails land once ``dolbom notify worker`` ran (shown
+    on the page, so that a first run reaches the confirmation code without a mail server); else empty."""
+    if settings.server.environment != "development" or settings.notify.provider != "file":
+        return ""
+    return str(settings.notify.file_path or settings.local.data_dir / "sms-outbox.jsonl")
 
 
 @router.get("/account/confirm-email")
-def confirm_form(request: Request, t: PageLang, user: PageUser, token: str = "") -> HTMLResponse:
+def confirm_form(request: Request, t: PageLang, user: PageUser, settings: SettingsDep,
+                 token: str = "") -> HTMLResponse:
     """The form for the mailed confirmation code (``?token=`` fills it in)."""
-    return page(request, "signed_up.html", t, user=user, errors={}, values={"token": token[:200]})
+    return page(request, "signed_up.html", t, user=user, errors={}, values={"token": token[:200]},
+                dev_outbox=dev_outbox(settings))
 
 
 @router.post("/account/confirm-email", response_model=None)
-def confirm(request: Request, t: PageLang, user: PageUser, tx: WriteTx,
+def confirm(request: Request, t: PageLang, user: PageUser, tx: WriteTx, settings: SettingsDep,
             token: Text = "") -> HTMLResponse | RedirectResponse:
     """Spend the code; then log in (or carry on, when already logged in)."""
     _, errors = attempt(tx, t, lambda: confirm_email(tx.connection(), token))
     if errors:
         return page(request, "signed_up.html", t, user=user, errors={"token": next(iter(errors.values()))},
-                    values={"token": token}, status=422)
+                    values={"token": token}, dev_outbox=dev_outbox(settings), status=422)
     return see_other(f"{PORTAL}/account/identity?confirmed=1" if user else f"{PORTAL}/login?confirmed=1")
 
 
