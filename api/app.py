@@ -33,6 +33,7 @@ from api.routers import (
     map_page,
     places,
     portal_account,
+    portal_staff,
     portal_waitlist,
     tiles,
     vacancy,
@@ -109,6 +110,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(api_docs.router)
     app.include_router(portal_account.router)
     app.include_router(portal_waitlist.router)
+    app.include_router(portal_staff.router)
     app.mount("/static", StaticFiles(directory=map_page.STATIC_DIR), name="static")
     check_write_routes(app)
     return app

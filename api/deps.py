@@ -18,7 +18,8 @@
 - ``CurrentUser``, ``OptionalUser``, ``AdminUser``, ``require_role(...)``: who is calling (``api/security.py``
   decides what they may do).
 - The portal's pages: ``PageLang`` (the request's ``Translator``), ``PageUser`` (the session cookie's user or None,
-  with the CSRF token of a form field or the header on unsafe methods), ``CsrfField`` (the token to put in forms).
+  with the CSRF token of a form field or the header on unsafe methods), ``CsrfField`` (the token to put in forms),
+  ``PageForm`` (a posted form's text fields).
 """
 
 from __future__ import annotations
@@ -427,6 +428,15 @@ async def csrf_field(request: Request) -> str:
     return request.cookies.get(CSRF_COOKIE, "")
 
 
+async def page_form(request: Request) -> dict[str, str]:
+    """A page's posted form as text fields (for forms whose fields depend on the data, e.g. one per class)."""
+    content_type = request.headers.get("content-type", "")
+    if not content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+        return {}
+    return {key: value for key, value in (await request.form()).items() if isinstance(value, str)}
+
+
+PageForm = Annotated[dict[str, str], Depends(page_form)]
 PageLang = Annotated[Translator, Depends(page_translator)]
 PageUser = Annotated[Principal | None, Depends(page_user)]
 CsrfField = Annotated[str, Depends(csrf_field)]

@@ -22,6 +22,7 @@ from api.routers.auth import LOGIN_REFUSALS, clear_session_cookies, set_session_
 from geo.auth.accounts import get_user, login, revoke_token
 from geo.auth.identity import LocalTestProvider, store_identity
 from geo.auth.mail import confirm_email
+from geo.auth.policy import Role
 from geo.auth.signup import sign_up
 from geo.errors import DolbomError, InvalidQuery
 from geo.settings import Settings
@@ -64,8 +65,10 @@ def field_of(exc: DolbomError) -> str:
 
 @router.get("/")
 def home(user: PageUser) -> RedirectResponse:
-    """A parent's start: their applications, or the login."""
-    return see_other(f"{PORTAL}/applications" if user else f"{PORTAL}/login")
+    """Where a user starts: a parent's applications, a centre's staff their centres, or the login."""
+    if user is None:
+        return see_other(f"{PORTAL}/login")
+    return see_other(f"{PORTAL}/staff" if user.role == Role.centre_staff else f"{PORTAL}/applications")
 
 
 @router.get("/lang")
@@ -142,7 +145,7 @@ def login_submit(request: Request, t: PageLang, tx: WriteTx, settings: SettingsD
         assert isinstance(exc, DolbomError)
         return page(request, "login.html", t, user=None, nav="login", errors={"_": error_message(t, exc)},
                     values={"email": email}, next=local_path(next, ""), message="", status=422)
-    response = see_other(local_path(next, f"{PORTAL}/applications"))
+    response = see_other(local_path(next, f"{PORTAL}/"))
     set_session_cookies(request, response, settings, issued)
     return response
 

@@ -14,6 +14,12 @@
       if (out) out.hidden = false;
     });
   }
+  // After a boosted form post came back with errors, move focus to their summary (its links lead to the fields),
+  // as a full page load of the same answer would have the reader start from it.
+  document.addEventListener("htmx:afterSettle", function (event) {
+    var errors = document.getElementById("form-errors");
+    if (event.detail.target === document.body && errors && errors.textContent.trim()) errors.focus();
+  });
   document.addEventListener("DOMContentLoaded", tick);
   document.addEventListener("htmx:afterSettle", tick);
   setInterval(tick, 1000);

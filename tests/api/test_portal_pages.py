@@ -13,6 +13,7 @@ from bs4 import BeautifulSoup
 from sqlalchemy import Connection, text
 
 from geo.admission.rules import childcare_year
+from geo.auth.accounts import create_user
 from geo.settings import Settings
 from tests.accounts_util import mail_to, pick_centres
 from tests.dbutil import client_on
@@ -97,6 +98,14 @@ def test_parent_flow_in_pages(settings: Settings, conn: Connection) -> None:
     # Nobody else is in these queues (the test's own transaction): rank 1 of the queue's length, which is 1.
     assert {code: n for code, n in expected} == {own.code: 1, other.code: 1}
     assert ranks == {f"{names[own.code]} · 김아기": "1명 중 1순위", f"{names[other.code]} · 김아기": "1명 중 1순위"}
+    # The part htmx refreshes: the same list, without the layout.
+    part = client.get("/portal/applications/entries")
+    assert part.status_code == 200 and "<html" not in part.text
+    assert len(_soup(part.text).select("#entries section.card")) == 2
+    # Logged out, the pages send the reader to the login page and back.
+    client.post("/portal/account/logout", data={"csrf_token": csrf})
+    away = client.get("/portal/applications", follow_redirects=False)
+    assert away.status_code == 303 and away.headers["location"] == "/portal/login?next=/portal/applications"
 
 
 def test_language_negotiation(settings: Settings, conn: Connection) -> None:
@@ -112,3 +121,38 @@ def test_language_negotiation(settings: Settings, conn: Connection) -> None:
     # The switch never leaves the site.
     assert client.get("/portal/lang?to=zh&next=//evil.example/x", follow_redirects=False).headers["location"] \
         == "/portal/"
+
+
+def test_staff_vacancy_report_page(settings: Settings, conn: Connection) -> None:
+    own, other = pick_centres(conn)
+    create_user(conn, email="staff@example.kr", password=PASSWORD, role="centre_staff", facility_codes=[own.code])
+    client = client_on(settings, conn)
+    client.headers["Accept-Language"] = "en"
+    client.post("/portal/login", data={"email": "staff@example.kr", "password": PASSWORD})
+    home = client.get("/portal/", follow_redirects=False)
+    assert home.headers["location"] == "/portal/staff"
+    assert f"/portal/staff/centres/{own.code}/vacancy" in client.get("/portal/staff").text
+    form = client.get(f"/portal/staff/centres/{own.code}/vacancy")
+    csrf = _csrf(form.text)
+    # More children in the 0세 classes than they hold (3 per class): refused, named at its field.
+    too_many = own.classes_by_age["0"] * 3 + 1
+    refused = client.post(f"/portal/staff/centres/{own.code}/vacancy",
+                          data={"csrf_token": csrf, "enrolled_0": str(too_many), "free_0": "0"})
+    assert refused.status_code == 422
+    page = _soup(refused.text)
+    assert page.find(id="enrolled_0")["aria-invalid"] == "true"
+    assert page.find(id="enrolled_0")["value"] == str(too_many)
+    assert f"At most {own.classes_by_age['0'] * 3} here" in page.find(id="enrolled_0-error").get_text()
+    # A report that fits: saved, on the centre's row and in its history.
+    saved = client.post(f"/portal/staff/centres/{own.code}/vacancy",
+                        data={"csrf_token": csrf, "enrolled_0": "1", "enrolled_1": "1", "free_0": "1"},
+                        follow_redirects=False)
+    assert saved.status_code == 303
+    row = conn.execute(text("SELECT free_by_age, enrolled_by_age FROM facilities WHERE id = :f"),
+                       {"f": own.id}).one()
+    assert row.free_by_age["0"] == 1 and row.enrolled_by_age["0"] == 1 and row.enrolled_by_age["1"] == 1
+    assert conn.execute(text("SELECT count(*) FROM vacancy_reports WHERE facility_id = :f"),
+                        {"f": own.id}).scalar_one() == 1
+    # Another centre's form is refused (a page, in the reader's language).
+    refused_other = client.get(f"/portal/staff/centres/{other.code}/vacancy")
+    assert refused_other.status_code == 403 and refused_other.headers["content-type"].startswith("text/html")
