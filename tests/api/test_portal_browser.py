@@ -290,3 +290,80 @@ def test_map_detail_links_to_the_centre_page(browser: Browser, server_url: str, 
     link.click()
     expect(page.locator("h1")).to_have_text(name)
     context.close()
+
+
+def test_staff_report_vacancy_by_keyboard(browser: Browser, server_url: str, portal_db: Engine) -> None:
+    """A centre's staff log in on a phone (Korean) and report vacancies by keyboard: a report the centre's
+    classes cannot hold is refused at its field, a fitting one is saved and reaches the public API."""
+    with portal_db.begin() as conn:
+        code, classes, name = conn.execute(text("""
+            SELECT code, classes_by_age, name FROM facilities WHERE status = 'active' AND capacity >= 20
+              AND (classes_by_age->>'1')::int >= 1 ORDER BY code DESC LIMIT 1""")).one()
+        create_user(conn, email="staff-vacancy@example.kr", password=STAFF_PASSWORD, role="centre_staff",
+                    facility_codes=[code])
+        # No figures yet: the form starts from zeros (the imported figures are not this test's subject).
+        conn.execute(text("UPDATE facilities SET enrolled_by_age = '{}', free_by_age = '{}' WHERE code = :c"),
+                     {"c": code})
+    context = browser.new_context(locale="ko-KR", viewport={"width": 375, "height": 812})
+    blocked: list[str] = []
+    context.route("**/*", _only_local(blocked))
+    page = context.new_page()
+    page.goto(server_url + "/portal/login")
+    type_into(page, "#email", "staff-vacancy@example.kr")
+    type_into(page, "#password", STAFF_PASSWORD)
+    page.keyboard.press("Enter")
+    expect(page.locator("h1")).to_have_text("내 어린이집")
+    tab_to(page, f'a[href="/portal/staff/centres/{code}/vacancy"]')
+    page.keyboard.press("Enter")
+    expect(page.locator("h1")).to_contain_text(name)
+    check(page, "ko-20-staff-vacancy")
+    limit = int(classes["1"]) * 5  # 만 1세반: 5 children per class
+    tab_to(page, "#enrolled_1")
+    page.keyboard.press("Control+A")
+    page.keyboard.type(str(limit + 1))
+    page.keyboard.press("Enter")
+    expect(page.locator("#enrolled_1-error")).to_contain_text(f"최대 {limit}")
+    expect(page.locator("#enrolled_1")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#form-errors")).to_be_focused()  # announced and focused after the boosted post
+    check(page, "ko-21-staff-vacancy-refused")
+    tab_to(page, "#enrolled_1")
+    page.keyboard.press("Control+A")
+    page.keyboard.type("1")
+    tab_to(page, "#free_1")
+    page.keyboard.press("Control+A")
+    page.keyboard.type("2")
+    page.keyboard.press("Enter")
+    expect(page.locator(".notice[role=status]")).to_be_visible()
+    public = httpx.get(f"{server_url}/vacancy/centres/{code}").json()
+    assert public["free_by_age"]["1"] == 2 and public["stale"] is False
+    assert all(urlsplit(u).hostname != "127.0.0.1" for u in blocked)
+    context.close()
+
+
+def test_the_flow_needs_no_javascript(browser: Browser, server_url: str, portal_db: Engine) -> None:
+    """With JavaScript off, forms still post and answer: a refused sign-up shows its error, a login lands on
+    "my applications" (htmx only enhances)."""
+    with portal_db.begin() as conn:
+        create_user(conn, email="nojs-parent@example.kr", password=PASSWORD, role="parent")
+    context = browser.new_context(locale="en-US", java_script_enabled=False)
+    page = context.new_page()
+    page.goto(server_url + "/portal/signup")
+    page.fill("#email", "nojs@example.kr")
+    page.fill("#password", "short")
+    page.click("button[type=submit]")
+    expect(page.locator("#password-error")).to_be_visible()
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    expect(page.locator("#token")).to_be_visible()
+    page.goto(server_url + "/portal/login")
+    page.fill("#email", "nojs-parent@example.kr")
+    page.fill("#password", PASSWORD)
+    page.click("form[action='/portal/login'] button[type=submit]")
+    expect(page.locator("h1")).to_have_text("My applications")
+    page.click("a[href='/portal/account/identity']")
+    page.fill("#name", "자바없음")
+    page.fill("#birth_date", "19880707")
+    page.click("form[action='/portal/account/identity'] button[type=submit]")
+    expect(page.locator("#birth_date")).to_have_value("")  # the child form of /portal/children
+    expect(page.locator(".notice[role=status]")).to_be_visible()
+    context.close()
