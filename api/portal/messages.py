@@ -37,6 +37,7 @@ BY_REASON: dict[str, str] = {
     "identity_taken": _("This person is already verified on another account."),
     "identity_mismatch": _("This account is already verified as another person."),
     "wrong_password": _("The password is wrong."),
+    "identity_incomplete": _("The verification did not complete. Start again."),
 }
 BY_PARAM: dict[tuple[type[DolbomError], str], str] = {
     (InvalidQuery, "password"): _("Choose a longer, harder to guess password (at least 10 characters)."),

@@ -5,10 +5,12 @@ a domain error is shown inline in the user's language (``api.portal.messages``),
 from __future__ import annotations
 
 import re
+import secrets
 from collections.abc import Callable
 from datetime import date
 from typing import Annotated, Any, TypeVar
 
+import httpx
 from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
@@ -20,11 +22,11 @@ from api.portal.messages import error_message
 from api.portal.render import PORTAL, local_path, login_redirect, page, see_other
 from api.routers.auth import LOGIN_REFUSALS, clear_session_cookies, set_session_cookies
 from geo.auth.accounts import get_user, login, revoke_token
-from geo.auth.identity import LocalTestProvider, store_identity
+from geo.auth.identity import LocalTestProvider, provider_from_settings, store_identity
 from geo.auth.mail import confirm_email
 from geo.auth.policy import Role
 from geo.auth.signup import sign_up
-from geo.errors import DolbomError, InvalidQuery
+from geo.errors import DolbomError, InvalidQuery, Unauthenticated
 from geo.settings import Settings
 
 router = APIRouter(prefix=PORTAL, include_in_schema=False, route_class=WriteRoute)
@@ -195,3 +197,63 @@ def identity_local(request: Request, t: PageLang, user: PageUser, tx: WriteTx, s
                     values=values, provider=settings.identity.provider, message="", status=422)
     return see_other(f"{PORTAL}/children?verified=1")
 
+
+
+IDV_COOKIE = "dolbom_portal_idv"
+IDV_PATH = f"{PORTAL}/account/identity"
+
+
+@router.post("/account/identity/start", response_model=None)
+def identity_start(request: Request, t: PageLang, user: PageUser, session: SessionDep,
+                   settings: SettingsDep) -> HTMLResponse | RedirectResponse:
+    """본인인증 with the configured OpenID Connect provider: to its page, with state and nonce kept in an HttpOnly
+    cookie for the callback. The provider must send the browser back to ``/portal/account/identity/callback``
+    (``DOLBOM_OIDC_REDIRECT_URI``)."""
+    if user is None:
+        return login_redirect(request)
+    try:
+        provider = provider_from_settings(settings)
+        state, nonce = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
+        url = provider.authorization_url(state=state, nonce=nonce)
+    except (DolbomError, httpx.HTTPError) as exc:
+        message = error_message(t, exc) if isinstance(exc, DolbomError) else t(
+            "The identity service does not answer. Try again later.")
+        return page(request, "identity.html", t, user=user, nav="identity", status=502,
+                    account=get_user(session.connection(), user.user_id), errors={"_": message}, values={},
+                    provider=settings.identity.provider, message="")
+    response = see_other(url)
+    response.set_cookie(IDV_COOKIE, f"{state}.{nonce}", max_age=600, httponly=True, samesite="lax", path=IDV_PATH,
+                        secure=secure_cookie(request.scope, settings.auth.cookie_secure))
+    return response
+
+
+@router.get("/account/identity/callback", response_model=None)
+def identity_callback(request: Request, t: PageLang, user: PageUser, tx: WriteTx,
+                      settings: SettingsDep) -> HTMLResponse | RedirectResponse:
+    """The provider's redirect (``code``, ``state``): the verified identity is stored, then on to the children."""
+    if user is None:
+        return login_redirect(request)
+    params = dict(request.query_params)
+    expected_state, _, nonce = request.cookies.get(IDV_COOKIE, "").partition(".")
+
+    def finish() -> None:
+        # As bytes: compare_digest refuses non-ASCII str.
+        if not expected_state or not secrets.compare_digest(expected_state.encode(),
+                                                            params.get("state", "").encode()):
+            raise Unauthenticated("identity verification state does not match; start again",
+                                  reason="identity_incomplete")
+        try:
+            identity = provider_from_settings(settings).complete(params, nonce=nonce)
+        except (Unauthenticated, httpx.HTTPError) as exc:
+            raise Unauthenticated(f"the provider did not verify: {exc}", reason="identity_incomplete") from exc
+        store_identity(tx.connection(), settings, user_id=user.user_id, identity=identity)
+
+    _, errors = attempt(tx, t, finish)
+    if errors:
+        response: HTMLResponse | RedirectResponse = page(
+            request, "identity.html", t, user=user, nav="identity", status=422, errors=errors, values={},
+            account=get_user(tx.connection(), user.user_id), provider=settings.identity.provider, message="")
+    else:
+        response = see_other(f"{PORTAL}/children?verified=1")
+    response.delete_cookie(IDV_COOKIE, path=IDV_PATH)
+    return response

@@ -7,7 +7,9 @@ test_portal_browser.py."""
 from __future__ import annotations
 
 import re
+import threading
 from datetime import date
+from urllib.parse import parse_qs, urlparse
 
 from bs4 import BeautifulSoup
 from sqlalchemy import Connection, text
@@ -17,6 +19,7 @@ from geo.auth.accounts import create_user
 from geo.settings import Settings
 from tests.accounts_util import mail_to, pick_centres
 from tests.dbutil import client_on
+from tests.geo.auth.test_identity import CLIENT_ID, SECRET, Issuer
 
 PASSWORD = "correct horse battery staple"
 
@@ -156,3 +159,47 @@ def test_staff_vacancy_report_page(settings: Settings, conn: Connection) -> None
     # Another centre's form is refused (a page, in the reader's language).
     refused_other = client.get(f"/portal/staff/centres/{other.code}/vacancy")
     assert refused_other.status_code == 403 and refused_other.headers["content-type"].startswith("text/html")
+
+
+def test_identity_with_openid_connect(settings: Settings, conn: Connection) -> None:
+    """본인인증 through an OpenID Connect issuer (a local one signing real ID tokens): the page sends the browser to
+    it with state and nonce, the callback stores what it verified; a callback with another state is refused."""
+    issuer = Issuer()
+    thread = threading.Thread(target=issuer.server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        oidc = Settings(DATABASE_URL=settings.database.url, DOLBOM_IDENTITY_PROVIDER="oidc",
+                        DOLBOM_OIDC_ISSUER=issuer.url, DOLBOM_OIDC_CLIENT_ID=CLIENT_ID,
+                        DOLBOM_OIDC_CLIENT_SECRET=SECRET,
+                        DOLBOM_OIDC_REDIRECT_URI="http://testserver/portal/account/identity/callback")
+        user_id = create_user(conn, email="oidc@example.kr", password=PASSWORD, role="parent")
+        client = client_on(oidc, conn)
+        client.headers["Accept-Language"] = "en"
+        client.post("/portal/login", data={"email": "oidc@example.kr", "password": PASSWORD})
+        form = client.get("/portal/account/identity")
+        assert 'action="/portal/account/identity/start"' in form.text
+        started = client.post("/portal/account/identity/start", data={"csrf_token": _csrf(form.text)},
+                              follow_redirects=False)
+        assert started.status_code == 303
+        target = urlparse(started.headers["location"])
+        query = parse_qs(target.query)
+        assert f"{target.scheme}://{target.netloc}{target.path}" == f"{issuer.url}/authorize"
+        assert query["redirect_uri"] == ["http://testserver/portal/account/identity/callback"]
+        forged = client.get("/portal/account/identity/callback", params={"code": "c-1", "state": "not-it"})
+        assert forged.status_code == 422 and "did not complete" in forged.text
+        # The cookie is cleared after any answer: start again.
+        started = client.post("/portal/account/identity/start", data={"csrf_token": _csrf(form.text)},
+                              follow_redirects=False)
+        query = parse_qs(urlparse(started.headers["location"]).query)
+        issuer.nonce = query["nonce"][0]
+        issuer.userinfo = {"sub": "user-1", "ci": "CI-PORTAL", "phone_number": "010-2222-3333"}
+        done = client.get("/portal/account/identity/callback", params={"code": "c-2", "state": query["state"][0]},
+                          follow_redirects=False)
+        assert done.status_code == 303 and done.headers["location"] == "/portal/children?verified=1"
+        row = conn.execute(text("SELECT verified_name, verified_birth_date, identity_provider FROM users "
+                                "WHERE id = :u"), {"u": user_id}).one()
+        assert (row.verified_name, row.verified_birth_date.isoformat(), row.identity_provider) == (
+            "김엄마", "1990-03-04", "oidc")
+    finally:
+        issuer.server.shutdown()
+        issuer.server.server_close()
