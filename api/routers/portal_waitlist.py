@@ -14,6 +14,7 @@ from sqlalchemy import Connection
 
 from api.deps import PageLang, PageUser, SessionDep, WriteRoute, WriteTx
 from api.portal.i18n import Translator
+from api.portal.ranks import bound
 from api.portal.render import PORTAL, environment, local_path, login_redirect, page, see_other
 from api.portal.vocab import CATEGORY_LABELS, STATUS_LABELS
 from api.routers.portal_account import Text, attempt, form_date
@@ -135,7 +136,7 @@ def _applications_context(t: Translator, user: Principal, conn: Connection) -> d
     for offer in offers.values():
         offer["deadline_text"] = offer["deadline"].astimezone(SEOUL).strftime("%Y-%m-%d %H:%M") + " KST"
     admitted = parent_view.admitted(conn, parent_user_id=user.user_id)
-    return {"entries": entries, "offers": offers, "admitted": admitted, "status_labels": STATUS_LABELS,
+    return {"entries": entries, "offers": offers, "admitted": admitted, "status_labels": STATUS_LABELS, **bound(t),
             "lapses": parent_view.lapse_dates(conn, parent_user_id=user.user_id),
             "names": parent_view.centre_names(conn, [e["centre"] for e in entries])}
 
