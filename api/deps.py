@@ -18,8 +18,8 @@
 - ``CurrentUser``, ``OptionalUser``, ``AdminUser``, ``require_role(...)``: who is calling (``api/security.py``
   decides what they may do).
 - The portal's pages: ``PageLang`` (the request's ``Translator``), ``PageUser`` (the session cookie's user or None,
-  with the CSRF token of a form field or the header on unsafe methods), ``CsrfField`` (the token to put in forms),
-  ``PageForm`` (a posted form's text fields).
+  with the CSRF token of a form field or the header on unsafe methods), ``PageForm`` (a posted form's text
+  fields). The token a page puts in its forms is the readable ``dolbom_csrf`` cookie (``api/portal/render.py``).
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ from api.idempotency import IDEMPOTENCY_HEADER, KeyedWrite, replayed
 from api.portal.i18n import LANG_COOKIE, Translator, negotiate
 from api.private import mark_private
 from api.read_routing import LSN_COOKIE, MIN_LSN_HEADER, READ_PRIMARY
-from api.security import CSRF_COOKIE, CSRF_FIELD, CSRF_HEADER, SAFE_METHODS, SESSION_COOKIE
+from api.security import CSRF_FIELD, CSRF_HEADER, SAFE_METHODS, SESSION_COOKIE
 from api.state import AppState, state_of
 from geo.auth.accounts import Principal, resolve_token, sha256_hex
 from geo.auth.policy import Role
@@ -422,12 +422,6 @@ def page_user(request: Request, session: SessionDep,
     return principal
 
 
-async def csrf_field(request: Request) -> str:
-    """The token a page puts in its forms' ``csrf_token`` field: the session's, from the readable
-    ``dolbom_csrf`` cookie set at login (the synchronizer token; only its hash is stored)."""
-    return request.cookies.get(CSRF_COOKIE, "")
-
-
 async def page_form(request: Request) -> dict[str, str]:
     """A page's posted form as text fields (for forms whose fields depend on the data, e.g. one per class)."""
     content_type = request.headers.get("content-type", "")
@@ -439,7 +433,6 @@ async def page_form(request: Request) -> dict[str, str]:
 PageForm = Annotated[dict[str, str], Depends(page_form)]
 PageLang = Annotated[Translator, Depends(page_translator)]
 PageUser = Annotated[Principal | None, Depends(page_user)]
-CsrfField = Annotated[str, Depends(csrf_field)]
 
 # --- Idempotency-Key ------------------------------------------------------------------------------------------
 
