@@ -47,8 +47,10 @@ STAFF_PASSWORD = "staff horse battery staple"
 # What each language's page says (the catalogs' translations of the messages the test looks for).
 SAYS = {
     "ko": {"rank": "{of}명 중 {rank}순위", "accepted": "입소 자리를 수락했습니다.", "locale": "ko-KR",
+           "keep": "유지", "kept": "신청이 유지됩니다.",
            "viewport": {"width": 375, "height": 812}},
     "en": {"rank": "Rank {rank} of {of}", "accepted": "You accepted the place.", "locale": "en-US",
+           "keep": "Keep", "kept": "The application is kept.",
            "viewport": {"width": 1280, "height": 900}},
 }
 
@@ -260,13 +262,25 @@ def test_parent_applies_and_accepts_by_keyboard(lang: str, browser: Browser, ser
     # Admitted at the first centre; the second application stays (it lapses unless kept: "Keep" is offered).
     expect(page.locator(".notice", has_text=first_name)).to_be_visible()
     expect(page.locator("section.card")).to_have_count(1)
-    expect(second_card.locator("details.confirm > summary").first).to_be_visible()
+    expect(second_card.locator("details.confirm > summary", has_text=says["keep"])).to_be_visible()
     check(page, f"{lang}-11-accepted")
+    # Keep the second application (it would lapse after the admission), after its confirmation.
+    second_id = second_card.get_attribute("id")
+    tab_to(page, f'#{second_id} details.confirm > summary')
+    page.keyboard.press("Enter")
+    tab_to(page, f'#{second_id} form[action$="/keep"] button')
+    page.keyboard.press("Enter")
+    expect(page.locator(".notice[role=status]")).to_have_text(says["kept"])
+    expect(second_card.locator("details.confirm > summary", has_text=says["keep"])).to_have_count(0)
     with portal_db.connect() as conn:
         assert conn.execute(text("""SELECT e.status FROM waitlist_entries e JOIN facilities f ON f.id = e.facility_id
                                     JOIN children c ON c.id = e.child_id
                                     WHERE f.code = :f AND c.public_id = :c"""),
                             {"f": first, "c": child_public_id}).scalar_one() == "admitted"
+        assert conn.execute(text("""SELECT e.status, e.lapse_at FROM waitlist_entries e
+                                    JOIN facilities f ON f.id = e.facility_id JOIN children c ON c.id = e.child_id
+                                    WHERE f.code = :f AND c.public_id = :c"""),
+                            {"f": second, "c": child_public_id}).one() == ("waiting", None)
     assert all(urlsplit(u).hostname != "127.0.0.1" for u in blocked)
     print(f"\n[{lang}] sign-up to 'my child's rank' in the browser: {seconds_to_rank:.1f} s")
     context.close()
