@@ -35,6 +35,9 @@ from api.routers import (
     ogc_tiles,
     places,
     statistics,
+    portal_account,
+    portal_staff,
+    portal_waitlist,
     tiles,
     vacancy,
     waitlist,
@@ -113,6 +116,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(statistics.router)
     app.include_router(designations.router)
     app.include_router(api_docs.router)
+    app.include_router(portal_account.router)
+    app.include_router(portal_waitlist.router)
+    app.include_router(portal_staff.router)
     app.mount("/static", StaticFiles(directory=map_page.STATIC_DIR), name="static")
     check_write_routes(app)
     return app

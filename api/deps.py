@@ -17,6 +17,9 @@
 - ``LayerEngineDep``, ``TileCacheDep``, ``VacancyHubDep``: map layers, tiles, the vacancy stream.
 - ``CurrentUser``, ``OptionalUser``, ``AdminUser``, ``require_role(...)``: who is calling (``api/security.py``
   decides what they may do).
+- The portal's pages: ``PageLang`` (the request's ``Translator``), ``PageUser`` (the session cookie's user or None,
+  with the CSRF token of a form field or the header on unsafe methods), ``PageForm`` (a posted form's text
+  fields). The token a page puts in its forms is the readable ``dolbom_csrf`` cookie (``api/portal/render.py``).
 """
 
 from __future__ import annotations
@@ -42,9 +45,10 @@ from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
 from api.idempotency import IDEMPOTENCY_HEADER, KeyedWrite, replayed
+from api.portal.i18n import LANG_COOKIE, Translator, negotiate
 from api.private import mark_private
 from api.read_routing import LSN_COOKIE, MIN_LSN_HEADER, READ_PRIMARY
-from api.security import CSRF_HEADER, SAFE_METHODS, SESSION_COOKIE
+from api.security import CSRF_FIELD, CSRF_HEADER, SAFE_METHODS, SESSION_COOKIE
 from api.state import AppState, state_of
 from geo.admission import tlog_store
 from geo.auth.accounts import Principal, resolve_token, sha256_hex
@@ -370,6 +374,66 @@ def require_role(*roles: Role) -> Callable[..., Principal]:
 
 
 AdminUser = Annotated[Principal, Depends(require_role(Role.city_admin))]
+
+# --- the portal's pages ---------------------------------------------------------------------------------------
+
+# Pages where a signed-up parent whose e-mail is not confirmed yet may still write (like the API's /auth/).
+PAGE_ACCOUNT_PREFIX = "/portal/account/"
+
+
+async def page_translator(request: Request) -> Translator:
+    """The ``Translator`` of the request's language (the ``dolbom_lang`` cookie, then ``Accept-Language``)."""
+    return Translator(negotiate(cookie=request.cookies.get(LANG_COOKIE),
+                                accept_language=request.headers.get("accept-language")))
+
+
+async def sent_csrf_token(request: Request) -> str:
+    """The CSRF token a page's unsafe request carries: the ``X-CSRF-Token`` header (htmx) or the form's
+    ``csrf_token`` field (a plain form post; the form is parsed once, handlers read it again from the cache)."""
+    if request.method in SAFE_METHODS:
+        return ""
+    if header := request.headers.get(CSRF_HEADER):
+        return header
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+        value = (await request.form()).get(CSRF_FIELD)
+        return value if isinstance(value, str) else ""
+    return ""
+
+
+def page_user(request: Request, session: SessionDep,
+              sent: Annotated[str, Depends(sent_csrf_token)]) -> Principal | None:
+    """The session cookie's user for a page, or None (no cookie, or a session that ended: the page offers the
+    login). Unsafe methods need the session's CSRF token (``Forbidden`` ``reason=csrf``), and an account whose
+    e-mail is not confirmed may only manage itself (pages under ``/portal/account/``)."""
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if not cookie:
+        return None
+    mark_private(request.scope)
+    try:
+        principal = _resolve(session, cookie, kind="session")
+    except Unauthenticated:
+        return None
+    if request.method not in SAFE_METHODS:
+        if not sent or not principal.csrf_hash or not hmac.compare_digest(sha256_hex(sent), principal.csrf_hash):
+            raise Forbidden("missing or wrong CSRF token for a cookie session", reason="csrf")
+        if not principal.email_confirmed and not request.url.path.startswith(PAGE_ACCOUNT_PREFIX):
+            raise Forbidden("confirm your e-mail address first (the link in the mail sent at sign-up)",
+                            reason="email_not_confirmed")
+    return principal
+
+
+async def page_form(request: Request) -> dict[str, str]:
+    """A page's posted form as text fields (for forms whose fields depend on the data, e.g. one per class)."""
+    content_type = request.headers.get("content-type", "")
+    if not content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+        return {}
+    return {key: value for key, value in (await request.form()).items() if isinstance(value, str)}
+
+
+PageForm = Annotated[dict[str, str], Depends(page_form)]
+PageLang = Annotated[Translator, Depends(page_translator)]
+PageUser = Annotated[Principal | None, Depends(page_user)]
 
 # --- Idempotency-Key ------------------------------------------------------------------------------------------
 

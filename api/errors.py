@@ -14,12 +14,13 @@ from typing import Any
 import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from psycopg_pool import PoolTimeout
 from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.exc import TimeoutError as EnginePoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.portal.render import error_page
 from geo.errors import (
     Conflict,
     DolbomError,
@@ -40,6 +41,7 @@ from geo.errors import (
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
+PORTAL_PREFIX = "/portal/"
 RETRY_AFTER_S = 5
 
 STATUS_BY_ERROR: dict[type[DolbomError], int] = {
@@ -97,8 +99,11 @@ def domain_problem(exc: DolbomError, *, instance: str | None = None, status: int
     return problem(status, exc.title, exc.detail, instance=instance, headers=headers, **exc.extra)
 
 
-async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
+async def _domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DolbomError)
+    if request.url.path.startswith(PORTAL_PREFIX):
+        # A page's request: the message in the user's language on a page (api/portal/render.py), not a problem.
+        return error_page(request, exc, status_for(exc))
     return domain_problem(exc, instance=str(request.url.path))
 
 

@@ -19,6 +19,7 @@ from geo.auth.policy import authorize as policy_authorize
 SESSION_COOKIE = "dolbom_session"
 CSRF_COOKIE = "dolbom_csrf"
 CSRF_HEADER = "X-CSRF-Token"
+CSRF_FIELD = "csrf_token"  # the same token in a portal page's form field (a form post cannot send headers)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 

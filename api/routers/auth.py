@@ -6,7 +6,6 @@ import secrets
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request, Response
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from api.deps import AnonymousIdempotencyKeyDep, ClientIp, CurrentUser, SessionDep, SettingsDep, WriteRoute, WriteTx
@@ -34,15 +33,12 @@ from api.schemas.accounts import (
 from api.security import CSRF_COOKIE, SESSION_COOKIE
 from geo.auth import limits
 from geo.auth.accounts import (
+    IssuedToken,
     change_password,
-    check_password,
-    create_user,
     get_user,
-    hash_password,
     issue_token,
     list_tokens,
     login,
-    normalise_email,
     revoke_all_tokens,
     revoke_token,
     revoke_user_token,
@@ -51,15 +47,13 @@ from geo.auth.identity import LocalTestProvider, provider_from_settings, store_i
 from geo.auth.mail import (
     confirm_email,
     finish_password_reset,
-    send_confirmation,
-    send_signup_notice,
     start_password_reset,
 )
-from geo.auth.policy import Role
-from geo.errors import Conflict, DolbomError, Forbidden, InvalidQuery, TooManyAttempts, Unauthenticated
+from geo.auth.signup import sign_up
+from geo.errors import DolbomError, Forbidden, InvalidQuery, TooManyAttempts, Unauthenticated
 from geo.privacy.erasure import delete_account
 from geo.settings import Settings
-from geo.validation import MAX_ID, personal_text
+from geo.validation import MAX_ID
 
 router = APIRouter(prefix="/auth", tags=["auth"], route_class=WriteRoute)
 # Documented as problem+json by api.openapi (401/403 of authenticated operations are added there).
@@ -96,24 +90,8 @@ def signup(body: SignupIn, tx: WriteTx, settings: SettingsDep, ip: ClientIp,
     second account), so sign-up does not tell who is registered. The new account must confirm its address
     (``POST /auth/confirm-email``) before it may act. 422 for a bad address or a weak password; 429 past the
     sign-ups allowed from one address (docs/accounts.md)."""
-    conn = tx.connection()
-    limits.check_signup(conn, settings, client_ip=ip)
-    email = normalise_email(body.email)
-    display_name = personal_text(body.display_name, param="display_name")
-    check_password(body.password, user_inputs=(email, display_name))
-    existing = conn.execute(text("SELECT id FROM users WHERE email = :e"), {"e": email}).scalar()
-    if existing is not None:
-        hash_password(body.password, user_inputs=(email,))  # the same work as a new account: no timing tell
-        if limits.check_account_mail(conn, settings, email=email):
-            send_signup_notice(conn, user_id=int(existing), email=email)
-        return SIGNUP_ANSWER
-    try:
-        user_id = create_user(conn, email=email, password=body.password, role=Role.parent,
-                              display_name=display_name, email_confirmed=False)
-    except Conflict:  # a concurrent sign-up with the address won: the same answer
-        return SIGNUP_ANSWER
-    if limits.check_account_mail(conn, settings, email=email):
-        send_confirmation(conn, user_id=user_id, email=email)
+    sign_up(tx.connection(), settings, email=body.email, password=body.password, display_name=body.display_name,
+            client_ip=ip)
     return SIGNUP_ANSWER
 
 
@@ -161,6 +139,24 @@ def _answer_refusals(request: Request, fn: Any, refusals: tuple[type[Exception],
         return domain_problem(exc, instance=request.url.path)
 
 
+def set_session_cookies(request: Request, response: Response, settings: Settings, issued: IssuedToken) -> None:
+    """The web session's cookies (the API's login and the portal's): the HttpOnly session and the readable CSRF
+    token."""
+    assert issued.csrf is not None, "a session token carries its CSRF token"
+    max_age = int(settings.auth.session_ttl_hours * 3600)
+    secure = secure_cookie(request.scope, settings.auth.cookie_secure)
+    response.set_cookie(SESSION_COOKIE, issued.secret, max_age=max_age, httponly=True, samesite="lax",
+                        secure=secure, path="/")
+    response.set_cookie(CSRF_COOKIE, issued.csrf, max_age=max_age, httponly=False, samesite="strict",
+                        secure=secure, path="/")
+
+
+def clear_session_cookies(response: Response) -> None:
+    """Delete the web session's cookies."""
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    response.delete_cookie(CSRF_COOKIE, path="/")
+
+
 @router.post("/login", response_model=SessionOut, summary="Open a web session (cookies)", responses=LOGIN_ERRORS)
 def login_session(body: LoginIn, request: Request, response: Response, tx: WriteTx,
                   settings: SettingsDep) -> dict[str, Any] | Response:
@@ -171,11 +167,7 @@ def login_session(body: LoginIn, request: Request, response: Response, tx: Write
                                                      client_ip=_client_ip(request)), LOGIN_REFUSALS)
     if isinstance(issued, Response):
         return issued
-    max_age = int(settings.auth.session_ttl_hours * 3600)
-    response.set_cookie(SESSION_COOKIE, issued.secret, max_age=max_age, httponly=True, samesite="lax",
-                        secure=secure_cookie(request.scope, settings.auth.cookie_secure), path="/")
-    response.set_cookie(CSRF_COOKIE, issued.csrf, max_age=max_age, httponly=False, samesite="strict",
-                        secure=secure_cookie(request.scope, settings.auth.cookie_secure), path="/")
+    set_session_cookies(request, response, settings, issued)
     return {"csrf_token": issued.csrf, "expires_at": issued.expires_at}
 
 

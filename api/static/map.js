@@ -94,6 +94,8 @@ function buildControls() {
   langSelect.addEventListener("change", () => {
     lang = langSelect.value;
     try { localStorage.setItem("dolbom.lang", lang); } catch (_) { /* not remembered */ }
+    // The portal's pages (server-rendered) read the language from this cookie.
+    document.cookie = `dolbom_lang=${lang}; path=/; max-age=31536000; samesite=lax`;
     applyLanguage();
   });
   const services = document.getElementById("services");
@@ -567,7 +569,8 @@ function renderDetail(d) {
       <th scope="col">${t("free_col")}</th></tr></thead><tbody>${rows}</tbody></table>` : ""}
     ${mixed ? `<p class="note" id="mixed-note">${t("mixed_note")}</p>` : ""}
     ${hours ? `<h3>${t("hours")}</h3><ul class="hours">${hours}</ul>` : ""}
-    ${d.location_approximate ? `<p class="note" id="location-note"><em>${t("location_approximate")}</em></p>` : ""}`;
+    ${d.location_approximate ? `<p class="note" id="location-note"><em>${t("location_approximate")}</em></p>` : ""}
+    ${d.code ? `<p><a id="apply-link" href="/portal/centres/${encodeURIComponent(d.code)}">${escapeHtml(t("apply_link"))}</a></p>` : ""}`;
 }
 
 // ----------------------------------------------------------------------------------------------------------
