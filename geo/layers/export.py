@@ -151,5 +151,22 @@ def export_layer(conn: Connection, layer: Layer, query: ItemsQuery, fmt: str, di
     elif fmt in ("gpkg", "fgb"):
         _write_arrow(frame, layer, names, path, spec.driver)
     else:  # GeoJSON: arrays stay JSON arrays, dates ISO text (through Arrow, as GDAL writes them)
-        frame.to_file(path, driver=spec.driver, engine="pyogrio", use_arrow=True)
+        _write_geojson(frame, layer, names, path, spec.driver)
     return path
+
+
+def _write_geojson(frame: gpd.GeoDataFrame, layer: Layer, names: set[str], path: Path, driver: str) -> None:
+    """GeoJSON through Arrow, string arrays as lists of strings, and every column typed by its property when
+    Arrow infers ``null`` (an all-empty array column, such as a layer whose centres declare no staff language,
+    or an export matching nothing): GDAL cannot make a field of type null."""
+    table = pa.table(frame.to_arrow(geometry_encoding="WKB"))
+    wanted = {"id": pa.int64() if layer.id_column.type.python_type is int else pa.string()}
+    wanted.update({p.name: pa.list_(pa.string()) if p.type == "array" else _ARROW_TYPES[p.type]
+                   for p in layer.properties if p.name in names})
+    for name, arrow_type in wanted.items():
+        i = table.schema.get_field_index(name)
+        column = table.column(i)
+        if pa.types.is_null(column.type) or (pa.types.is_list(column.type) and column.type != arrow_type):
+            table = table.set_column(i, name, column.cast(arrow_type))
+    pyogrio.write_arrow(table, path, driver=driver, geometry_name="geometry", geometry_type=_ogr_geometry_type(layer),
+                        crs=frame.crs.to_wkt() if frame.crs is not None else None)
