@@ -30,9 +30,9 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from geo.admission.chain import chain_rows, verify_centre
+from geo.admission.chain import ChainProblem, ChainRow, verify_chain
 from geo.admission.events import child_pseudonym, claim_salt, priority_fields, rules_event, secret
-from geo.admission.queue import public_rows, queues
+from geo.admission.queue import QueueEntry, QueueKey, public_rows, queues
 from geo.admission.replay import (
     ACTIVE,
     CentreState,
@@ -71,14 +71,31 @@ class _Centre:
     facility_type: str
     state: CentreState
     events: list[dict[str, Any]]
+    problems: list[ChainProblem]
 
 
 def _load(conn: Connection, facility_ids: Sequence[int]) -> list[_Centre]:
+    """The centres with their chains folded and checked (three queries, whatever the number of centres)."""
+    ids = list(facility_ids)
+    rows: dict[int, list[ChainRow]] = {}
+    for r in conn.execute(text("SELECT facility_id, seq, event, digest, hash FROM waitlist_chain "
+                               "WHERE facility_id = ANY(:f) ORDER BY facility_id, seq"), {"f": ids}):
+        rows.setdefault(r.facility_id, []).append(ChainRow(r.seq, r.event, r.digest, r.hash))
+    heads: dict[int, list[Any]] = {}
+    for h in conn.execute(text("SELECT facility_id, day, seq, hash FROM waitlist_chain_heads "
+                               "WHERE facility_id = ANY(:f) ORDER BY facility_id, day"), {"f": ids}):
+        heads.setdefault(h.facility_id, []).append(h)
     out = []
     for f in conn.execute(text("SELECT id, code, facility_type FROM facilities WHERE id = ANY(:f) ORDER BY code"),
-                          {"f": list(facility_ids)}):
-        events = [r.event for r in chain_rows(conn, f.id)]
-        out.append(_Centre(f.id, f.code, f.facility_type, fold(events), events))
+                          {"f": ids}):
+        chain = rows.get(f.id, [])
+        problems = verify_chain(chain)
+        by_seq = {r.seq: r for r in chain}
+        for h in heads.get(f.id, []):
+            if h.seq not in by_seq or by_seq[h.seq].hash != h.hash:
+                problems.append(ChainProblem(h.seq, f"published head of {h.day} does not match the chain"))
+        events = [r.event for r in chain]
+        out.append(_Centre(f.id, f.code, f.facility_type, fold(events), events, problems))
     return out
 
 
@@ -129,14 +146,28 @@ def differences(conn: Connection, facility_ids: Sequence[int]) -> list[Differenc
     live = _live_entries(conn, facility_ids)
     mapped = _mapped_children(conn, facility_ids)
     claims = _claims_of(conn, sorted({e["child_id"] for by in live.values() for e in by.values()}))
+    offers = _live_offers(conn, facility_ids)
+    served = _served(conn, centres, live)
+    served_at: dict[int, dict[tuple[int, int], list[QueueEntry]]] = {}
+    for (f, y, a), ranked in served.items():
+        served_at.setdefault(f, {})[(y, a)] = ranked
     out: list[Difference] = []
     for c in centres:
-        d = _centre_differences(conn, key, c, live.get(c.id, {}), mapped, claims)
-        out.extend(d)
+        out.extend(_centre_differences(key, c, live.get(c.id, {}), mapped, claims))
+        out.extend(_offer_differences(c, offers.get(c.id, {})))
+        out.extend(_queue_differences(c, served_at.get(c.id, {})))
     return out
 
 
-def _centre_differences(conn: Connection, key: bytes, c: _Centre, live: dict[str, dict[str, Any]],
+def _served(conn: Connection, centres: Sequence[_Centre],
+            live: dict[int, dict[str, dict[str, Any]]]) -> dict[QueueKey, list[QueueEntry]]:
+    """Every queue the tables serve or the logs hold, ranked as they are served (one query)."""
+    keys = {(c.id, y, a) for c in centres for y, a in c.state.queue_keys()}
+    keys |= {(f, e["year"], e["age_class"]) for f, by in live.items() for e in by.values() if e["status"] in ACTIVE}
+    return queues(conn, sorted(keys))
+
+
+def _centre_differences(key: bytes, c: _Centre, live: dict[str, dict[str, Any]],
                         mapped: dict[tuple[int, str], tuple[int, str]],
                         claims: dict[int, list[tuple[str, str, str | None]]]) -> list[Difference]:
     out: list[Difference] = []
@@ -144,7 +175,7 @@ def _centre_differences(conn: Connection, key: bytes, c: _Centre, live: dict[str
     def diff(entry: str, field: str, expected: Any, found: Any) -> None:
         out.append(Difference(c.code, entry, field, _value(expected), _value(found)))
 
-    for p in verify_centre(conn, c.id):
+    for p in c.problems:
         diff(f"link {p.seq}", "chain", "intact", p.reason)
     for lp in c.state.problems:
         diff(f"link {lp.seq}", "event", "follows from the log", lp.reason)
@@ -183,8 +214,6 @@ def _centre_differences(conn: Connection, key: bytes, c: _Centre, live: dict[str
     for pid, r in sorted(c.state.entries.items()):
         if pid not in live and (c.id, r.child) in mapped:
             diff(pid, "entry", "present", "absent")
-    out.extend(_offer_differences(conn, c))
-    out.extend(_queue_differences(conn, c))
     return out
 
 
@@ -194,16 +223,19 @@ def _category_names(key: bytes, child_pid: str, facility_id: int, year: int) -> 
             for code in rules_for(year).categories}
 
 
-def _live_offers(conn: Connection, facility_id: int) -> dict[int, dict[str, Any]]:
-    rows = conn.execute(text("""SELECT o.id, e.public_id AS entry, o.deadline, o.status, o.created_at, o.answered_at
+def _live_offers(conn: Connection, facility_ids: Sequence[int]) -> dict[int, dict[int, dict[str, Any]]]:
+    rows = conn.execute(text("""SELECT o.id, o.facility_id, e.public_id AS entry, o.deadline, o.status, o.created_at,
+                                       o.answered_at
                                 FROM waitlist_offers o JOIN waitlist_entries e ON e.id = o.entry_id
-                                WHERE o.facility_id = :f"""), {"f": facility_id}).mappings().all()
-    return {r["id"]: dict(r) for r in rows}
+                                WHERE o.facility_id = ANY(:f)"""), {"f": list(facility_ids)}).mappings().all()
+    out: dict[int, dict[int, dict[str, Any]]] = {}
+    for r in rows:
+        out.setdefault(r["facility_id"], {})[r["id"]] = dict(r)
+    return out
 
 
-def _offer_differences(conn: Connection, c: _Centre) -> list[Difference]:
+def _offer_differences(c: _Centre, live: dict[int, dict[str, Any]]) -> list[Difference]:
     out = []
-    live = _live_offers(conn, c.id)
     for oid in sorted(set(live) | set(c.state.offers)):
         name = f"offer {oid}"
         o, row = c.state.offers.get(oid), live.get(oid)
@@ -216,22 +248,19 @@ def _offer_differences(conn: Connection, c: _Centre) -> list[Difference]:
     return out
 
 
-def _queue_differences(conn: Connection, c: _Centre) -> list[Difference]:
+def _queue_differences(c: _Centre, served: dict[tuple[int, int], list[QueueEntry]]) -> list[Difference]:
     out = []
-    live_keys = conn.execute(text("""SELECT DISTINCT year, age_class FROM waitlist_entries WHERE facility_id = :f
-                                     AND status = ANY(:st)"""), {"f": c.id, "st": list(ACTIVE)}).all()
-    keys = sorted({(k.year, k.age_class) for k in live_keys} | set(c.state.queue_keys()))
-    served = queues(conn, [(c.id, y, a) for y, a in keys])
+    keys = sorted(served)
     for y, a in keys:
         name = f"queue {y}/{a}"
         expected = [e.entry for e in c.state.queue(y, a)]
-        found = [q.ranked.public_id for q in served[(c.id, y, a)]]
+        found = [q.ranked.public_id for q in served[(y, a)]]
         found_rank = {pid: i for i, pid in enumerate(found, start=1)}
         expected_rank = {pid: i for i, pid in enumerate(expected, start=1)}
         for pid in dict.fromkeys([*expected, *found]):
             if expected_rank.get(pid) != found_rank.get(pid):
                 out.append(Difference(c.code, pid, f"rank in {name}", expected_rank.get(pid), found_rank.get(pid)))
-        shown, replayed = public_rows(served[(c.id, y, a)]), public_queue(c.state, y, a)
+        shown, replayed = public_rows(served[(y, a)]), public_queue(c.state, y, a)
         for want, got in zip(replayed, shown, strict=False):
             if want != got:
                 out.append(Difference(c.code, name, f"public row {want['rank']}", want, got))
@@ -246,67 +275,82 @@ def _queue_differences(conn: Connection, c: _Centre) -> list[Difference]:
 def rebuild(conn: Connection, facility_ids: Sequence[int], *, dry_run: bool = False) -> list[Difference]:
     """Make the centres' entries, their claims' evidence and their offers the projection of the logs; returns the
     differences found before (``dry_run``: only finds them). The private map of pseudonyms gives each entry its
-    child (checked against the key); entries the log does not hold are deleted, so are offers."""
+    child (checked against the key); entries and offers the logs do not hold are deleted. A fixed number of
+    statements, whatever the number of centres."""
     found = differences(conn, facility_ids)
     if dry_run or not found:
         return found
     key = secret(conn)
-    mapped = _mapped_children(conn, facility_ids)
-    for c in _load(conn, facility_ids):
-        _rebuild_centre(conn, key, c, mapped)
+    ids = list(facility_ids)
+    mapped = _mapped_children(conn, ids)
+    centres = _load(conn, ids)
+    wanted: list[tuple[_Centre, ReplayEntry, int, str]] = []
+    for c in centres:
+        for e in c.state.entries.values():
+            child = mapped.get((c.id, e.child))
+            if child is not None and child_pseudonym(key, child[1], c.id) == e.child:
+                wanted.append((c, e, *child))
+    conn.execute(text("DELETE FROM waitlist_offers WHERE facility_id = ANY(:f)"), {"f": ids})
+    conn.execute(text("DELETE FROM waitlist_entries WHERE facility_id = ANY(:f) AND NOT (public_id = ANY(:keep))"),
+                 {"f": ids, "keep": [e.entry for _, e, _, _ in wanted]})
+    conn.execute(text("""
+        INSERT INTO waitlist_entries (public_id, child_id, facility_id, year, age_class, preference, applied_at,
+                                      status, status_at)
+        SELECT * FROM unnest(CAST(:pid AS text[]), CAST(:child AS int[]), CAST(:f AS int[]), CAST(:y AS int[]),
+                             CAST(:a AS int[]), CAST(:pref AS int[]), CAST(:applied AS timestamptz[]),
+                             CAST(:s AS text[]), CAST(:at AS timestamptz[]))
+        ON CONFLICT (public_id) DO UPDATE SET child_id = EXCLUDED.child_id, facility_id = EXCLUDED.facility_id,
+            year = EXCLUDED.year, age_class = EXCLUDED.age_class, preference = EXCLUDED.preference,
+            applied_at = EXCLUDED.applied_at, status = EXCLUDED.status, status_at = EXCLUDED.status_at
+    """), {"pid": [e.entry for _, e, _, _ in wanted], "child": [ch for _, _, ch, _ in wanted],
+           "f": [c.id for c, _, _, _ in wanted], "y": [e.year for _, e, _, _ in wanted],
+           "a": [e.age_class for _, e, _, _ in wanted], "pref": [e.preference for _, e, _, _ in wanted],
+           "applied": [e.applied_at for _, e, _, _ in wanted], "s": [e.status for _, e, _, _ in wanted],
+           "at": [e.status_at for _, e, _, _ in wanted]})
+    _rebuild_claims(conn, key, [(c, e, ch, pid) for c, e, ch, pid in wanted if e.status in ACTIVE])
+    entry_ids = {r.public_id: r.id for r in conn.execute(
+        text("SELECT public_id, id FROM waitlist_entries WHERE facility_id = ANY(:f)"), {"f": ids})}
+    child_of = {(c.id, e.entry): ch for c, e, ch, _ in wanted}
+    offers = [(c, o) for c in centres for o in c.state.offers.values() if (c.id, o.entry) in child_of]
+    conn.execute(text("""
+        INSERT INTO waitlist_offers (id, entry_id, child_id, facility_id, age_class, deadline, status, created_at,
+                                     answered_at)
+        SELECT * FROM unnest(CAST(:id AS int[]), CAST(:e AS int[]), CAST(:c AS int[]), CAST(:f AS int[]),
+                             CAST(:a AS int[]), CAST(:d AS timestamptz[]), CAST(:s AS text[]),
+                             CAST(:at AS timestamptz[]), CAST(:ans AS timestamptz[]))
+    """), {"id": [o.id for _, o in offers], "e": [entry_ids[o.entry] for _, o in offers],
+           "c": [child_of[(c.id, o.entry)] for c, o in offers], "f": [c.id for c, _ in offers],
+           "a": [c.state.entries[o.entry].age_class for c, o in offers], "d": [o.deadline for _, o in offers],
+           "s": [o.status for _, o in offers], "at": [o.created_at for _, o in offers],
+           "ans": [o.answered_at for _, o in offers]})
     return found
 
 
-def _rebuild_centre(conn: Connection, key: bytes, c: _Centre, mapped: dict[tuple[int, str], tuple[int, str]]) -> None:
-    wanted: list[tuple[ReplayEntry, int, str]] = []
-    for e in c.state.entries.values():
-        child = mapped.get((c.id, e.child))
-        if child is not None and child_pseudonym(key, child[1], c.id) == e.child:
-            wanted.append((e, *child))
-    keep = [e.entry for e, _, _ in wanted]
-    conn.execute(text("DELETE FROM waitlist_offers WHERE facility_id = :f"), {"f": c.id})
-    conn.execute(text("DELETE FROM waitlist_entries WHERE facility_id = :f AND NOT (public_id = ANY(:keep))"),
-                 {"f": c.id, "keep": keep})
-    if wanted:
-        conn.execute(text("""
-            INSERT INTO waitlist_entries (public_id, child_id, facility_id, year, age_class, preference, applied_at,
-                                          status, status_at)
-            VALUES (:pid, :child, :f, :y, :a, :pref, :applied, :s, :at)
-            ON CONFLICT (public_id) DO UPDATE SET child_id = EXCLUDED.child_id, facility_id = EXCLUDED.facility_id,
-                year = EXCLUDED.year, age_class = EXCLUDED.age_class, preference = EXCLUDED.preference,
-                applied_at = EXCLUDED.applied_at, status = EXCLUDED.status, status_at = EXCLUDED.status_at
-        """), [{"pid": e.entry, "child": child_id, "f": c.id, "y": e.year, "a": e.age_class, "pref": e.preference,
-                "applied": e.applied_at, "s": e.status, "at": e.status_at} for e, child_id, _ in wanted])
-    centre = Centre(c.code, c.facility_type)
-    for e, child_id, child_pid in wanted:
-        if e.status in ACTIVE:
-            _rebuild_claims(conn, key, centre, c.id, e, child_id, child_pid)
-    ids = {r.public_id: r.id for r in conn.execute(text("SELECT public_id, id FROM waitlist_entries "
-                                                        "WHERE facility_id = :f"), {"f": c.id})}
-    child_of = {e.entry: child_id for e, child_id, _ in wanted}
-    offers = [o for o in c.state.offers.values() if o.entry in ids]
-    if offers:
-        conn.execute(text("""INSERT INTO waitlist_offers (id, entry_id, child_id, facility_id, age_class, deadline,
-                                                          status, created_at, answered_at)
-                             VALUES (:id, :e, :c, :f, :a, :d, :s, :at, :ans)"""),
-                     [{"id": o.id, "e": ids[o.entry], "c": child_of[o.entry], "f": c.id,
-                       "a": c.state.entries[o.entry].age_class, "d": o.deadline, "s": o.status, "at": o.created_at,
-                       "ans": o.answered_at} for o in offers])
-
-
-def _rebuild_claims(conn: Connection, key: bytes, centre: Centre, facility_id: int, e: ReplayEntry, child_id: int,
-                    child_pid: str) -> None:
-    """The child's claims that may count at this centre become what the entry's last priority event commits."""
-    rules = rules_for(e.year)
-    for code, category in rules.categories.items():
-        detail = centre.code if category.scope.kind == "named_centre" else None
-        if not category.counts_at(centre, detail):
-            continue
-        cm = commitment(claim_salt(key, child_pid, facility_id, code), code)
-        if cm in e.claims:
-            conn.execute(text("""INSERT INTO claims (child_id, category, evidence, detail) VALUES (:c, :cat, :ev, :d)
-                                 ON CONFLICT (child_id, category) DO UPDATE SET evidence = EXCLUDED.evidence"""),
-                         {"c": child_id, "cat": code, "ev": e.claims[cm], "d": detail})
-        else:
-            conn.execute(text("DELETE FROM claims WHERE child_id = :c AND category = :cat AND (detail IS NULL "
-                              "OR detail = :code)"), {"c": child_id, "cat": code, "code": centre.code})
+def _rebuild_claims(conn: Connection, key: bytes, active: Sequence[tuple[_Centre, ReplayEntry, int, str]]) -> None:
+    """The claims that may count at the centre of an active entry become what its last priority event commits:
+    evidence set (the claim written if missing), claims the log does not commit deleted."""
+    keep: dict[tuple[int, str], tuple[str, str | None]] = {}
+    drop: set[tuple[int, str, str]] = set()
+    for c, e, child_id, child_pid in active:
+        centre = Centre(c.code, c.facility_type)
+        for code, category in rules_for(e.year).categories.items():
+            detail = c.code if category.scope.kind == "named_centre" else None
+            if not category.counts_at(centre, detail):
+                continue
+            cm = commitment(claim_salt(key, child_pid, c.id, code), code)
+            if cm in e.claims:
+                keep[(child_id, code)] = (e.claims[cm], detail)
+            else:
+                drop.add((child_id, code, c.code))
+    drop = {d for d in drop if (d[0], d[1]) not in keep}
+    conn.execute(text("""DELETE FROM claims c USING unnest(CAST(:c AS int[]), CAST(:cat AS text[]),
+                                                         CAST(:code AS text[])) AS d(child_id, category, code)
+                         WHERE c.child_id = d.child_id AND c.category = d.category
+                           AND (c.detail IS NULL OR c.detail = d.code)"""),
+                 {"c": [d[0] for d in drop], "cat": [d[1] for d in drop], "code": [d[2] for d in drop]})
+    conn.execute(text("""INSERT INTO claims (child_id, category, evidence, detail)
+                         SELECT * FROM unnest(CAST(:c AS int[]), CAST(:cat AS text[]), CAST(:ev AS text[]),
+                                              CAST(:d AS text[]))
+                         ON CONFLICT (child_id, category) DO UPDATE SET evidence = EXCLUDED.evidence"""),
+                 {"c": [k[0] for k in keep], "cat": [k[1] for k in keep], "ev": [v[0] for v in keep.values()],
+                  "d": [v[1] for v in keep.values()]})

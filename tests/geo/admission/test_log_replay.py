@@ -15,7 +15,8 @@ from geo.admission.events import child_pseudonym, openings, rules_event, secret
 from geo.admission.projection import Difference, differences, rebuild
 from geo.admission.replay import commitment, fold, rank_mismatches
 from geo.admission.replay import public_queue as replayed_public_queue
-from geo.admission.rules import rules_for
+from geo.admission.rules import Centre, rules_for
+from geo.admission.seeding import seed_applications
 from tests.geo.admission.waitutil import NOW, centres, child, parent, set_free
 
 CLAIMS = [(), ("dual_income",), ("dual_income", "multi_child"), (), ("multi_child",), ("single_parent_protected",),
@@ -147,9 +148,14 @@ def _tables(conn: Connection, ids: list[int]) -> dict[str, Any]:
                                          o.status, o.created_at, o.answered_at
                                   FROM waitlist_offers o JOIN waitlist_entries e ON e.id = o.entry_id
                                   WHERE o.facility_id = ANY(:f) ORDER BY o.id"""), {"f": ids}).all()
-    claims = conn.execute(text("""SELECT child_id, category, evidence, detail FROM claims WHERE child_id IN
-                                  (SELECT child_id FROM waitlist_entries WHERE facility_id = ANY(:f))
-                                  ORDER BY child_id, category"""), {"f": ids}).all()
+    # The claims that can move a rank: those that count at a centre the child applied to (the others are in no log).
+    rows = conn.execute(text("""SELECT c.child_id, c.category, c.evidence, c.detail, f.code, f.facility_type
+                                FROM claims c JOIN waitlist_entries e ON e.child_id = c.child_id
+                                JOIN facilities f ON f.id = e.facility_id WHERE e.facility_id = ANY(:f)"""),
+                        {"f": ids}).all()
+    categories = rules_for(2026).categories
+    claims = sorted({(r.child_id, r.category, r.evidence, r.detail) for r in rows
+                     if categories[r.category].counts_at(Centre(r.code, r.facility_type), r.detail)})
     return {"entries": entries, "offers": offers, "claims": claims}
 
 
@@ -196,3 +202,18 @@ def test_rank_mismatches_names_the_position() -> None:
     assert named == [(7, 1, "z", "y"), (7, 2, "y", "x"), (7, 3, "x", "z")]
     events.append({"type": "withdraw", "entry": "q", "was": "waiting", "status": "withdrawn", "at": t0})
     assert [p.seq for p in fold(events).problems] == [8]
+
+
+def test_seeded_applications_carry_their_log(conn: Connection) -> None:
+    """Bulk-seeded applications (COPY) write the log too: verify replays it and finds the tables its projection;
+    rebuild from the log alone gives the same tables (the 72k Seoul run: tests/geo/admission/test_log_scale.py)."""
+    seeded = seed_applications(conn, count=600, year=2026, seed=11)
+    ids = list(conn.execute(text("SELECT DISTINCT facility_id FROM waitlist_entries")).scalars())
+    assert seeded.links >= seeded.entries + len(ids)
+    assert differences(conn, ids) == []
+    snapshot = _tables(conn, ids)
+    conn.execute(text("DELETE FROM waitlist_entries WHERE facility_id = ANY(:f)"), {"f": ids})
+    conn.execute(text("UPDATE claims SET evidence = 'claimed'"))
+    found = rebuild(conn, ids)
+    assert {d.field for d in found} >= {"entry"}
+    assert _tables(conn, ids) == snapshot and differences(conn, ids) == []
