@@ -111,7 +111,15 @@ def _claims(event: Mapping[str, Any]) -> dict[str, str]:
 
 
 def apply_event(state: CentreState, seq: int, event: Mapping[str, Any]) -> None:
-    """Fold one event (link ``seq``) into ``state``; what does not follow is added to ``state.problems``."""
+    """Fold one event (link ``seq``) into ``state``; what does not follow is added to ``state.problems`` (a
+    malformed event too: the log is public data, and a watcher must not stop at the first bad row)."""
+    try:
+        _apply_event(state, seq, event)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        state.problems.append(LogProblem(seq, f"malformed {event.get('type')!r} event: {exc!r}"))
+
+
+def _apply_event(state: CentreState, seq: int, event: Mapping[str, Any]) -> None:
     kind = event.get("type")
     at = _time(event["at"]) if "at" in event else None
     pid: str | None = str(event["entry"]) if "entry" in event else None
@@ -119,6 +127,7 @@ def apply_event(state: CentreState, seq: int, event: Mapping[str, Any]) -> None:
         state.rules[int(event["year"])] = {"version": event["version"], "sha256": event["sha256"]}
         return
     if kind == "rank":
+        int(event["year"]), int(event["age_class"]), list(event["order"])
         return
     if kind == "apply":
         if pid is None or pid in state.entries:
@@ -200,9 +209,12 @@ def rank_mismatches(events: Iterable[Mapping[str, Any]]) -> list[RankMismatch]:
         apply_event(state, seq, event)
         if event.get("type") != "rank":
             continue
-        year, age = int(event["year"]), int(event["age_class"])
+        try:
+            year, age = int(event["year"]), int(event["age_class"])
+            found = [str(x) for x in event.get("order", ())]
+        except (KeyError, TypeError, ValueError):
+            continue  # malformed: ``fold`` names it
         expected = [e.entry for e in state.queue(year, age)]
-        found = list(event.get("order", ()))
         for i in range(max(len(expected), len(found))):
             want = expected[i] if i < len(expected) else None
             got = found[i] if i < len(found) else None
