@@ -217,3 +217,13 @@ def test_seeded_applications_carry_their_log(conn: Connection) -> None:
     found = rebuild(conn, ids)
     assert {d.field for d in found} >= {"entry"}
     assert _tables(conn, ids) == snapshot and differences(conn, ids) == []
+
+
+def test_the_replay_is_importable_without_a_database() -> None:
+    """A watcher re-ranks public queues with ``geo.admission.replay`` alone: no database driver, no web layer."""
+    import subprocess
+    import sys
+
+    loaded = subprocess.run([sys.executable, "-c", "import sys, geo.admission.replay; print(' '.join(sys.modules))"],
+                            capture_output=True, text=True, check=True).stdout.split()
+    assert not [m for m in loaded if m.split(".")[0] in ("sqlalchemy", "psycopg", "fastapi", "starlette")]
