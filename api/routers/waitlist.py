@@ -22,6 +22,7 @@ from api.schemas.waitlist import ApplyIn, ChildIn, CorrectionIn, EvidenceIn, Off
 from api.security import authorize
 from geo.admission import child_records, offer_flow, tlog_store
 from geo.admission import waitlist as wl
+from geo.admission.events import openings
 from geo.admission.rules import childcare_year
 from geo.auth.policy import Action
 from geo.validation import MAX_ID, MAX_OFFSET
@@ -102,6 +103,14 @@ def my_proofs(user: CurrentUser, session: SessionDep) -> list[dict[str, Any]]:
     """Each proof leads from one of my events to the chain's head without showing anyone else's events."""
     authorize(user, Action.apply_waitlist)
     return wl.inclusion_proofs(session.connection(), parent_user_id=user.user_id)
+
+
+@router.get("/me/openings", summary="The openings of my entries' commitments in the centres' public logs")
+def my_openings(user: CurrentUser, session: SessionDep) -> list[dict[str, Any]]:
+    """Per entry: the centre, my child's pseudonym there and, per committed claim, the category and its salt
+    (SHA-256(salt || category) is the commitment in the log). Only I see them; they open nobody else's events."""
+    authorize(user, Action.apply_waitlist)
+    return openings(session.connection(), parent_user_id=user.user_id)
 
 
 @router.get("/me/notices", summary="My notices (offers, entries dropped at year end)")

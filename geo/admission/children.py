@@ -9,8 +9,8 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from geo.admission.chain import append_event
-from geo.admission.common import SEOUL, new_id, resolve_now
+from geo.admission.common import SEOUL, lock_centre, new_id, resolve_now
+from geo.admission.events import log_priority, secret
 from geo.admission.queue import record_ranks
 from geo.admission.rules import Evidence, childcare_year, rules_for
 from geo.admission.states import check_claim
@@ -104,14 +104,17 @@ def set_evidence(conn: Connection, *, facility_id: int, child_public_id: str, ca
     check_claim(claim.id, claim.evidence, state.value)
     conn.execute(text("UPDATE claims SET evidence = :ev, verified_by = :u, verified_at = :at WHERE id = :id"),
                  {"ev": state.value, "u": actor_user_id, "at": at, "id": claim.id})
+    key = secret(conn)
     for q in _active_queues_of_child(conn, child.id):
-        append_event(conn, q.facility_id, {"type": "verify", "child": child_public_id, "category": category,
-                                           "was": claim.evidence, "evidence": state.value}, now=at)
+        # The log says what changed without saying which category: the entry's new priority, its claims committed.
+        lock_centre(conn, q.facility_id)
+        log_priority(conn, key, facility_id=q.facility_id, entry_public_id=q.public_id, child_id=child.id,
+                     child_public_id=child_public_id, year=q.year, at=at)
         record_ranks(conn, q.facility_id, q.year, q.age_class, now=at)
     return child_view(conn, child.id)
 
 
 def _active_queues_of_child(conn: Connection, child_id: int) -> list[Any]:
-    return list(conn.execute(text("""SELECT DISTINCT facility_id, year, age_class FROM waitlist_entries
+    return list(conn.execute(text("""SELECT facility_id, year, age_class, public_id FROM waitlist_entries
                                      WHERE child_id = :c AND status IN ('waiting', 'offered')
-                                     ORDER BY facility_id"""), {"c": child_id}).all())
+                                     ORDER BY facility_id, id"""), {"c": child_id}).all())

@@ -10,7 +10,8 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from geo.admission.children import child_of, verified_parent
-from geo.admission.common import SEOUL, facility_by_code, new_id, resolve_now
+from geo.admission.common import SEOUL, facility_by_code, lock_centre, new_id, resolve_now
+from geo.admission.events import ensure_rules_event, entry_priority, register_pseudonym, secret
 from geo.admission.queue import age_class_in
 from geo.admission.rules import childcare_year, rules_for
 from geo.admission.states import NEW, EntryRef, lock_entry, transition
@@ -42,9 +43,18 @@ def apply(conn: Connection, *, parent_user_id: int, child_id: int, facility_code
         raise Conflict(f"at most {limit} active applications per child", limit=limit)
     draft = EntryRef(id=0, public_id=new_id(), child_id=child.id, facility_id=facility.id, year=year,
                      age_class=age_class, status=NEW, preference=len(active) + 1, applied_at=at)
+    # The log first: the rule table in force, then the application with everything its rank follows from (the
+    # child only by its pseudonym at this centre, the claims only as salted commitments).
+    lock_centre(conn, facility.id)
+    ensure_rules_event(conn, facility.id, year, at=at)
+    key = secret(conn)
+    pseudonym = register_pseudonym(conn, key, facility_id=facility.id, child_id=child.id,
+                                   child_public_id=child.public_id)
+    priority = entry_priority(conn, key, facility_id=facility.id, child_id=child.id, child_public_id=child.public_id,
+                              year=year)
     applied = transition(conn, draft, "apply", at=at,
-                         details={"child": child.public_id, "year": year, "age_class": age_class,
-                                  "applied_at": at.isoformat()})
+                         details={"child": pseudonym, "year": year, "age_class": age_class,
+                                  "applied_at": at.isoformat(), "preference": draft.preference, **priority})
     return entry_view(conn, applied.entry_id)
 
 

@@ -120,7 +120,8 @@ def accept(conn: Connection, *, parent_user_id: int, offer_id: int, now: datetim
                                 f"{entry.lapse_at.isoformat()} to move the child here", state="admitted_elsewhere",
                                 event="accept")
     for old in earlier:  # a kept entry (or one applied for after admission) is a transfer: the old place is free
-        transition(conn, lock_entry(conn, old.id), "transfer", at=at, details={"to_offer": offer_id})
+        # No reference to the new offer: it would link the child's entries at two centres in the public logs.
+        transition(conn, lock_entry(conn, old.id), "transfer", at=at)
     transition(conn, entry, "accept", at=at)
     return offer_view(conn, offer_id)
 

@@ -117,9 +117,13 @@ def record_ranks(conn: Connection, facility_id: int, year: int, age_class: int, 
 def public_queue(conn: Connection, code: str, *, year: int, age_class: int) -> list[dict[str, Any]]:
     """A centre's queue for everyone: rank, score band and application date only."""
     facility = facility_by_code(conn, code)
+    return public_rows(queue(conn, facility.id, year=year, age_class=age_class))
+
+
+def public_rows(ranked: Sequence[QueueEntry]) -> list[dict[str, Any]]:
+    """The public rows of a ranked queue (what ``public_queue`` serves, and what ``verify`` compares)."""
     return [{"rank": i, "band": q.ranked.priority.band, "applied_on": q.ranked.applied_at.astimezone(SEOUL).date(),
-             "status": q.status}
-            for i, q in enumerate(queue(conn, facility.id, year=year, age_class=age_class), start=1)]
+             "status": q.status} for i, q in enumerate(ranked, start=1)]
 
 
 def staff_queue(conn: Connection, facility_id: int, *, year: int, age_class: int) -> list[dict[str, Any]]:

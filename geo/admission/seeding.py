@@ -7,9 +7,12 @@ waiting entries per child (``max_applications_if_enrolled`` for enrolled childre
 one 시군구, numbered by preference, applied at times spread over the months before the 보육연도 starts, with the
 age class the child's birth date gives. Ranking reads them like entries made through ``apply``.
 
-What it does not write: the per-centre hash chain (``apply`` appends an event and a full rank order per
-application, quadratic in the queue length; a bulk load has no history to prove), offers and notices. Emails
-are ``seed<seed>-p<n>@synthetic.invalid`` (the reserved ``.invalid`` TLD), names ``[합성] 아동 <n>``.
+The log is written as well, since the queue tables are its projection (``dolbom waitlist verify`` replays it):
+per centre the ``rules`` event of the year, one ``apply`` event per entry in order of application (per-centre
+pseudonym, committed claims, tier and points, as ``apply`` writes them) and, after them, one ``rank`` event per
+queue (``apply`` appends a full rank order per application, quadratic in the queue length: a bulk load records the
+final order once), with the private pseudonym map. Not written: offers and notices. Emails are
+``seed<seed>-p<n>@synthetic.invalid`` (the reserved ``.invalid`` TLD), names ``[합성] 아동 <n>``.
 
 The same seed, count, year and set of operating centres give the same rows (public ids included).
 """
@@ -19,11 +22,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import numpy as np
 from sqlalchemy import Connection, Engine, text
 
-from geo.admission.rules import rules_for
+from geo.admission.chain import GENESIS, canonical, chain_rows, digest, link
+from geo.admission.common import SEOUL
+from geo.admission.events import child_pseudonym, priority_fields, rules_event, secret
+from geo.admission.replay import CentreState, apply_event, fold
+from geo.admission.rules import Centre, rules_for
 from geo.admission.waitlist import age_class_in
 from geo.db import driver_connection
 from geo.errors import Conflict, InvalidQuery
@@ -55,12 +63,13 @@ class SeededApplications:
     entries: int
     centres: int
     year: int
+    links: int = 0
 
     def summary(self) -> str:
         """One line for the CLI."""
         return (f"{self.entries:,} waiting entries for {self.year} at {self.centres:,} centres "
                 f"({self.entries / max(self.centres, 1):.1f} per centre): {self.children:,} children of "
-                f"{self.parents:,} parents, {self.claims:,} priority claims")
+                f"{self.parents:,} parents, {self.claims:,} priority claims; {self.links:,} log events")
 
 
 def _copy(conn: Connection, table: str, columns: tuple[str, ...], rows: Sequence[Sequence[object]]) -> None:
@@ -105,8 +114,8 @@ def _seed(conn: Connection, *, count: int, year: int, seed: int) -> SeededApplic
     if conn.execute(text("SELECT EXISTS (SELECT 1 FROM users WHERE email LIKE :p)"),
                     {"p": prefix + "%"}).scalar_one():
         raise Conflict(f"applications of seed {seed} are already loaded", seed=seed)
-    centres = conn.execute(text("SELECT id, district_code, code FROM facilities WHERE status = 'active' "
-                                "AND district_code IS NOT NULL ORDER BY id")).all()
+    centres = conn.execute(text("SELECT id, district_code, code, facility_type FROM facilities "
+                                "WHERE status = 'active' AND district_code IS NOT NULL ORDER BY id")).all()
     if not centres:
         raise Conflict("no operating centre to apply to")
     code_of = {c.id: c.code for c in centres}
@@ -174,7 +183,76 @@ def _seed(conn: Connection, *, count: int, year: int, seed: int) -> SeededApplic
     _copy(conn, "claims", ("child_id", "category", "evidence", "verified_at", "detail"), claim_rows)
     _copy(conn, "waitlist_entries", ("public_id", "child_id", "facility_id", "year", "age_class", "preference",
                                      "applied_at", "status", "status_at"), entry_rows)
-    conn.execute(text("ANALYZE users, children, claims, waitlist_entries"))
+    claims_of: dict[int, list[tuple[str, str, str | None]]] = {}
+    for child_id, code, state, _verified, detail in claim_rows:
+        claims_of.setdefault(child_id, []).append((code, state, detail))
+    pid_of = {row[0]: row[1] for row in child_rows}
+    links = _write_logs(conn, entry_rows, claims_of, pid_of, {c.id: c for c in centres}, rng, year=year)
+    conn.execute(text("ANALYZE users, children, claims, waitlist_entries, waitlist_chain, waitlist_pseudonyms"))
     used = len({row[2] for row in entry_rows})
     return SeededApplications(parents=n_parents, children=n_children, claims=len(claim_rows),
-                              entries=len(entry_rows), centres=used, year=year)
+                              entries=len(entry_rows), centres=used, year=year, links=links)
+
+
+def _write_logs(conn: Connection, entry_rows: Sequence[tuple[Any, ...]],
+                claims_of: dict[int, list[tuple[str, str, str | None]]], pid_of: dict[int, str],
+                centres: dict[int, Any], rng: np.random.Generator, *, year: int) -> int:
+    """Each used centre's log: continued from its head when it has one (folded, so the rank events order every
+    active entry), the year's rules event unless logged, the applications in order, one rank event per queue."""
+    key = secret(conn)
+    rules = rules_for(year)
+    by_centre: dict[int, list[tuple[Any, ...]]] = {}
+    for row in entry_rows:
+        by_centre.setdefault(row[2], []).append(row)
+    heads = {r.facility_id: r for r in conn.execute(text("""
+        SELECT DISTINCT ON (facility_id) facility_id, seq, hash FROM waitlist_chain WHERE facility_id = ANY(:f)
+        ORDER BY facility_id, seq DESC"""), {"f": list(by_centre)})}
+    chain_out: list[tuple[object, ...]] = []
+    head_out: dict[tuple[int, date], tuple[int, str]] = {}
+    pseudonyms: list[tuple[int, str, int]] = []
+    for facility_id in sorted(by_centre):
+        rows = sorted(by_centre[facility_id], key=lambda r: (r[6], r[0]))
+        centre = Centre(centres[facility_id].code, centres[facility_id].facility_type)
+        head = heads.get(facility_id)
+        state = fold(r.event for r in chain_rows(conn, facility_id)) if head else CentreState()
+        seq, previous = (head.seq, head.hash) if head else (0, GENESIS)
+        events: list[tuple[datetime, dict[str, Any]]] = []
+        if year not in state.rules:
+            events.append((rows[0][6], rules_event(year)))
+        for pid, child_id, _f, y, age_class, preference, at, status, _status_at in rows:
+            pseudonym = child_pseudonym(key, pid_of[child_id], facility_id)
+            pseudonyms.append((facility_id, pseudonym, child_id))
+            events.append((at, {"type": "apply", "entry": pid, "was": "new", "status": status, "child": pseudonym,
+                                "year": y, "age_class": age_class, "applied_at": at.isoformat(),
+                                "preference": preference,
+                                **priority_fields(key, rules, centre, facility_id, pid_of[child_id],
+                                                  claims_of.get(child_id, []))}))
+        last = rows[-1][6]
+        for at, event in events:
+            full = {**event, "at": at.isoformat(), "nonce": rng.bytes(16).hex()}
+            apply_event(state, seq + 1, full)
+            seq, previous = _link(chain_out, head_out, facility_id, seq, previous, full, at)
+        for y, age_class in state.queue_keys():
+            order = [e.entry for e in state.queue(y, age_class)]
+            full = {"type": "rank", "year": y, "age_class": age_class, "order": order, "at": last.isoformat(),
+                    "nonce": rng.bytes(16).hex()}
+            seq, previous = _link(chain_out, head_out, facility_id, seq, previous, full, last)
+    _copy(conn, "waitlist_chain", ("facility_id", "seq", "event", "digest", "hash", "created_at"), chain_out)
+    _copy(conn, "waitlist_pseudonyms", ("facility_id", "pseudonym", "child_id"), pseudonyms)
+    conn.execute(text("""INSERT INTO waitlist_chain_heads (facility_id, day, seq, hash)
+                         SELECT * FROM unnest(CAST(:f AS int[]), CAST(:d AS date[]), CAST(:s AS int[]),
+                                              CAST(:h AS text[]))
+                         ON CONFLICT (facility_id, day) DO UPDATE SET seq = EXCLUDED.seq, hash = EXCLUDED.hash"""),
+                 {"f": [k[0] for k in head_out], "d": [k[1] for k in head_out],
+                  "s": [v[0] for v in head_out.values()], "h": [v[1] for v in head_out.values()]})
+    return len(chain_out)
+
+
+def _link(out: list[tuple[object, ...]], heads: dict[tuple[int, date], tuple[int, str]], facility_id: int, seq: int,
+          previous: str, event: dict[str, Any], at: datetime) -> tuple[int, str]:
+    """Append one chain row to ``out`` (and move the day's head); the new (seq, hash)."""
+    d = digest(event)
+    h = link(previous, d)
+    out.append((facility_id, seq + 1, canonical(event), d, h, at))
+    heads[(facility_id, at.astimezone(SEOUL).date())] = (seq + 1, h)
+    return seq + 1, h

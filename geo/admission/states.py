@@ -257,6 +257,11 @@ def transition(conn: Connection, entry: EntryRef, event: str, *, at: datetime, t
                                     {"s": t.offer, "at": at, "e": entry_id}).scalar_one_or_none()
     if offer_id is not None:
         fields.setdefault("offer", offer_id)
+        if t.offer == "open":
+            assert deadline is not None
+            fields.setdefault("deadline", deadline.isoformat())
+        else:  # the offer's outcome: the replay closes it with this status
+            fields["offer_status"] = t.offer
     if t.target == "admitted" != t.source:
         _take_place(conn, entry, at=at)
     if t.source == "admitted" != t.target:

@@ -9,10 +9,14 @@ waitlist as wl``). The code lives by job in:
 - ``queue``: ranked queues, the public and staff views, a parent's rank check;
 - ``lifecycle``: applications, withdrawal, keeping, renewal, year-end drop, corrections, notices;
 - ``offers``: free places, offers and their answers, expiry and lapses;
-- ``intake``: the March intake round.
+- ``intake``: the March intake round;
+- ``events``: what the log says of families (per-centre pseudonyms, salted category commitments, priority and
+  rules events) under the private key; ``replay`` (pure): the log folded into entries, offers and ranked queues;
+  ``projection``: the tables compared with the replay (``dolbom waitlist verify``) and rebuilt from it.
 
 Every function takes a connection first and writes inside the caller's transaction. The chain holds no names or
-birth dates: entries and children appear by random public ids, every event carries a random nonce.
+birth dates: entries appear by random public ids, children by a pseudonym per centre, categories only committed,
+and every event carries a random nonce.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""``dolbom waitlist``: chain verification, log checkpoints and keys, offer expiry, year end, the intake round and
-its simulation."""
+"""``dolbom waitlist``: the live tables verified against the logs and rebuilt from them, log checkpoints and keys,
+offer expiry, year end, the intake round and its simulation."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from sqlalchemy import text
 
 from geo.cli.common import fail, migrated_engine
 from geo.errors import DolbomError
@@ -18,26 +19,44 @@ app = typer.Typer(help="Admission waitlist: verify chains, sign log checkpoints,
 
 @app.command("verify")
 def waitlist_verify(
-    centre: Annotated[str | None, typer.Option(help="어린이집코드 (default: every centre with a chain)")] = None,
+    centre: Annotated[str | None, typer.Option(help="어린이집코드 (default: every centre with a log)")] = None,
 ) -> None:
-    """Verify centres' hash chains and daily heads; name every edited or removed row (exit 1 if any)."""
+    """Replay centres' logs with the published rule table and compare them with the live tables and every served
+    rank and public queue; name each difference (centre, entry, field, expected, found) and exit 1 if any."""
     from geo.admission import waitlist as wl
+    from geo.admission.projection import centres_with_logs, differences
 
     engine = migrated_engine()
     with engine.connect() as conn:
-        targets = [wl.facility_by_code(conn, centre)] if centre else wl.centres_with_chains(conn)
-        bad = 0
-        for target in targets:
-            problems = wl.verify_centre(conn, target.id)
-            links = len(wl.chain_rows(conn, target.id))
-            if problems:
-                bad += 1
-                for p in problems:
-                    print(f"{target.code}\tseq {p.seq}\t{p.reason}")
-            else:
-                print(f"{target.code}\tok\t{links} links")
-    if bad:
-        fail(DolbomError(f"{bad} of {len(targets)} chains do not verify"))
+        ids = [wl.facility_by_code(conn, centre).id] if centre else centres_with_logs(conn)
+        found = differences(conn, ids)
+        for d in found:
+            print(d.line())
+        bad = {d.centre for d in found}
+        links = conn.execute(text("SELECT count(*) FROM waitlist_chain WHERE facility_id = ANY(:f)"),
+                             {"f": ids}).scalar_one()
+    print(f"{len(ids) - len(bad)} of {len(ids)} centres match their logs ({links:,} links replayed)")
+    if found:
+        fail(DolbomError(f"{len(found)} differences at {len(bad)} of {len(ids)} centres"))
+
+
+@app.command("rebuild")
+def waitlist_rebuild(
+    centre: Annotated[str | None, typer.Option(help="어린이집코드 (default: every centre with a log)")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only list what would change")] = False,
+) -> None:
+    """Rebuild the queue tables (entries, claims' evidence, offers) from the logs; list what differed."""
+    from geo.admission import waitlist as wl
+    from geo.admission.projection import centres_with_logs, rebuild
+
+    engine = migrated_engine()
+    with engine.begin() as conn:
+        ids = [wl.facility_by_code(conn, centre).id] if centre else centres_with_logs(conn)
+        found = rebuild(conn, ids, dry_run=dry_run)
+        for d in found:
+            print(d.line())
+    what = "would be rebuilt" if dry_run else "rebuilt"
+    print(f"{len({d.centre for d in found})} of {len(ids)} centres {what} from their logs ({len(found)} differences)")
 
 
 @app.command("checkpoint")

@@ -17,6 +17,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     SmallInteger,
     String,
     Text,
@@ -168,3 +169,31 @@ class ChainHead(Base):
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     seq: Mapped[int] = mapped_column(Integer)
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class WaitlistSecret(Base):
+    """The private key of the public log (migration 0016): per-centre child pseudonyms and claim salts are HMACs
+    under it. Never served, never logged."""
+
+    __tablename__ = "waitlist_secrets"
+
+    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    secret: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    __table_args__ = (
+        CheckConstraint("id = 1", name="ck_waitlist_secrets_one"),
+        CheckConstraint("length(secret) >= 32", name="ck_waitlist_secrets_length"),
+    )
+
+
+class Pseudonym(Base):
+    """A child's pseudonym in one centre's log (private: maps the log back to the child when rebuilding)."""
+
+    __tablename__ = "waitlist_pseudonyms"
+
+    facility_id: Mapped[int] = mapped_column(ForeignKey("facilities.id", ondelete="CASCADE"), primary_key=True)
+    pseudonym: Mapped[str] = mapped_column(String(32), primary_key=True)
+    child_id: Mapped[int] = mapped_column(ForeignKey("children.id", ondelete="CASCADE"), index=True)
+
+    __table_args__ = (UniqueConstraint("facility_id", "child_id", name="uq_waitlist_pseudonyms_child"),)

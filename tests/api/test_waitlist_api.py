@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from api.deps import get_session, get_write_tx
 from geo.admission.chain import InclusionProof, verify_inclusion
+from geo.admission.replay import commitment
 from geo.admission.rules import childcare_year
 from geo.settings import Settings
 from tests.accounts_util import make_cast
@@ -116,6 +117,14 @@ def test_waitlist_roles_flow_and_privacy(settings: Settings, conn: Connection) -
     assert all(verify_inclusion(InclusionProof(p["seq"], p["previous_hash"], p["event"],
                                                tuple(p["later_digests"]), p["head_seq"], p["head_hash"]),
                                 published_head=head) for p in proofs)
+    # The parent opens their own commitments (and sees their child's pseudonym at the centre); nobody else can.
+    mine = client.get("/waitlist/me/openings", headers=h["parent"]).json()
+    assert [o["entry"] for o in mine] == [entry.json()["entry"]]
+    logged = {c["commitment"] for r in chain["links"] if r["event"].get("entry") == mine[0]["entry"]
+              for c in r["event"].get("claims", ())}
+    assert [c["category"] for c in mine[0]["claims"]] == ["dual_income"]
+    assert all(commitment(c["salt"], c["category"]) == c["commitment"] in logged for c in mine[0]["claims"])
+    _problem(client.get("/waitlist/me/openings"), 401)
     # Tampering shows in the endpoint, naming the row.
     conn.execute(text("UPDATE waitlist_chain SET event = event || '{\"entry\": \"forged\"}' "
                       "WHERE facility_id = :f AND seq = 1"), {"f": cast.own.id})

@@ -7,7 +7,8 @@ few children and three centres with small capacities; after every step:
 - every seat is free, offered or taken, never two: per centre and age, free places plus admissions stay the
   capacity the centre started with, and open offers never exceed the free places;
 - ranks are 1..N without gaps in every queue, N the queue's active entries, and the centre's last rank event of
-  the queue names the same order; every chain verifies.
+  the queue names the same order; every chain verifies;
+- the live tables and served queues are the replay of the centres' logs (``projection.differences`` is empty).
 
 Each operation runs in a savepoint rolled back when the domain refuses it (as a request's transaction is), and each
 example in a savepoint of the test's rolled-back transaction. Public ids are drawn from a counter that restarts with
@@ -37,6 +38,7 @@ from sqlalchemy import Connection, Engine, text
 
 from geo.admission import waitlist as wl
 from geo.admission.common import SEOUL
+from geo.admission.projection import differences
 from geo.admission.rules import childcare_year, rules_for
 from geo.errors import Conflict, NotFound
 from tests.geo.admission.waitutil import NOW, centres, parent, set_free
@@ -360,6 +362,10 @@ def _machine(conn: Connection, ids: CountedIds) -> type[RuleBasedStateMachine]:
         def chains_verify(self) -> None:
             for site in sites:
                 assert wl.verify_centre(conn, site.id) == []
+
+        @invariant()
+        def the_tables_are_the_replay_of_the_logs(self) -> None:
+            assert differences(conn, [site.id for site in sites]) == []
 
     return Waitlist
 

@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 
 from geo.admission import waitlist as wl
+from geo.admission.projection import differences
 from geo.errors import Conflict
 from tests.geo.admission.waitutil import NOW, parent, set_free
 
@@ -88,8 +89,11 @@ def test_hundred_simultaneous_applications_rank_strictly(db: Engine) -> None:
                                                                  .hexdigest()))]
     assert len(ranked) == 100 and ranked == expected
     assert [p["rank"] for p in public] == list(range(1, 101))
-    # Each application appended two links (apply + rank) without a gap or a fork.
-    assert seqs == list(range(1, 201)) and problems == []
+    # The first application logged the rule table; each appended two links (apply + rank) without a gap or a fork,
+    # and the replay of the log is the live queue.
+    assert seqs == list(range(1, 202)) and problems == []
+    with db.connect() as conn:
+        assert differences(conn, [facility_id]) == []
 
 
 def test_one_offer_accepted_once_and_one_place_offered_once(db: Engine) -> None:
