@@ -1,7 +1,7 @@
 """What the waitlist log says about families, and how it stays private: per-centre child pseudonyms, salted
 commitments to priority categories, the entry's priority as logged, and the rule table a centre's log uses.
 
-The private key (``waitlist_secrets``, one row drawn by migration 0016) never leaves the database. Under it:
+The private key (``waitlist_secrets``, one row drawn by migration 0017) never leaves the database. Under it:
 
 - a child's pseudonym at a centre is HMAC-SHA256(key, ``child|<child public id>|<facility id>``) truncated to 128
   bits: different at every centre, and without the key nobody can tell that two centres' pseudonyms are one child;
@@ -34,7 +34,7 @@ def secret(conn: Connection) -> bytes:
     """The private key of the log (``RuntimeError`` if the migration did not draw one)."""
     key = conn.execute(text("SELECT secret FROM waitlist_secrets WHERE id = 1")).scalar_one_or_none()
     if key is None:
-        raise RuntimeError("no waitlist secret: run the migrations (0016_waitlist_events)")
+        raise RuntimeError("no waitlist secret: run the migrations (0017_waitlist_events)")
     return bytes(key)
 
 

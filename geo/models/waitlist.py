@@ -172,7 +172,7 @@ class ChainHead(Base):
 
 
 class WaitlistSecret(Base):
-    """The private key of the public log (migration 0016): per-centre child pseudonyms and claim salts are HMACs
+    """The private key of the public log (migration 0017): per-centre child pseudonyms and claim salts are HMACs
     under it. Never served, never logged."""
 
     __tablename__ = "waitlist_secrets"
