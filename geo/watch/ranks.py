@@ -12,8 +12,12 @@ categories by name, but not the categories a parent claimed):
   the database, or a verified claim inserted there, reorders entries with no logged reason, and shows here at the
   queue's next rank event.
 
-A full re-ranking (``geo.admission.ranking.rank`` over priorities rebuilt from category commitments) replaces the
-body of ``rank_mismatches`` once the events carry what ranking needs; callers do not change.
+- re-ranking: each centre's chain is replayed (``geo.admission.replay``, pure: no database) from its public facts
+  (application times, tier and points with their committed categories and evidence states, status changes, the
+  rule table in force) and every rank event is compared position by position with the replay's order. A moved
+  application time or a claim inserted in the database without its event is named at the queue's next rank
+  event (rank N should hold entry X). A chain the watcher does not hold from its first link, or whose events do not
+  fold (written before the log carried every fact), is not re-ranked.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from geo.admission import replay
 
 ACTIVE = ("waiting", "offered")
 QueueKey = tuple[str, int, int]  # centre code, 보육연도, age class
@@ -60,7 +66,32 @@ class _Queue:
 
 
 def rank_mismatches(events: Sequence[LoggedEvent]) -> list[RankMismatch]:
-    """Every rank event in ``events`` (the whole log, in log order) that the log does not justify."""
+    """Every rank event in ``events`` (the whole log, in log order) that the log does not justify: the structural
+    checks (membership, stability) and the re-ranking of each centre's chain, in log order."""
+    found = _structural_mismatches(events) + _replay_mismatches(events)
+    return sorted(found, key=lambda m: m.index)
+
+
+def _replay_mismatches(events: Sequence[LoggedEvent]) -> list[RankMismatch]:
+    by_centre: dict[str, list[LoggedEvent]] = {}
+    for item in events:
+        by_centre.setdefault(item.centre, []).append(item)
+    out: list[RankMismatch] = []
+    for centre, items in by_centre.items():
+        items.sort(key=lambda i: i.seq)
+        if [i.seq for i in items] != list(range(1, len(items) + 1)):
+            continue  # not the whole chain: its ranks cannot be recomputed from here
+        chain = [i.event for i in items]
+        if replay.fold(chain).problems:
+            continue  # events written before the log carried every fact (the structural checks still hold)
+        for m in replay.rank_mismatches(chain):
+            out.append(RankMismatch(items[m.seq - 1].index, centre, (m.year, m.age_class),
+                                    f"rank {m.position} should hold {m.expected or 'nobody'} by the log's own facts; "
+                                    f"the rank event has {m.found or 'nobody'}"))
+    return out
+
+
+def _structural_mismatches(events: Sequence[LoggedEvent]) -> list[RankMismatch]:
     entries: dict[str, _Entry] = {}
     queues: dict[QueueKey, _Queue] = {}
     out: list[RankMismatch] = []

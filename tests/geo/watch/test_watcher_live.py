@@ -109,6 +109,8 @@ def test_the_watcher_process_catches_every_tamper(live: Live) -> None:
     live.apply(c2, name="c2")
     code, out = live.watch("first")
     assert code == 1 and any(c2 in a and "reorders" in a and b2["entry"] in a + a2["entry"] for a in _alarms(out)), out
+    # ... and the re-ranking from the log's own facts names who should hold the rank.
+    assert any(c2 in a and "by the log's own facts" in a and a2["entry"] in a for a in _alarms(out)), out
 
     # 2. A verified claim inserted directly in the database: same, at centre 3.
     live.apply(c3, name="a3")
@@ -120,6 +122,7 @@ def test_the_watcher_process_catches_every_tamper(live: Live) -> None:
     live.apply(c3, name="c3")
     code, out = live.watch("first")
     assert code == 1 and any(c3 in a and "reorders" in a for a in _alarms(out)), out
+    assert any(c3 in a and "by the log's own facts" in a for a in _alarms(out)), out
 
     # 3. A rank event that disagrees with the log (written on the chain as the server would).
     a4 = live.apply(c4, name="a4")
