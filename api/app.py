@@ -37,6 +37,7 @@ from api.routers import (
     waitlist,
 )
 from api.state import AppState, open_state
+from api.tile_fast_path import CachedTiles
 from geo.settings import Settings, development_warnings, get_settings_or_exit
 
 
@@ -51,7 +52,8 @@ class DolbomAPI(FastAPI):
         super().__init__(**kwargs)
 
     def build_middleware_stack(self) -> ASGIApp:
-        stack: ASGIApp = SecurityHeaders(super().build_middleware_stack())
+        # Current cached tiles are answered before the framework (api/tile_fast_path.py), inside the headers.
+        stack: ASGIApp = SecurityHeaders(CachedTiles(super().build_middleware_stack()))
         if self.settings.server.worker_header:
             stack = WorkerHeader(stack)
         return stack

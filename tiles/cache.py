@@ -56,6 +56,7 @@ class CurrentTile:
     box_3857: Box
     checked_at: float  # time.monotonic() of the database's confirmation
     generation: int  # the feed's generation that watched it since, or -1 (not watched: valid for stale_s)
+    prepared: object | None = None  # the HTTP layer's precomputed answer (api/tile_fast_path.py), built once
 
 
 class TileCache:
