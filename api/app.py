@@ -8,10 +8,10 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
 from api.access_log import install_access_log_filter
+from api.compression import Compression, StaticAssets
 from api.deps import check_write_routes
 from api.dev_banner import DevBanner
 from api.errors import install_error_handlers
@@ -89,6 +89,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimit, max_body_bytes=settings.server.max_body_bytes)
     if warnings := development_warnings(settings):
         app.add_middleware(DevBanner, warnings=warnings)
+    if settings.server.compress:  # outside the banner: it edits pages before they are compressed
+        app.add_middleware(Compression)
     install_error_handlers(app)
     install_access_log_filter()
     install_openapi(app, settings)
@@ -107,6 +109,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(bookings.router)
     app.include_router(waitlist.router)
     app.include_router(api_docs.router)
-    app.mount("/static", StaticFiles(directory=map_page.STATIC_DIR), name="static")
+    app.mount("/static", StaticAssets(directory=map_page.STATIC_DIR), name="static")
     check_write_routes(app)
     return app

@@ -6,6 +6,11 @@
 const SEOUL = [37.5665, 126.978];
 const ALL_RADIUS_M = 50000;   // "whole map": every centre within 50 km of City Hall, i.e. all of Seoul
 const PAGE_LIMIT = 500;       // the API's default max_page_limit
+// The list carries only what markers and list entries show (f=markers), and the first page's markers show before
+// the rest arrives; details come with a click. "?list=full" loads as the page did before (the full items, markers
+// once all pages are in): benchmarks/bench_first_load.py measures the page both ways.
+const LIST_FULL = new URLSearchParams(location.search).get("list") === "full";
+const LIST_FORMAT = LIST_FULL ? "json" : "markers";
 const LIST_STEP = 30;
 const WALK_M_PER_MIN = 80;    // 4.8 km/h, as geo.routing walks
 const SERVICE_FILTERS = ["twenty_four_hour", "holiday", "extended_hours", "disability_integrated",
@@ -235,7 +240,8 @@ const clusters = L.markerClusterGroup({
   chunkedLoading: true, showCoverageOnHover: false, maxClusterRadius: 50, disableClusteringAtZoom: 17,
   iconCreateFunction(cluster) {
     const children = cluster.getAllChildMarkers();
-    const free = children.filter((m) => freeOf(centres.get(m.options.centreId)) > 0).length;
+    // A marker of the first page, shown before the list is complete, carries its own item.
+    const free = children.filter((m) => freeOf(centres.get(m.options.centreId) ?? m.options.item) > 0).length;
     const share = free / children.length;
     const tone = share >= 0.5 ? "free" : share > 0 ? "some" : "full";
     return L.divIcon({
@@ -327,9 +333,10 @@ async function fetchPage(url) {
   return body;
 }
 
-async function fetchAllPages(url) {
+async function fetchAllPages(url, onFirstPage = null) {
   // The first page counts every match (count=exact), so that the other pages can be fetched at once.
   const first = await fetchPage(`${url}&count=exact`);
+  if (onFirstPage) onFirstPage(first.items);
   const items = [...first.items];
   const total = first.numberMatched ?? items.length;
   const offsets = [];
@@ -371,7 +378,10 @@ async function loadCentres() {
     } else {
       const centre = mode === "radius" ? home : L.latLng(SEOUL);
       const radius = mode === "radius" ? Number(document.getElementById("radius").value) : ALL_RADIUS_M;
-      items = await fetchAllPages(radiusUrl(params, centre, radius));
+      // The first page's markers show while the other pages load (the list waits for all of them).
+      items = await fetchAllPages(radiusUrl(params, centre, radius), (first) => {
+        if (seq === loadSeq && markers.size === 0 && !LIST_FULL) addMarkers(first);
+      });
       if (mode === "radius") area = {radius, centre};
     }
   } catch (error) {
@@ -395,7 +405,7 @@ async function loadCentres() {
 function radiusUrl(params, centre, radius) {
   const query = new URLSearchParams(params);
   query.set("lat", centre.lat.toFixed(6)); query.set("lon", centre.lng.toFixed(6));
-  query.set("radius_m", String(radius)); query.set("f", "json"); query.set("limit", String(PAGE_LIMIT));
+  query.set("radius_m", String(radius)); query.set("f", LIST_FORMAT); query.set("limit", String(PAGE_LIMIT));
   return `/facilities/radius?${query}`;
 }
 
@@ -411,10 +421,14 @@ function showArea(area) {
 function rebuildMarkers() {
   clusters.clearLayers();
   markers.clear();
+  addMarkers(centres.values());
+}
+
+function addMarkers(items) {
   const layers = [];
-  for (const item of centres.values()) {
+  for (const item of items) {
     const marker = L.marker([item.lat, item.lon], {
-      icon: markerIcon(item), keyboard: false, title: item.name, alt: item.name, centreId: item.id,
+      icon: markerIcon(item), keyboard: false, title: item.name, alt: item.name, centreId: item.id, item,
     });
     marker.on("click", () => selectCentre(item.id, {fromMap: true}));
     markers.set(item.id, marker);
