@@ -6,9 +6,10 @@
 const SEOUL = [37.5665, 126.978];
 const ALL_RADIUS_M = 50000;   // "whole map": every centre within 50 km of City Hall, i.e. all of Seoul
 const PAGE_LIMIT = 500;       // the API's default max_page_limit
-// The list carries only what markers and list entries show (f=markers), and the first page's markers show before
-// the rest arrives; details come with a click. "?list=full" loads as the page did before (the full items, markers
-// once all pages are in): benchmarks/bench_first_load.py measures the page both ways.
+// The whole map's list (thousands of centres) carries only what markers and list entries show (f=markers), and the
+// first page's markers show before the rest arrives; details come with a click. Around a home (a few dozen) the
+// list has the full items. "?list=full" loads the whole map as the page did before (the full items, markers once
+// all pages are in): benchmarks/bench_first_load.py measures the page both ways.
 const LIST_FULL = new URLSearchParams(location.search).get("list") === "full";
 const LIST_FORMAT = LIST_FULL ? "json" : "markers";
 const LIST_STEP = 30;
@@ -378,8 +379,9 @@ async function loadCentres() {
     } else {
       const centre = mode === "radius" ? home : L.latLng(SEOUL);
       const radius = mode === "radius" ? Number(document.getElementById("radius").value) : ALL_RADIUS_M;
+      const format = mode === "radius" ? "json" : LIST_FORMAT;
       // The first page's markers show while the other pages load (the list waits for all of them).
-      items = await fetchAllPages(radiusUrl(params, centre, radius), (first) => {
+      items = await fetchAllPages(radiusUrl(params, centre, radius, format), (first) => {
         if (seq === loadSeq && markers.size === 0 && !LIST_FULL) addMarkers(first);
       });
       if (mode === "radius") area = {radius, centre};
@@ -402,10 +404,10 @@ async function loadCentres() {
   renderList();
 }
 
-function radiusUrl(params, centre, radius) {
+function radiusUrl(params, centre, radius, format = "json") {
   const query = new URLSearchParams(params);
   query.set("lat", centre.lat.toFixed(6)); query.set("lon", centre.lng.toFixed(6));
-  query.set("radius_m", String(radius)); query.set("f", LIST_FORMAT); query.set("limit", String(PAGE_LIMIT));
+  query.set("radius_m", String(radius)); query.set("f", format); query.set("limit", String(PAGE_LIMIT));
   return `/facilities/radius?${query}`;
 }
 
