@@ -6,6 +6,7 @@
 const SEOUL = [37.5665, 126.978];
 const ALL_RADIUS_M = 50000;   // "whole map": every centre within 50 km of City Hall, i.e. all of Seoul
 const PAGE_LIMIT = 500;       // the API's default max_page_limit
+const FIRST_PAGE_LIMIT = 100; // the whole map's first page: its markers show while the other pages load
 // The whole map's list (thousands of centres) carries only what markers and list entries show (f=markers), and the
 // first page's markers show before the rest arrives; details come with a click. Around a home (a few dozen) the
 // list has the full items. "?list=full" loads the whole map as the page did before (the full items, markers once
@@ -334,14 +335,14 @@ async function fetchPage(url) {
   return body;
 }
 
-async function fetchAllPages(url, onFirstPage = null) {
+async function fetchAllPages(url, onFirstPage = null, firstLimit = PAGE_LIMIT) {
   // The first page counts every match (count=exact), so that the other pages can be fetched at once.
-  const first = await fetchPage(`${url}&count=exact`);
+  const first = await fetchPage(`${url.replace(`limit=${PAGE_LIMIT}`, `limit=${firstLimit}`)}&count=exact`);
   if (onFirstPage) onFirstPage(first.items);
   const items = [...first.items];
   const total = first.numberMatched ?? items.length;
   const offsets = [];
-  for (let offset = items.length; offset < total && first.items.length > 0; offset += first.items.length) offsets.push(offset);
+  for (let offset = items.length; offset < total && first.items.length > 0; offset += PAGE_LIMIT) offsets.push(offset);
   const pages = await Promise.all(offsets.map((offset) => fetchPage(`${url}&offset=${offset}`)));
   for (const page of pages) items.push(...page.items);
   return items;
@@ -381,9 +382,10 @@ async function loadCentres() {
       const radius = mode === "radius" ? Number(document.getElementById("radius").value) : ALL_RADIUS_M;
       const format = mode === "radius" ? "json" : LIST_FORMAT;
       // The first page's markers show while the other pages load (the list waits for all of them).
+      const progressive = mode !== "radius" && !LIST_FULL;
       items = await fetchAllPages(radiusUrl(params, centre, radius, format), (first) => {
-        if (seq === loadSeq && markers.size === 0 && !LIST_FULL) addMarkers(first);
-      });
+        if (seq === loadSeq && markers.size === 0 && progressive) addMarkers(first);
+      }, progressive ? FIRST_PAGE_LIMIT : PAGE_LIMIT);
       if (mode === "radius") area = {radius, centre};
     }
   } catch (error) {
