@@ -8,10 +8,10 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
 from api.access_log import install_access_log_filter
+from api.compression import Compression, StaticAssets
 from api.deps import check_write_routes
 from api.dev_banner import DevBanner
 from api.errors import install_error_handlers
@@ -44,6 +44,7 @@ from api.routers import (
     waitlist_log,
 )
 from api.state import AppState, open_state
+from api.tile_fast_path import CachedTiles
 from geo.settings import Settings, development_warnings, get_settings_or_exit
 
 
@@ -58,7 +59,8 @@ class DolbomAPI(FastAPI):
         super().__init__(**kwargs)
 
     def build_middleware_stack(self) -> ASGIApp:
-        stack: ASGIApp = SecurityHeaders(super().build_middleware_stack())
+        # Current cached tiles are answered before the framework (api/tile_fast_path.py), inside the headers.
+        stack: ASGIApp = SecurityHeaders(CachedTiles(super().build_middleware_stack()))
         if self.settings.server.worker_header:
             stack = WorkerHeader(stack)
         return stack
@@ -94,6 +96,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimit, max_body_bytes=settings.server.max_body_bytes)
     if warnings := development_warnings(settings):
         app.add_middleware(DevBanner, warnings=warnings)
+    if settings.server.compress:  # outside the banner: it edits pages before they are compressed
+        app.add_middleware(Compression)
     install_error_handlers(app)
     install_access_log_filter()
     install_openapi(app, settings)
@@ -119,6 +123,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(portal_account.router)
     app.include_router(portal_waitlist.router)
     app.include_router(portal_staff.router)
-    app.mount("/static", StaticFiles(directory=map_page.STATIC_DIR), name="static")
+    app.mount("/static", StaticAssets(directory=map_page.STATIC_DIR), name="static")
     check_write_routes(app)
     return app

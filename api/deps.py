@@ -153,9 +153,10 @@ def get_read_session(request: Request, state: AppStateDep) -> Iterator[Session]:
         yield primary_session
 
 
-def get_layer_engine(request: Request, state: AppStateDep) -> AsyncEngine:
+async def get_layer_engine(request: Request, state: AppStateDep) -> AsyncEngine:
     """The async engine for layer reads: the primary's, or with read replicas the engine of the server the read
-    router chooses now (a replica that has replayed the request's write position, else the primary)."""
+    router chooses now (a replica that has replayed the request's write position, else the primary). ``async``:
+    it does no I/O, and a sync dependency would cost a thread-pool hop on every tile."""
     router = state.read_router
     if router is not None:
         server = router.choose(min_lsn_of(request))

@@ -18,7 +18,7 @@ from geo.search import FacilityFilters
 from geo.search.filters import MAX_LIST_VALUES, MAX_MIN_FREE
 from geo.validation import MAX_OFFSET, MAX_TEXT_LENGTH
 
-Format = Literal["geojson", "json"]
+Format = Literal["geojson", "json", "markers"]
 MAX_LIMIT_PARAM = 10_000  # an absolute bound; the configured max_page_limit is checked by geo.validation
 # Raw text may be up to four times the cleaned bound: a decomposed (NFD) syllable is two or three code points
 # until clean_text normalises it to NFC, and surrounding blanks are stripped.
@@ -94,7 +94,10 @@ async def page_params(
 
 FiltersDep = Annotated[FacilityFilters, Depends(facility_filters)]
 PageDep = Annotated[Page, Depends(page_params)]
-FormatQuery = Annotated[Format, Query(alias="f", description="geojson (default) or json")]
+FormatQuery = Annotated[Format, Query(alias="f", description="geojson (default), json (a compact list) or "
+                                                               "markers (the list with only what a map marker "
+                                                               "shows: id, lon, lat, name, facility_type, "
+                                                               "free_by_age, location_approximate)")]
 # Searches answer only inside South Korea's bounding box; the domain checks it (geo.validation.validate_point) so
 # that a swapped pair or a point abroad gets a precise 422, and OpenAPI documents the box.
 KOREA_LAT = {"minimum": LAT_MIN, "maximum": LAT_MAX}

@@ -15,8 +15,9 @@ from geo.search.sql import Shape
 
 GEOJSON_MEDIA_TYPE = "application/geo+json"
 JSON_MEDIA_TYPE = "application/json"
-MEDIA_TYPES: dict[str, str] = {"geojson": GEOJSON_MEDIA_TYPE, "json": JSON_MEDIA_TYPE}
-SHAPES: dict[str, Shape] = {"geojson": "feature", "json": "item"}
+MEDIA_TYPES: dict[str, str] = {"geojson": GEOJSON_MEDIA_TYPE, "json": JSON_MEDIA_TYPE,
+                               "markers": JSON_MEDIA_TYPE}
+SHAPES: dict[str, Shape] = {"geojson": "feature", "json": "item", "markers": "marker"}
 
 
 def page_links(request: Request, page: SearchPage, fmt: Format) -> list[dict[str, Any]]:
@@ -24,7 +25,7 @@ def page_links(request: Request, page: SearchPage, fmt: Format) -> list[dict[str
     url = request.url
     links = [{"href": str(url), "rel": "self", "type": MEDIA_TYPES[fmt], "title": "this page"}]
     for other, media_type in MEDIA_TYPES.items():
-        if other != fmt:
+        if other != fmt and other != "markers":  # a reduced view, not another format of the same page
             links.append({"href": str(url.include_query_params(f=other)), "rel": "alternate",
                           "type": media_type, "title": f"this page as {other}"})
     if page.previous_offset is not None:
@@ -37,7 +38,7 @@ def page_links(request: Request, page: SearchPage, fmt: Format) -> list[dict[str
 
 
 def page_response(request: Request, page: SearchPage, fmt: Format) -> Response:
-    """A GeoJSON FeatureCollection (``f=geojson``) or a compact ``items`` list (``f=json``) of the page."""
+    """A GeoJSON FeatureCollection (``f=geojson``) or a compact ``items`` list (``f=json``, ``f=markers``)."""
     members: dict[str, Any] = {"numberReturned": page.number_returned}
     if page.number_matched is not None:
         members["numberMatched"] = page.number_matched

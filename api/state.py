@@ -1,9 +1,9 @@
 """The application state: everything one API worker process holds, built once by the lifespan.
 
-``open_state(settings)`` opens the pools and engines, creates the read router (with replicas), the vacancy hub and
-the tile cache, and closes them all on exit. The lifespan keeps the ``AppState`` in the app's one typed attribute
-(``DolbomAPI.dolbom``, None outside the lifespan); dependencies read it through ``api.deps.get_app_state``,
-middleware through ``state_of(scope)``. Nothing lives on Starlette's untyped ``app.state``.
+``open_state(settings)`` opens the pools and engines, creates the read router (with replicas), the vacancy hub,
+the tile cache and its change feed, and closes them all on exit. The lifespan keeps the ``AppState`` in the app's
+one typed attribute (``DolbomAPI.dolbom``, None outside the lifespan); dependencies read it through
+``api.deps.get_app_state``, middleware through ``state_of(scope)``. Nothing lives on Starlette's untyped ``app.state``.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from geo.ops.replicas import ReadRouter
 from geo.settings import Settings
 from geo.vacancy.hub import VacancyHub
 from tiles.cache import TileCache
+from tiles.feed import TileVersionFeed
 
 
 @dataclass(frozen=True, eq=False)
@@ -39,7 +40,10 @@ class AppState:
     layer_engine
         The primary's async engine for map layers (OGC API - Features, tiles).
     tile_cache
-        Tile bodies by data version (per process; correct across workers, see ``tiles/cache.py``).
+        Tile bodies by data version and the current version of each served tile (per process; correct across
+        workers, see ``tiles/cache.py``).
+    tile_feed
+        The LISTEN connection that keeps ``tile_cache``'s versions current (``tiles/feed.py``); None: not started.
     vacancy_hub
         The LISTEN fan-out of vacancy events (it connects with its first subscriber).
     read_router
@@ -55,6 +59,7 @@ class AppState:
     tile_cache: TileCache
     vacancy_hub: VacancyHub
     read_router: ReadRouter | None = None
+    tile_feed: TileVersionFeed | None = None
     replica_engines: Mapping[str, Engine] = field(default_factory=dict)
     replica_layer_engines: Mapping[str, AsyncEngine] = field(default_factory=dict)
 
@@ -94,9 +99,12 @@ async def open_state(settings: Settings) -> AsyncIterator[AppState]:
                                                         connect_args=connect_args)
             replica_layer_engines[replica.name] = make_async_engine(replica.url, pool_size=16, max_overflow=4,
                                                                     pool_pre_ping=True, connect_args=connect_args)
+    tile_cache = TileCache(stale_s=settings.server.tile_versions_stale_s)
+    tile_feed = TileVersionFeed(settings.direct_database_url, tile_cache)  # LISTEN: the direct URL, as the hub's
+    tile_feed.start()
     state = AppState(settings=settings, engine=engine, read_pool=read_pool, layer_engine=layer_engine,
-                     tile_cache=TileCache(), vacancy_hub=hub, read_router=router, replica_engines=replica_engines,
-                     replica_layer_engines=replica_layer_engines)
+                     tile_cache=tile_cache, vacancy_hub=hub, read_router=router, tile_feed=tile_feed,
+                     replica_engines=replica_engines, replica_layer_engines=replica_layer_engines)
     try:
         yield state
     finally:
@@ -108,5 +116,6 @@ async def open_state(settings: Settings) -> AsyncIterator[AppState]:
                 await replica_layer_engine.dispose()
         await read_pool.close()
         await hub.stop()
+        await tile_feed.stop()
         engine.dispose()
         await layer_engine.dispose()

@@ -14,6 +14,11 @@ Workloads (each request list is the same for both servers):
 - ``tiles_cached``: the same tiles requested again (dolbom: version check + memory; tipg: renders again);
 - ``tiles_revalidate``: the same with ``If-None-Match`` of the first answer (dolbom 304; tipg has no ETag, 200).
 
+Beside the two servers, every tile run also measures ``sql``: the raw ``ST_AsMVT`` statement of the same tiles
+(``tiles.mvt.compiled_tile``, what the API renders) on one psycopg connection per client, so a cached tile's cost
+is a ratio to the statement's in the same round. With ``--nginx`` (Debian's nginx installed), the tile workloads
+also run through an nginx ``proxy_cache`` (``tiles/nginx.py``) in front of a second API process of its own.
+
 Clients are a minimal asyncio HTTP/1.1 keep-alive client (one connection per client) so that the load generator
 costs little next to the servers on a small machine. A round runs every workload at every concurrency on both
 servers, alternating which goes first; the ratio of a round is dolbom req/s over tipg req/s.
@@ -23,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import json
 import math
 import os
@@ -30,6 +36,7 @@ import platform
 import random
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -42,8 +49,10 @@ from sqlalchemy import Engine, text
 
 from benchmarks.bench_read import analyze, load_seoul, throwaway_database
 from benchmarks.harness import asyncpg_url, ensure_tipg, free_port, running_server, uvicorn_command
-from geo.db import check_database, make_engine
+from geo.db import as_libpq_url, check_database, make_engine
 from geo.settings import PROJECT_ROOT
+from tiles.mvt import compiled_tile
+from tiles.nginx import find_nginx, tile_cache_config
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 TIPG_VENV = PROJECT_ROOT / ".dolbom" / "tipg-venv"
@@ -77,6 +86,26 @@ def tipg_server(tipg_python: Path, database_url: str) -> Any:
     env = {"DATABASE_URL": asyncpg_url(database_url), "TIPG_DB_SCHEMAS": '["public"]',
            "TIPG_DB_TABLES": '["public.facilities", "public.districts", "public.admin_dongs"]'}
     return server(cmd, env, "/collections/public.facilities", port)
+
+
+@contextmanager
+def nginx_server(upstream: str, *, valid_s: int) -> Iterator[str]:
+    """nginx (one worker) caching tiles in front of ``upstream`` (a base URL); yields nginx's base URL."""
+    nginx = find_nginx()
+    if nginx is None:
+        raise RuntimeError("--nginx: no nginx binary (apt-get install nginx-light)")
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="dolbom-nginx-") as tmp:
+        prefix = Path(tmp)
+        prefix.chmod(0o755)
+        user = getpass.getuser() if os.geteuid() == 0 else None  # workers as the same user: the cache is ours
+        conf = prefix / "nginx.conf"
+        conf.write_text(tile_cache_config(upstream=upstream.removeprefix("http://"), listen=f"127.0.0.1:{port}",
+                                          prefix=prefix, valid_s=valid_s, user=user), encoding="utf-8")
+        base = f"http://127.0.0.1:{port}"
+        cmd = [str(nginx), "-p", str(prefix), "-c", str(conf)]
+        with running_server(cmd, base_url=base, ready_path="/ogc/conformance", env=dict(os.environ), timeout_s=30):
+            yield base
 
 
 # --- requests -----------------------------------------------------------------------------------------------
@@ -120,6 +149,8 @@ def paths(kind: str, server_name: str, inputs: dict[str, Any], chunk: int) -> li
             out.append(f"{base}?{urlencode(params)}")
         return out
     tiles = inputs["tile_chunks"][chunk]
+    if kind != "tiles_cold":  # answered from memory: several passes, so that a run lasts long enough to measure
+        tiles = tiles * inputs.get("cached_passes", 1)
     if server_name == "dolbom":
         return [f"/tiles/facilities/{z}/{x}/{y}.mvt" for z, x, y in tiles]
     return [f"/collections/public.facilities/tiles/WebMercatorQuad/{z}/{x}/{y}" for z, x, y in tiles]
@@ -179,47 +210,116 @@ async def throughput(base: str, request_paths: list[str], concurrency: int, *,
     return len(request_paths) / elapsed, seen
 
 
+async def sql_throughput(database_url: str, tiles: list[tuple[int, int, int]], concurrency: int) -> float:
+    """Raw ``ST_AsMVT`` statements per second: the facility tiles of ``tiles`` on ``concurrency`` connections."""
+    import psycopg
+
+    queue: asyncio.Queue[tuple[int, int, int]] = asyncio.Queue()
+    for tile in tiles:
+        queue.put_nowait(tile)
+    conns = [await psycopg.AsyncConnection.connect(as_libpq_url(database_url), autocommit=True)
+             for _ in range(concurrency)]
+
+    async def client(conn: psycopg.AsyncConnection) -> None:
+        while True:
+            try:
+                z, x, y = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            sql, constants = compiled_tile(("facilities",), z)
+            cur = await conn.execute(sql, {**constants, "tile_z": z, "tile_x": x, "tile_y": y}, prepare=True)
+            await cur.fetchone()
+
+    try:
+        started = time.perf_counter()
+        await asyncio.gather(*(client(conn) for conn in conns))
+        return len(tiles) / (time.perf_counter() - started)
+    finally:
+        for conn in conns:
+            await conn.close()
+
+
 # --- the run ------------------------------------------------------------------------------------------------
 
 
+@contextmanager
+def _maybe_nginx(database_url: str, enabled: bool, valid_s: int) -> Iterator[str | None]:
+    """nginx in front of an API process of its own, or None."""
+    if not enabled:
+        yield None
+        return
+    with dolbom_server(database_url) as upstream, nginx_server(upstream, valid_s=valid_s) as base:
+        yield base
+
+
 def run(engine: Engine, database_url: str, *, tipg_python: Path, requests: int, rounds: int,
-        concurrencies: tuple[int, ...]) -> dict[str, Any]:
+        concurrencies: tuple[int, ...], nginx: bool = False, nginx_valid_s: int = 1,
+        cached_passes: int = 1) -> dict[str, Any]:
     """Interleaved rounds; returns req/s per (workload, concurrency, server) and per-round ratios."""
-    inputs = workload_inputs(engine, requests=requests, rounds=rounds)
+    inputs = workload_inputs(engine, requests=requests, rounds=rounds) | {"cached_passes": cached_passes}
     rates: dict[str, dict[str, list[float]]] = {}
-    with dolbom_server(database_url) as dolbom, tipg_server(tipg_python, database_url) as tipg:
+    with dolbom_server(database_url) as dolbom, tipg_server(tipg_python, database_url) as tipg, \
+            _maybe_nginx(database_url, nginx, nginx_valid_s) as nginx_base:
         bases = {"dolbom": dolbom, "tipg": tipg}
-        for name, base in bases.items():  # warm both (connection pools, catalog, PostgreSQL caches)
-            asyncio.run(throughput(base, paths("items_bbox", name, inputs, 0)[:20], 4))
+        if nginx_base is not None:
+            bases["nginx"] = nginx_base
+        for name, base in bases.items():  # warm every server (connection pools, catalog, PostgreSQL caches)
+            asyncio.run(throughput(base, paths("items_bbox", "dolbom" if name == "nginx" else name, inputs, 0)[:20],
+                                   4))
         chunk = 0
         for round_no in range(rounds):
             for concurrency in concurrencies:
-                order = ["dolbom", "tipg"] if (round_no + concurrency) % 2 == 0 else ["tipg", "dolbom"]
+                turn = (round_no + concurrency) % 2
                 etags: dict[str, dict[str, str]] = {}
                 for kind in WORKLOADS:
+                    order = [n for n in bases if kind.startswith("tiles") or n != "nginx"]
+                    if kind.startswith("tiles"):
+                        order.append("sql")
+                    order = order[turn:] + order[:turn] if turn else order[::-1]
                     for name in order:
                         key = f"{kind}@{concurrency}"
-                        use_chunk = chunk
-                        request_paths = paths(kind, name, inputs, use_chunk)
-                        rate, seen = asyncio.run(throughput(
-                            bases[name], request_paths, concurrency,
-                            etags=etags.get(name) if kind == "tiles_revalidate" else None))
-                        if kind == "tiles_cold":
-                            etags[name] = seen
+                        if name == "sql":
+                            sql_tiles = inputs["tile_chunks"][chunk]
+                            rate = asyncio.run(sql_throughput(database_url, sql_tiles, concurrency))
+                        else:
+                            request_paths = paths(kind, "dolbom" if name == "nginx" else name, inputs, chunk)
+                            rate, seen = asyncio.run(throughput(
+                                bases[name], request_paths, concurrency,
+                                etags=etags.get(name) if kind == "tiles_revalidate" else None))
+                            if kind == "tiles_cold":
+                                etags[name] = seen
                         rates.setdefault(key, {}).setdefault(name, []).append(rate)
                 chunk += 1
     table = []
     for key, by_server in rates.items():
         ratios = [d / t for d, t in zip(by_server["dolbom"], by_server["tipg"], strict=True)]
-        table.append({
+        row: dict[str, Any] = {
             "workload": key.split("@")[0], "clients": int(key.split("@")[1]),
             "dolbom_rps_median": statistics.median(by_server["dolbom"]),
             "tipg_rps_median": statistics.median(by_server["tipg"]),
             "ratio_median": statistics.median(ratios), "ratio_min": min(ratios), "ratio_max": max(ratios),
             "rounds": len(ratios),
-        })
+        }
+        for other in ("nginx", "sql"):
+            if other in by_server:
+                row[f"{other}_rps_median"] = statistics.median(by_server[other])
+        if "nginx" in by_server:
+            row["nginx_vs_tipg"] = _spread([n / t for n, t in zip(by_server["nginx"], by_server["tipg"], strict=True)])
+        if "sql" in by_server:  # a tile served / the raw statement of that tile: > 1 means cheaper than the SQL
+            row["dolbom_vs_sql"] = _spread([d / q for d, q in zip(by_server["dolbom"], by_server["sql"], strict=True)])
+            row["tipg_vs_sql"] = _spread([t / q for t, q in zip(by_server["tipg"], by_server["sql"], strict=True)])
+            if "nginx" in by_server:
+                row["nginx_vs_sql"] = _spread([n / q for n, q in zip(by_server["nginx"], by_server["sql"],
+                                                                     strict=True)])
+        table.append(row)
     return {"requests_per_run": requests, "rounds": rounds, "results": table,
-            "tiles_per_cold_run": len(inputs["tile_chunks"][0])}
+            "tiles_per_cold_run": len(inputs["tile_chunks"][0]), "cached_passes": cached_passes,
+            "nginx_valid_s": nginx_valid_s if nginx else None}
+
+
+def _spread(values: list[float]) -> dict[str, float]:
+    """Median, min and max of per-round ratios."""
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
 def print_table(report: dict[str, Any]) -> None:
@@ -229,6 +329,19 @@ def print_table(report: dict[str, Any]) -> None:
         print(f"{row['workload']:<18}{row['clients']:>8}{row['dolbom_rps_median']:>11.0f}"
               f"{row['tipg_rps_median']:>10.0f}{row['ratio_median']:>8.2f}  "
               f"{row['ratio_min']:.2f}-{row['ratio_max']:.2f} ({row['rounds']} rounds)")
+    extra = [row for row in report["results"] if "dolbom_vs_sql" in row]
+    if extra:
+        print(f"\n{'workload':<18}{'clients':>8}{'sql/s':>9}{'dolbom/sql':>18}{'tipg/sql':>18}"
+              f"{'nginx/s':>9}{'nginx/tipg':>18}{'nginx/sql':>18}")
+        def cell(row: dict[str, Any], name: str) -> str:
+            r = row.get(name)
+            return f"{r['median']:.2f} [{r['min']:.2f}-{r['max']:.2f}]" if r else "-"
+
+        for row in extra:
+            nginx_rps = f"{row['nginx_rps_median']:.0f}" if "nginx_rps_median" in row else "-"
+            print(f"{row['workload']:<18}{row['clients']:>8}{row['sql_rps_median']:>9.0f}"
+                  f"{cell(row, 'dolbom_vs_sql'):>18}{cell(row, 'tipg_vs_sql'):>18}{nginx_rps:>9}"
+                  f"{cell(row, 'nginx_vs_tipg'):>18}{cell(row, 'nginx_vs_sql'):>18}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -242,6 +355,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shared-data", type=Path,
                         default=Path(os.environ.get("DOLBOM_SHARED_DATA", PROJECT_ROOT.parent / "shared" / "data")))
     parser.add_argument("--keep", action="store_true", help="keep (and reuse) the throw-away database")
+    parser.add_argument("--cached-passes", type=int, default=5,
+                        help="passes over the tile list in tiles_cached / tiles_revalidate (default 5)")
+    parser.add_argument("--nginx", action="store_true", help="also tiles through an nginx proxy_cache (Debian nginx)")
+    parser.add_argument("--nginx-valid-s", type=int, default=1, help="nginx: seconds before revalidation")
     parser.add_argument("--output", type=Path, help="write the JSON report here (default benchmarks/results/)")
     args = parser.parse_args(argv)
 
@@ -251,7 +368,8 @@ def main(argv: list[str] | None = None) -> int:
     def go(engine: Engine, url: str) -> dict[str, Any]:
         environment.update(check_database(engine))
         return run(engine, url, tipg_python=tipg_python, requests=args.requests, rounds=args.rounds,
-                   concurrencies=tuple(args.clients))
+                   concurrencies=tuple(args.clients), nginx=args.nginx, nginx_valid_s=args.nginx_valid_s,
+                   cached_passes=args.cached_passes)
 
     if args.url:
         engine = make_engine(args.url)

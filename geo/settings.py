@@ -118,6 +118,13 @@ class ServerSettings(_Group):
                                     "(uvicorn's `forwarded_allow_ips`); empty: none, the client is the peer of "
                                     "the connection. Set it to your proxy's address (e.g. `127.0.0.1`) when one "
                                     "is in front.")
+    compress: bool = _var(True, "DOLBOM_COMPRESS", "gzip JSON, JavaScript, CSS and HTML answers for clients "
+                          "that accept it (never vector tiles); off when a proxy in front compresses.")
+    tile_versions_stale_s: float = _var(5.0, "DOLBOM_TILE_VERSIONS_STALE_S", "Tile versions are kept in "
+                                        "memory, current through LISTEN on the database's change feed; while that "
+                                        "listener is down a cached tile is served for at most this many seconds "
+                                        "after the database last confirmed its version (the staleness bound, "
+                                        "docs/layers.md).", gt=0)
 
 
 def _default_catchment_radius_m() -> dict[str, float]:

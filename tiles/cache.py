@@ -1,15 +1,28 @@
-"""Tile cache that follows the data: ETags from ``layer_changes`` versions, bodies kept in memory by version.
+"""Tile cache that follows the data: ETags from ``layer_changes`` versions, bodies kept in memory by version, and
+the versions of served tiles kept current in process by the change feed (``tiles/feed.py``).
 
-A request asks the database for the tile's data version (one indexed query on ``layer_changes``); the ETag is
-derived from it, so ``If-None-Match`` is answered 304 without rendering, and a body rendered for the same
-version is served from memory. A change to a feature changes the version of exactly the tiles it touches.
+The database gives a tile's data version (one indexed query on ``layer_changes``); the ETag is derived from it. A
+tile whose version the database confirmed is then *current* in this process until the change feed (LISTEN on the
+``layer_changes`` trigger's NOTIFY) reports a change whose box meets the tile: so a cached tile, or a 304 on
+``If-None-Match``, costs no database round trip. While the feed is down (or has never connected) a tile counts as
+current for ``stale_s`` seconds after the database last confirmed its version: that is the staleness bound.
+
+A version read while a notification (or a reconnection) arrived is not marked current: the read may predate the
+change the notification announced.
 """
 
 from __future__ import annotations
 
 import hashlib
+import time
 from collections import OrderedDict
+from dataclasses import dataclass
 from threading import Lock
+
+WEB_MERCATOR_HALF_M = 20037508.342789244
+BOX_SLACK_M = 1.0  # boxes arrive rounded (ST_Extent); a metre of slack keeps the intersection test conservative
+
+Box = tuple[float, float, float, float]
 
 
 def tile_etag(key: str, definition: str, count: int, last_seq: int) -> str:
@@ -18,17 +31,59 @@ def tile_etag(key: str, definition: str, count: int, last_seq: int) -> str:
     return f'"{digest.hexdigest()[:20]}"'
 
 
-class TileCache:
-    """Bounded LRU of rendered tiles keyed by ETag (which encodes layers, z/x/y, definition and data version)."""
+def tile_box_3857(z: int, x: int, y: int, *, margin: float) -> Box:
+    """Bounds (EPSG:3857 metres) of tile z/x/y grown by ``margin`` (a fraction of the tile), as ``ST_TileEnvelope``."""
+    size = 2 * WEB_MERCATOR_HALF_M / 2**z
+    grow = margin * size
+    xmin = -WEB_MERCATOR_HALF_M + x * size
+    ymax = WEB_MERCATOR_HALF_M - y * size
+    return (xmin - grow, ymax - size - grow, xmin + size + grow, ymax + grow)
 
-    def __init__(self, max_bytes: int = 64 * 1024 * 1024) -> None:
+
+def boxes_meet(a: Box, b: Box) -> bool:
+    """Whether two boxes intersect (edges included, with ``BOX_SLACK_M`` of slack)."""
+    return (a[0] <= b[2] + BOX_SLACK_M and b[0] <= a[2] + BOX_SLACK_M
+            and a[1] <= b[3] + BOX_SLACK_M and b[1] <= a[3] + BOX_SLACK_M)
+
+
+@dataclass(slots=True)
+class CurrentTile:
+    """A tile whose version the database confirmed: its ETag and body, and what a change must meet to drop it."""
+
+    etag: str
+    body: bytes
+    layers: frozenset[str]
+    box_3857: Box
+    checked_at: float  # time.monotonic() of the database's confirmation
+    generation: int  # the feed's generation that watched it since, or -1 (not watched: valid for stale_s)
+    prepared: object | None = None  # the HTTP layer's precomputed answer (api/tile_fast_path.py), built once
+
+
+class TileCache:
+    """Bounded LRU of rendered tiles keyed by ETag (which encodes layers, z/x/y, definition and data version), and
+    the current version of each tile key (layers/z/x/y) while the change feed watches it."""
+
+    def __init__(self, max_bytes: int = 64 * 1024 * 1024, *, stale_s: float = 5.0,
+                 max_current: int = 200_000) -> None:
         self.max_bytes = max_bytes
+        self.stale_s = stale_s
+        self.max_current = max_current
         self._entries: OrderedDict[str, bytes] = OrderedDict()
         self._keys: set[str] = set()  # tile keys (layers/z/x/y) rendered at some version
+        self._current: OrderedDict[str, CurrentTile] = OrderedDict()
         self._bytes = 0
         self._lock = Lock()
         self.hits = 0
         self.misses = 0
+        # The change feed's state: ``epoch`` moves on every notification, connection and loss, ``generation`` on
+        # every connection and loss; ``watching`` while a LISTEN connection is up.
+        self.epoch = 0
+        self.generation = 0
+        self.watching = False
+        self.alive_at = 0.0  # time.monotonic() when the feed last proved its connection alive
+        self.notifications = 0
+
+    # --- bodies by ETag ---------------------------------------------------------------------------------------
 
     def get(self, etag: str) -> bytes | None:
         """The body cached under ``etag`` or None."""
@@ -66,4 +121,66 @@ class TileCache:
         with self._lock:
             self._entries.clear()
             self._keys.clear()
+            self._current.clear()
             self._bytes = 0
+
+    # --- current versions -------------------------------------------------------------------------------------
+
+    def current(self, key: str) -> CurrentTile | None:
+        """The tile ``key`` if its version is known to be current without asking the database, else None."""
+        entry = self._current.get(key)
+        if entry is None:
+            return None
+        now = time.monotonic()
+        if self.watching and entry.generation == self.generation and now - self.alive_at < self.stale_s:
+            return entry
+        if now - entry.checked_at < self.stale_s:
+            return entry
+        return None
+
+    def confirm(self, key: str, etag: str, body: bytes, *, layers: frozenset[str], box_3857: Box, epoch: int,
+                watched: bool = True) -> None:
+        """Record that the database gave ``etag`` as tile ``key``'s version in a read started at feed ``epoch``.
+
+        The feed watches it from now on if it was listening throughout the read (``epoch`` unchanged) and the read
+        was on the database the feed listens to (``watched``); otherwise it is current for ``stale_s`` only.
+        """
+        generation = self.generation if (watched and self.watching and epoch == self.epoch) else -1
+        entry = CurrentTile(etag, body, layers, box_3857, time.monotonic(), generation)
+        with self._lock:
+            self._current[key] = entry
+            self._current.move_to_end(key)
+            while len(self._current) > self.max_current:
+                self._current.popitem(last=False)
+
+    # --- the change feed's side -------------------------------------------------------------------------------
+
+    def feed_connected(self) -> None:
+        """The feed is listening (again): what changed while it was not is unknown, so nothing is watched yet."""
+        self.generation += 1
+        self.epoch += 1
+        self.watching = True
+        self.alive_at = time.monotonic()
+
+    def feed_lost(self) -> None:
+        """The feed stopped listening: tiles fall back to ``stale_s`` after their last confirmation."""
+        self.watching = False
+        self.generation += 1
+        self.epoch += 1
+
+    def forget_current(self) -> None:
+        """Ask the database again for every tile (a notification that could not be read)."""
+        self.epoch += 1
+        with self._lock:
+            self._current.clear()
+
+    def changed(self, boxes: dict[str, Box]) -> int:
+        """A change to ``boxes`` ({layer: EPSG:3857 box}): drop the current tiles it meets; returns how many."""
+        self.epoch += 1
+        self.notifications += 1
+        with self._lock:
+            stale = [key for key, entry in self._current.items()
+                     if any(layer in boxes and boxes_meet(entry.box_3857, boxes[layer]) for layer in entry.layers)]
+            for key in stale:
+                del self._current[key]
+        return len(stale)

@@ -28,14 +28,14 @@ from api.params import (
     PageDep,
 )
 from api.responses import GEOJSON_MEDIA_TYPE, SHAPES, page_response
-from api.schemas.facilities import FacilityFeatureCollection, FacilityList
+from api.schemas.facilities import FacilityFeatureCollection, FacilityList, FacilityMarkerList
 from geo.search import area_statement, catchment_statement, nearest_statement, radius_statement, run_async
 from geo.search.places import resolve_area_async
 from geo.search.results import SearchPage
 
 router = APIRouter(prefix="/facilities", tags=["facilities"])
 
-PageModel = FacilityFeatureCollection | FacilityList
+PageModel = FacilityFeatureCollection | FacilityList | FacilityMarkerList
 RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"description": "GeoJSON FeatureCollection as application/geo+json (f=geojson, default) or a compact "
                          "list as application/json (f=json)",

@@ -29,12 +29,12 @@ def etag_response(request: Request, content: bytes, media_type: str, *, etag: st
     """``content`` with a strong ETag (its hash unless given) and Cache-Control; 304 on a matching If-None-Match."""
     etag = etag or '"' + hashlib.sha1(content, usedforsecurity=False).hexdigest()[:24] + '"'
     all_headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL, **(headers or {})}
-    if _matches(request.headers.get("if-none-match"), etag):
+    if etag_matches(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=all_headers)
     return Response(content=content, media_type=media_type, headers=all_headers)
 
 
-def _matches(if_none_match: str | None, etag: str) -> bool:
+def etag_matches(if_none_match: str | None, etag: str) -> bool:
     """Whether ``If-None-Match`` names ``etag`` (weak comparison, RFC 9110 13.1.2)."""
     if not if_none_match:
         return False
@@ -44,6 +44,6 @@ def _matches(if_none_match: str | None, etag: str) -> bool:
 
 def not_modified(request: Request, etag: str, *, headers: dict[str, str] | None = None) -> Response | None:
     """A 304 with ``etag`` when the request's If-None-Match names it, else None (check before doing the work)."""
-    if _matches(request.headers.get("if-none-match"), etag):
+    if etag_matches(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers={"ETag": etag, "Cache-Control": CACHE_CONTROL, **(headers or {})})
     return None

@@ -13,8 +13,9 @@ from geo.layers.base import Layer
 from geo.layers.features import extent_statement
 from geo.layers.registry import LAYERS, get_layer
 from geo.layers.versions import compiled_tile_version
+from geo.ops.replicas import PRIMARY
 from geo.validation import reject_control_characters
-from tiles.cache import tile_etag
+from tiles.cache import tile_box_3857, tile_etag
 from tiles.mvt import MARGIN, check_tile, compiled_tile, compiled_tile_and_version, definition_hash, layers_at_zoom
 from tiles.tilejson import tilejson
 
@@ -44,6 +45,11 @@ async def tile(request: Request, layer_id: LayerId, z: Annotated[int, Path(ge=0,
                x: Annotated[int, Path(ge=0, le=2**MAX_ZOOM - 1)], y: Annotated[int, Path(ge=0, le=2**MAX_ZOOM - 1)],
                engine: LayerEngineDep, cache: TileCacheDep) -> Response:
     """The tile z/x/y (XYZ scheme); ETag = data version of exactly this tile, 304 on If-None-Match."""
+    key = f"{layer_id}/{z}/{x}/{y}"
+    current = cache.current(key)  # only keys served before are there: already validated
+    if current is not None:  # the change feed vouches for its version: no database round trip
+        return etag_response(request, current.body, MVT, etag=current.etag)
+    epoch = cache.epoch
     layers = _layers(layer_id)
     check_tile(z, x, y)
     active = layers_at_zoom(layers, z)
@@ -51,7 +57,6 @@ async def tile(request: Request, layer_id: LayerId, z: Annotated[int, Path(ge=0,
         raise NotFound(f"{layer_id} has no tiles at zoom {z}", minzoom=min(la.minzoom for la in layers),
                        maxzoom=max(la.maxzoom for la in layers))
     ids = tuple(la.id for la in active)
-    key = f"{layer_id}/{z}/{x}/{y}"
     definition = definition_hash(active, z)
     tile_params = {"tile_z": z, "tile_x": x, "tile_y": y}
     async with engine.connect() as conn:
@@ -72,6 +77,10 @@ async def tile(request: Request, layer_id: LayerId, z: Annotated[int, Path(ge=0,
                                or b"")
                 cache.put(etag, cached, key=key)
             body = cached
+    # Versions read from a replica are not watched: the feed listens on the primary, and a replica may not
+    # have replayed a change yet when its notification arrives.
+    cache.confirm(key, etag, body, layers=frozenset(ids), box_3857=tile_box_3857(z, x, y, margin=MARGIN),
+                  epoch=epoch, watched=getattr(request.state, "read_source", PRIMARY) == PRIMARY)
     return etag_response(request, body, MVT, etag=etag)
 
 

@@ -108,6 +108,30 @@ class FacilityList(BaseModel):
     query: dict[str, Any]
 
 
+class FacilityMarker(BaseModel):
+    """A centre in the marker list (``f=markers``): only what a map marker and its list entry show."""
+
+    id: int
+    lon: float
+    lat: float
+    name: str = _centre("name")
+    facility_type: str = _centre("facility_type")
+    free_by_age: dict[str, int] | None = _centre("free_by_age")
+    location_approximate: bool = _centre("location_approximate")
+
+
+class FacilityMarkerList(BaseModel):
+    """A page of centres as a marker list (``f=markers``)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    items: list[FacilityMarker]
+    number_matched: int | None = Field(default=None, alias="numberMatched")
+    number_returned: int = Field(alias="numberReturned")
+    links: list[Link]
+    query: dict[str, Any]
+
+
 class PlaceOut(BaseModel):
     """A place to move the map to (구, 행정동, 법정동, centre or an external geocoder's result)."""
 

@@ -6,6 +6,13 @@
 const SEOUL = [37.5665, 126.978];
 const ALL_RADIUS_M = 50000;   // "whole map": every centre within 50 km of City Hall, i.e. all of Seoul
 const PAGE_LIMIT = 500;       // the API's default max_page_limit
+const FIRST_PAGE_LIMIT = 100; // the whole map's first page: its markers show while the other pages load
+// The whole map's list (thousands of centres) carries only what markers and list entries show (f=markers), and the
+// first page's markers show before the rest arrives; details come with a click. Around a home (a few dozen) the
+// list has the full items. "?list=full" loads the whole map as the page did before (the full items, markers once
+// all pages are in): benchmarks/bench_first_load.py measures the page both ways.
+const LIST_FULL = new URLSearchParams(location.search).get("list") === "full";
+const LIST_FORMAT = LIST_FULL ? "json" : "markers";
 const LIST_STEP = 30;
 const WALK_M_PER_MIN = 80;    // 4.8 km/h, as geo.routing walks
 const SERVICE_FILTERS = ["twenty_four_hour", "holiday", "extended_hours", "disability_integrated",
@@ -237,7 +244,8 @@ const clusters = L.markerClusterGroup({
   chunkedLoading: true, showCoverageOnHover: false, maxClusterRadius: 50, disableClusteringAtZoom: 17,
   iconCreateFunction(cluster) {
     const children = cluster.getAllChildMarkers();
-    const free = children.filter((m) => freeOf(centres.get(m.options.centreId)) > 0).length;
+    // A marker of the first page, shown before the list is complete, carries its own item.
+    const free = children.filter((m) => freeOf(centres.get(m.options.centreId) ?? m.options.item) > 0).length;
     const share = free / children.length;
     const tone = share >= 0.5 ? "free" : share > 0 ? "some" : "full";
     return L.divIcon({
@@ -329,13 +337,14 @@ async function fetchPage(url) {
   return body;
 }
 
-async function fetchAllPages(url) {
+async function fetchAllPages(url, onFirstPage = null, firstLimit = PAGE_LIMIT) {
   // The first page counts every match (count=exact), so that the other pages can be fetched at once.
-  const first = await fetchPage(`${url}&count=exact`);
+  const first = await fetchPage(`${url.replace(`limit=${PAGE_LIMIT}`, `limit=${firstLimit}`)}&count=exact`);
+  if (onFirstPage) onFirstPage(first.items);
   const items = [...first.items];
   const total = first.numberMatched ?? items.length;
   const offsets = [];
-  for (let offset = items.length; offset < total && first.items.length > 0; offset += first.items.length) offsets.push(offset);
+  for (let offset = items.length; offset < total && first.items.length > 0; offset += PAGE_LIMIT) offsets.push(offset);
   const pages = await Promise.all(offsets.map((offset) => fetchPage(`${url}&offset=${offset}`)));
   for (const page of pages) items.push(...page.items);
   return items;
@@ -373,7 +382,12 @@ async function loadCentres() {
     } else {
       const centre = mode === "radius" ? home : L.latLng(SEOUL);
       const radius = mode === "radius" ? Number(document.getElementById("radius").value) : ALL_RADIUS_M;
-      items = await fetchAllPages(radiusUrl(params, centre, radius));
+      const format = mode === "radius" ? "json" : LIST_FORMAT;
+      // The first page's markers show while the other pages load (the list waits for all of them).
+      const progressive = mode !== "radius" && !LIST_FULL;
+      items = await fetchAllPages(radiusUrl(params, centre, radius, format), (first) => {
+        if (seq === loadSeq && markers.size === 0 && progressive) addMarkers(first);
+      }, progressive ? FIRST_PAGE_LIMIT : PAGE_LIMIT);
       if (mode === "radius") area = {radius, centre};
     }
   } catch (error) {
@@ -394,10 +408,10 @@ async function loadCentres() {
   renderList();
 }
 
-function radiusUrl(params, centre, radius) {
+function radiusUrl(params, centre, radius, format = "json") {
   const query = new URLSearchParams(params);
   query.set("lat", centre.lat.toFixed(6)); query.set("lon", centre.lng.toFixed(6));
-  query.set("radius_m", String(radius)); query.set("f", "json"); query.set("limit", String(PAGE_LIMIT));
+  query.set("radius_m", String(radius)); query.set("f", format); query.set("limit", String(PAGE_LIMIT));
   return `/facilities/radius?${query}`;
 }
 
@@ -413,10 +427,14 @@ function showArea(area) {
 function rebuildMarkers() {
   clusters.clearLayers();
   markers.clear();
+  addMarkers(centres.values());
+}
+
+function addMarkers(items) {
   const layers = [];
-  for (const item of centres.values()) {
+  for (const item of items) {
     const marker = L.marker([item.lat, item.lon], {
-      icon: markerIcon(item), keyboard: false, title: item.name, alt: item.name, centreId: item.id,
+      icon: markerIcon(item), keyboard: false, title: item.name, alt: item.name, centreId: item.id, item,
     });
     marker.on("click", () => selectCentre(item.id, {fromMap: true}));
     markers.set(item.id, marker);

@@ -20,7 +20,7 @@ from psycopg import sql
 from geo.domain import FACILITY_STATUS_KO, FACILITY_TYPE_KO, SERVICE_KO
 from geo.search.fields import fields_for, source_columns
 
-Shape = Literal["feature", "item"]
+Shape = Literal["feature", "item", "marker"]
 
 FACILITY_GEOG = sql.SQL("f.geom_4326::geography")
 POINT_GEOG = sql.SQL("ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)::geography")
@@ -61,10 +61,17 @@ FEATURE_JSON = sql.SQL("""json_build_object('type', 'Feature', 'id', p.id,
     'properties', json_build_object({pairs}))""").format(lon=LON, lat=LAT, pairs=_pairs())
 ITEM_JSON = sql.SQL("json_build_object('id', p.id, 'lon', {lon}, 'lat', {lat}, {pairs})").format(
     lon=LON, lat=LAT, pairs=_pairs())
+# What a map marker and its list entry show, nothing more (the map's first view: details come on demand).
+MARKER_KEYS = ("name", "facility_type", "free_by_age", "location_approximate")
+MARKER_JSON = sql.SQL("json_build_object('id', p.id, 'lon', {lon}, 'lat', {lat}, {pairs})").format(
+    lon=sql.SQL("round(ST_X(p.geom_4326)::numeric, 6)"), lat=sql.SQL("round(ST_Y(p.geom_4326)::numeric, 6)"),
+    pairs=sql.SQL(", ").join(sql.SQL("{}, {}").format(sql.Literal(key), sql.SQL(expr))  # type: ignore[arg-type]
+                             for key, expr in PROPERTIES if key in MARKER_KEYS))
 # Rendered once to plain SQL: the composed trees (63 nodes, 21 literals to adapt) were rendered again on every
 # execution, ~15 % of the API's CPU per search (benchmarks/bench_read.py). Only constants are rendered here.
 SHAPES: dict[str, sql.Composable] = {"feature": sql.SQL(FEATURE_JSON.as_string()),
-                                     "item": sql.SQL(ITEM_JSON.as_string())}
+                                     "item": sql.SQL(ITEM_JSON.as_string()),
+                                     "marker": sql.SQL(MARKER_JSON.as_string())}
 
 # The page (rows ordered and limited, one probe row beyond the page), numbered, written as one JSON array.
 PAGE_JSON = sql.SQL("""

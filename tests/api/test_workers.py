@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -280,7 +281,13 @@ def test_tile_cached_on_both_workers_changes_on_both_after_a_report(server: Serv
                                     {"c": code}).scalar_one())
     assert new_free != old_free
 
-    after = [_tile(server, pid, path, etag) for pid in (b, a)]  # the old ETag is no longer current on either
+    # Each worker hears of the change through its own LISTEN (tiles/feed.py): wait for that event, bounded.
+    deadline = time.monotonic() + WAIT_S
+    while True:
+        after = [_tile(server, pid, path, etag) for pid in (b, a)]  # the old ETag is no longer current on either
+        if [r.status_code for r in after] == [200, 200] or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     assert [r.status_code for r in after] == [200, 200]
     assert after[0].headers["etag"] == after[1].headers["etag"] != etag
     assert [free_total_in(r.content) for r in after] == [new_free, new_free]

@@ -4,7 +4,8 @@ invalidation that follows the data: one facility's free places change only the t
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 
 import mapbox_vector_tile
 import pytest
@@ -15,9 +16,11 @@ from api.app import create_app
 from geo.layers.features import ItemsQuery, count_statement
 from geo.layers.registry import LAYERS
 from geo.settings import Settings
+from tiles.cache import TileCache
 from tiles.mvt import BUFFER, EXTENT
 
 HALF = 20037508.342789244
+WAIT_S = 10.0  # a bound on background events, never a timing of the test
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +46,21 @@ def tile_bounds(z: int, x: int, y: int, margin: float = 0.0) -> tuple[float, flo
     xmin, ymax = -HALF + x * size, HALF - y * size
     grow = size * margin
     return xmin - grow, ymax - size - grow, xmin + size + grow, ymax + grow
+
+
+def tile_cache_of(http: TestClient) -> TileCache:
+    """The tile cache of the app behind ``http`` (inside its lifespan)."""
+    state = http.app.dolbom  # type: ignore[attr-defined]
+    assert state is not None
+    return state.tile_cache  # type: ignore[no-any-return]
+
+
+def wait_until(condition: Callable[[], bool], timeout_s: float = WAIT_S) -> None:
+    """Wait for an event of the app's background tasks (a LISTEN connection, a notification), at most timeout_s."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "the event did not come"
+        time.sleep(0.01)
 
 
 def decode(body: bytes) -> dict:
@@ -161,6 +179,9 @@ def test_a_free_places_update_changes_exactly_the_tiles_holding_the_centre(small
 
     settings = Settings(DATABASE_URL=small_db.url.render_as_string(hide_password=False))
     with TestClient(create_app(settings)) as http:
+        cache = tile_cache_of(http)
+        wait_until(lambda: cache.watching)
+
         def etags(layer: str) -> dict[tuple[int, int], str]:
             return {(x, y): http.get(f"/tiles/{layer}/{z}/{x}/{y}.mvt").headers["etag"] for x, y in candidates}
 
@@ -171,8 +192,10 @@ def test_a_free_places_update_changes_exactly_the_tiles_holding_the_centre(small
 
         before_fac, before_dist = etags("facilities"), etags("districts")
         assert free_total(cx, cy) == 10
+        seen = cache.notifications
         with small_db.begin() as conn:  # a writer that knows nothing about tiles
             conn.execute(text("UPDATE facilities SET free_by_age = '{\"total\": 3}' WHERE code = 'T-a'"))
+        wait_until(lambda: cache.notifications > seen)  # its NOTIFY reached this process
         after_fac, after_dist = etags("facilities"), etags("districts")
         changed = {xy for xy in candidates if before_fac[xy] != after_fac[xy]}
         assert changed == {xy for xy in candidates if holds_a(*xy)}
@@ -180,6 +203,8 @@ def test_a_free_places_update_changes_exactly_the_tiles_holding_the_centre(small
         assert after_dist == before_dist  # free places are not a 구 statistic
         assert free_total(cx, cy) == 3  # never the stale cached body
 
+        seen = cache.notifications
         with small_db.begin() as conn:  # capacity is: the 구 tiles change too
             conn.execute(text("UPDATE facilities SET capacity = 60 WHERE code = 'T-a'"))
+        wait_until(lambda: cache.notifications > seen)
         assert etags("districts") != after_dist
