@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from functools import partial
+from typing import Any, cast
 
 from starlette.background import BackgroundTask
 from starlette.responses import Response
@@ -39,6 +41,7 @@ class EventStreamResponse(Response):
         self.status_code = 200
         self.background = background
         self.body = b""
+        self.pending: tuple[Coroutine[Any, Any, None], Any] | None = None  # a send begun by _deliver
         self.init_headers({"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
         # A stream has no length (Response.init_headers gives every body one).
         self.raw_headers = [(k, v) for k, v in self.raw_headers if k != b"content-length"]
@@ -65,26 +68,65 @@ class EventStreamResponse(Response):
                                     "more_body": True})
                     if len(batch) < self.replay_batch:
                         break
+            sub.sent = sent
+            sub.deliver = partial(self._deliver, send)
             while True:
+                if self.pending is not None:
+                    await self._finish_pending()
                 left_s = ends_at - loop.time()
                 if left_s <= 0:
                     break  # a bounded stream: the client reconnects with Last-Event-ID
                 woken = await sub.wait(min(self.heartbeat_s, left_s))
-                body, sent = sub.take(after=sent)
+                if self.pending is not None:
+                    await self._finish_pending()
+                body, sub.sent = sub.take(after=sub.sent)
                 if body:
                     await send({"type": "http.response.body", "body": body, "more_body": True})
                 elif not woken and loop.time() < ends_at:
                     await send({"type": "http.response.body", "body": PING_FRAME, "more_body": True})
-                if sub.closed and not sub.frames:
+                if sub.closed and not sub.frames and self.pending is None:
                     break  # gone, or dropped for reading too slowly (its last frame said reconnect)
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
+            sub.deliver = None
+            if self.pending is not None:
+                self.pending[0].close()
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
             self.hub.unsubscribe(sub)
         if self.background is not None:
             await self.background()
+
+    def _deliver(self, send: Send, frame: bytes) -> bool:
+        """Write ``frame`` now, from the hub's dispatch: drive ``send`` by hand while it does not need to wait
+        (an ASGI server's send completes at once unless the socket is full); a send that must wait is left in
+        ``pending`` for the writer task (False)."""
+        coro = cast(Coroutine[Any, Any, None], send({"type": "http.response.body", "body": frame, "more_body": True}))
+        try:
+            yielded = coro.send(None)
+        except StopIteration:
+            return True
+        except Exception:  # a broken connection ends the stream, not the hub's dispatch
+            self.sub.close()
+            return True
+        self.pending = (coro, yielded)
+        return False
+
+    async def _finish_pending(self) -> None:
+        assert self.pending is not None
+        coro, yielded = self.pending
+        try:
+            while True:
+                if yielded is None:
+                    await asyncio.sleep(0)
+                else:
+                    await yielded
+                yielded = coro.send(None)
+        except StopIteration:
+            pass
+        finally:
+            self.pending = None
 
     async def _watch_disconnect(self, receive: Receive) -> None:
         while True:

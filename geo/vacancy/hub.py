@@ -24,6 +24,7 @@ import contextlib
 import json
 import logging
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -56,16 +57,23 @@ class Subscription:
     everything buffered with ``take``. When ``BUFFER_EVENTS`` frames are waiting (the client reads too slowly)
     the buffer is replaced by one ``event: reconnect`` frame and ``dropped`` is set: the writer sends it and
     ends the response; the client comes back with ``Last-Event-ID``.
+
+    A stream may install ``deliver``: while its writer is idle (waiting, nothing buffered) the hub then writes
+    the frame through it in the same loop iteration instead of waking the writer's task (at 10,000 streams the
+    task switches were a fifth of the fan-out's time). ``deliver(frame)`` returns False when it could not finish
+    the write (the socket is full) and left it for the writer, which the hub then wakes.
     """
 
-    __slots__ = ("filter", "frames", "dropped", "closed", "last_seq", "_waiter", "limit")
+    __slots__ = ("filter", "frames", "dropped", "closed", "last_seq", "sent", "deliver", "_waiter", "limit")
 
     def __init__(self, flt: EventFilter, *, limit: int = BUFFER_EVENTS) -> None:
         self.filter = flt
         self.frames: list[tuple[int, bytes]] = []
         self.dropped = False
         self.closed = False
-        self.last_seq = 0  # the newest seq pushed (the writer skips replayed duplicates by it)
+        self.last_seq = 0  # the newest seq pushed
+        self.sent = 0  # the newest seq written to the client (frames at or below it are replayed duplicates)
+        self.deliver: Callable[[bytes], bool] | None = None
         self.limit = limit
         self._waiter: asyncio.Future[None] | None = None
 
@@ -74,6 +82,12 @@ class Subscription:
         if self.dropped or self.closed:
             return False
         self.last_seq = seq
+        if self.deliver is not None and self._waiter is not None and not self.frames:
+            if seq > self.sent:
+                self.sent = seq
+                if not self.deliver(frame):
+                    self._wake()
+            return True
         if len(self.frames) >= self.limit:
             self.frames = [(DROPPED_SEQ, RECONNECT_FRAME)]
             self.dropped = True
@@ -89,8 +103,12 @@ class Subscription:
 
     def _wake(self) -> None:
         waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        if waiter is not None:
+            # Not waiting any more from here on: later pushes buffer instead of delivering (no write overtakes
+            # one the writer is about to finish).
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
 
     def take(self, *, after: int) -> tuple[bytes, int]:
         """Everything buffered with a seq above ``after`` as one write (empty when nothing is), and the newest
