@@ -34,11 +34,11 @@ class EventStreamResponse(Response):
 
     def __init__(self, hub: VacancyHub, sub: Subscription, *, after: int | None, first: list[tuple[int, bytes]],
                  replay: Replay | None, replay_batch: int, max_s: float, heartbeat_s: float,
-                 background: BackgroundTask | None = None) -> None:
+                 status_code: int = 200, background: BackgroundTask | None = None) -> None:
         self.hub, self.sub = hub, sub
         self.after, self.first, self.replay, self.replay_batch = after, first, replay, replay_batch
         self.max_s, self.heartbeat_s = max_s, heartbeat_s
-        self.status_code = 200
+        self.status_code = status_code  # a parameter with a default: FastAPI's OpenAPI reads it from here
         self.background = background
         self.body = b""
         self.pending: tuple[Coroutine[Any, Any, None], Any] | None = None  # a send begun by _deliver

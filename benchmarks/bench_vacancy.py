@@ -152,7 +152,7 @@ def run_benchmark(engine: Engine, *, clients: int = 1000, rounds: int = 60, bloc
     command = [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host", "127.0.0.1", "--port",
                str(port), "--log-level", "warning", "--backlog", "4096", "--workers", str(workers)]
     try:
-        with running_server(command, base_url=url, ready_path="/health", env=env):
+        with running_server(command, base_url=url, ready_path="/health", env=env, timeout_s=timeout_s):
             # One warm-up (first LISTEN connection in every worker, code paths, pools) is measured and dropped.
             asyncio.run(_measure(engine, url, token, clients=min(clients, 20 * workers), rounds=2, processes=1,
                                  timeout_s=timeout_s))
