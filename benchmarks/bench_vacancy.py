@@ -36,7 +36,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 from sqlalchemy import Engine, text
 
-from benchmarks.harness import free_port, latency_stats, quantile, running_server
+from benchmarks.harness import PROJECT_ROOT, free_port, latency_stats, quantile, running_server
 from geo.auth.accounts import create_user, issue_token
 from geo.db import as_libpq_url
 from geo.settings import Settings
@@ -140,9 +140,11 @@ async def _measure(engine: Engine, url: str, token: str, *, clients: int, rounds
 
 
 def run_benchmark(engine: Engine, *, clients: int = 1000, rounds: int = 60, blocks: int = 3, workers: int = 1,
-                  client_processes: int = 2, timeout_s: float = 120.0) -> dict[str, Any]:
+                  client_processes: int = 2, timeout_s: float = 120.0,
+                  server_dir: Path | None = None) -> dict[str, Any]:
     """Start the API (``workers`` uvicorn processes) on ``engine``'s database, connect ``clients`` streams from
-    ``client_processes`` processes, measure ``rounds`` rounds."""
+    ``client_processes`` processes, measure ``rounds`` rounds. ``server_dir``: the checkout whose API is served
+    (default this one; another commit's tree measures the code before a change with the same clients)."""
     token = prepare(engine)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -152,7 +154,8 @@ def run_benchmark(engine: Engine, *, clients: int = 1000, rounds: int = 60, bloc
     command = [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host", "127.0.0.1", "--port",
                str(port), "--log-level", "warning", "--backlog", "4096", "--workers", str(workers)]
     try:
-        with running_server(command, base_url=url, ready_path="/health", env=env, timeout_s=timeout_s):
+        with running_server(command, base_url=url, ready_path="/health", env=env, timeout_s=timeout_s,
+                            cwd=server_dir or PROJECT_ROOT):
             # One warm-up (first LISTEN connection in every worker, code paths, pools) is measured and dropped.
             asyncio.run(_measure(engine, url, token, clients=min(clients, 20 * workers), rounds=2, processes=1,
                                  timeout_s=timeout_s))
@@ -192,13 +195,15 @@ def main() -> None:
     parser.add_argument("--blocks", type=int, default=3)
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (each its own LISTEN)")
     parser.add_argument("--client-processes", type=int, default=2, help="processes holding the SSE clients")
+    parser.add_argument("--server-dir", type=Path, help="serve the API of this checkout (e.g. an older commit's)")
     parser.add_argument("--keep", action="store_true", help="keep the throw-away database")
     args = parser.parse_args()
     from benchmarks.bench_read import throwaway_database
 
     with throwaway_database("vacancy", keep=args.keep) as (engine, _):
         result = run_benchmark(engine, clients=args.clients, rounds=args.rounds, blocks=args.blocks,
-                               workers=args.workers, client_processes=args.client_processes)
+                               workers=args.workers, client_processes=args.client_processes,
+                               server_dir=args.server_dir)
     print(f"{'':12} {'n':>7} {'p50 ms':>9} {'p99 ms':>9} {'mean ms':>9}")
     for name in ("notify", "post", "report_first", "report"):
         s = result[name]
