@@ -36,7 +36,15 @@ import psycopg
 from psycopg.types.json import Jsonb
 from sqlalchemy import Engine, text
 
-from benchmarks.harness import PROJECT_ROOT, free_port, latency_stats, quantile, running_server
+from benchmarks.harness import (
+    PROJECT_ROOT,
+    free_port,
+    latency_stats,
+    process_cpu_s,
+    quantile,
+    running_server,
+    tree_cpu_s,
+)
 from geo.auth.accounts import create_user, issue_token
 from geo.db import as_libpq_url
 from geo.settings import Settings
@@ -80,7 +88,7 @@ async def _clients(url: str, *, clients: int, processes: int, workdir: Path,
 
 
 async def _measure(engine: Engine, url: str, token: str, *, clients: int, rounds: int, processes: int,
-                   timeout_s: float) -> dict[str, Any]:
+                   timeout_s: float, server_pid: int) -> dict[str, Any]:
     dsn = as_libpq_url(engine.url.render_as_string(hide_password=False))
     notify_ms: list[float] = []
     post_ms: list[float] = []
@@ -88,11 +96,17 @@ async def _measure(engine: Engine, url: str, token: str, *, clients: int, rounds
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         procs = await _clients(url, clients=clients, processes=processes, workdir=workdir, timeout_s=timeout_s)
-        async with httpx.AsyncClient(timeout=httpx.Timeout(timeout_s)) as http, \
+        # A new connection per report: a round can outlast the server's keep-alive timeout (the server then closes
+        # the idle connection just as the next POST reuses it: "Server disconnected without sending a response").
+        async with httpx.AsyncClient(timeout=httpx.Timeout(timeout_s),
+                                     limits=httpx.Limits(max_keepalive_connections=0)) as http, \
                 await psycopg.AsyncConnection.connect(dsn, autocommit=True) as listener, \
                 await psycopg.AsyncConnection.connect(dsn, autocommit=True) as sender:
             await listener.execute("LISTEN bench_round_trip")
             headers = {"Authorization": f"Bearer {token}"}
+            # CPU seconds of the API processes and of the client processes over the measured rounds: what one
+            # report costs regardless of how much of the (shared) machine the run got.
+            cpu_before = (tree_cpu_s(server_pid), sum(process_cpu_s(p.pid) for p in procs))
             try:
                 for i in range(rounds):
                     # Baseline: bare NOTIFY -> LISTEN.
@@ -114,6 +128,8 @@ async def _measure(engine: Engine, url: str, token: str, *, clients: int, rounds
                         line = await asyncio.wait_for(proc.stdout.readline(), timeout_s)
                         if line.strip() != f"got {seq}".encode():
                             raise RuntimeError(f"expected every client to get event {seq}, read {line!r}")
+                cpu = (tree_cpu_s(server_pid) - cpu_before[0],
+                       sum(process_cpu_s(p.pid) for p in procs) - cpu_before[1])
             finally:
                 for proc in procs:
                     assert proc.stdin is not None
@@ -136,7 +152,7 @@ async def _measure(engine: Engine, url: str, token: str, *, clients: int, rounds
             report_ms.extend((t - t0) * 1000 for t in times)
             first_ms.append((min(times) - t0) * 1000)
     return {"notify": notify_ms, "report": report_ms, "report_first": first_ms, "post": post_ms,
-            "reconnects": reconnects}
+            "reconnects": reconnects, "server_cpu_s": cpu[0], "client_cpu_s": cpu[1]}
 
 
 def run_benchmark(engine: Engine, *, clients: int = 1000, rounds: int = 60, blocks: int = 3, workers: int = 1,
@@ -155,12 +171,13 @@ def run_benchmark(engine: Engine, *, clients: int = 1000, rounds: int = 60, bloc
                str(port), "--log-level", "warning", "--backlog", "4096", "--workers", str(workers)]
     try:
         with running_server(command, base_url=url, ready_path="/health", env=env, timeout_s=timeout_s,
-                            cwd=server_dir or PROJECT_ROOT):
+                            cwd=server_dir or PROJECT_ROOT) as server:
             # One warm-up (first LISTEN connection in every worker, code paths, pools) is measured and dropped.
             asyncio.run(_measure(engine, url, token, clients=min(clients, 20 * workers), rounds=2, processes=1,
-                                 timeout_s=timeout_s))
+                                 timeout_s=timeout_s, server_pid=server.pid))
             samples = asyncio.run(_measure(engine, url, token, clients=clients, rounds=rounds,
-                                           processes=client_processes, timeout_s=timeout_s))
+                                           processes=client_processes, timeout_s=timeout_s,
+                                           server_pid=server.pid))
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
     notify, report = samples["notify"], samples["report"]
@@ -184,6 +201,9 @@ def run_benchmark(engine: Engine, *, clients: int = 1000, rounds: int = 60, bloc
         "ratio_p50_by_block": block_ratios,
         "report_p99_ms_by_block": block_p99_ms,
         "reconnects": samples["reconnects"],
+        # CPU per delivered event (one report to one client), API processes (incl. the POST) and clients.
+        "server_cpu_us_per_delivery": samples["server_cpu_s"] / (rounds * clients) * 1e6,
+        "client_cpu_us_per_delivery": samples["client_cpu_s"] / (rounds * clients) * 1e6,
     }
 
 
@@ -213,6 +233,8 @@ def main() -> None:
     print(f"report/notify: p50 x{result['ratio_p50']:.1f}, p99 x{result['ratio_p99']:.1f} "
           f"(p50 ratio by block: {spread}; report p99 ms by block: {p99s}); {result['clients']} clients, "
           f"{result['workers']} workers, {result['reconnects']} reconnect frames")
+    print(f"CPU per delivered event: API {result['server_cpu_us_per_delivery']:.1f} us, "
+          f"clients {result['client_cpu_us_per_delivery']:.1f} us")
     RESULTS_DIR.mkdir(exist_ok=True)
     out = RESULTS_DIR / f"bench_vacancy-{time.strftime('%Y%m%dT%H%M%S')}.json"
     out.write_text(json.dumps(result, indent=2))
