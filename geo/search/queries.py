@@ -192,6 +192,17 @@ class AreaLookupStatement:
         return Area(kind="admin_dong", key=m["key"], name=m["name"], district_code=m["district_code"],
                     district_name=m["district_name"], mois_code=m["mois_code"], kostat_code=m["kostat_code"])
 
+    def answered(self, area: Area, row: tuple[Any, ...], count: CountMode) -> SearchPage | None:
+        """The page from the statement's row, or None when an exact count must still be run (``area_statement``'s);
+        the page is what ``area_statement(area, ...)`` would give, without composing its SQL again."""
+        o = self.options
+        query: dict[str, Any] = {"area": area.as_dict()}
+        if o["lat"] is not None:
+            query |= {"lat": o["lat"], "lon": o["lon"]}
+        # count_sql only marks that a count exists; it is never run from here.
+        page = SearchStatement(self.page_sql, self.page_sql, self.params, o["limit"], o["offset"], o["shape"], query)
+        return None if page.needs_count(row[1], count) else page.page((row[0], row[1]), None)
+
 
 def area_lookup_statement(*, settings: Settings, district: str | None = None, dong: str | None = None,
                           lat: float | None = None, lon: float | None = None,
@@ -228,10 +239,8 @@ def run_area(conn: Conn, statement: AreaLookupStatement, *, count: CountMode = "
     if area is None:
         area = resolve_area(conn, district=statement.request.district, dong=statement.request.dong)
         return run(conn, area_statement(area, **statement.options), count=count)
-    resolved = area_statement(area, **statement.options)
-    if not resolved.needs_count(row[1], count):
-        return resolved.page((row[0], row[1]), None)
-    return run(conn, resolved, count=count)
+    page = statement.answered(area, row, count)
+    return page if page is not None else run(conn, area_statement(area, **statement.options), count=count)
 
 
 async def run_area_async(conn: AsyncConnection[Any], statement: AreaLookupStatement, *,
@@ -245,10 +254,10 @@ async def run_area_async(conn: AsyncConnection[Any], statement: AreaLookupStatem
     if area is None:
         area = await resolve_area_async(conn, district=statement.request.district, dong=statement.request.dong)
         return await run_async(conn, area_statement(area, **statement.options), count=count)
-    resolved = area_statement(area, **statement.options)
-    if not resolved.needs_count(row[1], count):
-        return resolved.page((row[0], row[1]), None)
-    return await run_async(conn, resolved, count=count)
+    page = statement.answered(area, row, count)
+    if page is not None:
+        return page
+    return await run_async(conn, area_statement(area, **statement.options), count=count)
 
 
 def within_geometry_statement(*, geometry_4326: Mapping[str, Any] | str, lat: float, lon: float,
