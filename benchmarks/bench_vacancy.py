@@ -24,7 +24,9 @@ import asyncio
 import json
 import os
 import platform
+import resource
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -34,7 +36,15 @@ import psycopg
 from psycopg.types.json import Jsonb
 from sqlalchemy import Engine, text
 
-from benchmarks.harness import free_port, latency_stats, quantile, running_server
+from benchmarks.harness import (
+    PROJECT_ROOT,
+    free_port,
+    latency_stats,
+    process_cpu_s,
+    quantile,
+    running_server,
+    tree_cpu_s,
+)
 from geo.auth.accounts import create_user, issue_token
 from geo.db import as_libpq_url
 from geo.settings import Settings
@@ -58,97 +68,143 @@ def prepare(engine: Engine) -> str:
         return issue_token(conn, Settings(), user_id=admin, kind="bearer").secret
 
 
-async def _client(http: httpx.AsyncClient, url: str, arrivals: dict[int, list[float]], ready: asyncio.Event,
-                  counter: list[int], clients: int) -> None:
-    async with http.stream("GET", f"{url}/vacancy/stream", params={"code": CODE}) as resp:
-        async for line in resp.aiter_lines():
-            if line.startswith("retry:"):
-                counter[0] += 1
-                if counter[0] == clients:
-                    ready.set()
-            elif line.startswith("id: "):
-                arrivals.setdefault(int(line[4:]), []).append(time.perf_counter())
+async def _clients(url: str, *, clients: int, processes: int, workdir: Path,
+                   timeout_s: float) -> list[asyncio.subprocess.Process]:
+    """Start ``processes`` processes of ``benchmarks.sse_clients`` sharing ``clients``; return once all are open."""
+    host, port = url.removeprefix("http://").split(":")
+    procs = []
+    for i in range(processes):
+        share = clients // processes + (1 if i < clients % processes else 0)
+        procs.append(await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "benchmarks.sse_clients", "--host", host, "--port", port,
+            "--path", f"/vacancy/stream?code={CODE}", "--clients", str(share), "--out", str(workdir / f"{i}.json"),
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, cwd=Path(__file__).resolve().parent.parent))
+    for proc in procs:
+        assert proc.stdout is not None
+        line = await asyncio.wait_for(proc.stdout.readline(), timeout_s)
+        if line.strip() != b"ready":
+            raise RuntimeError(f"SSE client process did not open its streams: {line!r}")
+    return procs
 
 
-async def _measure(engine: Engine, url: str, token: str, *, clients: int, rounds: int,
-                   timeout_s: float) -> dict[str, list[float]]:
+async def _measure(engine: Engine, url: str, token: str, *, clients: int, rounds: int, processes: int,
+                   timeout_s: float, server_pid: int) -> dict[str, Any]:
     dsn = as_libpq_url(engine.url.render_as_string(hide_password=False))
-    arrivals: dict[int, list[float]] = {}
-    ready = asyncio.Event()
-    counter = [0]
-    limits = httpx.Limits(max_connections=clients + 10, max_keepalive_connections=clients + 10)
     notify_ms: list[float] = []
-    report_ms: list[float] = []
-    first_ms: list[float] = []
     post_ms: list[float] = []
-    async with httpx.AsyncClient(timeout=httpx.Timeout(timeout_s, read=None), limits=limits) as http, \
-            await psycopg.AsyncConnection.connect(dsn, autocommit=True) as listener, \
-            await psycopg.AsyncConnection.connect(dsn, autocommit=True) as sender:
-        tasks = [asyncio.create_task(_client(http, url, arrivals, ready, counter, clients)) for _ in range(clients)]
-        await asyncio.wait_for(ready.wait(), timeout_s)
-        await listener.execute("LISTEN bench_round_trip")
-        headers = {"Authorization": f"Bearer {token}"}
-        try:
-            for i in range(rounds):
-                # Baseline: bare NOTIFY -> LISTEN.
-                t0 = time.perf_counter()
-                await sender.execute("SELECT pg_notify('bench_round_trip', %s)", (str(i),))
-                async for _ in listener.notifies(timeout=timeout_s, stop_after=1):
-                    pass
-                notify_ms.append((time.perf_counter() - t0) * 1000)
-                # Report -> every client has the event.
-                t0 = time.perf_counter()
-                resp = await http.post(f"{url}/vacancy/centres/{CODE}/reports", headers=headers,
-                                       json={"enrolled_by_age": {"0": i % 6}, "free_by_age": {"0": 0}})
-                resp.raise_for_status()
-                post_ms.append((time.perf_counter() - t0) * 1000)
-                seq = int(resp.json()["seq"])
-                deadline = time.monotonic() + timeout_s
-                while len(arrivals.get(seq, ())) < clients:
-                    if time.monotonic() > deadline:
-                        raise TimeoutError(f"event {seq} reached {len(arrivals.get(seq, ()))} of {clients} clients")
-                    await asyncio.sleep(0.001)
-                times = arrivals.pop(seq)
-                report_ms.extend((t - t0) * 1000 for t in times)
-                first_ms.append((min(times) - t0) * 1000)
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-    return {"notify": notify_ms, "report": report_ms, "report_first": first_ms, "post": post_ms}
+    started: dict[int, float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        procs = await _clients(url, clients=clients, processes=processes, workdir=workdir, timeout_s=timeout_s)
+        # A new connection per report: a round can outlast the server's keep-alive timeout (the server then closes
+        # the idle connection just as the next POST reuses it: "Server disconnected without sending a response").
+        async with httpx.AsyncClient(timeout=httpx.Timeout(timeout_s),
+                                     limits=httpx.Limits(max_keepalive_connections=0)) as http, \
+                await psycopg.AsyncConnection.connect(dsn, autocommit=True) as listener, \
+                await psycopg.AsyncConnection.connect(dsn, autocommit=True) as sender:
+            await listener.execute("LISTEN bench_round_trip")
+            headers = {"Authorization": f"Bearer {token}"}
+            # CPU seconds of the API processes and of the client processes over the measured rounds: what one
+            # report costs regardless of how much of the (shared) machine the run got.
+            cpu_before = (tree_cpu_s(server_pid), sum(process_cpu_s(p.pid) for p in procs))
+            try:
+                for i in range(rounds):
+                    # Baseline: bare NOTIFY -> LISTEN.
+                    t0 = time.perf_counter()
+                    await sender.execute("SELECT pg_notify('bench_round_trip', %s)", (str(i),))
+                    async for _ in listener.notifies(timeout=timeout_s, stop_after=1):
+                        pass
+                    notify_ms.append((time.perf_counter() - t0) * 1000)
+                    # Report -> every client has the event (each client process says so once all of its have).
+                    t0 = time.perf_counter()
+                    resp = await http.post(f"{url}/vacancy/centres/{CODE}/reports", headers=headers,
+                                           json={"enrolled_by_age": {"0": i % 6}, "free_by_age": {"0": 0}})
+                    resp.raise_for_status()
+                    post_ms.append((time.perf_counter() - t0) * 1000)
+                    seq = int(resp.json()["seq"])
+                    started[seq] = t0
+                    for proc in procs:
+                        assert proc.stdout is not None
+                        line = await asyncio.wait_for(proc.stdout.readline(), timeout_s)
+                        if line.strip() != f"got {seq}".encode():
+                            raise RuntimeError(f"expected every client to get event {seq}, read {line!r}")
+                cpu = (tree_cpu_s(server_pid) - cpu_before[0],
+                       sum(process_cpu_s(p.pid) for p in procs) - cpu_before[1])
+            finally:
+                for proc in procs:
+                    assert proc.stdin is not None
+                    proc.stdin.write(b"quit\n")
+                    await proc.stdin.drain()
+                    proc.stdin.close()
+                for proc in procs:
+                    await asyncio.wait_for(proc.wait(), timeout_s)
+        report_ms: list[float] = []
+        first_ms: list[float] = []
+        reconnects = 0
+        per_seq: dict[int, list[float]] = {}
+        for i in range(processes):
+            data = json.loads((workdir / f"{i}.json").read_text())
+            reconnects += data["reconnects"]
+            for seq, times in data["arrivals"].items():
+                per_seq.setdefault(int(seq), []).extend(times)
+        for seq, t0 in started.items():
+            times = per_seq[seq]
+            report_ms.extend((t - t0) * 1000 for t in times)
+            first_ms.append((min(times) - t0) * 1000)
+    return {"notify": notify_ms, "report": report_ms, "report_first": first_ms, "post": post_ms,
+            "reconnects": reconnects, "server_cpu_s": cpu[0], "client_cpu_s": cpu[1]}
 
 
-def run_benchmark(engine: Engine, *, clients: int = 1000, rounds: int = 60, blocks: int = 3,
-                  timeout_s: float = 120.0) -> dict[str, Any]:
-    """Start one API process on ``engine``'s database, connect ``clients`` streams, measure ``rounds`` rounds."""
+def run_benchmark(engine: Engine, *, clients: int = 1000, rounds: int = 60, blocks: int = 3, workers: int = 1,
+                  client_processes: int = 2, timeout_s: float = 120.0,
+                  server_dir: Path | None = None) -> dict[str, Any]:
+    """Start the API (``workers`` uvicorn processes) on ``engine``'s database, connect ``clients`` streams from
+    ``client_processes`` processes, measure ``rounds`` rounds. ``server_dir``: the checkout whose API is served
+    (default this one; another commit's tree measures the code before a change with the same clients)."""
     token = prepare(engine)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # inherited by the server and the clients
     env = {**os.environ, "DATABASE_URL": engine.url.render_as_string(hide_password=False)}
     command = [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host", "127.0.0.1", "--port",
-               str(port), "--log-level", "warning", "--backlog", "4096"]
-    with running_server(command, base_url=url, ready_path="/health", env=env):
-        # One warm-up round (first LISTEN connection, code paths, pools) is measured and dropped.
-        asyncio.run(_measure(engine, url, token, clients=min(clients, 10), rounds=1, timeout_s=timeout_s))
-        samples = asyncio.run(_measure(engine, url, token, clients=clients, rounds=rounds, timeout_s=timeout_s))
+               str(port), "--log-level", "warning", "--backlog", "4096", "--workers", str(workers)]
+    try:
+        with running_server(command, base_url=url, ready_path="/health", env=env, timeout_s=timeout_s,
+                            cwd=server_dir or PROJECT_ROOT) as server:
+            # One warm-up (first LISTEN connection in every worker, code paths, pools) is measured and dropped.
+            asyncio.run(_measure(engine, url, token, clients=min(clients, 20 * workers), rounds=2, processes=1,
+                                 timeout_s=timeout_s, server_pid=server.pid))
+            samples = asyncio.run(_measure(engine, url, token, clients=clients, rounds=rounds,
+                                           processes=client_processes, timeout_s=timeout_s,
+                                           server_pid=server.pid))
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
     notify, report = samples["notify"], samples["report"]
     per_block = max(1, rounds // blocks)
     block_ratios = []
+    block_p99_ms = []
     for b in range(blocks):
         n = notify[b * per_block:(b + 1) * per_block]
         r = report[b * per_block * clients:(b + 1) * per_block * clients]
         if n and r:
             block_ratios.append(quantile(r, 0.5) / quantile(n, 0.5))
-    result = {
-        "clients": clients, "rounds": rounds, "machine": f"{platform.machine()} {os.cpu_count()} cpu",
+            block_p99_ms.append(quantile(r, 0.99))
+    return {
+        "clients": clients, "rounds": rounds, "workers": workers, "client_processes": client_processes,
+        "machine": f"{platform.machine()} {os.cpu_count()} cpu",
         "notify": latency_stats(notify), "report": latency_stats(report),
         "report_first": latency_stats(samples["report_first"]),
         "post": latency_stats(samples["post"]),
         "ratio_p50": quantile(report, 0.5) / quantile(notify, 0.5),
         "ratio_p99": quantile(report, 0.99) / quantile(notify, 0.99),
         "ratio_p50_by_block": block_ratios,
+        "report_p99_ms_by_block": block_p99_ms,
+        "reconnects": samples["reconnects"],
+        # CPU per delivered event (one report to one client), API processes (incl. the POST) and clients.
+        "server_cpu_us_per_delivery": samples["server_cpu_s"] / (rounds * clients) * 1e6,
+        "client_cpu_us_per_delivery": samples["client_cpu_s"] / (rounds * clients) * 1e6,
     }
-    return result
 
 
 def main() -> None:
@@ -157,19 +213,28 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=60)
     parser.add_argument("--blocks", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (each its own LISTEN)")
+    parser.add_argument("--client-processes", type=int, default=2, help="processes holding the SSE clients")
+    parser.add_argument("--server-dir", type=Path, help="serve the API of this checkout (e.g. an older commit's)")
     parser.add_argument("--keep", action="store_true", help="keep the throw-away database")
     args = parser.parse_args()
     from benchmarks.bench_read import throwaway_database
 
     with throwaway_database("vacancy", keep=args.keep) as (engine, _):
-        result = run_benchmark(engine, clients=args.clients, rounds=args.rounds, blocks=args.blocks)
+        result = run_benchmark(engine, clients=args.clients, rounds=args.rounds, blocks=args.blocks,
+                               workers=args.workers, client_processes=args.client_processes,
+                               server_dir=args.server_dir)
     print(f"{'':12} {'n':>7} {'p50 ms':>9} {'p99 ms':>9} {'mean ms':>9}")
     for name in ("notify", "post", "report_first", "report"):
         s = result[name]
         print(f"{name:12} {s['n']:>7} {s['p50_ms']:>9.2f} {s['p99_ms']:>9.2f} {s['mean_ms']:>9.2f}")
     spread = ", ".join(f"{r:.1f}" for r in result["ratio_p50_by_block"])
+    p99s = ", ".join(f"{ms:.0f}" for ms in result["report_p99_ms_by_block"])
     print(f"report/notify: p50 x{result['ratio_p50']:.1f}, p99 x{result['ratio_p99']:.1f} "
-          f"(p50 ratio by block: {spread}); {result['clients']} clients")
+          f"(p50 ratio by block: {spread}; report p99 ms by block: {p99s}); {result['clients']} clients, "
+          f"{result['workers']} workers, {result['reconnects']} reconnect frames")
+    print(f"CPU per delivered event: API {result['server_cpu_us_per_delivery']:.1f} us, "
+          f"clients {result['client_cpu_us_per_delivery']:.1f} us")
     RESULTS_DIR.mkdir(exist_ok=True)
     out = RESULTS_DIR / f"bench_vacancy-{time.strftime('%Y%m%dT%H%M%S')}.json"
     out.write_text(json.dumps(result, indent=2))

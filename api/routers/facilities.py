@@ -29,8 +29,14 @@ from api.params import (
 )
 from api.responses import GEOJSON_MEDIA_TYPE, SHAPES, page_response
 from api.schemas.facilities import FacilityFeatureCollection, FacilityList, FacilityMarkerList
-from geo.search import area_statement, catchment_statement, nearest_statement, radius_statement, run_async
-from geo.search.places import resolve_area_async
+from geo.search import (
+    area_lookup_statement,
+    catchment_statement,
+    nearest_statement,
+    radius_statement,
+    run_area_async,
+    run_async,
+)
 from geo.search.results import SearchPage
 
 router = APIRouter(prefix="/facilities", tags=["facilities"])
@@ -90,10 +96,10 @@ async def area(
     f: FormatQuery = "geojson",
 ) -> Response:
     """Centres located in the area (point-in-polygon), by name or by distance from an optional point."""
-    place = await resolve_area_async(conn, district=district, dong=dong)
-    statement = area_statement(place, lat=lat, lon=lon, filters=filters, limit=page.limit, offset=page.offset,
-                               settings=settings, shape=SHAPES[f])
-    return page_response(request, await run_async(conn, statement, count=page.count), f)
+    # The area is resolved in the page's own statement: one round trip (#24).
+    statement = area_lookup_statement(district=district, dong=dong, lat=lat, lon=lon, filters=filters,
+                                      limit=page.limit, offset=page.offset, settings=settings, shape=SHAPES[f])
+    return page_response(request, await run_area_async(conn, statement, count=page.count), f)
 
 
 @router.get("/catchment", summary="Centres whose catchment contains a home",

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Query, Request
-from fastapi.responses import StreamingResponse
+from fastapi import APIRouter, Header, Path, Query
 from pydantic import StringConstraints
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
@@ -31,10 +29,11 @@ from api.schemas.accounts import (
     VacancyReportBody,
 )
 from api.security import authorize
+from api.sse import EventStreamResponse
 from geo.auth.policy import Action
 from geo.errors import InvalidQuery
 from geo.search.filters import MAX_LIST_VALUES
-from geo.vacancy.hub import sse_frame
+from geo.vacancy.hub import sse_frame_bytes
 from geo.vacancy.reports import (
     EventFilter,
     VacancyReportIn,
@@ -116,14 +115,9 @@ def district(district_code: DistrictCode, user: CurrentUser, session: SessionDep
     return district_status(session.connection(), district_code, stale_after_days=settings.vacancy.stale_days)
 
 
-def _sse(event: dict[str, Any]) -> str:
-    return event.get("_frame") or sse_frame(event)
-
-
 @router.get("/stream", summary="Server-Sent Events of vacancy changes",
-            response_class=StreamingResponse, responses={200: {"content": {"text/event-stream": {}}}})
+            response_class=EventStreamResponse, responses={200: {"content": {"text/event-stream": {}}}})
 async def stream(
-    request: Request,
     settings: SettingsDep,
     engine: EngineDep,
     hub: VacancyHubDep,
@@ -133,9 +127,11 @@ async def stream(
     code: Annotated[list[CodeValue] | None, Query(description="어린이집코드 (repeatable)",
                                                   max_length=MAX_LIST_VALUES)] = None,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=20)] = None,
-) -> StreamingResponse:
+) -> EventStreamResponse:
     """``event: vacancy`` with ``id`` = the event sequence. Reconnect with ``Last-Event-ID`` (browsers do it by
-    themselves) to receive what was missed. Works across API worker processes (PostgreSQL LISTEN/NOTIFY)."""
+    themselves) to receive what was missed. Works across API worker processes (PostgreSQL LISTEN/NOTIFY).
+    A client that reads too slowly gets ``event: reconnect`` and the end of the stream: it reconnects with
+    ``Last-Event-ID`` and resumes where it was."""
     for param, value in (("bbox", bbox), ("district", district), ("Last-Event-ID", last_event_id),
                          *(("code", c) for c in code or ())):
         reject_control_characters(value, param=param)
@@ -151,46 +147,20 @@ async def stream(
         if not 0 <= after < 2**63:  # event ids are bigint sequence values
             raise InvalidQuery(f"Last-Event-ID must be an event id, got {last_event_id!r}", param="Last-Event-ID")
     sub = await hub.subscribe(flt)
-    loop = asyncio.get_running_loop()
-    ends_at = loop.time() + settings.vacancy.stream_max_s
-
-    async def body() -> AsyncIterator[str]:
-        sent = after
-        try:
-            yield "retry: 2000\n\n"
-            if sent is not None:
-                # Subscribed first, then replayed: anything committed meanwhile is both in the queue and
-                # possibly in the replay; ``sent`` drops the duplicates.
-                while True:
-                    batch = await run_in_threadpool(_replay, engine, sent)
-                    for event in batch:
-                        sent = event["seq"]
-                        if flt.matches(event):
-                            yield _sse(event)
-                    if len(batch) < REPLAY_BATCH:
-                        break
-            while True:
-                if sub.overflowed and sub.queue.empty():
-                    return  # fell behind: the client reconnects with Last-Event-ID and replays
-                left_s = ends_at - loop.time()
-                if left_s <= 0:
-                    return  # a bounded stream: the client reconnects with Last-Event-ID
-                try:
-                    event = await asyncio.wait_for(sub.queue.get(), timeout=min(HEARTBEAT_S, left_s))
-                except TimeoutError:
-                    if loop.time() >= ends_at or await request.is_disconnected():
-                        return
-                    yield ": ping\n\n"
-                    continue
-                if sent is not None and event["seq"] <= sent:
-                    continue
-                sent = event["seq"]
-                yield _sse(event)
-        finally:
-            hub.unsubscribe(sub)
-
-    return StreamingResponse(body(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+    replay: Callable[[int], Awaitable[list[tuple[int, bytes]]]] | None = None
+    first: list[tuple[int, bytes]] = []
+    if after is not None:
+        # Subscribed first, then replayed: anything pushed meanwhile is both in the buffer and possibly in the
+        # replay; the stream skips frames at or below the last sequence it sent.
+        recent = hub.events_since(after)
+        if recent is not None:
+            first = [(seq, frame) for seq, event, frame in recent if flt.matches(event)]
+        else:
+            async def replay(sent: int) -> list[tuple[int, bytes]]:
+                batch = await run_in_threadpool(_replay, engine, sent)
+                return [(event["seq"], sse_frame_bytes(event) if flt.matches(event) else b"") for event in batch]
+    return EventStreamResponse(hub, sub, after=after, first=first, replay=replay, replay_batch=REPLAY_BATCH,
+                               max_s=settings.vacancy.stream_max_s, heartbeat_s=HEARTBEAT_S)
 
 
 def _replay(engine: Engine, after: int) -> list[dict[str, Any]]:

@@ -9,8 +9,10 @@ Distances are metres on the WGS84 spheroid (``geography``); coordinates are EPSG
 
 from geo.search.filters import FacilityFilters, parse_requested_services, parse_statuses, parse_types
 from geo.search.queries import (
+    AreaLookupStatement,
     CountMode,
     SearchStatement,
+    area_lookup_statement,
     area_search,
     area_statement,
     catchment_radii_m,
@@ -21,6 +23,8 @@ from geo.search.queries import (
     radius_search,
     radius_statement,
     run,
+    run_area,
+    run_area_async,
     run_async,
     within_geometry_search,
     within_geometry_statement,
@@ -28,8 +32,9 @@ from geo.search.queries import (
 from geo.search.results import FacilityHit, SearchPage
 
 __all__ = [
-    "CountMode", "FacilityFilters", "FacilityHit", "SearchPage", "SearchStatement", "area_search",
-    "area_statement", "catchment_radii_m", "catchment_search", "catchment_statement", "nearest_search",
-    "nearest_statement", "parse_requested_services", "parse_statuses", "parse_types", "radius_search",
-    "radius_statement", "run", "run_async", "within_geometry_search", "within_geometry_statement",
+    "AreaLookupStatement", "CountMode", "FacilityFilters", "FacilityHit", "SearchPage", "SearchStatement",
+    "area_lookup_statement", "area_search", "area_statement", "catchment_radii_m", "catchment_search",
+    "catchment_statement", "nearest_search", "nearest_statement", "parse_requested_services", "parse_statuses",
+    "parse_types", "radius_search", "radius_statement", "run", "run_area", "run_area_async", "run_async",
+    "within_geometry_search", "within_geometry_statement",
 ]

@@ -364,14 +364,14 @@ _DONG_LOOKUP = """
 
 
 @dataclass(frozen=True)
-class _AreaRequest:
+class AreaRequest:
     """The steps of resolving an area; the same for sync and async callers (they only run the SQL)."""
 
     district: str | None
     dong: str | None
 
     @classmethod
-    def of(cls, district: str | None, dong: str | None) -> _AreaRequest:
+    def of(cls, district: str | None, dong: str | None) -> AreaRequest:
         request = cls(clean_text(district, param="district"), clean_text(dong, param="dong"))
         if request.district is None and request.dong is None:
             raise InvalidQuery("give a district (구 code or name) or a dong (행정동 code or name)",
@@ -432,7 +432,7 @@ def resolve_area(conn: Conn, *, district: str | None = None, dong: str | None = 
     NotFound
         Nothing of that code or name.
     """
-    request = _AreaRequest.of(district, dong)
+    request = AreaRequest.of(district, dong)
     with driver_connection(conn).cursor(row_factory=dict_row) as cur:
         district_row = None
         if request.district is not None:
@@ -449,7 +449,7 @@ def resolve_area(conn: Conn, *, district: str | None = None, dong: str | None = 
 async def resolve_area_async(conn: AsyncConnection[Any], *, district: str | None = None,
                              dong: str | None = None) -> Area:
     """``resolve_area`` on a psycopg async connection."""
-    request = _AreaRequest.of(district, dong)
+    request = AreaRequest.of(district, dong)
     async with conn.cursor(row_factory=dict_row) as cur:
         district_row = None
         if request.district is not None:

@@ -29,7 +29,7 @@ from geo.domain import parse_facility_type
 from geo.errors import InvalidQuery
 from geo.search import sql as q
 from geo.search.filters import FacilityFilters
-from geo.search.places import Area, resolve_area
+from geo.search.places import Area, AreaRequest, resolve_area, resolve_area_async
 from geo.search.results import SearchPage
 from geo.settings import Settings
 from geo.validation import validate_distance_m, validate_page, validate_point
@@ -171,6 +171,95 @@ def area_statement(area: Area, *, settings: Settings, lat: float | None = None, 
     return SearchStatement(page_sql, q.AREA_COUNT.format(**frag), params, limit, offset, shape, query)
 
 
+@dataclass(frozen=True)
+class AreaLookupStatement:
+    """An area search that resolves its 구 or 행정동 in the same statement (``area_lookup_statement``)."""
+
+    page_sql: sql.Composed
+    params: dict[str, Any]
+    request: AreaRequest
+    options: dict[str, Any]  # area_statement's keyword arguments (settings, point, filters, page, shape)
+
+    def resolved(self, row: tuple[Any, ...]) -> Area | None:
+        """The area when the statement found exactly one (else the caller resolves again for the error)."""
+        matches = json.loads(row[2]) if row[2] else []
+        if len(matches) != 1 or (self.request.district is not None and row[3] != 1):
+            return None
+        m = matches[0]
+        if self.request.dong is None:
+            return Area(kind="district", key=m["key"], name=m["name"], district_code=m["district_code"],
+                        district_name=m["district_name"])
+        return Area(kind="admin_dong", key=m["key"], name=m["name"], district_code=m["district_code"],
+                    district_name=m["district_name"], mois_code=m["mois_code"], kostat_code=m["kostat_code"])
+
+    def answered(self, area: Area, row: tuple[Any, ...], count: CountMode) -> SearchPage | None:
+        """The page from the statement's row, or None when an exact count must still be run (``area_statement``'s);
+        the page is what ``area_statement(area, ...)`` would give, without composing its SQL again."""
+        o = self.options
+        query: dict[str, Any] = {"area": area.as_dict()}
+        if o["lat"] is not None:
+            query |= {"lat": o["lat"], "lon": o["lon"]}
+        # count_sql only marks that a count exists; it is never run from here.
+        page = SearchStatement(self.page_sql, self.page_sql, self.params, o["limit"], o["offset"], o["shape"], query)
+        return None if page.needs_count(row[1], count) else page.page((row[0], row[1]), None)
+
+
+def area_lookup_statement(*, settings: Settings, district: str | None = None, dong: str | None = None,
+                          lat: float | None = None, lon: float | None = None,
+                          filters: FacilityFilters | None = None, limit: int = 50, offset: int = 0,
+                          shape: q.Shape = "feature") -> AreaLookupStatement:
+    """``area_statement`` for a 구 or 행정동 named by code or name, resolved inside the same SQL statement: one
+    round trip for an answer (``resolve_area``'s lookups and the page at once)."""
+    request = AreaRequest.of(district, dong)
+    kind = "district" if request.dong is None else "admin_dong"
+    options: dict[str, Any] = {"settings": settings, "lat": lat, "lon": lon, "filters": filters, "limit": limit,
+                               "offset": offset, "shape": shape}
+    validate_page(limit=limit, offset=offset, settings=settings)
+    has_point = _optional_point(lat, lon)
+    where, params = (filters or FacilityFilters()).where()
+    frag = q.common_fragments() | {"filters": where, "area": q.AREA_MATCH_GEOMETRY}
+    if not has_point:
+        frag["distance"] = sql.SQL("NULL::float8")
+    page = q.AREA_PAGE.format(**frag, order=sql.SQL("distance_m, f.id") if has_point else sql.SQL("f.name, f.id"))
+    page_sql = q.AREA_PAGE_JSON.format(ctes=q.AREA_MATCH_CTES[kind], page=page,
+                                       order=sql.SQL("distance_m, id") if has_point else sql.SQL("name, id"),
+                                       shape=q.SHAPES[shape], match_columns=q.AREA_MATCH_COLUMNS)
+    params |= _base_params(lat=lat, lon=lon, limit=limit, offset=offset) | {
+        "district_value": request.district, "dong_value": request.dong}
+    return AreaLookupStatement(page_sql, params, request, options)
+
+
+def run_area(conn: Conn, statement: AreaLookupStatement, *, count: CountMode = "auto") -> SearchPage:
+    """Execute an ``area_lookup_statement`` on a sync connection (errors: as ``resolve_area``)."""
+    with driver_connection(conn).cursor() as cur:
+        cur.execute(statement.page_sql, statement.params)
+        row = cur.fetchone()
+    assert row is not None
+    area = statement.resolved(row)
+    if area is None:
+        area = resolve_area(conn, district=statement.request.district, dong=statement.request.dong)
+        return run(conn, area_statement(area, **statement.options), count=count)
+    page = statement.answered(area, row, count)
+    return page if page is not None else run(conn, area_statement(area, **statement.options), count=count)
+
+
+async def run_area_async(conn: AsyncConnection[Any], statement: AreaLookupStatement, *,
+                         count: CountMode = "auto") -> SearchPage:
+    """Execute an ``area_lookup_statement`` on a psycopg async connection (errors: as ``resolve_area``)."""
+    async with conn.cursor() as cur:
+        await cur.execute(statement.page_sql, statement.params)
+        row = await cur.fetchone()
+    assert row is not None
+    area = statement.resolved(row)
+    if area is None:
+        area = await resolve_area_async(conn, district=statement.request.district, dong=statement.request.dong)
+        return await run_async(conn, area_statement(area, **statement.options), count=count)
+    page = statement.answered(area, row, count)
+    if page is not None:
+        return page
+    return await run_async(conn, area_statement(area, **statement.options), count=count)
+
+
 def within_geometry_statement(*, geometry_4326: Mapping[str, Any] | str, lat: float, lon: float,
                               settings: Settings, filters: FacilityFilters | None = None, limit: int = 50,
                               offset: int = 0, shape: q.Shape = "feature") -> SearchStatement:
@@ -257,8 +346,8 @@ def area_search(conn: Conn, *, settings: Settings, district: str | None = None, 
     """The 구 or 행정동 resolved (``geo.search.places.resolve_area``), then ``area_statement`` run on ``conn``."""
     _optional_point(options.get("lat"), options.get("lon"))
     validate_page(limit=options.get("limit", 50), offset=options.get("offset", 0), settings=settings)
-    area = resolve_area(conn, district=district, dong=dong)
-    return run(conn, area_statement(area, settings=settings, **options), count=count)
+    return run_area(conn, area_lookup_statement(settings=settings, district=district, dong=dong, **options),
+                    count=count)
 
 
 def catchment_search(conn: Conn, *, settings: Settings, count: CountMode = "auto", **options: Any) -> SearchPage:

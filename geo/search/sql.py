@@ -136,6 +136,46 @@ CATCHMENT_COUNT = sql.SQL("""SELECT count(*) FROM facilities f
     WHERE ST_DWithin({geog}, {point}, %(max_catchment_m)s) AND ST_DWithin({geog}, {point}, c.radius_m)
       AND {filters}""")
 
+# The area resolved in the page's own statement (one round trip): the 구 or 행정동 rows matching the request (at
+# most two are read: one is a match, two are ambiguous) and how many 구 the ``district`` value names. The page's
+# area is the geometry of the one match; with none or several it is NULL, the page is empty and the caller
+# resolves again for the error (geo.search.places.resolve_area) - errors may take another trip, answers do not.
+AREA_MATCH_CTES: dict[str, sql.Composable] = {
+    "district": sql.SQL("""area_match AS MATERIALIZED (
+    SELECT d.code AS key, d.name, d.code AS district_code, d.name AS district_name,
+           NULL::text AS mois_code, NULL::text AS kostat_code, d.geom_4326
+    FROM districts d WHERE d.code = %(district_value)s OR d.name = %(district_value)s
+    ORDER BY d.code LIMIT 2
+),
+district_match AS (SELECT 1 AS n),"""),
+    "admin_dong": sql.SQL("""district_match AS MATERIALIZED (
+    SELECT count(*) AS n FROM districts d WHERE d.code = %(district_value)s OR d.name = %(district_value)s
+),
+area_match AS MATERIALIZED (
+    SELECT a.id::text AS key, a.name, a.district_code, d.name AS district_name, a.mois_code, a.kostat_code,
+           a.geom_4326
+    FROM admin_dongs a JOIN districts d ON d.code = a.district_code
+    WHERE (a.mois_code = %(dong_value)s OR a.kostat_code = %(dong_value)s OR a.name = %(dong_value)s)
+      AND (%(district_value)s::text IS NULL OR d.code = %(district_value)s OR d.name = %(district_value)s)
+    ORDER BY a.district_code, a.name, a.id LIMIT 2
+),"""),
+}
+AREA_MATCH_GEOMETRY = sql.SQL("""(SELECT m.geom_4326 FROM area_match m
+    WHERE (SELECT count(*) FROM area_match) = 1
+      AND (%(district_value)s::text IS NULL OR (SELECT n FROM district_match) = 1))""")
+# Third and fourth columns of the statement: the matches (0-2) and the 구 count, as JSON.
+AREA_MATCH_COLUMNS = sql.SQL("""(SELECT json_agg(json_build_object('key', m.key, 'name', m.name,
+        'district_code', m.district_code, 'district_name', m.district_name, 'mois_code', m.mois_code,
+        'kostat_code', m.kostat_code)) FROM area_match m)::text,
+    (SELECT n FROM district_match)""")
+AREA_PAGE_JSON = sql.SQL("""
+WITH {ctes}
+page AS ({page}),
+numbered AS (SELECT page.*, row_number() OVER (ORDER BY {order}) AS rn FROM page)
+SELECT COALESCE(json_agg({shape} ORDER BY p.rn) FILTER (WHERE p.rn <= %(limit)s), '[]')::text, count(*),
+    {match_columns}
+FROM numbered p""")
+
 # Administrative areas: table and key condition per kind; identifiers from here only.
 AREA_TABLES: dict[str, tuple[str, str]] = {
     "district": ("districts", "code"),

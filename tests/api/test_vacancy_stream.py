@@ -149,7 +149,7 @@ def test_reconnect_with_last_event_id_replays_what_was_missed(servers: Servers) 
     missed = [_report(servers, second, CENTRES[1][0], 1),  # another 구: filtered out on replay as well
               _report(servers, second, CENTRES[2][0], 1),
               _report(servers, second, CENTRES[0][0], 2)]
-    # Reconnect to the other worker: the replay comes from the database, then the stream continues live.
+    # Reconnect to the other worker: the replay comes from its hub's recent events (memory), then live.
     again = Reader(second, count=3, params={"district": "11440"}, last_event_id=got["id"])
     replayed = again.take(2)
     assert [int(e["id"]) for e in replayed] == [missed[1]["seq"], missed[2]["seq"]]
@@ -160,3 +160,14 @@ def test_reconnect_with_last_event_id_replays_what_was_missed(servers: Servers) 
         persisted = conn.execute(text("SELECT seq FROM vacancy_events WHERE seq > :s AND district_code = '11440' "
                                       "ORDER BY seq"), {"s": int(got["id"])}).scalars().all()
     assert persisted == [missed[1]["seq"], missed[2]["seq"], live["seq"]]
+
+
+def test_reconnect_from_before_the_hub_started_replays_from_the_database(servers: Servers) -> None:
+    first, _ = servers.urls
+    Reader(first, count=0)  # the hub listens (since an earlier test at least)
+    with servers.engine.connect() as conn:
+        persisted = conn.execute(text("SELECT seq FROM vacancy_events WHERE district_code = '11680' ORDER BY seq"
+                                      )).scalars().all()
+    assert persisted  # earlier tests reported centre 2; the hub's memory starts after them or later
+    again = Reader(first, count=len(persisted), params={"district": "11680"}, last_event_id="0")
+    assert [int(e["id"]) for e in again.take(len(persisted))] == persisted
