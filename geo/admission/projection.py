@@ -354,3 +354,24 @@ def _rebuild_claims(conn: Connection, key: bytes, active: Sequence[tuple[_Centre
                          ON CONFLICT (child_id, category) DO UPDATE SET evidence = EXCLUDED.evidence"""),
                  {"c": [k[0] for k in keep], "cat": [k[1] for k in keep], "ev": [v[0] for v in keep.values()],
                   "d": [v[1] for v in keep.values()]})
+
+
+def live_tables(conn: Connection, ids: list[int]) -> dict[str, Any]:
+    """What the log projects to, as stored for centres ``ids``: entries, offers, and the claims that can move a
+    rank (those counting at a centre the child applied to); two snapshots are equal when the projection is."""
+    entries = conn.execute(text("""SELECT public_id, child_id, facility_id, year, age_class, preference, applied_at,
+                                          status, status_at FROM waitlist_entries WHERE facility_id = ANY(:f)
+                                   ORDER BY public_id"""), {"f": ids}).all()
+    offers = conn.execute(text("""SELECT o.id, e.public_id, o.child_id, o.facility_id, o.age_class, o.deadline,
+                                         o.status, o.created_at, o.answered_at
+                                  FROM waitlist_offers o JOIN waitlist_entries e ON e.id = o.entry_id
+                                  WHERE o.facility_id = ANY(:f) ORDER BY o.id"""), {"f": ids}).all()
+    # The claims that can move a rank: those that count at a centre the child applied to (the others are in no log).
+    rows = conn.execute(text("""SELECT c.child_id, c.category, c.evidence, c.detail, f.code, f.facility_type
+                                FROM claims c JOIN waitlist_entries e ON e.child_id = c.child_id
+                                JOIN facilities f ON f.id = e.facility_id WHERE e.facility_id = ANY(:f)"""),
+                        {"f": ids}).all()
+    categories = rules_for(2026).categories
+    claims = sorted({(r.child_id, r.category, r.evidence, r.detail) for r in rows
+                     if categories[r.category].counts_at(Centre(r.code, r.facility_type), r.detail)})
+    return {"entries": entries, "offers": offers, "claims": claims}

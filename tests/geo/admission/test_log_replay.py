@@ -12,10 +12,10 @@ from sqlalchemy import Connection, text
 
 from geo.admission import waitlist as wl
 from geo.admission.events import child_pseudonym, openings, rules_event, secret
-from geo.admission.projection import Difference, differences, rebuild
+from geo.admission.projection import Difference, differences, live_tables, rebuild
 from geo.admission.replay import commitment, fold, rank_mismatches
 from geo.admission.replay import public_queue as replayed_public_queue
-from geo.admission.rules import Centre, rules_for
+from geo.admission.rules import rules_for
 from geo.admission.seeding import seed_applications
 from tests.geo.admission.waitutil import NOW, centres, child, parent, set_free
 
@@ -140,23 +140,7 @@ def test_rebuild_restores_the_projection_and_rebuilds_from_the_log_alone(conn: C
     assert _tables(conn, [a.id, b.id]) == snapshot and differences(conn, [a.id, b.id]) == []
 
 
-def _tables(conn: Connection, ids: list[int]) -> dict[str, Any]:
-    entries = conn.execute(text("""SELECT public_id, child_id, facility_id, year, age_class, preference, applied_at,
-                                          status, status_at FROM waitlist_entries WHERE facility_id = ANY(:f)
-                                   ORDER BY public_id"""), {"f": ids}).all()
-    offers = conn.execute(text("""SELECT o.id, e.public_id, o.child_id, o.facility_id, o.age_class, o.deadline,
-                                         o.status, o.created_at, o.answered_at
-                                  FROM waitlist_offers o JOIN waitlist_entries e ON e.id = o.entry_id
-                                  WHERE o.facility_id = ANY(:f) ORDER BY o.id"""), {"f": ids}).all()
-    # The claims that can move a rank: those that count at a centre the child applied to (the others are in no log).
-    rows = conn.execute(text("""SELECT c.child_id, c.category, c.evidence, c.detail, f.code, f.facility_type
-                                FROM claims c JOIN waitlist_entries e ON e.child_id = c.child_id
-                                JOIN facilities f ON f.id = e.facility_id WHERE e.facility_id = ANY(:f)"""),
-                        {"f": ids}).all()
-    categories = rules_for(2026).categories
-    claims = sorted({(r.child_id, r.category, r.evidence, r.detail) for r in rows
-                     if categories[r.category].counts_at(Centre(r.code, r.facility_type), r.detail)})
-    return {"entries": entries, "offers": offers, "claims": claims}
+_tables = live_tables
 
 
 def test_the_public_log_reveals_order_not_families(conn: Connection) -> None:
