@@ -30,7 +30,7 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
 router = APIRouter(tags=["designations"], responses=PROBLEMS, route_class=WriteRoute)
 Code = Annotated[str, Path(min_length=1, max_length=40, pattern=r"^[0-9A-Za-z_-]+$", description="어린이집코드")]
 DesignationId = Annotated[int, Path(ge=1, le=MAX_OFFSET)]
-District = Annotated[str | None, Query(pattern=r"^\d{5}$", description="Only this 구 (5 digits)")]
+District = Annotated[str | None, Query(pattern=r"^\d{5}$", max_length=5, description="Only this 구 (5 digits)")]
 
 
 @router.get("/designations", summary="The register of service designations", response_model=DesignationList)
@@ -66,9 +66,10 @@ def designate(code: Code, body: DesignationIn, user: CurrentUser, tx: WriteTx,
 
 @router.post("/designations/{designation_id}/end", response_model=DesignationOut,
              summary="End a designation on a day (the 구's officer or the city)")
-def end_designation(designation_id: DesignationId, body: DesignationEndIn, user: CurrentUser, tx: WriteTx,
-                    _key: IdempotencyKeyDep) -> dict[str, Any]:
-    """Kept in the register with who ended it; the centre's services follow on the day after ``valid_to``."""
+def end_designation(designation_id: DesignationId, body: DesignationEndIn, user: CurrentUser,
+                    tx: WriteTx) -> dict[str, Any]:
+    """Kept in the register with who ended it; the centre's services follow on the day after ``valid_to``. A
+    repeat is refused (409: it already ends then), so it needs no Idempotency-Key."""
     conn = tx.connection()
     current = reg.get(conn, designation_id)
     authorize(user, Action.manage_designations, district_code=current["district_code"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import FileResponse
 
 from api.deps import ReadSessionDep
@@ -33,8 +33,9 @@ class TableFormat(StrEnum):
     xlsx = "xlsx"
 
 
+TableId = Annotated[str, Path(max_length=40, pattern=r"^[a-z_]+$", description="A table's id (GET /statistics)")]
 LevelParam = Annotated[Level, Query(description="Area of each row: city (시도), sigungu (구) or dong (행정동)")]
-DistrictParam = Annotated[str | None, Query(description="Only this 구 (5-digit 시군구 code, e.g. 11440)",
+DistrictParam = Annotated[str | None, Query(description="Only this 구 (5-digit 시군구 code, e.g. 11440)", max_length=5,
                                             pattern=r"^\d{5}$")]
 LangParam = Annotated[Lang, Query(description="Language of labels (ko or en)")]
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -62,7 +63,7 @@ def index(request: Request, lang: LangParam = Lang.ko) -> Any:
             response_model=StatisticsTableOut,
             responses={200: {"content": {"text/csv": {}, XLSX: {}}},
                        404: {"description": "No such table (problem+json, RFC 9457)"}})
-def table(session: ReadSessionDep, table_id: str, level: LevelParam = Level.sigungu,
+def table(session: ReadSessionDep, table_id: TableId, level: LevelParam = Level.sigungu,
           district: DistrictParam = None, lang: LangParam = Lang.ko,
           format: Annotated[TableFormat, Query(description="json, csv or xlsx")] = TableFormat.json) -> Any:
     """The table per area of ``level``; ``format=csv`` (UTF-8 with BOM) or ``xlsx`` downloads it."""
@@ -80,7 +81,7 @@ def table(session: ReadSessionDep, table_id: str, level: LevelParam = Level.sigu
 @router.get("/{table_id}/chart", summary="The table's chart (Vega-Lite)",
             responses={200: {"content": {"application/vnd.vegalite+json": {}}},
                        404: {"description": "No such table (problem+json, RFC 9457)"}})
-def chart(session: ReadSessionDep, table_id: str, level: LevelParam = Level.sigungu,
+def chart(session: ReadSessionDep, table_id: TableId, level: LevelParam = Level.sigungu,
           district: DistrictParam = None, lang: LangParam = Lang.ko) -> dict[str, Any]:
     """A Vega-Lite bar chart of the table's main figure (altair); the page renders it with vega-embed."""
     return chart_spec(compute(session.connection(), table_id, level=level, district_code=district), lang=lang.value)

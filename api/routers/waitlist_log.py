@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from api.deps import CurrentUser, SessionDep, SettingsDep, WriteRoute, WriteTx
 from api.security import authorize
 from geo.admission import tlog_store
+from geo.admission.tlog import MAX_LOG_SIZE
 from geo.auth.policy import Action
 from geo.errors import InvalidQuery, NotFound
 
@@ -22,7 +23,7 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
 }
 router = APIRouter(prefix="/waitlist/log", tags=["waitlist log"], responses=PROBLEMS, route_class=WriteRoute)
 MAX_ENTRIES = 1000
-Size = Annotated[int, Query(ge=0, le=2**62)]
+Size = Annotated[int, Query(ge=0, le=MAX_LOG_SIZE)]
 CACHE = {"Cache-Control": "public, max-age=5"}
 FOREVER = {"Cache-Control": "public, max-age=31536000, immutable"}
 
@@ -34,7 +35,7 @@ def _b64(proof: list[bytes]) -> list[str]:
 class CosignaturesIn(BaseModel):
     """A witness's cosignature lines (``— <name> <base64>``, cosignature/v1) of the checkpoint of ``size``."""
 
-    size: int = Field(ge=0, le=2**62)
+    size: int = Field(ge=0, le=MAX_LOG_SIZE)
     cosignatures: list[str] = Field(min_length=1, max_length=16)
 
 
@@ -50,7 +51,7 @@ def checkpoint(tx: WriteTx, settings: SettingsDep) -> Response:
 
 
 @router.get("/checkpoints", summary="The published checkpoints in order of size (append-only history)")
-def checkpoints(session: SessionDep, after: Annotated[int, Query(ge=-1, le=2**62)] = -1,
+def checkpoints(session: SessionDep, after: Annotated[int, Query(ge=-1, le=MAX_LOG_SIZE)] = -1,
                 limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[dict[str, Any]]:
     """Page on with ``after`` = the last size seen."""
     return [c.as_dict() for c in tlog_store.checkpoints(session.connection(), after=after, limit=limit)]

@@ -7,6 +7,7 @@ const LANGUAGE_NAMES = {ko: "한국어", en: "English", zh: "中文", vi: "Tiế
 
 const STRINGS = {
   ko: {
+    nav_portal: "내 입소신청", nav_statistics: "보육통계",
     slots_title: "휴일·야간·시간제 돌봄 예약", slots_day: "날짜", slots_find: "예약 가능한 시간 찾기", slots_need_age: "아이 나이(반)를 먼저 고르세요.", slots_none: "근처에 예약 가능한 시간이 없습니다.", slots_found: "예약 가능한 시간 {n}개", slots_free: "남은 자리 {n}", slots_failed: "예약 정보를 불러오지 못했습니다.",
     title: "돌봄 · 어린이집 지도", subtitle: "어린이집 지도", skip: "검색 결과로 건너뛰기", language: "언어",
     search_label: "장소 검색", search_placeholder: "구, 동, 어린이집 이름 또는 주소", search_button: "찾기",
@@ -31,6 +32,7 @@ const STRINGS = {
     total: "합계", map: "지도", dev_banner: "개발용 서버입니다: 본인인증은 진짜가 아니며 실제 서비스에 쓰면 안 됩니다.",
   },
   en: {
+    nav_portal: "My applications", nav_statistics: "Statistics",
     slots_title: "Holiday, night and hourly care", slots_day: "Date", slots_find: "Find bookable times", slots_need_age: "Choose the child's age class first.", slots_none: "No bookable time nearby.", slots_found: "{n} bookable times", slots_free: "{n} places left", slots_failed: "Could not load bookable times.",
     title: "dolbom · Childcare centre map", subtitle: "Childcare centre map", skip: "Skip to results", language: "Language",
     search_label: "Search places", search_placeholder: "District, neighbourhood, centre name or address",
@@ -56,6 +58,7 @@ const STRINGS = {
     total: "Total", map: "Map", dev_banner: "Development server: identity verification is not real; do not use it for a real service.",
   },
   zh: {
+    nav_portal: "我的入园申请", nav_statistics: "保育统计",
     slots_title: "节假日·夜间·计时托育预约", slots_day: "日期", slots_find: "查找可预约时段", slots_need_age: "请先选择孩子的班级年龄。", slots_none: "附近没有可预约的时段。", slots_found: "{n} 个可预约时段", slots_free: "剩余 {n} 个名额", slots_failed: "无法加载预约信息。",
     title: "dolbom · 托育中心地图", subtitle: "托育中心地图", skip: "跳到搜索结果", language: "语言",
     search_label: "搜索地点", search_placeholder: "区、洞、托育中心名称或地址", search_button: "查找",
@@ -79,6 +82,7 @@ const STRINGS = {
     total: "合计", map: "地图", dev_banner: "开发用服务器：身份验证不是真实的，请勿用于实际服务。",
   },
   vi: {
+    nav_portal: "Đơn của tôi", nav_statistics: "Thống kê",
     slots_title: "Giữ trẻ ngày lễ, ban đêm, theo giờ", slots_day: "Ngày", slots_find: "Tìm giờ có thể đặt", slots_need_age: "Hãy chọn lớp tuổi của trẻ trước.", slots_none: "Không có giờ nào có thể đặt ở gần.", slots_found: "{n} giờ có thể đặt", slots_free: "Còn {n} chỗ", slots_failed: "Không tải được thông tin đặt chỗ.",
     title: "dolbom · Bản đồ nhà trẻ", subtitle: "Bản đồ nhà trẻ", skip: "Chuyển đến kết quả", language: "Ngôn ngữ",
     search_label: "Tìm địa điểm", search_placeholder: "Quận, phường, tên nhà trẻ hoặc địa chỉ", search_button: "Tìm",

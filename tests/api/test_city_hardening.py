@@ -168,6 +168,8 @@ def _string_paths(doc: dict[str, Any], schema: dict[str, Any], path: tuple[Any, 
 
 
 def _with_nul(value: Any, path: tuple[Any, ...]) -> Any:
+    if isinstance(value, str):  # the end of the path, or a union whose sample took the string (sortby: a | [a])
+        path = ()
     if not path:
         return "\u0000" if not isinstance(value, str) else value[:1] + "\u0000" + value[1:]
     head, rest = path[0], path[1:]

@@ -324,10 +324,11 @@ def test_openapi_documents_the_endpoints(client: Client) -> None:
     for path in ("/facilities/radius", "/facilities/nearest", "/facilities/area", "/facilities/catchment"):
         params = {p["name"] for p in spec["paths"][path]["get"]["parameters"]}
         assert {"service", "service_match", "type", "status", "age", "birth_date", "open_at", "has_bus", "cctv",
-                "name", "f"} <= params
+                "name", "language", "f"} <= params
         body = spec["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
         assert {ref["$ref"] for ref in body["anyOf"]} == {"#/components/schemas/FacilityFeatureCollection",
-                                                           "#/components/schemas/FacilityList"}
+                                                           "#/components/schemas/FacilityList",
+                                                           "#/components/schemas/FacilityMarkerList"}
     assert {"FacilityFeature", "FacilityProperties", "Link"} <= set(spec["components"]["schemas"])
 
 

@@ -34,7 +34,9 @@ def test_receipt_checkpoint_proofs_and_cosignatures(settings: Settings, conn: Co
     keys = client.get("/waitlist/log/keys").json()
     assert keys["origin"] == "dolbom.test/waitlist" and keys["witnesses"] == [witness.verifier.text()]
     verifiers = [tlog.parse_verifier(k) for k in keys["log"]]
-    before = tlog.open_checkpoint(client.get("/waitlist/log/checkpoint").text, verifiers)[0]
+    # The checkpoint before: earlier tests that committed to this database may have had it signed by their own
+    # key (the log is not re-signed while its size stays), so only its size and root are read here.
+    before = tlog.parse_checkpoint(tlog.split_note(client.get("/waitlist/log/checkpoint").text)[0])
 
     conn.execute(text("UPDATE users SET verified_at = now() WHERE id = :u"), {"u": cast.ids["parent"]})
     born = date(childcare_year(date.today()) - 1, 6, 1)
