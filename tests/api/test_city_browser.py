@@ -3,13 +3,17 @@ so on the map page, in the reader's language; a production server does not."""
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
 from sqlalchemy import Engine
 
+from geo.admission import tlog_store
+from geo.settings import Settings
 from tests.serverutil import uvicorn_server
 
 pytestmark = pytest.mark.slow
@@ -17,8 +21,11 @@ pytestmark = pytest.mark.slow
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+# Production refuses the waitlist log's development key: a key of its own, made once for this module.
+_LOG_KEY = Path(tempfile.mkdtemp(prefix="dolbom-city-browser-")) / "waitlist-log.key"
+tlog_store.write_key(_LOG_KEY, Settings().log.origin)
 PRODUCTION = {"DOLBOM_ENV": "production", "DOLBOM_IDENTITY_PROVIDER": "oidc", "DOLBOM_CI_HASH_KEY": "k" * 32,
-              "DOLBOM_IDEMPOTENCY_HASH_KEY": "i" * 32}
+              "DOLBOM_IDEMPOTENCY_HASH_KEY": "i" * 32, "DOLBOM_LOG_KEY_FILE": str(_LOG_KEY)}
 
 
 @pytest.fixture(scope="module")
