@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 
-class Link(BaseModel):
+class StatisticsLink(BaseModel):
     """A link to a representation of a table."""
 
     rel: str
@@ -22,7 +22,7 @@ class StatisticsTableInfo(BaseModel):
     title: str
     about: str
     levels: list[str] = Field(description="Area levels it is published for (city, sigungu, dong)")
-    links: list[Link]
+    links: list[StatisticsLink]
 
 
 class StatisticsIndex(BaseModel):
