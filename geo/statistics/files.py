@@ -5,13 +5,8 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import Any
 
 from geo.statistics.tables import Table, value_name
-
-
-def _value(table: Table, name: str, value: Any, lang: str) -> Any:
-    return value_name(table.definition.id, name, value, lang)
 
 
 def to_csv(table: Table, *, lang: str = "ko") -> bytes:
@@ -20,7 +15,7 @@ def to_csv(table: Table, *, lang: str = "ko") -> bytes:
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow([c.label(lang) for c in table.columns])
     for row in table.rows:
-        writer.writerow(["" if row.get(c.name) is None else _value(table, c.name, row[c.name], lang)
+        writer.writerow(["" if row.get(c.name) is None else value_name(table.definition.id, c.name, row[c.name], lang)
                          for c in table.columns])
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
@@ -36,7 +31,7 @@ def to_xlsx(table: Table, *, lang: str = "ko") -> bytes:
     sheet.title = table.definition.id[:31]
     sheet.append([c.label(lang) for c in table.columns])
     for row in table.rows:
-        sheet.append([_value(table, c.name, row.get(c.name), lang) for c in table.columns])
+        sheet.append([value_name(table.definition.id, c.name, row.get(c.name), lang) for c in table.columns])
     sheet.freeze_panes = "A2"
     for i, column in enumerate(table.columns, start=1):
         sheet.column_dimensions[get_column_letter(i)].width = max(10, len(column.label(lang)) * 2)
