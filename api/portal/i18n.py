@@ -1,5 +1,6 @@
-"""Translations of the portal: gettext catalogs (``locales/<lang>/LC_MESSAGES/messages.po``, English message ids),
-compiled in memory when the process starts (no ``.mo`` build step, nothing to drift from the ``.po`` files), and
+"""Translations of the portal: gettext catalogs (``locales/<lang>/LC_MESSAGES/*.po``, English message ids; one file
+per area of the portal, ``messages.po`` for the shared and parent pages, each message in exactly one file), compiled
+in memory when the process starts (no ``.mo`` build step, nothing to drift from the ``.po`` files), and
 the choice of a request's language: the ``dolbom_lang`` cookie (the language switcher), then ``Accept-Language``,
 then Korean.
 
@@ -25,15 +26,29 @@ LANG_COOKIE = "dolbom_lang"
 # The map's page keeps its language in localStorage under this name; the portal reads the cookie it also sets.
 
 
+def catalog_files(lang: str) -> list[Path]:
+    """The ``.po`` files of ``lang``, one per area of the portal, in name order."""
+    return sorted((LOCALES_DIR / lang / "LC_MESSAGES").glob("*.po"))
+
+
 @functools.cache
 def translations(lang: str) -> Translations:
-    """The compiled catalog of ``lang`` (one of ``LANGUAGES``), built once per process from its ``.po`` file."""
-    with (LOCALES_DIR / lang / "LC_MESSAGES" / "messages.po").open("rb") as po:
-        catalog = read_po(po, locale=lang)
-    buffer = BytesIO()
-    write_mo(buffer, catalog)
-    buffer.seek(0)
-    return Translations(fp=buffer, domain="messages")
+    """The compiled catalog of ``lang`` (one of ``LANGUAGES``), built once per process from its ``.po`` files."""
+    merged: Translations | None = None
+    for path in catalog_files(lang):
+        with path.open("rb") as po:
+            catalog = read_po(po, locale=lang)
+        buffer = BytesIO()
+        write_mo(buffer, catalog)
+        buffer.seek(0)
+        part = Translations(fp=buffer, domain="messages")
+        if merged is None:
+            merged = part
+        else:
+            merged.merge(part)
+    if merged is None:
+        raise FileNotFoundError(f"no catalog for {lang} under {LOCALES_DIR}")
+    return merged
 
 
 def parse_accept_language(header: str) -> list[str]:

@@ -23,8 +23,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import Connection, Engine, text
 
 from geo.admission import waitlist as wl
@@ -33,14 +32,11 @@ from geo.auth.accounts import create_user
 from geo.ingest.boundaries import load_boundaries
 from geo.ingest.childcare import import_seoul_oa20300
 from geo.settings import PROJECT_ROOT
+from tests import browserutil
 from tests.booking_util import verify
+from tests.browserutil import launch_chromium, only_local, tab_to, type_into
 from tests.serverutil import uvicorn_server
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-# A loaded 2-core machine answers a form post in seconds, not milliseconds: wait for pages up to 30 s.
-expect.set_options(timeout=30_000)
 ARTIFACTS = PROJECT_ROOT / "test-artifacts" / "portal"
 PASSWORD = "correct horse battery staple"
 STAFF_PASSWORD = "staff horse battery staple"
@@ -73,11 +69,8 @@ def server_url(portal_db: Engine) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with launch_chromium() as chromium:
         yield chromium
-        chromium.close()
 
 
 def _centres(conn: Connection) -> list[tuple[str, str]]:
@@ -100,40 +93,8 @@ def _seed_queue(conn: Connection, code: str, born: date, lang: str) -> None:
         wl.apply(conn, parent_user_id=uid, child_id=child["id"], facility_code=code)
 
 
-def tab_to(page: Page, selector: str, *, limit: int = 80) -> None:
-    """Press Tab until the focused element matches ``selector`` (keyboard only: no click, no focus())."""
-    for _ in range(limit):
-        page.keyboard.press("Tab")
-        if page.evaluate("(s) => document.activeElement && document.activeElement.matches(s)", selector):
-            return
-    raise AssertionError(f"{selector} not reached by Tab in {limit} presses on {page.url}")
-
-
-def type_into(page: Page, selector: str, value: str) -> None:
-    tab_to(page, selector)
-    page.keyboard.type(value)
-
-
 def check(page: Page, name: str) -> None:
-    """axe finds no serious or critical violation, nothing is wider than the window; a screenshot."""
-    page.wait_for_load_state("networkidle")
-    results = Axe().run(page)
-    serious = [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3])
-               for v in results.response["violations"] if v["impact"] in ("serious", "critical")]
-    assert serious == [], (name, serious)
-    widths = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
-    assert widths[0] <= widths[1], (name, widths)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-
-
-def _only_local(blocked: list[str]) -> Any:
-    def handle(route: Route) -> None:
-        if urlsplit(route.request.url).hostname == "127.0.0.1":
-            route.continue_()
-        else:
-            blocked.append(route.request.url)
-            route.abort()
-    return handle
+    browserutil.check(page, name, ARTIFACTS)
 
 
 @pytest.mark.parametrize("lang", ["ko", "en"])
@@ -147,7 +108,7 @@ def test_parent_applies_and_accepts_by_keyboard(lang: str, browser: Browser, ser
         _seed_queue(conn, first, born, lang)
     blocked: list[str] = []
     context = browser.new_context(locale=says["locale"], viewport=says["viewport"])
-    context.route("**/*", _only_local(blocked))
+    context.route("**/*", only_local(blocked))
     page = context.new_page()
     started = time.monotonic()
     email = f"mother-{lang}@example.kr"
@@ -290,7 +251,7 @@ def test_map_detail_links_to_the_centre_page(browser: Browser, server_url: str, 
     """The map's centre detail links to the centre's portal page (the way in for the parent's flow)."""
     blocked: list[str] = []
     context = browser.new_context(viewport={"width": 1280, "height": 800})
-    context.route("**/*", _only_local(blocked))
+    context.route("**/*", only_local(blocked))
     page = context.new_page()
     page.goto(server_url + "/")
     page.locator("#results li").first.wait_for(timeout=60_000)
@@ -321,7 +282,7 @@ def test_staff_report_vacancy_by_keyboard(browser: Browser, server_url: str, por
                      {"c": code})
     context = browser.new_context(locale="ko-KR", viewport={"width": 375, "height": 812})
     blocked: list[str] = []
-    context.route("**/*", _only_local(blocked))
+    context.route("**/*", only_local(blocked))
     page = context.new_page()
     page.goto(server_url + "/portal/login")
     type_into(page, "#email", "staff-vacancy@example.kr")

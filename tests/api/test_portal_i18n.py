@@ -12,7 +12,7 @@ import pytest
 from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
 from babel.messages.pofile import read_po
 
-from api.portal.i18n import LANGUAGES, LOCALES_DIR, Translator, negotiate, parse_accept_language
+from api.portal.i18n import LANGUAGES, Translator, catalog_files, negotiate, parse_accept_language
 from api.portal.ranks import band_text, change_text
 from geo.admission.ranking import RankedEntry, explain_changes
 from geo.admission.rules import Priority
@@ -36,10 +36,20 @@ def _used() -> set[str]:
 def test_catalog_complete(lang: str) -> None:
     used = _used()
     assert len(used) > 100
-    with Path(LOCALES_DIR / lang / "LC_MESSAGES" / "messages.po").open("rb") as po:
-        catalog = read_po(po)
-    held = {m.id: m.string for m in catalog if m.id}
-    assert set(held) == used
+    held: dict[str, str] = {}
+    twice: list[str] = []
+    files = catalog_files(lang)
+    assert [f.name for f in files] == [f.name for f in catalog_files("en")]
+    for path in files:
+        with Path(path).open("rb") as po:
+            catalog = read_po(po)
+        for m in catalog:
+            if m.id:
+                twice += [str(m.id)] if m.id in held else []
+                held[str(m.id)] = str(m.string)
+    assert twice == []
+    assert set(held) - used == set()
+    assert used - set(held) == set()
     if lang == "en":
         return
     untranslated = sorted(k for k, v in held.items() if not v)
