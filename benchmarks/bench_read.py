@@ -15,6 +15,9 @@ Run ``python -m benchmarks.bench_read`` (see benchmarks/README.md); ``--parts`` 
 - ``scale``: radius and nearest p50 (API and SQL) on ~300,000 synthetic centres against Seoul's real 9,484, in
   interleaved rounds; the synthetic set has the Seoul attribute mix (``geo.ingest.defaults``) at random points
   spread equally over Korea's 253 시군구 (``ST_GeneratePoints`` in PostGIS).
+- ``dense``: the same comparison on Seoul made ten times denser: Seoul's real centres plus ~300,000 copies, each
+  placed at a random point within 500 m of a real centre (a city where a 1 km circle holds ten times as many
+  centres), so the radius and nearest statements must stop early instead of reading every match in the circle.
 
 Every figure is reported with its spread over rounds (the p50 of each round: median, IQR, min, max) and every
 ratio is computed per round, within the same round, then summarised the same way. Results are printed and
@@ -77,7 +80,8 @@ LIMIT = 50
 K = 10
 JITTER_M = 500.0
 SCALE_SIZE = 300_000
-PARTS = ("latency", "throughput", "scale")
+PARTS = ("latency", "throughput", "scale", "dense")
+DENSE_SPREAD_M = 500.0
 LATENCY_CASES = ("radius", "nearest", "area_district", "area_dong")
 SCALE_CASES = ("radius", "nearest")
 # The columns both servers return (tipg ``properties=``): every stored property of our GeoJSON features.
@@ -188,6 +192,29 @@ def load_synthetic(engine: Engine, *, size: int = SCALE_SIZE, seed: int = 202607
                                         "wkb": r.geometry.wkb} for r in sigungu.itertuples()])
         conn.execute(_INSERT_SYNTHETIC, {"per_sigungu": per_sigungu, "seed": seed, "pool_size": len(pool_rows),
                                          "size": size})
+
+
+# Copies of the real centres (all their attributes but code, name and place), each moved to a random point within
+# DENSE_SPREAD_M of the centre it copies (uniform over the disc: sqrt of a uniform fraction of the radius).
+_DENSE_COPY_COLUMNS = ("facility_type", "status", "sido_name", "sigungu_name", "district_code", "admin_dong_id",
+                       "address", "rooms", "cctv_count", "staff_count", "has_bus", "capacity", "enrolled",
+                       "classes_by_age", "enrolled_by_age", "free_by_age", "services", "opening_hours", "data_date")
+_INSERT_DENSE = text(f"""
+    INSERT INTO facilities (code, name, {", ".join(_DENSE_COPY_COLUMNS)}, geocode_quality, source, geom_4326)
+    SELECT 'DENSE-' || lpad(g.n::text, 7, '0'), '[합성] ' || f.name || ' ' || g.n,
+           {", ".join("f." + c for c in _DENSE_COPY_COLUMNS)}, 'synthetic', 'synthetic',
+           ST_Project(f.geom_4326::geography, :spread_m * sqrt(random()), 2 * pi() * random())::geometry
+    FROM generate_series(1, :size) AS g(n)
+    JOIN (SELECT row_number() OVER (ORDER BY id) AS rn, * FROM facilities WHERE source <> 'synthetic') AS f
+      ON f.rn = 1 + mod(g.n - 1, (SELECT count(*) FROM facilities WHERE source <> 'synthetic'))""")
+
+
+def load_dense(engine: Engine, shared_data: Path, *, size: int = SCALE_SIZE, seed: float = 0.2026) -> None:
+    """Seoul's real centres, then ``size`` copies within ``DENSE_SPREAD_M`` of them (seeded ``random()``)."""
+    load_seoul(engine, shared_data)
+    with engine.begin() as conn:
+        conn.execute(text("SELECT setseed(:seed)"), {"seed": seed})
+        conn.execute(_INSERT_DENSE, {"size": size, "spread_m": DENSE_SPREAD_M})
 
 
 def analyze(engine: Engine) -> None:
@@ -664,10 +691,12 @@ def report(results: dict[str, Any]) -> str:
                 lines.append(f"  c={c:<3} dolbom/tipg rps {median_range_iqr(entry['dolbom/tipg_rps'])}")
                 per_request = median_range_iqr(entry["tipg/dolbom_cpu_per_request"])
                 lines.append(f"  c={c:<3} tipg/dolbom cpu per request {per_request}")
-    if "scale" in results:
-        r = results["scale"]
+    for part in ("scale", "dense"):
+        if part not in results:
+            continue
+        r = results[part]
         counts = r["counts"]
-        lines.append(f"scale: {counts['large']['facilities']:,} vs {counts['small']['facilities']:,} centres, "
+        lines.append(f"{part}: {counts['large']['facilities']:,} vs {counts['small']['facilities']:,} centres, "
                      f"{r['repeats']} rounds x {r['requests_per_round']} requests")
         for case, c in r["cases"].items():
             api_ratio = median_range_iqr(c["large/small_api_p50"])
@@ -733,6 +762,14 @@ def main(argv: list[str] | None = None) -> int:
                     analyze(large)
                 print(f"scale: data ready at {time.perf_counter() - started:.0f} s", file=sys.stderr)
                 results["scale"] = scale(seoul, large, repeats=args.repeats, requests=args.requests,
+                                         warmup=args.warmup)
+        if "dense" in args.parts:
+            with throwaway_database(f"dense{args.scale_size}", keep=args.keep) as (dense, dense_filled):
+                if not dense_filled:
+                    load_dense(dense, args.shared_data, size=args.scale_size)
+                    analyze(dense)
+                print(f"dense: data ready at {time.perf_counter() - started:.0f} s", file=sys.stderr)
+                results["dense"] = scale(seoul, dense, repeats=args.repeats, requests=args.requests,
                                          warmup=args.warmup)
     environment["seconds"] = round(time.perf_counter() - started, 1)
     print(report(results))

@@ -81,9 +81,14 @@ numbered AS (SELECT page.*, row_number() OVER (ORDER BY {order}) AS rn FROM page
 SELECT COALESCE(json_agg({shape} ORDER BY p.rn) FILTER (WHERE p.rn <= %(limit)s), '[]')::text, count(*)
 FROM numbered p""")
 
+# The candidates are the first n by KNN (<-> on the index, sphere) among the matches inside the radius's bounding
+# box (the box ST_DWithin's own index condition uses, so it holds the whole circle). With ST_DWithin itself here the
+# planner underestimates the matches (its selectivity is counted twice) and, in a dense city, bitmap-scans every
+# match of the circle before sorting; with the box alone it walks the index in distance order and stops after n
+# (benchmarks/README.md, "dense"). Box corners beyond the radius only raise the bound, which the page caps.
 RADIUS_CTES = sql.SQL("""knn AS MATERIALIZED (
     SELECT {distance} AS d FROM facilities f
-    WHERE ST_DWithin({geog}, {point}, %(radius_m)s) AND {filters}
+    WHERE {geog} && _ST_Expand({point}, %(radius_m)s) AND {filters}
     ORDER BY {geog} <-> {point}
     LIMIT %(knn_n)s
 ),""")
