@@ -15,7 +15,7 @@ from datetime import UTC, datetime, time, timedelta
 from sqlalchemy import Connection, text
 
 from geo.auth.accounts import sha256_hex
-from geo.booking.outbox import enqueue
+from geo.booking.outbox import enqueue_held
 from geo.domain import SEOUL_TZ
 
 DEFAULT_PUBLIC_URL = "http://localhost:8000"
@@ -95,11 +95,12 @@ def fire_for_report(conn: Connection, *, facility_id: int, centre_name: str, rep
         if not recipient:
             continue
         token = secrets.token_urlsafe(24)
-        outbox_id = enqueue(conn, key=alert_key(s.id, facility_id, report_id), recipient=recipient, lang=s.lang,
-                            template="alert_vacancy", not_before=quiet_release(at, s.quiet_from, s.quiet_until),
-                            centre=centre_name, place=s.place_label, age=s.child_age,
-                            free=free_after.get(str(s.child_age)), distance_km=f"{float(s.distance_m) / 1000:.1f}",
-                            link=f"{base}{UNSUBSCRIBE_PATH}{token}")
+        outbox_id = enqueue_held(
+            conn, key=alert_key(s.id, facility_id, report_id), recipient=recipient, lang=s.lang,
+            template="alert_vacancy", not_before=quiet_release(at, s.quiet_from, s.quiet_until),
+            params={"centre": centre_name, "place": s.place_label, "age": s.child_age,
+                    "free": free_after.get(str(s.child_age)), "distance_km": f"{float(s.distance_m) / 1000:.1f}",
+                    "link": f"{base}{UNSUBSCRIBE_PATH}{token}"})
         if outbox_id is None:  # this report already alerted this search
             continue
         conn.execute(text("INSERT INTO saved_search_tokens (token_hash, saved_search_id) VALUES (:h, :s)"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 
 from sqlalchemy import Connection, text
@@ -9,13 +10,17 @@ from sqlalchemy import Connection, text
 from geo.booking.templates import render
 
 
-def enqueue(conn: Connection, *, key: str, recipient: str, lang: str, template: str, not_before: datetime | None = None,
-            **params: object) -> int | None:
+def enqueue(conn: Connection, *, key: str, recipient: str, lang: str, template: str, **params: object) -> int | None:
     """Queue one message (in ``conn``'s transaction); a second message with the same ``key`` is ignored.
-    ``not_before`` holds it until then (quiet hours); sent as soon as a worker runs otherwise.
 
     Returns the outbox id, or None when ``key`` was already queued.
     """
+    return enqueue_held(conn, key=key, recipient=recipient, lang=lang, template=template, params=params)
+
+
+def enqueue_held(conn: Connection, *, key: str, recipient: str, lang: str, template: str,
+                 params: Mapping[str, object], not_before: datetime | None = None) -> int | None:
+    """As ``enqueue``, held until ``not_before`` (quiet hours) when given: workers do not send it earlier."""
     body = render(template, lang, **params)
     row = conn.execute(text(
         "INSERT INTO notification_outbox (idempotency_key, recipient, lang, template, body, next_attempt_at) "
