@@ -35,6 +35,8 @@ from api.routers import (
     ogc_tiles,
     places,
     portal_account,
+    portal_alerts,
+    portal_my_data,
     portal_staff,
     portal_waitlist,
     statistics,
@@ -121,6 +123,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(designations.router)
     app.include_router(api_docs.router)
     app.include_router(portal_account.router)
+    app.include_router(portal_my_data.router)
+    app.include_router(portal_alerts.router)
     app.include_router(portal_waitlist.router)
     app.include_router(portal_staff.router)
     app.mount("/static", StaticAssets(directory=map_page.STATIC_DIR), name="static")

@@ -108,6 +108,9 @@ class ServerSettings(_Group):
     port: int = _var(8000, "DOLBOM_PORT", "Port the API listens on.", ge=1, le=65535)
     workers: int = _var(1, "DOLBOM_WORKERS", "API worker processes behind the one port (uvicorn's "
                         "multi-process mode); each has its own pools.", ge=1, le=64)
+    public_url: str = _var("http://localhost:8000", "DOLBOM_PUBLIC_URL", "The site's address as people reach "
+                           "it (scheme, host, port; no trailing slash): links in texts and mails, e.g. an "
+                           "alert's unsubscribe link.", min_length=1)
     worker_header: bool = _var(False, "DOLBOM_WORKER_HEADER", "Name the answering worker process in an "
                                "`X-Dolbom-Worker: <pid>` response header (load-balancing checks).")
     max_body_bytes: int = _var(64 * 1024, "DOLBOM_MAX_BODY_BYTES", "Largest request body (bytes) a route "

@@ -111,7 +111,8 @@ def vacancy_report(request: Request, code: CentreCode, t: PageLang, user: PageUs
     def submit() -> dict[str, Any]:
         report = VacancyReportIn(enrolled_by_age=counts("enrolled", GROUPS, "enrolled_by_age"),
                                  free_by_age=counts("free", AGES, "free_by_age"))
-        return submit_report(conn, facility_code=code, report=report, author_user_id=user.user_id)
+        return submit_report(conn, facility_code=code, report=report, author_user_id=user.user_id,
+                             public_url=settings.server.public_url)
 
     try:
         with tx.begin_nested():

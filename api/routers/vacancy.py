@@ -64,16 +64,17 @@ REPLAY_BATCH = 1000
 
 @router.post("/centres/{code}/reports", status_code=201, response_model=VacancyEventOut,
              summary="Report enrolment and free places by age (staff of the centre)")
-def report(code: CentreCode, body: VacancyReportBody, user: CurrentUser, tx: WriteTx,
+def report(code: CentreCode, body: VacancyReportBody, user: CurrentUser, tx: WriteTx, settings: SettingsDep,
            _key: IdempotencyKeyDep) -> dict[str, Any]:
     """Checked against 정원 and the class ratios (422 naming the field); kept in history with its author,
     written to the facility row, audited and pushed to ``/vacancy/stream``."""
     conn = tx.connection()
     facility_id, district = facility_ref(conn, _code(code))
     authorize(user, Action.report_vacancy, facility_id=facility_id, district_code=district)
-    event = submit_report(conn, facility_code=code, author_user_id=user.user_id,
-                          report=VacancyReportIn(enrolled_by_age=body.enrolled_by_age, free_by_age=body.free_by_age,
-                                                 classes_by_age=body.classes_by_age))
+    report = VacancyReportIn(enrolled_by_age=body.enrolled_by_age, free_by_age=body.free_by_age,
+                             classes_by_age=body.classes_by_age)
+    event = submit_report(conn, facility_code=code, author_user_id=user.user_id, report=report,
+                          public_url=settings.server.public_url)
     return event
 
 

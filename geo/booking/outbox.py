@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import datetime
+
 from sqlalchemy import Connection, text
 
 from geo.booking.templates import render
@@ -12,9 +15,17 @@ def enqueue(conn: Connection, *, key: str, recipient: str, lang: str, template: 
 
     Returns the outbox id, or None when ``key`` was already queued.
     """
+    return enqueue_held(conn, key=key, recipient=recipient, lang=lang, template=template, params=params)
+
+
+def enqueue_held(conn: Connection, *, key: str, recipient: str, lang: str, template: str,
+                 params: Mapping[str, object], not_before: datetime | None = None) -> int | None:
+    """As ``enqueue``, held until ``not_before`` (quiet hours) when given: workers do not send it earlier."""
     body = render(template, lang, **params)
     row = conn.execute(text(
-        "INSERT INTO notification_outbox (idempotency_key, recipient, lang, template, body) "
-        "VALUES (:key, :recipient, :lang, :template, :body) ON CONFLICT (idempotency_key) DO NOTHING RETURNING id"),
-        {"key": key, "recipient": recipient, "lang": lang, "template": template, "body": body}).scalar()
+        "INSERT INTO notification_outbox (idempotency_key, recipient, lang, template, body, next_attempt_at) "
+        "VALUES (:key, :recipient, :lang, :template, :body, coalesce(:not_before, now())) "
+        "ON CONFLICT (idempotency_key) DO NOTHING RETURNING id"),
+        {"key": key, "recipient": recipient, "lang": lang, "template": template, "body": body,
+         "not_before": not_before}).scalar()
     return None if row is None else int(row)

@@ -43,6 +43,15 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "zh": "[dolbom] {centre}已接受您的紧急托育请求。电话 {phone}",
         "vi": "[dolbom] {centre} đã nhận yêu cầu giữ trẻ khẩn cấp của bạn. Điện thoại {phone}",
     },
+    "alert_vacancy": {
+        "ko": "[돌봄] {place}에서 {distance_km}km 떨어진 {centre}에 만 {age}세 빈자리가 {free}석 생겼습니다. "
+              "알림 끄기: {link}",
+        "en": "[dolbom] {centre}, {distance_km} km from {place}, now has {free} free place(s) for age {age}. "
+              "Stop these alerts: {link}",
+        "zh": "[dolbom] 距{place} {distance_km}公里的{centre}现有{free}个{age}岁空位。取消提醒：{link}",
+        "vi": "[dolbom] {centre}, cách {place} {distance_km} km, hiện có {free} chỗ trống cho trẻ {age} tuổi. "
+              "Hủy thông báo: {link}",
+    },
 }
 
 

@@ -6,6 +6,8 @@
   the centres' statistics with the child's name and the phone number removed.
 - Emergency requests: open ones are cancelled; the phone number is removed and the place rounded to 0.01°.
 - Texts about those bookings and requests lose recipient and body; pending ones are not sent.
+- Saved searches (vacancy alerts) are deleted; their texts and mails lose recipient and body, pending ones are
+  not sent.
 - Children (with their claims, finished entries and offers) are deleted; the centres' public hash chains are never
   rewritten: their events name entries and children only by random public ids, which nothing links to the person
   any more.
@@ -23,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Connection, text
 
 from geo.admission import waitlist as wl
+from geo.alerts.searches import erase_owner
 from geo.auth.accounts import confirm_password
 from geo.auth.audit import audit
 from geo.booking.bookings import cancel
@@ -60,6 +63,7 @@ def delete_account(conn: Connection, settings: Settings, *, user_id: int, passwo
                            reason="last_admin")
     out = {"entries_withdrawn": _withdraw_entries(conn, user_id, at)}
     out |= _bookings(conn, user_id, at)
+    out |= erase_owner(conn, user_id=user_id)
     out["children_deleted"] = conn.execute(text("DELETE FROM children WHERE parent_user_id = :u"),
                                            {"u": user_id}).rowcount
     out["audit_rows_pseudonymised"] = scrub_audit(conn, user_id=user_id)

@@ -17,6 +17,7 @@ from typing import Any
 from psycopg.types.json import Jsonb
 from sqlalchemy import Connection, text
 
+from geo.alerts.firing import fire_for_report
 from geo.auth.audit import audit
 from geo.domain import CHILDREN_PER_CLASS, GROUPS_FOR_AGE, OPERATING_STATUSES, free_places_by_class, places_by_age
 from geo.errors import InvalidQuery, InvalidReport, NotFound
@@ -112,20 +113,23 @@ def facility_ref(conn: Connection, code: str) -> tuple[int, str | None]:
 
 
 def submit_report(conn: Connection, *, facility_code: str, report: VacancyReportIn,
-                  author_user_id: int | None) -> dict[str, Any]:
-    """Validate and apply a report in ``conn``'s transaction: history row, facility update, audit row, event,
-    NOTIFY (delivered when the caller commits). Returns the published event payload (with ``seq``)."""
+                  author_user_id: int | None, public_url: str | None = None) -> dict[str, Any]:
+    """Validate and apply a report in ``conn``'s transaction: history row, facility update, audit row, alert
+    messages (``geo.alerts.firing``: saved searches near the centre whose age's free places went up; links start
+    with ``public_url``), event, NOTIFY (delivered when the caller commits). Returns the published event payload
+    (with ``seq``)."""
     f = _facility(conn, facility_code, lock=True)
     enrolled, free, classes = validate_report(report, capacity=f.capacity, stored_classes=f.classes_by_age)
     total = sum(enrolled.values())
     free_out: dict[str, int] = {**free, "total": max(0, (f.capacity or 0) - total)}
-    reported_at: datetime = conn.execute(text("""
+    report_row = conn.execute(text("""
         INSERT INTO vacancy_reports (facility_id, author_user_id, enrolled_by_age, free_by_age, classes_by_age,
                                      capacity, enrolled)
-        VALUES (:fid, :author, :enrolled, :free, :classes, :capacity, :total) RETURNING reported_at
+        VALUES (:fid, :author, :enrolled, :free, :classes, :capacity, :total) RETURNING id, reported_at
     """), {"fid": f.id, "author": author_user_id, "enrolled": Jsonb(enrolled), "free": Jsonb(free),
            "classes": Jsonb(classes) if report.classes_by_age is not None else None, "capacity": f.capacity,
-           "total": total}).scalar_one()
+           "total": total}).one()
+    reported_at: datetime = report_row.reported_at
     conn.execute(text("""
         UPDATE facilities SET enrolled = :total, enrolled_by_age = :enrolled, free_by_age = :free,
             classes_by_age = coalesce(:classes, classes_by_age), updated_at = now()
@@ -137,6 +141,9 @@ def submit_report(conn: Connection, *, facility_code: str, report: VacancyReport
                   "classes_by_age": f.classes_by_age},
           after={"enrolled": total, "enrolled_by_age": enrolled, "free_by_age": free_out,
                  "classes_by_age": classes if report.classes_by_age is not None else f.classes_by_age})
+    # In this transaction: the report and its alerts commit (or roll back) together.
+    fire_for_report(conn, facility_id=f.id, centre_name=f.name, report_id=int(report_row.id),
+                    free_before=f.free_by_age, free_after=free, public_url=public_url)
     # Every figure of the class table, so that a map showing the centre updates all its columns.
     shown_classes = classes if report.classes_by_age is not None else (f.classes_by_age or classes)
     payload = {"facility_id": f.id, "code": f.code, "name": f.name, "district_code": f.district_code,

@@ -167,7 +167,8 @@ def test_file_sink_delivers_a_key_once(tmp_path: Path) -> None:
 
 
 def test_templates_cover_four_languages() -> None:
-    params = {"centre": "C", "when": "W", "booking_id": 7, "position": 2, "phone": "02"}
+    params = {"centre": "C", "when": "W", "booking_id": 7, "position": 2, "phone": "02",
+              "place": "P", "distance_km": "0.5", "age": 1, "free": 2, "link": "L"}  # alert_vacancy (geo.alerts)
     for template, texts in TEMPLATES.items():
         assert set(texts) == set(LANGS)
         rendered = {render(template, lang, **params) for lang in LANGS}
