@@ -30,11 +30,13 @@ from api.routers import (
     facility_detail,
     features,
     health,
+    inspections,
     isochrones,
     map_page,
     ogc_tiles,
     places,
     portal_account,
+    portal_inspections,
     portal_staff,
     portal_waitlist,
     statistics,
@@ -119,10 +121,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(waitlist_log.router)
     app.include_router(statistics.router)
     app.include_router(designations.router)
+    app.include_router(inspections.router)
     app.include_router(api_docs.router)
     app.include_router(portal_account.router)
     app.include_router(portal_waitlist.router)
     app.include_router(portal_staff.router)
+    app.include_router(portal_inspections.router)
     app.mount("/static", StaticAssets(directory=map_page.STATIC_DIR), name="static")
     check_write_routes(app)
     return app
