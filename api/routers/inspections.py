@@ -198,6 +198,7 @@ def reopen(finding_id: Id, body: ReopenIn, user: CurrentUser, tx: WriteTx) -> di
 
 @router.post("/inspections/overdue", response_model=OverdueOut, summary="Mark the 구's orders past their deadline")
 def overdue(district: District, user: CurrentUser, tx: WriteTx) -> dict[str, Any]:
-    """Ordered findings whose deadline's day is over become overdue (also done when the officer's page loads)."""
+    """Ordered findings whose deadline's day is over become overdue (the daily job
+    ``dolbom inspections overdue`` does it for every 구)."""
     authorize(user, Action.plan_inspections, district_code=district)
     return {"overdue": ins.mark_overdue(tx.connection(), district_code=district, actor_user_id=user.user_id)}

@@ -25,7 +25,7 @@ from api.security import authorize
 from geo.auth.accounts import Principal
 from geo.auth.policy import Action, Role
 from geo.domain import SEOUL_TZ
-from geo.errors import IllegalTransition, InvalidQuery
+from geo.errors import IllegalTransition, InvalidQuery, NotFound
 from geo.inspections import register as ins
 from geo.inspections.checklist import RESULTS, checklist
 from geo.inspections.risk import planning_list
@@ -324,7 +324,7 @@ def staff_answer(request: Request, code: CentreCode, finding_id: Id, t: PageLang
     facility = _staff_check(user, conn, code)
     finding = ins.get_finding(conn, finding_id)
     if finding["centre"] != facility.code:
-        authorize(user, Action.answer_findings, district_code=finding["district_code"])  # not this centre's
+        raise NotFound(f"no finding {finding_id} at centre {code}", param="finding_id", value=finding_id)
     field = f"answer_text_{finding_id}"
     try:
         with tx.begin_nested():

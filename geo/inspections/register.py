@@ -34,6 +34,8 @@ def _text(value: str | None, param: str, *, required: bool = True) -> str | None
         return None
     if len(cleaned) > MAX_TEXT:
         raise InvalidQuery(f"{param} is longer than {MAX_TEXT} characters", param=param)
+    if "\x00" in cleaned:
+        raise InvalidQuery(f"{param} must not contain NUL characters", param=param)
     return cleaned
 
 
@@ -278,7 +280,8 @@ def reopen(conn: Connection, finding_id: int, *, reason: str, deadline: date, ac
 def mark_overdue(conn: Connection, *, now: datetime | None = None, district_code: str | None = None,
                  actor_user_id: int | None = None) -> list[int]:
     """Move every ordered finding whose deadline's day is over (Seoul) to ``overdue`` (of one 구 when given);
-    the ids moved. Run by the officer's page and the API (the clock is injected)."""
+    the ids moved. Run by ``POST /inspections/overdue`` and ``dolbom inspections overdue`` (the daily job; the
+    clock is injected)."""
     at = resolve_now(now)
     today = at.astimezone(SEOUL_TZ).date()
     ids = conn.execute(text("""
