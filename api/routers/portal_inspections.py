@@ -21,6 +21,7 @@ from sqlalchemy import Connection
 from api.deps import PageForm, PageLang, PageUser, SessionDep, SettingsDep, WriteRoute, WriteTx
 from api.portal.i18n import Translator
 from api.portal.render import PORTAL, login_redirect, page, see_other
+from api.routers.portal_staff import GROUP_LABELS
 from api.security import authorize
 from geo.auth.accounts import Principal
 from geo.auth.policy import Action, Role
@@ -52,7 +53,7 @@ COMPONENT_TEXT: dict[str, str] = {
     "vacancy_missing": _("Never reported its vacancies"),
     "vacancy_stale": _("Vacancy report {days} days old"),
     "over_capacity": _("{enrolled} children enrolled for a capacity of {capacity}"),
-    "class_ratio": _("Class {group}: {enrolled} children where the classes allow {limit}"),
+    "class_ratio": _("{group}: {enrolled} children where the classes allow {limit}"),
     "open_findings": _("{count} finding(s) not closed"),
     "overdue_findings": _("{count} correction(s) past the deadline"),
     "recent_findings": _("{count} finding(s) closed in the last {days} days"),
@@ -63,8 +64,11 @@ COMPONENT_TEXT: dict[str, str] = {
 
 
 def component_text(t: Translator, code: str, facts: dict[str, Any]) -> str:
-    """A score component as a sentence in the reader's language."""
-    return t(COMPONENT_TEXT[code], **{k: "-" if v is None else v for k, v in facts.items()})
+    """A score component as a sentence in the reader's language (a class group by its name)."""
+    shown = {k: "-" if v is None else v for k, v in facts.items()}
+    if "group" in shown and shown["group"] in GROUP_LABELS:
+        shown["group"] = t(GROUP_LABELS[shown["group"]])
+    return t(COMPONENT_TEXT[code], **shown)
 
 
 def _today() -> date:

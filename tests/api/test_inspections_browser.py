@@ -67,13 +67,13 @@ def check(page: Page, name: str) -> None:
     browserutil.check(page, name, ARTIFACTS)
 
 
-def log_in(page: Page, server_url: str, email: str) -> None:
-    """Log in by keyboard."""
-    page.goto(server_url + "/portal/login")
+def log_in(page: Page, server_url: str, email: str, next_path: str) -> None:
+    """Log in by keyboard, landing on ``next_path``."""
+    page.goto(f"{server_url}/portal/login?next={next_path}")
     type_into(page, "#email", email)
     type_into(page, "#password", PASSWORD)
     page.keyboard.press("Enter")
-    page.wait_for_url(lambda url: "/login" not in url)
+    page.wait_for_url(f"{server_url}{next_path}")
 
 
 @pytest.mark.parametrize("lang", ["ko", "en"])
@@ -89,8 +89,7 @@ def test_officer_inspects_staff_answer_officer_closes(lang: str, browser: Browse
     code = top.code
     with local_context(browser, lang) as (officer_ctx, _blocked):
         page = officer_ctx.new_page()
-        log_in(page, server_url, f"officer-{lang}@example.go.kr")
-        page.goto(server_url + "/portal/officer/inspections")
+        log_in(page, server_url, f"officer-{lang}@example.go.kr", "/portal/officer/inspections")
         expect(page.locator("#risk")).to_have_text(says["risk"])
         expect(page.locator(f"#centre-{code} .reasons li").first).to_be_visible()
         check(page, f"{lang}-01-risk-list")
@@ -123,8 +122,7 @@ def test_officer_inspects_staff_answer_officer_closes(lang: str, browser: Browse
         # The centre's staff answer, in a context of their own.
         with local_context(browser, lang) as (staff_ctx, _staff_blocked):
             staff = staff_ctx.new_page()
-            log_in(staff, server_url, f"staff-{lang}@example.kr")
-            staff.goto(f"{server_url}/portal/staff/centres/{code}/inspections")
+            log_in(staff, server_url, f"staff-{lang}@example.kr", f"/portal/staff/centres/{code}/inspections")
             expect(staff.locator(f"#finding-{finding_id} .badge")).to_have_text(says["ordered"])
             check(staff, f"{lang}-04-staff-findings")
             type_into(staff, f"#answer_text_{finding_id}", "보호자 2명 배치, 운행일지 사진 첨부" if lang == "ko"
