@@ -30,6 +30,7 @@ from api.routers import (
     facility_detail,
     features,
     health,
+    inspections,
     isochrones,
     map_page,
     ogc_tiles,
@@ -37,6 +38,7 @@ from api.routers import (
     portal_account,
     portal_alerts,
     portal_my_data,
+    portal_inspections,
     portal_staff,
     portal_waitlist,
     statistics,
@@ -121,12 +123,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(waitlist_log.router)
     app.include_router(statistics.router)
     app.include_router(designations.router)
+    app.include_router(inspections.router)
     app.include_router(api_docs.router)
     app.include_router(portal_account.router)
     app.include_router(portal_my_data.router)
     app.include_router(portal_alerts.router)
     app.include_router(portal_waitlist.router)
     app.include_router(portal_staff.router)
+    app.include_router(portal_inspections.router)
     app.mount("/static", StaticAssets(directory=map_page.STATIC_DIR), name="static")
     check_write_routes(app)
     return app

@@ -53,6 +53,7 @@ SLOW_PATHS = (
     "api/test_tlog_browser.py",
     "api/test_statistics_browser.py",
     "api/test_portal_alerts_browser.py",
+    "api/test_inspections_browser.py",
 )
 TESTS_DIR = Path(__file__).resolve().parent
 

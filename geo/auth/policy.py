@@ -15,6 +15,10 @@ Every router asks ``authorize`` (through ``api.security``); nothing else compare
 Waitlist: only a parent applies (for their own children; ownership is checked with the child); staff of a centre
 verify claims, offer places and read its named waitlist; a 구's officer reads the named waitlists of its centres;
 corrections with a reason are a city admin's.
+
+Inspections (지도점검): a 구's officer plans, records, orders and closes the inspections of its centres
+(``plan_inspections``) and reads them; a centre's staff read the findings of their centres and answer the orders
+(``answer_findings``); nobody else but a city admin.
 """
 
 from __future__ import annotations
@@ -52,6 +56,9 @@ class Action(StrEnum):
     reset_identity = "reset_identity"
     manage_designations = "manage_designations"
     declare_languages = "declare_languages"
+    plan_inspections = "plan_inspections"
+    read_inspections = "read_inspections"
+    answer_findings = "answer_findings"
 
 
 @dataclass(frozen=True)
@@ -87,7 +94,14 @@ def is_allowed(subject: Subject, action: Action, resource: Resource | None = Non
         if subject.role is Role.district_officer:
             return res.district_code is not None and res.district_code == subject.district_code
         return False
-    if action in (Action.read_district, Action.manage_designations):
+    if action is Action.answer_findings:
+        return subject.role is Role.centre_staff and res.facility_id in subject.facility_ids
+    if action is Action.read_inspections:
+        if subject.role is Role.centre_staff:
+            return res.facility_id is not None and res.facility_id in subject.facility_ids
+        return (subject.role is Role.district_officer and res.district_code is not None
+                and res.district_code == subject.district_code)
+    if action in (Action.read_district, Action.manage_designations, Action.plan_inspections):
         return (subject.role is Role.district_officer and res.district_code is not None
                 and res.district_code == subject.district_code)
     if action is Action.apply_waitlist:

@@ -11,6 +11,7 @@ from geo.cli import (
     boundaries,
     db,
     imports,
+    inspections,
     maps,
     notify,
     osm,
@@ -38,6 +39,7 @@ app.add_typer(osm.app, name="osm")
 app.add_typer(planner.app, name="planner")
 app.add_typer(users.app, name="users")
 app.add_typer(sync.app, name="sync")
+app.add_typer(inspections.app, name="inspections")
 app.add_typer(vacancy.app, name="vacancy")
 app.add_typer(notify.app, name="notify")
 app.add_typer(privacy.app, name="privacy")

@@ -33,6 +33,11 @@ ALLOWED = {
     # The city's side (issue 23): officers keep their 구's designations; staff declare their languages.
     (Role.district_officer, Action.manage_designations): (True, False),
     (Role.centre_staff, Action.declare_languages): (True, False),
+    # Inspections (issue 23): officers plan and read their 구's; staff read and answer their centres' findings.
+    (Role.district_officer, Action.plan_inspections): (True, False),
+    (Role.district_officer, Action.read_inspections): (True, False),
+    (Role.centre_staff, Action.read_inspections): (True, False),
+    (Role.centre_staff, Action.answer_findings): (True, False),
 }
 
 
