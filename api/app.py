@@ -35,7 +35,9 @@ from api.routers import (
     ogc_tiles,
     places,
     portal_account,
+    portal_bookings,
     portal_staff,
+    portal_staff_slots,
     portal_waitlist,
     statistics,
     tiles,
@@ -123,6 +125,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(portal_account.router)
     app.include_router(portal_waitlist.router)
     app.include_router(portal_staff.router)
+    app.include_router(portal_bookings.router)
+    app.include_router(portal_staff_slots.router)
     app.mount("/static", StaticAssets(directory=map_page.STATIC_DIR), name="static")
     check_write_routes(app)
     return app
