@@ -30,7 +30,7 @@ from geo.domain import SEOUL_TZ
 from geo.errors import Conflict, DolbomError, InvalidQuery
 from geo.search.places import search_places
 from geo.settings import Settings
-from geo.validation import MAX_ID
+from geo.validation import MAX_ID, validate_point
 
 router = APIRouter(prefix=PORTAL, include_in_schema=False, route_class=WriteRoute)
 BookingId = Annotated[int, Path(ge=1, le=MAX_ID)]
@@ -38,6 +38,7 @@ Short = Annotated[str, Query(max_length=100)]
 T = TypeVar("T")
 RADII_M = (1000, 2000, 3000, 5000)
 AGES = tuple(range(6))
+POINT_RE = re.compile(r"\s*(-?\d{1,2}(?:\.\d+)?)\s*,\s*(-?\d{1,3}(?:\.\d+)?)\s*")  # "37.556, 126.910"
 
 
 def _(message: str) -> str:
@@ -135,10 +136,19 @@ def _verified(conn: Connection, user: Principal) -> bool:
 
 
 def _home(conn: Connection, settings: Settings, near: str) -> tuple[float, float, str]:
-    """(lat, lon, label) of the first place the place search finds for ``near``."""
+    """(lat, lon, label) of home: a point typed as ``lat, lon`` (EPSG:4326 degrees), else the first place the
+    place search finds for ``near``."""
     text_in = near.strip()
     if not text_in:
         raise InvalidQuery("where is home?", param="near")
+    point = POINT_RE.fullmatch(text_in)
+    if point is not None:
+        lat, lon = float(point.group(1)), float(point.group(2))
+        try:
+            validate_point(lat=lat, lon=lon)
+        except InvalidQuery as exc:
+            raise InvalidQuery(str(exc.detail), param="near") from exc
+        return lat, lon, f"{lat:.5f}, {lon:.5f}"
     try:
         found = search_places(conn, query=text_in, settings=settings, limit=1)
     except InvalidQuery as exc:

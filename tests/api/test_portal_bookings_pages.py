@@ -173,6 +173,12 @@ def test_parent_finds_books_sees_the_text_and_cancels(settings: Settings, conn: 
     card = _soup(found.text).find(id=f"slot-{slot_id}")
     assert card is not None and card.find("a", href=f"/portal/centres/{site.code}").get_text() == site.name
     assert card.select_one("dd.free").get_text(strip=True) == "1"
+    # Home as a point (lat, lon) instead of a place name: the centre itself is 0 m away.
+    lon, lat = conn.execute(text("SELECT ST_X(geom_4326), ST_Y(geom_4326) FROM facilities WHERE id = :f"),
+                            {"f": site.id}).one()
+    by_point = _soup(mum.get("/portal/bookings", params={"near": f"{lat:.6f}, {lon:.6f}", "on": _day(),
+                                                         "age": "2"}).text).find(id=f"slot-{slot_id}")
+    assert by_point is not None and by_point.find("dd", string="0m") is not None
     # Age 3 has no place in this slot: it is not listed.
     other_age = mum.get("/portal/bookings", params={"near": site.near, "on": _day(), "age": "3", "radius_m": "5000"})
     assert _soup(other_age.text).find(id=f"slot-{slot_id}") is None
@@ -240,7 +246,7 @@ def test_emergency_request_from_parent_page_to_centre_page(settings: Settings, c
     assert bad.status_code == 422 and _soup(bad.text).find(id="hours-error") is not None
     sent = mum.post("/portal/bookings/emergency", data=data, follow_redirects=False)
     assert sent.status_code == 303
-    request_id = conn.execute(text("SELECT id FROM emergency_requests r JOIN users u ON u.id = r.parent_user_id "
+    request_id = conn.execute(text("SELECT r.id FROM emergency_requests r JOIN users u ON u.id = r.parent_user_id "
                                    "WHERE u.email = 'em-mum@example.kr'")).scalar_one()
     mine = _soup(mum.get(sent.headers["location"]).text).find(id=f"request-{request_id}")
     assert mine.select_one("dd.status").get_text(strip=True).startswith("open")
