@@ -37,9 +37,11 @@ from api.routers import (
     places,
     portal_account,
     portal_alerts,
-    portal_my_data,
+    portal_bookings,
     portal_inspections,
+    portal_my_data,
     portal_staff,
+    portal_staff_slots,
     portal_waitlist,
     statistics,
     tiles,
@@ -131,6 +133,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(portal_waitlist.router)
     app.include_router(portal_staff.router)
     app.include_router(portal_inspections.router)
+    app.include_router(portal_bookings.router)
+    app.include_router(portal_staff_slots.router)
     app.mount("/static", StaticAssets(directory=map_page.STATIC_DIR), name="static")
     check_write_routes(app)
     return app

@@ -18,10 +18,44 @@ from geo.auth.identity import require_verified
 from geo.booking.outbox import enqueue
 from geo.booking.templates import check_lang
 from geo.domain import SEOUL_TZ
-from geo.errors import Conflict, Forbidden, InvalidQuery, NotFound
+from geo.errors import Conflict, Forbidden, IllegalTransition, InvalidQuery, NotFound
 from geo.validation import personal_text
 
 ACTIVE = ("booked", "confirmed")
+NEW = "new"  # a booking not yet written
+STATUSES = ("booked", "waiting", "confirmed", "cancelled")
+# The one table of a booking's life: (status, event) -> next status. Nothing else changes a booking's status;
+# tests/geo/booking/test_booking_stateful.py drives random sequences of events through it.
+TRANSITIONS: dict[tuple[str, str], str] = {
+    (NEW, "book"): "booked",  # a free place for the age
+    (NEW, "wait"): "waiting",  # full, and the parent joins the waiting list
+    ("waiting", "promote"): "booked",  # a place freed up, in waiting-list order
+    ("booked", "confirm"): "confirmed",  # the centre's staff
+    ("booked", "cancel"): "cancelled",
+    ("confirmed", "cancel"): "cancelled",
+    ("waiting", "cancel"): "cancelled",  # leaving the waiting list
+}
+
+
+def next_status(status: str, event: str) -> str:
+    """The status ``event`` moves a booking in ``status`` to; ``IllegalTransition`` (a 409, ``reason`` the
+    current status) when the table has no such move."""
+    target = TRANSITIONS.get((status, event))
+    if target is None:
+        raise IllegalTransition(f"a booking that is {status} cannot {event}", state=status, event=event,
+                                reason=status)
+    return target
+
+
+def _move(conn: Connection, booking_id: int, status: str, event: str) -> str:
+    """Write the table's move of booking ``booking_id`` from ``status`` (the slot row is locked by the caller)."""
+    target = next_status(status, event)
+    moved = conn.execute(text("UPDATE bookings SET status = :to, updated_at = now() WHERE id = :id AND status = :from "
+                              "RETURNING id"), {"to": target, "id": booking_id, "from": status}).scalar()
+    if moved is None:  # cannot happen under the slot lock; refuse rather than write over another change
+        raise IllegalTransition(f"booking {booking_id} changed while it was read", state=status, event=event,
+                                reason="changed")
+    return target
 PHONE_RE = re.compile(r"^\+?[0-9][0-9-]{6,18}[0-9]$")
 
 
@@ -145,9 +179,9 @@ def book(conn: Connection, *, slot_id: int, parent_user_id: int, child_age: int,
         raise Conflict(f"you already hold booking {duplicate} of this slot for this child", reason="duplicate",
                        booking_id=int(duplicate))
     if _active_count(conn, slot_id, child_age) < places:
-        status = "booked"
+        status = next_status(NEW, "book")
     elif join_waitlist:
-        status = "waiting"
+        status = next_status(NEW, "wait")
     else:
         raise Conflict(f"slot {slot_id} has no free place for age {child_age}; join its waiting list instead",
                        reason="full")
@@ -177,10 +211,9 @@ def _promote(conn: Connection, slot: dict[str, Any], age: int, actor_user_id: in
         "SELECT id FROM bookings WHERE slot_id = :s AND child_age = :a AND status = 'waiting' ORDER BY id LIMIT :n"),
         {"s": slot["id"], "a": age, "n": free}).scalars().all()
     for booking_id in ids:
-        conn.execute(text("UPDATE bookings SET status = 'booked', updated_at = now() WHERE id = :id"),
-                     {"id": booking_id})
+        after = _move(conn, booking_id, "waiting", "promote")
         audit(conn, actor_user_id=actor_user_id, action="booking.promote", entity="bookings", entity_id=booking_id,
-              before={"status": "waiting"}, after={"status": "booked"})
+              before={"status": "waiting"}, after={"status": after})
         _notify(conn, _public(conn, booking_id), slot, "promoted")
         promoted.append(int(booking_id))
     return promoted
@@ -203,13 +236,10 @@ def cancel(conn: Connection, *, booking_id: int, actor_user_id: int, as_centre: 
         if booking["status"] != "waiting" and slot["starts_at"] - cutoff < now:
             raise Conflict(f"bookings can be cancelled until {cutoff.total_seconds() / 3600:g} hours before the "
                            "start; call the centre", reason="cutoff")
-    if booking["status"] == "cancelled":
-        raise Conflict(f"booking {booking_id} is already cancelled", reason="cancelled")
     before = booking["status"]
-    conn.execute(text("UPDATE bookings SET status = 'cancelled', updated_at = now() WHERE id = :id"),
-                 {"id": booking_id})
+    after = _move(conn, booking_id, before, "cancel")
     audit(conn, actor_user_id=actor_user_id, action="booking.cancel", entity="bookings", entity_id=booking_id,
-          before={"status": before}, after={"status": "cancelled", "by_centre": as_centre})
+          before={"status": before}, after={"status": after, "by_centre": as_centre})
     _notify(conn, booking, slot, "cancelled")
     out = _public(conn, booking_id)
     out["promoted"] = _promote(conn, slot, booking["child_age"], actor_user_id) if before in ACTIVE else []
@@ -221,13 +251,9 @@ def confirm(conn: Connection, *, booking_id: int, actor_user_id: int) -> dict[st
     booking = _booking_row(conn, booking_id)
     slot = _slot_for_update(conn, booking["slot_id"])
     booking = _booking_row(conn, booking_id)
-    if booking["status"] != "booked":
-        raise Conflict(f"only a booked place can be confirmed (booking {booking_id} is {booking['status']})",
-                       reason=booking["status"])
-    conn.execute(text("UPDATE bookings SET status = 'confirmed', updated_at = now() WHERE id = :id"),
-                 {"id": booking_id})
+    after = _move(conn, booking_id, booking["status"], "confirm")
     audit(conn, actor_user_id=actor_user_id, action="booking.confirm", entity="bookings", entity_id=booking_id,
-          before={"status": "booked"}, after={"status": "confirmed"})
+          before={"status": "booked"}, after={"status": after})
     _notify(conn, booking, slot, "confirmed")
     return _public(conn, booking_id)
 

@@ -121,3 +121,13 @@ def accept(conn: Connection, *, request_id: int, facility_id: int, actor_user_id
         enqueue(conn, key=f"emergency:{request_id}:accepted", recipient=won["phone"], lang=won["lang"],
                 template="emergency_accepted", centre=centre["name"], phone=centre["phone"] or "-")
     return get_request(conn, request_id)
+
+
+def list_for_parent(conn: Connection, *, parent_user_id: int) -> list[dict[str, Any]]:
+    """A parent's emergency requests, newest first, with the accepting centre's name and phone."""
+    rows = conn.execute(text(
+        "SELECT r.id, r.child_age, r.needed_from, r.needed_until, r.status, r.accepted_at, r.radius_m, "
+        "f.code AS accepted_facility_code, f.name AS accepted_facility_name, f.phone AS accepted_facility_phone "
+        "FROM emergency_requests r LEFT JOIN facilities f ON f.id = r.accepted_facility_id "
+        "WHERE r.parent_user_id = :p ORDER BY r.id DESC"), {"p": parent_user_id}).mappings().all()
+    return [dict(r) for r in rows]

@@ -29,3 +29,12 @@ def enqueue_held(conn: Connection, *, key: str, recipient: str, lang: str, templ
         {"key": key, "recipient": recipient, "lang": lang, "template": template, "body": body,
          "not_before": not_before}).scalar()
     return None if row is None else int(row)
+
+
+def texts_of(conn: Connection, *, prefix: str) -> list[dict[str, object]]:
+    """The texts queued under idempotency keys starting with ``prefix`` (``booking:12:``, ``emergency:3:``),
+    oldest first: the body exactly as it is (or was) sent, its language, template and delivery status."""
+    rows = conn.execute(text(
+        "SELECT id, idempotency_key, template, lang, body, status, created_at, sent_at FROM notification_outbox "
+        "WHERE starts_with(idempotency_key, :prefix) ORDER BY id"), {"prefix": prefix}).mappings().all()
+    return [dict(r) for r in rows]

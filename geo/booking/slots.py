@@ -226,3 +226,23 @@ def search_slots(conn: Connection, *, lat: float, lon: float, age: int, radius_m
                 free_filter=free_filter)
     rows = conn.execute(composed(conn, statement), params).mappings().all()
     return [dict(r) for r in rows]
+
+
+def list_for_centre(conn: Connection, *, facility_id: int, now: datetime | None = None,
+                    limit: int = 200) -> list[dict[str, Any]]:
+    """A centre's slots not yet ended, earliest first, with places, active bookings and waiting ones by age
+    (``{"2": 3}``)."""
+    rows = conn.execute(text("""
+        SELECT s.id, s.service, s.starts_at, s.ends_at, s.places_by_age, s.cancelled, s.pattern_id,
+               COALESCE((SELECT jsonb_object_agg(a.age, a.n) FROM (
+                   SELECT CAST(child_age AS text) AS age, count(*) AS n FROM bookings b
+                   WHERE b.slot_id = s.id AND b.status IN ('booked', 'confirmed') GROUP BY child_age) a),
+                   '{}'::jsonb) AS active_by_age,
+               COALESCE((SELECT jsonb_object_agg(w.age, w.n) FROM (
+                   SELECT CAST(child_age AS text) AS age, count(*) AS n FROM bookings b
+                   WHERE b.slot_id = s.id AND b.status = 'waiting' GROUP BY child_age) w),
+                   '{}'::jsonb) AS waiting_by_age
+        FROM booking_slots s WHERE s.facility_id = :f AND s.ends_at > :now
+        ORDER BY s.starts_at, s.id LIMIT :limit
+    """), {"f": facility_id, "now": now or datetime.now(UTC), "limit": limit}).mappings().all()
+    return [dict(r) for r in rows]
