@@ -10,8 +10,8 @@ The same ``geo.admission`` functions and the same authorisation (``Action.manage
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Path, Query, Request
@@ -153,13 +153,15 @@ def _notices(t: Translator, conn: Connection, facility: Any, age: int, *, checke
              skipped: str) -> list[str]:
     """What the last post did, said again from the query it left (names looked up now; unknown parts ignored)."""
     out: list[str] = []
-    names = {r["entry"]: r["name"] for r in wl.staff_queue(conn, facility.id, year=_year(), age_class=age)}
+    rows = wl.staff_queue(conn, facility.id, year=_year(), age_class=age)
+    names = {r["entry"]: r["name"] for r in rows}
+    children = {r["child"]: r["name"] for r in rows}
     offers = {str(o["id"]): o for o in wl.centre_offers(conn, facility.id)}
     for o in offers.values():
         names.setdefault(o["entry"], o["name"])
-    category, _dot, state = checked.partition(".")
-    if CATEGORY.match(category) and state in EVIDENCE_LABELS:
-        out.append(t("The claim “{category}” is now {state}.",
+    child, category, state = (checked.split(".") + ["", "", ""])[:3]
+    if child in children and CATEGORY.match(category) and state in EVIDENCE_LABELS:
+        out.append(t("The claim “{category}” of {name} is now {state}.", name=children[child],
                      category=t(CATEGORY_LABELS.get(category, category)), state=t(EVIDENCE_LABELS[state])))
         moved = [m.groups() for m in (MOVE.match(p) for p in moves.split(",")) if m and m[1] in names]
         out += [t("{name}: rank {before} → {after}", name=names[e], before=b, after=a) for e, b, a in moved]
@@ -213,7 +215,7 @@ def check_claim(request: Request, code: CentreCode, t: PageLang, user: PageUser,
     facility = _facility(user, conn, code)
     age = int(age_class) if age_class.isdigit() and int(age_class) in AGES else None
 
-    def run() -> dict[str, int]:
+    def run() -> list[tuple[str, int, int]]:
         if age is None:
             raise InvalidQuery("age_class is not 0-5", param="age_class")
         if not CHILD.match(child) or not CATEGORY.match(category):
@@ -231,7 +233,8 @@ def check_claim(request: Request, code: CentreCode, t: PageLang, user: PageUser,
     if error or moved is None:
         return _queue_page(request, t, user, conn, facility, code, age, errors={"_": error}, status=409)
     moves = ",".join(f"{e}.{b}.{a}" for e, b, a in moved)
-    return see_other(f"{PORTAL}/staff/centres/{code}/queue?age={age}&checked={category}.{evidence}&moves={moves}")
+    return see_other(f"{PORTAL}/staff/centres/{code}/queue?age={age}&checked={child}.{category}.{evidence}"
+                     f"&moves={moves}")
 
 
 @router.post("/centres/{code}/offers", response_model=None)

@@ -131,7 +131,8 @@ def staff_queue(conn: Connection, facility_id: int, *, year: int, age_class: int
     needs checking."""
     ranked = queue(conn, facility_id, year=year, age_class=age_class)
     child_ids = [q.child_id for q in ranked]
-    names = dict(conn.execute(text("SELECT id, name FROM children WHERE id = ANY(:c)"), {"c": child_ids}).all())
+    names: dict[int, str] = dict(conn.execute(text("SELECT id, name FROM children WHERE id = ANY(:c)"),
+                                              {"c": child_ids}).all())
     claims: dict[int, list[dict[str, str]]] = {c: [] for c in child_ids}
     for r in conn.execute(text("SELECT child_id, category, evidence FROM claims WHERE child_id = ANY(:c) "
                                "ORDER BY child_id, category"), {"c": child_ids}):
