@@ -40,10 +40,10 @@ ARTIFACTS = PROJECT_ROOT / "test-artifacts" / "portal"
 PASSWORD = "correct horse battery staple"
 SAYS = {
     "ko": {"rank": "{of}명 중 {rank}순위", "home": "내 어린이집", "verified": "어린이집이 확인함",
-           "offered": "{name}에게", "skipped": "{name} 건너뜀", "pending": "증빙 확인을 기다리는 항목이 2개 있습니다."},
+           "offered": "{name}에게", "skipped": "{name} 건너뜀", "pending": "증빙 확인을 기다리는 항목이 3개 있습니다."},
     "en": {"rank": "Rank {rank} of {of}", "home": "My centres", "verified": "verified by the centre",
            "offered": "The place is offered to {name}", "skipped": "{name} skipped",
-           "pending": "2 claims wait for an evidence check."},
+           "pending": "3 claims wait for an evidence check."},
 }
 
 
@@ -86,7 +86,7 @@ def _seed(conn: Connection, lang: str) -> dict[str, Any]:
     for key, claims in (("가", ["dual_income", "multi_child"]), ("나", ["dual_income"]), ("다", [])):
         email = f"queue-{key}-{lang}@example.kr".replace("가", "ga").replace("나", "na").replace("다", "da")
         uid = create_user(conn, email=email, password=PASSWORD, role="parent")
-        verify(conn, uid, name=f"부모{key}")
+        verify(conn, uid, name=f"부모{key}{lang}")
         child = wl.register_child(conn, parent_user_id=uid, name=f"{key}아이", birth_date=born, claims=claims)
         wl.apply(conn, parent_user_id=uid, child_id=child["id"], facility_code=code)
         kids[key] = {"user": uid, "email": email, "child": child["public_id"], "name": f"{key}아이"}
