@@ -40,6 +40,7 @@ from api.routers import (
     portal_bookings,
     portal_inspections,
     portal_my_data,
+    portal_queue,
     portal_staff,
     portal_staff_slots,
     portal_waitlist,
@@ -135,6 +136,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(portal_inspections.router)
     app.include_router(portal_bookings.router)
     app.include_router(portal_staff_slots.router)
+    app.include_router(portal_queue.router)
     app.mount("/static", StaticAssets(directory=map_page.STATIC_DIR), name="static")
     check_write_routes(app)
     return app

@@ -5,10 +5,11 @@ Every page calls the same ``geo.admission`` functions as the API's ``/waitlist``
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Path, Request
+from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import Connection
 
@@ -129,16 +130,23 @@ def apply(request: Request, code: Code, t: PageLang, user: PageUser, tx: WriteTx
     return see_other(f"{PORTAL}/applications?applied={code}")
 
 
-def _applications_context(t: Translator, user: Principal, conn: Connection) -> dict[str, Any]:
-    """Ranks (``my_ranks`` remembers this look, as the API's ``GET /waitlist/me``), offers, lapse dates, names."""
-    entries = wl.my_ranks(conn, parent_user_id=user.user_id)
+def _applications_context(t: Translator, user: Principal, conn: Connection, *,
+                          remember: bool = True) -> dict[str, Any]:
+    """Ranks (``my_ranks`` remembers this look, as the API's ``GET /waitlist/me``, unless ``remember`` is false),
+    offers, lapse dates, names, and ``version``: a digest of what the list shows, which the refreshing list sends
+    back so that an unchanged list is not swapped (nor announced) again."""
+    entries = wl.my_ranks(conn, parent_user_id=user.user_id, remember=remember)
     offers = parent_view.open_offers(conn, parent_user_id=user.user_id)
     for offer in offers.values():
         offer["deadline_text"] = offer["deadline"].astimezone(SEOUL).strftime("%Y-%m-%d %H:%M") + " KST"
     admitted = parent_view.admitted(conn, parent_user_id=user.user_id)
+    lapses = parent_view.lapse_dates(conn, parent_user_id=user.user_id)
+    shown = [(e["entry"], e["rank"], e["of"], e["status"], e["points"], e["band"]) for e in entries]
+    version = hashlib.sha256(repr((shown, sorted((k, o["id"]) for k, o in offers.items()), sorted(lapses),
+                                   t.lang)).encode()).hexdigest()[:16]
     return {"entries": entries, "offers": offers, "admitted": admitted, "status_labels": STATUS_LABELS, **bound(t),
-            "lapses": parent_view.lapse_dates(conn, parent_user_id=user.user_id),
-            "names": parent_view.centre_names(conn, [e["centre"] for e in entries])}
+            "lapses": lapses, "names": parent_view.centre_names(conn, [e["centre"] for e in entries]),
+            "version": version}
 
 
 @router.get("/applications", response_model=None)
@@ -156,14 +164,19 @@ def applications(request: Request, t: PageLang, user: PageUser, tx: WriteTx, app
 
 
 @router.get("/applications/entries", response_model=None)
-def applications_entries(request: Request, t: PageLang, user: PageUser, tx: WriteTx) -> Response:
-    """The list part of "my applications" (htmx refreshes it)."""
+def applications_entries(request: Request, t: PageLang, user: PageUser, tx: WriteTx,
+                         v: Annotated[str, Query(max_length=16)] = "") -> Response:
+    """The list part of "my applications", which the open page fetches every few seconds (htmx): 204 while the
+    list is the one the page shows (version ``v``), else the new list and a sentence for the page's polite live
+    region. The look is not remembered, so the reasons of a change stay until the parent opens the page again."""
     if user is None:
         return Response(status_code=204)
+    context = _applications_context(t, user, tx.connection(), remember=False)
+    if v and v == context["version"]:
+        return Response(status_code=204, headers={"Cache-Control": "no-store"})
     html = environment.get_template("entries_block.html").render(
-        _=t, lang=t.lang, csrf_token=request.cookies.get(CSRF_COOKIE, ""),
-        **_applications_context(t, user, tx.connection()))
-    return HTMLResponse(html, headers={"Content-Language": t.lang})
+        _=t, lang=t.lang, csrf_token=request.cookies.get(CSRF_COOKIE, ""), news=bool(v), **context)
+    return HTMLResponse(html, headers={"Content-Language": t.lang, "Cache-Control": "no-store"})
 
 
 def _answer(request: Request, t: Translator, user: Principal | None, tx: Any, action: str,

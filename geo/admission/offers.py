@@ -80,6 +80,18 @@ def offer_view(conn: Connection, offer_id: int) -> dict[str, Any]:
     return dict(row)
 
 
+def centre_offers(conn: Connection, facility_id: int, *, limit: int = 50) -> list[dict[str, Any]]:
+    """A centre's offers for its staff, newest first: open ones with their deadline, answered ones with the
+    outcome (accepted, declined, expired, lapsed) and when."""
+    rows = conn.execute(text("""SELECT o.id, e.public_id AS entry, ch.public_id AS child, ch.name, o.age_class,
+                                       o.deadline, o.status, o.created_at, o.answered_at
+                                FROM waitlist_offers o JOIN waitlist_entries e ON e.id = o.entry_id
+                                JOIN children ch ON ch.id = o.child_id
+                                WHERE o.facility_id = :f ORDER BY (o.status = 'open') DESC, o.id DESC LIMIT :n"""),
+                        {"f": facility_id, "n": limit}).mappings().all()
+    return [dict(r) for r in rows]
+
+
 def own_offer(conn: Connection, offer_id: int, parent_user_id: int) -> Any:
     """The parent's open offer, locked after its centre's lock (``NotFound`` for anyone else's, ``Conflict`` once
     answered)."""

@@ -127,15 +127,32 @@ def public_rows(ranked: Sequence[QueueEntry]) -> list[dict[str, Any]]:
 
 
 def staff_queue(conn: Connection, facility_id: int, *, year: int, age_class: int) -> list[dict[str, Any]]:
-    """A centre's queue for its staff: with the child's name, claims and what still needs checking."""
+    """A centre's queue for its staff: with the child's name, claims (category and evidence state) and what still
+    needs checking."""
+    ranked = queue(conn, facility_id, year=year, age_class=age_class)
+    child_ids = [q.child_id for q in ranked]
+    names: dict[int, str] = dict(conn.execute(text("SELECT id, name FROM children WHERE id = ANY(:c)"),
+                                              {"c": child_ids}).all())
+    claims: dict[int, list[dict[str, str]]] = {c: [] for c in child_ids}
+    for r in conn.execute(text("SELECT child_id, category, evidence FROM claims WHERE child_id = ANY(:c) "
+                               "ORDER BY child_id, category"), {"c": child_ids}):
+        claims[r.child_id].append({"category": r.category, "evidence": r.evidence})
     out = []
-    for i, q in enumerate(queue(conn, facility_id, year=year, age_class=age_class), start=1):
-        name = conn.execute(text("SELECT name FROM children WHERE id = :c"), {"c": q.child_id}).scalar_one()
-        out.append({"rank": i, "entry": q.ranked.public_id, "child": q.child_public_id, "name": name,
+    for i, q in enumerate(ranked, start=1):
+        out.append({"rank": i, "entry": q.ranked.public_id, "child": q.child_public_id, "name": names[q.child_id],
                     "tier": q.ranked.priority.tier, "points": q.ranked.priority.points,
                     "reasons": list(q.ranked.priority.reasons), "unverified": list(q.unverified),
-                    "applied_at": q.ranked.applied_at, "status": q.status})
+                    "claims": claims[q.child_id], "applied_at": q.ranked.applied_at, "status": q.status})
     return out
+
+
+def queue_sizes(conn: Connection, facility_id: int, *, year: int) -> dict[int, int]:
+    """Active (waiting or offered) entries per age class of a centre in a 보육연도."""
+    rows = conn.execute(text("""SELECT age_class, count(*) AS n FROM waitlist_entries
+                                WHERE facility_id = :f AND year = :y AND status = ANY(:st)
+                                GROUP BY age_class ORDER BY age_class"""),
+                        {"f": facility_id, "y": year, "st": list(ACTIVE)}).all()
+    return {int(r.age_class): int(r.n) for r in rows}
 
 
 def _snapshot(entries: Sequence[QueueEntry]) -> list[dict[str, Any]]:
@@ -149,9 +166,11 @@ def _from_snapshot(snapshot: Sequence[dict[str, Any]]) -> list[RankedEntry]:
                         datetime.fromisoformat(s["applied_at"])) for s in snapshot]
 
 
-def my_ranks(conn: Connection, *, parent_user_id: int, now: datetime | None = None) -> list[dict[str, Any]]:
+def my_ranks(conn: Connection, *, parent_user_id: int, now: datetime | None = None,
+             remember: bool = True) -> list[dict[str, Any]]:
     """Each active entry of the parent's children: rank, score and band now, and the reasons of every change since
-    the parent last looked (the view is then remembered).
+    the parent last looked (the view is then remembered, unless ``remember`` is false: a page refreshing itself
+    keeps the reasons until the parent looks again).
 
     Cost (a rank check is the most frequent request of 신학기): the entries with the views last seen, then all
     their queues in one query, then one upsert of the views that changed. A queue unchanged since the last look
@@ -185,7 +204,7 @@ def my_ranks(conn: Connection, *, parent_user_id: int, now: datetime | None = No
                     "year": e.year, "age_class": e.age_class, "status": e.status, "rank": position + 1,
                     "of": len(current), "tier": mine.priority.tier, "points": mine.priority.points,
                     "band": mine.priority.band, "changes": changes})
-    if changed:
+    if changed and remember:
         # One statement, rows in entry order (the order the per-entry upserts took their row locks in before).
         conn.execute(text("""INSERT INTO waitlist_rank_views (entry_id, seen_at, snapshot)
                              SELECT v.entry_id, :at, CAST(v.snapshot AS jsonb)

@@ -42,7 +42,15 @@ from geo.admission.lifecycle import (
     renew,
     withdraw,
 )
-from geo.admission.offers import accept, decline, expire_offers, free_places, offer_next, offer_view
+from geo.admission.offers import (
+    accept,
+    centre_offers,
+    decline,
+    expire_offers,
+    free_places,
+    offer_next,
+    offer_view,
+)
 from geo.admission.queue import (
     QueueEntry,
     QueueKey,
@@ -50,6 +58,7 @@ from geo.admission.queue import (
     my_ranks,
     public_queue,
     queue,
+    queue_sizes,
     queues,
     record_ranks,
     staff_queue,
@@ -57,9 +66,9 @@ from geo.admission.queue import (
 
 __all__ = [
     "ACTIVE", "LOCK_NAMESPACE", "SEOUL", "QueueEntry", "QueueKey", "accept", "age_class_in", "append_event",
-    "apply", "centres_with_chains", "chain_rows", "child_view", "correct", "daily_heads", "decline",
+    "apply", "centre_offers", "centres_with_chains", "chain_rows", "child_view", "correct", "daily_heads", "decline",
     "drop_unrenewed", "entry_view", "expire_offers", "facility_by_code", "free_places", "inclusion_proofs",
     "intake_round", "keep_entries", "my_ranks", "notices", "offer_next", "offer_view", "public_queue", "queue",
-    "queues", "record_ranks", "register_child", "renew", "set_evidence", "staff_queue", "verify_centre",
+    "queue_sizes", "queues", "record_ranks", "register_child", "renew", "set_evidence", "staff_queue", "verify_centre",
     "withdraw",
 ]
