@@ -204,6 +204,12 @@ def get_sanction(conn: Connection, sanction_id: int) -> dict[str, Any]:
     return dict(row._mapping)
 
 
+def disclosure_of(conn: Connection, sanction_id: int) -> int | None:
+    """The id of the sanction's disclosure (None: never published)."""
+    found = conn.execute(text("SELECT id FROM disclosures WHERE sanction_id = :s"), {"s": sanction_id}).scalar()
+    return None if found is None else int(found)
+
+
 def get_disclosure(conn: Connection, disclosure_id: int, *, now: datetime) -> dict[str, Any]:
     """One disclosure with its sanction and whether it is published at ``now``."""
     row = conn.execute(text(_DISCLOSURE_SELECT + " WHERE d.id = :d"), {"d": disclosure_id}).first()

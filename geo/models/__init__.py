@@ -6,4 +6,5 @@ Importing ``geo.models`` registers every table on ``Base.metadata``; the modules
 from geo.models import accounts, booking, disclosure, facilities, idempotency, planner, waitlist, waitlist_log
 from geo.models.base import Base
 
-__all__ = ["Base", "accounts", "booking", "disclosure", "facilities", "idempotency", "planner", "waitlist", "waitlist_log"]
+__all__ = ["Base", "accounts", "booking", "disclosure", "facilities", "idempotency", "planner", "waitlist",
+           "waitlist_log"]

@@ -33,6 +33,8 @@ ALLOWED = {
     # The city's side (issue 23): officers keep their 구's designations; staff declare their languages.
     (Role.district_officer, Action.manage_designations): (True, False),
     (Role.centre_staff, Action.declare_languages): (True, False),
+    # Sanctions and their disclosure (issue 23): the officer of the centre's 구 (and the city).
+    (Role.district_officer, Action.manage_sanctions): (True, False),
 }
 
 
