@@ -21,7 +21,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Connection, text
 
 from api.app import create_app
-
 from geo.auth.accounts import create_user
 from geo.disclosure.rules import seoul_day
 from geo.settings import Settings, SettingsError
