@@ -52,6 +52,7 @@ SLOW_PATHS = (
     "geo/watch/test_watcher_live.py",
     "api/test_tlog_browser.py",
     "api/test_statistics_browser.py",
+    "api/test_disclosure_browser.py",
 )
 TESTS_DIR = Path(__file__).resolve().parent
 
