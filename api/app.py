@@ -38,6 +38,7 @@ from api.routers import (
     portal_account,
     portal_alerts,
     portal_bookings,
+    portal_disclosure,
     portal_inspections,
     portal_my_data,
     portal_queue,
@@ -137,6 +138,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(portal_bookings.router)
     app.include_router(portal_staff_slots.router)
     app.include_router(portal_queue.router)
+    app.include_router(portal_disclosure.router)
     app.mount("/static", StaticAssets(directory=map_page.STATIC_DIR), name="static")
     check_write_routes(app)
     return app

@@ -58,13 +58,16 @@ async def facility_filters(
     language: Annotated[list[ListValue] | None, Query(
         description="Languages the staff speak (ISO 639-1, repeated or comma-separated, e.g. zh,vi): centres "
                     "where someone speaks at least one", max_length=MAX_LIST_VALUES)] = None,
+    evaluation_grade: Annotated[list[ListValue] | None, Query(
+        description="Latest 평가제 grades (A, B, C, D; repeated or comma-separated): centres holding one of them",
+        max_length=MAX_LIST_VALUES)] = None,
 ) -> FacilityFilters:
     """The shared filter parameters, parsed by ``geo.search.FacilityFilters.parse`` (on the event loop: pure CPU
     work of microseconds)."""
     return FacilityFilters.parse(
         services=service, services_match=service_match, types=type, status=status, age=age,
         birth_date=birth_date, min_free=min_free, open_at=open_at, has_bus=has_bus, has_cctv=cctv, name=name,
-        languages=language,
+        languages=language, evaluation_grades=evaluation_grade,
     )
 
 

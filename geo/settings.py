@@ -14,6 +14,7 @@ import os
 import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -128,6 +129,9 @@ class ServerSettings(_Group):
                                         "listener is down a cached tile is served for at most this many seconds "
                                         "after the database last confirmed its version (the staleness bound, "
                                         "docs/layers.md).", gt=0)
+    clock_offset_days: int = _var(0, "DOLBOM_CLOCK_OFFSET_DAYS", "Test only: the server's clock for dated public "
+                                  "facts (which disclosures of violations are published) runs this many days "
+                                  "ahead (negative: behind); refused in production.", ge=-36500, le=36500)
 
 
 def _default_catchment_radius_m() -> dict[str, float]:
@@ -382,6 +386,8 @@ def development_only(settings: Any) -> list[tuple[str, str]]:
         found.append(("DOLBOM_CI_HASH_KEY", "is the published development key; set a secret of your own"))
     if settings.idempotency.hash_key == DEVELOPMENT_IDEMPOTENCY_HASH_KEY:
         found.append(("DOLBOM_IDEMPOTENCY_HASH_KEY", "is the published development key; set a secret of your own"))
+    if settings.server.clock_offset_days:
+        found.append(("DOLBOM_CLOCK_OFFSET_DAYS", "moves the clock of dated public facts; it is for tests only"))
     if settings.log.key_file is None:
         found.append(("DOLBOM_LOG_KEY_FILE", "is unset: the waitlist log is signed with a development key made on "
                       "this machine; make one with `dolbom waitlist keygen` and name its file"))
@@ -522,6 +528,11 @@ class Settings(BaseSettings):
             if problems:
                 raise ValueError(f"DOLBOM_ENV={self.server.environment} refuses " + "; ".join(problems))
         return self
+
+    def now(self) -> datetime:
+        """The current instant (UTC) as dated public facts see it: the real clock, moved by
+        ``DOLBOM_CLOCK_OFFSET_DAYS`` (a test-only setting)."""
+        return datetime.now(UTC) + timedelta(days=self.server.clock_offset_days)
 
     def updated(self, **changes: Any) -> Settings:
         """A copy with the variables ``changes`` names (flat names, e.g. ``DOLBOM_MAX_PAGE_LIMIT=2``) changed,

@@ -56,6 +56,7 @@ SLOW_PATHS = (
     "api/test_statistics_browser.py",
     "api/test_portal_alerts_browser.py",
     "api/test_inspections_browser.py",
+    "api/test_disclosure_browser.py",
 )
 TESTS_DIR = Path(__file__).resolve().parent
 

@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import Connection
 
 from api.deps import PageLang, PageUser, SessionDep, WriteRoute, WriteTx
+from api.portal.disclosure import public_facts
 from api.portal.i18n import Translator
 from api.portal.ranks import bound
 from api.portal.render import PORTAL, environment, local_path, login_redirect, page, see_other
@@ -101,7 +102,8 @@ def _centre_page(request: Request, t: Translator, user: Principal | None, conn: 
     return page(request, "centre.html", t, user=user, status=status, errors=errors,
                 centre=parent_view.centre_summary(conn, code), children=kids,
                 verified=bool(user) and _verified(conn, user),  # type: ignore[arg-type]
-                max_applications=rules.max_applications, max_if_enrolled=rules.max_applications_if_enrolled)
+                max_applications=rules.max_applications, max_if_enrolled=rules.max_applications_if_enrolled,
+                **public_facts(request, conn, code))
 
 
 @router.get("/centres/{code}")

@@ -50,6 +50,8 @@ class FacilityProperties(BaseModel):
     has_bus: bool | None = _centre("has_bus")
     cctv_count: int | None = _centre("cctv_count")
     staff_languages: list[str] = _centre("staff_languages")
+    evaluation_grade: str | None = _centre("evaluation_grade")
+    evaluation_date: date | None = _centre("evaluation_date")
     geocode_quality: str = _centre("geocode_quality")
     location_approximate: bool = _centre("location_approximate")
     data_date: date | None = _centre("data_date")

@@ -8,7 +8,8 @@ Every router asks ``authorize`` (through ``api.security``); nothing else compare
   publish booking slots, see and confirm the bookings of, and accept emergency requests for the centres they
   are bound to; nothing else.
 - ``district_officer``: read (never write) vacancy, history and staleness of every centre in their 구; keep the
-  register of service designations of the centres of their 구.
+  register of service designations of the centres of their 구; record the sanctions against the centres of their 구
+  and publish or withdraw their disclosure (위반사실 공표).
 - ``city_admin``: everything, including creating staff, officers and admins, reading the audit log and resetting
   an account's 본인인증 (the only way to verify an account as another person).
 
@@ -59,6 +60,7 @@ class Action(StrEnum):
     plan_inspections = "plan_inspections"
     read_inspections = "read_inspections"
     answer_findings = "answer_findings"
+    manage_sanctions = "manage_sanctions"
 
 
 @dataclass(frozen=True)
@@ -101,7 +103,8 @@ def is_allowed(subject: Subject, action: Action, resource: Resource | None = Non
             return res.facility_id is not None and res.facility_id in subject.facility_ids
         return (subject.role is Role.district_officer and res.district_code is not None
                 and res.district_code == subject.district_code)
-    if action in (Action.read_district, Action.manage_designations, Action.plan_inspections):
+    if action in (Action.read_district, Action.manage_designations, Action.plan_inspections,
+                  Action.manage_sanctions):
         return (subject.role is Role.district_officer and res.district_code is not None
                 and res.district_code == subject.district_code)
     if action is Action.apply_waitlist:

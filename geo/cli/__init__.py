@@ -10,6 +10,7 @@ from __future__ import annotations
 from geo.cli import (
     boundaries,
     db,
+    disclosures,
     imports,
     inspections,
     maps,
@@ -45,5 +46,7 @@ app.add_typer(notify.app, name="notify")
 app.add_typer(privacy.app, name="privacy")
 app.add_typer(waitlist.app, name="waitlist")
 app.add_typer(seed.app, name="seed")
+app.add_typer(disclosures.app, name="disclosures")
+app.add_typer(disclosures.evaluations_app, name="evaluations")
 
 __all__ = ["app", "main"]

@@ -10,9 +10,11 @@ from geo.errors import NotFound
 from geo.layers.areas import ADMIN_DONGS, DISTRICTS
 from geo.layers.base import Layer
 from geo.layers.blind_spots import LAYER as BLIND_SPOTS
+from geo.layers.disclosures import LAYER as DISCLOSURES
 from geo.layers.facilities import LAYER as FACILITIES
 
-LAYERS: dict[str, Layer] = {layer.id: layer for layer in (FACILITIES, DISTRICTS, ADMIN_DONGS, BLIND_SPOTS)}
+LAYERS: dict[str, Layer] = {layer.id: layer for layer in (FACILITIES, DISTRICTS, ADMIN_DONGS, BLIND_SPOTS,
+                                                                   DISCLOSURES)}
 
 
 def get_layer(layer_id: str) -> Layer:

@@ -7,6 +7,7 @@ from geo.models import (
     accounts,
     alerts,
     booking,
+    disclosure,
     facilities,
     idempotency,
     inspections,
@@ -16,5 +17,5 @@ from geo.models import (
 )
 from geo.models.base import Base
 
-__all__ = ["Base", "accounts", "alerts", "booking", "facilities", "idempotency", "inspections", "planner",
-           "waitlist", "waitlist_log"]
+__all__ = ["Base", "accounts", "alerts", "booking", "disclosure", "facilities", "idempotency", "inspections",
+           "planner", "waitlist", "waitlist_log"]

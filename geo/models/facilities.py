@@ -125,6 +125,9 @@ class Facility(Base):
     services_imported: Mapped[list[str] | None] = mapped_column(ARRAY(Text), server_default=text("'{}'::text[]"))
     # ISO 639-1 codes of the languages the centre's staff speak (declared by the centre), e.g. {"zh", "vi"}.
     staff_languages: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'::text[]"))
+    # The latest 평가제 grade (A-D) and its date; the history is ``evaluations`` (migration 0021).
+    evaluation_grade: Mapped[str | None] = mapped_column(Text)
+    evaluation_date: Mapped[date | None] = mapped_column(Date)
     # Opening hours; weekday default 07:30-19:30, extended 07:30-24:00, 24h all day; holiday opens weekends.
     opening_hours: Mapped[dict | None] = mapped_column(JSONB)
     approved_on: Mapped[date | None] = mapped_column(Date)
@@ -149,6 +152,7 @@ class Facility(Base):
         Index("ix_facilities_geom_4326", "geom_4326", postgresql_using="gist"),
         Index("ix_facilities_services", "services", postgresql_using="gin"),
         Index("ix_facilities_staff_languages", "staff_languages", postgresql_using="gin"),
+        Index("ix_facilities_evaluation_grade", "evaluation_grade"),
         # Trigram indexes for ILIKE '%fragment%' on names and addresses (place search, the name filter).
         Index("ix_facilities_name_trgm", "name", postgresql_using="gin", postgresql_ops={"name": "gin_trgm_ops"}),
         Index("ix_facilities_address_trgm", "address", postgresql_using="gin",

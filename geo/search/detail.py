@@ -3,10 +3,13 @@ hours and when its vacancy was last reported."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, text
 
+from geo.disclosure.files import evaluation_history
+from geo.disclosure.records import active_disclosures, public_disclosure
 from geo.domain import MIXED_CLASS_NOTE, SOURCE_TIME_ZONE, free_places_by_class, places_by_age
 from geo.errors import NotFound
 from geo.search.fields import fields_for
@@ -25,7 +28,7 @@ _DETAIL_SQL = text(
     " WHERE f.id = :id")
 
 
-def facility_detail(conn: Connection, facility_id: int) -> dict[str, Any]:
+def facility_detail(conn: Connection, facility_id: int, *, now: datetime | None = None) -> dict[str, Any]:
     """Everything the detail panel shows about centre ``facility_id`` (JSON-ready: dates as ISO strings).
 
     ``places_by_age`` is classes x the legal children per class (``geo.domain.places_by_age``);
@@ -34,7 +37,9 @@ def facility_detail(conn: Connection, facility_id: int) -> dict[str, Any]:
     ``vacancy_reported_at`` is the date of the figures shown (여석 기준일): the time of the centre's last report
     when it was made after the snapshot's data date (such a report wins, see ``geo.ingest.childcare.load``),
     else the snapshot date (``data_date``); ``vacancy_source`` says which (``report`` or ``snapshot``);
-    ``updated_at`` is when the row last changed. ``lon``/``lat`` are EPSG:4326 degrees.
+    ``updated_at`` is when the row last changed. ``lon``/``lat`` are EPSG:4326 degrees. ``disclosures`` lists
+    the violations published at ``now`` (default: the real clock; 영유아보육법 §49-3, ``geo.disclosure``) and
+    ``evaluations`` the centre's 평가제 grades, newest first.
 
     Raises
     ------
@@ -58,4 +63,10 @@ def facility_detail(conn: Connection, facility_id: int) -> dict[str, Any]:
     live = detail.pop("live_reported_at")
     detail["vacancy_reported_at"] = live.isoformat() if live is not None else detail["data_date"]
     detail["vacancy_source"] = "report" if live is not None else "snapshot"
+    if detail["evaluation_date"] is not None:
+        detail["evaluation_date"] = detail["evaluation_date"].isoformat()
+    detail["disclosures"] = [public_disclosure(d) for d in
+                             active_disclosures(conn, now=now or datetime.now(UTC), facility_id=facility_id)]
+    detail["evaluations"] = [{"grade": e["grade"], "evaluated_on": e["evaluated_on"].isoformat()}
+                             for e in evaluation_history(conn, facility_code=detail["code"])]
     return detail

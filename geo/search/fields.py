@@ -124,6 +124,9 @@ CENTRE_FIELDS: tuple[CentreField, ...] = (
     CentreField("staff_languages", "array", "languages the staff speak (ISO 639-1 codes, declared by the centre)",
                 ALL, column="staff_languages", expression="COALESCE({t}.staff_languages, '{}'::text[])",
                 nullable=False),
+    CentreField("evaluation_grade", "string", "latest 평가제 grade (A, B, C or D; null: not evaluated or not "
+                "imported), see docs/disclosure.md", ALL),
+    CentreField("evaluation_date", "date", "date of that grade", ALL),
     CentreField("approved_on", "date", "인가일자 (date of licence)", DETAIL),
     CentreField("geocode_quality", "string", "source | source_snapped (moved into its own 구) | legal_dong_centroid "
                 "| district_centroid | ...", SEARCH | DETAIL, nullable=False),

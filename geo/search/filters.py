@@ -125,6 +125,18 @@ def parse_languages(values: Iterable[str] | str | None) -> tuple[str, ...]:
     return tuple(codes)
 
 
+def parse_grades(values: Iterable[str] | str | None) -> tuple[str, ...]:
+    """평가제 grades A, B, C, D (case-insensitive), duplicates removed, order kept."""
+    grades: list[str] = []
+    for value in _split_values(values, param="evaluation_grade"):
+        grade = value.strip().upper()
+        if grade not in ("A", "B", "C", "D"):
+            raise InvalidQuery(f"evaluation_grade must be A, B, C or D (got {value!r})", param="evaluation_grade")
+        if grade not in grades:
+            grades.append(grade)
+    return tuple(grades)
+
+
 def like_pattern(fragment: str) -> str:
     """``%fragment%`` for ILIKE with ``%``, ``_`` and ``\\`` escaped (backslash is LIKE's default escape)."""
     escaped = fragment.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -157,6 +169,8 @@ class FacilityFilters:
         Fragment of the centre name, case-insensitive (ILIKE on a bound, escaped pattern; trigram index).
     languages
         Languages (ISO 639-1 codes) of which the centre's staff speak at least one (``staff_languages &&``).
+    evaluation_grades
+        Latest 평가제 grades (A-D) of which the centre holds one (``evaluation_grade = ANY``).
     """
 
     services: tuple[Service, ...] = ()
@@ -170,6 +184,7 @@ class FacilityFilters:
     has_cctv: bool | None = None
     name: str | None = None
     languages: tuple[str, ...] = ()
+    evaluation_grades: tuple[str, ...] = ()
 
     @classmethod
     def parse(
@@ -187,6 +202,7 @@ class FacilityFilters:
         has_cctv: bool | None = None,
         name: str | None = None,
         languages: Iterable[str] | str | None = None,
+        evaluation_grades: Iterable[str] | str | None = None,
         today: date | None = None,
     ) -> FacilityFilters:
         """Filters from raw API/CLI values (enum values or Korean labels, comma lists allowed).
@@ -216,6 +232,7 @@ class FacilityFilters:
             has_cctv=has_cctv,
             name=clean_text(name, param="name"),
             languages=parse_languages(languages),
+            evaluation_grades=parse_grades(evaluation_grades),
         )
 
     def where(self) -> tuple[sql.Composable, dict[str, Any]]:
@@ -254,6 +271,9 @@ class FacilityFilters:
         if self.languages:
             clauses.append(sql.SQL("f.staff_languages && %(flt_languages)s::text[]"))
             params["flt_languages"] = list(self.languages)
+        if self.evaluation_grades:
+            clauses.append(sql.SQL("f.evaluation_grade = ANY(%(flt_grades)s::text[])"))
+            params["flt_grades"] = list(self.evaluation_grades)
         if not clauses:
             return sql.SQL("TRUE"), params
         return sql.SQL(" AND ").join(clauses), params

@@ -38,6 +38,8 @@ class FacilityHit:
     has_bus: bool | None
     cctv_count: int | None
     staff_languages: list[str]
+    evaluation_grade: str | None
+    evaluation_date: str | None
     geocode_quality: str
     location_approximate: bool
     data_date: date | None

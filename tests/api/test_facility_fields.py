@@ -23,7 +23,7 @@ RESULT_FIELDS = ["distance_m", "catchment_radius_m"]  # what a search adds about
 # What the detail computes beside the centre fields: class tables, free places by class with the note on mixed
 # classes, and the date and source of the figures shown (여석 기준일).
 DETAIL_EXTRA = {"id", "lon", "lat", "places_by_age", "free_by_class", "free_note", "vacancy_reported_at",
-                "vacancy_source"}
+                "vacancy_source", "disclosures", "evaluations"}
 JSON_TYPES: dict[str, tuple[type, ...]] = {
     "string": (str,), "integer": (int,), "number": (int, float), "boolean": (bool,), "array": (list,),
     "object": (dict,), "date": (str,), "date-time": (str,),

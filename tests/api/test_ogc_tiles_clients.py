@@ -19,6 +19,7 @@ from geo.analysis.planner import PlannerParams, run_planner, save_run
 from geo.layers.registry import LAYERS
 from geo.settings import Settings
 from tests.api.test_ogc_tiles import tile_of
+from tests.disclosure_util import DISCLOSURES_SOURCE, published_disclosures
 from tests.serverutil import uvicorn_server
 
 pytestmark = pytest.mark.slow
@@ -32,6 +33,7 @@ SOURCES = {
     "admin_dongs": "admin_dongs",
     "blind_spots": "(SELECT c.* FROM planner_cells c WHERE c.blind_spot AND c.run_id IN "
                    "(SELECT max(id) FROM planner_runs GROUP BY service)) blind",
+    "disclosures": DISCLOSURES_SOURCE,
 }
 
 
@@ -47,7 +49,7 @@ def planner_run(seoul_engine: Engine) -> Iterator[int]:
 
 @pytest.fixture(scope="module")
 def server(settings: Settings, seoul_engine: Engine, planner_run: int) -> Iterator[str]:
-    with uvicorn_server(settings.effective_database_url) as base:
+    with published_disclosures(seoul_engine), uvicorn_server(settings.effective_database_url) as base:
         yield base
 
 

@@ -22,6 +22,7 @@ from api.app import create_app
 from geo.layers.registry import LAYERS
 from geo.settings import Settings
 from tests.api.test_ogc_tiles import tile_of
+from tests.disclosure_util import DISCLOSURES_SOURCE, published_disclosures
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = ROOT / "gis" / "dolbom.qgs"
@@ -44,7 +45,7 @@ def root() -> ET.Element:
 
 @pytest.fixture(scope="module")
 def client(settings: Settings, seoul_engine: Engine) -> Iterator[TestClient]:
-    with TestClient(create_app(settings)) as http:
+    with published_disclosures(seoul_engine), TestClient(create_app(settings)) as http:
         yield http
 
 
@@ -101,7 +102,8 @@ def test_every_collection_is_one_features_layer_whose_source_returns_data(root: 
         with seoul_engine.connect() as conn:
             expected = conn.execute(text("SELECT count(*) FROM " + {
                 "facilities": "facilities", "districts": "districts", "admin_dongs": "admin_dongs",
-                "blind_spots": "planner_cells WHERE blind_spot"}[params["typename"]])).scalar_one()
+                "blind_spots": "planner_cells WHERE blind_spot",
+                "disclosures": DISCLOSURES_SOURCE}[params["typename"]])).scalar_one()
         assert items["type"] == "FeatureCollection" and items["numberMatched"] >= min(expected, 1)
         if params["typename"] != "blind_spots":  # no planner run in this database
             assert items["features"]

@@ -38,6 +38,8 @@ ALLOWED = {
     (Role.district_officer, Action.read_inspections): (True, False),
     (Role.centre_staff, Action.read_inspections): (True, False),
     (Role.centre_staff, Action.answer_findings): (True, False),
+    # Sanctions and their disclosure (issue 23): the officer of the centre's 구 (and the city).
+    (Role.district_officer, Action.manage_sanctions): (True, False),
 }
 
 
