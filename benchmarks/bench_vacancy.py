@@ -21,13 +21,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import json
 import os
 import platform
 import resource
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -68,8 +72,8 @@ def prepare(engine: Engine) -> str:
         return issue_token(conn, Settings(), user_id=admin, kind="bearer").secret
 
 
-async def _clients(url: str, *, clients: int, processes: int, workdir: Path,
-                   timeout_s: float) -> list[asyncio.subprocess.Process]:
+async def _clients(url: str, *, clients: int, processes: int, workdir: Path, timeout_s: float,
+                   path: str = f"/vacancy/stream?code={CODE}") -> list[asyncio.subprocess.Process]:
     """Start ``processes`` processes of ``benchmarks.sse_clients`` sharing ``clients``; return once all are open."""
     host, port = url.removeprefix("http://").split(":")
     procs = []
@@ -77,7 +81,7 @@ async def _clients(url: str, *, clients: int, processes: int, workdir: Path,
         share = clients // processes + (1 if i < clients % processes else 0)
         procs.append(await asyncio.create_subprocess_exec(
             sys.executable, "-m", "benchmarks.sse_clients", "--host", host, "--port", port,
-            "--path", f"/vacancy/stream?code={CODE}", "--clients", str(share), "--out", str(workdir / f"{i}.json"),
+            "--path", path, "--clients", str(share), "--out", str(workdir / f"{i}.json"),
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, cwd=Path(__file__).resolve().parent.parent))
     for proc in procs:
         assert proc.stdout is not None
@@ -88,14 +92,16 @@ async def _clients(url: str, *, clients: int, processes: int, workdir: Path,
 
 
 async def _measure(engine: Engine, url: str, token: str, *, clients: int, rounds: int, processes: int,
-                   timeout_s: float, server_pid: int) -> dict[str, Any]:
+                   timeout_s: float, server_pids: list[int], stream_url: str | None = None,
+                   stream_path: str = f"/vacancy/stream?code={CODE}") -> dict[str, Any]:
     dsn = as_libpq_url(engine.url.render_as_string(hide_password=False))
     notify_ms: list[float] = []
     post_ms: list[float] = []
     started: dict[int, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        procs = await _clients(url, clients=clients, processes=processes, workdir=workdir, timeout_s=timeout_s)
+        procs = await _clients(stream_url or url, clients=clients, processes=processes, workdir=workdir,
+                               timeout_s=timeout_s, path=stream_path)
         # A new connection per report: a round can outlast the server's keep-alive timeout (the server then closes
         # the idle connection just as the next POST reuses it: "Server disconnected without sending a response").
         async with httpx.AsyncClient(timeout=httpx.Timeout(timeout_s),
@@ -106,7 +112,7 @@ async def _measure(engine: Engine, url: str, token: str, *, clients: int, rounds
             headers = {"Authorization": f"Bearer {token}"}
             # CPU seconds of the API processes and of the client processes over the measured rounds: what one
             # report costs regardless of how much of the (shared) machine the run got.
-            cpu_before = (tree_cpu_s(server_pid), sum(process_cpu_s(p.pid) for p in procs))
+            cpu_before = (sum(tree_cpu_s(pid) for pid in server_pids), sum(process_cpu_s(p.pid) for p in procs))
             try:
                 for i in range(rounds):
                     # Baseline: bare NOTIFY -> LISTEN.
@@ -128,7 +134,7 @@ async def _measure(engine: Engine, url: str, token: str, *, clients: int, rounds
                         line = await asyncio.wait_for(proc.stdout.readline(), timeout_s)
                         if line.strip() != f"got {seq}".encode():
                             raise RuntimeError(f"expected every client to get event {seq}, read {line!r}")
-                cpu = (tree_cpu_s(server_pid) - cpu_before[0],
+                cpu = (sum(tree_cpu_s(pid) for pid in server_pids) - cpu_before[0],
                        sum(process_cpu_s(p.pid) for p in procs) - cpu_before[1])
             finally:
                 for proc in procs:
@@ -155,12 +161,48 @@ async def _measure(engine: Engine, url: str, token: str, *, clients: int, rounds
             "reconnects": reconnects, "server_cpu_s": cpu[0], "client_cpu_s": cpu[1]}
 
 
+@contextmanager
+def nchan_front(engine: Engine, api_url: str, *, timeout_s: float) -> Iterator[tuple[str, list[int]]]:
+    """nginx + Nchan in front of ``api_url`` (``geo.vacancy.nchan.fanout_config``) and ``dolbom vacancy relay``;
+    yields the front's URL and the pids of nginx and the relay (their CPU counts as the server's)."""
+    from geo.vacancy.nchan import PUBLISH_PATH, fanout_config
+    from tiles.nginx import find_nginx
+
+    nginx = find_nginx()
+    if nginx is None:
+        raise SystemExit("--front nchan needs nginx and libnginx-mod-nchan (apt-get install nginx-light "
+                         "libnginx-mod-nchan)")
+    front_port, pub_port = free_port(), free_port()
+    front = f"http://127.0.0.1:{front_port}"
+    with tempfile.TemporaryDirectory() as tmp:
+        prefix = Path(tmp)
+        conf = prefix / "nginx.conf"
+        conf.write_text(fanout_config(upstream=api_url.removeprefix("http://"), listen=f"127.0.0.1:{front_port}",
+                                      publisher_listen=f"127.0.0.1:{pub_port}", prefix=prefix,
+                                      user=getpass.getuser() if os.geteuid() == 0 else None), encoding="utf-8")
+        with running_server([str(nginx), "-p", str(prefix), "-c", str(conf)], base_url=front, ready_path="/health",
+                            env=dict(os.environ), timeout_s=timeout_s) as server:
+            relay = subprocess.Popen(
+                [sys.executable, "-m", "geo.cli", "vacancy", "relay", "--publish-url",
+                 f"http://127.0.0.1:{pub_port}{PUBLISH_PATH}"], cwd=PROJECT_ROOT, stdout=subprocess.PIPE, text=True,
+                env={**os.environ, "DATABASE_URL": engine.url.render_as_string(hide_password=False)})
+            try:
+                assert relay.stdout is not None
+                if "listening" not in relay.stdout.readline():
+                    raise RuntimeError("the relay did not start")
+                yield front, [server.pid, relay.pid]
+            finally:
+                relay.terminate()
+                relay.wait(timeout=timeout_s)
+
+
 def run_benchmark(engine: Engine, *, clients: int = 1000, rounds: int = 60, blocks: int = 3, workers: int = 1,
                   client_processes: int = 2, timeout_s: float = 120.0,
-                  server_dir: Path | None = None) -> dict[str, Any]:
+                  server_dir: Path | None = None, front: str = "python") -> dict[str, Any]:
     """Start the API (``workers`` uvicorn processes) on ``engine``'s database, connect ``clients`` streams from
     ``client_processes`` processes, measure ``rounds`` rounds. ``server_dir``: the checkout whose API is served
-    (default this one; another commit's tree measures the code before a change with the same clients)."""
+    (default this one; another commit's tree measures the code before a change with the same clients).
+    ``front="nchan"``: the clients hold their streams on nginx + Nchan (fed by the relay) instead of the API."""
     token = prepare(engine)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -171,13 +213,19 @@ def run_benchmark(engine: Engine, *, clients: int = 1000, rounds: int = 60, bloc
                str(port), "--log-level", "warning", "--backlog", "4096", "--workers", str(workers)]
     try:
         with running_server(command, base_url=url, ready_path="/health", env=env, timeout_s=timeout_s,
-                            cwd=server_dir or PROJECT_ROOT) as server:
+                            cwd=server_dir or PROJECT_ROOT) as server, ExitStack() as stack:
+            pids = [server.pid]
+            options: dict[str, Any] = {}
+            if front == "nchan":
+                front_url, front_pids = stack.enter_context(nchan_front(engine, url, timeout_s=timeout_s))
+                pids += front_pids
+                options = {"stream_url": front_url, "stream_path": "/vacancy/stream"}
             # One warm-up (first LISTEN connection in every worker, code paths, pools) is measured and dropped.
             asyncio.run(_measure(engine, url, token, clients=min(clients, 20 * workers), rounds=2, processes=1,
-                                 timeout_s=timeout_s, server_pid=server.pid))
+                                 timeout_s=timeout_s, server_pids=pids, **options))
             samples = asyncio.run(_measure(engine, url, token, clients=clients, rounds=rounds,
                                            processes=client_processes, timeout_s=timeout_s,
-                                           server_pid=server.pid))
+                                           server_pids=pids, **options))
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
     notify, report = samples["notify"], samples["report"]
@@ -192,6 +240,7 @@ def run_benchmark(engine: Engine, *, clients: int = 1000, rounds: int = 60, bloc
             block_p99_ms.append(quantile(r, 0.99))
     return {
         "clients": clients, "rounds": rounds, "workers": workers, "client_processes": client_processes,
+        "front": front,
         "machine": f"{platform.machine()} {os.cpu_count()} cpu",
         "notify": latency_stats(notify), "report": latency_stats(report),
         "report_first": latency_stats(samples["report_first"]),
@@ -216,14 +265,30 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (each its own LISTEN)")
     parser.add_argument("--client-processes", type=int, default=2, help="processes holding the SSE clients")
     parser.add_argument("--server-dir", type=Path, help="serve the API of this checkout (e.g. an older commit's)")
+    parser.add_argument("--front", choices=("python", "nchan", "both"), default="python",
+                        help="who holds the streams: the API (python), nginx + Nchan, or both in alternate runs")
+    parser.add_argument("--pairs", type=int, default=1, help="with --front both: python/nchan pairs to run")
     parser.add_argument("--keep", action="store_true", help="keep the throw-away database")
     args = parser.parse_args()
     from benchmarks.bench_read import throwaway_database
 
+    fronts = ["python", "nchan"] * args.pairs if args.front == "both" else [args.front]
+    results = []
     with throwaway_database("vacancy", keep=args.keep) as (engine, _):
-        result = run_benchmark(engine, clients=args.clients, rounds=args.rounds, blocks=args.blocks,
-                               workers=args.workers, client_processes=args.client_processes,
-                               server_dir=args.server_dir)
+        for front in fronts:
+            results.append(run_benchmark(engine, clients=args.clients, rounds=args.rounds, blocks=args.blocks,
+                                         workers=args.workers, client_processes=args.client_processes,
+                                         server_dir=args.server_dir, front=front))
+            print_result(results[-1])
+    RESULTS_DIR.mkdir(exist_ok=True)
+    out = RESULTS_DIR / f"bench_vacancy-{time.strftime('%Y%m%dT%H%M%S')}.json"
+    out.write_text(json.dumps(results if len(results) > 1 else results[0], indent=2))
+    print(f"wrote {out}")
+
+
+def print_result(result: dict[str, Any]) -> None:
+    """One run's figures as text."""
+    print(f"front: {result['front']}")
     print(f"{'':12} {'n':>7} {'p50 ms':>9} {'p99 ms':>9} {'mean ms':>9}")
     for name in ("notify", "post", "report_first", "report"):
         s = result[name]
@@ -234,11 +299,7 @@ def main() -> None:
           f"(p50 ratio by block: {spread}; report p99 ms by block: {p99s}); {result['clients']} clients, "
           f"{result['workers']} workers, {result['reconnects']} reconnect frames")
     print(f"CPU per delivered event: API {result['server_cpu_us_per_delivery']:.1f} us, "
-          f"clients {result['client_cpu_us_per_delivery']:.1f} us")
-    RESULTS_DIR.mkdir(exist_ok=True)
-    out = RESULTS_DIR / f"bench_vacancy-{time.strftime('%Y%m%dT%H%M%S')}.json"
-    out.write_text(json.dumps(result, indent=2))
-    print(f"wrote {out}")
+          f"clients {result['client_cpu_us_per_delivery']:.1f} us", flush=True)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ does not share the benchmark's own event loop). Run as
 ``python -m benchmarks.sse_clients --host H --port P --path /vacancy/stream?code=X --clients N --out FILE``:
 
 - stdout ``ready`` once every client has its stream open (the server's ``retry:`` frame arrived);
-- stdout ``got <seq>`` once every client has received the event ``id: <seq>``;
+- stdout ``got <seq>`` once every client has received the event of sequence ``<seq>`` (from its data);
 - on ``quit`` (stdin) writes ``{"arrivals": {seq: [perf_counter, ...]}, "reconnects": n}`` to ``--out`` and exits.
 
 ``time.perf_counter`` is CLOCK_MONOTONIC on Linux, so the arrival times compare with the benchmark's own clock.
@@ -21,7 +21,11 @@ import resource
 import sys
 import time
 
-ID_LINE = re.compile(rb"(?:^|\n)id: (\d+)\n")
+# The event's sequence, from its JSON data (the API's frames and Nchan's carry the same data; Nchan's ``id:`` is
+# its own message id, not the sequence).
+DATA_SEQ = re.compile(rb'(?:^|\n)data: [^\n]*?"seq": (\d+)')
+# The first bytes of an open stream: the API's ``retry:`` frame, Nchan's ``: hi`` comment.
+OPENED = (b"retry:", b": hi")
 
 
 class SseClient(asyncio.Protocol):
@@ -37,11 +41,11 @@ class SseClient(asyncio.Protocol):
         data = self.rest + data
         cut = data.rfind(b"\n") + 1
         self.rest, data = data[cut:], data[:cut]
-        if not self.opened and b"retry:" in data:
+        if not self.opened and any(marker in data for marker in OPENED):
             self.opened = True
             self.fleet.opened()
-        if b"id: " in data:
-            for match in ID_LINE.finditer(data):
+        if b"data: " in data:
+            for match in DATA_SEQ.finditer(data):
                 self.fleet.arrived(int(match.group(1)), now)
         if b"event: reconnect" in data:
             self.fleet.reconnects += 1

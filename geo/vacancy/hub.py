@@ -184,6 +184,10 @@ class VacancyHub:
             return None
         return [item for item in self.ring if item[0] > after_seq]
 
+    async def start(self) -> None:
+        """Listen now (without a subscriber); returns once listening."""
+        await self._ensure_started()
+
     async def _ensure_started(self) -> None:
         if self._task is None or self._task.done():
             self._ready = asyncio.Event()
