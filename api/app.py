@@ -35,6 +35,7 @@ from api.routers import (
     ogc_tiles,
     places,
     portal_account,
+    portal_officer,
     portal_staff,
     portal_waitlist,
     statistics,
@@ -123,6 +124,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(portal_account.router)
     app.include_router(portal_waitlist.router)
     app.include_router(portal_staff.router)
+    app.include_router(portal_officer.router)
     app.mount("/static", StaticAssets(directory=map_page.STATIC_DIR), name="static")
     check_write_routes(app)
     return app

@@ -37,6 +37,7 @@ SLOW_PATHS = (
     "geo/admission/test_waitlist_concurrency.py",
     "api/test_map_browser.py",
     "api/test_portal_browser.py",
+    "api/test_portal_officer_browser.py",
     "api/test_workers.py",
     "api/test_scale_out.py",
     "api/test_replicas_api.py",
