@@ -35,6 +35,7 @@ from geo.auth.accounts import Principal, create_user, get_user, set_disabled
 from geo.auth.directory import AuditFilter, actions, audit_entries, find_users
 from geo.auth.policy import Action, Role
 from geo.designations import register as reg
+from geo.domain import SEOUL_TZ
 from geo.errors import InvalidQuery, NotFound
 from geo.validation import MAX_OFFSET, reject_control_characters
 
@@ -132,7 +133,8 @@ def _designations_page(request: Request, t: Translator, user: Principal, conn: C
         designations = reg.register(conn, district_code=code)
         context.update(
             designations=designations,
-            history=reg.history(conn, [d["id"] for d in designations]),
+            history={d: [{**h, "at": h["at"].astimezone(SEOUL_TZ)} for h in events]
+                     for d, events in reg.history(conn, [d["id"] for d in designations]).items()},
             conflicts=reg.conflicts(conn, district_code=code),
             declared=reg.declared_languages(conn, district_code=code),
             centres=dash.operating_centres(conn, code))
@@ -357,6 +359,8 @@ def audit(request: Request, t: PageLang, user: PageUser, session: SessionDep,
     except InvalidQuery as exc:
         field = exc.extra.get("param")
         errors = {field if isinstance(field, str) else "_": error_message(t, exc)}
+    # Times as the days of the filter: Seoul time.
+    rows = [{**r, "at": r["at"].astimezone(SEOUL_TZ)} for r in rows]
     return page(request, "officer_audit.html", t, user=user, nav="audit", status=422 if errors else 200,
                 errors=errors, values=values, rows=rows, actions=actions(conn), query=values,
                 **_pages(total, page_number))

@@ -11,12 +11,10 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, func, select, text
+from sqlalchemy import Connection, text
 
 from geo.admission.rules import childcare_year
 from geo.domain import OPERATING_STATUS_VALUES
-from geo.layers.blind_spots import LAYER as BLIND_SPOTS
-from geo.models.facilities import AdminDong
 from geo.vacancy.reports import AGES, district_status
 
 #: Waitlist entries that still hold a place in the queue.
@@ -97,24 +95,26 @@ def pressure_by_dong(conn: Connection, district_code: str, *, today: date | None
     return list(dongs.values())
 
 
+_BLIND_SPOTS = """
+    WITH latest AS (
+        SELECT DISTINCT ON (service) id, service FROM planner_runs ORDER BY service, created_at DESC, id DESC
+    )
+    SELECT concat(latest.service, '-', c.cell_i, '-', c.cell_j) AS id, latest.service, c.admin_dong_id,
+           a.name AS dong_name, c.children, c.places_in_reach, c.e2sfca, c.nearest_m, c.gap_places, c.blind_rank,
+           ST_X(ST_PointOnSurface(c.geom_4326)) AS lon, ST_Y(ST_PointOnSurface(c.geom_4326)) AS lat
+    FROM planner_cells c JOIN latest ON latest.id = c.run_id
+    LEFT JOIN admin_dongs a ON a.id = c.admin_dong_id
+    WHERE c.blind_spot AND c.district_code = :d
+    ORDER BY c.gap_places DESC, 1
+    LIMIT :limit
+"""
+
+
 def blind_spots(conn: Connection, district_code: str, *, limit: int = 20) -> list[dict[str, Any]]:
-    """The blind spots of the ``blind_spots`` layer (latest planner run per service type) inside the 구, most
-    places short first, with the 행정동's name and a point inside the cell (``lon``, ``lat``, EPSG:4326)."""
-    props = {p.name: p.column for p in BLIND_SPOTS.properties}
-    point = func.ST_PointOnSurface(BLIND_SPOTS.geometry)
-    inner = (select(BLIND_SPOTS.id_column.label("id"),
-                    *(props[n].label(n) for n in ("service", "admin_dong_id", "children", "places_in_reach",
-                                                  "e2sfca", "nearest_m", "gap_places", "blind_rank")),
-                    func.ST_X(point).label("lon"), func.ST_Y(point).label("lat"))
-             .select_from(BLIND_SPOTS.from_)
-             .where(props["district_code"] == district_code)
-             .order_by(props["gap_places"].desc(), BLIND_SPOTS.id_column)
-             .limit(limit)
-             .subquery("spots"))
-    dongs = AdminDong.__table__
-    rows = conn.execute(select(inner, dongs.c.name.label("dong_name"))
-                        .outerjoin(dongs, dongs.c.id == inner.c.admin_dong_id)
-                        .order_by(inner.c.gap_places.desc(), inner.c.id)).mappings().all()
+    """The blind spots inside the 구 as the ``blind_spots`` layer serves them (``geo.layers.blind_spots``: the
+    latest planner run per service type; the same feature ids), most places short first, with the 행정동's name
+    and a point inside the cell (``lon``, ``lat``, EPSG:4326)."""
+    rows = conn.execute(text(_BLIND_SPOTS), {"d": district_code, "limit": limit}).mappings().all()
     return [dict(r) for r in rows]
 
 
