@@ -41,6 +41,7 @@ from api.routers import (
     portal_disclosure,
     portal_inspections,
     portal_my_data,
+    portal_officer,
     portal_queue,
     portal_staff,
     portal_staff_slots,
@@ -139,6 +140,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(portal_staff_slots.router)
     app.include_router(portal_queue.router)
     app.include_router(portal_disclosure.router)
+    app.include_router(portal_officer.router)
     app.mount("/static", StaticAssets(directory=map_page.STATIC_DIR), name="static")
     check_write_routes(app)
     return app

@@ -39,6 +39,7 @@ SLOW_PATHS = (
     "api/test_portal_browser.py",
     "api/test_portal_bookings_browser.py",
     "api/test_portal_staff_browser.py",
+    "api/test_portal_officer_browser.py",
     "api/test_workers.py",
     "api/test_scale_out.py",
     "api/test_replicas_api.py",

@@ -119,7 +119,7 @@ def test_every_endpoint_the_manual_names_exists() -> None:
     assert {e: p for e, p in named.items() if e not in served} == {}
 
 
-@pytest.mark.parametrize("role", ["parent", "centre-staff", "district-officer", "gis", "operator"])
+@pytest.mark.parametrize("role", ["parent", "centre-staff", "district-officer", "city-admin", "gis", "operator"])
 def test_every_role_walkthrough_names_only_real_endpoints_and_says_what_exists_today(role: str) -> None:
     text = (PROJECT_ROOT / "docs" / "roles" / f"{role}.md").read_text(encoding="utf-8")
     assert "**Today**" in text or "**Today:**" in text

@@ -67,9 +67,12 @@ def field_of(exc: DolbomError) -> str:
 
 @router.get("/")
 def home(user: PageUser) -> RedirectResponse:
-    """Where a user starts: a parent's applications, a centre's staff their centres, or the login."""
+    """Where a user starts: a parent's applications, a centre's staff their centres, an officer or the city
+    admin the district dashboard, or the login."""
     if user is None:
         return see_other(f"{PORTAL}/login")
+    if user.role in (Role.district_officer, Role.city_admin):
+        return see_other(f"{PORTAL}/officer")
     return see_other(f"{PORTAL}/staff" if user.role == Role.centre_staff else f"{PORTAL}/applications")
 
 

@@ -184,3 +184,31 @@ def set_languages(conn: Connection, *, facility_code: str, languages: Sequence[s
     audit(conn, actor_user_id=actor_user_id, action="facility.languages", entity="facilities", entity_id=facility.id,
           before={"staff_languages": list(before or [])}, after={"staff_languages": codes})
     return codes
+
+
+def history(conn: Connection, designation_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
+    """The audit trail of each designation (made, ended), oldest first, with the actor's e-mail."""
+    rows = conn.execute(text("""
+        SELECT CAST(a.entity_id AS integer) AS designation_id, a.at, a.action, a.before, a.after,
+               u.email AS actor_email
+        FROM audit_log a LEFT JOIN users u ON u.id = a.actor_user_id
+        WHERE a.entity = 'designations' AND a.entity_id = ANY(:ids)
+        ORDER BY a.at, a.id"""), {"ids": [str(i) for i in designation_ids]}).mappings().all()
+    out: dict[int, list[dict[str, Any]]] = {int(i): [] for i in designation_ids}
+    for r in rows:
+        out.setdefault(int(r["designation_id"]), []).append(dict(r))
+    return out
+
+
+def declared_languages(conn: Connection, *, district_code: str | None = None) -> list[dict[str, Any]]:
+    """Centres (of a 구) whose staff declared the languages they speak, by name."""
+    rows = conn.execute(text("""
+        SELECT code, name, district_code, staff_languages AS languages FROM facilities
+        WHERE cardinality(staff_languages) > 0 AND (CAST(:dc AS text) IS NULL OR district_code = :dc)
+        ORDER BY name, code"""), {"dc": district_code}).mappings().all()
+    return [dict(r) for r in rows]
+
+
+def exists(conn: Connection, code: str) -> bool:
+    """Whether a centre of this 어린이집코드 exists."""
+    return bool(conn.execute(text("SELECT EXISTS (SELECT 1 FROM facilities WHERE code = :c)"), {"c": code}).scalar())
