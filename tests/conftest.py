@@ -56,6 +56,7 @@ SLOW_PATHS = (
     "api/test_tlog_browser.py",
     "api/test_statistics_browser.py",
     "api/test_portal_alerts_browser.py",
+    "api/test_vacancy_nchan.py",
     "api/test_inspections_browser.py",
     "api/test_disclosure_browser.py",
 )
