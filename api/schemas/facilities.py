@@ -6,7 +6,7 @@ these models document them. ``tests/api`` validates real responses against them.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -53,6 +53,7 @@ class FacilityProperties(BaseModel):
     geocode_quality: str = _centre("geocode_quality")
     location_approximate: bool = _centre("location_approximate")
     data_date: date | None = _centre("data_date")
+    vacancy_as_of: datetime | None = _centre("vacancy_as_of")
     distance_m: float | None = Field(description="Distance from the query point in metres (WGS84 spheroid)")
     catchment_radius_m: float | None = Field(default=None,
                                              description="Catchment radius applied (catchment search only)")
@@ -118,6 +119,7 @@ class FacilityMarker(BaseModel):
     facility_type: str = _centre("facility_type")
     free_by_age: dict[str, int] | None = _centre("free_by_age")
     location_approximate: bool = _centre("location_approximate")
+    vacancy_as_of: datetime | None = _centre("vacancy_as_of")
 
 
 class FacilityMarkerList(BaseModel):
