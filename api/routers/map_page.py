@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Response
-from fastapi.responses import FileResponse
 from fastapi import Path as PathParam
+from fastapi.responses import FileResponse
 
 from api.deps import OptionalUser, ReadSessionDep, SessionDep, SettingsDep
 from geo.admission.parent_view import map_applications, queue_lengths

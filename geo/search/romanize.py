@@ -59,7 +59,7 @@ def _word(word: str) -> str:
     for ch in word:
         code = ord(ch) - 0xAC00
         parts.append((_INITIALS[code // 588], _MEDIALS[(code % 588) // 28], code % 28))
-    out = []
+    out: list[str] = []
     for i, (initial, medial, final_index) in enumerate(parts):
         if i > 0:
             prev_final = out.pop()
