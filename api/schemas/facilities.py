@@ -135,9 +135,10 @@ class FacilityMarkerList(BaseModel):
 
 
 class PlaceOut(BaseModel):
-    """A place to move the map to (구, 행정동, 법정동, centre or an external geocoder's result)."""
+    """A place to move the map to (구, 행정동, 법정동, a named building or apartment complex, a road-name address,
+    centre or an external geocoder's result)."""
 
-    kind: Literal["district", "admin_dong", "legal_dong", "facility", "external"]
+    kind: Literal["district", "admin_dong", "legal_dong", "building", "address", "facility", "external"]
     code: str | None
     name: str
     label: str
@@ -147,7 +148,11 @@ class PlaceOut(BaseModel):
     district_code: str | None
     district_name: str | None
     facility_id: int | None
-    source: str
+    source: str = Field(description="postgis; for an address: centre_address (a centre's point at that address), "
+                                    "interpolated (along the road between the nearest numbers), nearest_on_road; "
+                                    "an external geocoder's URL")
+    label_latin: str | None = Field(default=None, description="The 구/동 label in Revised Romanization "
+                                                              "('Seogyo-dong, Mapo-gu')")
 
 
 class PlaceList(BaseModel):

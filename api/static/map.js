@@ -294,12 +294,11 @@ const clusters = L.markerClusterGroup({
   iconCreateFunction(cluster) {
     const children = cluster.getAllChildMarkers();
     // A marker of the first page, shown before the list is complete, carries its own item.
-    const free = children.filter((m) => {
-      const item = centres.get(m.options.centreId) ?? m.options.item;
-      return freeOf(item) > 0 && !isStale(item);
-    }).length;
-    const share = free / children.length;
-    const tone = share >= 0.5 ? "free" : share > 0 ? "some" : "full";
+    // Only current figures count: a cluster of centres whose figures are all stale (or missing) is grey.
+    const items = children.map((m) => centres.get(m.options.centreId) ?? m.options.item);
+    const current = items.filter((item) => freeOf(item) != null && !isStale(item));
+    const share = current.filter((item) => freeOf(item) > 0).length / Math.max(1, current.length);
+    const tone = current.length === 0 ? "stale" : share >= 0.5 ? "free" : share > 0 ? "some" : "full";
     return L.divIcon({
       className: `cluster ${tone}`, iconSize: L.point(40, 40),
       html: `<span>${fmtNumber(children.length)}</span>`,
@@ -623,11 +622,12 @@ function renderDetail(d) {
   // Each row shows its own class group's free places (a mixed class's row its own); the free places by age (badge,
   // filters) also count the mixed class, so they are explained in a note rather than put in the rows.
   const free = d.free_by_class || {};
+  const staleFigures = isStale(item || d);
   const groups = AGE_GROUPS.filter((g) => (d.classes_by_age?.[g] ?? 0) > 0 || (d.enrolled_by_age?.[g] ?? 0) > 0);
   const rows = groups
     .map((g) => `<tr><th scope="row">${escapeHtml(ageLabel(g))}</th><td>${fmtNumber(d.classes_by_age?.[g] ?? 0)}</td>` +
       `<td>${fmtNumber(d.places_by_age?.[g] ?? null)}</td><td>${fmtNumber(d.enrolled_by_age?.[g] ?? 0)}</td>` +
-      `<td class="${(free[g] ?? 0) > 0 ? "free" : "full"}">${fmtNumber(free[g] ?? null)}</td></tr>`)
+      `<td class="${staleFigures ? "stale" : (free[g] ?? 0) > 0 ? "free" : "full"}">${fmtNumber(free[g] ?? null)}</td></tr>`)
     .join("");
   const mixed = groups.some((g) => g.startsWith("mixed_"));
   const staff = Object.entries(d.staff_by_role || {}).filter(([role, n]) => role !== "total" && n > 0)
@@ -910,7 +910,8 @@ document.getElementById("search-form").addEventListener("submit", async (event) 
   clearTimeout(placeTimer);
   const places = await findPlaces(placeInput.value.trim());
   const first = placeResults.querySelector("button");
-  if (places.length === 1) await goToPlace(places[0]);
+  // One place, or a road-name address (listed first): go there at once.
+  if (places.length === 1 || places[0]?.kind === "address") await goToPlace(places[0]);
   else if (first) first.focus();
 });
 

@@ -168,13 +168,12 @@ class PostgisGeocoder:
         self.settings = settings
 
     def search(self, query: str, *, limit: int = 10) -> list[Place]:
-        """At most ``limit`` places for ``query``, best first: a road-name address, else Latin (romanised) 구/동
-        names, else every word matched in Korean names and addresses."""
+        """At most ``limit`` places for ``query``, best first: Latin (romanised) 구/동 names for a Latin query;
+        otherwise a road-name address first (if the query is one and the road is known), then every word matched
+        in Korean names and addresses."""
         cleaned, tokens = clean_query(query, limit=limit, settings=self.settings)
-        if (address := parse_road_address(cleaned)) is not None:
-            found = road_address_place(self.conn, address)
-            if found is not None:
-                return [found]
+        address = parse_road_address(cleaned)
+        first = road_address_place(self.conn, address) if address is not None else None
         if is_latin(cleaned):
             return latin_places(self.conn, cleaned, limit=limit)
         if is_station_query(tokens):
@@ -189,13 +188,15 @@ class PostgisGeocoder:
                    "statuses": [s.value for s in OPERATING_STATUSES]}
         with driver_connection(self.conn).cursor(row_factory=namedtuple_row) as cur:
             rows: list[Any] = cur.execute(statement, params).fetchall()
-        return [
+        places = [
             Place(kind=r.kind, code=r.code, name=r.name, label=r.label, lon=float(r.lon), lat=float(r.lat),
                   bbox_4326=(float(r.xmin), float(r.ymin), float(r.xmax), float(r.ymax)),
                   district_code=r.district_code, district_name=r.district_name, facility_id=r.facility_id,
                   label_latin=_latin_label(r.kind, r.name, r.district_name))
             for r in rows
         ]
+        # A road-name address comes first; the centres whose address matches word for word follow.
+        return [first, *places][:limit] if first is not None else places
 
 
 def _latin_label(kind: str, name: str, district_name: str | None) -> str | None:

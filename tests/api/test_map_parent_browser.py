@@ -162,6 +162,9 @@ def test_parents_map(lang: str, browser: Browser, server_url: str, map_db: Engin
         assert badges and all(says["stale"].match(b) or b in ("여석 정보 없음", "No vacancy data") for b in badges), badges
         assert page.locator("#results .badge.free").count() == 0 and page.locator(".centre.free").count() == 0
         assert page.locator("#results .badge.stale").count() > 0
+        # Clusters of stale figures are grey, not green or red.
+        assert page.locator(".cluster.stale").count() > 0
+        assert page.locator(".cluster.free, .cluster.some, .cluster.full").count() == 0
 
         # The parent's applications: in the panel and as rank badges on the map.
         expect(page.locator("#my-apps")).to_be_visible()
@@ -210,6 +213,8 @@ def test_parents_map(lang: str, browser: Browser, server_url: str, map_db: Engin
         expect(page.locator("#place-results .search-none")).to_contain_text(says["none"])
 
         # The staff-language filter: only the centres that declare Chinese; the detail names the language.
+        if not page.locator("#filters-box").evaluate("d => d.open"):  # folded on a phone
+            page.locator("#filters-box summary").click()
         page.locator('input[name=distance][value="all"]').check()
         with page.expect_response(lambda r: "/facilities/radius" in r.url and "language=zh" in r.url):
             page.locator("#staff-language").select_option("zh")

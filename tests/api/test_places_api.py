@@ -246,3 +246,16 @@ def test_place_search_finds_real_districts_dongs_names_and_addresses(settings: S
             words = centre.address.split()
             fragment = " ".join(words[1:4])
             assert centre.code in [p["code"] for p in _places(http, fragment, limit=50)], fragment
+
+
+def test_place_search_serves_addresses_buildings_and_latin_names(settings: Settings, seoul_engine: Engine) -> None:
+    """The new kinds pass the response model: a road-name address (first, with its source), a building of the
+    addresses, Latin names with ``label_latin``; a station name finds nothing (200, empty)."""
+    with TestClient(create_app(settings)) as http:
+        address = _places(http, "테헤란로 152")[0]
+        assert (address["kind"], address["source"], address["label"]) == ("address", "interpolated",
+                                                                         "강남구 테헤란로 152")
+        assert any(p["kind"] == "building" for p in _places(http, "역삼럭키아파트"))
+        gangnam = _places(http, "Gangnam")[0]
+        assert (gangnam["kind"], gangnam["name"], gangnam["label_latin"]) == ("district", "강남구", "Gangnam-gu")
+        assert _places(http, "강남역") == []
