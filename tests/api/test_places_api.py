@@ -71,7 +71,11 @@ def test_search_districts_dongs_and_centres(client: TestClient) -> None:
 
 def test_search_address_fragments_and_escaping(client: TestClient) -> None:
     # Fixture addresses are "가상특별자치도 가상구 가상로 <ord(key)>": 65 is A.
-    assert [p["code"] for p in _places(client, "가상로 65")] == ["TEST-A"]
+    # A road-name address: its point first (a centre's, at that very address), then the centre itself.
+    found = _places(client, "가상로 65")
+    assert [(p["kind"], p["code"]) for p in found] == [("address", None), ("facility", "TEST-A")]
+    assert found[0]["source"] == "centre_address" and (found[0]["lon"], found[0]["lat"]) == pytest.approx(
+        BY_KEY["A"].lonlat, abs=1e-6)
     assert [p["code"] for p in _places(client, "가상100%")] == ["TEST-G"]
     assert _places(client, "%%%") == []
     # Closed and suspended centres are not places to go to.
