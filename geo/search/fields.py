@@ -137,6 +137,11 @@ CENTRE_FIELDS: tuple[CentreField, ...] = (
                 "no usable published point)", DETAIL),
     CentreField("source", "string", "the data source of the row", DETAIL),
     CentreField("data_date", "date", "date the source data describes", ALL),
+    CentreField("vacancy_as_of", "date-time", "when the free places shown were true: the centre's last vacancy "
+                "report, else the start of the day the source data describes (Asia/Seoul); older than "
+                "DOLBOM_VACANCY_STALE_DAYS is stale (GET /map/config)", SEARCH, column="data_date",
+                expression="GREATEST(({t}.data_date::timestamp AT TIME ZONE 'Asia/Seoul'), (SELECT max(v.reported_at) "
+                           "FROM vacancy_reports v WHERE v.facility_id = {t}.id))"),
     CentreField("updated_at", "date-time", "last change of the row", LAYER | DETAIL),
 )
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import urllib.parse
 import urllib.request
 from dataclasses import asdict, dataclass
@@ -25,12 +26,13 @@ from psycopg.rows import dict_row, namedtuple_row
 from geo.db import Conn, driver_connection
 from geo.domain import KOREA_BBOX_4326, OPERATING_STATUSES
 from geo.errors import InvalidQuery, NotFound
+from geo.search.romanize import is_latin, latin_key, romanize
 from geo.settings import Settings
 from geo.validation import clean_text, validate_point
 
 log = logging.getLogger(__name__)
 
-PlaceKind = Literal["district", "admin_dong", "legal_dong", "facility", "external"]
+PlaceKind = Literal["district", "admin_dong", "legal_dong", "building", "address", "facility", "external"]
 MAX_QUERY_LENGTH = 100
 MAX_TOKENS = 5
 MAX_PLACES = 50
@@ -51,6 +53,7 @@ class Place:
     district_name: str | None = None
     facility_id: int | None = None
     source: str = "postgis"
+    label_latin: str | None = None  # the label in Revised Romanization (구 and 동), for pages not in Korean
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-friendly dict, coordinates rounded to 7 decimals (~1 cm)."""
@@ -91,7 +94,7 @@ def _like(token: str) -> str:
 
 
 # One branch per kind; {match_*} become "AND <haystack> ILIKE %(tok_0)s AND ..." (psycopg.sql, values bound).
-_PLACE_SEARCH_SQL = sql.SQL("""
+_PLACE_SEARCH_SQL = sql.SQL(r"""
 WITH candidates AS (
     SELECT 'district' AS kind, d.code, d.name, d.name AS label, d.code AS district_code,
            d.name AS district_name, NULL::integer AS facility_id, d.geom_4326, 0 AS kind_rank
@@ -107,8 +110,16 @@ WITH candidates AS (
     FROM legal_dongs l JOIN districts d ON d.code = l.district_code
     WHERE TRUE {match_legal_dong}
     UNION ALL
+    SELECT 'building', NULL, b.building, b.building || ' (' || b.sigungu_name || ' ' || b.dong || ')',
+           b.district_code, b.sigungu_name, NULL, ST_Centroid(ST_Collect(b.geom_4326)), 3
+    FROM (SELECT f.district_code, f.sigungu_name, f.geom_4326, btrim(m[1]) AS dong, btrim(m[2]) AS building
+          FROM facilities f, regexp_match(f.address, '\(([^,()]+),([^()]+)\)\s*$') AS m
+          WHERE f.geom_4326 IS NOT NULL AND NOT f.location_approximate {match_address}) b
+    WHERE TRUE {match_building}
+    GROUP BY b.building, b.dong, b.district_code, b.sigungu_name
+    UNION ALL
     SELECT 'facility', f.code, f.name, f.name || COALESCE(' · ' || f.address, ''), f.district_code,
-           f.sigungu_name, f.id, f.geom_4326, 3
+           f.sigungu_name, f.id, f.geom_4326, 4
     FROM facilities f
     WHERE f.status = ANY(%(statuses)s::text[]) {match_facility}
 )
@@ -130,6 +141,12 @@ _HAYSTACKS: dict[str, sql.SQL] = {
 
 
 def _token_clauses(kind: str, count: int) -> sql.Composable:
+    if kind == "address":
+        clause = sql.SQL(" AND f.address ILIKE {tok}")
+        return sql.Composed([clause.format(tok=sql.Placeholder(f"tok_{i}")) for i in range(count)])
+    if kind == "building":
+        clause = sql.SQL(" AND b.building ILIKE {tok}")
+        return sql.Composed([clause.format(tok=sql.Placeholder(f"tok_{i}")) for i in range(count)])
     if kind == "facility":
         # Separate ILIKEs on name and address so that both trigram indexes can be used.
         clause = sql.SQL(" AND (f.name ILIKE {tok} OR f.address ILIKE {tok})")
@@ -151,22 +168,188 @@ class PostgisGeocoder:
         self.settings = settings
 
     def search(self, query: str, *, limit: int = 10) -> list[Place]:
-        """At most ``limit`` places matching every word of ``query``, best first."""
+        """At most ``limit`` places for ``query``, best first: Latin (romanised) 구/동 names for a Latin query;
+        otherwise a road-name address first (if the query is one and the road is known), then every word matched
+        in Korean names and addresses."""
         cleaned, tokens = clean_query(query, limit=limit, settings=self.settings)
+        address = parse_road_address(cleaned)
+        first = road_address_place(self.conn, address) if address is not None else None
+        if is_latin(cleaned):
+            return latin_places(self.conn, cleaned, limit=limit)
+        if is_station_query(tokens):
+            # No station data is imported: a station's name inside a centre's name (강남역삼럭키어린이집, 1.4 km
+            # from 강남역) is not the station. Nothing found is the honest answer; the page says what can be searched.
+            return []
         fragments = {f"match_{kind}": _token_clauses(kind, len(tokens))
-                     for kind in ("district", "admin_dong", "legal_dong", "facility")}
+                     for kind in ("district", "admin_dong", "legal_dong", "address", "building", "facility")}
         statement = _PLACE_SEARCH_SQL.format(**fragments)
         params: dict[str, Any] = {f"tok_{i}": _like(tok) for i, tok in enumerate(tokens)}
         params |= {"tokens": tokens, "query": cleaned, "prefix": _like(tokens[-1])[1:], "limit": limit,
                    "statuses": [s.value for s in OPERATING_STATUSES]}
         with driver_connection(self.conn).cursor(row_factory=namedtuple_row) as cur:
             rows: list[Any] = cur.execute(statement, params).fetchall()
-        return [
+        places = [
             Place(kind=r.kind, code=r.code, name=r.name, label=r.label, lon=float(r.lon), lat=float(r.lat),
                   bbox_4326=(float(r.xmin), float(r.ymin), float(r.xmax), float(r.ymax)),
-                  district_code=r.district_code, district_name=r.district_name, facility_id=r.facility_id)
+                  district_code=r.district_code, district_name=r.district_name, facility_id=r.facility_id,
+                  label_latin=_latin_label(r.kind, r.name, r.district_name))
             for r in rows
         ]
+        # A road-name address comes first; the centres whose address matches word for word follow.
+        return [first, *places][:limit] if first is not None else places
+
+
+def _latin_label(kind: str, name: str, district_name: str | None) -> str | None:
+    if kind == "district":
+        return romanize(name)
+    if kind in ("admin_dong", "legal_dong"):
+        return f"{romanize(name)}, {romanize(district_name)}" if district_name else romanize(name)
+    return None
+
+
+def is_station_query(tokens: list[str]) -> bool:
+    """Whether the query names a railway station ('강남역', '서울대입구역'): one word ending in 역."""
+    return len(tokens) == 1 and len(tokens[0]) >= 2 and tokens[0].endswith("역") and bool(
+        re.fullmatch(r"[가-힣0-9]+", tokens[0]))
+
+
+@dataclass(frozen=True)
+class RoadAddress:
+    """A road-name address (도로명주소): road, building main number and optional sub-number, optional 구."""
+
+    road: str
+    number: int
+    sub: int | None = None
+    district: str | None = None
+
+
+_ROAD_ADDRESS = re.compile(
+    r"(?:서울(?:특별시|시)?\s+)?(?:(?P<district>[가-힣]+구)\s+)?(?P<road>[가-힣][가-힣0-9]*(?:로|길))\s*"
+    r"(?P<number>\d{1,5})(?:-(?P<sub>\d{1,5}))?(?:번지)?")
+
+
+def parse_road_address(query: str) -> RoadAddress | None:
+    """'테헤란로 152', '강남구 테헤란로 152', '테헤란로44길 26-3' -> a ``RoadAddress``; anything else -> None."""
+    match = _ROAD_ADDRESS.fullmatch(query.strip())
+    if match is None:
+        return None
+    return RoadAddress(road=match["road"], number=int(match["number"]),
+                       sub=int(match["sub"]) if match["sub"] else None, district=match["district"])
+
+
+# Centres with a precise point whose address is on the road, with their building number. The road is matched as a
+# whole word ('테헤란로 ' does not match '테헤란로44길 '); the road text is [가-힣0-9] only (parse_road_address), and
+# bound, not written into the SQL.
+_ROAD_CENTRES_SQL = """
+    SELECT (substring(f.address FROM %(pattern)s))::int AS number, f.sigungu_name, f.district_code,
+           ST_X(f.geom_4326) AS lon, ST_Y(f.geom_4326) AS lat
+    FROM facilities f
+    WHERE f.address LIKE %(like)s AND f.address ~ %(pattern)s AND f.geom_4326 IS NOT NULL
+      AND NOT f.location_approximate AND (%(district)s::text IS NULL OR f.sigungu_name = %(district)s)
+    ORDER BY number, f.id"""
+
+# Farther than this many building numbers (about 10 m each) from the nearest known number on one side only, a
+# road-name address is not placed: the road may bend or end.
+MAX_EXTRAPOLATION_NUMBERS = 60
+
+
+def road_address_place(conn: Conn, address: RoadAddress) -> Place | None:
+    """Where a road-name address is: the point of a centre at that address, else interpolated along the road
+    between the centres with the nearest building numbers below and above (same side of the road first: odd
+    numbers on the left, even on the right; a number is about 10 m along the road), else None."""
+    params = {"pattern": rf"(?:^|\s){address.road}\s+(\d+)", "like": f"%{address.road} %",
+              "district": address.district}
+    with driver_connection(conn).cursor(row_factory=namedtuple_row) as cur:
+        rows: list[Any] = cur.execute(_ROAD_CENTRES_SQL, params).fetchall()
+    if not rows:
+        return None
+    target = address.number
+    same_side = [r for r in rows if r.number % 2 == target % 2] or rows
+    exact = [r for r in same_side if r.number == target]
+    label = f"{rows[0].sigungu_name} {address.road} {target}" + (f"-{address.sub}" if address.sub else "")
+    common = {"kind": "address", "code": None, "name": f"{address.road} {target}", "label": label,
+              "district_code": rows[0].district_code, "district_name": rows[0].sigungu_name}
+    if exact:
+        lon = sum(r.lon for r in exact) / len(exact)
+        lat = sum(r.lat for r in exact) / len(exact)
+        return Place(lon=lon, lat=lat, source="centre_address", **common)
+    below = [r for r in same_side if r.number < target]
+    above = [r for r in same_side if r.number > target]
+    if below and above:
+        a, b = below[-1], above[0]
+        share = (target - a.number) / (b.number - a.number)
+        return Place(lon=a.lon + share * (b.lon - a.lon), lat=a.lat + share * (b.lat - a.lat),
+                     source="interpolated", **common)
+    nearest = below[-1] if below else above[0]
+    if abs(nearest.number - target) > MAX_EXTRAPOLATION_NUMBERS:
+        return None
+    return Place(lon=nearest.lon, lat=nearest.lat, source="nearest_on_road", **common)
+
+
+# Well-known names of areas that are no 구 or 동 of their own, and the 동 they lie in.
+AREA_ALIASES: dict[str, tuple[str, str]] = {"홍대": ("마포구", "서교동"), "홍대입구": ("마포구", "서교동")}
+
+_AREA_NAMES_SQL = """
+    SELECT 'district' AS kind, d.code, d.name, d.name AS district_name, 0 AS kind_rank FROM districts d
+    UNION ALL
+    SELECT 'admin_dong', COALESCE(a.mois_code, a.kostat_code), a.name, d.name, 1
+    FROM admin_dongs a JOIN districts d ON d.code = a.district_code
+    UNION ALL
+    SELECT 'legal_dong', l.code, l.name, d.name, 2 FROM legal_dongs l JOIN districts d ON d.code = l.district_code"""
+
+_AREA_GEOMETRY_SQL = """
+    SELECT c.ord, ST_X(ST_PointOnSurface(g.geom_4326)) AS lon, ST_Y(ST_PointOnSurface(g.geom_4326)) AS lat,
+           ST_XMin(g.geom_4326) AS xmin, ST_YMin(g.geom_4326) AS ymin, ST_XMax(g.geom_4326) AS xmax,
+           ST_YMax(g.geom_4326) AS ymax, g.district_code
+    FROM unnest(%(kinds)s::text[], %(codes)s::text[]) WITH ORDINALITY AS c(kind, code, ord)
+    JOIN LATERAL (
+        SELECT geom_4326, code AS district_code FROM districts WHERE c.kind = 'district' AND code = c.code
+        UNION ALL
+        SELECT geom_4326, district_code FROM admin_dongs
+        WHERE c.kind = 'admin_dong' AND COALESCE(mois_code, kostat_code) = c.code
+        UNION ALL
+        SELECT geom_4326, district_code FROM legal_dongs WHERE c.kind = 'legal_dong' AND code = c.code
+        LIMIT 1) g ON TRUE
+    ORDER BY c.ord"""
+
+
+def latin_places(conn: Conn, query: str, *, limit: int) -> list[Place]:
+    """구 and 동 whose Revised Romanization matches a Latin query ('Gangnam', 'Mapo-gu', 'Seogyo-dong', 'Mapo-gu
+    Seogyo-dong', 'Hongdae'): every word must begin the romanised name of the place or of its 구, and at least one
+    the place's own. Exact names first, then 구, 행정동, 법정동."""
+    words = [k for w in re.split(r"[\s,]+", query) if (k := latin_key(w))]
+    if not words:
+        return []
+    aliases = {latin_key(romanize(alias)): target for alias, target in AREA_ALIASES.items()}
+    alias_hits = [aliases[w] for w in words if w in aliases]
+    with driver_connection(conn).cursor(row_factory=namedtuple_row) as cur:
+        areas: list[Any] = cur.execute(_AREA_NAMES_SQL).fetchall()
+        scored = []
+        for area in areas:
+            own = latin_key(romanize(area.name))
+            own_base = latin_key(romanize(area.name).rsplit("-", 1)[0])
+            parent = latin_key(romanize(area.district_name))
+            own_hit = any(own.startswith(w) for w in words)
+            if (area.district_name, area.name) in alias_hits:
+                scored.append((-1, area.kind_rank, len(area.name), area))
+            elif own_hit and all(own.startswith(w) or parent.startswith(w) for w in words):
+                exact = any(w in (own, own_base) for w in words)
+                scored.append((0 if exact else 1, area.kind_rank, len(area.name), area))
+        scored.sort(key=lambda s: (s[0], s[1], s[2], s[3].name))
+        chosen = [s[3] for s in scored[:limit]]
+        if not chosen:
+            return []
+        geometries: list[Any] = cur.execute(_AREA_GEOMETRY_SQL, {"kinds": [a.kind for a in chosen],
+                                                                "codes": [a.code for a in chosen]}).fetchall()
+    places = []
+    for area, g in zip(chosen, geometries, strict=True):
+        label = area.name if area.kind == "district" else f"{area.district_name} {area.name}"
+        places.append(Place(kind=area.kind, code=area.code, name=area.name, label=label, lon=float(g.lon),
+                            lat=float(g.lat), bbox_4326=(float(g.xmin), float(g.ymin), float(g.xmax),
+                                                         float(g.ymax)),
+                            district_code=g.district_code, district_name=area.district_name,
+                            label_latin=_latin_label(area.kind, area.name, area.district_name)))
+    return places
 
 
 class NominatimGeocoder:

@@ -43,6 +43,7 @@ class FacilityHit:
     geocode_quality: str
     location_approximate: bool
     data_date: date | None
+    vacancy_as_of: str | None
     lon: float
     lat: float
     distance_m: float | None = None

@@ -62,7 +62,7 @@ FEATURE_JSON = sql.SQL("""json_build_object('type', 'Feature', 'id', p.id,
 ITEM_JSON = sql.SQL("json_build_object('id', p.id, 'lon', {lon}, 'lat', {lat}, {pairs})").format(
     lon=LON, lat=LAT, pairs=_pairs())
 # What a map marker and its list entry show, nothing more (the map's first view: details come on demand).
-MARKER_KEYS = ("name", "facility_type", "free_by_age", "location_approximate")
+MARKER_KEYS = ("name", "facility_type", "free_by_age", "location_approximate", "vacancy_as_of")
 MARKER_JSON = sql.SQL("json_build_object('id', p.id, 'lon', {lon}, 'lat', {lat}, {pairs})").format(
     lon=sql.SQL("round(ST_X(p.geom_4326)::numeric, 6)"), lat=sql.SQL("round(ST_Y(p.geom_4326)::numeric, 6)"),
     pairs=sql.SQL(", ").join(sql.SQL("{}, {}").format(sql.Literal(key), sql.SQL(expr))  # type: ignore[arg-type]

@@ -24,7 +24,9 @@ def test_map_page_and_assets(settings: Settings, engine) -> None:
         assert response.status_code == 200, name
         assert f'"/static/{name}"' in page.text, name
     assert all(r.status_code == 200 and len(r.text) > 500 for r in licences.values())
-    assert "OA-20300" in page.text and "공공누리" in page.text
+    # The sources are named once, in the map's attribution, in the page's language (i18n.js).
+    i18n = assets["i18n.js"].text
+    assert "OA-20300" in i18n and "공공누리" in i18n
     script = assets["map.js"].text
     called = {re.sub(r"\$\{[^}]*\}", "{id}", path) for path in re.findall(r"[`\"](/[a-z][a-zA-Z/_.${}]*)[?`\"]", script)}
     called = {p for p in called if not p.startswith("/static/")}

@@ -71,7 +71,11 @@ def test_search_districts_dongs_and_centres(client: TestClient) -> None:
 
 def test_search_address_fragments_and_escaping(client: TestClient) -> None:
     # Fixture addresses are "가상특별자치도 가상구 가상로 <ord(key)>": 65 is A.
-    assert [p["code"] for p in _places(client, "가상로 65")] == ["TEST-A"]
+    # A road-name address: its point first (a centre's, at that very address), then the centre itself.
+    found = _places(client, "가상로 65")
+    assert [(p["kind"], p["code"]) for p in found] == [("address", None), ("facility", "TEST-A")]
+    assert found[0]["source"] == "centre_address" and (found[0]["lon"], found[0]["lat"]) == pytest.approx(
+        BY_KEY["A"].lonlat, abs=1e-6)
     assert [p["code"] for p in _places(client, "가상100%")] == ["TEST-G"]
     assert _places(client, "%%%") == []
     # Closed and suspended centres are not places to go to.
@@ -246,3 +250,16 @@ def test_place_search_finds_real_districts_dongs_names_and_addresses(settings: S
             words = centre.address.split()
             fragment = " ".join(words[1:4])
             assert centre.code in [p["code"] for p in _places(http, fragment, limit=50)], fragment
+
+
+def test_place_search_serves_addresses_buildings_and_latin_names(settings: Settings, seoul_engine: Engine) -> None:
+    """The new kinds pass the response model: a road-name address (first, with its source), a building of the
+    addresses, Latin names with ``label_latin``; a station name finds nothing (200, empty)."""
+    with TestClient(create_app(settings)) as http:
+        address = _places(http, "테헤란로 152")[0]
+        assert (address["kind"], address["source"], address["label"]) == ("address", "interpolated",
+                                                                         "강남구 테헤란로 152")
+        assert any(p["kind"] == "building" for p in _places(http, "역삼럭키아파트"))
+        gangnam = _places(http, "Gangnam")[0]
+        assert (gangnam["kind"], gangnam["name"], gangnam["label_latin"]) == ("district", "강남구", "Gangnam-gu")
+        assert _places(http, "강남역") == []
