@@ -162,7 +162,8 @@ async def _measure(engine: Engine, url: str, token: str, *, clients: int, rounds
 
 
 @contextmanager
-def nchan_front(engine: Engine, api_url: str, *, timeout_s: float) -> Iterator[tuple[str, list[int]]]:
+def nchan_front(engine: Engine, api_url: str, *, timeout_s: float,
+                nginx_workers: int = 1) -> Iterator[tuple[str, list[int]]]:
     """nginx + Nchan in front of ``api_url`` (``geo.vacancy.nchan.fanout_config``) and ``dolbom vacancy relay``;
     yields the front's URL and the pids of nginx and the relay (their CPU counts as the server's)."""
     from geo.vacancy.nchan import PUBLISH_PATH, fanout_config
@@ -179,6 +180,7 @@ def nchan_front(engine: Engine, api_url: str, *, timeout_s: float) -> Iterator[t
         conf = prefix / "nginx.conf"
         conf.write_text(fanout_config(upstream=api_url.removeprefix("http://"), listen=f"127.0.0.1:{front_port}",
                                       publisher_listen=f"127.0.0.1:{pub_port}", prefix=prefix,
+                                      worker_processes=nginx_workers,
                                       user=getpass.getuser() if os.geteuid() == 0 else None), encoding="utf-8")
         with running_server([str(nginx), "-p", str(prefix), "-c", str(conf)], base_url=front, ready_path="/health",
                             env=dict(os.environ), timeout_s=timeout_s) as server:
@@ -198,7 +200,7 @@ def nchan_front(engine: Engine, api_url: str, *, timeout_s: float) -> Iterator[t
 
 def run_benchmark(engine: Engine, *, clients: int = 1000, rounds: int = 60, blocks: int = 3, workers: int = 1,
                   client_processes: int = 2, timeout_s: float = 120.0,
-                  server_dir: Path | None = None, front: str = "python") -> dict[str, Any]:
+                  server_dir: Path | None = None, front: str = "python", nginx_workers: int = 1) -> dict[str, Any]:
     """Start the API (``workers`` uvicorn processes) on ``engine``'s database, connect ``clients`` streams from
     ``client_processes`` processes, measure ``rounds`` rounds. ``server_dir``: the checkout whose API is served
     (default this one; another commit's tree measures the code before a change with the same clients).
@@ -217,7 +219,8 @@ def run_benchmark(engine: Engine, *, clients: int = 1000, rounds: int = 60, bloc
             pids = [server.pid]
             options: dict[str, Any] = {}
             if front == "nchan":
-                front_url, front_pids = stack.enter_context(nchan_front(engine, url, timeout_s=timeout_s))
+                front_url, front_pids = stack.enter_context(nchan_front(engine, url, timeout_s=timeout_s,
+                                                                        nginx_workers=nginx_workers))
                 pids += front_pids
                 options = {"stream_url": front_url, "stream_path": "/vacancy/stream"}
             # One warm-up (first LISTEN connection in every worker, code paths, pools) is measured and dropped.
@@ -240,7 +243,7 @@ def run_benchmark(engine: Engine, *, clients: int = 1000, rounds: int = 60, bloc
             block_p99_ms.append(quantile(r, 0.99))
     return {
         "clients": clients, "rounds": rounds, "workers": workers, "client_processes": client_processes,
-        "front": front,
+        "front": front, "nginx_workers": nginx_workers if front == "nchan" else None,
         "machine": f"{platform.machine()} {os.cpu_count()} cpu",
         "notify": latency_stats(notify), "report": latency_stats(report),
         "report_first": latency_stats(samples["report_first"]),
@@ -268,6 +271,7 @@ def main() -> None:
     parser.add_argument("--front", choices=("python", "nchan", "both"), default="python",
                         help="who holds the streams: the API (python), nginx + Nchan, or both in alternate runs")
     parser.add_argument("--pairs", type=int, default=1, help="with --front both: python/nchan pairs to run")
+    parser.add_argument("--nginx-workers", type=int, default=1, help="nginx worker processes (--front nchan)")
     parser.add_argument("--keep", action="store_true", help="keep the throw-away database")
     args = parser.parse_args()
     from benchmarks.bench_read import throwaway_database
@@ -278,7 +282,8 @@ def main() -> None:
         for front in fronts:
             results.append(run_benchmark(engine, clients=args.clients, rounds=args.rounds, blocks=args.blocks,
                                          workers=args.workers, client_processes=args.client_processes,
-                                         server_dir=args.server_dir, front=front))
+                                         server_dir=args.server_dir, front=front,
+                                         nginx_workers=args.nginx_workers))
             print_result(results[-1])
     RESULTS_DIR.mkdir(exist_ok=True)
     out = RESULTS_DIR / f"bench_vacancy-{time.strftime('%Y%m%dT%H%M%S')}.json"
