@@ -119,8 +119,8 @@ def _template(settings: Settings, base: str, kind: str, digest: str, build: obje
                 _KNOWN.add(name)
                 return name
             stale = [row[0] for row in admin.execute(
-                "SELECT datname FROM pg_database WHERE datname LIKE %s AND datname <> %s",
-                (f"{base}_tpl_{kind}_%", name))]
+                "SELECT datname FROM pg_database WHERE starts_with(datname, %s) AND datname <> %s",
+                (f"{base}_tpl_{kind}_", name))]
         for database in stale:
             drop(settings, database)
         building = f"{name}_build"
