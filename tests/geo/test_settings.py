@@ -16,7 +16,7 @@ DOLBOM = str(Path(sys.executable).with_name("dolbom"))
 DOCS = PROJECT_ROOT / "docs" / "settings.md"
 # Read outside the settings models (before them, or by one command, the tests or the benchmarks).
 READ_ELSEWHERE = {"DOLBOM_HOME", "DOLBOM_NEW_PASSWORD", "DOLBOM_TOKEN", "DOLBOM_SHARED_DATA", "DOLBOM_TEST_DATABASE",
-                  "DOLBOM_TEST_DATABASE_URL", "DOLBOM_WITH_BROWSER", "DOLBOM_LOAD_SEED"}
+                  "DOLBOM_TEST_DATABASE_URL", "DOLBOM_TEST_WORKERS", "DOLBOM_WITH_BROWSER", "DOLBOM_LOAD_SEED"}
 
 
 @pytest.fixture

@@ -129,3 +129,32 @@ def test_key_rotation_signs_with_both_keys(conn: Connection, log_settings: Setti
     tlog_store.write_key(wrong_name, "someone.else/log")
     with pytest.raises(InvalidQuery, match="not the log's origin"):
         tlog_store.signers(log_settings.updated(DOLBOM_LOG_EXTRA_KEY_FILES=str(wrong_name)))
+
+
+
+def _signers_in_process(data_dir: str, start: object, out: object) -> None:
+    start.wait()  # type: ignore[attr-defined]
+    try:
+        key = tlog_store.signers(Settings(DATABASE_URL=None, DOLBOM_DATA_DIR=data_dir))[0].verifier.text()
+    except Exception as exc:  # reported to the test
+        key = f"failed: {exc!r}"
+    out.put(key)  # type: ignore[attr-defined]
+
+
+def test_processes_making_the_development_key_at_once_share_one(tmp_path: Path) -> None:
+    """Several processes (API workers, pytest-xdist workers) reading the development key of a fresh data folder
+    at the same moment: one makes it, every one of them reads that whole key (none fails on the file another
+    is writing)."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    for attempt in range(5):
+        data_dir = tmp_path / f"data{attempt}"
+        start, out = ctx.Barrier(6), ctx.Queue()
+        procs = [ctx.Process(target=_signers_in_process, args=(str(data_dir), start, out)) for _ in range(6)]
+        for proc in procs:
+            proc.start()
+        keys = [out.get(timeout=60) for _ in procs]
+        for proc in procs:
+            proc.join(60)
+        assert len(set(keys)) == 1 and not keys[0].startswith("failed"), keys
