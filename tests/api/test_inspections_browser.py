@@ -22,8 +22,6 @@ from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import Engine, text
 
 from geo.auth.accounts import create_user
-from geo.ingest.boundaries import load_boundaries
-from geo.ingest.childcare import import_seoul_oa20300
 from geo.inspections.risk import planning_list
 from geo.settings import PROJECT_ROOT
 from tests import browserutil
@@ -44,9 +42,7 @@ SAYS = {
 @pytest.fixture(scope="module")
 def db(make_database: Any, shared_data: Path) -> Engine:
     """A database of its own (the flow commits) with the real Seoul centres."""
-    engine: Engine = make_database("inspections_browser")
-    load_boundaries(engine, sido_code="11")
-    import_seoul_oa20300(engine, shared_data / "childcare" / "seoul_childcare_OA-20300_20260721_full.csv")
+    engine: Engine = make_database("inspections_browser", seoul=True)  # a copy of the Seoul template (tests/dbtemplate.py)
     return engine
 
 

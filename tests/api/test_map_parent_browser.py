@@ -33,8 +33,6 @@ from sqlalchemy import Engine, text
 from geo.admission import waitlist as wl
 from geo.admission.rules import childcare_year
 from geo.auth.accounts import create_user
-from geo.ingest.boundaries import load_boundaries
-from geo.ingest.childcare import import_seoul_oa20300
 from geo.settings import PROJECT_ROOT
 from tests.booking_util import verify
 from tests.browserutil import launch_chromium, local_context
@@ -62,9 +60,7 @@ def _metres(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
 @pytest.fixture(scope="module")
 def map_db(make_database: Any, shared_data: Path) -> Engine:
     """A database of its own with the real Seoul centres (the tests commit accounts and entries)."""
-    engine: Engine = make_database("map_parent_browser")
-    load_boundaries(engine, sido_code="11")
-    import_seoul_oa20300(engine, shared_data / "childcare" / "seoul_childcare_OA-20300_20260721_full.csv")
+    engine: Engine = make_database("map_parent_browser", seoul=True)  # a copy of the Seoul template (tests/dbtemplate.py)
     return engine
 
 

@@ -29,8 +29,6 @@ from sqlalchemy import Engine, text
 
 from geo.auth.accounts import create_user
 from geo.domain import SEOUL_TZ
-from geo.ingest.boundaries import load_boundaries
-from geo.ingest.childcare import import_seoul_oa20300
 from geo.settings import PROJECT_ROOT
 from tests import browserutil
 from tests.api.test_portal_bookings_pages import holiday_centres
@@ -53,9 +51,7 @@ SAYS = {
 @pytest.fixture(scope="module")
 def bookings_db(make_database: Any, shared_data: Path) -> Engine:
     """A database of its own (the flow commits accounts, slots and bookings) with the real Seoul centres."""
-    engine: Engine = make_database("portal_bookings_browser")
-    load_boundaries(engine, sido_code="11")
-    import_seoul_oa20300(engine, shared_data / "childcare" / "seoul_childcare_OA-20300_20260721_full.csv")
+    engine: Engine = make_database("portal_bookings_browser", seoul=True)  # a copy of the Seoul template (tests/dbtemplate.py)
     return engine
 
 

@@ -28,8 +28,6 @@ from playwright.sync_api import Browser, expect
 from sqlalchemy import Engine, text
 
 from geo.auth.accounts import create_user
-from geo.ingest.boundaries import load_boundaries
-from geo.ingest.childcare import import_seoul_oa20300
 from geo.settings import PROJECT_ROOT
 from geo.vacancy.reports import VacancyReportIn, submit_report
 from tests import browserutil
@@ -51,9 +49,7 @@ TILE_ZOOM = 14
 @pytest.fixture(scope="module")
 def officer_db(make_database: Any, shared_data: Path) -> Engine:
     """A database of its own (the flow commits accounts, reports and designations) with the real Seoul centres."""
-    engine: Engine = make_database("officer_browser")
-    load_boundaries(engine, sido_code="11")
-    import_seoul_oa20300(engine, shared_data / "childcare" / "seoul_childcare_OA-20300_20260721_full.csv")
+    engine: Engine = make_database("officer_browser", seoul=True)  # a copy of the Seoul template (tests/dbtemplate.py)
     return engine
 
 

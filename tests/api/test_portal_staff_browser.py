@@ -28,8 +28,6 @@ from sqlalchemy import Connection, Engine, text
 from geo.admission import waitlist as wl
 from geo.admission.rules import childcare_year
 from geo.auth.accounts import create_user
-from geo.ingest.boundaries import load_boundaries
-from geo.ingest.childcare import import_seoul_oa20300
 from geo.settings import PROJECT_ROOT
 from tests import browserutil
 from tests.booking_util import verify
@@ -50,9 +48,7 @@ SAYS = {
 @pytest.fixture(scope="module")
 def portal_db(make_database: Any, shared_data: Path) -> Engine:
     """A database of its own (the flow commits accounts, children, entries and offers) with the Seoul centres."""
-    engine: Engine = make_database("portal_staff_browser")
-    load_boundaries(engine, sido_code="11")
-    import_seoul_oa20300(engine, shared_data / "childcare" / "seoul_childcare_OA-20300_20260721_full.csv")
+    engine: Engine = make_database("portal_staff_browser", seoul=True)  # a copy of the Seoul template (tests/dbtemplate.py)
     return engine
 
 
