@@ -21,7 +21,7 @@ from api.portal.render import PORTAL, environment, local_path, login_redirect, p
 from api.portal.vocab import CATEGORY_LABELS, STATUS_LABELS
 from api.routers.portal_account import Text, attempt, form_date
 from api.security import CSRF_COOKIE, authorize
-from geo.admission import child_records, parent_view
+from geo.admission import child_records, offer_flow, parent_view
 from geo.admission import waitlist as wl
 from geo.admission.common import SEOUL
 from geo.admission.rules import childcare_year, rules_for
@@ -151,6 +151,12 @@ def _applications_context(t: Translator, user: Principal, conn: Connection, *,
             "version": version}
 
 
+def _with_forecasts(conn: Connection, context: dict[str, Any]) -> dict[str, Any]:
+    """The context with each waiting entry's wait forecast (``offer_flow.with_forecasts``, as the API's
+    ``GET /waitlist/me/forecasts``); computed only for a list that is shown, not for an unchanged poll."""
+    return {**context, "entries": offer_flow.with_forecasts(conn, context["entries"])}
+
+
 @router.get("/applications", response_model=None)
 def applications(request: Request, t: PageLang, user: PageUser, tx: WriteTx, applied: str = "",
                  done: str = "") -> HTMLResponse | RedirectResponse:
@@ -162,7 +168,7 @@ def applications(request: Request, t: PageLang, user: PageUser, tx: WriteTx, app
                 "withdraw": t("The application is withdrawn."), "keep": t("The application is kept.")}
     message = t("Application sent.") if applied else messages.get(done, "")
     return page(request, "applications.html", t, user=user, nav="applications", message=message, errors={},
-                verified=_verified(conn, user), **_applications_context(t, user, conn))
+                verified=_verified(conn, user), **_with_forecasts(conn, _applications_context(t, user, conn)))
 
 
 @router.get("/applications/entries", response_model=None)
@@ -177,7 +183,8 @@ def applications_entries(request: Request, t: PageLang, user: PageUser, tx: Writ
     if v and v == context["version"]:
         return Response(status_code=204, headers={"Cache-Control": "no-store"})
     html = environment.get_template("entries_block.html").render(
-        _=t, lang=t.lang, csrf_token=request.cookies.get(CSRF_COOKIE, ""), news=bool(v), **context)
+        _=t, lang=t.lang, csrf_token=request.cookies.get(CSRF_COOKIE, ""), news=bool(v),
+        **_with_forecasts(tx.connection(), context))
     return HTMLResponse(html, headers={"Content-Language": t.lang, "Cache-Control": "no-store"})
 
 

@@ -1,4 +1,5 @@
-"""The wait forecast in plain words, Korean and English, in one place (the portal's translations start here).
+"""The wait forecast in plain words, in the portal's four languages (Korean, English, Chinese, Vietnamese), in one
+place.
 
 Every string a parent reads about a forecast is a template of ``WORDS``; ``describe`` fills them in.
 """
@@ -9,7 +10,7 @@ from datetime import date
 
 from geo.admission.forecast import Forecast
 
-LANGUAGES = ("ko", "en")
+LANGUAGES = ("ko", "en", "zh", "vi")
 
 WORDS: dict[str, dict[str, str]] = {
     "ko": {
@@ -45,6 +46,39 @@ WORDS: dict[str, dict[str, str]] = {
         "limits": ("A forecast, not a promise: it can be later if children with a higher priority apply after you "
                    "and go ahead of you; it assumes you stay on the list."),
         "month": "{month_name} {year}",
+    },
+    "zh": {
+        "level": "到{month}获得入园名额的可能性约为{pct}%",
+        "levels_joined": "；",
+        "beyond": "{months}个月内达不到{pct}%（届时约为{chance}%）",
+        "unlikely": "今后{months}个月内获得入园名额的可能性约为{chance}%，不到一半",
+        "basis": ("根据本园此班过去{observed}个月的记录（{offers}个名额，其中3月{march}个）以及同区{pooled}家"
+                  "类似{centres}的记录计算。"),
+        "basis_thin": ("本园此班的记录较短（{observed}个月，{offers}个名额），预测主要依据同区{pooled}家类似"
+                       "{centres}的记录。"),
+        "basis_alone": ("根据本园此班过去{observed}个月的记录（{offers}个名额）计算；同区没有类似的托儿所有记录，"
+                        "记录较短时预测非常不确定。"),
+        "centres_one": "托儿所",
+        "centres_many": "托儿所",
+        "limits": "这只是预测，不是承诺：如果之后有优先级更高的孩子申请并排在您前面，可能会推迟；并假定您一直在候补名单上。",
+        "month": "{year}年{month}月",
+    },
+    "vi": {
+        "level": "khoảng {pct}% khả năng được mời nhập học trước {month}",
+        "levels_joined": "; ",
+        "beyond": "không đạt {pct}% trong vòng {months} tháng (khoảng {chance}% đến lúc đó)",
+        "unlikely": "khả năng được mời trong {months} tháng tới dưới một nửa: khoảng {chance}%",
+        "basis": ("Dựa trên {observed} tháng lời mời của lớp này tại nhà trẻ ({offers} lời mời, {march} trong tháng "
+                  "3) và dữ liệu của {pooled} {centres} tương tự trong quận."),
+        "basis_thin": ("Dữ liệu của lớp này tại nhà trẻ còn ngắn ({observed} tháng, {offers} lời mời), nên dự báo "
+                       "chủ yếu dựa vào {pooled} {centres} tương tự trong quận."),
+        "basis_alone": ("Dựa trên {observed} tháng lời mời của lớp này tại nhà trẻ ({offers} lời mời); không có nhà "
+                        "trẻ tương tự nào trong quận có dữ liệu, nên dữ liệu ngắn làm dự báo rất không chắc chắn."),
+        "centres_one": "nhà trẻ",
+        "centres_many": "nhà trẻ",
+        "limits": ("Đây là dự báo, không phải lời hứa: có thể muộn hơn nếu trẻ có ưu tiên cao hơn đăng ký sau và "
+                   "xếp trước bạn; giả định bạn vẫn ở trong danh sách chờ."),
+        "month": "tháng {month}/{year}",
     },
 }
 MONTH_NAMES = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",

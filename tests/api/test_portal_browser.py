@@ -41,9 +41,11 @@ STAFF_PASSWORD = "staff horse battery staple"
 # What each language's page says (the catalogs' translations of the messages the test looks for).
 SAYS = {
     "ko": {"rank": "{of}명 중 {rank}순위", "accepted": "입소 자리를 수락했습니다.", "locale": "ko-KR",
+           "logged": "이 기기에서 확인했습니다", "log_rank": "서명된 공개 기록으로 이 기기에서 센 순위: {rank}순위",
            "keep": "유지", "kept": "신청이 유지됩니다.",
            "viewport": {"width": 375, "height": 812}},
     "en": {"rank": "Rank {rank} of {of}", "accepted": "You accepted the place.", "locale": "en-US",
+           "logged": "checked on this device", "log_rank": "Rank {rank}, counted on this device from the signed public log",
            "keep": "Keep", "kept": "The application is kept.",
            "viewport": {"width": 1280, "height": 900}},
 }
@@ -183,6 +185,16 @@ def test_parent_applies_and_accepts_by_keyboard(lang: str, browser: Browser, ser
     expect(second_card.locator(".rank")).to_have_text(says["rank"].format(rank=1, of=1))
     check(page, f"{lang}-08-my-applications")
     seconds_to_rank = time.monotonic() - started
+    # The wait forecast of each waiting entry, in the page's language.
+    expect(first_card.locator(".forecast p").first).to_contain_text("%")
+    # The receipt's check: the device verifies the log's proofs of my entries (tlog.js, WebCrypto) and counts my
+    # rank from the signed rank event itself.
+    tab_to(page, "#log-check button")
+    page.keyboard.press("Enter")
+    expect(page.locator("#log-check [data-result]")).to_contain_text(says["logged"])
+    expect(page.locator("#log-check [data-result]")).not_to_have_class(re.compile("bad"))
+    expect(first_card.locator(".log-rank")).to_have_text(says["log_rank"].format(rank=2))
+    check(page, f"{lang}-08b-log-check")
 
     # The centre's staff check the claim and offer the free place, through the API.
     with portal_db.begin() as conn:
