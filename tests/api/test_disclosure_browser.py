@@ -24,7 +24,7 @@ from geo.auth.accounts import create_user
 from geo.disclosure.rules import seoul_day
 from geo.settings import PROJECT_ROOT, Settings
 from tests import browserutil
-from tests.browserutil import launch_chromium, local_context
+from tests.browserutil import local_context
 from tests.search_data import DISTRICT_CODE, insert_search_fixture
 from tests.serverutil import uvicorn_server
 
@@ -53,12 +53,6 @@ def db(make_database: Any) -> Engine:
 def server_url(db: Engine) -> Iterator[str]:
     with uvicorn_server(db.url.render_as_string(hide_password=False), extra_env=ENV) as base:
         yield base
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with launch_chromium() as chromium:
-        yield chromium
 
 
 def check(page: Page, name: str) -> None:

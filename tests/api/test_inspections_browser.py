@@ -29,7 +29,7 @@ from geo.disclosure.rules import seoul_day
 from geo.inspections.risk import planning_list
 from geo.settings import PROJECT_ROOT, Settings
 from tests import browserutil
-from tests.browserutil import launch_chromium, local_context, tab_to, type_into
+from tests.browserutil import local_context, tab_to, type_into
 from tests.serverutil import uvicorn_server
 
 ARTIFACTS = PROJECT_ROOT / "test-artifacts" / "inspections"
@@ -58,12 +58,6 @@ def server_url(db: Engine) -> Iterator[str]:
     url = db.url.render_as_string(hide_password=False)
     with uvicorn_server(url, extra_env={"DOLBOM_ENV": "development"}) as base:
         yield base
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with launch_chromium() as chromium:
-        yield chromium
 
 
 def check(page: Page, name: str) -> None:

@@ -35,7 +35,7 @@ from geo.admission.rules import childcare_year
 from geo.auth.accounts import create_user
 from geo.settings import PROJECT_ROOT
 from tests.booking_util import verify
-from tests.browserutil import launch_chromium, local_context
+from tests.browserutil import local_context
 from tests.serverutil import uvicorn_server
 
 ARTIFACTS = PROJECT_ROOT / "test-artifacts" / "map-parent"
@@ -69,12 +69,6 @@ def server_url(map_db: Engine) -> Iterator[str]:
     with uvicorn_server(map_db.url.render_as_string(hide_password=False),
                         extra_env={"DOLBOM_ENV": "development", "DOLBOM_IDENTITY_PROVIDER": "local"}) as base:
         yield base
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with launch_chromium() as chromium:
-        yield chromium
 
 
 def check(page: Page, name: str) -> None:

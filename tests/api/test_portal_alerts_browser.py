@@ -30,7 +30,7 @@ from geo.booking.notify import FileSink, run_worker
 from geo.settings import PROJECT_ROOT, Settings
 from tests import browserutil
 from tests.booking_util import ORIGIN_LAT, ORIGIN_LON, make_centre, verify
-from tests.browserutil import launch_chromium, local_context, tab_to, type_into
+from tests.browserutil import local_context, tab_to, type_into
 from tests.serverutil import uvicorn_server
 
 ARTIFACTS = PROJECT_ROOT / "test-artifacts" / "portal-alerts"
@@ -67,12 +67,6 @@ def server_url(alerts_db: Engine) -> Iterator[str]:
     url = alerts_db.url.render_as_string(hide_password=False)
     with uvicorn_server(url, extra_env={"DOLBOM_ENV": "development", "DOLBOM_PUBLIC_URL": PUBLIC_URL}) as base:
         yield base
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with launch_chromium() as chromium:
-        yield chromium
 
 
 def check(page: Page, name: str) -> None:

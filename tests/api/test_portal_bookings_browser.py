@@ -33,7 +33,7 @@ from geo.settings import PROJECT_ROOT
 from tests import browserutil
 from tests.api.test_portal_bookings_pages import holiday_centres
 from tests.booking_util import verify
-from tests.browserutil import launch_chromium, local_context, tab_to, type_into
+from tests.browserutil import local_context, tab_to, type_into
 from tests.serverutil import uvicorn_server
 
 ARTIFACTS = PROJECT_ROOT / "test-artifacts" / "portal-bookings"
@@ -60,12 +60,6 @@ def server_url(bookings_db: Engine) -> Iterator[str]:
     url = bookings_db.url.render_as_string(hide_password=False)
     with uvicorn_server(url, extra_env={"DOLBOM_ENV": "development", "DOLBOM_IDENTITY_PROVIDER": "local"}) as base:
         yield base
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with launch_chromium() as chromium:
-        yield chromium
 
 
 def check(page: Page, name: str) -> None:

@@ -31,7 +31,7 @@ from geo.auth.accounts import create_user
 from geo.settings import PROJECT_ROOT
 from tests import browserutil
 from tests.booking_util import verify
-from tests.browserutil import launch_chromium, local_context, tab_to, type_into
+from tests.browserutil import local_context, tab_to, type_into
 from tests.serverutil import uvicorn_server
 
 ARTIFACTS = PROJECT_ROOT / "test-artifacts" / "portal"
@@ -57,12 +57,6 @@ def server_url(portal_db: Engine) -> Iterator[str]:
     url = portal_db.url.render_as_string(hide_password=False)
     with uvicorn_server(url, extra_env={"DOLBOM_ENV": "development", "DOLBOM_IDENTITY_PROVIDER": "local"}) as base:
         yield base
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with launch_chromium() as chromium:
-        yield chromium
 
 
 def check(page: Page, name: str) -> None:
