@@ -33,3 +33,8 @@ STATUS_LABELS: dict[str, str] = {
     "declined": _("declined"),
     "expired": _("expired"),
 }
+# The waitlist's notices to a parent (geo.admission.lifecycle.notice kinds).
+NOTICE_LABELS: dict[str, str] = {
+    "offer": _("A place was offered to you: answer it on this page before its deadline."),
+    "dropped": _("An application was not renewed for the new year and has been dropped."),
+}

@@ -18,7 +18,7 @@ from api.portal.disclosure import public_facts
 from api.portal.i18n import Translator
 from api.portal.ranks import bound
 from api.portal.render import PORTAL, environment, local_path, login_redirect, page, see_other
-from api.portal.vocab import CATEGORY_LABELS, STATUS_LABELS
+from api.portal.vocab import CATEGORY_LABELS, NOTICE_LABELS, STATUS_LABELS
 from api.routers.portal_account import Text, attempt, form_date
 from api.security import CSRF_COOKIE, authorize
 from geo.admission import child_records, offer_flow, parent_view
@@ -146,7 +146,10 @@ def _applications_context(t: Translator, user: Principal, conn: Connection, *,
     shown = [(e["entry"], e["rank"], e["of"], e["status"], e["points"], e["band"]) for e in entries]
     version = hashlib.sha256(repr((shown, sorted((k, o["id"]) for k, o in offers.items()), sorted(lapses),
                                    t.lang)).encode()).hexdigest()[:16]
+    next_year = childcare_year(datetime.now(UTC).astimezone(SEOUL).date()) + 1
     return {"entries": entries, "offers": offers, "admitted": admitted, "status_labels": STATUS_LABELS, **bound(t),
+            "next_year": next_year, "notices": wl.notices(conn, parent_user_id=user.user_id)[:10],
+            "notice_labels": NOTICE_LABELS, "seoul": SEOUL,
             "lapses": lapses, "names": parent_view.centre_names(conn, [e["centre"] for e in entries]),
             "version": version}
 
@@ -165,7 +168,8 @@ def applications(request: Request, t: PageLang, user: PageUser, tx: WriteTx, app
         return login_redirect(request)
     conn = tx.connection()
     messages = {"accept": t("You accepted the place."), "decline": t("You declined the offer."),
-                "withdraw": t("The application is withdrawn."), "keep": t("The application is kept.")}
+                "withdraw": t("The application is withdrawn."), "keep": t("The application is kept."),
+                "renew": t("The application is renewed for next year.")}
     message = t("Application sent.") if applied else messages.get(done, "")
     return page(request, "applications.html", t, user=user, nav="applications", message=message, errors={},
                 verified=_verified(conn, user), **_with_forecasts(conn, _applications_context(t, user, conn)))
@@ -229,6 +233,14 @@ def withdraw(request: Request, entry: EntryId, t: PageLang, user: PageUser,
     """Withdraw an application."""
     return _answer(request, t, user, tx, "withdraw",
                    lambda conn: wl.withdraw(conn, parent_user_id=user.user_id, entry_public_id=entry))  # type: ignore[union-attr]
+
+
+@router.post("/entries/{entry}/renew", response_model=None)
+def renew(request: Request, entry: EntryId, t: PageLang, user: PageUser,
+          tx: WriteTx) -> HTMLResponse | RedirectResponse:
+    """Renew a waiting application for the next 보육연도 (its class age moves up; the application time stays)."""
+    return _answer(request, t, user, tx, "renew",
+                   lambda conn: wl.renew(conn, parent_user_id=user.user_id, entry_public_id=entry))  # type: ignore[union-attr]
 
 
 @router.post("/entries/{entry}/keep", response_model=None)

@@ -105,6 +105,33 @@ def test_parent_flow_in_pages(settings: Settings, conn: Connection) -> None:
     part = client.get("/portal/applications/entries")
     assert part.status_code == 200 and "<html" not in part.text
     assert len(_soup(part.text).select("#entries section.card")) == 2
+    # Each waiting entry shows its wait forecast and can be renewed for next year (its class age moves up, its
+    # application time stays); the renewal is confirmed and the page then offers it no more.
+    assert all(c.select_one(".forecast p") is not None and "%" in c.select_one(".forecast p").get_text()
+               for c in cards)
+    next_year = childcare_year(date.today()) + 1
+    entry_id = cards[0]["id"].removeprefix("entry-")
+    renew_form = mine.find("form", attrs={"action": f"/portal/entries/{entry_id}/renew"})
+    assert renew_form is not None and f"{next_year}" in renew_form.parent.find("summary").get_text()
+    before = conn.execute(text("SELECT year, age_class, applied_at FROM waitlist_entries WHERE public_id = :e"),
+                          {"e": entry_id}).one()
+    renewed = client.post(f"/portal/entries/{entry_id}/renew", data={"csrf_token": csrf}, follow_redirects=False)
+    assert renewed.status_code == 303 and renewed.headers["location"].endswith("done=renew")
+    after = conn.execute(text("SELECT year, age_class, applied_at FROM waitlist_entries WHERE public_id = :e"),
+                         {"e": entry_id}).one()
+    assert (after.year, after.age_class, after.applied_at) == (next_year, before.age_class + 1, before.applied_at)
+    page_after = client.get("/portal/applications?done=renew")
+    assert "다음 해로 갱신되었습니다" in page_after.text
+    assert _soup(page_after.text).find("form", attrs={"action": f"/portal/entries/{entry_id}/renew"}) is None
+    again_renew = client.post(f"/portal/entries/{entry_id}/renew", data={"csrf_token": csrf})
+    assert again_renew.status_code == 409  # already for next year: refused inline
+    # A notice (an offer) is listed, in Korean.
+    conn.execute(text("""INSERT INTO waitlist_notices (parent_user_id, entry_id, kind, message)
+                         SELECT ch.parent_user_id, e.id, 'offer', 'a place is offered to you'
+                         FROM waitlist_entries e JOIN children ch ON ch.id = e.child_id WHERE e.public_id = :e"""),
+                 {"e": entry_id})
+    notices = _soup(client.get("/portal/applications").text).find(id="notices-title")
+    assert notices is not None and "입소 자리가 제안되었습니다" in notices.parent.get_text()
     # Logged out, the pages send the reader to the login page and back.
     client.post("/portal/account/logout", data={"csrf_token": csrf})
     away = client.get("/portal/applications", follow_redirects=False)
