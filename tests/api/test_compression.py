@@ -77,7 +77,7 @@ def test_marker_list_has_the_same_centres_with_only_what_a_marker_shows(client: 
     assert markers.status_code == 200 and markers.headers["content-type"].startswith("application/json")
     items, lean = full.json()["items"], markers.json()["items"]
     assert [i["id"] for i in lean] == [i["id"] for i in items] and len(lean) > 100
-    keys = {"id", "lon", "lat", "name", "facility_type", "free_by_age", "location_approximate"}
+    keys = {"id", "lon", "lat", "name", "facility_type", "free_by_age", "location_approximate", "vacancy_as_of"}
     assert all(set(i) == keys for i in lean)
     for a, b in zip(lean, items, strict=True):
         assert {k: a[k] for k in keys - {"lon", "lat"}} == {k: b[k] for k in keys - {"lon", "lat"}}
