@@ -46,7 +46,7 @@ _STATISTICS: tuple[tuple[str, str, str, str | None], ...] = (
 
 def _about(table: str, col: str, ftype: str | None) -> str:
     if table == "places":
-        return f"operating {FACILITY_TYPE_KO[FacilityType(ftype)]} centres (보육통계 places)"
+        return f"operating {FACILITY_TYPE_KO[FacilityType(str(ftype))]} centres (보육통계 places)"
     if table == "free_places":
         return f"estimated free places in 만 {col[-1]}세반 (보육통계 free_places)"
     if table == "staff":
