@@ -329,3 +329,11 @@ def _plain(row: dict[str, Any]) -> dict[str, Any]:
 
 
 _FRACTIONAL = {"utilisation_pct", "median_wait_days"}
+
+
+def per_area_sql(table_id: str, level: Level | str) -> str:
+    """Table ``table_id``'s SQL for every area of ``level`` (no 구 filter, no order; it binds ``:operating``):
+    what the 구 and 행정동 map layers (``geo.layers.areas``) join, so a layer and its table are one definition."""
+    d = definition(table_id)
+    area, joins, group = _AREAS[_level(level)]
+    return d.sql.format(area=area, joins=joins, group=group, where="true")

@@ -373,3 +373,19 @@ def test_every_layer_exports_with_the_counts_of_items(client: TestClient, tmp_pa
     path = tmp_path / f"{layer_id}.{fmt}"
     path.write_bytes(response.content)
     assert len(pyogrio.read_dataframe(path)) == matched
+
+
+def test_district_statistics_are_queryables_and_filter_like_sql(client: TestClient, seoul_engine: Engine) -> None:
+    body = client.get("/ogc/collections/districts/queryables").json()
+    for name in ("centres_national_public", "centres_home", "free_age_0", "free_age_5", "staff_total",
+                 "staff_teacher", "cctv_cameras", "centres_with_cctv", "centres_with_bus"):
+        assert body["properties"][name]["type"] == "integer", name
+    expected = sql(seoul_engine, "SELECT count(*) FROM (SELECT district_code FROM facilities "
+                                 "WHERE status IN ('active', 'reopened') AND facility_type = 'national_public' "
+                                 "GROUP BY district_code HAVING count(*) > 80) t")[0][0]
+    response = client.get("/ogc/collections/districts/items",
+                          params={"filter": "centres_national_public > 80", "limit": 30})
+    assert response.status_code == 200, response.text
+    features = response.json()["features"]
+    assert len(features) == expected and 0 < expected < 25
+    assert all(f["properties"]["centres_national_public"] > 80 for f in features)
