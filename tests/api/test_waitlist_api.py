@@ -72,7 +72,7 @@ def test_waitlist_roles_flow_and_privacy(settings: Settings, conn: Connection) -
     # The wait forecast: no history at this centre yet, so it rests on similar centres or the fallback prior.
     forecast = mine[0]["forecast"]
     assert [lv["probability"] for lv in forecast["levels"]] == [0.5, 0.9]
-    assert forecast["basis"]["offers_seen"] == 0 and set(forecast["words"]) == {"ko", "en"}
+    assert forecast["basis"]["offers_seen"] == 0 and set(forecast["words"]) == {"ko", "en", "zh", "vi"}
     # The public queue has no names or ids.
     public = client.get(f"/waitlist/centres/{cast.own.code}/queue", params={"age_class": 0})
     assert public.status_code == 200 and "홍길순" not in public.text and entry.json()["entry"] not in public.text
