@@ -168,18 +168,26 @@ class PostgisGeocoder:
         self.settings = settings
 
     def search(self, query: str, *, limit: int = 10) -> list[Place]:
-        """At most ``limit`` places for ``query``, best first: Latin (romanised) 구/동 names for a Latin query;
-        otherwise a road-name address first (if the query is one and the road is known), then every word matched
-        in Korean names and addresses."""
+        """At most ``limit`` places for ``query``, best first: for a Latin query the romanised 구/동 names, then
+        the names that contain its words (centres such as "LG유플러스 상암어린이집"); otherwise a road-name address
+        first (if the query is one and the road is known), then every word matched in names and addresses."""
         cleaned, tokens = clean_query(query, limit=limit, settings=self.settings)
+        if is_latin(cleaned):
+            areas = latin_places(self.conn, cleaned, limit=limit)
+            named = [p for p in self._matching(cleaned, tokens, limit=limit) if p not in areas]
+            return [*areas, *named][:limit]
         address = parse_road_address(cleaned)
         first = road_address_place(self.conn, address) if address is not None else None
-        if is_latin(cleaned):
-            return latin_places(self.conn, cleaned, limit=limit)
         if is_station_query(tokens):
             # No station data is imported: a station's name inside a centre's name (강남역삼럭키어린이집, 1.4 km
             # from 강남역) is not the station. Nothing found is the honest answer; the page says what can be searched.
             return []
+        places = self._matching(cleaned, tokens, limit=limit)
+        # A road-name address comes first; the centres whose address matches word for word follow.
+        return [first, *places][:limit] if first is not None else places
+
+    def _matching(self, cleaned: str, tokens: list[str], *, limit: int) -> list[Place]:
+        """The places whose names or addresses hold every word (best first)."""
         fragments = {f"match_{kind}": _token_clauses(kind, len(tokens))
                      for kind in ("district", "admin_dong", "legal_dong", "address", "building", "facility")}
         statement = _PLACE_SEARCH_SQL.format(**fragments)
@@ -195,8 +203,7 @@ class PostgisGeocoder:
                   label_latin=_latin_label(r.kind, r.name, r.district_name))
             for r in rows
         ]
-        # A road-name address comes first; the centres whose address matches word for word follow.
-        return [first, *places][:limit] if first is not None else places
+        return places
 
 
 def _latin_label(kind: str, name: str, district_name: str | None) -> str | None:

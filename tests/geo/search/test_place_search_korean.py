@@ -118,3 +118,15 @@ def test_a_named_building_in_the_addresses_is_a_place(seoul_engine: Engine, sett
     assert buildings and buildings[0].name == "역삼럭키아파트" and "도곡동" in buildings[0].label
     assert places.index(buildings[0]) < min((i for i, p in enumerate(places) if p.kind == "facility"),
                                             default=len(places))
+
+
+def test_a_latin_query_still_finds_centres_by_name(seoul_engine: Engine, settings: Settings) -> None:
+    """Latin letters are also in centres' own names (LG유플러스 상암어린이집, KB양천어린이집): a Latin query gives
+    the romanised 구/동 first and then the centres whose names match, not only romanised areas (an English-mode
+    search for a centre's name found nothing)."""
+    places = _search(seoul_engine, settings, "LG")
+    names = [p.name for p in places if p.kind == "facility"]
+    assert names and all("LG" in n for n in names), places
+    assert "LG유플러스 상암어린이집" in [p.name for p in _search(seoul_engine, settings, "LG 상암", limit=10)]
+    gangnam = _search(seoul_engine, settings, "Gangnam")
+    assert gangnam[0].kind == "district" and gangnam[0].name == "강남구"
