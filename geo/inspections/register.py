@@ -133,28 +133,28 @@ def record_visit(conn: Connection, inspection_id: int, *, results: Mapping[str, 
     return get_inspection(conn, inspection_id)
 
 
+def _end(conn: Connection, inspection_id: int, event: str, *, actor_user_id: int | None,
+         now: datetime | None) -> dict[str, Any]:
+    """An inspection's last transition (``cancel`` or ``close``, as the table allows): status and end time."""
+    at = resolve_now(now)
+    ref = _lock_inspection(conn, inspection_id)
+    to = check(conn, ref, event, at=at)
+    conn.execute(text("UPDATE inspections SET status = :s, closed_at = :at WHERE id = :i"),
+                 {"s": to, "at": at, "i": inspection_id})
+    record(conn, ref, event, to, entity_id=inspection_id, at=at, actor_user_id=actor_user_id)
+    return get_inspection(conn, inspection_id)
+
+
 def cancel(conn: Connection, inspection_id: int, *, actor_user_id: int | None,
            now: datetime | None = None) -> dict[str, Any]:
     """Cancel a planned visit."""
-    at = resolve_now(now)
-    ref = _lock_inspection(conn, inspection_id)
-    to = check(conn, ref, "cancel", at=at)
-    conn.execute(text("UPDATE inspections SET status = :s, closed_at = :at WHERE id = :i"),
-                 {"s": to, "at": at, "i": inspection_id})
-    record(conn, ref, "cancel", to, entity_id=inspection_id, at=at, actor_user_id=actor_user_id)
-    return get_inspection(conn, inspection_id)
+    return _end(conn, inspection_id, "cancel", actor_user_id=actor_user_id, now=now)
 
 
 def close_inspection(conn: Connection, inspection_id: int, *, actor_user_id: int | None,
                      now: datetime | None = None) -> dict[str, Any]:
     """Close a visited inspection once every finding is closed."""
-    at = resolve_now(now)
-    ref = _lock_inspection(conn, inspection_id)
-    to = check(conn, ref, "close", at=at)
-    conn.execute(text("UPDATE inspections SET status = :s, closed_at = :at WHERE id = :i"),
-                 {"s": to, "at": at, "i": inspection_id})
-    record(conn, ref, "close", to, entity_id=inspection_id, at=at, actor_user_id=actor_user_id)
-    return get_inspection(conn, inspection_id)
+    return _end(conn, inspection_id, "close", actor_user_id=actor_user_id, now=now)
 
 
 _INSPECTION = """
