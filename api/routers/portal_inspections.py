@@ -11,6 +11,7 @@ with the message next to its field. Everything goes through ``geo.inspections`` 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 
@@ -187,16 +188,20 @@ def inspection_detail(request: Request, inspection_id: Id, t: PageLang, user: Pa
     return _inspection_page(request, t, user, conn, inspection_id, message=t("Saved.") if done else "")
 
 
+# A change to an inspection, given the connection and the acting officer's user id.
+Change = Callable[[Connection, int], Any]
+
+
 def _inspection_action(request: Request, t: Translator, user: Principal | None, tx: Any, inspection_id: int,
-                       field: str, values: dict[str, str], act: Any) -> HTMLResponse | RedirectResponse:
-    """Run ``act(conn)`` on an inspection of the officer's 구; a refusal shows next to ``field``."""
+                       field: str, values: dict[str, str], act: Change) -> HTMLResponse | RedirectResponse:
+    """Run ``act(conn, actor_user_id)`` on an inspection of the officer's 구; a refusal shows next to ``field``."""
     if user is None:
         return login_redirect(request)
     conn = tx.connection()
     _officer_inspection(user, conn, inspection_id)
     try:
         with tx.begin_nested():
-            act(conn)
+            act(conn, user.user_id)
     except (InvalidQuery, IllegalTransition) as exc:
         param = str(exc.extra.get("param") or "")
         where = field
@@ -214,8 +219,8 @@ def record_visit(request: Request, inspection_id: Id, t: PageLang, user: PageUse
     codes = checklist().codes
     results = {c: (form.get(f"result_{c}", "not_checked"), form.get(f"note_{c}") or None) for c in codes}
     return _inspection_action(request, t, user, tx, inspection_id, "visit", dict(form),
-                              lambda conn: ins.record_visit(conn, inspection_id, results=results,
-                                                            actor_user_id=user.user_id if user else None))
+                              lambda conn, actor: ins.record_visit(conn, inspection_id, results=results,
+                                                            actor_user_id=actor))
 
 
 @router.post("/officer/inspections/{inspection_id}/cancel", response_model=None)
@@ -223,8 +228,8 @@ def cancel_visit(request: Request, inspection_id: Id, t: PageLang, user: PageUse
                  form: PageForm) -> HTMLResponse | RedirectResponse:
     """Cancel a planned visit."""
     return _inspection_action(request, t, user, tx, inspection_id, "cancel", {},
-                              lambda conn: ins.cancel(conn, inspection_id,
-                                                      actor_user_id=user.user_id if user else None))
+                              lambda conn, actor: ins.cancel(conn, inspection_id,
+                                                      actor_user_id=actor))
 
 
 @router.post("/officer/inspections/{inspection_id}/close", response_model=None)
@@ -232,8 +237,8 @@ def close_visit(request: Request, inspection_id: Id, t: PageLang, user: PageUser
                 form: PageForm) -> HTMLResponse | RedirectResponse:
     """Close the inspection (every finding closed)."""
     return _inspection_action(request, t, user, tx, inspection_id, "close", {},
-                              lambda conn: ins.close_inspection(conn, inspection_id,
-                                                                actor_user_id=user.user_id if user else None))
+                              lambda conn, actor: ins.close_inspection(conn, inspection_id,
+                                                                actor_user_id=actor))
 
 
 @router.post("/officer/inspections/{inspection_id}/findings", response_model=None)
@@ -241,13 +246,13 @@ def add_finding(request: Request, inspection_id: Id, t: PageLang, user: PageUser
                 form: PageForm) -> HTMLResponse | RedirectResponse:
     """Another finding on a checklist item."""
     return _inspection_action(request, t, user, tx, inspection_id, "description", dict(form),
-                              lambda conn: ins.add_finding(conn, inspection_id, item_code=form.get("item", ""),
+                              lambda conn, actor: ins.add_finding(conn, inspection_id, item_code=form.get("item", ""),
                                                            description=form.get("description", ""),
-                                                           actor_user_id=user.user_id if user else None))
+                                                           actor_user_id=actor))
 
 
 def _finding_action(request: Request, t: Translator, user: Principal | None, tx: Any, finding_id: int,
-                    field: str, values: dict[str, str], act: Any) -> HTMLResponse | RedirectResponse:
+                    field: str, values: dict[str, str], act: Change) -> HTMLResponse | RedirectResponse:
     if user is None:
         return login_redirect(request)
     inspection_id = int(ins.get_finding(tx.connection(), finding_id)["inspection_id"])
@@ -259,10 +264,10 @@ def _finding_action(request: Request, t: Translator, user: Principal | None, tx:
 def order(request: Request, finding_id: Id, t: PageLang, user: PageUser, tx: WriteTx,
           form: PageForm) -> HTMLResponse | RedirectResponse:
     """A corrective order with its deadline."""
-    def act(conn: Connection) -> Any:
+    def act(conn: Connection, actor: int) -> Any:
         return ins.order(conn, finding_id, order_text=form.get("order_text", ""),
                          deadline=_date(form.get("deadline", ""), "deadline"),
-                         actor_user_id=user.user_id if user else None)
+                         actor_user_id=actor)
     field = "deadline" if form.get("order_text", "").strip() else "order_text"
     return _finding_action(request, t, user, tx, finding_id, field, dict(form), act)
 
@@ -272,18 +277,18 @@ def close_finding(request: Request, finding_id: Id, t: PageLang, user: PageUser,
                   form: PageForm) -> HTMLResponse | RedirectResponse:
     """Accept the answer (or a correction on the spot) and close the finding."""
     return _finding_action(request, t, user, tx, finding_id, "close_note", dict(form),
-                           lambda conn: ins.close_finding(conn, finding_id, note=form.get("close_note") or None,
-                                                          actor_user_id=user.user_id if user else None))
+                           lambda conn, actor: ins.close_finding(conn, finding_id, note=form.get("close_note") or None,
+                                                          actor_user_id=actor))
 
 
 @router.post("/officer/findings/{finding_id}/reopen", response_model=None)
 def reopen(request: Request, finding_id: Id, t: PageLang, user: PageUser, tx: WriteTx,
            form: PageForm) -> HTMLResponse | RedirectResponse:
     """Refuse the answer with a reason and a new deadline."""
-    def act(conn: Connection) -> Any:
+    def act(conn: Connection, actor: int) -> Any:
         return ins.reopen(conn, finding_id, reason=form.get("reason", ""),
                           deadline=_date(form.get("deadline", ""), "deadline"),
-                          actor_user_id=user.user_id if user else None)
+                          actor_user_id=actor)
     field = "reopen_deadline" if form.get("reason", "").strip() else "reason"
     return _finding_action(request, t, user, tx, finding_id, field, dict(form), act)
 

@@ -297,26 +297,28 @@ def _account_action(request: Request, t: Translator, user: Principal, tx: Any, u
     return see_other(f"{PORTAL}/admin/users?" + urlencode({"q": get_user(conn, user_id)["email"], "done": done}))
 
 
+def _set_disabled(request: Request, t: Translator, user: Principal | None, tx: Any, user_id: int,
+                  disabled: bool) -> HTMLResponse | RedirectResponse:
+    if user is None:
+        return login_redirect(request)
+    return _account_action(request, t, user, tx, user_id, "disabled" if disabled else "enabled",
+                           Action.manage_users,
+                           lambda: set_disabled(tx.connection(), user_id=user_id, disabled=disabled,
+                                                actor_user_id=user.user_id))
+
+
 @router.post("/admin/users/{user_id}/disable", response_model=None)
 def disable(request: Request, user_id: UserId, t: PageLang, user: PageUser,
             tx: WriteTx) -> HTMLResponse | RedirectResponse:
     """Disable an account (its sessions end at once)."""
-    if user is None:
-        return login_redirect(request)
-    return _account_action(request, t, user, tx, user_id, "disabled", Action.manage_users,
-                           lambda: set_disabled(tx.connection(), user_id=user_id, disabled=True,
-                                                actor_user_id=user.user_id))
+    return _set_disabled(request, t, user, tx, user_id, disabled=True)
 
 
 @router.post("/admin/users/{user_id}/enable", response_model=None)
 def enable(request: Request, user_id: UserId, t: PageLang, user: PageUser,
            tx: WriteTx) -> HTMLResponse | RedirectResponse:
     """Enable an account again."""
-    if user is None:
-        return login_redirect(request)
-    return _account_action(request, t, user, tx, user_id, "enabled", Action.manage_users,
-                           lambda: set_disabled(tx.connection(), user_id=user_id, disabled=False,
-                                                actor_user_id=user.user_id))
+    return _set_disabled(request, t, user, tx, user_id, disabled=False)
 
 
 @router.post("/admin/users/{user_id}/identity/reset", response_model=None)
