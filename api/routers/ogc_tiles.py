@@ -83,8 +83,8 @@ _bounds_cache: dict[tuple[str, tuple[str, ...]], tuple[float, Bounds | None]] = 
 
 async def _bounds(request: Request, state: AppStateDep, layers: list[Layer]) -> Bounds | None:
     """The CRS84 box of ``layers``' data (None when they hold no feature), at most ``BOUNDS_TTL_S`` old (per
-    database: the read pool's)."""
-    key = (state.read_pool.conninfo, tuple(layer.id for layer in layers))
+    database: the configured one)."""
+    key = (state.settings.effective_database_url, tuple(layer.id for layer in layers))
     cached = _bounds_cache.get(key)
     if cached is not None and time.monotonic() - cached[0] < BOUNDS_TTL_S:
         return cached[1]
@@ -180,7 +180,8 @@ async def collection_tileset(request: Request, collection_id: CollectionId, tile
     base = _base(request)
     root = str(request.base_url).rstrip("/")
     body = tileset_document(f"{base}/collections/{layer.id}/tiles/{tms_id}", tms_id, [layer],
-                            await _bounds(request, state, [layer]), base, title=layer.title, description=layer.description,
+                            await _bounds(request, state, [layer]), base, title=layer.title,
+                            description=layer.description,
                             tilejson_url=f"{root}/tiles/{layer.id}/tilejson.json")
     return _respond(request, f, body, f"{layer.id} tileset ({tms_id})")
 

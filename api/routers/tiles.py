@@ -8,9 +8,9 @@ from fastapi import APIRouter, Path, Request, Response
 
 from api.deps import AppStateDep, ReadConnDep, TileCacheDep, read_connection
 from api.routers.layer_common import dumps, etag_response
+from geo.db import fetch_all_async
 from geo.errors import NotFound
 from geo.layers.base import Layer
-from geo.db import fetch_all_async
 from geo.layers.features import extent_statement
 from geo.layers.registry import LAYERS, get_layer
 from geo.layers.versions import compiled_tile_version

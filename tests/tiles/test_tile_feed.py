@@ -16,10 +16,9 @@ from sqlalchemy import Engine, text
 from api.app import create_app
 from api.state import AppState
 from geo.settings import Settings
+from tests.statement_util import Sent, recording_async_statements
 from tiles.cache import TileCache, boxes_meet, tile_box_3857
 from tiles.feed import parse_change
-
-from tests.statement_util import Sent, recording_async_statements
 
 WAIT_S = 10.0  # a bound on background events (LISTEN connected, NOTIFY delivered), never a timing of the test
 Z, LON, LAT = 14, 127.0, 37.5
