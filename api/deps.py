@@ -2,7 +2,9 @@
 
 - ``AppStateDep``: the ``AppState`` the lifespan built (``api/state.py``); ``SettingsDep``, ``EngineDep``.
 - ``ReadConnDep``: a psycopg async connection from the read pool (autocommit, one statement per read); the search
-  endpoints run on it without leaving the event loop, and it returns to the pool as soon as the handler returns.
+  endpoints and the map layers (OGC API - Features, TileJSON) run on it without leaving the event loop, and it
+  returns to the pool as soon as the handler returns. Tiles take theirs with ``read_connection`` only when the
+  tile cache cannot answer.
   With read replicas it comes from the read router (``geo.ops.replicas``): a replica that has replayed the
   request's write position (``min_lsn_of``), else the primary.
 - ``ReadSessionDep``: a SQLAlchemy session for sync handlers that only read public data, routed like
@@ -14,7 +16,7 @@
 - ``IdempotencyKeyDep``, ``AnonymousIdempotencyKeyDep``: the request's ``Idempotency-Key``, claimed in its
   ``WriteTx``; ``WriteRoute`` replays a stored response, or stores the new one in the same transaction before it
   commits (``api/idempotency.py``).
-- ``LayerEngineDep``, ``TileCacheDep``, ``VacancyHubDep``: map layers, tiles, the vacancy stream.
+- ``TileCacheDep``, ``VacancyHubDep``: tiles, the vacancy stream.
 - ``CurrentUser``, ``OptionalUser``, ``AdminUser``, ``require_role(...)``: who is calling (``api/security.py``
   decides what they may do).
 - The portal's pages: ``PageLang`` (the request's ``Translator``), ``PageUser`` (the session cookie's user or None,
@@ -28,6 +30,7 @@ import functools
 import hmac
 import inspect
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Annotated, Any
 
@@ -39,7 +42,6 @@ from fastapi.routing import APIRoute
 from psycopg import AsyncConnection
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Session
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
@@ -116,9 +118,10 @@ def min_lsn_of(conn: HTTPConnection) -> int | None:
     return max(positions) if positions else None
 
 
-async def get_read_connection(request: Request, state: AppStateDep) -> AsyncIterator[AsyncConnection[Any]]:
-    """A read connection from the app's async pool, or from the read router when there are replicas (returned
-    when the handler returns: ``ReadConnDep``)."""
+@asynccontextmanager
+async def read_connection(request: HTTPConnection, state: AppState) -> AsyncIterator[AsyncConnection[Any]]:
+    """A connection of the read pool (autocommit: one statement, one round trip), or of the read router when there
+    are replicas, for as long as the block lasts. Tiles take one only when the cache cannot answer."""
     router = state.read_router
     if router is None:
         async with state.read_pool.connection() as conn:
@@ -126,6 +129,13 @@ async def get_read_connection(request: Request, state: AppStateDep) -> AsyncIter
         return
     async with router.connection(min_lsn_of(request)) as (conn, source):
         request.state.read_source = source
+        yield conn
+
+
+async def get_read_connection(request: Request, state: AppStateDep) -> AsyncIterator[AsyncConnection[Any]]:
+    """A read connection from the app's async pool, or from the read router when there are replicas (returned
+    when the handler returns: ``ReadConnDep``)."""
+    async with read_connection(request, state) as conn:
         yield conn
 
 
@@ -151,20 +161,6 @@ def get_read_session(request: Request, state: AppStateDep) -> Iterator[Session]:
         request.state.read_source = "primary"
     with Session(state.engine) as primary_session:
         yield primary_session
-
-
-async def get_layer_engine(request: Request, state: AppStateDep) -> AsyncEngine:
-    """The async engine for layer reads: the primary's, or with read replicas the engine of the server the read
-    router chooses now (a replica that has replayed the request's write position, else the primary). ``async``:
-    it does no I/O, and a sync dependency would cost a thread-pool hop on every tile."""
-    router = state.read_router
-    if router is not None:
-        server = router.choose(min_lsn_of(request))
-        request.state.read_source = server.name
-        replica_engine = state.replica_layer_engines.get(server.name)
-        if replica_engine is not None:
-            return replica_engine
-    return state.layer_engine
 
 
 def get_session(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Session]:
@@ -500,7 +496,6 @@ ReadSessionDep = Annotated[Session, Depends(get_read_session)]
 # scope="function": a handler not on a WriteRoute still commits before the response is sent, so a failed commit
 # is an error response, not a lost write.
 WriteTx = Annotated[Session, Depends(get_write_tx, scope="function")]
-LayerEngineDep = Annotated[AsyncEngine, Depends(get_layer_engine)]
 TileCacheDep = Annotated[TileCache, Depends(get_tile_cache)]
 VacancyHubDep = Annotated[VacancyHub, Depends(get_vacancy_hub)]
 LogPublisherDep = Annotated[Callable[[], None], Depends(get_log_publisher)]

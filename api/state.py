@@ -15,9 +15,8 @@ from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import Engine
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from geo.db import API_ENGINE_POOL, API_LAYER_POOL, make_async_engine, make_engine, make_read_pool
+from geo.db import API_ENGINE_POOL, make_engine, make_read_pool
 from geo.ops.replicas import ReadRouter
 from geo.settings import Settings
 from geo.vacancy.hub import VacancyHub
@@ -36,9 +35,8 @@ class AppState:
     engine
         The primary's sync engine: writes (``WriteTx``) and sync reads.
     read_pool
-        The primary's async psycopg pool (autocommit): searches and ``/health``.
-    layer_engine
-        The primary's async engine for map layers (OGC API - Features, tiles).
+        The primary's async psycopg pool (autocommit, one statement per read): searches, map layers (OGC API -
+        Features, tiles, TileJSON) and ``/health``.
     tile_cache
         Tile bodies by data version and the current version of each served tile (per process; correct across
         workers, see ``tiles/cache.py``).
@@ -48,20 +46,18 @@ class AppState:
         The LISTEN fan-out of vacancy events (it connects with its first subscriber).
     read_router
         With read replicas: chooses the server of each read; None without replicas.
-    replica_engines, replica_layer_engines
-        Sync and async engines per replica name (empty without replicas).
+    replica_engines
+        Sync engines per replica name (empty without replicas); async reads go through ``read_router``.
     """
 
     settings: Settings
     engine: Engine
     read_pool: AsyncConnectionPool
-    layer_engine: AsyncEngine
     tile_cache: TileCache
     vacancy_hub: VacancyHub
     read_router: ReadRouter | None = None
     tile_feed: TileVersionFeed | None = None
     replica_engines: Mapping[str, Engine] = field(default_factory=dict)
-    replica_layer_engines: Mapping[str, AsyncEngine] = field(default_factory=dict)
 
 
 def state_of(scope: MutableMapping[str, Any]) -> AppState | None:
@@ -80,31 +76,27 @@ async def open_state(settings: Settings) -> AsyncIterator[AppState]:
                          connect_args=connect_args)
     read_pool = make_read_pool(settings, max_size=settings.database.read_pool_size)
     await read_pool.open(wait=False)
-    layer_engine = make_async_engine(settings=settings, pool_size=API_LAYER_POOL[0], max_overflow=API_LAYER_POOL[1])
     # LISTEN needs its own server session: on the direct URL, never through PgBouncer's transaction pooling
     # (there the LISTEN would stay on a server connection that other clients then use).
     hub = VacancyHub(settings.direct_database_url)
     router: ReadRouter | None = None
     replica_engines: dict[str, Engine] = {}
-    replica_layer_engines: dict[str, AsyncEngine] = {}
     replica_urls = settings.effective_replica_urls
     if replica_urls:
-        # Reads go through the router; the sync and layer engines per replica serve public read-only handlers
-        # and map layers (pre-ping: a replica restarted since the last checkout costs a reconnect, not an error).
+        # Reads go through the router (searches, map layers, tiles); the sync engine per replica serves public
+        # read-only sync handlers (pre-ping: a replica restarted since the last checkout costs a reconnect).
         router = ReadRouter(settings, primary_pool=read_pool, replica_urls=replica_urls,
                             replica_pool_size=settings.database.read_pool_size)
         await router.start()
         for replica in router.replicas:
             replica_engines[replica.name] = make_engine(replica.url, pool_size=5, max_overflow=5, pool_pre_ping=True,
                                                         connect_args=connect_args)
-            replica_layer_engines[replica.name] = make_async_engine(replica.url, pool_size=16, max_overflow=4,
-                                                                    pool_pre_ping=True, connect_args=connect_args)
     tile_cache = TileCache(stale_s=settings.server.tile_versions_stale_s)
     tile_feed = TileVersionFeed(settings.direct_database_url, tile_cache)  # LISTEN: the direct URL, as the hub's
     tile_feed.start()
-    state = AppState(settings=settings, engine=engine, read_pool=read_pool, layer_engine=layer_engine,
+    state = AppState(settings=settings, engine=engine, read_pool=read_pool,
                      tile_cache=tile_cache, vacancy_hub=hub, read_router=router, tile_feed=tile_feed,
-                     replica_engines=replica_engines, replica_layer_engines=replica_layer_engines)
+                     replica_engines=replica_engines)
     try:
         yield state
     finally:
@@ -112,10 +104,7 @@ async def open_state(settings: Settings) -> AsyncIterator[AppState]:
             await router.close()
             for replica_engine in replica_engines.values():
                 replica_engine.dispose()
-            for replica_layer_engine in replica_layer_engines.values():
-                await replica_layer_engine.dispose()
         await read_pool.close()
         await hub.stop()
         await tile_feed.stop()
         engine.dispose()
-        await layer_engine.dispose()

@@ -19,6 +19,10 @@ Beside the two servers, every tile run also measures ``sql``: the raw ``ST_AsMVT
 is a ratio to the statement's in the same round. With ``--nginx`` (Debian's nginx installed), the tile workloads
 also run through an nginx ``proxy_cache`` (``tiles/nginx.py``) in front of a second API process of its own.
 
+With ``--base-tree DIR`` (a checkout or ``git archive`` export of another revision, e.g. the commit before a
+change), a third server, ``base``, runs the API from that directory with this environment's Python, in the same
+rounds: ``dolbom_vs_base`` is then the change's own ratio, measured interleaved with tipg and the SQL.
+
 Clients are a minimal asyncio HTTP/1.1 keep-alive client (one connection per client) so that the load generator
 costs little next to the servers on a small machine. A round runs every workload at every concurrency on both
 servers, alternating which goes first; the ratio of a round is dolbom req/s over tipg req/s.
@@ -65,18 +69,20 @@ WORKLOADS = ("items_bbox", "items_cql2", "tiles_cold", "tiles_cached", "tiles_re
 
 
 @contextmanager
-def server(cmd: list[str], env: dict[str, str], probe: str, port: int) -> Iterator[str]:
-    """Start ``cmd`` and wait until ``probe`` answers 200; yields the base URL; stops it afterwards."""
+def server(cmd: list[str], env: dict[str, str], probe: str, port: int, *, cwd: Path = PROJECT_ROOT) -> Iterator[str]:
+    """Start ``cmd`` in ``cwd`` and wait until ``probe`` answers 200; yields the base URL; stops it afterwards."""
     base = f"http://127.0.0.1:{port}"
-    with running_server(cmd, base_url=base, ready_path=probe, env={**os.environ, **env}, timeout_s=120):
+    with running_server(cmd, base_url=base, ready_path=probe, env={**os.environ, **env}, cwd=cwd, timeout_s=120):
         yield base
 
 
-def dolbom_server(database_url: str) -> Any:
-    """Our API (one uvicorn worker)."""
+def dolbom_server(database_url: str, tree: Path | None = None) -> Any:
+    """Our API (one uvicorn worker); from the source directory ``tree`` instead of this one when given."""
     port = free_port()
     cmd = uvicorn_command(sys.executable, "api.app:create_app", port, factory=True, fast=False) + ["--workers", "1"]
-    return server(cmd, {"DATABASE_URL": database_url}, "/ogc/conformance", port)
+    if tree is None:
+        return server(cmd, {"DATABASE_URL": database_url}, "/ogc/conformance", port)
+    return server(cmd, {"DATABASE_URL": database_url, "PYTHONPATH": str(tree)}, "/ogc/conformance", port, cwd=tree)
 
 
 def tipg_server(tipg_python: Path, database_url: str) -> Any:
@@ -252,20 +258,32 @@ def _maybe_nginx(database_url: str, enabled: bool, valid_s: int) -> Iterator[str
         yield base
 
 
+@contextmanager
+def _maybe_base(database_url: str, tree: Path | None) -> Iterator[str | None]:
+    """The API of another source tree (``--base-tree``), or None."""
+    if tree is None:
+        yield None
+        return
+    with dolbom_server(database_url, tree) as base:
+        yield base
+
+
 def run(engine: Engine, database_url: str, *, tipg_python: Path, requests: int, rounds: int,
         concurrencies: tuple[int, ...], nginx: bool = False, nginx_valid_s: int = 1,
-        cached_passes: int = 1) -> dict[str, Any]:
+        cached_passes: int = 1, base_tree: Path | None = None) -> dict[str, Any]:
     """Interleaved rounds; returns req/s per (workload, concurrency, server) and per-round ratios."""
     inputs = workload_inputs(engine, requests=requests, rounds=rounds) | {"cached_passes": cached_passes}
     rates: dict[str, dict[str, list[float]]] = {}
     with dolbom_server(database_url) as dolbom, tipg_server(tipg_python, database_url) as tipg, \
-            _maybe_nginx(database_url, nginx, nginx_valid_s) as nginx_base:
+            _maybe_nginx(database_url, nginx, nginx_valid_s) as nginx_base, \
+            _maybe_base(database_url, base_tree) as other_base:
         bases = {"dolbom": dolbom, "tipg": tipg}
         if nginx_base is not None:
             bases["nginx"] = nginx_base
+        if other_base is not None:
+            bases["base"] = other_base
         for name, base in bases.items():  # warm every server (connection pools, catalog, PostgreSQL caches)
-            asyncio.run(throughput(base, paths("items_bbox", "dolbom" if name == "nginx" else name, inputs, 0)[:20],
-                                   4))
+            asyncio.run(throughput(base, paths("items_bbox", _api(name), inputs, 0)[:20], 4))
         chunk = 0
         for round_no in range(rounds):
             for concurrency in concurrencies:
@@ -282,7 +300,7 @@ def run(engine: Engine, database_url: str, *, tipg_python: Path, requests: int, 
                             sql_tiles = inputs["tile_chunks"][chunk]
                             rate = asyncio.run(sql_throughput(database_url, sql_tiles, concurrency))
                         else:
-                            request_paths = paths(kind, "dolbom" if name == "nginx" else name, inputs, chunk)
+                            request_paths = paths(kind, _api(name), inputs, chunk)
                             rate, seen = asyncio.run(throughput(
                                 bases[name], request_paths, concurrency,
                                 etags=etags.get(name) if kind == "tiles_revalidate" else None))
@@ -300,9 +318,16 @@ def run(engine: Engine, database_url: str, *, tipg_python: Path, requests: int, 
             "ratio_median": statistics.median(ratios), "ratio_min": min(ratios), "ratio_max": max(ratios),
             "rounds": len(ratios),
         }
-        for other in ("nginx", "sql"):
+        for other in ("nginx", "sql", "base"):
             if other in by_server:
                 row[f"{other}_rps_median"] = statistics.median(by_server[other])
+        if "base" in by_server:  # this tree / the base tree, per round
+            row["dolbom_vs_base"] = _spread([d / b for d, b in zip(by_server["dolbom"], by_server["base"],
+                                                                   strict=True)])
+            row["base_vs_tipg"] = _spread([b / t for b, t in zip(by_server["base"], by_server["tipg"], strict=True)])
+            if "sql" in by_server:
+                row["base_vs_sql"] = _spread([b / q for b, q in zip(by_server["base"], by_server["sql"],
+                                                                    strict=True)])
         if "nginx" in by_server:
             row["nginx_vs_tipg"] = _spread([n / t for n, t in zip(by_server["nginx"], by_server["tipg"], strict=True)])
         if "sql" in by_server:  # a tile served / the raw statement of that tile: > 1 means cheaper than the SQL
@@ -315,6 +340,11 @@ def run(engine: Engine, database_url: str, *, tipg_python: Path, requests: int, 
     return {"requests_per_run": requests, "rounds": rounds, "results": table,
             "tiles_per_cold_run": len(inputs["tile_chunks"][0]), "cached_passes": cached_passes,
             "nginx_valid_s": nginx_valid_s if nginx else None}
+
+
+def _api(name: str) -> str:
+    """Whose paths a server answers: nginx and the base tree serve dolbom's."""
+    return "dolbom" if name in ("nginx", "base") else name
 
 
 def _spread(values: list[float]) -> dict[str, float]:
@@ -344,6 +374,19 @@ def print_table(report: dict[str, Any]) -> None:
                   f"{cell(row, 'nginx_vs_tipg'):>18}{cell(row, 'nginx_vs_sql'):>18}")
 
 
+def print_base(report: dict[str, Any]) -> None:
+    """The ratios to the base tree's API (``--base-tree``), when it ran."""
+    rows = [row for row in report["results"] if "dolbom_vs_base" in row]
+    if not rows:
+        return
+    print(f"\n{'workload':<18}{'clients':>8}{'base/s':>9}{'dolbom/base':>20}{'base/tipg':>20}{'base/sql':>20}")
+    for row in rows:
+        cells = [f"{r['median']:.2f} [{r['min']:.2f}-{r['max']:.2f}]" if (r := row.get(name)) else "-"
+                 for name in ("dolbom_vs_base", "base_vs_tipg", "base_vs_sql")]
+        print(f"{row['workload']:<18}{row['clients']:>8}{row['base_rps_median']:>9.0f}"
+              + "".join(f"{c:>20}" for c in cells))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, prepare data and tipg, run, print and save."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_layers", description=__doc__.split("\n")[0])
@@ -359,6 +402,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="passes over the tile list in tiles_cached / tiles_revalidate (default 5)")
     parser.add_argument("--nginx", action="store_true", help="also tiles through an nginx proxy_cache (Debian nginx)")
     parser.add_argument("--nginx-valid-s", type=int, default=1, help="nginx: seconds before revalidation")
+    parser.add_argument("--base-tree", type=Path,
+                        help="also run the API of this source directory (e.g. a git archive of the commit before a "
+                             "change) as 'base', interleaved")
     parser.add_argument("--output", type=Path, help="write the JSON report here (default benchmarks/results/)")
     args = parser.parse_args(argv)
 
@@ -369,7 +415,7 @@ def main(argv: list[str] | None = None) -> int:
         environment.update(check_database(engine))
         return run(engine, url, tipg_python=tipg_python, requests=args.requests, rounds=args.rounds,
                    concurrencies=tuple(args.clients), nginx=args.nginx, nginx_valid_s=args.nginx_valid_s,
-                   cached_passes=args.cached_passes)
+                   cached_passes=args.cached_passes, base_tree=args.base_tree)
 
     if args.url:
         engine = make_engine(args.url)
@@ -383,6 +429,7 @@ def main(argv: list[str] | None = None) -> int:
             report = go(engine, engine.url.render_as_string(hide_password=False))
     report["environment"] = environment
     print_table(report)
+    print_base(report)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     path = args.output or RESULTS_DIR / f"bench_layers-{stamp}.json"
     path.parent.mkdir(parents=True, exist_ok=True)

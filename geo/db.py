@@ -2,12 +2,14 @@
 
 Search statements are ``psycopg.sql`` compositions run on the driver connection: ``driver_connection`` finds it
 under a SQLAlchemy ``Connection`` or ``Session`` (the same transaction) and ``make_read_pool`` opens an async
-psycopg pool for the API's read path.
+psycopg pool for the API's read path. Map layers build SQLAlchemy Core statements and run them on that same pool:
+``psycopg_query`` turns one into SQL text and parameters (compiled once per statement shape), ``fetch_all_async``
+runs it, one statement, one round trip.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeAlias
 
@@ -15,8 +17,10 @@ import psycopg
 from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import Connection, Engine, TextClause, create_engine, make_url, text
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import ClauseElement
 
 from geo.settings import Settings, normalise_url
 
@@ -105,16 +109,15 @@ async def _configure_read_connection(conn: psycopg.AsyncConnection[Any]) -> None
 
 
 # Connection pools of one API worker process (api/app.py sizes its pools from these): the sync engine (pool,
-# overflow), the async layer engine for features and tiles (pool, overflow), and the vacancy LISTEN connection;
-# the read pool adds ``read_pool_size``. Every worker has its own, so the server may open N times as many.
+# overflow) and the vacancy LISTEN connection; the read pool (searches, map layers, tiles) adds
+# ``read_pool_size``. Every worker has its own, so the server may open N times as many.
 API_ENGINE_POOL = (10, 10)
-API_LAYER_POOL = (32, 8)
 API_LISTEN_CONNECTIONS = 1
 
 
 def api_connections_per_worker(settings: Settings) -> int:
     """The most database connections one API worker process opens (all its pools full)."""
-    return sum(API_ENGINE_POOL) + sum(API_LAYER_POOL) + settings.database.read_pool_size + API_LISTEN_CONNECTIONS
+    return sum(API_ENGINE_POOL) + settings.database.read_pool_size + API_LISTEN_CONNECTIONS
 
 
 def make_read_pool(settings: Settings, *, min_size: int = 2, max_size: int = 10, url: str | None = None,
@@ -178,10 +181,56 @@ def check_database(engine: Engine) -> dict[str, str]:
     return {"postgresql": str(pg), "postgis": str(postgis)}
 
 
-def make_async_engine(url: str | None = None, *, settings: Settings | None = None, **kwargs: Any) -> AsyncEngine:
-    """Async engine (psycopg 3) for ``url``, or for ``settings``' database; no pre-ping per checkout."""
-    if url is None:
-        if settings is None:
-            raise ValueError("make_async_engine needs a url or settings")
-        url = settings.effective_database_url
-    return create_async_engine(url, **_with_connect_args(url, settings, kwargs))
+PSYCOPG = postgresql.psycopg.dialect()  # type: ignore[attr-defined]
+_COMPILED_MAX = 512
+RowProcessors: TypeAlias = tuple[Callable[[Any], Any] | None, ...]
+_compiled: dict[Any, tuple[SQLCompiler, RowProcessors]] = {}
+
+
+def _compile(stmt: ClauseElement) -> tuple[SQLCompiler, RowProcessors, Any]:
+    """The compiled form of ``stmt``, its result columns' processors, and its cache key (None: not cacheable)."""
+    key = stmt._generate_cache_key()
+    cached = _compiled.get(key.key) if key is not None else None
+    if cached is None:
+        compiled: SQLCompiler = stmt.compile(dialect=PSYCOPG, cache_key=key)  # type: ignore[assignment]
+        processors = tuple(column.type.result_processor(PSYCOPG, None) for column in compiled._result_columns)
+        cached = (compiled, processors)
+        if key is not None:
+            if len(_compiled) >= _COMPILED_MAX:  # filters make many shapes: start again rather than grow
+                _compiled.clear()
+            _compiled[key.key] = cached
+    return cached[0], cached[1], key
+
+
+def psycopg_query(stmt: ClauseElement) -> tuple[str, dict[str, Any]]:
+    """SQL text (psycopg's paramstyle) and bound values of a SQLAlchemy Core statement, to run on a psycopg
+    connection of the read pool.
+
+    Compiled once per statement shape (SQLAlchemy's cache key, as an engine's compiled cache does: the values are
+    not part of it), so a request pays for building its statement and extracting its values, not for compiling.
+    Expanding ``IN`` lists are rendered for the values given, and the types' bind processors applied."""
+    compiled, _, key = _compile(stmt)
+    return _query_of(compiled, key)
+
+
+def _query_of(compiled: SQLCompiler, key: Any) -> tuple[str, dict[str, Any]]:
+    params = compiled.construct_params(extracted_parameters=key.bindparams if key is not None else None)
+    expanded = compiled.construct_expanded_state(params)
+    values = dict(expanded.parameters)
+    for name, process in expanded.processors.items():
+        if name in values and process is not None:
+            values[name] = process(values[name])
+    return expanded.statement, values
+
+
+async def fetch_all_async(conn: psycopg.AsyncConnection[Any], stmt: ClauseElement) -> list[tuple[Any, ...]]:
+    """The rows of ``stmt`` (SQLAlchemy Core) on ``conn``, an autocommit connection of the read pool: one
+    statement, one round trip (prepared after its first use on that connection, like the searches). Values come
+    back as the SQLAlchemy types of the columns say (e.g. arrays of a PostgreSQL enum as lists)."""
+    compiled, processors, key = _compile(stmt)
+    query, values = _query_of(compiled, key)
+    cursor = await conn.execute(query, values)  # type: ignore[arg-type]
+    rows = await cursor.fetchall()
+    if not any(processors):
+        return rows
+    return [tuple(v if p is None else p(v) for p, v in zip(processors, row, strict=False)) for row in rows]

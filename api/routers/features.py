@@ -1,7 +1,8 @@
 """OGC API - Features (Parts 1 Core, 2 CRS, 3 Filtering; the drafts of Part 6 property selection and Part 8
 sorting) over the layer registry, under ``/ogc``.
 
-Handlers parse parameters, run the statements of ``geo.layers.features`` on the async engine and serialise;
+Handlers parse parameters, run the statements of ``geo.layers.features`` on a connection of the read pool (one
+statement per read, ``geo.db.fetch_all_async``) and serialise;
 JSON (GeoJSON for items) or HTML by ``f`` or the Accept header. Queryables are accepted as plain query parameters
 (``?capacity=50``) on items and exports; ``POST /ogc/collections/{id}/search`` takes the same query as a JSON body
 (for long CQL2 JSON filters), and ``POST .../items`` a CQL2 JSON filter as its body (OWSLib's ``cql=``).
@@ -27,11 +28,12 @@ from fastapi.routing import APIRoute
 from sqlalchemy import Connection
 from starlette.background import BackgroundTask
 
-from api.deps import EngineDep, LayerEngineDep, SettingsDep
+from api.deps import EngineDep, ReadConnDep, SettingsDep
 from api.errors import domain_problem, status_for, validation_problem
 from api.openapi import keep_referenced_schemas, openapi_30
 from api.routers.layer_common import CACHE_CONTROL, dumps, etag_response, not_modified
 from api.schemas.ogc import SearchBody
+from geo.db import fetch_all_async
 from geo.errors import DolbomError, InvalidQuery, NotFound
 from geo.layers.base import Layer
 from geo.layers.cql import parse_filter
@@ -290,15 +292,13 @@ def _instant(value: date | datetime | None, *, end: bool) -> str | None:
     return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-async def _collection(request: Request, engine: LayerEngineDep, layer: Layer) -> dict[str, Any]:
+async def _collection(request: Request, conn: ReadConnDep, layer: Layer) -> dict[str, Any]:
     base = _base(request) + f"/collections/{layer.id}"
-    async with engine.connect() as conn:
-        bbox = (await conn.execute(extent_statement(layer))).one()
+    bbox = (await fetch_all_async(conn, extent_statement(layer)))[0]
     extent: dict[str, Any] = {"spatial": {"bbox": [list(bbox) if bbox[0] is not None else [-180, -90, 180, 90]],
                                           "crs": DEFAULT.uri}}
     if layer.temporal:
-        async with engine.connect() as conn:
-            first, last = (await conn.execute(temporal_extent_statement(layer))).one()
+        first, last = (await fetch_all_async(conn, temporal_extent_statement(layer)))[0]
         extent["temporal"] = {"interval": [[_instant(first, end=False), _instant(last, end=True)]],
                               "trs": "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian"}
     root = str(request.base_url).rstrip("/")
@@ -332,9 +332,9 @@ async def _collection(request: Request, engine: LayerEngineDep, layer: Layer) ->
 
 @router.get("/collections", summary="Feature collections (one per registered layer)", response_class=Response,
             responses=JSON_OR_HTML)
-async def collections(request: Request, engine: LayerEngineDep, f: FormatParam = None) -> Response:
+async def collections(request: Request, conn: ReadConnDep, f: FormatParam = None) -> Response:
     """Every registered layer as a collection."""
-    items = [await _collection(request, engine, layer) for layer in LAYERS.values()]
+    items = [await _collection(request, conn, layer) for layer in LAYERS.values()]
     links = [{"rel": "self", "href": _base(request) + "/collections", "type": JSON, "title": "collections"},
              _alternate(request, _base(request) + "/collections", JSON)]
     if _wants_html(request, f):
@@ -346,10 +346,10 @@ async def collections(request: Request, engine: LayerEngineDep, f: FormatParam =
 
 @router.get("/collections/{collection_id}", summary="One feature collection", response_class=Response,
             responses=JSON_OR_HTML)
-async def collection(request: Request, collection_id: CollectionId, engine: LayerEngineDep,
+async def collection(request: Request, collection_id: CollectionId, conn: ReadConnDep,
                      f: FormatParam = None) -> Response:
     """Metadata of one layer: extent, CRSs, links to items, queryables, tiles and exports."""
-    body = await _collection(request, engine, _layer(collection_id))
+    body = await _collection(request, conn, _layer(collection_id))
     if _wants_html(request, f):
         return _page(body["title"], f"<p>{html.escape(body['description'])}</p>" + _links_html(body["links"]))
     return _json(body)
@@ -440,12 +440,14 @@ def items_query(request: Request, layer: Layer, settings_max: int, *, limit: int
     )
 
 
-def _feature(row: Any, names: tuple[str, ...]) -> dict[str, Any]:
+def _feature(row: tuple[Any, ...], names: tuple[str, ...]) -> dict[str, Any]:
+    """The GeoJSON feature of a row ``(id, *names, geometry[, ...])`` of ``items_statement``/``item_statement``."""
+    geometry = row[len(names) + 1]
     return {
         "type": "Feature",
-        "id": row.id,
-        "geometry": orjson.Fragment(row.geometry) if row.geometry is not None else None,
-        "properties": {name: getattr(row, name) for name in names},
+        "id": row[0],
+        "geometry": orjson.Fragment(geometry) if geometry is not None else None,
+        "properties": dict(zip(names, row[1:len(names) + 1], strict=True)),
     }
 
 
@@ -463,14 +465,14 @@ def _alternate(request: Request, href: str, media_type: str) -> dict[str, Any]:
             "title": f"this document as HTML (the default is {media_type})"}
 
 
-async def _page_of(engine: Any, layer: Layer, query: ItemsQuery) -> tuple[list[dict[str, Any]], int]:
-    """The features of one page of ``query`` and the number matched."""
-    async with engine.connect() as conn:
-        rows = (await conn.execute(items_statement(layer, query))).all()
-        if rows:
-            matched = int(rows[0].number_matched)
-        else:
-            matched = int((await conn.execute(count_statement(layer, query))).scalar_one())
+async def _page_of(conn: ReadConnDep, layer: Layer, query: ItemsQuery) -> tuple[list[dict[str, Any]], int]:
+    """The features of one page of ``query`` and the number matched: one statement (the count is a window over
+    the page's rows), two for a page past the last match (then the count alone)."""
+    rows = await fetch_all_async(conn, items_statement(layer, query))
+    if rows:
+        matched = int(rows[0][-1])
+    else:
+        matched = int((await fetch_all_async(conn, count_statement(layer, query)))[0][0])
     names = selected(layer, query)
     return [_feature(row, names) for row in rows], matched
 
@@ -480,7 +482,7 @@ async def _page_of(engine: Any, layer: Layer, query: ItemsQuery) -> tuple[list[d
 async def items(
     request: Request,
     collection_id: CollectionId,
-    engine: LayerEngineDep,
+    conn: ReadConnDep,
     settings: SettingsDep,
     limit: Annotated[int, Query(ge=1, le=100_000, description="page size (clamped to the configured maximum)")] = 10,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
@@ -503,15 +505,15 @@ async def items(
     query = items_query(request, layer, settings.search.max_page_limit, limit=limit, offset=offset, bbox=bbox,
                         bbox_crs=bbox_crs, datetime_=datetime, filter_=filter, filter_lang=filter_lang,
                         filter_crs=filter_crs, crs=crs, properties=properties, sortby=sortby)
-    return await _items_answer(request, engine, layer, query, f)
+    return await _items_answer(request, conn, layer, query, f)
 
 
-async def _items_answer(request: Request, engine: Any, layer: Layer, query: ItemsQuery, f: str | None,
+async def _items_answer(request: Request, conn: ReadConnDep, layer: Layer, query: ItemsQuery, f: str | None,
                         posted: dict[str, Any] | None = None) -> Response:
     """The page of ``query`` as GeoJSON (or HTML) with self/alternate/collection/next/prev links; for a POST, the
     links to pages carry its ``posted`` body to send again."""
     offset = query.offset
-    features, matched = await _page_of(engine, layer, query)
+    features, matched = await _page_of(conn, layer, query)
     page = query.limit or len(features)
     again = {} if posted is None else {"method": "POST", "body": posted}
     links = [{"rel": "self", "href": str(request.url), "type": GEOJSON, "title": "this page", **again},
@@ -539,7 +541,7 @@ async def _items_answer(request: Request, engine: Any, layer: Layer, query: Item
 async def items_by_post(
     request: Request,
     collection_id: CollectionId,
-    engine: LayerEngineDep,
+    conn: ReadConnDep,
     settings: SettingsDep,
     cql2: Annotated[dict[str, Any], Body(description="CQL2 JSON filter, ANDed with a filter parameter")],
     limit: Annotated[int, Query(ge=1, le=100_000, description="page size (clamped to the configured maximum)")] = 10,
@@ -562,7 +564,7 @@ async def items_by_post(
                         filter_crs=filter_crs, crs=crs, properties=properties, sortby=sortby)
     body_filter = parse_filter(orjson.dumps(cql2).decode(), lang="cql2-json")
     query = ItemsQuery(**{**query.__dict__, "filter": and_filters(query.filter, body_filter)})
-    return await _items_answer(request, engine, layer, query, None, posted=cql2)
+    return await _items_answer(request, conn, layer, query, None, posted=cql2)
 
 
 SEARCH_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -573,7 +575,7 @@ SEARCH_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 @router.post("/collections/{collection_id}/search", summary="Features of a collection by a JSON query (CQL2 JSON)",
              response_class=Response, responses=SEARCH_RESPONSES)
-async def search(request: Request, collection_id: CollectionId, engine: LayerEngineDep, settings: SettingsDep,
+async def search(request: Request, collection_id: CollectionId, conn: ReadConnDep, settings: SettingsDep,
                  body: Annotated[SearchBody, Body()]) -> Response:
     """The items of a collection for a query sent as JSON (a long CQL2 JSON ``filter``, ``bbox``, ``datetime``,
     ``sortby``, ``properties``, ``limit``/``offset``, ``crs``): the same FeatureCollection as GET items. Reads
@@ -597,7 +599,7 @@ async def search(request: Request, collection_id: CollectionId, engine: LayerEng
         sortby=parse_sortby(layer, body.sortby if isinstance(body.sortby, str) else ",".join(body.sortby))
         if body.sortby else (),
     )
-    features, matched = await _page_of(engine, layer, query)
+    features, matched = await _page_of(conn, layer, query)
     page = query.limit or len(features)
     href = _base(request) + f"/collections/{layer.id}/search"
     sent = body.model_dump(by_alias=True, exclude_none=True)
@@ -617,7 +619,7 @@ async def search(request: Request, collection_id: CollectionId, engine: LayerEng
 
 @router.get("/collections/{collection_id}/items/{feature_id}", summary="One feature", response_class=Response,
             responses=GEOJSON_OR_HTML)
-async def item(request: Request, collection_id: CollectionId, feature_id: FeatureId, engine: LayerEngineDep,
+async def item(request: Request, collection_id: CollectionId, feature_id: FeatureId, conn: ReadConnDep,
                crs: Annotated[str | None, Query(max_length=200, description="output CRS URI")] = None,
                f: FormatParam = None) -> Response:
     """One feature by id, in the requested CRS."""
@@ -628,8 +630,8 @@ async def item(request: Request, collection_id: CollectionId, feature_id: Featur
     typed = feature_id_value(layer, feature_id)
     row = None
     if typed is not None:
-        async with engine.connect() as conn:
-            row = (await conn.execute(item_statement(layer, typed, crs=served))).first()
+        rows = await fetch_all_async(conn, item_statement(layer, typed, crs=served))
+        row = rows[0] if rows else None
     if row is None:
         raise NotFound(f"{layer.id} has no feature {feature_id!r}")
     feature = _feature(row, tuple(p.name for p in layer.properties))
@@ -640,7 +642,7 @@ async def item(request: Request, collection_id: CollectionId, feature_id: Featur
         {"rel": "collection", "href": _base(request) + f"/collections/{layer.id}", "type": JSON},
     ]
     if _wants_html(request, f):
-        return _page(f"{layer.id} {feature_id}", _table_html([{"id": row.id, **feature["properties"]}]))
+        return _page(f"{layer.id} {feature_id}", _table_html([{"id": row[0], **feature["properties"]}]))
     return etag_response(request, dumps(feature), GEOJSON, headers={"Content-Crs": f"<{served.uri}>"})
 
 

@@ -1,5 +1,5 @@
 """Shared pieces of the layer routers (OGC API - Features, tiles): JSON and ETag responses (their dependencies,
-``LayerEngineDep`` and ``TileCacheDep``, are in ``api/deps.py``)."""
+``ReadConnDep``, ``read_connection`` and ``TileCacheDep``, are in ``api/deps.py``)."""
 
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Request, Response
 from fastapi.routing import APIRoute
 
-from api.deps import LayerEngineDep, TileCacheDep
+from api.deps import AppStateDep, TileCacheDep, read_connection
 from api.routers import tiles as tile_routes
 from api.routers.features import (
     JSON_OR_HTML,
@@ -28,6 +28,7 @@ from api.routers.features import (
     _wants_html,
 )
 from api.routers.layer_common import dumps, etag_response
+from geo.db import fetch_all_async
 from geo.layers.base import Layer
 from geo.layers.features import extent_statement
 from geo.layers.registry import LAYERS
@@ -80,16 +81,17 @@ BOUNDS_TTL_S = 60.0
 _bounds_cache: dict[tuple[str, tuple[str, ...]], tuple[float, Bounds | None]] = {}
 
 
-async def _bounds(engine: LayerEngineDep, layers: list[Layer]) -> Bounds | None:
-    """The CRS84 box of ``layers``' data (None when they hold no feature), at most ``BOUNDS_TTL_S`` old."""
-    key = (engine.url.render_as_string(hide_password=True), tuple(layer.id for layer in layers))
+async def _bounds(request: Request, state: AppStateDep, layers: list[Layer]) -> Bounds | None:
+    """The CRS84 box of ``layers``' data (None when they hold no feature), at most ``BOUNDS_TTL_S`` old (per
+    database: the configured one)."""
+    key = (state.settings.effective_database_url, tuple(layer.id for layer in layers))
     cached = _bounds_cache.get(key)
     if cached is not None and time.monotonic() - cached[0] < BOUNDS_TTL_S:
         return cached[1]
     boxes = []
-    async with engine.connect() as conn:
+    async with read_connection(request, state) as conn:
         for layer in layers:
-            row = (await conn.execute(extent_statement(layer))).one()
+            row = (await fetch_all_async(conn, extent_statement(layer)))[0]
             if row[0] is not None:
                 boxes.append((float(row[0]), float(row[1]), float(row[2]), float(row[3])))
     bounds = union_bounds(boxes)
@@ -133,14 +135,15 @@ async def dataset_tilesets(request: Request, f: FormatParam = None) -> Response:
 
 @router.get("/tiles/{tileMatrixSetId}", summary="Tileset metadata of the combined map", response_class=Response,
             responses=JSON_OR_HTML)
-async def dataset_tileset(request: Request, tileMatrixSetId: TileMatrixSetId, engine: LayerEngineDep,
+async def dataset_tileset(request: Request, tileMatrixSetId: TileMatrixSetId, state: AppStateDep,
                           f: FormatParam = None) -> Response:
     """Limits, bounding box, vector layers and the templated tile link of the combined map's tileset."""
     tile_matrix_set(tileMatrixSetId)  # NotFound for an unknown set
     tms_id = tileMatrixSetId
     layers = list(LAYERS.values())
     root = str(request.base_url).rstrip("/")
-    body = tileset_document(f"{_base(request)}/tiles/{tms_id}", tms_id, layers, await _bounds(engine, layers),
+    body = tileset_document(f"{_base(request)}/tiles/{tms_id}", tms_id, layers,
+                            await _bounds(request, state, layers),
                             _base(request), title=COMBINED_TITLE,
                             description="; ".join(layer.title for layer in layers),
                             tilejson_url=f"{root}/tiles/{tile_routes.COMBINED}/tilejson.json")
@@ -150,10 +153,10 @@ async def dataset_tileset(request: Request, tileMatrixSetId: TileMatrixSetId, en
 @router.get("/tiles/{tileMatrixSetId}/{tileMatrix}/{tileRow}/{tileCol}", summary="A tile of the combined map",
             response_class=Response, responses=TILE)
 async def dataset_tile(request: Request, tileMatrixSetId: TileMatrixSetId, tileMatrix: TileMatrix, tileRow: TileRow,
-                       tileCol: TileCol, engine: LayerEngineDep, cache: TileCacheDep) -> Response:
+                       tileCol: TileCol, state: AppStateDep, cache: TileCacheDep) -> Response:
     """The tile of every layer at ``tileMatrix/tileRow/tileCol`` (= ``/tiles/all/{z}/{x}/{y}.mvt``)."""
     return await _tile(request, tile_routes.COMBINED, list(LAYERS.values()), tileMatrixSetId, tileMatrix, tileRow,
-                       tileCol, engine, cache)
+                       tileCol, state, cache)
 
 
 @router.get("/collections/{collection_id}/tiles", summary="Vector tilesets of a collection", response_class=Response,
@@ -169,7 +172,7 @@ async def collection_tilesets(request: Request, collection_id: CollectionId, f: 
 @router.get("/collections/{collection_id}/tiles/{tileMatrixSetId}", summary="Tileset metadata of a collection",
             response_class=Response, responses=JSON_OR_HTML)
 async def collection_tileset(request: Request, collection_id: CollectionId, tileMatrixSetId: TileMatrixSetId,
-                             engine: LayerEngineDep, f: FormatParam = None) -> Response:
+                             state: AppStateDep, f: FormatParam = None) -> Response:
     """Limits, bounding box, the vector layer's fields and the templated tile link of one layer's tileset."""
     layer = _layer(collection_id)
     tile_matrix_set(tileMatrixSetId)  # NotFound for an unknown set
@@ -177,7 +180,8 @@ async def collection_tileset(request: Request, collection_id: CollectionId, tile
     base = _base(request)
     root = str(request.base_url).rstrip("/")
     body = tileset_document(f"{base}/collections/{layer.id}/tiles/{tms_id}", tms_id, [layer],
-                            await _bounds(engine, [layer]), base, title=layer.title, description=layer.description,
+                            await _bounds(request, state, [layer]), base, title=layer.title,
+                            description=layer.description,
                             tilejson_url=f"{root}/tiles/{layer.id}/tilejson.json")
     return _respond(request, f, body, f"{layer.id} tileset ({tms_id})")
 
@@ -185,18 +189,18 @@ async def collection_tileset(request: Request, collection_id: CollectionId, tile
 @router.get("/collections/{collection_id}/tiles/{tileMatrixSetId}/{tileMatrix}/{tileRow}/{tileCol}",
             summary="A vector tile of a collection", response_class=Response, responses=TILE)
 async def collection_tile(request: Request, collection_id: CollectionId, tileMatrixSetId: TileMatrixSetId,
-                          tileMatrix: TileMatrix, tileRow: TileRow, tileCol: TileCol, engine: LayerEngineDep,
+                          tileMatrix: TileMatrix, tileRow: TileRow, tileCol: TileCol, state: AppStateDep,
                           cache: TileCacheDep) -> Response:
     """The layer's tile at ``tileMatrix/tileRow/tileCol`` (= ``/tiles/{id}/{z}/{x}/{y}.mvt``)."""
     layer = _layer(collection_id)
-    return await _tile(request, layer.id, [layer], tileMatrixSetId, tileMatrix, tileRow, tileCol, engine, cache)
+    return await _tile(request, layer.id, [layer], tileMatrixSetId, tileMatrix, tileRow, tileCol, state, cache)
 
 
 async def _tile(request: Request, layer_id: str, layers: list[Layer], tms_id: str, tile_matrix: str, row: int,
-                col: int, engine: LayerEngineDep, cache: TileCacheDep) -> Response:
+                col: int, state: AppStateDep, cache: TileCacheDep) -> Response:
     """404 outside the tileset's limits, else the tile of ``/tiles/{layer_id}/{z}/{col}/{row}.mvt``."""
-    z = check_tile(tms_id, tile_matrix, row, col, layers, await _bounds(engine, layers))
-    return await tile_routes.tile(request=request, layer_id=layer_id, z=z, x=col, y=row, engine=engine, cache=cache)
+    z = check_tile(tms_id, tile_matrix, row, col, layers, await _bounds(request, state, layers))
+    return await tile_routes.tile(request=request, layer_id=layer_id, z=z, x=col, y=row, state=state, cache=cache)
 
 
 # HEAD on every read (as in ``api.routers.features``), kept out of the OpenAPI documents.

@@ -6,8 +6,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request, Response
 
-from api.deps import LayerEngineDep, TileCacheDep
+from api.deps import AppStateDep, ReadConnDep, TileCacheDep, read_connection
 from api.routers.layer_common import dumps, etag_response
+from geo.db import fetch_all_async
 from geo.errors import NotFound
 from geo.layers.base import Layer
 from geo.layers.features import extent_statement
@@ -43,8 +44,11 @@ def _layers(layer_id: str) -> list[Layer]:
                 304: {"description": "Not modified: the tile matching If-None-Match (ETag) is still current"}})
 async def tile(request: Request, layer_id: LayerId, z: Annotated[int, Path(ge=0, le=MAX_ZOOM)],
                x: Annotated[int, Path(ge=0, le=2**MAX_ZOOM - 1)], y: Annotated[int, Path(ge=0, le=2**MAX_ZOOM - 1)],
-               engine: LayerEngineDep, cache: TileCacheDep) -> Response:
-    """The tile z/x/y (XYZ scheme); ETag = data version of exactly this tile, 304 on If-None-Match."""
+               state: AppStateDep, cache: TileCacheDep) -> Response:
+    """The tile z/x/y (XYZ scheme); ETag = data version of exactly this tile, 304 on If-None-Match.
+
+    A read connection is taken only when the cache cannot answer; a cold tile is one statement (its version and
+    its body), a tile cached in an older version one or two (the version, then the body if it changed)."""
     key = f"{layer_id}/{z}/{x}/{y}"
     current = cache.current(key)  # only keys served before are there: already validated
     if current is not None:  # the change feed vouches for its version: no database round trip
@@ -59,22 +63,24 @@ async def tile(request: Request, layer_id: LayerId, z: Annotated[int, Path(ge=0,
     ids = tuple(la.id for la in active)
     definition = definition_hash(active, z)
     tile_params = {"tile_z": z, "tile_x": x, "tile_y": y}
-    async with engine.connect() as conn:
+    async with read_connection(request, state) as conn:
         if not cache.seen(key):  # cold: version and tile in one round trip
             sql, constants = compiled_tile_and_version(ids, z)
-            row: Any = (await conn.exec_driver_sql(sql, {**constants, **tile_params})).one()
+            row: Any = await (await conn.execute(sql, {**constants, **tile_params})).fetchone()  # type: ignore[arg-type]
             etag = tile_etag(key, definition, int(row[0]), int(row[1]))
             body = bytes(row[2] or b"")
             cache.put(etag, body, key=key)
         else:
             version_sql, version_params = compiled_tile_version(ids, MARGIN)
-            version: Any = (await conn.exec_driver_sql(version_sql, {**version_params, **tile_params})).one()
+            version: Any = await (await conn.execute(
+                version_sql, {**version_params, **tile_params})).fetchone()  # type: ignore[arg-type]
             etag = tile_etag(key, definition, int(version[0]), int(version[1]))
             cached = cache.get(etag)
             if cached is None:
                 tile_sql, constants = compiled_tile(ids, z)
-                cached = bytes((await conn.exec_driver_sql(tile_sql, {**constants, **tile_params})).scalar_one()
-                               or b"")
+                tile_row: Any = await (await conn.execute(
+                    tile_sql, {**constants, **tile_params})).fetchone()  # type: ignore[arg-type]
+                cached = bytes(tile_row[0] or b"")
                 cache.put(etag, cached, key=key)
             body = cached
     # Versions read from a replica are not watched: the feed listens on the primary, and a replica may not
@@ -88,15 +94,14 @@ async def tile(request: Request, layer_id: LayerId, z: Annotated[int, Path(ge=0,
             responses={
                 200: {"description": "TileJSON 3.0.0", "content": {"application/json": {"schema": {"type": "object"}}}},
                 304: {"description": "Not modified: the document matching If-None-Match (ETag) is still current"}})
-async def tilejson_document(request: Request, layer_id: LayerId, engine: LayerEngineDep) -> Response:
+async def tilejson_document(request: Request, layer_id: LayerId, conn: ReadConnDep) -> Response:
     """TileJSON 3.0.0 with the tile URL template, zoom range, bounds and fields of each vector layer."""
     layers = _layers(layer_id)
     boxes = []
-    async with engine.connect() as conn:
-        for layer in layers:
-            row = (await conn.execute(extent_statement(layer))).one()
-            if row[0] is not None:
-                boxes.append(tuple(float(v) for v in row))
+    for layer in layers:
+        row = (await fetch_all_async(conn, extent_statement(layer)))[0]
+        if row[0] is not None:
+            boxes.append(tuple(float(v) for v in row))
     bounds = (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes),
               max(b[3] for b in boxes)) if boxes else None
     url = str(request.base_url).rstrip("/") + f"/tiles/{layer_id}/{{z}}/{{x}}/{{y}}.mvt"

@@ -348,9 +348,7 @@ def test_the_connection_budget_is_what_the_app_opens(settings: Settings, engine:
     with TestClient(create_app(settings)) as client:
         assert isinstance(client.app, DolbomAPI) and client.app.dolbom is not None
         state = client.app.dolbom
-        pools = (state.engine.pool.size() + state.engine.pool._max_overflow
-                 + state.layer_engine.pool.size() + state.layer_engine.pool._max_overflow
-                 + state.read_pool.max_size)
+        pools = state.engine.pool.size() + state.engine.pool._max_overflow + state.read_pool.max_size
     assert pools + 1 == api_connections_per_worker(settings)  # + the vacancy LISTEN connection
 
 

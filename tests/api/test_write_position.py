@@ -141,7 +141,7 @@ def test_a_write_without_a_position_gets_the_primary_marker() -> None:
     # The middleware reads only the read router of the app's state (``state_of``).
     unused = cast(Any, None)
     app.dolbom = AppState(  # type: ignore[attr-defined]
-        settings=unused, engine=unused, read_pool=unused, layer_engine=unused, tile_cache=unused,
+        settings=unused, engine=unused, read_pool=unused, tile_cache=unused,
         vacancy_hub=unused, read_router=cast(Any, _SilentPrimary()))
     with TestClient(app) as bare:
         response = bare.post("/things")

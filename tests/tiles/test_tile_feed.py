@@ -11,11 +11,12 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, event, text
+from sqlalchemy import Engine, text
 
 from api.app import create_app
 from api.state import AppState
 from geo.settings import Settings
+from tests.statement_util import Sent, recording_async_statements
 from tiles.cache import TileCache, boxes_meet, tile_box_3857
 from tiles.feed import parse_change
 
@@ -48,15 +49,13 @@ def feed_db(make_database: Callable[[str], Engine]) -> Engine:
 
 
 @contextmanager
-def serving(engine: Engine, **env: Any) -> Iterator[tuple[TestClient, AppState, list[str]]]:
-    """The app on ``engine``'s database with its feed listening; the list collects the layer engine's statements."""
+def serving(engine: Engine, **env: Any) -> Iterator[tuple[TestClient, AppState, list[Sent]]]:
+    """The app on ``engine``'s database with its feed listening; the list collects the statements its read pool
+    sends (``tests/statement_util.py``)."""
     settings = Settings(DATABASE_URL=engine.url.render_as_string(hide_password=False), **env)
-    with TestClient(create_app(settings)) as http:
+    with recording_async_statements() as statements, TestClient(create_app(settings)) as http:
         state = http.app.dolbom  # type: ignore[attr-defined]
         assert isinstance(state, AppState)
-        statements: list[str] = []
-        event.listen(state.layer_engine.sync_engine, "before_cursor_execute",
-                     lambda _c, _cur, sql, *_a: statements.append(sql))
         wait_until(lambda: state.tile_cache.watching)
         yield http, state, statements
 
@@ -90,6 +89,29 @@ def test_cached_tiles_and_304s_ask_the_database_nothing_and_a_change_reaches_the
         statements.clear()
         assert http.get(FAR_PATH, headers={"If-None-Match": far.headers["etag"]}).status_code == 304
         assert statements == []  # a change elsewhere leaves other tiles current
+
+
+def test_an_items_page_a_feature_and_a_cold_tile_are_one_statement_each_on_an_autocommit_connection(
+        feed_db: Engine) -> None:
+    # Issue 24: the layers read like the searches (no BEGIN, statement, ROLLBACK: one round trip per read).
+    cold = f"/tiles/facilities/{Z}/{X}/{Y + 3}.mvt"  # never asked in this app: rendered
+    with serving(feed_db, DOLBOM_TILE_VERSIONS_STALE_S=600) as (http, _state, statements):
+        http.get("/health")  # the pool's connections open (and run their setup) before counting
+        for path, params in (("/ogc/collections/facilities/items", {"bbox": "126.99,37.49,127.01,37.51"}),
+                             (PATH, {}), (cold, {})):
+            statements.clear()
+            answer = http.get(path, params=params)
+            assert answer.status_code == 200, answer.text
+            assert len(statements) == 1 and statements[0].autocommit, (path, statements)
+        assert http.get("/ogc/collections/facilities/items", params={"bbox": "126.99,37.49,127.01,37.51"}).json()[
+            "numberMatched"] == 1
+        feature_id = http.get("/ogc/collections/facilities/items").json()["features"][0]["id"]
+        statements.clear()
+        assert http.get(f"/ogc/collections/facilities/items/{feature_id}").status_code == 200
+        assert len(statements) == 1 and statements[0].autocommit
+        statements.clear()
+        assert http.get(PATH).status_code == http.get(cold).status_code == 200
+        assert statements == []  # cached and current: no statement at all
 
 
 def test_a_dropped_listener_falls_back_to_the_database_within_the_staleness_bound(feed_db: Engine) -> None:
