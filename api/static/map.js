@@ -235,10 +235,21 @@ const BOUNDARY_STYLES = {
   admin_dongs: {weight: 0.7, color: "#7a7a99", dashArray: "3 3", fill: false},
 };
 
-// Leaflet.VectorGrid is a deferred script (the first markers do not need it): it has run by DOMContentLoaded.
+// Scripts the first markers do not need are loaded after them (startTheRest): fewer requests before the first
+// markers, which the browser queues six at a time per server.
+function loadScript(src) {
+  return new Promise((resolve) => {
+    const script = document.createElement("script");
+    script.src = src;
+    script.onload = () => resolve(true);
+    script.onerror = () => resolve(false);
+    document.body.appendChild(script);
+  });
+}
+let vectorGridScript = null;
 function vectorGridLoaded() {
-  if (document.readyState !== "loading") return Promise.resolve();
-  return new Promise((resolve) => document.addEventListener("DOMContentLoaded", resolve, {once: true}));
+  vectorGridScript ??= loadScript("/static/vendor/vectorgrid/Leaflet.VectorGrid.bundled.min.js");
+  return vectorGridScript;
 }
 
 async function addVectorBase(layerId) {
@@ -289,6 +300,7 @@ function addOnlineOsm() {
 }
 
 async function setupBaseMap() {
+  vectorGridLoaded();  // its download overlaps the TileJSON requests
   const loaded = await Promise.all([addVectorBase("districts"), addVectorBase("admin_dongs")]);
   if (!loaded.some(Boolean)) document.getElementById("basemap-note").hidden = false;
   addOnlineOsm();
@@ -963,6 +975,7 @@ let restStarted = false;
 function startTheRest() {
   if (restStarted) return;
   restStarted = true;
+  loadScript("/static/bookings.js");  // the care-slot booking (it uses this script's map, home and words)
   showEnvironment();
   setupBaseMap();
   loadConfig();
