@@ -141,6 +141,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(portal_queue.router)
     app.include_router(portal_disclosure.router)
     app.include_router(portal_officer.router)
-    app.mount("/static", StaticAssets(directory=map_page.STATIC_DIR), name="static")
+    app.mount("/static", StaticAssets(directory=map_page.STATIC_DIR, compress=settings.server.compress), name="static")
     check_write_routes(app)
     return app

@@ -10,11 +10,15 @@ Content-Length (known only once compressed; RFC 9110 allows leaving it out). Off
 
 ``StaticAssets`` is ``StaticFiles`` with ``Cache-Control``: vendored libraries (``/static/vendor/``, versioned
 in their directory, changed only with a release of ours) are cached a day; our own scripts and styles are
-revalidated every time (their ETag, 304).
+revalidated every time (their ETag, 304). With compression on, a text asset is gzipped once (level 9) and kept in
+memory until the file changes (its size or mtime): the map's first load asks for nine assets at once, and
+gzipping them on every request (Leaflet alone is 148 KB) delayed them and the first page of centres behind them
+on a loaded server (benchmarks/README.md, issue 24).
 """
 
 from __future__ import annotations
 
+import gzip
 import os
 from typing import Any
 
@@ -26,6 +30,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 MVT = "application/vnd.mapbox-vector-tile"
 GZIP_LEVEL = 6
+STATIC_GZIP_LEVEL = 9  # once per file: the smallest answer
+STATIC_COMPRESSED_TYPES = ("text/", "application/javascript", "application/json", "image/svg+xml")
 MIN_SIZE_BYTES = 1000  # below a packet's worth, compression gains nothing
 VENDOR_MAX_AGE_S = 86_400
 
@@ -78,11 +84,39 @@ class Compression:
 
 
 class StaticAssets(StaticFiles):
-    """Static files with ``Cache-Control``: a day for ``vendor/``, revalidation for the rest."""
+    """Static files with ``Cache-Control`` (a day for ``vendor/``, revalidation for the rest); with ``compress``,
+    text assets gzipped once and answered from memory to clients that accept gzip."""
 
-    def file_response(self, full_path: str | os.PathLike[str], *args: Any, **kwargs: Any) -> Response:
-        """The file's response with its ``Cache-Control``."""
-        response = super().file_response(full_path, *args, **kwargs)
+    def __init__(self, *args: Any, compress: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.compress = compress
+        self._gzipped: dict[str, tuple[int, int, bytes]] = {}  # path -> (mtime_ns, size, gzip bytes)
+
+    def file_response(self, full_path: str | os.PathLike[str], stat_result: os.stat_result, scope: Scope,
+                      status_code: int = 200) -> Response:
+        """The file's response with its ``Cache-Control``; the gzip bytes from memory when they apply."""
+        response = super().file_response(full_path, stat_result, scope, status_code)
         vendored = f"{os.sep}vendor{os.sep}" in os.fspath(full_path)
         response.headers["cache-control"] = f"public, max-age={VENDOR_MAX_AGE_S}" if vendored else "public, no-cache"
-        return response
+        request = Headers(scope=scope)
+        if (not self.compress or response.status_code != 200 or scope["method"] != "GET" or "range" in request
+                or "gzip" not in request.get("accept-encoding", "")
+                or not response.media_type or not response.media_type.startswith(STATIC_COMPRESSED_TYPES)
+                or stat_result.st_size < MIN_SIZE_BYTES):
+            return response
+        body = self._gzip_of(os.fspath(full_path), stat_result)
+        headers = {k: v for k, v in response.headers.items() if k not in ("content-length", "accept-ranges")}
+        # Compression (outside) passes an encoded answer through and makes its ETag weak.
+        compressed = Response(body, status_code=200, headers=headers | {"content-encoding": "gzip"})
+        compressed.headers.add_vary_header("Accept-Encoding")
+        return compressed
+
+    def _gzip_of(self, path: str, stat_result: os.stat_result) -> bytes:
+        """The file gzipped, from memory while its mtime and size are those of ``stat_result``."""
+        cached = self._gzipped.get(path)
+        if cached and cached[:2] == (stat_result.st_mtime_ns, stat_result.st_size):
+            return cached[2]
+        with open(path, "rb") as file:  # once per file and change: a blocking read is cheaper than a thread hop
+            body = gzip.compress(file.read(), compresslevel=STATIC_GZIP_LEVEL, mtime=0)
+        self._gzipped[path] = (stat_result.st_mtime_ns, stat_result.st_size, body)
+        return body

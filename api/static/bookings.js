@@ -1,5 +1,5 @@
 // dolbom map: bookable holiday / night / 24-hour / hourly care slots near home (GET /bookings/slots).
-// Loaded after map.js; uses its map, home, chosenAge(), t(), fmtNumber() and term().
+// Loaded by map.js once the first markers are drawn; uses its map, home, chosenAge(), t(), fmtNumber() and term().
 "use strict";
 
 const slotLayer = L.layerGroup().addTo(map);

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -63,6 +64,42 @@ def test_vendored_assets_are_cached_ours_revalidated(client: TestClient) -> None
     assert vendor.headers["cache-control"] == "public, max-age=86400"
     assert ours.headers["cache-control"] == "public, no-cache" and ours.headers["etag"]
     assert vendor.headers["content-encoding"] == "gzip"
+
+
+def test_static_assets_are_gzipped_once_and_still_revalidate(client: TestClient) -> None:
+    from api.routers.map_page import STATIC_DIR
+
+    path = "/static/vendor/leaflet/leaflet.js"
+    headers, body = raw(client, path, GZIP)
+    source = (STATIC_DIR / "vendor" / "leaflet" / "leaflet.js").read_bytes()
+    assert headers["content-encoding"] == "gzip" and gzip.decompress(body) == source
+    assert int(headers["content-length"]) == len(body) < len(source) / 3
+    assert "accept-encoding" in headers["vary"].lower() and headers["etag"].startswith("W/")
+    assert headers["cache-control"] == "public, max-age=86400"
+    headers_again, body_again = raw(client, path, GZIP)
+    assert body_again == body and headers_again["etag"] == headers["etag"]
+    assert client.get(path, headers={**GZIP, "If-None-Match": headers["etag"]}).status_code == 304
+    plain_headers, plain = raw(client, path, IDENTITY)
+    assert "content-encoding" not in plain_headers and plain == source
+    ranged = client.get(path, headers={**GZIP, "Range": "bytes=0-99"})
+    assert ranged.status_code == 206 and ranged.content == source[:100]
+
+
+def test_a_changed_static_file_is_compressed_again(tmp_path: Path) -> None:
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+
+    from api.compression import Compression, StaticAssets
+
+    asset = tmp_path / "app.js"
+    asset.write_text("const a = 1;\n" * 200)
+    app = Compression(Starlette(routes=[Mount("/static", StaticAssets(directory=tmp_path, compress=True))]))
+    with TestClient(app) as http:
+        _, first = raw(http, "/static/app.js", GZIP)
+        asset.write_text("const b = 2;\n" * 300)
+        _, second = raw(http, "/static/app.js", GZIP)
+    assert gzip.decompress(first) == b"const a = 1;\n" * 200
+    assert gzip.decompress(second) == b"const b = 2;\n" * 300
 
 
 def test_compression_can_be_switched_off(settings: Settings, seoul_engine: Engine) -> None:

@@ -532,6 +532,25 @@ document.addEventListener("securitypolicyviolation", (e) => {
 """
 
 
+def test_first_page_is_fetched_once_by_the_preload(offline, server_url: str) -> None:
+    """index.html preloads the whole map's first page (whose markers show first) and map.js asks for that very URL:
+    the browser fetches it once, started by the preload (before the scripts ran), and the markers come from it."""
+    ctx = offline()
+    page = ctx.context.new_page()
+    urls: list[str] = []
+    page.on("request", lambda request: urls.append(request.url))
+    page.goto(server_url + "/")
+    page.locator("#results li").first.wait_for(timeout=60_000)
+    first_pages = [url for url in urls if "/facilities/radius" in url and "count=exact" in url]
+    assert len(first_pages) == 1, first_pages
+    query = parse_qs(urlsplit(first_pages[0]).query)
+    assert query["f"] == ["markers"] and query["limit"] == ["100"] and query["radius_m"] == ["50000"]
+    initiators = page.evaluate("""() => performance.getEntriesByType("resource")
+        .filter((entry) => entry.name.includes("count=exact")).map((entry) => entry.initiatorType)""")
+    assert initiators == ["link"]
+    assert page.evaluate("markers.size") > 100
+
+
 def test_no_content_security_policy_violations(offline, server_url: str) -> None:
     """The page works under its own Content-Security-Policy: no violation while it loads the real vector tiles,
     clusters, searches, filters and opens a detail; the listener does catch one when there is one."""
