@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
+from starlette.datastructures import URL
 
 from api.app import create_app
 from api.search_fast_path import SearchFastPath, Unsure, parse_query
@@ -248,3 +249,29 @@ def test_parse_query_is_unsure_of_anything_else(query: bytes) -> None:
 def test_the_fast_path_can_be_turned_off() -> None:
     assert Settings(DATABASE_URL=None).server.search_fast_path is True
     assert Settings(DATABASE_URL=None).updated(DOLBOM_SEARCH_FAST_PATH=False).server.search_fast_path is False
+
+
+@pytest.mark.parametrize("url", [
+    "http://localhost/facilities/radius?lat=37.5&lon=127&radius_m=10",
+    "http://localhost/facilities/radius?lat=37.5&lon=127&radius_m=10&offset=20&f=json&limit=10",
+    "http://localhost/facilities/area?dong=%EC%84%9C%EA%B5%90%EB%8F%99&service=a&service=b&name=&x=1+2",
+    "https://example.org:8443/api/facilities/nearest?k=10&offset=5&offset=7&f=markers#frag",
+    "http://localhost/facilities/nearest",
+])
+def test_page_links_are_starlettes_include_query_params(url: str) -> None:
+    from starlette.requests import Request as StarletteRequest
+
+    from api.responses import page_links
+    from geo.search.results import SearchPage
+
+    scope_url = URL(url)
+    scope = {"type": "http", "method": "GET", "scheme": scope_url.scheme, "server": (scope_url.hostname,
+             scope_url.port or 80), "path": scope_url.path, "query_string": scope_url.query.encode(),
+             "headers": [(b"host", scope_url.netloc.encode())], "root_path": ""}
+    request = StarletteRequest(scope)
+    page = SearchPage(features_json="[]", number_returned=10, has_more=True, number_matched=None, limit=10,
+                      offset=3)  # prev: 0, next: 13
+    hrefs = [link["href"] for link in page_links(request, page, "geojson")]  # type: ignore[arg-type]
+    want = [str(request.url), str(request.url.include_query_params(f="json")),
+            str(request.url.include_query_params(offset=0)), str(request.url.include_query_params(offset=13))]
+    assert hrefs == want
