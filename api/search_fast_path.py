@@ -7,8 +7,9 @@ parameters the route declares, no ``birth_date``/``open_at``), then calls the ro
 values and a connection from the read pool, and sends the handler's ``Response``: the same statement, the same
 bytes, the same headers. Anything else goes to the app unchanged: another path or method, a parameter it does
 not take or cannot parse exactly as FastAPI would, a value out of the declared bounds, read replicas configured
-(the read router and ``Dolbom-Read-Source``), dependency overrides (tests), and any exception before the answer starts (a domain error, an
-unknown area, a database that is down: the app runs the request again and answers as it always does).
+(the read router and ``Dolbom-Read-Source``), dependency overrides (tests), and any exception before the answer
+starts (a domain error, an unknown area, a database that is down: the app runs the request again and answers as
+it always does).
 
 Why: py-spy on the uvicorn process showed a fixed ~1.5-2 ms per search beyond its SQL, a fifth of it FastAPI's
 dependency solving and validation of the 11 filter parameters, more in routing and the request/response
@@ -163,5 +164,5 @@ class SearchFastPath:
             request = Request(scope)
             async with state.read_pool.connection() as conn:
                 return await _answer(route, request, conn, settings, filter_args, args)
-        except Exception:  # noqa: BLE001 - whatever it is, the app answers it (again), as it would have
+        except Exception:  # whatever it is, the app answers it (again), as it would have
             return None
