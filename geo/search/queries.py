@@ -41,8 +41,8 @@ CountMode = Literal["auto", "exact"]
 class SearchStatement:
     """A validated search: the page SQL, the optional exact-count SQL, their parameters and the echo."""
 
-    page_sql: sql.Composable
-    count_sql: sql.Composable | None
+    page_sql: sql.SQL | sql.Composed
+    count_sql: sql.SQL | sql.Composed | None
     params: dict[str, Any]
     limit: int
     offset: int
@@ -205,7 +205,7 @@ def area_statement(area: Area, *, settings: Settings, lat: float | None = None, 
 class AreaLookupStatement:
     """An area search that resolves its 구 or 행정동 in the same statement (``area_lookup_statement``)."""
 
-    page_sql: sql.Composable
+    page_sql: sql.SQL | sql.Composed
     params: dict[str, Any]
     request: AreaRequest
     options: dict[str, Any]  # area_statement's keyword arguments (settings, point, filters, page, shape)
