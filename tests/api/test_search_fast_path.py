@@ -275,3 +275,14 @@ def test_page_links_are_starlettes_include_query_params(url: str) -> None:
     want = [str(request.url), str(request.url.include_query_params(f="json")),
             str(request.url.include_query_params(offset=0)), str(request.url.include_query_params(offset=13))]
     assert hrefs == want
+
+
+def test_a_database_that_does_not_answer_gets_the_apps_503_from_the_fast_path(settings: Settings,
+                                                                               answered: list[str]) -> None:
+    unreachable = settings.updated(DATABASE_URL="postgresql://nobody@127.0.0.1:9/none", DOLBOM_DB_TIMEOUT_S=1)
+    url = "/facilities/nearest?lat=37.5665&lon=126.978&k=3"
+    with TestClient(create_app(unreachable)) as fast, \
+            TestClient(create_app(unreachable.updated(DOLBOM_SEARCH_FAST_PATH=False))) as plain:
+        got, want = fetch(fast, url, IDENTITY), fetch(plain, url, IDENTITY)
+    assert got == want and got[0] == 503
+    assert answered == ["/facilities/nearest?lat=37.5665&lon=126.978&k=3"]  # once: not waited for again
