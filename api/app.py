@@ -52,6 +52,7 @@ from api.routers import (
     waitlist,
     waitlist_log,
 )
+from api.search_fast_path import SearchFastPath
 from api.state import AppState, open_state
 from api.tile_fast_path import CachedTiles
 from geo.settings import Settings, development_warnings, get_settings_or_exit
@@ -100,6 +101,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=None,
         redoc_url=None,
     )
+    # Innermost: plain searches are answered before routing, inside every other layer (api/search_fast_path.py).
+    app.add_middleware(SearchFastPath)
     app.add_middleware(ReadYourWrites, cookie_secure=settings.auth.cookie_secure)
     app.add_middleware(NoStorePrivate)
     app.add_middleware(BodyLimit, max_body_bytes=settings.server.max_body_bytes)

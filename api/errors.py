@@ -162,7 +162,8 @@ def _frames(exc: BaseException) -> str:
     return "".join(traceback.format_tb(exc.__traceback__)).rstrip()
 
 
-async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+async def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """The 503 problem of a database that does not answer (logged without its message)."""
     log.warning("database unavailable on %s: %s", request.url.path, describe_database_error(exc))
     return _unavailable(request)
 
@@ -190,6 +191,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     for error in UNAVAILABLE_ERRORS:
-        app.add_exception_handler(error, _database_unavailable)
+        app.add_exception_handler(error, database_unavailable)
     app.add_exception_handler(DBAPIError, _database_error)
     app.add_exception_handler(Exception, _unexpected)

@@ -4,6 +4,7 @@ only the paging members (``numberMatched``, ``numberReturned``, ``links``, ``que
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 import orjson
 from fastapi import Request
@@ -23,16 +24,25 @@ SHAPES: dict[str, Shape] = {"geojson": "feature", "json": "item", "markers": "ma
 def page_links(request: Request, page: SearchPage, fmt: Format) -> list[dict[str, Any]]:
     """``self``, ``alternate`` (other format), ``prev`` and ``next`` links; other parameters kept as given."""
     url = request.url
+    # What ``url.include_query_params(name=value)`` gives (the parameter replaced, moved last), with the query
+    # parsed once for every link instead of once per link (a search's links were 4 % of its time, py-spy).
+    parts = url.components
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+
+    def with_param(name: str, value: object) -> str:
+        query = urlencode([(k, v) for k, v in pairs if k != name] + [(name, str(value))])
+        return parts._replace(query=query).geturl()
+
     links = [{"href": str(url), "rel": "self", "type": MEDIA_TYPES[fmt], "title": "this page"}]
     for other, media_type in MEDIA_TYPES.items():
         if other != fmt and other != "markers":  # a reduced view, not another format of the same page
-            links.append({"href": str(url.include_query_params(f=other)), "rel": "alternate",
+            links.append({"href": with_param("f", other), "rel": "alternate",
                           "type": media_type, "title": f"this page as {other}"})
     if page.previous_offset is not None:
-        links.append({"href": str(url.include_query_params(offset=page.previous_offset)), "rel": "prev",
+        links.append({"href": with_param("offset", page.previous_offset), "rel": "prev",
                       "type": MEDIA_TYPES[fmt], "title": "previous page"})
     if page.next_offset is not None:
-        links.append({"href": str(url.include_query_params(offset=page.next_offset)), "rel": "next",
+        links.append({"href": with_param("offset", page.next_offset), "rel": "next",
                       "type": MEDIA_TYPES[fmt], "title": "next page"})
     return links
 

@@ -274,11 +274,13 @@ def libpq_url(engine: Engine) -> str:
 
 
 @contextmanager
-def serve_dolbom(engine: Engine) -> Iterator[Server]:
-    """The dolbom API (``api.app:create_app``) on ``engine``'s database."""
-    env = {**os.environ, "DATABASE_URL": libpq_url(engine)}
+def serve_dolbom(engine: Engine, *, source_dir: Path = PROJECT_ROOT,
+                 extra_env: dict[str, str] | None = None) -> Iterator[Server]:
+    """The dolbom API (``api.app:create_app``) on ``engine``'s database; ``source_dir``: the code to run (e.g. an
+    export of another commit: its directory comes first on ``sys.path``), ``extra_env``: settings to add."""
+    env = {**os.environ, "DATABASE_URL": libpq_url(engine), **(extra_env or {})}
     command = uvicorn_command(sys.executable, "api.app:create_app", free_port(), factory=True)
-    with serve("dolbom", command, env=env, ready_path="/health") as server:
+    with serve("dolbom", command, env=env, ready_path="/health", cwd=source_dir) as server:
         yield server
 
 
@@ -404,38 +406,47 @@ def case_requests(engine: Engine, case: str, count: int) -> list[Request]:
 
 
 def latency(engine: Engine, *, repeats: int = 5, requests: int = 200, warmup: int = 20,
-            cases: Sequence[str] = LATENCY_CASES) -> dict[str, Any]:
-    """API vs SQL per case: ``repeats`` rounds of ``requests`` searches, each search run both ways in turn."""
+            cases: Sequence[str] = LATENCY_CASES, baseline_dir: Path | None = None,
+            baseline_env: dict[str, str] | None = None) -> dict[str, Any]:
+    """API vs SQL per case: ``repeats`` rounds of ``requests`` searches, each search run both ways in turn.
+
+    With ``baseline_dir`` or ``baseline_env`` a second API server (``base``: the code in ``baseline_dir``, e.g. an
+    export of main, and/or with ``baseline_env`` added to its environment) answers every search too, interleaved
+    with the other two (the order rotated per search), and ``api/base`` and ``base/sql`` are reported."""
+    from contextlib import ExitStack
+
     cases = list(cases)
     plans = {case: case_requests(engine, case, requests) for case in cases}
-    ms: dict[str, dict[str, list[list[float]]]] = {c: {"sql": [], "api": []} for c in cases}
+    ways = ["sql", "api"] + (["base"] if baseline_dir is not None or baseline_env else [])
+    ms: dict[str, dict[str, list[list[float]]]] = {c: {way: [] for way in ways} for c in cases}
     returned: dict[str, list[int]] = {c: [] for c in cases}
-    with serve_dolbom(engine) as server, sql_connection(engine) as conn:
-        client = KeepAliveClient(server)
-        try:
-            for case in cases:  # every statement once (results per search), then a warm-up both ways
-                returned[case] = [min(run_sql(conn, r.statement), r.statement.limit) for r in plans[case]]
-                for request in plans[case][:warmup]:
-                    run_sql(conn, request.statement)
+    with ExitStack() as stack:
+        conn = stack.enter_context(sql_connection(engine))
+        clients = {"api": KeepAliveClient(stack.enter_context(serve_dolbom(engine)))}
+        stack.callback(clients["api"].close)
+        if "base" in ways:
+            base = stack.enter_context(serve_dolbom(engine, source_dir=baseline_dir or PROJECT_ROOT,
+                                                    extra_env=baseline_env))
+            clients["base"] = KeepAliveClient(base)
+            stack.callback(clients["base"].close)
+        for case in cases:  # every statement once (results per search), then a warm-up every way
+            returned[case] = [min(run_sql(conn, r.statement), r.statement.limit) for r in plans[case]]
+            for request in plans[case][:warmup]:
+                run_sql(conn, request.statement)
+                for client in clients.values():
                     client.get(request.path)
-            for round_no in range(repeats):
-                for case in cases[round_no % len(cases):] + cases[:round_no % len(cases)]:
-                    sql_ms: list[float] = []
-                    api_ms: list[float] = []
-                    for i, request in enumerate(plans[case]):
-                        do_sql = partial(run_sql, conn, request.statement)
-                        do_api = partial(client.get, request.path)
-                        if (i + round_no) % 2:
-                            api_ms.append(timed_ms(do_api))
-                            sql_ms.append(timed_ms(do_sql))
-                        else:
-                            sql_ms.append(timed_ms(do_sql))
-                            api_ms.append(timed_ms(do_api))
-                    ms[case]["sql"].append(sql_ms)
-                    ms[case]["api"].append(api_ms)
-        finally:
-            client.close()
-    return {
+        for round_no in range(repeats):
+            for case in cases[round_no % len(cases):] + cases[:round_no % len(cases)]:
+                times: dict[str, list[float]] = {way: [] for way in ways}
+                for i, request in enumerate(plans[case]):
+                    calls = {"sql": partial(run_sql, conn, request.statement),
+                             **{way: partial(client.get, request.path) for way, client in clients.items()}}
+                    shift = (i + round_no) % len(ways)
+                    for way in ways[shift:] + ways[:shift]:
+                        times[way].append(timed_ms(calls[way]))
+                for way in ways:
+                    ms[case][way].append(times[way])
+    result: dict[str, Any] = {
         "counts": facility_counts(engine), "repeats": repeats, "requests_per_round": requests, "warmup": warmup,
         "cases": {case: {"sql": latency_summary(ms[case]["sql"]), "api": latency_summary(ms[case]["api"]),
                          "api/sql_p50": ratio_spread(ms[case]["api"], ms[case]["sql"]),
@@ -444,6 +455,13 @@ def latency(engine: Engine, *, repeats: int = 5, requests: int = 200, warmup: in
                          "example": plans[case][0].path}
                   for case in cases},
     }
+    if "base" in ways:
+        result["baseline"] = {"dir": str(baseline_dir) if baseline_dir else None, "env": baseline_env or {}}
+        for case in cases:
+            result["cases"][case] |= {"base": latency_summary(ms[case]["base"]),
+                                      "base/sql_p50": ratio_spread(ms[case]["base"], ms[case]["sql"]),
+                                      "api/base_p50": ratio_spread(ms[case]["api"], ms[case]["base"])}
+    return result
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -675,6 +693,12 @@ def report(results: dict[str, Any]) -> str:
         for case, c in r["cases"].items():
             lines.append(f"{case:<14}{c['sql']['p50_ms']:>9.2f}{c['sql']['p99_ms']:>9.2f}{c['api']['p50_ms']:>9.2f}"
                          f"{c['api']['p99_ms']:>9.2f}  {median_range_iqr(c['api/sql_p50'])}")
+        if "baseline" in r:
+            lines.append(f"baseline server: {r['baseline']}")
+            lines.append(f"{'case':<14}{'base p50':>9}{'base p99':>9}  base/sql p50{'':<26}api/base p50")
+            for case, c in r["cases"].items():
+                lines.append(f"{case:<14}{c['base']['p50_ms']:>9.2f}{c['base']['p99_ms']:>9.2f}  "
+                             f"{median_range_iqr(c['base/sql_p50']):<38}{median_range_iqr(c['api/base_p50'])}")
     if "throughput" in results:
         r = results["throughput"]
         lines.append(f"throughput: radius requests/s, {r['repeats']} rounds x {r['duration_s']:g} s")
@@ -734,6 +758,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shared-data", type=Path,
                         default=Path(os.environ.get("DOLBOM_SHARED_DATA", PROJECT_ROOT.parent / "shared" / "data")))
     parser.add_argument("--keep", action="store_true", help="keep (and reuse) the throw-away databases")
+    parser.add_argument("--baseline-dir", type=Path, default=None,
+                        help="latency: also run the API from this source tree (e.g. an export of main), "
+                             "interleaved, and report api/base")
+    parser.add_argument("--baseline-env", nargs="+", default=[], metavar="NAME=VALUE",
+                        help="latency: settings of the baseline server (alone: this tree with them, e.g. "
+                             "DOLBOM_SEARCH_FAST_PATH=false)")
     args = parser.parse_args(argv)
 
     environment: dict[str, Any] = {"python": platform.python_version(), "machine": platform.machine(),
@@ -747,8 +777,10 @@ def main(argv: list[str] | None = None) -> int:
         environment.update(check_database(seoul))
         print(f"seoul: data ready at {time.perf_counter() - started:.0f} s", file=sys.stderr)
         if "latency" in args.parts:
+            baseline_env = dict(item.split("=", 1) for item in args.baseline_env)
             results["latency"] = latency(seoul, repeats=args.repeats, requests=args.requests, warmup=args.warmup,
-                                         cases=args.cases)
+                                         cases=args.cases, baseline_dir=args.baseline_dir,
+                                         baseline_env=baseline_env)
             print(f"latency done at {time.perf_counter() - started:.0f} s", file=sys.stderr)
         if "throughput" in args.parts:
             results["throughput"] = throughput(seoul, concurrency=args.concurrency, repeats=args.repeats,

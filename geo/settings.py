@@ -122,6 +122,9 @@ class ServerSettings(_Group):
                                     "(uvicorn's `forwarded_allow_ips`); empty: none, the client is the peer of "
                                     "the connection. Set it to your proxy's address (e.g. `127.0.0.1`) when one "
                                     "is in front.")
+    search_fast_path: bool = _var(True, "DOLBOM_SEARCH_FAST_PATH", "Answer plain `GET /facilities/radius`, "
+                                  "`/nearest` and `/area` searches before routing (`api/search_fast_path.py`: the "
+                                  "same answers, ~1 ms less per search); off sends every search through FastAPI.")
     compress: bool = _var(True, "DOLBOM_COMPRESS", "gzip JSON, JavaScript, CSS and HTML answers for clients "
                           "that accept it (never vector tiles); off when a proxy in front compresses.")
     tile_versions_stale_s: float = _var(5.0, "DOLBOM_TILE_VERSIONS_STALE_S", "Tile versions are kept in "

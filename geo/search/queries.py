@@ -18,7 +18,7 @@ Examples
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -41,8 +41,8 @@ CountMode = Literal["auto", "exact"]
 class SearchStatement:
     """A validated search: the page SQL, the optional exact-count SQL, their parameters and the echo."""
 
-    page_sql: sql.Composed
-    count_sql: sql.Composed | None
+    page_sql: sql.SQL | sql.Composed
+    count_sql: sql.SQL | sql.Composed | None
     params: dict[str, Any]
     limit: int
     offset: int
@@ -67,6 +67,29 @@ class SearchStatement:
         return SearchPage(features_json=features_json, number_returned=returned, has_more=has_more,
                           number_matched=number_matched, limit=self.limit, offset=self.offset, shape=self.shape,
                           query=self.query)
+
+
+# The SQL of a search depends only on its kind, output shape and which filters are given (every value is bound),
+# so it is composed and rendered once per such key, not on every request: composing and rendering were ~0.1 ms
+# of a search's time in the API (benchmarks/README.md, "Issue 24: the search fast path"). Bounded: the keys are
+# few (shapes x filter combinations in use), and the cache starts again if ever it fills.
+_RENDERED: dict[tuple[Any, ...], tuple[sql.SQL, sql.SQL | None]] = {}
+MAX_RENDERED = 4096
+
+
+def rendered(key: tuple[Any, ...], where: sql.Composable,
+             build: Callable[[], tuple[sql.Composable, sql.Composable | None]]) -> tuple[sql.SQL, sql.SQL | None]:
+    """(page SQL, count SQL) of the statement ``build`` composes, rendered to plain SQL once per ``key`` and
+    filter condition ``where`` (which holds only SQL text: its values are parameters)."""
+    full_key = (*key, where.as_string())
+    found = _RENDERED.get(full_key)
+    if found is None:
+        page, count = build()
+        found = (sql.SQL(page.as_string()), None if count is None else sql.SQL(count.as_string()))
+        if len(_RENDERED) >= MAX_RENDERED:
+            _RENDERED.clear()
+        _RENDERED[full_key] = found
+    return found
 
 
 def run(conn: Conn, statement: SearchStatement, *, count: CountMode = "auto") -> SearchPage:
@@ -113,12 +136,16 @@ def radius_statement(*, lat: float, lon: float, radius_m: float, settings: Setti
     validate_page(limit=limit, offset=offset, settings=settings)
     radius_m = validate_distance_m(radius_m, param="radius_m", settings=settings)
     where, params = (filters or FacilityFilters()).where()
-    frag = q.common_fragments() | {"filters": where}
-    page_sql = q.page_statement(ctes=q.RADIUS_CTES.format(**frag), page=q.RADIUS_PAGE.format(**frag),
-                                order=sql.SQL("distance_m, id"), shape=shape)
+
+    def build() -> tuple[sql.Composable, sql.Composable]:
+        frag = q.common_fragments() | {"filters": where}
+        return (q.page_statement(ctes=q.RADIUS_CTES.format(**frag), page=q.RADIUS_PAGE.format(**frag),
+                                 order=sql.SQL("distance_m, id"), shape=shape), q.RADIUS_COUNT.format(**frag))
+
+    page_sql, count_sql = rendered(("radius", shape), where, build)
     params |= _base_params(lat=lat, lon=lon, limit=limit, offset=offset) | {
         "radius_m": radius_m, "knn_n": offset + limit + 1}
-    return SearchStatement(page_sql, q.RADIUS_COUNT.format(**frag), params, limit, offset, shape,
+    return SearchStatement(page_sql, count_sql, params, limit, offset, shape,
                            {"lat": lat, "lon": lon, "radius_m": radius_m})
 
 
@@ -134,17 +161,20 @@ def nearest_statement(*, lat: float, lon: float, settings: Settings, k: int = 10
     if max_distance_m is not None:
         max_distance_m = validate_distance_m(max_distance_m, param="max_distance_m", settings=settings)
     where, params = (filters or FacilityFilters()).where()
-    frag = q.common_fragments() | {"filters": where}
-    within = q.NEAREST_WITHIN.format(**frag) if max_distance_m is not None else sql.SQL("")
-    frag["within"] = within
-    page_sql = q.page_statement(ctes=q.NEAREST_CTES.format(**frag), page=q.NEAREST_PAGE.format(**frag),
-                                order=sql.SQL("distance_m, id"), shape=shape)
+
+    def build() -> tuple[sql.Composable, sql.Composable]:
+        frag = q.common_fragments() | {"filters": where}
+        frag["within"] = q.NEAREST_WITHIN.format(**frag) if max_distance_m is not None else sql.SQL("")
+        return (q.page_statement(ctes=q.NEAREST_CTES.format(**frag), page=q.NEAREST_PAGE.format(**frag),
+                                 order=sql.SQL("distance_m, id"), shape=shape), q.NEAREST_COUNT.format(**frag))
+
+    page_sql, count_sql = rendered(("nearest", shape, max_distance_m is not None), where, build)
     params |= _base_params(lat=lat, lon=lon, limit=k, offset=offset) | {
         "knn_n": offset + k + 1, "max_distance_m": max_distance_m}
     query: dict[str, Any] = {"lat": lat, "lon": lon, "k": k}
     if max_distance_m is not None:
         query["max_distance_m"] = max_distance_m
-    return SearchStatement(page_sql, q.NEAREST_COUNT.format(**frag), params, k, offset, shape, query)
+    return SearchStatement(page_sql, count_sql, params, k, offset, shape, query)
 
 
 def area_statement(area: Area, *, settings: Settings, lat: float | None = None, lon: float | None = None,
@@ -175,7 +205,7 @@ def area_statement(area: Area, *, settings: Settings, lat: float | None = None, 
 class AreaLookupStatement:
     """An area search that resolves its 구 or 행정동 in the same statement (``area_lookup_statement``)."""
 
-    page_sql: sql.Composed
+    page_sql: sql.SQL | sql.Composed
     params: dict[str, Any]
     request: AreaRequest
     options: dict[str, Any]  # area_statement's keyword arguments (settings, point, filters, page, shape)
@@ -217,13 +247,18 @@ def area_lookup_statement(*, settings: Settings, district: str | None = None, do
     validate_page(limit=limit, offset=offset, settings=settings)
     has_point = _optional_point(lat, lon)
     where, params = (filters or FacilityFilters()).where()
-    frag = q.common_fragments() | {"filters": where, "area": q.AREA_MATCH_GEOMETRY}
-    if not has_point:
-        frag["distance"] = sql.SQL("NULL::float8")
-    page = q.AREA_PAGE.format(**frag, order=sql.SQL("distance_m, f.id") if has_point else sql.SQL("f.name, f.id"))
-    page_sql = q.AREA_PAGE_JSON.format(ctes=q.AREA_MATCH_CTES[kind], page=page,
+
+    def build() -> tuple[sql.Composable, None]:
+        frag = q.common_fragments() | {"filters": where, "area": q.AREA_MATCH_GEOMETRY}
+        if not has_point:
+            frag["distance"] = sql.SQL("NULL::float8")
+        page = q.AREA_PAGE.format(**frag, order=sql.SQL("distance_m, f.id") if has_point
+                                  else sql.SQL("f.name, f.id"))
+        return q.AREA_PAGE_JSON.format(ctes=q.AREA_MATCH_CTES[kind], page=page,
                                        order=sql.SQL("distance_m, id") if has_point else sql.SQL("name, id"),
-                                       shape=q.SHAPES[shape], match_columns=q.AREA_MATCH_COLUMNS)
+                                       shape=q.SHAPES[shape], match_columns=q.AREA_MATCH_COLUMNS), None
+
+    page_sql, _ = rendered(("area_lookup", kind, has_point, shape), where, build)
     params |= _base_params(lat=lat, lon=lon, limit=limit, offset=offset) | {
         "district_value": request.district, "dong_value": request.dong}
     return AreaLookupStatement(page_sql, params, request, options)

@@ -69,6 +69,17 @@ def test_latency_sql_and_api_answer_the_same_search(seoul_engine: Engine) -> Non
 
 
 @pytest.mark.slow
+def test_latency_with_a_baseline_server_interleaves_three_ways(seoul_engine: Engine) -> None:
+    latency = bench_read.latency(seoul_engine, repeats=2, requests=3, warmup=1, cases=("nearest",),
+                                 baseline_env={"DOLBOM_SEARCH_FAST_PATH": "false"})
+    case = latency["cases"]["nearest"]
+    assert latency["baseline"] == {"dir": None, "env": {"DOLBOM_SEARCH_FAST_PATH": "false"}}
+    assert case["base"]["n"] == case["api"]["n"] == case["sql"]["n"] == 6
+    assert _finite_positive(case["api/base_p50"], "min", "max") and _finite_positive(case["base/sql_p50"], "min")
+    assert "api/base" in bench_read.report({"latency": latency})
+
+
+@pytest.mark.slow
 def test_bench_read_parts_smoke(seoul_engine: Engine, make_database: Any) -> None:
     latency = bench_read.latency(seoul_engine, repeats=2, requests=3, warmup=1)
     assert set(latency["cases"]) == set(bench_read.LATENCY_CASES)
