@@ -8,7 +8,8 @@ Run ``python -m benchmarks.bench_load`` (see benchmarks/README.md). What it does
    provisioning error is one ``error:`` line, before any data is loaded). A database
    ``dolbom_load`` with the bundled Seoul data (``geo.ingest.bundled.load_default_seoul``) and ``--parents``
    identity-verified parents seeded in bulk: bearer token, one child in a 0-2세반, ``--entries`` applications to
-   centres near home.
+   centres near home; for the portal's pages (issue 24) web sessions, centre staff of ``--staff-centres`` of
+   those centres, care slots and bookings (``seed_portal``).
 2. One uvicorn server per configuration (``--workers N``, httptools + uvloop, 127.0.0.1), all running at once;
    the replica configurations get ``DOLBOM_REPLICA_URLS`` = the standby.
 3. Rounds: for each concurrency, every configuration in turn (order rotated per round), each a headless locust
