@@ -8,7 +8,8 @@ Run ``python -m benchmarks.bench_load`` (see benchmarks/README.md). What it does
    provisioning error is one ``error:`` line, before any data is loaded). A database
    ``dolbom_load`` with the bundled Seoul data (``geo.ingest.bundled.load_default_seoul``) and ``--parents``
    identity-verified parents seeded in bulk: bearer token, one child in a 0-2세반, ``--entries`` applications to
-   centres near home.
+   centres near home; for the portal's pages (issue 24) web sessions, centre staff of ``--staff-centres`` of
+   those centres, care slots and bookings (``seed_portal``).
 2. One uvicorn server per configuration (``--workers N``, httptools + uvloop, 127.0.0.1), all running at once;
    the replica configurations get ``DOLBOM_REPLICA_URLS`` = the standby.
 3. Rounds: for each concurrency, every configuration in turn (order rotated per round), each a headless locust
@@ -56,8 +57,13 @@ DATABASE = "dolbom_load"
 BASE_PORT = 8400
 PG_PORT = 55600
 DATA_DIR = Path("/tmp/dolbom-load-pg")
-# Request types measured alone (locust tags) for the per-core figures.
-TYPES = ("search", "detail", "rank", "apply")
+# Request types measured alone (locust tags) for the per-core figures, and the locust user classes that have
+# tasks of each (a class left without tasks by ``--tags`` must not be started).
+API_TYPES = ("search", "detail", "rank", "apply")
+PORTAL_TYPES = ("my-applications", "rank-poll", "booking-search", "staff-queue")
+TYPES = API_TYPES + PORTAL_TYPES
+USER_CLASSES = {**dict.fromkeys(API_TYPES, "Parent"), "my-applications": "PortalParent",
+                "rank-poll": "PortalParent", "booking-search": "PortalParent", "staff-queue": "CentreStaff"}
 PASSWORD_HASH_OF = "load-test parent"
 
 
@@ -156,18 +162,99 @@ def seed_parents(engine: Engine, *, parents: int, entries: int, centres: int = 6
     return len(ids)
 
 
+def seed_portal(engine: Engine, *, staff_centres: int = 20, slot_centres: int = 400, slot_days: int = 14,
+                booking_share: float = 0.3, seed: int = 20260301) -> dict[str, int]:
+    """What the portal pages of the mix need besides the parents: centre staff, bookable slots and bookings.
+
+    ``staff_centres`` of the centres the seeded parents applied to (the popular ones, with queues) get one staff
+    account each (``users`` + ``user_centres`` rows, the parents' shared password hash, as ``seed_parents``).
+    ``slot_centres`` operating centres offering a bookable service publish a slot per service and day for the
+    next ``slot_days`` days (``geo.booking.slots.create_slot``, as the staff's slot page), and ``booking_share``
+    of the parents book one near home (``geo.booking.bookings.book``), so "my bookings" and the slots' counts are
+    not empty. Returns what was seeded (all zero when the database already has the staff).
+    """
+    from datetime import time as clock
+    from datetime import timedelta
+
+    from geo.auth.accounts import hash_password
+    from geo.booking import bookings, slots
+    from geo.domain import SEOUL_TZ
+
+    rng = random.Random(seed)
+    hours = {"holiday": (clock(8), clock(18)), "extended_hours": (clock(19, 30), clock(23, 30)),
+             "hourly": (clock(9), clock(13)), "twenty_four_hour": (clock(8), clock(8))}
+    today = datetime.now(UTC).astimezone(SEOUL_TZ).date()
+    with engine.begin() as conn:
+        if conn.execute(text("SELECT count(*) FROM users WHERE email LIKE 'load-staff-%'")).scalar_one():
+            return {"staff": 0, "slots": 0, "bookings": 0}
+        codes = conn.execute(text("""
+            SELECT f.code FROM facilities f WHERE EXISTS (
+                SELECT 1 FROM waitlist_entries e JOIN children ch ON ch.id = e.child_id
+                JOIN users u ON u.id = ch.parent_user_id
+                WHERE e.facility_id = f.id AND u.email LIKE 'load-parent-%')
+            ORDER BY f.code LIMIT :n"""), {"n": staff_centres}).scalars().all()
+        staff = conn.execute(text("""
+            INSERT INTO users (email, password_hash, role, email_confirmed_at)
+            SELECT 'load-staff-' || i || '@example.kr', :h, 'centre_staff', now()
+            FROM generate_series(1, :n) AS i ORDER BY i RETURNING id"""),
+            {"h": hash_password(PASSWORD_HASH_OF), "n": len(codes)}).scalars().all()
+        conn.execute(text("""
+            INSERT INTO user_centres (user_id, facility_id)
+            SELECT s.id, f.id FROM unnest(CAST(:ids AS bigint[]), CAST(:codes AS text[])) AS s(id, code)
+            JOIN facilities f ON f.code = s.code"""), {"ids": list(staff), "codes": list(codes)})
+        offering = conn.execute(text("""
+            SELECT code, services FROM facilities
+            WHERE status = 'active' AND services && CAST(:bookable AS text[])
+            ORDER BY md5(code || :salt) LIMIT :n"""),
+            {"bookable": list(hours), "salt": str(seed), "n": slot_centres}).all()
+        slot_ids = []
+        for centre in offering:
+            for service in [s for s in centre.services if s in hours][:2]:
+                start, end = hours[service]
+                for d in range(slot_days):
+                    places = {str(a): rng.randint(1, 4) for a in range(6) if rng.random() < 0.7} or {"2": 2}
+                    slot_ids.append(slots.create_slot(conn, facility_code=centre.code, service=service,
+                                                      day=today + timedelta(days=d), start=start, end=end,
+                                                      places_by_age=places))
+        conn.execute(text("UPDATE users SET verified_phone = '010-5' || lpad((id / 10000 % 1000)::text, 3, '0') "
+                          "|| '-' || lpad((id % 10000)::text, 4, '0') "
+                          "WHERE email LIKE 'load-parent-%' AND verified_phone IS NULL"))
+        parents = conn.execute(text("""
+            SELECT u.id, ST_Y(f.geom_4326) AS lat, ST_X(f.geom_4326) AS lon
+            FROM users u JOIN children ch ON ch.parent_user_id = u.id
+            JOIN LATERAL (SELECT facility_id FROM waitlist_entries e WHERE e.child_id = ch.id
+                          ORDER BY e.applied_at, e.id LIMIT 1) e ON true
+            JOIN facilities f ON f.id = e.facility_id
+            WHERE u.email LIKE 'load-parent-%' ORDER BY u.id""")).all()
+        booked = 0
+        for parent in parents:
+            if rng.random() >= booking_share:
+                continue
+            age = rng.randrange(6)
+            near = slots.search_slots(conn, lat=parent.lat, lon=parent.lon, age=age, radius_m=2000, limit=5)
+            if near:
+                bookings.book(conn, slot_id=int(rng.choice(near)["id"]), parent_user_id=parent.id, child_age=age,
+                              join_waitlist=True)
+                booked += 1
+    return {"staff": len(staff), "slots": len(slot_ids), "bookings": booked}
+
+
 def nearest_codes(centres: Sequence[Any], lat: float, lon: float, count: int) -> list[str]:
     """Codes of the ``count`` centres nearest to (lat, lon) (equirectangular distance: fine within a city)."""
     scale = math.cos(math.radians(lat))
     return [c.code for c in sorted(centres, key=lambda c: (c.lat - lat) ** 2 + ((c.lon - lon) * scale) ** 2)[:count]]
 
 
-def write_seed(engine: Engine, path: Path, *, tokens: dict[int, str], targets: int = 8) -> dict[str, int]:
-    """The snapshot the locustfile reads: parents with a bearer token, their child and its active entries now,
-    the seeded centres near home to apply to, and centres / areas to search and open.
+def write_seed(engine: Engine, path: Path, *, tokens: dict[int, str],
+               sessions: dict[int, tuple[str, str]] | None = None, targets: int = 8) -> dict[str, int]:
+    """The snapshot the locustfile reads: parents with a bearer token and a web session, their child and its
+    active entries now, the seeded centres near home to apply to, centres / areas to search and open, the
+    seeded centre staff with a web session and their centre, and places to search care slots near.
 
-    Tokens are stored hashed, so their secrets exist only when issued: ``tokens`` (user id -> secret) caches
-    them for the harness's lifetime; parents without one get a new token.
+    Tokens are stored hashed, so their secrets exist only when issued: ``tokens`` (user id -> secret) and
+    ``sessions`` (user id -> (session secret, CSRF token)) cache them for the harness's lifetime; users without
+    one get a new one (``issue_token``, what the portal's login does once the password is checked: the mix
+    measures the pages, not the password hash).
     """
     from geo.auth.accounts import issue_token
 
@@ -188,10 +275,29 @@ def write_seed(engine: Engine, path: Path, *, tokens: dict[int, str], targets: i
             LEFT JOIN waitlist_entries e ON e.child_id = ch.id AND e.status IN ('waiting', 'offered')
             LEFT JOIN facilities f ON f.id = e.facility_id
             WHERE u.email LIKE 'load-parent-%' GROUP BY u.id, ch.id ORDER BY u.id""")).all()
+        sessions = {} if sessions is None else sessions
+
+        def session_of(user_id: int) -> tuple[str, str]:
+            if user_id not in sessions:
+                issued = issue_token(conn, settings, user_id=user_id, kind="session")
+                assert issued.csrf is not None
+                sessions[user_id] = (issued.secret, issued.csrf)
+            return sessions[user_id]
+
         for r in rows:
             if r.user_id not in tokens:
                 tokens[r.user_id] = issue_token(conn, settings, user_id=r.user_id, kind="bearer",
                                                 label="load run").secret
+            session_of(r.user_id)
+        staff = [{"session": session_of(s.id)[0], "csrf": session_of(s.id)[1], "centre": s.code,
+                  "ages": list(s.ages)}
+                 for s in conn.execute(text("""
+            SELECT u.id, f.code, array_agg(DISTINCT e.age_class ORDER BY e.age_class) AS ages
+            FROM users u JOIN user_centres uc ON uc.user_id = u.id JOIN facilities f ON f.id = uc.facility_id
+            JOIN waitlist_entries e ON e.facility_id = f.id AND e.status IN ('waiting', 'offered')
+            WHERE u.email LIKE 'load-staff-%' GROUP BY u.id, f.code ORDER BY u.id""")).all()]
+        places = conn.execute(text("SELECT DISTINCT name FROM admin_dongs WHERE name IS NOT NULL "
+                                   "ORDER BY name")).scalars().all()
         centres = conn.execute(text("""
             SELECT id, ST_Y(geom_4326) AS lat, ST_X(geom_4326) AS lon FROM facilities
             WHERE status IN ('active', 'reopened') ORDER BY md5(code) LIMIT 2000""")).all()
@@ -205,15 +311,17 @@ def write_seed(engine: Engine, path: Path, *, tokens: dict[int, str], targets: i
     for r in rows:
         entries = list(r.entries)
         home = (entries[0]["lat"], entries[0]["lon"]) if entries else (seeded[0].lat, seeded[0].lon)
-        parents.append({"token": tokens[r.user_id], "child_id": r.child_id,
+        parents.append({"token": tokens[r.user_id], "session": sessions[r.user_id][0],
+                        "csrf": sessions[r.user_id][1], "child_id": r.child_id,
                         "age_class": year - r.birth_date.year - 1, "home": home,
                         "entries": [{"entry": e["entry"], "centre": e["centre"]} for e in entries],
                         "targets": nearest_codes(seeded, home[0], home[1], targets)})
     path.write_text(json.dumps({"parents": parents, "centres": [{"id": c.id, "lat": c.lat, "lon": c.lon}
                                                                 for c in centres],
-                                "districts": list(districts), "dongs": list(dongs)}, ensure_ascii=False),
+                                "districts": list(districts), "dongs": list(dongs), "staff": staff,
+                                "places": list(places)}, ensure_ascii=False),
                     encoding="utf-8")
-    return {"parents": len(parents), "entries": sum(len(p["entries"]) for p in parents)}
+    return {"parents": len(parents), "entries": sum(len(p["entries"]) for p in parents), "staff": len(staff)}
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -348,6 +456,8 @@ def locust_run(server: Server, *, users: int, run_time_s: float, seed_path: Path
                "--only-summary", "--loglevel", "WARNING", "--stop-timeout", "5", "--exit-code-on-error", "0",
                "--skip-log-setup"]
     if tags:
+        # The user classes first (positional): after ``--tags`` they would be read as tags.
+        command[5:5] = sorted({USER_CLASSES[t] for t in tags})
         command += ["--tags", *tags]
     env = {**os.environ, "DOLBOM_LOAD_SEED": str(seed_path)}
     server_before = tree_cpu_s(server.process.pid)
@@ -415,12 +525,13 @@ def run(*, configs: Sequence[Config], users: Sequence[int], rounds: int, run_tim
     pg_pids = [p for p in (postmaster_pid(d) for d in pg_dirs) if p is not None]
     seed_path = out_dir / "seed.json"
     tokens: dict[int, str] = {}
+    sessions: dict[int, tuple[str, str]] = {}
     with ExitStack() as stack:
         servers = {c: stack.enter_context(serve_config(c, database_url=database_url, replica_urls=replicas,
                                                        port=base_port + i)) for i, c in enumerate(configs)}
         if warmup_s > 0:
             for config, server in servers.items():
-                write_seed(engine, seed_path, tokens=tokens)
+                write_seed(engine, seed_path, tokens=tokens, sessions=sessions)
                 locust_run(server, users=min(users), run_time_s=warmup_s, seed_path=seed_path, out_dir=out_dir,
                            label=f"warmup-{config.name}", pg_pids=pg_pids)
                 settle(servers.values(), pg_pids)
@@ -428,7 +539,7 @@ def run(*, configs: Sequence[Config], users: Sequence[int], rounds: int, run_tim
             for u in users:
                 shift = round_no % len(configs)
                 for config in list(configs[shift:]) + list(configs[:shift]):
-                    write_seed(engine, seed_path, tokens=tokens)
+                    write_seed(engine, seed_path, tokens=tokens, sessions=sessions)
                     result = locust_run(servers[config], users=u, run_time_s=run_time_s, seed_path=seed_path,
                                         out_dir=out_dir, label=f"r{round_no}-u{u}-{config.name}", pg_pids=pg_pids)
                     runs.append(result | {"round": round_no, "settle_s": settle(servers.values(), pg_pids)})
@@ -438,7 +549,7 @@ def run(*, configs: Sequence[Config], users: Sequence[int], rounds: int, run_tim
                 single = servers[configs[0]]
                 shift = round_no % len(types)
                 for kind in list(types[shift:]) + list(types[:shift]):
-                    write_seed(engine, seed_path, tokens=tokens)
+                    write_seed(engine, seed_path, tokens=tokens, sessions=sessions)
                     result = locust_run(single, users=type_users, run_time_s=run_time_s, seed_path=seed_path,
                                         out_dir=out_dir, label=f"r{round_no}-type-{kind}", pg_pids=pg_pids,
                                         tags=[kind])
@@ -526,6 +637,14 @@ class Peak:
     searches_per_application: float = 7.0  # map searches (radius / nearest / area)
     details_per_application: float = 6.0  # centre panels and public queues opened
     rank_checks_per_application: float = 5.0  # GET /waitlist/me during the peak hour
+    # The portal (issue 24): "my applications" opened per application in the peak hour, how long the page stays
+    # open each time (it asks for its live rank fragment every ``poll_interval_s``), care-slot searches and the
+    # staff queue page reloads per application.
+    portal_opens_per_application: float = 3.0
+    portal_open_minutes: float = 2.0
+    poll_interval_s: float = 5.0
+    booking_searches_per_application: float = 1.0
+    staff_queue_views_per_application: float = 0.5
     utilisation: float = 0.6  # target CPU use of a core at the peak (headroom for bursts and failover)
     cores_per_replica: int = 4  # cores of one read replica's machine
 
@@ -534,10 +653,21 @@ class Peak:
         """Applications per second in the peak hour."""
         return self.applications * self.first_day_share * self.peak_hour_share / 3600.0
 
+    @property
+    def polls_per_open(self) -> float:
+        """Live rank fragments asked for by one opening of "my applications"."""
+        return self.portal_open_minutes * 60.0 / self.poll_interval_s
+
+    @property
+    def open_pages(self) -> float:
+        """"My applications" pages open at any moment of the peak hour."""
+        return self.portal_opens_per_application * self.applications_per_s * self.portal_open_minutes * 60.0
+
 
 def with_plan(result: dict[str, Any]) -> dict[str, Any]:
-    """``result`` plus its ``capacity_plan`` when every request type was measured alone."""
-    if all(k in result["per_type"] for k in TYPES):
+    """``result`` plus its ``capacity_plan`` when every request type of the API was measured alone (the portal's
+    types are added when they were measured too)."""
+    if all(k in result["per_type"] for k in API_TYPES):
         return result | {"capacity_plan": capacity_plan(result["per_type"])}
     return result
 
@@ -546,10 +676,17 @@ def capacity_plan(per_type: dict[str, Any], peak: Peak = Peak()) -> dict[str, An
     """Cores, workers and replicas for ``peak`` from the measured CPU per request of each type (medians).
 
     API CPU scales with uvicorn workers (one worker uses at most one core); database CPU of searches and centre
-    reads goes to the replicas, that of rank checks (they record the view) and applications to the primary.
+    reads goes to the replicas, that of rank checks (they record the view), applications and the portal's pages
+    (their sync handlers read and write on the primary's engine) to the primary. ``open_pages_per_core``: the
+    parents with "my applications" open (one poll every ``poll_interval_s``) that one core of API plus one of
+    database carry, from the poll's measured CPU.
     """
     rates = {"search": peak.searches_per_application, "detail": peak.details_per_application,
-             "rank": peak.rank_checks_per_application, "apply": 1.0}
+             "rank": peak.rank_checks_per_application, "apply": 1.0,
+             "my-applications": peak.portal_opens_per_application,
+             "rank-poll": peak.portal_opens_per_application * peak.polls_per_open,
+             "booking-search": peak.booking_searches_per_application,
+             "staff-queue": peak.staff_queue_views_per_application}
     rows: dict[str, Any] = {}
     api_cores = primary_cores = replica_cores = 0.0
     for kind, per_application in rates.items():
@@ -566,7 +703,13 @@ def capacity_plan(per_type: dict[str, Any], peak: Peak = Peak()) -> dict[str, An
             replica_cores += db
         else:
             primary_cores += db
-    return {"peak": {**peak.__dict__, "applications_per_s": peak.applications_per_s}, "types": rows,
+    poll = per_type.get("rank-poll")
+    open_pages_per_core = ({"api": 1000.0 * peak.poll_interval_s / poll["server_cpu_ms_per_request"]["median"],
+                            "db": 1000.0 * peak.poll_interval_s / poll["db_cpu_ms_per_request"]["median"]}
+                           if poll else None)
+    return {"peak": {**peak.__dict__, "applications_per_s": peak.applications_per_s,
+                     "polls_per_open": peak.polls_per_open, "open_pages": peak.open_pages},
+            "open_pages_per_core": open_pages_per_core, "types": rows,
             "api_cores": api_cores, "primary_cores": primary_cores, "replica_cores": replica_cores,
             "workers": math.ceil(api_cores / peak.utilisation),
             "primary_cores_needed": math.ceil(primary_cores / peak.utilisation),
@@ -637,6 +780,12 @@ def markdown(result: dict[str, Any], environment: dict[str, Any]) -> str:
                       f"{plan['peak']['utilisation']:.0%}; primary {plan['primary_cores']:.1f} cores -> "
                       f"**{plan['primary_cores_needed']} cores**; replicas {plan['replica_cores']:.1f} cores -> "
                       f"**{plan['replicas']} replicas** of {plan['peak']['cores_per_replica']} cores."]
+        if plan.get("open_pages_per_core"):
+            per_core = plan["open_pages_per_core"]
+            lines += ["", f"\"My applications\" open (one poll every {plan['peak']['poll_interval_s']:g} s): one "
+                          f"API core carries **{per_core['api']:,.0f}** open pages, one database core "
+                          f"**{per_core['db']:,.0f}**; at the peak {plan['peak']['open_pages']:,.0f} pages are "
+                          "open at once."]
     return "\n".join(lines) + "\n"
 
 
@@ -668,6 +817,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--centres", type=int, default=60,
                         help="popular centres the seeded parents apply to (default 60: queues of ~50)")
     parser.add_argument("--entries", type=int, default=2, help="seeded applications per child (<= 3)")
+    parser.add_argument("--staff-centres", type=int, default=20,
+                        help="seeded centres whose staff use the portal's queue page (default 20)")
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR, help="the harness's own cluster")
     parser.add_argument("--pg-port", type=int, default=PG_PORT)
     parser.add_argument("--base-port", type=int, default=BASE_PORT, help="first HTTP port (one per config)")
@@ -697,7 +848,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     engine = prepare_database(settings, fresh=args.fresh)
     seeded = seed_parents(engine, parents=args.parents, entries=args.entries, centres=args.centres)
-    print(f"data ready at {time.perf_counter() - started:.0f} s ({seeded} parents seeded)", file=sys.stderr)
+    portal = seed_portal(engine, staff_centres=args.staff_centres)
+    print(f"data ready at {time.perf_counter() - started:.0f} s ({seeded} parents seeded, portal: {portal})",
+          file=sys.stderr)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     environment: dict[str, Any] = {"run_at": stamp, "python": platform.python_version(), "cpus": os.cpu_count(),
                                    "load_average": [round(x, 1) for x in os.getloadavg()], "rounds": args.rounds,

@@ -132,26 +132,36 @@ def apply(request: Request, code: Code, t: PageLang, user: PageUser, tx: WriteTx
     return see_other(f"{PORTAL}/applications?applied={code}")
 
 
-def _applications_context(t: Translator, user: Principal, conn: Connection, *,
-                          remember: bool = True) -> dict[str, Any]:
-    """Ranks (``my_ranks`` remembers this look, as the API's ``GET /waitlist/me``, unless ``remember`` is false),
-    offers, lapse dates, names, and ``version``: a digest of what the list shows, which the refreshing list sends
-    back so that an unchanged list is not swapped (nor announced) again."""
+def _list_state(t: Translator, user: Principal, conn: Connection, *, remember: bool) -> dict[str, Any]:
+    """What the list of "my applications" shows that can change: ranks (``my_ranks`` remembers this look, as the
+    API's ``GET /waitlist/me``, unless ``remember`` is false), offers and lapse dates; and ``version``, a digest of
+    them, which the refreshing list sends back so that an unchanged list is not swapped (nor announced) again."""
     entries = wl.my_ranks(conn, parent_user_id=user.user_id, remember=remember)
     offers = parent_view.open_offers(conn, parent_user_id=user.user_id)
     for offer in offers.values():
         offer["deadline_text"] = offer["deadline"].astimezone(SEOUL).strftime("%Y-%m-%d %H:%M") + " KST"
-    admitted = parent_view.admitted(conn, parent_user_id=user.user_id)
     lapses = parent_view.lapse_dates(conn, parent_user_id=user.user_id)
     shown = [(e["entry"], e["rank"], e["of"], e["status"], e["points"], e["band"]) for e in entries]
     version = hashlib.sha256(repr((shown, sorted((k, o["id"]) for k, o in offers.items()), sorted(lapses),
                                    t.lang)).encode()).hexdigest()[:16]
+    return {"entries": entries, "offers": offers, "lapses": lapses, "version": version}
+
+
+def _list_context(t: Translator, conn: Connection, state: dict[str, Any]) -> dict[str, Any]:
+    """The list's template context (``entries_block.html``): its state with the centres' names and the labels."""
     next_year = childcare_year(datetime.now(UTC).astimezone(SEOUL).date()) + 1
-    return {"entries": entries, "offers": offers, "admitted": admitted, "status_labels": STATUS_LABELS, **bound(t),
-            "next_year": next_year, "notices": wl.notices(conn, parent_user_id=user.user_id)[:10],
-            "notice_labels": NOTICE_LABELS, "seoul": SEOUL,
-            "lapses": lapses, "names": parent_view.centre_names(conn, [e["centre"] for e in entries]),
-            "version": version}
+    return {**state, "status_labels": STATUS_LABELS, **bound(t), "next_year": next_year,
+            "names": parent_view.centre_names(conn, [e["centre"] for e in state["entries"]])}
+
+
+def _applications_context(t: Translator, user: Principal, conn: Connection, *,
+                          remember: bool = True) -> dict[str, Any]:
+    """The whole page's context: the list (``_list_state``, ``_list_context``), the children admitted and the
+    waitlist's notices."""
+    return {**_list_context(t, conn, _list_state(t, user, conn, remember=remember)),
+            "admitted": parent_view.admitted(conn, parent_user_id=user.user_id),
+            "notices": wl.notices(conn, parent_user_id=user.user_id)[:10], "notice_labels": NOTICE_LABELS,
+            "seoul": SEOUL}
 
 
 def _with_forecasts(conn: Connection, context: dict[str, Any]) -> dict[str, Any]:
@@ -180,15 +190,18 @@ def applications_entries(request: Request, t: PageLang, user: PageUser, tx: Writ
                          v: Annotated[str, Query(max_length=16)] = "") -> Response:
     """The list part of "my applications", which the open page fetches every few seconds (htmx): 204 while the
     list is the one the page shows (version ``v``), else the new list and a sentence for the page's polite live
-    region. The look is not remembered, so the reasons of a change stay until the parent opens the page again."""
+    region. The look is not remembered, so the reasons of a change stay until the parent opens the page again.
+    An unchanged list costs only what its version needs (ranks, offers, lapse dates): names, forecasts and the
+    template are for a list that is sent."""
     if user is None:
         return Response(status_code=204)
-    context = _applications_context(t, user, tx.connection(), remember=False)
-    if v and v == context["version"]:
+    conn = tx.connection()
+    state = _list_state(t, user, conn, remember=False)
+    if v and v == state["version"]:
         return Response(status_code=204, headers={"Cache-Control": "no-store"})
     html = environment.get_template("entries_block.html").render(
         _=t, lang=t.lang, csrf_token=request.cookies.get(CSRF_COOKIE, ""), news=bool(v),
-        **_with_forecasts(tx.connection(), context))
+        **_with_forecasts(conn, _list_context(t, conn, state)))
     return HTMLResponse(html, headers={"Content-Language": t.lang, "Cache-Control": "no-store"})
 
 

@@ -33,6 +33,27 @@ task (request name)         weight  why
 
 So ~45 % searches, ~30 % centre reads, 25 % rank checks and ~5-7 % writes. Tags (``search``, ``detail``,
 ``rank``, ``apply``) let the harness run one request type alone (``--tags rank``) to measure its CPU per request.
+
+The portal (issue 24): two more user classes on the server-rendered pages, with the web session cookies of the
+portal's login (the harness issues the sessions, as ``POST /portal/login`` does once the password is checked,
+and puts them in the seed). Users are split 4 : 3 : 1 (``Parent`` : ``PortalParent`` : ``CentreStaff``):
+
+==============================  ======  ============================================================
+``PortalParent`` task           weight  why
+==============================  ======  ============================================================
+``portal:applications``         2       "my applications" opened (a write: the look is remembered)
+``portal:rank``                 24      the open page's live rank fragment, which htmx asks for every 5 s
+                                        with the version it shows: 204 while nothing moved, else the
+                                        new list. 12 polls per page opened = the page left open for a
+                                        minute; each user stands in for many parents with the page open
+``portal:bookings``             3       the booking search: slots for a day near a place (a 행정동 name
+                                        half the time, else "lat, lon" near home), an age, sometimes a
+                                        service; the page also lists "my bookings"
+==============================  ======  ============================================================
+
+``CentreStaff`` (one per seeded staff account, cycled): ``portal:queue``, the staff queue page of a class age
+with a queue (``?age=``), as staff reload it between checking claims. Tags ``my-applications``, ``rank-poll``,
+``booking-search``, ``staff-queue`` (``benchmarks.bench_load.TYPES``).
 """
 
 from __future__ import annotations
@@ -41,6 +62,8 @@ import itertools
 import json
 import os
 import random
+import re
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -60,11 +83,17 @@ SEED = _load_seed(_SEED_PATH)
 # Each user takes the next parent: distinct parents as long as users <= parents (no two users racing on one
 # child's applications).
 _PARENTS = itertools.cycle(SEED["parents"])
+_STAFF = itertools.cycle(SEED.get("staff") or [{}])
+SESSION_COOKIE, CSRF_COOKIE = "dolbom_session", "dolbom_csrf"
+VERSION = re.compile(r'data-version="([0-9a-f]+)"')
+BOOKABLE = ("holiday", "extended_hours", "hourly", "twenty_four_hour")
+SEOUL = timezone(timedelta(hours=9))
 
 
 class Parent(FastHttpUser):
     """A logged-in parent of one child in 신학기 (see the module docstring for the task weights)."""
 
+    weight = 4
     wait_time = constant(0)
 
     def on_start(self) -> None:
@@ -152,3 +181,105 @@ class Parent(FastHttpUser):
                 response.success()
             else:
                 response.failure(f"{response.status_code}: {response.text[:200]}")
+
+
+def _session_headers(session: str, csrf: str) -> dict[str, str]:
+    """The portal's login cookies (session and CSRF), as a browser sends them."""
+    return {"Cookie": f"{SESSION_COOKIE}={session}; {CSRF_COOKIE}={csrf}", "Accept-Language": "ko"}
+
+
+class PortalParent(FastHttpUser):
+    """A parent on the portal's pages: "my applications" with its live rank fragment, and the booking search."""
+
+    weight = 3
+    wait_time = constant(0)
+
+    def on_start(self) -> None:
+        """Take the next seeded parent with its web session; the version of the list is learnt on first open."""
+        parent = next(_PARENTS)
+        self.headers = _session_headers(parent["session"], parent["csrf"])
+        self.home = parent["home"]
+        self.age_class = int(parent["age_class"])
+        self.version = ""
+        self.rng = random.Random(-int(parent["child_id"]))
+
+    def _remember(self, html: str) -> None:
+        found = VERSION.search(html)
+        if found:
+            self.version = found.group(1)
+
+    @tag("my-applications")
+    @task(2)
+    def applications(self) -> None:
+        """The "my applications" page (ranks, forecasts, offers, notices)."""
+        with self.client.get("/portal/applications", headers=self.headers, name="portal:applications",
+                             catch_response=True) as response:
+            if response.status_code == 200 and 'id="entries"' in (response.text or ""):
+                self._remember(response.text or "")
+                response.success()
+            else:
+                response.failure(f"{response.status_code}: not the applications page")
+
+    @tag("rank-poll")
+    @task(24)
+    def rank_poll(self) -> None:
+        """The open page's poll (htmx, every 5 s): 204 while the list shown is current, else the new list."""
+        with self.client.get("/portal/applications/entries", params={"v": self.version},
+                             headers={**self.headers, "HX-Request": "true"}, name="portal:rank",
+                             catch_response=True) as response:
+            if response.status_code == 204:
+                response.success()
+            elif response.status_code == 200 and 'id="entries"' in (response.text or ""):
+                self._remember(response.text or "")
+                response.success()
+            else:
+                response.failure(f"{response.status_code}: not a rank fragment")
+
+    @tag("booking-search")
+    @task(3)
+    def bookings(self) -> None:
+        """Care slots for a day in the next week near a place, for the child's age."""
+        if self.rng.random() < 0.5 and SEED.get("places"):
+            near = self.rng.choice(SEED["places"])
+        else:
+            lat, lon = self.home
+            near = f"{lat + self.rng.uniform(-0.005, 0.005):.5f}, {lon + self.rng.uniform(-0.005, 0.005):.5f}"
+        day = datetime.now(UTC).astimezone(SEOUL).date() + timedelta(days=self.rng.randrange(7))
+        params = {"near": near, "on": day.isoformat(), "age": str(self.rng.randrange(6)),
+                  "radius_m": str(self.rng.choice((1000, 2000, 2000, 3000)))}
+        if self.rng.random() < 0.5:
+            params["service"] = self.rng.choice(BOOKABLE)
+        with self.client.get("/portal/bookings", params=params, headers=self.headers, name="portal:bookings",
+                             catch_response=True) as response:
+            # 422: a place name the search does not know (shown inline), not a server failure.
+            if response.status_code in (200, 422) and "<form" in (response.text or ""):
+                response.success()
+            else:
+                response.failure(f"{response.status_code}: not the bookings page")
+
+
+class CentreStaff(FastHttpUser):
+    """A centre's staff member on the queue page of their centre (reloaded between checks of claims)."""
+
+    weight = 1 if SEED.get("staff") else 0  # none seeded (``seed_portal`` not run): no staff users
+    wait_time = constant(0)
+
+    def on_start(self) -> None:
+        """Take the next seeded staff account (cycled: several users may share one centre)."""
+        staff = next(_STAFF)
+        self.headers = _session_headers(staff.get("session", ""), staff.get("csrf", ""))
+        self.centre = staff.get("centre", "")
+        self.ages = list(staff.get("ages") or [0])
+        self.rng = random.Random(self.centre)
+
+    @tag("staff-queue")
+    @task
+    def queue(self) -> None:
+        """A class age's queue with its claims, the offer form and the centre's offers."""
+        with self.client.get(f"/portal/staff/centres/{self.centre}/queue",
+                             params={"age": self.rng.choice(self.ages)}, headers=self.headers,
+                             name="portal:queue", catch_response=True) as response:
+            if response.status_code == 200 and 'id="queue-title"' in (response.text or ""):
+                response.success()
+            else:
+                response.failure(f"{response.status_code}: not the staff queue")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date, datetime, time
 from functools import lru_cache
 from typing import Any
 
@@ -26,12 +26,19 @@ Key = tuple[int, int]  # facility id, age class
 
 
 def histories(conn: Connection, facility_ids: Sequence[int], *, now: datetime) -> dict[Key, FlowHistory]:
-    """The flow histories of every age class with waitlist entries at the given centres, up to ``now``."""
+    """The flow histories of every age class with waitlist entries at the given centres, up to ``now``.
+
+    The time entries spent waiting counts to the start of ``now``'s day (Korean time): a history then changes
+    only when the data do, not with every second, so the day's forecasts are computed once (``_cached_forecast``;
+    counted to ``now``, the key changed on every call and the cache never answered).
+    """
     today = now.astimezone(SEOUL).date()
+    day_start = datetime.combine(today, time(0), SEOUL)
     stats = conn.execute(text("""
         SELECT e.facility_id, e.age_class, min(e.applied_at) AS since,
-               sum(EXTRACT(EPOCH FROM (LEAST(CASE WHEN e.status IN ('waiting', 'offered') THEN :now
-                                                  ELSE e.status_at END, :now) - e.applied_at))) / 86400.0
+               sum(EXTRACT(EPOCH FROM GREATEST(LEAST(CASE WHEN e.status IN ('waiting', 'offered') THEN :cut
+                                                          ELSE e.status_at END, :cut) - e.applied_at,
+                                               interval '0'))) / 86400.0
                    AS waiting_days,
                count(*) FILTER (WHERE e.status IN ('withdrawn', 'lapsed', 'dropped')
                                 AND NOT EXISTS (SELECT 1 FROM waitlist_offers o WHERE o.entry_id = e.id))
@@ -39,7 +46,7 @@ def histories(conn: Connection, facility_ids: Sequence[int], *, now: datetime) -
         FROM waitlist_entries e
         WHERE e.facility_id = ANY(:f) AND e.applied_at <= :now
         GROUP BY e.facility_id, e.age_class
-    """), {"f": list(facility_ids), "now": now}).all()
+    """), {"f": list(facility_ids), "now": now, "cut": min(day_start, now)}).all()
     offers = conn.execute(text("""
         SELECT facility_id, age_class, created_at FROM waitlist_offers
         WHERE facility_id = ANY(:f) AND created_at <= :now ORDER BY facility_id, age_class, created_at

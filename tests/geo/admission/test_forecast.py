@@ -129,3 +129,31 @@ def test_rank_check_carries_the_forecast_from_the_centres_log(conn: Connection) 
     assert NOW.date() < half["by"] <= ninety["by"] <= NOW.date() + timedelta(days=200)
     assert "이 어린이집 이 반의 지난 12개월 기록" in fc["words"]["ko"]["basis"]
     assert fc["words"]["en"]["summary"].startswith("About 50% chance of an offer by ")
+
+
+def test_the_same_days_forecast_is_simulated_once(conn: Connection, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The forecast is the same all day (its seed follows the centre, class, rank and day): the open "my
+    applications" page asks for it on every change and every visit, so later asks of the day are answered from the
+    cache. The time entries have waited counts to the start of the day, else it grew with every call and the
+    cache never answered (bench_load, issue 24: the simulation was 57 % of the page's CPU)."""
+    (here, here_code), (there, there_code) = _same_district_pair(conn)
+    _history(conn, here, here_code, offers=10, tag="here")
+    _history(conn, there, there_code, offers=6, tag="there")
+    mum = parent(conn, "forecast-once@example.kr")
+    kid = child(conn, mum, name="한번")
+    wl.apply(conn, parent_user_id=mum, child_id=kid["id"], facility_code=here_code, now=NOW)
+    simulated: list[int] = []
+    real = offer_flow.forecast
+
+    def counting(*args: object, **kwargs: object) -> object:
+        simulated.append(1)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(offer_flow, "forecast", counting)
+    offer_flow._cached_forecast.cache_clear()
+    [first] = offer_flow.my_ranks_with_forecasts(conn, parent_user_id=mum, now=NOW)
+    [later] = offer_flow.my_ranks_with_forecasts(conn, parent_user_id=mum, now=NOW + timedelta(hours=5))
+    assert len(simulated) == 1 and later["forecast"] == first["forecast"]
+    # The next day is a new forecast.
+    offer_flow.my_ranks_with_forecasts(conn, parent_user_id=mum, now=NOW + timedelta(days=1))
+    assert len(simulated) == 2
