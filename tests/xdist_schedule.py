@@ -27,24 +27,29 @@ GROUPS: dict[str, str] = {}
 # first: a long file scheduled last would leave one worker alone at the end. Slow files: the issue-24 run of
 # 2026-12-06 (`-n 2`, load 9-16; benchmarks/README.md, "Issue 24: the test suite"), except test_access_log and
 # test_gdal_clients, whose first test there also waited ~5 minutes for the Seoul template (measured alone after
-# the fix of migration 0022 / estimated); fast files: an earlier run of the fast subset.
+# the fix of migration 0022 / estimated), test_bench_rank (alone after the fix) and tests/geo/ingest (a run of
+# the folder after the fix); fast files: an earlier run of the fast subset.
 SEED_SECONDS: dict[str, float] = {
     "tests/benchmarks/test_bench_load.py": 756,
     "tests/api/test_schemathesis.py": 524,
-    "tests/benchmarks/test_bench_rank.py": 475,
+    "tests/geo/ingest/test_snapshot_order.py": 400,
     "tests/api/test_map_browser.py": 275,
+    "tests/geo/ingest/test_childcare.py": 259,
     "tests/api/test_map_parent_browser.py": 188,
     "tests/api/test_inspections_browser.py": 171,
     "tests/geo/admission/test_admission_stateful.py": 165,
+    "tests/geo/ingest/test_snapshots.py": 158,
     "tests/api/test_city_hardening.py": 155,
     "tests/benchmarks/test_bench_read.py": 152,
     "tests/geo/cli/test_cli.py": 149,
+    "tests/geo/ingest/test_sync.py": 148,
     "tests/api/test_workers.py": 147,
     "tests/benchmarks/test_bench_first_load.py": 121,
     "tests/api/test_vacancy_stream.py": 121,
     "tests/benchmarks/test_bench_apply_burst.py": 115,
     "tests/benchmarks/test_bench_layers.py": 106,
     "tests/geo/analysis/test_planner.py": 103,
+    "tests/benchmarks/test_bench_rank.py": 99,
     "tests/api/test_portal_browser.py": 98,
     "tests/api/test_docs_browser.py": 86,
     "tests/api/test_portal_bookings_browser.py": 82,
