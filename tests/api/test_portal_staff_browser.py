@@ -17,7 +17,7 @@ Screenshots go to ``test-artifacts/portal/`` (gitignored); docs/img/portal/ hold
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +67,7 @@ def _seed(conn: Connection, lang: str) -> dict[str, Any]:
     """A centre (one per language) with staff, one free 0세 place and three waiting parents in rank order."""
     code, name = conn.execute(text("""
         SELECT code, name FROM facilities WHERE status = 'active' AND (classes_by_age->>'0')::int >= 1
-        ORDER BY code OFFSET :n LIMIT 1"""), {"n": 0 if lang == "ko" else 1}).one()
+        ORDER BY code OFFSET :n LIMIT 1"""), {"n": {"ko": 0, "en": 1}.get(lang, 2)}).one()
     conn.execute(text("UPDATE facilities SET free_by_age = '{\"0\": 1}' WHERE code = :c"), {"c": code})
     create_user(conn, email=f"queue-staff-{lang}@example.kr", password=PASSWORD, role="centre_staff",
                 facility_codes=[code])
@@ -78,8 +78,9 @@ def _seed(conn: Connection, lang: str) -> dict[str, Any]:
         uid = create_user(conn, email=email, password=PASSWORD, role="parent")
         verify(conn, uid, name=f"부모{key}{lang}")
         child = wl.register_child(conn, parent_user_id=uid, name=f"{key}아이", birth_date=born, claims=claims)
-        wl.apply(conn, parent_user_id=uid, child_id=child["id"], facility_code=code)
-        kids[key] = {"user": uid, "email": email, "child": child["public_id"], "name": f"{key}아이"}
+        entry = wl.apply(conn, parent_user_id=uid, child_id=child["id"], facility_code=code)
+        kids[key] = {"user": uid, "email": email, "child": child["public_id"], "name": f"{key}아이",
+                     "entry": entry["entry"]}
     return {"code": code, "name": name, "kids": kids}
 
 
@@ -152,3 +153,50 @@ def test_staff_run_the_queue_while_a_parent_watches(lang: str, browser: Browser,
         assert mine.evaluate("window.__stillHere === true")
         assert mine.evaluate("document.activeElement.matches('a[href=\"/portal/children\"]')")
         check(mine, f"{lang}-33-parent-rank-moved")
+
+
+ENTRIES = "/portal/applications/entries"
+SET_HIDDEN = """hidden => {
+    Object.defineProperty(document, "hidden", {value: hidden, configurable: true});
+    Object.defineProperty(document, "visibilityState", {value: hidden ? "hidden" : "visible", configurable: true});
+    document.dispatchEvent(new Event("visibilitychange"));
+}"""
+
+
+def test_the_open_list_asks_only_while_it_is_shown(browser: Browser, server_url: str, portal_db: Engine) -> None:
+    """"My applications" polls every 5 s while shown, never while the tab is hidden, at once when shown again
+    (the page's clock is Playwright's: no real waiting, and "at once" means with the clock stopped), and every 15 s
+    after 5 minutes without a change. bench_load: an open page's polls cost more than the whole API mix."""
+    with portal_db.begin() as conn:
+        seed = _seed(conn, "poll")
+    kids = seed["kids"]
+    with local_context(browser, "en") as (ctx, _blocked):
+        mine = ctx.new_page()
+        mine.clock.install()
+        asked: list[str] = []
+        mine.on("request", lambda r: asked.append(r.url) if ENTRIES in r.url else None)
+        _login(mine, server_url, kids["다"]["email"])
+        rank = mine.locator("section.card .rank")
+        expect(rank).to_have_text("Rank 3 of 3")
+        mine.clock.pause_at(datetime.now() + timedelta(seconds=5))
+
+        def run(seconds: int) -> int:
+            """Run the page's clock ``seconds`` on, 5 s at a time (each poll answered before the next)."""
+            before = len(asked)
+            for _ in range(seconds // 5):
+                mine.clock.run_for(5_000)
+                mine.wait_for_timeout(150)
+            return len(asked) - before
+
+        assert run(20) >= 3  # shown: every 5 s
+        mine.evaluate(SET_HIDDEN, True)
+        assert run(60) == 0  # hidden: nothing in a minute
+        with portal_db.begin() as conn:  # meanwhile 가 withdraws
+            wl.withdraw(conn, parent_user_id=kids["가"]["user"], entry_public_id=kids["가"]["entry"])
+        with mine.expect_request(lambda r: ENTRIES in r.url):
+            mine.evaluate(SET_HIDDEN, False)  # shown again: it asks with the clock stopped
+        mine.wait_for_timeout(300)
+        mine.clock.run_for(1_000)  # htmx settles the swap on a timer
+        expect(rank).to_have_text("Rank 2 of 2")
+        run(300)  # five quiet minutes
+        assert 6 <= run(120) <= 10  # then every 15 s (8 in two minutes), not every 5 s (24)

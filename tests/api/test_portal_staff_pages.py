@@ -151,7 +151,7 @@ def test_my_applications_refresh_only_when_ranks_move(settings: Settings, conn: 
     news = page.select_one("#rank-news")
     assert news is not None and news["aria-live"] == "polite" and news["role"] == "status"
     block = page.select_one("#entries")
-    assert block["hx-trigger"] == "every 5s"
+    assert block["hx-trigger"] == "poll"  # portal.js paces it (test_portal_staff_browser.py)
     assert page.select_one(".rank").get_text() == "Rank 3 of 3"
     # Nothing moved: 204, no swap, nothing announced.
     poll = block["hx-get"]
