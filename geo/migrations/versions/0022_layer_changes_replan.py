@@ -1,4 +1,5 @@
-"""layer changes of facilities: the update trigger's comparison of old and new rows is planned per statement
+"""layer changes of facilities and disclosures: the update triggers' comparison of old and new rows is planned per
+statement
 
 Revision ID: 0022_layer_changes_replan
 Revises: 0021_disclosures
@@ -9,7 +10,8 @@ the trigger's first call. When a session's first update of ``facilities`` touche
 the changed centres, none on a first import), the planner expected one row in ``old_rows`` and ``new_rows`` and
 joined them by a nested loop; the import's next statement (the services refresh of every centre) then compared
 every old row with every new one: 9,441 rows, 89 million pairs, 7 minutes (a first import of a Seoul snapshot
-took 5-7 minutes instead of 30 s). ``EXECUTE`` plans the comparison at each call, with the real row counts.
+took 5-7 minutes instead of 30 s). ``EXECUTE`` plans the comparison at each call, with the real row counts. The
+disclosures' update trigger (0021) joins its transition tables the same way and gets the same change.
 """
 
 from __future__ import annotations
@@ -76,9 +78,38 @@ END $$;
 """
 
 
+# The update branch of 0021_disclosures, unchanged.
+_DISCLOSURES_CHANGED = """
+    INSERT INTO layer_changes (layer, env_3857)
+    SELECT 'disclosures', ST_Envelope(ST_Transform(f.geom_4326, 3857))
+      FROM old_rows o JOIN new_rows n ON n.id = o.id JOIN facilities f ON f.id = n.facility_id
+     WHERE (o.shown OR n.shown) AND o::text IS DISTINCT FROM n::text"""
+
+_DISCLOSURES_FUNCTION = r"""
+CREATE OR REPLACE FUNCTION layer_changes_disclosures() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP = 'INSERT' THEN
+    INSERT INTO layer_changes (layer, env_3857)
+    SELECT 'disclosures', ST_Envelope(ST_Transform(f.geom_4326, 3857))
+      FROM new_rows n JOIN facilities f ON f.id = n.facility_id WHERE n.shown;
+  ELSIF TG_OP = 'DELETE' THEN
+    INSERT INTO layer_changes (layer, env_3857)
+    SELECT 'disclosures', ST_Envelope(ST_Transform(f.geom_4326, 3857))
+      FROM old_rows o JOIN facilities f ON f.id = o.facility_id WHERE o.shown;
+  ELSE
+    -- A row that is not shown before or after changes nothing on the map.
+    %s;
+  END IF;
+  RETURN NULL;
+END $$;
+"""
+
+
 def upgrade() -> None:
     op.execute(_FUNCTION % ("EXECUTE $q$" + _CHANGED + "$q$"))
+    op.execute(_DISCLOSURES_FUNCTION % ("EXECUTE $q$" + _DISCLOSURES_CHANGED + "$q$"))
 
 
 def downgrade() -> None:
     op.execute(_FUNCTION % _CHANGED)
+    op.execute(_DISCLOSURES_FUNCTION % _DISCLOSURES_CHANGED)
