@@ -16,7 +16,7 @@ from typing import Any, TypeAlias
 import psycopg
 from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
-from sqlalchemy import Connection, Engine, TextClause, create_engine, make_url, text
+from sqlalchemy import ARRAY, Connection, Engine, TextClause, create_engine, make_url, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -236,6 +236,16 @@ async def fetch_all_async(conn: psycopg.AsyncConnection[Any], stmt: ClauseElemen
     return [tuple(v if p is None else p(v) for p, v in zip(processors, row, strict=False)) for row in rows]
 
 
+def _row_processor(type_: Any) -> Callable[[Any], Any] | None:
+    """The result processor of a column of ``type_``, None where it would return what psycopg gives: an array of
+    items without a processor of their own (``text[]``: psycopg already returns a list of str; SQLAlchemy's
+    processor would copy it item by item, a tenth of an items page's time in the profile)."""
+    if isinstance(type_, ARRAY) and not type_.as_tuple and \
+            type_.item_type.dialect_impl(PSYCOPG).result_processor(PSYCOPG, None) is None:
+        return None
+    return type_.result_processor(PSYCOPG, None)  # type: ignore[no-any-return]
+
+
 class PrecompiledQuery:
     """A SQLAlchemy Core statement compiled once, whose variable values are the named bind parameters
     ``names`` (``bindparam(name, value, type_=...)``): a request only binds its own values (``params``), with no
@@ -249,8 +259,7 @@ class PrecompiledQuery:
         if set(names) & {bind.key for bind in compiled.post_compile_params}:
             raise ValueError("a precompiled statement's variable values cannot be expanding parameters")
         self.sql: str = compiled.string
-        self.row_processors: RowProcessors = tuple(
-            column.type.result_processor(PSYCOPG, None) for column in compiled._result_columns)
+        self.row_processors: RowProcessors = tuple(_row_processor(column.type) for column in compiled._result_columns)
         expanded = compiled._post_compile_expanded_state
         # The statement's parameters for the values of its first use (bound in ``_Recorder``'s bindparams).
         constants = dict(expanded.parameters) if expanded is not None else compiled.construct_params()
