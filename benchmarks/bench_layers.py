@@ -270,7 +270,8 @@ def _maybe_base(database_url: str, tree: Path | None) -> Iterator[str | None]:
 
 def run(engine: Engine, database_url: str, *, tipg_python: Path, requests: int, rounds: int,
         concurrencies: tuple[int, ...], nginx: bool = False, nginx_valid_s: int = 1,
-        cached_passes: int = 1, base_tree: Path | None = None) -> dict[str, Any]:
+        cached_passes: int = 1, base_tree: Path | None = None,
+        workloads: tuple[str, ...] = WORKLOADS) -> dict[str, Any]:
     """Interleaved rounds; returns req/s per (workload, concurrency, server) and per-round ratios."""
     inputs = workload_inputs(engine, requests=requests, rounds=rounds) | {"cached_passes": cached_passes}
     rates: dict[str, dict[str, list[float]]] = {}
@@ -289,7 +290,7 @@ def run(engine: Engine, database_url: str, *, tipg_python: Path, requests: int, 
             for concurrency in concurrencies:
                 turn = (round_no + concurrency) % 2
                 etags: dict[str, dict[str, str]] = {}
-                for kind in WORKLOADS:
+                for kind in workloads:
                     order = [n for n in bases if kind.startswith("tiles") or n != "nginx"]
                     if kind.startswith("tiles"):
                         order.append("sql")
@@ -405,6 +406,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--base-tree", type=Path,
                         help="also run the API of this source directory (e.g. a git archive of the commit before a "
                              "change) as 'base', interleaved")
+    parser.add_argument("--workloads", nargs="+", choices=WORKLOADS, default=list(WORKLOADS),
+                        help="run only these workloads (default all), e.g. --workloads items_bbox items_cql2")
     parser.add_argument("--output", type=Path, help="write the JSON report here (default benchmarks/results/)")
     args = parser.parse_args(argv)
 
@@ -415,7 +418,8 @@ def main(argv: list[str] | None = None) -> int:
         environment.update(check_database(engine))
         return run(engine, url, tipg_python=tipg_python, requests=args.requests, rounds=args.rounds,
                    concurrencies=tuple(args.clients), nginx=args.nginx, nginx_valid_s=args.nginx_valid_s,
-                   cached_passes=args.cached_passes, base_tree=args.base_tree)
+                   cached_passes=args.cached_passes, base_tree=args.base_tree,
+                   workloads=tuple(w for w in WORKLOADS if w in args.workloads))
 
     if args.url:
         engine = make_engine(args.url)

@@ -33,7 +33,7 @@ from api.errors import domain_problem, status_for, validation_problem
 from api.openapi import keep_referenced_schemas, openapi_30
 from api.routers.layer_common import CACHE_CONTROL, dumps, etag_response, not_modified
 from api.schemas.ogc import SearchBody
-from geo.db import fetch_all_async
+from geo.db import fetch_all_async, fetch_precompiled_async
 from geo.errors import DolbomError, InvalidQuery, NotFound
 from geo.layers.base import Layer
 from geo.layers.cql import parse_filter
@@ -43,11 +43,11 @@ from geo.layers.features import (
     SORTABLE_TYPES,
     ItemsQuery,
     and_filters,
-    count_statement,
+    count_page_query,
     extent_statement,
     feature_id_value,
     item_statement,
-    items_statement,
+    items_page_query,
     parse_properties,
     parse_sortby,
     queryable_filter,
@@ -468,11 +468,11 @@ def _alternate(request: Request, href: str, media_type: str) -> dict[str, Any]:
 async def _page_of(conn: ReadConnDep, layer: Layer, query: ItemsQuery) -> tuple[list[dict[str, Any]], int]:
     """The features of one page of ``query`` and the number matched: one statement (the count is a window over
     the page's rows), two for a page past the last match (then the count alone)."""
-    rows = await fetch_all_async(conn, items_statement(layer, query))
+    rows = await fetch_precompiled_async(conn, *items_page_query(layer, query))
     if rows:
         matched = int(rows[0][-1])
     else:
-        matched = int((await fetch_all_async(conn, count_statement(layer, query)))[0][0])
+        matched = int((await fetch_precompiled_async(conn, *count_page_query(layer, query)))[0][0])
     names = selected(layer, query)
     return [_feature(row, names) for row in rows], matched
 

@@ -14,6 +14,7 @@ arithmetic, the spatial predicates ``s_intersects``, ``s_disjoint``, ``s_contain
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
@@ -26,6 +27,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     Float,
+    Integer,
     Subquery,
     Text,
     and_,
@@ -78,11 +80,22 @@ def parse_filter(text: str, *, lang: str | None = None) -> dict[str, Any]:
     return parsed  # type: ignore[return-value]
 
 
+# How a literal value becomes SQL: ``literal`` (a bound parameter carrying its value) by default; the precompiled
+# items statements (``geo.layers.features.items_query_sql``) pass a binder that records the value and returns a
+# named ``bindparam`` without it, so that the statement's SQL depends on the filter's shape only.
+Binder = Callable[[Any, Any], ColumnElement]
+
+
+def _literal(value: Any, type_: Any) -> ColumnElement:
+    return literal(value, type_)
+
+
 class _Translator:
-    def __init__(self, layer: Layer, source: Subquery, filter_crs: ServedCrs) -> None:
+    def __init__(self, layer: Layer, source: Subquery, filter_crs: ServedCrs, bind: Binder = _literal) -> None:
         self.layer = layer
         self.source = source
         self.crs = filter_crs
+        self.bind = bind
 
     # -- operands -------------------------------------------------------------------------------------------
     def prop(self, name: str) -> tuple[ColumnElement, Property | None]:
@@ -101,30 +114,30 @@ class _Translator:
             if "property" in node:
                 return self.prop(node["property"])[0]
             if "date" in node:
-                return literal(_parse_date(node["date"]), Date)
+                return self.bind(_parse_date(node["date"]), Date)
             if "timestamp" in node:
-                return literal(_parse_timestamp(node["timestamp"]), DateTime(timezone=True))
+                return self.bind(_parse_timestamp(node["timestamp"]), DateTime(timezone=True))
             if "op" in node:
                 return self.operation(node)
             raise InvalidQuery(f"unsupported operand {json.dumps(node)[:80]}", param="filter")
         if isinstance(node, bool):
             if like is not None and like.type != "boolean":
                 raise _type_error(like, node)
-            return literal(node, Boolean)
+            return self.bind(node, Boolean)
         if isinstance(node, int | float):
             if like is not None and like.type not in ("integer", "number"):
                 raise _type_error(like, node)
             if like is not None and like.type == "integer" and float(node).is_integer():
-                return literal(int(node))
-            return literal(float(node), Float)
+                return self.bind(int(node), Integer)
+            return self.bind(float(node), Float)
         if isinstance(node, str):
             if like is not None and like.type in ("integer", "number", "boolean"):
                 raise _type_error(like, node)
             if like is not None and like.type == "date":
-                return literal(_parse_date(node), Date)
+                return self.bind(_parse_date(node), Date)
             if like is not None and like.type == "date-time":
-                return literal(_parse_timestamp(node), DateTime(timezone=True))
-            return literal(node, Text)
+                return self.bind(_parse_timestamp(node), DateTime(timezone=True))
+            return self.bind(node, Text)
         raise InvalidQuery(f"unsupported operand {json.dumps(node)[:80]}", param="filter")
 
     def operand_property(self, node: Any) -> Property | None:
@@ -148,10 +161,10 @@ class _Translator:
                 raise InvalidQuery("bbox literal must have 4 numbers", param="filter")
             if self.crs.north_first:
                 box = [box[1], box[0], box[3], box[2]]
-            geom = func.ST_MakeEnvelope(*(literal(v, Float) for v in box), self.crs.srid)
+            geom = func.ST_MakeEnvelope(*(self.bind(v, Float) for v in box), self.crs.srid)
             return func.ST_Transform(geom, 4326) if self.crs.srid != 4326 else geom
         if isinstance(node, dict) and "type" in node:
-            geom = func.ST_SetSRID(func.ST_GeomFromGeoJSON(literal(json.dumps(node), Text)), self.crs.srid)
+            geom = func.ST_SetSRID(func.ST_GeomFromGeoJSON(self.bind(json.dumps(node), Text)), self.crs.srid)
             if self.crs.north_first:
                 geom = func.ST_FlipCoordinates(geom)
             return func.ST_Transform(geom, 4326) if self.crs.srid != 4326 else geom
@@ -161,7 +174,7 @@ class _Translator:
         if isinstance(node, list):
             if not all(isinstance(v, str) for v in node):
                 raise InvalidQuery("array literals must hold strings", param="filter")
-            return literal(node, ARRAY(Text))
+            return self.bind(node, ARRAY(Text))
         column, prop = self.prop(node["property"]) if isinstance(node, dict) and "property" in node else (None, None)
         if column is None or prop is None or prop.type != "array":
             raise InvalidQuery(f"expected an array, got {json.dumps(node)[:80]}", param="filter")
@@ -212,7 +225,7 @@ class _Translator:
             if not isinstance(distance_m, int | float) or distance_m < 0:
                 raise InvalidQuery("s_dwithin distance must be a non-negative number of metres", param="filter")
             return func.ST_DWithin(cast(self.geometry(args[0]), Geography), cast(self.geometry(args[1]), Geography),
-                                   literal(float(distance_m), Float))  # type: ignore[no-any-return]
+                                   self.bind(float(distance_m), Float))  # type: ignore[no-any-return]
         if op in _ARRAY:
             lhs, rhs = self.array(args[0]), self.array(args[1])
             if op == "a_equals":
@@ -231,8 +244,9 @@ class _Translator:
         rhs_node = args[1]
         if isinstance(rhs_node, dict) and "interval" in rhs_node:
             start, end = rhs_node["interval"]
-            low = None if start in ("..", None) else literal(_parse_timestamp(_instant(start)), DateTime(timezone=True))
-            high = None if end in ("..", None) else literal(_parse_timestamp(_instant(end)), DateTime(timezone=True))
+            stamp = DateTime(timezone=True)
+            low = None if start in ("..", None) else self.bind(_parse_timestamp(_instant(start)), stamp)
+            high = None if end in ("..", None) else self.bind(_parse_timestamp(_instant(end)), stamp)
             if op == "t_before":
                 return lhs < low if low is not None else false()
             if op == "t_after":
@@ -270,6 +284,7 @@ def _parse_timestamp(value: str) -> datetime:
 
 
 def filter_condition(layer: Layer, source: Subquery, parsed: dict[str, Any] | bool, *,
-                     filter_crs: ServedCrs) -> ColumnElement[bool]:
-    """The SQL condition of the CQL2 JSON ``parsed`` over ``source`` (``layer.source()``), literals bound."""
-    return _Translator(layer, source, filter_crs).condition(parsed)
+                     filter_crs: ServedCrs, bind: Binder = _literal) -> ColumnElement[bool]:
+    """The SQL condition of the CQL2 JSON ``parsed`` over ``source`` (``layer.source()``), literals bound (by
+    ``bind(value, type)``: ``literal`` unless given)."""
+    return _Translator(layer, source, filter_crs, bind).condition(parsed)

@@ -11,12 +11,28 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Float, Integer, Select, Subquery, and_, cast, func, literal, or_, select, true
+import orjson
+from sqlalchemy import (
+    ColumnElement,
+    Float,
+    Integer,
+    Select,
+    Subquery,
+    and_,
+    bindparam,
+    cast,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+)
 from sqlalchemy.sql.elements import Label
 
+from geo.db import PrecompiledQuery
 from geo.errors import InvalidQuery
 from geo.layers.base import Layer
-from geo.layers.cql import filter_condition
+from geo.layers.cql import Binder, filter_condition
 from geo.layers.crs import DEFAULT, ServedCrs
 
 
@@ -176,8 +192,13 @@ def _interval(value: str) -> tuple[datetime | None, datetime | None]:
     return instant(value, end=False), instant(value, end=True)
 
 
-def conditions(layer: Layer, source: Subquery, query: ItemsQuery) -> list[ColumnElement[bool]]:
-    """The WHERE conditions of ``query`` over ``source``."""
+def _literal(value: Any, type_: Any) -> ColumnElement:
+    return literal(value, type_)
+
+
+def conditions(layer: Layer, source: Subquery, query: ItemsQuery, *,
+               bind: Binder = _literal) -> list[ColumnElement[bool]]:
+    """The WHERE conditions of ``query`` over ``source``, every value bound by ``bind(value, type)``."""
     where: list[ColumnElement[bool]] = []
     if query.bbox is not None:
         x_west, y_south, x_east, y_north = query.bbox
@@ -187,7 +208,7 @@ def conditions(layer: Layer, source: Subquery, query: ItemsQuery) -> list[Column
             boxes = [query.bbox]
         meets: list[ColumnElement[bool]] = []
         for box in boxes:
-            xmin, ymin, xmax, ymax = (literal(v, Float) for v in box)
+            xmin, ymin, xmax, ymax = (bind(v, Float) for v in box)
             envelope = func.ST_MakeEnvelope(xmin, ymin, xmax, ymax, query.bbox_crs.srid)
             if query.bbox_crs.srid != 4326:
                 envelope = func.ST_Transform(envelope, 4326)
@@ -197,11 +218,11 @@ def conditions(layer: Layer, source: Subquery, query: ItemsQuery) -> list[Column
         low, high = _interval(query.datetime)
         column = source.c[layer.temporal]
         if low is not None:
-            where.append(column >= low)
+            where.append(column >= bind(low, column.type))
         if high is not None:
-            where.append(column <= high)
+            where.append(column <= bind(high, column.type))
     if query.filter is not None:
-        where.append(filter_condition(layer, source, query.filter, filter_crs=query.filter_crs))
+        where.append(filter_condition(layer, source, query.filter, filter_crs=query.filter_crs, bind=bind))
     return where
 
 
@@ -220,7 +241,7 @@ def order_by(source: Subquery, query: ItemsQuery) -> list[ColumnElement]:
     return [*keys, source.c.id.desc() if id_descending else source.c.id.asc()]
 
 
-def items_statement(layer: Layer, query: ItemsQuery) -> Select:
+def items_statement(layer: Layer, query: ItemsQuery, *, bind: Binder = _literal) -> Select:
     """Rows ``id, <selected properties>, geometry (GeoJSON text), number_matched`` of one page, in ``sortby``
     order then by id."""
     source = layer.source()
@@ -228,12 +249,12 @@ def items_statement(layer: Layer, query: ItemsQuery) -> Select:
     stmt = (
         select(*columns, geometry_json(source.c.geom_4326, query.crs).label("geometry"),
                func.count().over().label("number_matched"))
-        .where(and_(true(), *conditions(layer, source, query)))
+        .where(and_(true(), *conditions(layer, source, query, bind=bind)))
         .order_by(*order_by(source, query))
-        .offset(literal(query.offset, Integer))
+        .offset(bind(query.offset, Integer))
     )
     if query.limit is not None:
-        stmt = stmt.limit(literal(query.limit, Integer))
+        stmt = stmt.limit(bind(query.limit, Integer))
     return stmt
 
 
@@ -249,10 +270,11 @@ def frame_statement(layer: Layer, query: ItemsQuery) -> Select:
     )
 
 
-def count_statement(layer: Layer, query: ItemsQuery) -> Select:
+def count_statement(layer: Layer, query: ItemsQuery, *, bind: Binder = _literal) -> Select:
     """``count(*)`` of the features matching ``query`` (independent of paging)."""
     source = layer.source()
-    return select(func.count()).select_from(source).where(and_(true(), *conditions(layer, source, query)))
+    return select(func.count()).select_from(source).where(
+        and_(true(), *conditions(layer, source, query, bind=bind)))
 
 
 def feature_id_value(layer: Layer, feature_id: str) -> Any:
@@ -289,3 +311,113 @@ def temporal_extent_statement(layer: Layer) -> Select:
     source = layer.source((layer.temporal,))
     column = source.c[layer.temporal]
     return select(func.min(column), func.max(column))
+
+
+# --- precompiled page statements ------------------------------------------------------------------------------
+# An items page's statement depends on the query's shape (layer, property selection, output CRS, which of bbox /
+# datetime bounds / filter are given and the filter's operators, properties and literal types, sorting), not on its
+# values: it is built and compiled once per shape (``PrecompiledQuery``), and a request only binds its values. A
+# filter's values and shape are kept per distinct filter (the translation is a pure function of the layer, the
+# CQL2 JSON and the filter CRS), so a repeated filter is neither validated nor translated again.
+
+_SHAPES_MAX = 512
+_FILTERS_MAX = 1024
+_pages: dict[tuple[Any, ...], PrecompiledQuery] = {}
+_filters: dict[tuple[str, str, bytes], tuple[Any, tuple[Any, ...]]] = {}
+
+
+class _Recorder:
+    """A binder that names each value's parameter in order (``qv0``, ``qv1``, ...) and keeps its value and type."""
+
+    def __init__(self) -> None:
+        self.values: list[Any] = []
+        self.types: list[str] = []
+
+    def __call__(self, value: Any, type_: Any) -> ColumnElement:
+        name = f"qv{len(self.values)}"
+        self.values.append(value)
+        self.types.append(repr(type_))
+        return bindparam(name, value, type_=type_)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(f"qv{i}" for i in range(len(self.values)))
+
+
+def _json_shape(node: Any) -> Any:
+    """CQL2 JSON with its literal numbers and strings replaced by their type (operators, property names,
+    booleans, nulls and open interval ends kept): what decides the SQL of a filter, with the literal types the
+    translation chose."""
+    if isinstance(node, dict):
+        return tuple(sorted((k, v if k in ("op", "property") else _json_shape(v)) for k, v in node.items()))
+    if isinstance(node, list):
+        return ("[", *(_json_shape(v) for v in node))
+    if node is None or isinstance(node, bool) or node == "..":
+        return node
+    return type(node).__name__
+
+
+def _filter_values(layer: Layer, query: ItemsQuery) -> tuple[Any, tuple[Any, ...]]:
+    """(shape, bound values) of ``query.filter``, translated (and validated) once per distinct filter."""
+    if query.filter is None:
+        return None, ()
+    key = (layer.id, query.filter_crs.uri, orjson.dumps(query.filter, option=orjson.OPT_SORT_KEYS))
+    known = _filters.get(key)
+    if known is None:
+        recorder = _Recorder()
+        filter_condition(layer, layer.source(), query.filter, filter_crs=query.filter_crs, bind=recorder)
+        known = ((_json_shape(query.filter), tuple(recorder.types)), tuple(recorder.values))
+        if len(_filters) >= _FILTERS_MAX:
+            _filters.clear()
+        _filters[key] = known
+    return known
+
+
+def _bbox_values(query: ItemsQuery) -> tuple[Any, tuple[float, ...]]:
+    if query.bbox is None:
+        return None, ()
+    x_west, y_south, x_east, y_north = query.bbox
+    if x_west > x_east:  # as ``conditions``: two boxes across the antimeridian
+        return (query.bbox_crs.srid, 2), (x_west, y_south, 180.0, y_north, -180.0, y_south, x_east, y_north)
+    return (query.bbox_crs.srid, 1), query.bbox
+
+
+def _datetime_values(layer: Layer, query: ItemsQuery) -> tuple[Any, tuple[Any, ...]]:
+    if not (query.datetime and layer.temporal):
+        return None, ()
+    low, high = _interval(query.datetime)
+    return (low is not None, high is not None), tuple(v for v in (low, high) if v is not None)
+
+
+def _page_query(layer: Layer, query: ItemsQuery, kind: str) -> tuple[PrecompiledQuery, tuple[Any, ...]]:
+    """The precompiled statement of ``query``'s shape (``kind``: ``items`` or ``count``) and its values."""
+    bbox_shape, bbox_values = _bbox_values(query)
+    datetime_shape, datetime_values = _datetime_values(layer, query)
+    filter_shape, filter_values = _filter_values(layer, query)
+    values = (*bbox_values, *datetime_values, *filter_values)
+    if kind == "items":
+        values = (*values, query.offset) if query.limit is None else (*values, query.offset, query.limit)
+    key = (kind, layer.id, query.properties, query.crs.uri, bbox_shape, datetime_shape, filter_shape,
+           query.filter_crs.uri, query.sortby, query.limit is None)
+    compiled = _pages.get(key)
+    if compiled is None:
+        recorder = _Recorder()
+        stmt = items_statement(layer, query, bind=recorder) if kind == "items" else \
+            count_statement(layer, query, bind=recorder)
+        if tuple(recorder.values) != values:  # the shape's values must come in the statement's order
+            raise RuntimeError(f"items values out of step with the statement of {key!r}")
+        compiled = PrecompiledQuery(stmt, recorder.names, values)
+        if len(_pages) >= _SHAPES_MAX:
+            _pages.clear()
+        _pages[key] = compiled
+    return compiled, values
+
+
+def items_page_query(layer: Layer, query: ItemsQuery) -> tuple[PrecompiledQuery, tuple[Any, ...]]:
+    """``items_statement`` of ``query``, precompiled for its shape, and the values to bind."""
+    return _page_query(layer, query, "items")
+
+
+def count_page_query(layer: Layer, query: ItemsQuery) -> tuple[PrecompiledQuery, tuple[Any, ...]]:
+    """``count_statement`` of ``query``, precompiled for its shape, and the values to bind."""
+    return _page_query(layer, query, "count")
