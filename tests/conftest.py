@@ -173,13 +173,20 @@ def session(connection: Connection) -> Iterator[Session]:
 @pytest.fixture(scope="session")
 def make_database(local_cluster: Settings) -> Iterator:
     """Factory of extra throw-away migrated databases (for tests that must commit, e.g. import sequences), copies
-    of the migrated template; ``make_database(name, seoul=True)``: with the Seoul data of ``seoul_engine``."""
+    of the migrated template; ``make_database(name, seoul=True)``: with the Seoul data of ``seoul_engine``;
+    ``make_database(name, snapshots=("2022", "0701"))``: with the Seoul boundaries and those real snapshots imported
+    in that order (``snapshots=()``: the boundaries only), a copy of a template shared by every test that needs
+    the same state (``tests/dbtemplate.py``, ``snapshots_template``)."""
     created: list[tuple[str, Engine]] = []
 
-    def make(name: str, *, seoul: bool = False) -> Engine:
+    def make(name: str, *, seoul: bool = False, snapshots: tuple[str, ...] | None = None) -> Engine:
         database = f"{TEST_DATABASE}_{name}"
-        template = (dbtemplate.seoul_template(local_cluster, BASE_DATABASE, _shared_data_path()) if seoul
-                    else dbtemplate.migrated_template(local_cluster, BASE_DATABASE))
+        if snapshots is not None:
+            template = dbtemplate.snapshots_template(local_cluster, BASE_DATABASE, _shared_data_path(), snapshots)
+        elif seoul:
+            template = dbtemplate.seoul_template(local_cluster, BASE_DATABASE, _shared_data_path())
+        else:
+            template = dbtemplate.migrated_template(local_cluster, BASE_DATABASE)
         eng = make_engine(dbtemplate.clone(local_cluster, template, database))
         created.append((database, eng))
         return eng

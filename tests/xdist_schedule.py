@@ -28,17 +28,19 @@ GROUPS: dict[str, str] = {}
 # 2026-12-06 (`-n 2`, load 9-16; benchmarks/README.md, "Issue 24: the test suite"), except test_access_log and
 # test_gdal_clients, whose first test there also waited ~5 minutes for the Seoul template (measured alone after
 # the fix of migration 0022 / estimated), test_bench_rank (alone after the fix) and tests/geo/ingest (a run of
-# the folder after the fix); fast files: an earlier run of the fast subset.
+# the folder after the fix; test_snapshot_order and test_snapshots scaled by the ratio measured alone when their
+# imported states became shared templates, "Issue 24: imported states shared"); fast files: an earlier run of the
+# fast subset.
 SEED_SECONDS: dict[str, float] = {
     "tests/benchmarks/test_bench_load.py": 756,
     "tests/api/test_schemathesis.py": 524,
-    "tests/geo/ingest/test_snapshot_order.py": 400,
+    "tests/geo/ingest/test_snapshot_order.py": 265,
     "tests/api/test_map_browser.py": 275,
     "tests/geo/ingest/test_childcare.py": 259,
     "tests/api/test_map_parent_browser.py": 188,
     "tests/api/test_inspections_browser.py": 171,
     "tests/geo/admission/test_admission_stateful.py": 165,
-    "tests/geo/ingest/test_snapshots.py": 158,
+    "tests/geo/ingest/test_snapshots.py": 62,
     "tests/api/test_city_hardening.py": 155,
     "tests/benchmarks/test_bench_read.py": 152,
     "tests/geo/cli/test_cli.py": 149,

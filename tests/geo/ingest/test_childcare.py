@@ -17,7 +17,7 @@ from sqlalchemy import Connection, Engine, text
 
 from geo.domain import free_places_by_age, opening_hours
 from geo.errors import ImportFailed
-from geo.ingest.boundaries import districts_frame, legal_dongs_frame, load_boundaries
+from geo.ingest.boundaries import districts_frame, legal_dongs_frame
 from geo.ingest.childcare import (
     date_from_file_name,
     import_national_basic,
@@ -268,8 +268,7 @@ def test_0721_admin_dongs_agree_with_reverse_geocoding(seoul_engine: Engine, sha
 
 @pytest.fixture(scope="module")
 def sequence(make_database, shared_data: Path) -> tuple[Engine, list[ImportResult], list, list]:
-    engine = make_database("childcare_seq")
-    load_boundaries(engine, sido_code="11")
+    engine = make_database("childcare_seq", snapshots=())  # the Seoul boundaries (a shared template's copy)
     folder = shared_data / "childcare"
     results = [import_seoul_oa20300(engine, folder / F0701), import_seoul_oa20300(engine, folder / F0721)]
     with engine.connect() as conn:
@@ -334,8 +333,7 @@ def test_reimport_is_a_no_op(sequence) -> None:
 
 @pytest.fixture(scope="module")
 def formats(make_database, shared_data: Path) -> tuple[Engine, dict[str, ImportResult]]:
-    engine = make_database("childcare_formats")
-    load_boundaries(engine, sido_code="11")
+    engine = make_database("childcare_formats", snapshots=())  # the Seoul boundaries (a shared template's copy)
     folder = shared_data / "childcare"
     results = {"2022": import_seoul_oa20300(engine, folder / F2022)}
     with engine.connect() as conn:

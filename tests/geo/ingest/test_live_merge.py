@@ -17,7 +17,6 @@ from sqlalchemy import Engine, text
 
 from geo.auth.accounts import create_user, issue_token
 from geo.domain import free_places_by_age
-from geo.ingest.boundaries import load_boundaries
 from geo.ingest.childcare import CHILD_COLUMNS, CLASS_COLUMNS, import_seoul_oa20300
 from geo.ingest.report import ImportResult
 from geo.search.detail import facility_detail
@@ -54,10 +53,8 @@ def _changed_centres(old: dict, new: dict) -> list[str]:
 @pytest.fixture(scope="module")
 def merged(make_database, shared_data: Path) -> tuple[Engine, dict]:
     """07-01 imported, a staff report at one centre now, another report backdated to 07-10, then 07-21."""
-    engine = make_database("live_merge")
-    load_boundaries(engine, sido_code="11")
+    engine = make_database("live_merge", snapshots=("0701",))  # 07-01 imported (a shared template's copy)
     folder = shared_data / "childcare"
-    import_seoul_oa20300(engine, folder / F0701)
     old, new = _rows(folder / F0701), _rows(folder / F0721)
     live_code, early_code = _changed_centres(old, new)[:2]
     bodies = {}

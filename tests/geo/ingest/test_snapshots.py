@@ -14,7 +14,6 @@ from sqlalchemy import Engine, text
 
 from geo.domain import free_places_by_age
 from geo.errors import ImportFailed, ImportRunning
-from geo.ingest.boundaries import load_boundaries
 from geo.ingest.childcare import import_seoul_oa20300
 from geo.ingest.population import import_mois_population
 from geo.ingest.run import ImportLimits
@@ -44,20 +43,13 @@ def _state(engine: Engine) -> dict[str, tuple]:
 
 @pytest.fixture(scope="module")
 def newest_first(make_database, shared_data: Path) -> Engine:
-    engine = make_database("snap_newest_first")
-    load_boundaries(engine, sido_code="11")
-    for name in (F0701, F0721, F2022):
-        import_seoul_oa20300(engine, shared_data / "childcare" / name)
-    return engine
+    # A copy of the state (shared with test_snapshot_order): these tests check the state, not the imports.
+    return make_database("snap_newest_first", snapshots=("0701", "0721", "2022"))
 
 
 @pytest.fixture(scope="module")
 def oldest_first(make_database, shared_data: Path) -> Engine:
-    engine = make_database("snap_oldest_first")
-    load_boundaries(engine, sido_code="11")
-    for name in (F2022, F0701, F0721):
-        import_seoul_oa20300(engine, shared_data / "childcare" / name)
-    return engine
+    return make_database("snap_oldest_first", snapshots=("2022", "0701", "0721"))
 
 
 def test_older_snapshot_brings_no_centre_back_as_operating(newest_first: Engine, shared_data: Path) -> None:
@@ -137,9 +129,7 @@ def test_class_counts_changes_are_history(newest_first: Engine, shared_data: Pat
 
 
 def test_extract_of_operating_centres_is_partial(make_database, shared_data: Path) -> None:
-    engine = make_database("snap_partial")
-    load_boundaries(engine, sido_code="11")
-    import_seoul_oa20300(engine, shared_data / "childcare" / F2022)
+    engine = make_database("snap_partial", snapshots=("2022",))  # the import checked is the extract's
     before = _state(engine)
     result = import_seoul_oa20300(engine, shared_data / "childcare" / F2025)
     after = _state(engine)

