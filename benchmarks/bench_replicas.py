@@ -96,6 +96,21 @@ def caught_up_position(url: str) -> str:
     return str(row[0])
 
 
+def wait_for_replay(replica_url: str, position: str, timeout_s: float = 300.0) -> None:
+    """Wait until the standby has replayed ``position``: right after the import it may still be replaying its WAL
+    (a first import takes ~30 s since migration 0022, and the standby shares the cores), and a read that needs the
+    position would then be served by the primary, which is not what the variant measures."""
+    deadline = time.monotonic() + timeout_s
+    with psycopg.connect(as_libpq_url(replica_url), autocommit=True) as conn:
+        while True:
+            row = conn.execute("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (position,)).fetchone()
+            if row is not None and row[0]:
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the standby has not replayed {position} after {timeout_s:.0f} s")
+            time.sleep(0.2)
+
+
 def run(*, port: int, shared_data: Path, repeats: int, requests: int, warmup: int) -> dict[str, Any]:
     """The three variants over ``repeats`` rounds of ``requests`` radius searches each."""
     with cluster(port, shared_data) as (local, url):
@@ -103,10 +118,12 @@ def run(*, port: int, shared_data: Path, repeats: int, requests: int, warmup: in
         plans = radius_requests(query_points(engine, count=requests), Settings(DATABASE_URL=url))
         engine.dispose()
         replicas = [local.local_replica_url(1)]
+        position = caught_up_position(url)
+        wait_for_replay(replicas[0], position)
         with api("primary", url, []) as plain, api("replicas", url, replicas) as routed:
             clients = {"primary": Client(plain), "replica": Client(routed), "replica+lsn": Client(routed)}
             headers: dict[str, dict[str, str]] = {"primary": {}, "replica": {},
-                                                  "replica+lsn": {"Dolbom-Min-LSN": caught_up_position(url)}}
+                                                  "replica+lsn": {"Dolbom-Min-LSN": position}}
             sources: dict[str, set[str]] = {v: set() for v in VARIANTS}
             try:
                 for request in plans[:warmup]:

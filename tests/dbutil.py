@@ -69,6 +69,10 @@ class SyncAsAsyncConnection:
     def cursor(self, **kwargs: Any) -> _AsyncCursor:
         return _AsyncCursor(self.driver.cursor(**kwargs))
 
+    async def execute(self, query: Any, params: Any = None) -> _AsyncCursor:
+        """``AsyncConnection.execute``: a new cursor with the statement executed."""
+        return await _AsyncCursor(self.driver.cursor()).execute(query, params)
+
 
 def _publish_log(connection: Connection, settings: Settings) -> None:
     """The log's publication after a write, in a savepoint of the test's transaction."""

@@ -162,6 +162,11 @@ function showDbDown(on) {
 // ----------------------------------------------------------------------------------------------------------
 // Map and base map
 
+// Leaflet 1.9.4's map.hasLayer(undefined) throws. markercluster's zoomToShowLayer asks it about a marker's cluster
+// at every "moveend" until the marker shows, and a marker removed meanwhile (the markers rebuilt) has none: false.
+const leafletHasLayer = L.Map.prototype.hasLayer;
+L.Map.include({hasLayer(layer) { return layer != null && leafletHasLayer.call(this, layer); }});
+
 const map = L.map("map", {minZoom: 10, maxZoom: 19}).setView(SEOUL, 12);
 map.attributionControl.setPrefix('<a href="https://leafletjs.com">Leaflet</a>');
 // Each source once: the centres and boundaries line of the page (in its language), OSM's when its tiles show. The
@@ -525,6 +530,21 @@ function rebuildMarkers() {
   clusters.clearLayers();
   markers.clear();
   addMarkers(centres.values());
+  // A move to a chosen centre still under way waited for its old marker: move to the new one.
+  if (showing !== null && markers.has(showing)) showMarker(showing);
+}
+
+// The centre the map is moving to (markercluster's zoomToShowLayer waits for the map's "moveend" with the marker
+// it was given; that marker must still be in the cluster group then, or the move throws).
+let showing = null;
+
+function showMarker(id) {
+  const marker = markers.get(id);
+  showing = id;
+  clusters.zoomToShowLayer(marker, () => {
+    if (showing === id) showing = null;
+    if (markers.get(id) === marker) map.panTo(marker.getLatLng());
+  });
 }
 
 function addMarkers(items) {
@@ -615,9 +635,7 @@ async function selectCentre(id, {fromMap = false} = {}) {
     if (marker && centres.has(other)) marker.setIcon(markerIcon(centres.get(other)));
   }
   const marker = markers.get(id);
-  if (marker && !fromMap) {
-    clusters.zoomToShowLayer(marker, () => map.panTo(marker.getLatLng()));
-  }
+  if (marker && !fromMap) showMarker(id);
   for (const button of document.querySelectorAll("#results button[aria-current]")) button.removeAttribute("aria-current");
   document.querySelector(`#results button[data-id="${id}"]`)?.setAttribute("aria-current", "true");
   const response = await fetch(`/facilities/${id}`);

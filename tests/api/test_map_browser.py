@@ -572,6 +572,25 @@ def test_no_content_security_policy_violations(offline, server_url: str) -> None
     page.wait_for_function("window.__cspViolations.length > 0")
 
 
+def test_markers_rebuilt_while_the_map_moves_to_a_centre(offline, server_url: str) -> None:
+    """Choosing a centre in the list moves the map to its marker (markercluster's zoomToShowLayer waits for the
+    map's next "moveend"). When the markers are rebuilt meanwhile (a filter, the rest of the list arriving), the
+    next move threw "Cannot use 'in' operator to search for '_leaflet_id' in undefined" (seen in CI in
+    test_no_content_security_policy_violations): the waiting marker had no cluster any more. Now nothing throws
+    and the map still ends on the chosen centre's marker."""
+    ctx = offline()
+    page = open_map(ctx, server_url)
+    chosen = page.evaluate("""() => {
+        const id = [...markers.keys()][0];
+        map.setView([37.45, 127.15], 10, {animate: false});   // the centre hidden in a cluster
+        selectCentre(id);                                     // zoomToShowLayer now waits for "moveend"
+        rebuildMarkers();                                     // e.g. a filter: every marker is new
+        map.setView([37.5563, 126.9236], 15, {animate: false});
+        return id;
+    }""")
+    page.wait_for_function("id => clusters.getVisibleParent(markers.get(id)) === markers.get(id)", arg=chosen)
+
+
 def test_base_map_from_the_platforms_own_tiles(offline, server_url: str, seoul_engine: Engine) -> None:
     """The real /tiles routes (no stub): 구 names in view come from the platform's vector tiles."""
     ctx = offline()
