@@ -193,7 +193,7 @@ def _compile(stmt: ClauseElement) -> tuple[SQLCompiler, RowProcessors, Any]:
     cached = _compiled.get(key.key) if key is not None else None
     if cached is None:
         compiled: SQLCompiler = stmt.compile(dialect=PSYCOPG, cache_key=key)  # type: ignore[assignment]
-        processors = tuple(column.type.result_processor(PSYCOPG, None) for column in compiled._result_columns)
+        processors = tuple(_row_processor(column.type) for column in compiled._result_columns)
         cached = (compiled, processors)
         if key is not None:
             if len(_compiled) >= _COMPILED_MAX:  # filters make many shapes: start again rather than grow
@@ -230,7 +230,11 @@ async def fetch_all_async(conn: psycopg.AsyncConnection[Any], stmt: ClauseElemen
     compiled, processors, key = _compile(stmt)
     query, values = _query_of(compiled, key)
     cursor = await conn.execute(query, values)  # type: ignore[arg-type]
-    rows = await cursor.fetchall()
+    return _processed(await cursor.fetchall(), processors)
+
+
+def _processed(rows: list[tuple[Any, ...]], processors: RowProcessors) -> list[tuple[Any, ...]]:
+    """``rows`` with each column's result processor applied (as is when no column has one)."""
     if not any(processors):
         return rows
     return [tuple(v if p is None else p(v) for p, v in zip(processors, row, strict=False)) for row in rows]
@@ -282,8 +286,4 @@ async def fetch_precompiled_async(conn: psycopg.AsyncConnection[Any], query: Pre
     """The rows of ``query`` with ``values`` on ``conn`` (a read-pool connection): one statement, one round trip,
     values processed as ``fetch_all_async`` does."""
     cursor = await conn.execute(query.sql, query.params(values))  # type: ignore[arg-type]
-    rows = await cursor.fetchall()
-    processors = query.row_processors
-    if not any(processors):
-        return rows
-    return [tuple(v if p is None else p(v) for p, v in zip(processors, row, strict=False)) for row in rows]
+    return _processed(await cursor.fetchall(), query.row_processors)
